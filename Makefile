@@ -1,0 +1,60 @@
+# Rewind — the two set-up commands are `make demo` and `make test`.
+# Both install what they need: a virtualenv in .venv, and the Debian packages
+# haproxy, prometheus and postgresql (with apt-get when missing and run as root).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEBIAN_PACKAGES := haproxy prometheus postgresql tmux
+
+.PHONY: help install system-packages demo test test-unit test-integration bench lint clean
+
+help:
+	@echo "make demo    start the sandbox (MLflow, model servers, HAProxy, Prometheus, traffic) and watch it"
+	@echo "make test    run every test, integration tests included"
+	@echo "make bench   measure the performance figures (JSON to \$$BENCH_OUT when set)"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Installs the server packages when missing and we are root; otherwise says how.
+system-packages:
+	@missing=""; \
+	for pkg in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$pkg 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	      || { echo "apt-get could not install:$$missing" >&2; exit 1; }; \
+	  else \
+	    echo "Missing Debian packages:$$missing. Install them with: sudo apt-get install$$missing" >&2; \
+	    if [ "$(REQUIRE_SYSTEM_PACKAGES)" = 1 ] || [ "$$CI" = true ]; then exit 1; fi; \
+	  fi; \
+	fi
+
+demo: REQUIRE_SYSTEM_PACKAGES = 1
+demo: system-packages $(STAMP)
+	$(BIN)/rewind demo
+
+test: system-packages $(STAMP)
+	$(BIN)/python -m pytest
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+test-integration: system-packages $(STAMP)
+	$(BIN)/python -m pytest tests/integration
+
+bench: system-packages $(STAMP)
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

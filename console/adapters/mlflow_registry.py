@@ -1,0 +1,196 @@
+"""The MLflow Model Registry through ``MlflowClient``: versions, aliases, version tags.
+
+mlflow costs most of a second to import, so it is imported on first use, not
+when the console starts. Works with the embedded ``sqlite:///`` store and with
+an ``mlflow server`` URL; version ids come back as ``int`` from one and ``str``
+from the other and are normalised to strings here.
+
+MLflow keeps no alias history and has no compare-and-set: :meth:`set_alias`
+reads the alias, refuses when it moved, writes, and reads back. The window
+between the read and the write is closed by the caller's lock (rollback plans).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from console.domain.errors import ConflictError, NotFoundError, RegistryError
+from console.domain.versions import AliasMap, ModelVersion, normalise_version
+
+
+def redact_url(url: str) -> str:
+    """A URL without any user name or password in it, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def _quote_name(model: str) -> str:
+    """A model name as a string literal of MLflow's filter syntax."""
+    if "'" not in model:
+        return f"'{model}'"
+    if '"' not in model:
+        return f'"{model}"'
+    raise NotFoundError(f"model name {model!r} mixes both kinds of quote and cannot be searched")
+
+
+class MlflowRegistry:
+    """A :class:`~console.adapters.protocols.Registry` on MLflow."""
+
+    def __init__(self, tracking_uri: str, registry_uri: str | None = None,
+                 timeout_s: float = 10.0, max_retries: int = 1) -> None:
+        self.tracking_uri = tracking_uri
+        self.registry_uri = registry_uri or tracking_uri
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self._client: Any = None
+
+    def describe(self) -> str:
+        """Where the registry is, without credentials."""
+        return f"MLflow registry at {redact_url(self.registry_uri)}"
+
+    def _sqlite_path(self) -> Path | None:
+        if self.registry_uri.startswith("sqlite:///"):
+            return Path(self.registry_uri[len("sqlite:///"):].split("?", 1)[0])
+        return None
+
+    @property
+    def client(self) -> Any:
+        """The MlflowClient, created (and mlflow imported) on first use."""
+        if self._client is None:
+            path = self._sqlite_path()
+            if path is not None and not path.exists():
+                # MLflow would silently create an empty registry here; say what is wrong instead.
+                raise RegistryError(f"{self.describe()}: no database at {path} (registry.tracking_uri)")
+            # Fail fast on an unreachable server instead of MLflow's minutes of retries.
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.max_retries))
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+            os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(self.timeout_s))))
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+        return self._client
+
+    def _call(self, what: str, model: str, func, *args, **kwargs):
+        """Run one client call, turning MLflow's exceptions into Rewind's."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return func(*args, **kwargs)
+        except MlflowException as exc:
+            code = getattr(exc, "error_code", "")
+            if code == "RESOURCE_DOES_NOT_EXIST":
+                raise NotFoundError(f"{self.describe()}: {exc.message.splitlines()[0]}") from None
+            message = str(exc.message).splitlines()[0] if exc.message else code
+            if "Max retries exceeded" in message or "Connection refused" in message or "API request" in message:
+                raise RegistryError(f"{self.describe()}: unreachable while trying to {what}") from None
+            raise RegistryError(f"{self.describe()}: {what} failed: {message[:200]}") from None
+        except OSError as exc:
+            raise RegistryError(f"{self.describe()}: {what} failed: {exc}") from None
+
+    # -- reads ------------------------------------------------------------------------------
+    def get_aliases(self, model: str) -> AliasMap:
+        """The model's aliases (alias -> version)."""
+        registered = self._call("read the model", model, self.client.get_registered_model, model)
+        aliases = {alias: normalise_version(v) for alias, v in (registered.aliases or {}).items()}
+        return AliasMap(model=model, aliases=aliases)
+
+    def list_versions(self, model: str, with_signatures: bool = False) -> list[ModelVersion]:
+        """Every version of ``model``, oldest first.
+
+        Raises:
+            NotFoundError: when the model is not registered.
+        """
+        aliases = self.get_aliases(model)  # also proves the model exists
+        found = self._call(
+            "list versions", model, self.client.search_model_versions,
+            filter_string=f"name={_quote_name(model)}",
+        )
+        versions = []
+        for mv in found:
+            version = normalise_version(mv.version)
+            created = (
+                datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC) if mv.creation_timestamp else None
+            )
+            versions.append(
+                ModelVersion(
+                    model=model,
+                    version=version,
+                    run_id=mv.run_id or None,
+                    created_at=created,
+                    status=str(mv.status or "READY"),
+                    source=mv.source,
+                    description=mv.description or None,
+                    tags=dict(mv.tags or {}),
+                    aliases=aliases.aliases_of(version),
+                    signature=self.get_signature(model, version) if with_signatures else None,
+                )
+            )
+        versions.sort(key=lambda v: int(v.version))
+        return versions
+
+    def get_signature(self, model: str, version: str) -> dict | None:
+        """A version's MLflow model signature as a dict, or ``None`` when it has none."""
+        from mlflow.models import get_model_info
+
+        info = self._call(
+            f"read the signature of version {version}", model, get_model_info, f"models:/{model}/{version}"
+        )
+        return info.signature.to_dict() if info.signature is not None else None
+
+    # -- writes -----------------------------------------------------------------------------
+    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> AliasMap:
+        """Point ``alias`` at ``version`` if it still points at ``expected`` (``None``: unset).
+
+        Raises:
+            ConflictError: the alias moved since the caller read it.
+            NotFoundError: the model or version does not exist.
+        """
+        version = normalise_version(version)
+        current = self.get_aliases(model).version_of(alias)
+        if current != expected and current != version:
+            raise ConflictError(
+                f"{self.describe()}: alias {alias!r} of {model!r} points at "
+                f"{_v(current)}, expected {_v(expected)}"
+            )
+        self._call(
+            f"set alias {alias!r}", model, self.client.set_registered_model_alias, model, alias, version
+        )
+        after = self.get_aliases(model)
+        if after.version_of(alias) != version:
+            raise RegistryError(
+                f"{self.describe()}: read-back shows alias {alias!r} at {_v(after.version_of(alias))}, not v{version}"
+            )
+        return after
+
+    def delete_alias(self, model: str, alias: str, expected: str | None) -> AliasMap:
+        """Remove ``alias`` if it still points at ``expected``."""
+        current = self.get_aliases(model).version_of(alias)
+        if current is None:
+            return self.get_aliases(model)
+        if current != expected:
+            raise ConflictError(
+                f"{self.describe()}: alias {alias!r} of {model!r} points at {_v(current)}, expected {_v(expected)}"
+            )
+        self._call(f"delete alias {alias!r}", model, self.client.delete_registered_model_alias, model, alias)
+        return self.get_aliases(model)
+
+    def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
+        """Write one tag on one version (MLflow keeps no alias history; tags record it)."""
+        self._call(
+            f"tag version {version}", model, self.client.set_model_version_tag,
+            model, normalise_version(version), key, value,
+        )
+
+
+def _v(version: str | None) -> str:
+    return "nothing" if version is None else f"v{version}"

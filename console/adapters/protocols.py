@@ -1,0 +1,60 @@
+"""The small protocols the services depend on; the concrete adapters implement them.
+
+Services import this module and :mod:`console.domain`, never a concrete adapter,
+so tests can hand them fakes and the CLI and TUI can hand them real systems.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from console.domain.metrics import MetricSpec, QueryResult
+from console.domain.routing import RouterState
+from console.domain.versions import AliasMap, ModelVersion
+
+
+class Registry(Protocol):
+    """A model registry with versions, aliases and version tags."""
+
+    def describe(self) -> str:
+        """Where the registry is, for messages (never with credentials)."""
+
+    def list_versions(self, model: str, with_signatures: bool = False) -> list[ModelVersion]:
+        """Every version of ``model``; raises NotFoundError for an unknown model."""
+
+    def get_aliases(self, model: str) -> AliasMap:
+        """The model's aliases; raises NotFoundError for an unknown model."""
+
+    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> AliasMap:
+        """Point ``alias`` at ``version`` if it still points at ``expected``; return the read-back."""
+
+    def delete_alias(self, model: str, alias: str, expected: str | None) -> AliasMap:
+        """Remove ``alias`` if it still points at ``expected``; return the read-back."""
+
+    def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
+        """Write one tag on one version."""
+
+
+class Router(Protocol):
+    """A traffic router that splits a model's traffic between versions by weight."""
+
+    def describe(self) -> str:
+        """Where the router is, for messages."""
+
+    def read_state(self, model: str) -> RouterState:
+        """Every server of the model's backend with its weight and state."""
+
+    def set_weights(
+        self, model: str, weights: dict[str, int], expected: dict[str, int] | None
+    ) -> RouterState:
+        """Set several versions' weights as one operation, if they still are ``expected``."""
+
+
+class MetricsSource(Protocol):
+    """Evaluates the metric catalogue."""
+
+    def describe(self) -> str:
+        """Where the metrics come from, for messages (never with credentials)."""
+
+    def evaluate(self, specs: tuple[MetricSpec, ...], model: str, at: float | None = None) -> dict[str, QueryResult]:
+        """One query per metric, all pinned to one evaluation time."""

@@ -1,0 +1,112 @@
+"""The ``rewind`` command line: parse, dispatch, and turn errors into one clear line.
+
+Every command's implementation lives in :mod:`console.commands` and is imported
+only when that command runs, so ``rewind --help`` and the TUI start at once.
+
+Exit codes: 0 ok, 1 a check failed or an action was refused (or a system
+failed), 2 usage or config error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    # On subcommands the defaults are suppressed so they do not undo a value given before the subcommand.
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument("--config", metavar="FILE", default=default,
+                        help="config file (default: $REWIND_CONFIG, ~/.config/rewind/config.yaml, the sandbox's)")
+    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="show tracebacks")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every ``rewind`` command."""
+    parser = argparse.ArgumentParser(
+        prog="rewind",
+        description="Rewind: the incident console for ML model rollbacks.",
+    )
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str, handler: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        _common(p)
+        p.set_defaults(handler=handler)
+        return p
+
+    p = command("status", "aliases, router weights and judged metrics of one model", "console.commands.status:run")
+    p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+    p.add_argument("--json", action="store_true", help="print the stable JSON document (schema rewind.status/1)")
+    p.add_argument("--explain", action="store_true", help="also print every metric's PromQL and each cell's reason")
+    p.add_argument("--watch", type=float, metavar="SECONDS", nargs="?", const=2.0,
+                   help="refresh every SECONDS (default 2) until Ctrl-C")
+
+    p = command("sandbox", "a real local environment: MLflow, model servers, HAProxy, Prometheus, traffic",
+                "console.commands.sandbox:run")
+    sandbox = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
+    for name, text in (("up", "start the sandbox (does nothing if it is running)"),
+                       ("down", "stop every process the sandbox started"),
+                       ("status", "what is running, where, with which pids"),
+                       ("scenario", "switch the failure scenario")):
+        sp = sandbox.add_parser(name, help=text, description=text)
+        _common(sp)
+        sp.add_argument("--dir", metavar="D", help="state directory (default: $REWIND_SANDBOX_DIR or ~/.local/state/rewind/sandbox)")
+        if name == "status":
+            sp.add_argument("--json", action="store_true", help="print a JSON document")
+        if name == "scenario":
+            sp.add_argument("name", choices=["healthy", "regression", "drift", "latency", "outage"])
+        if name == "down":
+            sp.add_argument("--purge", action="store_true", help="also delete the state directory")
+        if name == "up":
+            sp.add_argument("--rate", type=float, default=None, help="requests per second of generated traffic")
+
+    p = command("demo", "start the sandbox if needed and watch it live", "console.commands.demo:run")
+    p.add_argument("--dir", metavar="D", help="sandbox state directory")
+    return parser
+
+
+def _resolve(handler: str) -> Callable[[argparse.Namespace], int]:
+    module_name, _, attr = handler.partition(":")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``rewind`` command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("REWIND_DEBUG") == "1"
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_OK
+    from console.domain.errors import RewindError
+
+    try:
+        return _resolve(args.handler)(args)
+    except RewindError as exc:
+        if debug:
+            raise
+        print(f"rewind: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        if debug:
+            raise
+        print(f"rewind: unexpected error: {exc.__class__.__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The faces of the CLI: one module per command group, imported only when it runs."""

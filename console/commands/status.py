@@ -1,0 +1,153 @@
+"""``rewind status``: a model's aliases, router weights and judged metrics, as text or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from console.domain.metrics import format_value
+from console.domain.status import StatusSnapshot, status_document
+from console.domain.verdicts import SYMBOL, WORD, State
+
+STATE_STYLE = {
+    State.PASS: "green",
+    State.BREACH: "bold red",
+    State.NO_DATA: "dim",
+    State.LOW_TRAFFIC: "yellow",
+    State.INFO: "",
+}
+
+
+def _when(ts: float) -> str:
+    utc = datetime.fromtimestamp(ts, UTC)
+    local = utc.astimezone()
+    return f"{utc:%H:%M:%S}Z ({local:%H:%M:%S %Z} local)"
+
+
+def render_snapshot(snapshot: StatusSnapshot, explain: bool = False) -> Group:
+    """The status as rich renderables: header, versions, matrix, breaches."""
+    matrix = snapshot.matrix
+    shares = snapshot.router.shares()
+    stable = snapshot.stable_version
+    header = Text.assemble(
+        (snapshot.model, "bold"),
+        f"  stable: {snapshot.stable_alias} → {'v' + stable if stable else 'unset'}",
+        f"  ·  router backend {snapshot.router.backend}",
+        f"  ·  evaluated {_when(snapshot.evaluated_at)}",
+    )
+
+    versions = Table(title="Versions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("ver", "aliases", "weight", "share", "router", "created (UTC)", "verdict"):
+        versions.add_column(column, justify="right" if column in ("weight", "share") else "left", no_wrap=True)
+    registered = {v.version: v for v in snapshot.versions}
+    for version in sorted(set(registered) | set(snapshot.router.weights()), key=int):
+        info = registered.get(version)
+        server = snapshot.router.server_for(version)
+        state = matrix.version_state(version) if version in matrix.versions else None
+        versions.add_row(
+            f"v{version}",
+            ", ".join(snapshot.aliases.aliases_of(version)) or "-",
+            str(server.weight) if server else "-",
+            f"{shares.get(version, 0.0) * 100:.0f}%" if server else "-",
+            ("up" if server.operational else "DOWN") + ("" if server.admin_state == "ready" else f" ({server.admin_state})")
+            if server else "no server",
+            f"{info.created_at:%Y-%m-%d %H:%M}" if info and info.created_at else ("not in registry" if not info else "-"),
+            Text(f"{SYMBOL[state]} {WORD[state]}", style=STATE_STYLE[state]) if state else Text("-", style="dim"),
+        )
+
+    grid = Table(title="Metrics by version and segment", title_justify="left", box=box.SIMPLE_HEAD,
+                 pad_edge=False)
+    grid.add_column("ver", no_wrap=True)
+    grid.add_column("segment", no_wrap=True)
+    for spec in matrix.metrics:
+        grid.add_column(spec.title, justify="right", no_wrap=True)
+    for index, version in enumerate(matrix.versions):
+        for position, segment in enumerate(matrix.segments):
+            cells = []
+            for spec in matrix.metrics:
+                state = matrix.state(spec.name, version, segment)
+                value = matrix.values.get(spec.name, {}).get((version, segment))
+                text = "–" if value is None else format_value(value, spec.unit)
+                cells.append(Text(f"{text} {SYMBOL[state]}", style=STATE_STYLE[state]))
+            grid.add_row(
+                f"v{version}" if position == 0 else "",
+                segment,
+                *cells,
+                end_section=position == len(matrix.segments) - 1 and index < len(matrix.versions) - 1,
+            )
+
+    parts: list = [header, versions, grid]
+    legend = "  ".join(f"{SYMBOL[s]} {WORD[s]}" for s in State)
+    parts.append(Text(legend, style="dim"))
+    failed = [r for r in matrix.results.values() if r.error]
+    for result in failed:
+        parts.append(Text(f"? {result.metric}: query failed: {result.error}", style="yellow"))
+    breaches = matrix.breaches()
+    if breaches:
+        parts.append(Text(f"{len(breaches)} breaching cell(s):", style="bold red"))
+        for verdict in breaches:
+            title = matrix.spec(verdict.metric).title
+            parts.append(Text(f"  ✗ v{verdict.version} {verdict.segment} {title}: {verdict.reason}", style="red"))
+    elif not failed:
+        parts.append(Text("No breaches.", style="green"))
+    if explain:
+        parts.append(Text("Queries:", style="bold"))
+        for spec in matrix.metrics:
+            result = matrix.results.get(spec.name)
+            parts.append(Text(f"  {spec.name}: {result.promql if result else 'not queried'}"))
+        parts.append(Text("Cells:", style="bold"))
+        for verdict in matrix.ordered():
+            parts.append(Text(f"  v{verdict.version} {verdict.segment} {verdict.metric}: "
+                              f"{SYMBOL[verdict.state]} {verdict.reason}"))
+    return Group(*parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status once, or refresh it until Ctrl-C with ``--watch``."""
+    from console.config import load_config
+    from console.wiring import build_status_service
+
+    loaded = load_config(getattr(args, "config", None))
+    model = loaded.config.model_or_default(args.model)
+    service = build_status_service(loaded.config)
+    try:
+        if args.watch:
+            return watch(service, model, args.watch)
+        snapshot = service.snapshot(model)
+        if args.json:
+            json.dump(status_document(snapshot), sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            Console().print(render_snapshot(snapshot, explain=args.explain))
+        return 0
+    finally:
+        service.close()
+
+
+def watch(service, model: str, interval: float) -> int:
+    """Refresh the status every ``interval`` seconds; a failing system shows as a line, not an exit."""
+    from rich.live import Live
+
+    from console.domain.errors import RewindError
+
+    console = Console()
+    with Live(Text("Loading…"), console=console, auto_refresh=False, screen=False) as live:
+        try:
+            while True:
+                started = time.monotonic()
+                try:
+                    view = render_snapshot(service.snapshot(model))
+                except RewindError as exc:
+                    view = Text(f"{datetime.now(UTC):%H:%M:%S}Z  {exc} (retrying)", style="bold red")
+                live.update(Group(view, Text("Ctrl-C to quit", style="dim")), refresh=True)
+                time.sleep(max(0.0, interval - (time.monotonic() - started)))
+        except KeyboardInterrupt:
+            return 0

@@ -1,0 +1,302 @@
+"""Configuration: one YAML file, every setting overridable by ``REWIND_...`` variables.
+
+Where the file comes from, first match wins:
+
+1. ``--config FILE``
+2. ``REWIND_CONFIG``
+3. ``$XDG_CONFIG_HOME/rewind/config.yaml`` (usually ``~/.config/rewind/config.yaml``)
+4. the config the default sandbox wrote (``rewind sandbox up``)
+
+Any setting can be overridden from the environment with its path in upper case,
+sections joined by a double underscore: ``REWIND_METRICS__URL``,
+``REWIND_ROUTER__SOCKET``, ``REWIND_DEFAULT_MODEL``. Values are read as YAML
+scalars, so ``REWIND_METRICS__TIMEOUT_S=2.5`` is a number.
+
+Secrets never live in this file: the Prometheus token or password is named by
+the environment variable or file that holds it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from console.domain.errors import ConfigError
+from console.domain.metrics import Criteria, DeltaKind, Direction, MetricSpec, Unit, validate_window
+from console.domain.routing import ServerNaming
+from console.paths import default_sandbox_dir, user_config_file, user_state_dir
+
+ENV_PREFIX = "REWIND_"
+CONFIG_ENV = "REWIND_CONFIG"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegistryConfig(_Section):
+    """Where the MLflow Model Registry is."""
+
+    tracking_uri: str = Field(description="sqlite:///path/to/mlflow.db or http(s)://mlflow-server")
+    registry_uri: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+    max_retries: int = Field(1, ge=0, le=10)
+
+
+class RouterConfig(_Section):
+    """Which traffic router, how to reach its runtime API, and how models map onto it."""
+
+    kind: Literal["haproxy"] = "haproxy"
+    socket: str = Field(description="admin socket: a unix socket path, or host:port")
+    backends: dict[str, str] = Field(description="model name -> backend name")
+    server_template: str = "v{version}"
+    timeout_s: float = Field(2.0, gt=0)
+
+    @field_validator("server_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        ServerNaming(value)
+        return value
+
+
+class MetricsAuth(_Section):
+    """How to authenticate to Prometheus; secrets come from the environment or files only."""
+
+    bearer_token_env: str | None = None
+    bearer_token_file: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+
+
+class CriteriaConfig(_Section):
+    """When a cell breaches."""
+
+    threshold: float | None = None
+    max_delta: float | None = Field(None, ge=0)
+    delta_kind: DeltaKind = DeltaKind.ABSOLUTE
+    min_traffic: float | None = Field(None, ge=0)
+
+
+class MetricConfig(_Section):
+    """One catalogue metric."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    query: str
+    unit: Unit
+    direction: Direction = Direction.HIGHER_IS_WORSE
+    criteria: CriteriaConfig = CriteriaConfig()
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        if "$model" not in value:
+            raise ValueError("the query must select the model with $model")
+        return value
+
+    def spec(self) -> MetricSpec:
+        """The pure catalogue entry."""
+        c = self.criteria
+        return MetricSpec(
+            name=self.name,
+            title=self.title,
+            query=self.query,
+            unit=self.unit,
+            direction=self.direction,
+            criteria=Criteria(c.threshold, c.max_delta, c.delta_kind, c.min_traffic),
+        )
+
+
+class MetricsConfig(_Section):
+    """Where Prometheus is and what to ask it."""
+
+    url: str
+    auth: MetricsAuth = MetricsAuth()
+    window: str = "5m"
+    timeout_s: float = Field(5.0, gt=0)
+    version_label: str = "version"
+    segment_label: str = "segment"
+    stable_alias: str = "champion"
+    traffic_metric: str | None = None
+    catalogue: list[MetricConfig] = Field(min_length=1)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        return validate_window(value)
+
+    @model_validator(mode="after")
+    def _names(self) -> MetricsConfig:
+        names = [m.name for m in self.catalogue]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"catalogue names metric {duplicates[0]!r} twice")
+        if self.traffic_metric is not None and self.traffic_metric not in names:
+            raise ValueError(f"traffic_metric {self.traffic_metric!r} is not in the catalogue")
+        return self
+
+    def specs(self) -> tuple[MetricSpec, ...]:
+        """The catalogue as pure specs, in file order."""
+        return tuple(m.spec() for m in self.catalogue)
+
+
+class JournalConfig(_Section):
+    """Where the decision journal is kept."""
+
+    url: str | None = Field(None, description="sqlite:///path or postgresql://...; default: XDG state dir")
+
+    def resolved_url(self) -> str:
+        """The database URL, defaulting to SQLite under the XDG state dir."""
+        return self.url or f"sqlite:///{user_state_dir() / 'journal.db'}"
+
+
+class Config(_Section):
+    """The whole configuration."""
+
+    registry: RegistryConfig
+    router: RouterConfig
+    metrics: MetricsConfig
+    journal: JournalConfig = JournalConfig()
+    default_model: str | None = None
+
+    def model_or_default(self, model: str | None) -> str:
+        """The model named on the command line, else ``default_model``.
+
+        Raises:
+            ConfigError: when neither names a model.
+        """
+        chosen = model or self.default_model
+        if not chosen:
+            raise ConfigError("no model given: pass --model NAME or set default_model in the config")
+        return chosen
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config and the file it came from."""
+
+    config: Config
+    path: Path
+
+
+def find_config_path(explicit: str | None = None) -> Path:
+    """Find the config file by the documented order.
+
+    Raises:
+        ConfigError: when no config file can be found.
+    """
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    user = user_config_file()
+    if user.exists():
+        return user
+    sandbox = default_sandbox_dir() / "rewind.yaml"
+    if sandbox.exists():
+        return sandbox
+    raise ConfigError(
+        f"no config found: pass --config FILE, set {CONFIG_ENV}, create {user}, "
+        "or start the sandbox with `rewind sandbox up`"
+    )
+
+
+def _env_overrides(environ: dict[str, str]) -> dict:
+    """Nested settings from ``REWIND_SECTION__KEY=value`` variables."""
+    top_level = set(Config.model_fields)
+    overrides: dict = {}
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        if path[0] not in top_level or not all(path):
+            continue
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        if isinstance(value, (dict, list)):
+            value = raw
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{name}: conflicts with another REWIND_ variable")
+        node[path[-1]] = value
+    return overrides
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: dict) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    elif message.startswith("Value error, "):
+        message = message[len("Value error, "):]
+    return f"{where}: {message}"
+
+
+def parse_config(data: object, source: str, environ: dict[str, str] | None = None) -> Config:
+    """Validate config data (already read from YAML), applying environment overrides.
+
+    Raises:
+        ConfigError: naming the source and the first setting at fault.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config {source}: expected a mapping of sections, found {type(data).__name__}")
+    merged = _merge(data, _env_overrides(dict(os.environ if environ is None else environ)))
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"config {source}: {_describe(errors[0])}{more}") from None
+
+
+def load_config(explicit: str | None = None, environ: dict[str, str] | None = None) -> LoadedConfig:
+    """Find, read and validate the config.
+
+    Raises:
+        ConfigError: when the file is missing, unreadable, malformed or incomplete.
+    """
+    path = find_config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config {path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config {path}: cannot be read ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config {path}: {where}not valid YAML ({problem})") from None
+    return LoadedConfig(parse_config(data, str(path), environ), path)

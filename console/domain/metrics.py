@@ -1,0 +1,200 @@
+"""The metric catalogue: PromQL templates, units, directions and criteria.
+
+A catalogue metric is one PromQL template with ``$model`` and ``$window`` that
+returns one series per (version, segment). Rendering it, and turning the raw
+samples into values, are pure functions here; the Prometheus adapter only
+sends the query and hands back the raw samples.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
+
+CellKey = tuple[str, str]
+"""(version, segment)"""
+
+
+class Direction(StrEnum):
+    """Which way a metric gets worse."""
+
+    HIGHER_IS_WORSE = "higher_is_worse"
+    HIGHER_IS_BETTER = "higher_is_better"
+
+
+class Unit(StrEnum):
+    """How a metric's values are measured, and so how they are shown."""
+
+    RATIO = "ratio"
+    SECONDS = "seconds"
+    PER_SECOND = "per_second"
+    SCORE = "score"
+
+
+class DeltaKind(StrEnum):
+    """How a version is compared with the stable version."""
+
+    ABSOLUTE = "absolute"
+    RELATIVE = "relative"
+
+
+@dataclass(frozen=True)
+class Criteria:
+    """What makes a cell breach.
+
+    Attributes:
+        threshold: absolute limit; beyond it (in the metric's worse direction) is a breach.
+        max_delta: largest allowed worsening against the stable version, absolute
+            (in the metric's unit) or relative (0.5 = 50 % worse).
+        delta_kind: how ``max_delta`` is measured.
+        min_traffic: least traffic (of the catalogue's traffic metric) a cell needs
+            before it gets a verdict at all.
+    """
+
+    threshold: float | None = None
+    max_delta: float | None = None
+    delta_kind: DeltaKind = DeltaKind.ABSOLUTE
+    min_traffic: float | None = None
+
+    @property
+    def judges(self) -> bool:
+        """Whether these criteria can ever give a pass or a breach."""
+        return self.threshold is not None or self.max_delta is not None
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric of the catalogue."""
+
+    name: str
+    title: str
+    query: str
+    unit: Unit
+    direction: Direction
+    criteria: Criteria = field(default_factory=Criteria)
+
+
+def escape_label_value(value: str) -> str:
+    """Escape a value for a double-quoted PromQL string literal."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
+
+
+def validate_window(window: str) -> str:
+    """Check a PromQL range duration such as ``30s`` or ``1h30m``.
+
+    Raises:
+        ValueError: when ``window`` is not a PromQL duration.
+    """
+    if not _DURATION.match(window):
+        raise ValueError(f"{window!r} is not a PromQL duration such as 30s, 5m or 1h")
+    return window
+
+
+def render_query(template: str, model: str, window: str) -> str:
+    """Fill a catalogue template's ``$model`` (escaped) and ``$window`` (validated)."""
+    validate_window(window)
+    return template.replace("$model", escape_label_value(model)).replace("$window", window)
+
+
+def parse_sample_value(raw: str) -> float | None:
+    """Turn a Prometheus sample value into a float; NaN means *no data* (``None``).
+
+    ``+Inf`` is kept: a latency quantile beyond the largest bucket is a real,
+    very bad value, not an absence of data.
+    """
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """The answer to one catalogue query, kept whole so a verdict can be explained.
+
+    Attributes:
+        metric: the catalogue metric's name.
+        promql: the exact query sent.
+        evaluated_at: the evaluation time (Unix seconds) the query was pinned to.
+        raw: (version, segment) -> the sample value exactly as Prometheus sent it.
+        error: why the query failed, or ``None``.
+    """
+
+    metric: str
+    promql: str
+    evaluated_at: float
+    raw: dict[CellKey, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def value(self, key: CellKey) -> float | None:
+        """The value of one cell, ``None`` when absent or NaN (*no data*)."""
+        raw = self.raw.get(key)
+        return None if raw is None else parse_sample_value(raw)
+
+
+def collect_series(
+    series: list[dict], version_label: str, segment_label: str
+) -> tuple[dict[CellKey, str], int]:
+    """Index Prometheus instant-vector series by (version, segment).
+
+    Args:
+        series: the ``data.result`` list of an instant query.
+        version_label: the label that names the model version.
+        segment_label: the label that names the traffic segment.
+
+    Returns:
+        The raw sample strings by cell, and how many series lacked either label
+        (they cannot be placed in the matrix and are counted, not guessed at).
+    """
+    cells: dict[CellKey, str] = {}
+    unplaced = 0
+    for item in series:
+        labels = item.get("metric", {})
+        version = labels.get(version_label)
+        segment = labels.get(segment_label)
+        if version is None or segment is None:
+            unplaced += 1
+            continue
+        if version.isdigit():
+            version = str(int(version))
+        cells[(version, segment)] = item["value"][1]
+    return cells, unplaced
+
+
+_UNIT_SUFFIX = {Unit.RATIO: "%", Unit.SECONDS: " ms", Unit.PER_SECOND: "/s", Unit.SCORE: ""}
+
+
+def format_value(value: float | None, unit: Unit) -> str:
+    """Show a value in its unit's usual form: ratios as %, seconds as ms."""
+    if value is None:
+        return "no data"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if unit is Unit.RATIO:
+        return f"{value * 100:.1f}%"
+    if unit is Unit.SECONDS:
+        return f"{value * 1000:.0f} ms"
+    if unit is Unit.PER_SECOND:
+        return f"{value:.2f}/s"
+    return f"{value:.3f}"
+
+
+def format_delta(delta: float, unit: Unit, kind: DeltaKind) -> str:
+    """Show a difference against the stable version, with its sign."""
+    if kind is DeltaKind.RELATIVE:
+        return f"{delta * 100:+.0f}%"
+    if unit is Unit.RATIO:
+        return f"{delta * 100:+.1f} pt"
+    if unit is Unit.SECONDS:
+        return f"{delta * 1000:+.0f} ms"
+    return f"{delta:+.3f}{_UNIT_SUFFIX[unit]}"

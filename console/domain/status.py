@@ -1,0 +1,145 @@
+"""A model's status at one instant: aliases, router weights and the verdict matrix.
+
+:func:`status_document` is the stable, documented JSON shape of ``rewind status
+--json`` (schema ``rewind.status/1``); scripts rely on it, so fields are only
+ever added, never renamed or removed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from console.domain.routing import RouterState
+from console.domain.verdicts import WORD, Matrix, State
+from console.domain.versions import AliasMap, ModelVersion, version_sort_key
+
+STATUS_SCHEMA = "rewind.status/1"
+
+
+@dataclass(frozen=True)
+class StatusSnapshot:
+    """Everything ``rewind status`` shows for one model."""
+
+    model: str
+    stable_alias: str
+    aliases: AliasMap
+    versions: tuple[ModelVersion, ...]
+    router: RouterState
+    matrix: Matrix
+    evaluated_at: float
+
+    @property
+    def stable_version(self) -> str | None:
+        """The version deltas are measured against (the stable alias's version)."""
+        return self.aliases.version_of(self.stable_alias)
+
+
+def shown_versions(
+    versions: list[str], aliases: AliasMap, weights: dict[str, int], with_data: set[str]
+) -> list[str]:
+    """The versions worth a row: aliased, weighted above zero, or seen in the metrics."""
+    keep = {
+        v for v in versions
+        if aliases.aliases_of(v) or weights.get(v, 0) > 0 or v in with_data
+    }
+    return sorted(keep, key=version_sort_key)
+
+
+def _json_number(value: float | None) -> float | str | None:
+    """JSON has no infinity: an infinite value is written as the string ``"+Inf"``/``"-Inf"``."""
+    if value is None or math.isfinite(value):
+        return value
+    return "+Inf" if value > 0 else "-Inf"
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def status_document(snapshot: StatusSnapshot) -> dict:
+    """The JSON document of ``rewind status --json`` (schema ``rewind.status/1``)."""
+    matrix = snapshot.matrix
+    shares = snapshot.router.shares()
+    by_version = {v.version: v for v in snapshot.versions}
+    router_versions = {s.version for s in snapshot.router.servers if s.version}
+    all_versions = sorted(set(by_version) | router_versions, key=version_sort_key)
+    versions = []
+    for version in all_versions:
+        info = by_version.get(version)
+        server = snapshot.router.server_for(version)
+        versions.append(
+            {
+                "version": version,
+                "aliases": list(snapshot.aliases.aliases_of(version)),
+                "in_registry": info is not None,
+                "run_id": info.run_id if info else None,
+                "created_at": info.created_at.isoformat() if info and info.created_at else None,
+                "tags": dict(info.tags) if info else {},
+                "router": None if server is None else {
+                    "server": server.server,
+                    "weight": server.weight,
+                    "share": round(shares.get(version, 0.0), 6),
+                    "operational": server.operational,
+                    "admin_state": server.admin_state,
+                },
+                "state": matrix.version_state(version).value if version in matrix.versions else None,
+            }
+        )
+    metrics = []
+    for spec in matrix.metrics:
+        result = matrix.results.get(spec.name)
+        metrics.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "unit": spec.unit.value,
+                "direction": spec.direction.value,
+                "query": result.promql if result else None,
+                "evaluated_at": _iso(result.evaluated_at) if result else None,
+                "error": result.error if result else "not queried",
+                "criteria": {
+                    "threshold": spec.criteria.threshold,
+                    "max_delta": spec.criteria.max_delta,
+                    "delta_kind": spec.criteria.delta_kind.value,
+                    "min_traffic": spec.criteria.min_traffic,
+                },
+            }
+        )
+    cells = [
+        {
+            "version": v.version,
+            "segment": v.segment,
+            "metric": v.metric,
+            "value": _json_number(v.value),
+            "raw": (matrix.results[v.metric].raw.get((v.version, v.segment))
+                    if v.metric in matrix.results else None),
+            "baseline": _json_number(v.baseline),
+            "state": v.state.value,
+            "reason": v.reason,
+        }
+        for v in matrix.ordered()
+    ]
+    counts = {state.value: 0 for state in State}
+    for per_cell in matrix.states.values():
+        for state in per_cell.values():
+            counts[state.value] += 1
+    overall = (
+        State.BREACH if counts["breach"] else State.PASS if counts["pass"] else State.NO_DATA
+    )
+    return {
+        "schema": STATUS_SCHEMA,
+        "model": snapshot.model,
+        "evaluated_at": _iso(snapshot.evaluated_at),
+        "stable_alias": snapshot.stable_alias,
+        "stable_version": snapshot.stable_version,
+        "aliases": dict(sorted(snapshot.aliases.aliases.items())),
+        "router": {"backend": snapshot.router.backend},
+        "versions": versions,
+        "segments": list(matrix.segments),
+        "shown_versions": list(matrix.versions),
+        "metrics": metrics,
+        "cells": cells,
+        "summary": {"state": overall.value, "word": WORD[overall], "counts": counts},
+    }

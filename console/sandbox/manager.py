@@ -1,0 +1,335 @@
+"""Bring the sandbox up and down, report on it, and switch its scenario.
+
+Everything lives under one state directory: ``state.json`` (ports, pids,
+paths), the generated configs, the MLflow database and artifacts, Prometheus's
+storage and one log per process. ``up`` is idempotent; ``down`` stops exactly
+the processes ``state.json`` records (pid and start time must both match).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import console
+from console.domain.errors import RewindError, SandboxError
+from console.sandbox import processes, templates
+from console.sandbox.processes import ProcessRecord
+from console.sandbox.scenarios import SCENARIOS, make_scenario, write_scenario
+
+DEFAULT_MODEL = "fraud-detector"
+DEFAULT_RATE = 80.0
+STATE_SCHEMA = "rewind.sandbox/1"
+BINARIES = {"haproxy": "haproxy", "prometheus": "prometheus"}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def find_binary(name: str) -> str:
+    """The path of a server binary, or a clear error saying how to install it."""
+    found = shutil.which(name) or next(
+        (p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+    )
+    if not found:
+        raise SandboxError(
+            f"{name} is not installed: install the Debian package with `sudo apt-get install {BINARIES[name]}` "
+            "(or run `make demo`, which does it when run as root)"
+        )
+    return found
+
+
+def _http_ok(url: str, timeout: float = 1.0) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+            return 200 <= response.status < 300
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _log_tail(path: str, lines: int = 3) -> str:
+    try:
+        tail = Path(path).read_text(errors="replace").strip().splitlines()[-lines:]
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in tail)
+
+
+class Sandbox:
+    """The sandbox whose state lives in ``state_dir``."""
+
+    def __init__(self, state_dir: Path, model: str = DEFAULT_MODEL) -> None:
+        self.dir = state_dir.expanduser().resolve()
+        self.model = model
+        self.state_path = self.dir / "state.json"
+        self.config_path = self.dir / "rewind.yaml"
+
+    # -- state ------------------------------------------------------------------------------
+    def load_state(self) -> dict | None:
+        """The recorded state, or ``None`` when the sandbox was never started here."""
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise SandboxError(f"sandbox state {self.state_path} is unreadable ({exc}); "
+                               "stop stray processes by hand and delete it") from None
+
+    def _save_state(self, state: dict) -> None:
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2), encoding="utf-8")
+        os.replace(tmp, self.state_path)
+
+    def records(self, state: dict | None = None) -> list[ProcessRecord]:
+        """The processes the state records."""
+        state = self.load_state() if state is None else state
+        return [ProcessRecord(**p) for p in (state or {}).get("processes", [])]
+
+    def running(self) -> bool:
+        """Whether every recorded process is alive."""
+        records = self.records()
+        return bool(records) and all(r.alive() for r in records)
+
+    @contextmanager
+    def _lock(self):
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.dir / ".lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise SandboxError(f"another rewind sandbox command is working on {self.dir}") from None
+            yield
+
+    # -- up ---------------------------------------------------------------------------------
+    def up(self, rate: float | None = None, say: Callable[[str], None] = print) -> dict:
+        """Start everything, unless it already runs. Returns the state.
+
+        On any failure, every process started so far is stopped again and the
+        error names the component and its log.
+        """
+        haproxy_bin, prometheus_bin = find_binary("haproxy"), find_binary("prometheus")
+        with self._lock():
+            state = self.load_state()
+            if state and self.records(state):
+                if all(r.alive() for r in self.records(state)):
+                    say(f"sandbox already running in {self.dir}")
+                    return state
+                say("sandbox was partly running; stopping what is left and starting again")
+                self._stop_all(state)
+            rate = rate or (state or {}).get("rate") or DEFAULT_RATE
+            state = {
+                "schema": STATE_SCHEMA, "model": self.model, "dir": str(self.dir), "rate": rate,
+                "config": str(self.config_path), "started_at": time.time(), "processes": [],
+            }
+            try:
+                self._start(state, haproxy_bin, prometheus_bin, say)
+            except BaseException:
+                self._stop_all(state)
+                raise
+            return state
+
+    def _launch(self, state: dict, name: str, argv: list[str], env: dict[str, str] | None = None) -> ProcessRecord:
+        record = processes.start(name, argv, self.dir / "logs" / f"{name}.log", self.dir, env)
+        state["processes"].append(record.to_dict())
+        self._save_state(state)
+        return record
+
+    def _wait(self, what: str, ready: Callable[[], bool], records: list[ProcessRecord], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return
+            for record in records:
+                if not record.alive():
+                    raise SandboxError(f"{record.name} exited during start-up: {_log_tail(record.log)} "
+                                       f"(log {record.log})")
+            time.sleep(0.1)
+        logs = ", ".join(r.log for r in records)
+        raise SandboxError(f"{what} did not become ready within {timeout:.0f}s (see {logs})")
+
+    def _start(self, state: dict, haproxy_bin: str, prometheus_bin: str, say: Callable[[str], None]) -> None:
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        tracking_uri = f"sqlite:///{self.dir / 'mlflow.db'}"
+        env = dict(os.environ)
+        package_root = str(Path(console.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        env.update(PYTHONUNBUFFERED="1", MLFLOW_DISABLE_TELEMETRY="true", PYTHONWARNINGS="ignore")
+        say(f"sandbox: seeding the MLflow registry in {self.dir}")
+        seed_log = self.dir / "logs" / "seed.log"
+        with open(seed_log, "wb") as log:
+            seeded = subprocess.run(
+                [sys.executable, "-m", "console.sandbox.model", "--tracking-uri", tracking_uri,
+                 "--artifacts", str(self.dir / "mlartifacts"), "--model", self.model],
+                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.dir, timeout=300, check=False,
+            )
+        if seeded.returncode != 0:
+            raise SandboxError(f"seeding the MLflow registry failed: {_log_tail(str(seed_log))} (log {seed_log})")
+        seed = json.loads(seeded.stdout.decode().strip().splitlines()[-1])
+        versions, aliases = seed["versions"], seed["aliases"]
+        weights = {v: 0 for v in versions}
+        if aliases.get("champion"):
+            weights[aliases["champion"]] = 90
+        if aliases.get("challenger"):
+            weights[aliases["challenger"]] = 10
+        ports = {
+            "frontend": free_port(), "exporter": free_port(), "prometheus": free_port(),
+            "models": {v: free_port() for v in versions},
+        }
+        state.update(versions=versions, ports=ports, tracking_uri=tracking_uri)
+        if not (self.dir / "scenario.json").exists():
+            write_scenario(self.dir, make_scenario("healthy", None))
+
+        say(f"sandbox: starting {len(versions)} model servers")
+        servers = [
+            self._launch(state, f"model-v{v}", [
+                sys.executable, "-m", "console.sandbox.model_server", "--state-dir", str(self.dir),
+                "--tracking-uri", tracking_uri, "--model", self.model, "--version", v, "--port", str(port),
+            ], env)
+            for v, port in ports["models"].items()
+        ]
+        (self.dir / "haproxy.cfg").write_text(templates.haproxy_config(
+            self.dir, self.model, ports["frontend"], ports["exporter"], ports["models"], weights))
+        check = subprocess.run([haproxy_bin, "-c", "-q", "-f", str(self.dir / "haproxy.cfg")],
+                               capture_output=True, text=True, timeout=30, check=False)
+        if check.returncode != 0:
+            reason = (check.stderr or check.stdout).strip().splitlines()[-1:] or ["no reason given"]
+            raise SandboxError(f"HAProxy rejected {self.dir / 'haproxy.cfg'}: {reason[0]}")
+        say("sandbox: starting HAProxy")
+        sock = self.dir / "haproxy.sock"
+        sock.unlink(missing_ok=True)
+        haproxy = self._launch(state, "haproxy", [haproxy_bin, "-db", "-f", str(self.dir / "haproxy.cfg")])
+        self._wait("HAProxy's admin socket", sock.exists, [haproxy], 10)
+
+        (self.dir / "prometheus.yml").write_text(templates.prometheus_config(ports["models"], ports["exporter"]))
+        say("sandbox: starting Prometheus")
+        prometheus = self._launch(state, "prometheus", [
+            prometheus_bin, f"--config.file={self.dir / 'prometheus.yml'}",
+            f"--storage.tsdb.path={self.dir / 'prometheus-data'}",
+            f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+            "--storage.tsdb.retention.time=2d", "--log.level=warn",
+        ])
+        self.config_path.write_text(templates.rewind_config(self.dir, self.model, ports["prometheus"]))
+        self._wait("the model servers", lambda: all(
+            _http_ok(f"http://127.0.0.1:{p}/health") for p in ports["models"].values()), servers, 60)
+        say(f"sandbox: model servers ready; sending {state['rate']:g} requests/s through HAProxy")
+        self._launch(state, "traffic", [
+            sys.executable, "-m", "console.sandbox.traffic", "--state-dir", str(self.dir),
+            "--url", f"http://127.0.0.1:{ports['frontend']}", "--rate", str(state["rate"]),
+        ], env)
+        self._wait("Prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready"),
+                   [prometheus], 30)
+        self._save_state(state)
+        say(f"sandbox: up. Config: {self.config_path}")
+
+    # -- down -------------------------------------------------------------------------------
+    def _stop_all(self, state: dict) -> list[str]:
+        stopped = []
+        for record in reversed(self.records(state)):
+            if processes.stop(record):
+                stopped.append(record.name)
+            else:
+                raise SandboxError(f"could not stop {record.name} (pid {record.pid})")
+        state["processes"] = []
+        if self.state_path.exists():
+            self._save_state(state)
+        return stopped
+
+    def down(self, purge: bool = False) -> list[str]:
+        """Stop every recorded process (and only those). Returns the names stopped."""
+        with self._lock():
+            state = self.load_state()
+            stopped = self._stop_all(state) if state else []
+            (self.dir / "haproxy.sock").unlink(missing_ok=True)
+        if purge and self.dir.exists():
+            shutil.rmtree(self.dir)
+        return stopped
+
+    # -- status and scenario ----------------------------------------------------------------
+    def status(self) -> dict:
+        """What runs, where, with which pids, plus live aliases and weights."""
+        state = self.load_state()
+        if not state:
+            return {"schema": STATE_SCHEMA, "dir": str(self.dir), "running": False, "processes": []}
+        records = self.records(state)
+        ports = state.get("ports", {})
+        doc = {
+            "schema": STATE_SCHEMA,
+            "dir": str(self.dir),
+            "running": bool(records) and all(r.alive() for r in records),
+            "model": state.get("model"),
+            "config": state.get("config"),
+            "versions": state.get("versions", []),
+            "rate": state.get("rate"),
+            "scenario": self.scenario(),
+            "endpoints": {
+                "registry": state.get("tracking_uri"),
+                "router_frontend": f"http://127.0.0.1:{ports['frontend']}" if ports else None,
+                "router_admin_socket": str(self.dir / "haproxy.sock"),
+                "router_metrics": f"http://127.0.0.1:{ports['exporter']}/metrics" if ports else None,
+                "prometheus": f"http://127.0.0.1:{ports['prometheus']}" if ports else None,
+                "model_servers": {v: f"http://127.0.0.1:{p}" for v, p in ports.get("models", {}).items()},
+            },
+            "processes": [
+                {"name": r.name, "pid": r.pid, "alive": r.alive(), "log": r.log} for r in records
+            ],
+            "pids": {r.name: r.pid for r in records},
+            "aliases": None,
+            "weights": None,
+            "errors": [],
+        }
+        if doc["running"]:
+            from console.adapters.haproxy import HAProxyRouter
+            from console.adapters.mlflow_registry import MlflowRegistry
+            from console.sandbox.templates import backend_name
+
+            try:
+                doc["aliases"] = MlflowRegistry(state["tracking_uri"]).get_aliases(state["model"]).aliases
+            except RewindError as exc:
+                doc["errors"].append(str(exc))
+            try:
+                router = HAProxyRouter(str(self.dir / "haproxy.sock"), {state["model"]: backend_name(state["model"])})
+                doc["weights"] = router.read_state(state["model"]).weights()
+            except RewindError as exc:
+                doc["errors"].append(str(exc))
+        return doc
+
+    def scenario(self) -> dict | None:
+        """The scenario in force, as written in ``scenario.json``."""
+        try:
+            return json.loads((self.dir / "scenario.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def set_scenario(self, name: str) -> dict:
+        """Switch the scenario; version-specific faults hit the current challenger."""
+        if name not in SCENARIOS:
+            raise SandboxError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
+        state = self.load_state()
+        if not state or not self.running():
+            raise SandboxError(f"the sandbox in {self.dir} is not running: start it with `rewind sandbox up`")
+        challenger = None
+        if name in ("regression", "latency", "outage"):
+            from console.adapters.mlflow_registry import MlflowRegistry
+
+            aliases = MlflowRegistry(state["tracking_uri"]).get_aliases(state["model"])
+            challenger = aliases.version_of("challenger")
+            if challenger is None:
+                raise SandboxError(f"scenario {name} needs a challenger alias on {state['model']}, and none is set")
+        scenario = make_scenario(name, challenger)
+        write_scenario(self.dir, scenario)
+        return self.scenario() or {}

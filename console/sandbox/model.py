@@ -1,0 +1,111 @@
+"""The sandbox's model: a small logistic scorer as a real MLflow pyfunc, and its seeding.
+
+Each registered version has slightly different weights; the model servers load
+their version from the registry with MLflow's own ``pyfunc.load_model``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from console.sandbox.scenarios import FEATURES
+
+VERSION_WEIGHTS = (
+    ((1.7, 1.3, -0.8, 0.4), -0.4, "first production model"),
+    ((2.0, 1.5, -1.0, 0.5), -0.5, "retrained on Q3 data"),
+    ((2.1, 1.45, -1.05, 0.5), -0.5, "retrained on Q4 data, new feature pipeline"),
+)
+
+
+class LogisticScorer(mlflow.pyfunc.PythonModel):
+    """Scores a transaction as fraud-like (1) or not (0) with fixed weights."""
+
+    def __init__(self, weights, bias):
+        self.weights = np.asarray(weights, dtype=float)
+        self.bias = float(bias)
+
+    def predict(self, context, model_input, params=None):
+        """One score in 0..1 per row of ``model_input``."""
+        x = model_input[list(FEATURES)].to_numpy(dtype=float)
+        z = x @ self.weights + self.bias
+        return pd.DataFrame({"score": 1.0 / (1.0 + np.exp(-z))})
+
+
+def _signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    return ModelSignature(
+        inputs=Schema([ColSpec("double", f) for f in FEATURES]),
+        outputs=Schema([ColSpec("double", "score")]),
+    )
+
+
+def seed_registry(tracking_uri: str, artifact_dir: Path, model: str) -> list[str]:
+    """Register the sandbox model's versions with champion and challenger aliases.
+
+    Does nothing when the model already has versions (the registry keeps its
+    state across ``down`` and ``up``, like a real one).
+
+    Returns:
+        The registered versions, oldest first.
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    existing = client.search_model_versions(f"name='{model}'")
+    if existing:
+        return sorted((str(v.version) for v in existing), key=int)
+    experiment = client.get_experiment_by_name("rewind-sandbox")
+    experiment_id = (
+        experiment.experiment_id if experiment
+        else client.create_experiment("rewind-sandbox", artifact_location=artifact_dir.as_uri())
+    )
+    versions = []
+    for index, (weights, bias, note) in enumerate(VERSION_WEIGHTS, start=1):
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{model}-train-{index}"):
+            mlflow.log_params({"bias": bias, **{f"w_{f}": w for f, w in zip(FEATURES, weights, strict=True)}})
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=LogisticScorer(weights, bias),
+                signature=_signature(),
+                pip_requirements=["mlflow", "numpy", "pandas"],
+                registered_model_name=model,
+            )
+        version = str(info.registered_model_version)
+        client.update_model_version(model, version, description=note)
+        client.set_model_version_tag(model, version, "rewind.sandbox", "true")
+        versions.append(version)
+    client.set_registered_model_alias(model, "champion", versions[-2])
+    client.set_registered_model_alias(model, "challenger", versions[-1])
+    return versions
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Seed the registry from the command line; prints the versions as JSON."""
+    import argparse
+    import json
+    import logging
+    import warnings
+
+    parser = argparse.ArgumentParser(description="Seed the sandbox registry")
+    parser.add_argument("--tracking-uri", required=True)
+    parser.add_argument("--artifacts", required=True, type=Path)
+    parser.add_argument("--model", required=True)
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    versions = seed_registry(args.tracking_uri, args.artifacts, args.model)
+    model = mlflow.MlflowClient(tracking_uri=args.tracking_uri).get_registered_model(args.model)
+    aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
+    print(json.dumps({"versions": versions, "aliases": aliases}))
+
+
+if __name__ == "__main__":
+    main()

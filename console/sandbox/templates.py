@@ -1,0 +1,160 @@
+"""The files the sandbox writes: HAProxy and Prometheus configs, and Rewind's own config.
+
+The Rewind config doubles as the reference example of a metric catalogue.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+WINDOW = "1m"
+MIN_TRAFFIC = 0.5  # requests per second in a cell before it is judged
+
+CATALOGUE = [
+    {
+        "name": "traffic_share",
+        "title": "share",
+        "unit": "ratio",
+        "query": (
+            'sum by (version, segment) (rate(rewind_requests_total{model="$model"}[$window]))'
+            ' / on (segment) group_left'
+            ' sum by (segment) (rate(rewind_requests_total{model="$model"}[$window]))'
+        ),
+    },
+    {
+        "name": "request_rate",
+        "title": "req/s",
+        "unit": "per_second",
+        "query": 'sum by (version, segment) (rate(rewind_requests_total{model="$model"}[$window]))',
+    },
+    {
+        "name": "error_rate",
+        "title": "errors",
+        "unit": "ratio",
+        "direction": "higher_is_worse",
+        "query": (
+            'sum by (version, segment) (rate(rewind_requests_total{model="$model",outcome="error"}[$window]))'
+            ' / sum by (version, segment) (rate(rewind_requests_total{model="$model"}[$window]))'
+        ),
+        "criteria": {"threshold": 0.05, "max_delta": 0.03, "min_traffic": MIN_TRAFFIC},
+    },
+    {
+        "name": "latency_p95",
+        "title": "p95",
+        "unit": "seconds",
+        "direction": "higher_is_worse",
+        "query": (
+            "histogram_quantile(0.95, sum by (version, segment, le)"
+            ' (rate(rewind_request_latency_seconds_bucket{model="$model"}[$window])))'
+        ),
+        "criteria": {"threshold": 0.25, "max_delta": 0.1, "min_traffic": MIN_TRAFFIC},
+    },
+    {
+        "name": "accuracy",
+        "title": "accuracy",
+        "unit": "ratio",
+        "direction": "higher_is_better",
+        "query": (
+            'sum by (version, segment) (rate(rewind_label_correct_total{model="$model"}[$window]))'
+            ' / sum by (version, segment) (rate(rewind_labels_total{model="$model"}[$window]))'
+        ),
+        "criteria": {"threshold": 0.85, "max_delta": 0.08, "min_traffic": MIN_TRAFFIC},
+    },
+    {
+        "name": "score_mean",
+        "title": "score",
+        "unit": "score",
+        "direction": "higher_is_worse",
+        "query": (
+            'sum by (version, segment) (rate(rewind_prediction_score_sum{model="$model"}[$window]))'
+            ' / sum by (version, segment) (rate(rewind_prediction_score_count{model="$model"}[$window]))'
+        ),
+        "criteria": {"max_delta": 0.15, "min_traffic": MIN_TRAFFIC},
+    },
+]
+
+
+def backend_name(model: str) -> str:
+    """The HAProxy backend of a model."""
+    return "be_" + "".join(c if c.isalnum() else "_" for c in model)
+
+
+def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_port: int,
+                   servers: dict[str, int], weights: dict[str, int]) -> str:
+    """HAProxy in front of the model servers: weights, health checks, admin socket, exporter."""
+    lines = [
+        "global",
+        f"    stats socket {state_dir / 'haproxy.sock'} mode 600 level admin",
+        "    stats timeout 30s",
+        "    maxconn 512",
+        "",
+        "defaults",
+        "    mode http",
+        "    timeout connect 2s",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "    option http-keep-alive",
+        "",
+        "frontend models",
+        f"    bind 127.0.0.1:{frontend_port}",
+        f"    default_backend {backend_name(model)}",
+        "",
+        "frontend exporter",
+        f"    bind 127.0.0.1:{exporter_port}",
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+        "    stats enable",
+        "    stats uri /stats",
+        "",
+        f"backend {backend_name(model)}",
+        "    balance roundrobin",
+        "    option httpchk GET /health",
+        "    http-check expect status 200",
+    ]
+    for version, port in sorted(servers.items(), key=lambda kv: int(kv[0])):
+        lines.append(
+            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)} check inter 1s fall 2 rise 1"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def prometheus_config(model_ports: dict[str, int], exporter_port: int) -> str:
+    """Prometheus scraping the model servers and HAProxy every second."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "scrape_configs": [
+            {
+                "job_name": "models",
+                "static_configs": [{"targets": [f"127.0.0.1:{p}" for _, p in sorted(model_ports.items())]}],
+            },
+            {"job_name": "haproxy", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
+        ],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
+    """The Rewind config that points every other command at this sandbox."""
+    config = {
+        "default_model": model,
+        "registry": {"tracking_uri": f"sqlite:///{state_dir / 'mlflow.db'}"},
+        "router": {
+            "kind": "haproxy",
+            "socket": str(state_dir / "haproxy.sock"),
+            "backends": {model: backend_name(model)},
+            "server_template": "v{version}",
+        },
+        "metrics": {
+            "url": f"http://127.0.0.1:{prometheus_port}",
+            "window": WINDOW,
+            "version_label": "version",
+            "segment_label": "segment",
+            "stable_alias": "champion",
+            "traffic_metric": "request_rate",
+            "catalogue": CATALOGUE,
+        },
+        "journal": {"url": f"sqlite:///{state_dir / 'journal.db'}"},
+    }
+    header = "# Written by `rewind sandbox up`; rewritten on every start.\n"
+    return header + yaml.safe_dump(config, sort_keys=False, width=120)

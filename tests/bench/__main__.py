@@ -1,0 +1,37 @@
+"""Run every benchmark module and report its figures (see the package docstring)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+import tests.bench as package
+
+
+def main(argv: list[str]) -> int:
+    """Run the benchmark modules named in ``argv`` (default: all of them)."""
+    wanted = set(argv)
+    modules = sorted(
+        m.name for m in pkgutil.iter_modules(package.__path__)
+        if m.name.startswith("bench_") and (not wanted or m.name in wanted or m.name[6:] in wanted)
+    )
+    results = []
+    for name in modules:
+        module = importlib.import_module(f"tests.bench.{name}")
+        for figure, value, unit in module.figures():
+            print(f"{figure} {value:g} {unit}", flush=True)
+            results.append({"name": figure, "value": value, "unit": unit, "module": name})
+    out = os.environ.get("BENCH_OUT")
+    if out:
+        document = {"schema": "rewind.bench/1", "measured_at": time.time(), "figures": results}
+        Path(out).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
