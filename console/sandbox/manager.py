@@ -226,6 +226,11 @@ class Sandbox:
         self.config_path.write_text(templates.rewind_config(self.dir, self.model, ports["prometheus"]))
         self._wait("the model servers", lambda: all(
             _http_ok(f"http://127.0.0.1:{p}/health") for p in ports["models"].values()), servers, 60)
+        from console.adapters.haproxy import HAProxyRouter
+
+        router = HAProxyRouter(str(sock), {self.model: templates.backend_name(self.model)})
+        self._wait("HAProxy's health checks of the model servers", lambda: all(
+            s.operational for s in router.read_state(self.model).servers), [haproxy], 20)
         say(f"sandbox: model servers ready; sending {state['rate']:g} requests/s through HAProxy")
         self._launch(state, "traffic", [
             sys.executable, "-m", "console.sandbox.traffic", "--state-dir", str(self.dir),
