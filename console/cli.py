@@ -88,9 +88,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_OK
     from console.domain.errors import RewindError
+    from console.runtime import tune_gc
 
     try:
-        return _resolve(args.handler)(args)
+        handler = _resolve(args.handler)
+        tune_gc()
+        return handler(args)
     except RewindError as exc:
         if debug:
             raise

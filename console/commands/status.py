@@ -84,7 +84,12 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False) -> Group:
                 end_section=position == len(matrix.segments) - 1 and index < len(matrix.versions) - 1,
             )
 
-    parts: list = [header, versions, grid]
+    parts: list = [header, versions]
+    if matrix.segments:
+        parts.append(grid)
+    else:
+        parts.append(Text(f"No samples for {snapshot.model} in the metric window yet: every cell is no data.",
+                          style="yellow"))
     legend = "  ".join(f"{SYMBOL[s]} {WORD[s]}" for s in State)
     parts.append(Text(legend, style="dim"))
     failed = [r for r in matrix.results.values() if r.error]

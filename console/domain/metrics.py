@@ -128,6 +128,9 @@ class QueryResult:
         evaluated_at: the evaluation time (Unix seconds) the query was pinned to.
         raw: (version, segment) -> the sample value exactly as Prometheus sent it.
         error: why the query failed, or ``None``.
+        values: (version, segment) -> the value as a float; a cell that is
+            absent or NaN (*no data*) may be left out or ``None``. Derived from
+            ``raw`` when not given.
     """
 
     metric: str
@@ -135,17 +138,29 @@ class QueryResult:
     evaluated_at: float
     raw: dict[CellKey, str] = field(default_factory=dict)
     error: str | None = None
+    values: dict[CellKey, float | None] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.values is None:
+            object.__setattr__(self, "values", {k: parse_sample_value(v) for k, v in self.raw.items()})
 
     def value(self, key: CellKey) -> float | None:
         """The value of one cell, ``None`` when absent or NaN (*no data*)."""
-        raw = self.raw.get(key)
-        return None if raw is None else parse_sample_value(raw)
+        return self.values.get(key)
+
+
+def _canonical_version(version: str) -> str:
+    return str(int(version)) if version.isdigit() else version
 
 
 def collect_series(
     series: list[dict], version_label: str, segment_label: str
-) -> tuple[dict[CellKey, str], int]:
+) -> tuple[dict[CellKey, str], dict[CellKey, float | None], int]:
     """Index Prometheus instant-vector series by (version, segment).
+
+    At 20 versions x 200 segments a refresh places 24,000 series, so the usual
+    case (every series has both labels, canonical versions) takes a fast path
+    of comprehensions; anything unusual falls back to a careful loop.
 
     Args:
         series: the ``data.result`` list of an instant query.
@@ -153,22 +168,39 @@ def collect_series(
         segment_label: the label that names the traffic segment.
 
     Returns:
-        The raw sample strings by cell, and how many series lacked either label
-        (they cannot be placed in the matrix and are counted, not guessed at).
+        The raw sample strings by cell, the parsed values by cell (NaN cells
+        left out: *no data*), and how many series lacked either label (they cannot be placed in
+        the matrix and are counted, not guessed at).
+
+    Raises:
+        ValueError: when the query returns more than one series for a cell
+            (it must aggregate, for example with ``sum by (version, segment)``).
     """
-    cells: dict[CellKey, str] = {}
     unplaced = 0
-    for item in series:
-        labels = item.get("metric", {})
-        version = labels.get(version_label)
-        segment = labels.get(segment_label)
-        if version is None or segment is None:
-            unplaced += 1
-            continue
-        if version.isdigit():
-            version = str(int(version))
-        cells[(version, segment)] = item["value"][1]
-    return cells, unplaced
+    try:
+        raw = {(item["metric"][version_label], item["metric"][segment_label]): item["value"][1] for item in series}
+    except KeyError:
+        raw = {}
+        for item in series:
+            labels = item["metric"]
+            if version_label in labels and segment_label in labels:
+                raw[(labels[version_label], labels[segment_label])] = item["value"][1]
+            else:
+                unplaced += 1
+    if len(raw) + unplaced != len(series):
+        raise ValueError(
+            f"the query returns {len(series) - unplaced} series for {len(raw)} (version, segment) cells: "
+            "aggregate them, for example with sum by (version, segment)"
+        )
+    renamed = {v: c for v in {version for version, _ in raw} if (c := _canonical_version(v)) != v}
+    if renamed:
+        raw = {(renamed.get(version, version), segment): text for (version, segment), text in raw.items()}
+    try:
+        # NaN (number != number) is no data: left out, so the cell reads as None.
+        values = {key: number for key, text in raw.items() if (number := float(text)) == number}
+    except ValueError:
+        values = {key: parse_sample_value(text) for key, text in raw.items()}
+    return raw, values, unplaced
 
 
 _UNIT_SUFFIX = {Unit.RATIO: "%", Unit.SECONDS: " ms", Unit.PER_SECOND: "/s", Unit.SCORE: ""}

@@ -121,10 +121,7 @@ def status_document(snapshot: StatusSnapshot) -> dict:
         }
         for v in matrix.ordered()
     ]
-    counts = {state.value: 0 for state in State}
-    for per_cell in matrix.states.values():
-        for state in per_cell.values():
-            counts[state.value] += 1
+    counts = {state.value: n for state, n in matrix.counts().items()}
     overall = (
         State.BREACH if counts["breach"] else State.PASS if counts["pass"] else State.NO_DATA
     )

@@ -8,6 +8,7 @@ names the values and the limits it was judged by.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -19,7 +20,6 @@ from console.domain.metrics import (
     QueryResult,
     format_delta,
     format_value,
-    parse_sample_value,
 )
 
 
@@ -88,9 +88,6 @@ def judge_state(
 ) -> State:
     """Judge one cell's state, without building its explanation.
 
-    Kept free of string work: a refresh judges every cell of the matrix, and only
-    the cells someone looks at need their reason (see :func:`explain`).
-
     Args:
         spec: the catalogue metric.
         value: the cell's value, ``None`` for no data.
@@ -99,23 +96,48 @@ def judge_state(
             the stable version itself, and when no version is stable).
         traffic: the cell's traffic, ``None`` when unknown.
     """
-    if value is None:
-        return State.NO_DATA
+    return cell_judge(spec)(value, baseline, compare_with_baseline, traffic)
+
+
+def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, float | None], State]:
+    """A judge for one metric's cells, with its criteria bound once.
+
+    A refresh judges every cell of the matrix (24,000 at 20 versions x 200
+    segments x 6 metrics), so the criteria are looked up once per metric, not
+    once per cell, and no strings are built: only the cells someone looks at
+    need their reason (see :func:`explain`).
+    """
     criteria = spec.criteria
-    if criteria.threshold is None and criteria.max_delta is None:
-        return State.INFO
-    if criteria.min_traffic is not None and (traffic is None or not traffic >= criteria.min_traffic):
-        return State.LOW_TRAFFIC
-    if criteria.threshold is not None and _worse_by(spec, value, criteria.threshold) > 0:
-        return State.BREACH
-    if criteria.max_delta is not None and compare_with_baseline:
+    threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    relative = criteria.delta_kind is DeltaKind.RELATIVE
+    no_data, low, breach, passed, info = (
+        State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.PASS, State.INFO
+    )
+
+    if threshold is None and max_delta is None:
+        return lambda value, baseline, compare, traffic: no_data if value is None else info
+
+    def judge(value: float | None, baseline: float | None, compare: bool, traffic: float | None) -> State:
+        if value is None:
+            return no_data
+        if min_traffic is not None and (traffic is None or not traffic >= min_traffic):
+            return low
+        if threshold is not None and (value - threshold) * sign > 0:
+            return breach
+        if max_delta is None:
+            return passed
+        if not compare:
+            # The stable version itself, or no stable version at all.
+            return passed if (threshold is not None or baseline is not None) else no_data
         if baseline is None:
-            return State.PASS if criteria.threshold is not None else State.NO_DATA
-        if _delta_worsening(spec, value, baseline) > criteria.max_delta:
-            return State.BREACH
-    elif criteria.max_delta is not None and criteria.threshold is None and baseline is None:
-        return State.NO_DATA
-    return State.PASS
+            return passed if threshold is not None else no_data
+        worse = (value - baseline) * sign
+        if relative:
+            worse = (math.inf if worse > 0 else 0.0) if baseline == 0 else worse / abs(baseline)
+        return breach if worse > max_delta else passed
+
+    return judge
 
 
 def explain(
@@ -191,13 +213,17 @@ class Matrix:
 
     def state(self, metric: str, version: str, segment: str) -> State:
         """The state of one cell."""
-        return self.states[metric][(version, segment)]
+        per_cell = self.states.get(metric)
+        if per_cell is None:  # a metric without criteria is shown for information
+            value = self.values.get(metric, {}).get((version, segment))
+            return State.NO_DATA if value is None else State.INFO
+        return per_cell.get((version, segment), State.NO_DATA)
 
     def cell(self, metric: str, version: str, segment: str) -> Verdict:
         """The verdict of one cell, with its explanation."""
         spec = self.spec(metric)
         key = (version, segment)
-        state = self.states[metric][key]
+        state = self.state(metric, version, segment)
         value = self.values[metric].get(key)
         result = self.results.get(metric)
         if result is not None and result.error:
@@ -217,15 +243,21 @@ class Matrix:
     def version_state(self, version: str) -> State:
         """A version's overall state: breach if any cell breaches, else pass if any passes."""
         seen = {
-            state
-            for per_cell in self.states.values()
-            for (cell_version, _), state in per_cell.items()
-            if cell_version == version
+            self.state(m.name, version, segment) for m in self.metrics for segment in self.segments
         }
         for state in (State.BREACH, State.PASS, State.LOW_TRAFFIC, State.INFO):
             if state in seen:
                 return state
         return State.NO_DATA
+
+    def counts(self) -> dict[State, int]:
+        """How many shown cells are in each state."""
+        counts = dict.fromkeys(State, 0)
+        for m in self.metrics:
+            for version in self.versions:
+                for segment in self.segments:
+                    counts[self.state(m.name, version, segment)] += 1
+        return counts
 
     def breaches(self) -> list[Verdict]:
         """Every breaching cell, explained, in display order."""
@@ -234,7 +266,7 @@ class Matrix:
             for version in self.versions
             for segment in self.segments
             for m in self.metrics
-            if self.states[m.name][(version, segment)] is State.BREACH
+            if self.states.get(m.name, {}).get((version, segment)) is State.BREACH
         ]
 
     def ordered(self) -> list[Verdict]:
@@ -257,6 +289,9 @@ def build_matrix(
 ) -> Matrix:
     """Judge every cell of every metric.
 
+    Cells no query returned are *no data* without being stored: :meth:`Matrix.state`
+    answers NO_DATA for any key it does not hold.
+
     Args:
         metrics: the catalogue, in display order.
         results: one query result per metric name.
@@ -272,35 +307,32 @@ def build_matrix(
     all_segments = set(segments)
     values: dict[str, dict[CellKey, float | None]] = {}
     for name, result in results.items():
-        parsed = {key: parse_sample_value(raw) for key, raw in result.raw.items() if key[0] in wanted}
-        values[name] = parsed
-        all_segments.update(seg for _, seg in parsed)
-    ordered_segments = tuple(sorted(all_segments))
-    traffic = values.get(traffic_metric) if traffic_metric else None
+        if result.error:
+            values[name] = {}
+            continue
+        metric_values = result.values
+        if not wanted.issuperset({version for version, _ in result.raw}):
+            metric_values = {key: v for key, v in metric_values.items() if key[0] in wanted}
+        values[name] = metric_values
+        all_segments.update({segment for _, segment in metric_values})
+    traffic = values.get(traffic_metric, {}) if traffic_metric else {}
     states: dict[str, dict[CellKey, State]] = {}
     for spec in metrics:
-        result = results.get(spec.name)
         metric_values = values.get(spec.name, {})
-        per_cell: dict[CellKey, State] = {}
-        failed = result is None or result.error is not None
-        for version in versions:
-            compare = baseline_version is not None and version != baseline_version
-            for segment in ordered_segments:
-                key = (version, segment)
-                if failed:
-                    per_cell[key] = State.NO_DATA
-                    continue
-                per_cell[key] = judge_state(
-                    spec,
-                    metric_values.get(key),
-                    metric_values.get((baseline_version, segment)) if baseline_version else None,
-                    compare,
-                    traffic.get(key) if traffic is not None else None,
-                )
-        states[spec.name] = per_cell
+        if not spec.criteria.judges:
+            continue  # information only: Matrix.state derives INFO / NO_DATA from the value
+        judge = cell_judge(spec)
+        baselines = {
+            segment: value for (version, segment), value in metric_values.items() if version == baseline_version
+        }
+        compare_any = baseline_version is not None
+        states[spec.name] = {
+            key: judge(value, baselines.get(key[1]), compare_any and key[0] != baseline_version, traffic.get(key))
+            for key, value in metric_values.items()
+        }
     return Matrix(
         versions=tuple(versions),
-        segments=ordered_segments,
+        segments=tuple(sorted(all_segments)),
         metrics=tuple(metrics),
         results=results,
         values=values,

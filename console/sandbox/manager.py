@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from contextlib import closing, contextmanager
@@ -54,10 +55,12 @@ def find_binary(name: str) -> str:
     return found
 
 
-def _http_ok(url: str, timeout: float = 1.0) -> bool:
+def _http_ok(url: str, timeout: float = 1.0, expect: str | None = None) -> bool:
+    """Whether ``url`` answers 2xx (and, with ``expect``, its body contains that text)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
-            return 200 <= response.status < 300
+            body = response.read().decode("utf-8", "replace")
+            return 200 <= response.status < 300 and (expect is None or expect in body)
     except (OSError, urllib.error.URLError):
         return False
 
@@ -238,6 +241,10 @@ class Sandbox:
         ], env)
         self._wait("Prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready"),
                    [prometheus], 30)
+        # Ready means the console has numbers to show: a request rate needs two scrapes of traffic.
+        query = urllib.parse.urlencode({"query": f'sum(rate(rewind_requests_total{{model="{self.model}"}}[1m])) > 0'})
+        self._wait("the first traffic samples in Prometheus", lambda: _http_ok(
+            f"http://127.0.0.1:{ports['prometheus']}/api/v1/query?{query}", expect='"value"'), [prometheus], 30)
         self._save_state(state)
         say(f"sandbox: up. Config: {self.config_path}")
 

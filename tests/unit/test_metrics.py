@@ -54,8 +54,9 @@ def test_collect_series_indexes_by_version_and_segment_and_counts_unplaced():
         {"metric": {"version": "2", "segment": "eu-ios"}, "value": [1.0, "NaN"]},
         {"metric": {"segment": "eu-ios"}, "value": [1.0, "1"]},
     ]
-    cells, unplaced = collect_series(series, "version", "segment")
+    cells, values, unplaced = collect_series(series, "version", "segment")
     assert cells == {("3", "eu-ios"): "0.5", ("2", "eu-ios"): "NaN"}
+    assert values == {("3", "eu-ios"): 0.5}  # NaN: no data
     assert unplaced == 1
     result = QueryResult("m", "q", 1.0, raw=cells)
     assert result.value(("3", "eu-ios")) == 0.5

@@ -1,0 +1,74 @@
+"""A stand-in Prometheus that answers every instant query with one recorded response.
+
+The response has Prometheus's exact shape, one series per (version, segment),
+so the console does all the work it would do against the real server while
+this process (not the one measured) does the serving. ``GET /count`` tells how
+many queries arrived.
+
+Run as ``python -m tests.bench.fake_prometheus --port P --versions 20 --segments 200``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def recorded_response(versions: int, segments: int, seed: int = 7) -> bytes:
+    """An instant-vector answer with ``versions x segments`` series."""
+    rng = random.Random(seed)
+    result = [
+        {"metric": {"version": str(v), "segment": f"segment-{s:03d}"},
+         "value": [1795321388.279, repr(rng.random())]}
+        for v in range(1, versions + 1)
+        for s in range(segments)
+    ]
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}},
+                      separators=(",", ":")).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--versions", type=int, default=20)
+    parser.add_argument("--segments", type=int, default=200)
+    args = parser.parse_args()
+    body = recorded_response(args.versions, args.segments)
+    count = {"queries": 0}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args):
+            return
+
+        def _reply(self, payload: bytes) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self):  # noqa: N802
+            if self.path.startswith("/api/v1/query"):
+                count["queries"] += 1
+                self._reply(body)
+            elif self.path == "/count":
+                self._reply(json.dumps(count).encode())
+            elif self.path == "/reset":
+                count["queries"] = 0
+                self._reply(b"{}")
+            else:
+                self._reply(b"{}")
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print("ready", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
