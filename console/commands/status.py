@@ -32,19 +32,28 @@ def _when(ts: float) -> str:
     return f"{utc:%H:%M:%S}Z ({local:%H:%M:%S %Z} local)"
 
 
-def render_snapshot(snapshot: StatusSnapshot, explain: bool = False) -> Group:
-    """The status as rich renderables: header, versions, matrix, breaches."""
+def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bool = False,
+                    footer: str = "") -> Group:
+    """The status as rich renderables: header, versions, matrix, breaches.
+
+    ``compact`` fits an 80x24 terminal (the live view): one line per version,
+    no table titles, and at most two breaches spelled out.
+    """
     matrix = snapshot.matrix
     shares = snapshot.router.shares()
     stable = snapshot.stable_version
     header = Text.assemble(
         (snapshot.model, "bold"),
         f"  stable: {snapshot.stable_alias} → {'v' + stable if stable else 'unset'}",
-        f"  ·  router backend {snapshot.router.backend}",
-        f"  ·  evaluated {_when(snapshot.evaluated_at)}",
+        "" if compact else f"  ·  router backend {snapshot.router.backend}",
+        f"  ·  evaluated {datetime.fromtimestamp(snapshot.evaluated_at, UTC):%H:%M:%S}Z" if compact
+        else f"  ·  evaluated {_when(snapshot.evaluated_at)}",
+        no_wrap=compact,
+        overflow="ellipsis",
     )
 
-    versions = Table(title="Versions", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    versions = Table(title=None if compact else "Versions", title_justify="left",
+                     box=None if compact else box.SIMPLE_HEAD, pad_edge=False)
     for column in ("ver", "aliases", "weight", "share", "router", "created (UTC)", "verdict"):
         versions.add_column(column, justify="right" if column in ("weight", "share") else "left", no_wrap=True)
     registered = {v.version: v for v in snapshot.versions}
@@ -63,8 +72,8 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False) -> Group:
             Text(f"{SYMBOL[state]} {WORD[state]}", style=STATE_STYLE[state]) if state else Text("-", style="dim"),
         )
 
-    grid = Table(title="Metrics by version and segment", title_justify="left", box=box.SIMPLE_HEAD,
-                 pad_edge=False)
+    grid = Table(title=None if compact else "Metrics by version and segment", title_justify="left",
+                 box=box.SIMPLE_HEAD, pad_edge=False, show_edge=not compact)
     grid.add_column("ver", no_wrap=True)
     grid.add_column("segment", no_wrap=True)
     for spec in matrix.metrics:
@@ -91,18 +100,25 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False) -> Group:
         parts.append(Text(f"No samples for {snapshot.model} in the metric window yet: every cell is no data.",
                           style="yellow"))
     legend = "  ".join(f"{SYMBOL[s]} {WORD[s]}" for s in State)
-    parts.append(Text(legend, style="dim"))
+    if not compact:
+        parts.append(Text(legend, style="dim", no_wrap=True, overflow="ellipsis"))
     failed = [r for r in matrix.results.values() if r.error]
-    for result in failed:
-        parts.append(Text(f"? {result.metric}: query failed: {result.error}", style="yellow"))
+    for result in failed[:1] if compact else failed:
+        parts.append(Text(f"? {result.metric}: query failed: {result.error}", style="yellow",
+                          no_wrap=compact, overflow="ellipsis"))
     breaches = matrix.breaches()
+    shown = breaches[:2] if compact else breaches
     if breaches:
-        parts.append(Text(f"{len(breaches)} breaching cell(s):", style="bold red"))
-        for verdict in breaches:
+        parts.append(Text(f"{len(breaches)} breaching cell(s)" + ("" if compact else ":"), style="bold red")
+                     if not compact else Text(f"✗ {len(breaches)} breaching cell(s), first:", style="bold red"))
+        for verdict in shown:
             title = matrix.spec(verdict.metric).title
-            parts.append(Text(f"  ✗ v{verdict.version} {verdict.segment} {title}: {verdict.reason}", style="red"))
+            parts.append(Text(f"  ✗ v{verdict.version} {verdict.segment} {title}: {verdict.reason}", style="red",
+                              no_wrap=compact, overflow="ellipsis"))
     elif not failed:
         parts.append(Text("No breaches.", style="green"))
+    if compact:
+        parts.append(Text(f"{legend}   {footer}".rstrip(), style="dim", no_wrap=True, overflow="ellipsis"))
     if explain:
         parts.append(Text("Queries:", style="bold"))
         for spec in matrix.metrics:
@@ -144,15 +160,21 @@ def watch(service, model: str, interval: float) -> int:
     from console.domain.errors import RewindError
 
     console = Console()
-    with Live(Text("Loading…"), console=console, auto_refresh=False, screen=False) as live:
+    with Live(Text("Loading…"), console=console, auto_refresh=False, screen=True) as live:
+        last_good = None
         try:
             while True:
                 started = time.monotonic()
                 try:
-                    view = render_snapshot(service.snapshot(model))
+                    last_good = render_snapshot(service.snapshot(model), compact=True,
+                                                footer=f"every {interval:g}s · Ctrl-C quits")
+                    view = last_good
                 except RewindError as exc:
-                    view = Text(f"{datetime.now(UTC):%H:%M:%S}Z  {exc} (retrying)", style="bold red")
-                live.update(Group(view, Text("Ctrl-C to quit", style="dim")), refresh=True)
+                    # Keep the last good numbers on screen, clearly marked stale, under the error.
+                    problem = Text(f"{datetime.now(UTC):%H:%M:%S}Z  {exc} (retrying; numbers below are stale)",
+                                   style="bold red")
+                    view = Group(problem, last_good) if last_good is not None else problem
+                live.update(view, refresh=True)
                 time.sleep(max(0.0, interval - (time.monotonic() - started)))
         except KeyboardInterrupt:
             return 0

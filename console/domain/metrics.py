@@ -217,7 +217,7 @@ def format_value(value: float | None, unit: Unit) -> str:
     if unit is Unit.SECONDS:
         return f"{value * 1000:.0f} ms"
     if unit is Unit.PER_SECOND:
-        return f"{value:.2f}/s"
+        return f"{value:.1f}/s" if abs(value) >= 10 else f"{value:.2f}/s"
     return f"{value:.3f}"
 
 
