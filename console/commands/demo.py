@@ -18,10 +18,10 @@ def run(args: argparse.Namespace) -> int:
     sandbox.up(say=lambda line: print(line, file=sys.stderr, flush=True))
     loaded = load_config(str(sandbox.config_path))
     service = build_status_service(loaded.config)
-    print("Try `rewind sandbox scenario regression` (or drift, latency, outage, healthy) "
-          "in another terminal and watch the verdicts change.", file=sys.stderr)
+    command = sys.argv[0] if "/" in sys.argv[0] else "rewind"
+    hint = f"Drill: {command} sandbox scenario regression (or drift, latency, outage) in another terminal."
     try:
-        return watch(service, loaded.config.model_or_default(None), 2.0)
+        return watch(service, loaded.config.model_or_default(None), 2.0, hint=hint)
     finally:
         service.close()
         print(f"The sandbox keeps running; stop it with `rewind sandbox down`"

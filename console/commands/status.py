@@ -33,7 +33,7 @@ def _when(ts: float) -> str:
 
 
 def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bool = False,
-                    footer: str = "") -> Group:
+                    footer: str = "", hint: str = "") -> Group:
     """The status as rich renderables: header, versions, matrix, breaches.
 
     ``compact`` fits an 80x24 terminal (the live view): one line per version,
@@ -116,7 +116,7 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
             parts.append(Text(f"  ✗ v{verdict.version} {verdict.segment} {title}: {verdict.reason}", style="red",
                               no_wrap=compact, overflow="ellipsis"))
     elif not failed:
-        parts.append(Text("No breaches.", style="green"))
+        parts.append(Text(f"No breaches. {hint}".rstrip(), style="green", no_wrap=compact, overflow="ellipsis"))
     if compact:
         parts.append(Text(f"{legend}   {footer}".rstrip(), style="dim", no_wrap=True, overflow="ellipsis"))
     if explain:
@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         service.close()
 
 
-def watch(service, model: str, interval: float) -> int:
+def watch(service, model: str, interval: float, hint: str = "") -> int:
     """Refresh the status every ``interval`` seconds; a failing system shows as a line, not an exit."""
     from rich.live import Live
 
@@ -167,7 +167,7 @@ def watch(service, model: str, interval: float) -> int:
                 started = time.monotonic()
                 try:
                     last_good = render_snapshot(service.snapshot(model), compact=True,
-                                                footer=f"every {interval:g}s · Ctrl-C quits")
+                                                footer=f"every {interval:g}s · Ctrl-C quits", hint=hint)
                     view = last_good
                 except RewindError as exc:
                     # Keep the last good numbers on screen, clearly marked stale, under the error.
