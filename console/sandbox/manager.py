@@ -190,7 +190,7 @@ class Sandbox:
         if aliases.get("challenger"):
             weights[aliases["challenger"]] = 10
         ports = {
-            "frontend": free_port(), "exporter": free_port(), "prometheus": free_port(),
+            "frontend": free_port(), "exporter": free_port(), "prometheus": free_port(), "admin": free_port(),
             "models": {v: free_port() for v in versions},
         }
         state.update(versions=versions, ports=ports, tracking_uri=tracking_uri)
@@ -206,7 +206,7 @@ class Sandbox:
             for v, port in ports["models"].items()
         ]
         (self.dir / "haproxy.cfg").write_text(templates.haproxy_config(
-            self.dir, self.model, ports["frontend"], ports["exporter"], ports["models"], weights))
+            self.dir, self.model, ports["frontend"], ports["exporter"], ports["admin"], ports["models"], weights))
         check = subprocess.run([haproxy_bin, "-c", "-q", "-f", str(self.dir / "haproxy.cfg")],
                                capture_output=True, text=True, timeout=30, check=False)
         if check.returncode != 0:
@@ -292,6 +292,7 @@ class Sandbox:
                 "registry": state.get("tracking_uri"),
                 "router_frontend": f"http://127.0.0.1:{ports['frontend']}" if ports else None,
                 "router_admin_socket": str(self.dir / "haproxy.sock"),
+                "router_admin_tcp": f"127.0.0.1:{ports['admin']}" if ports else None,
                 "router_metrics": f"http://127.0.0.1:{ports['exporter']}/metrics" if ports else None,
                 "prometheus": f"http://127.0.0.1:{ports['prometheus']}" if ports else None,
                 "model_servers": {v: f"http://127.0.0.1:{p}" for v, p in ports.get("models", {}).items()},

@@ -81,12 +81,17 @@ def backend_name(model: str) -> str:
     return "be_" + "".join(c if c.isalnum() else "_" for c in model)
 
 
-def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_port: int,
+def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_port: int, admin_port: int,
                    servers: dict[str, int], weights: dict[str, int]) -> str:
-    """HAProxy in front of the model servers: weights, health checks, admin socket, exporter."""
+    """HAProxy in front of the model servers: weights, health checks, admin sockets, exporter.
+
+    The Runtime API listens on a unix socket (the default) and on a loopback TCP
+    port, the two ways an operator may reach a real HAProxy.
+    """
     lines = [
         "global",
         f"    stats socket {state_dir / 'haproxy.sock'} mode 600 level admin",
+        f"    stats socket ipv4@127.0.0.1:{admin_port} level admin",
         "    stats timeout 30s",
         "    maxconn 512",
         "",

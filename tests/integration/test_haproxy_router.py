@@ -83,6 +83,13 @@ def test_invalid_weight_is_refused_before_anything_is_sent(router):
     assert router.read_state(MODEL).weights()["2"] == 90
 
 
+def test_the_runtime_api_over_tcp(sandbox, router):
+    tcp = HAProxyRouter(f"127.0.0.1:{sandbox.load_state()['ports']['admin']}", {MODEL: backend_name(MODEL)})
+    assert tcp.read_state(MODEL).weights() == router.read_state(MODEL).weights()
+    tcp.set_weights(MODEL, {"3": 20}, expected={"3": 10})
+    assert router.read_state(MODEL).weights()["3"] == 20
+
+
 def test_haproxy_errors_become_clear_exceptions(sandbox):
     wrong_backend = HAProxyRouter(str(sandbox.dir / "haproxy.sock"), {MODEL: "be_nope"})
     with pytest.raises(NotFoundError, match="backend 'be_nope'.*does not exist"):
