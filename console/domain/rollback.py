@@ -1,0 +1,267 @@
+"""Rollback plans: which version to leave, which to go back to, and every change on the way.
+
+A plan is computed from the state read from the registry and the router; it
+names the weights before and after (and the steps between, for a gradual
+rollback) and the alias moves, so that it can be previewed, confirmed,
+journaled, applied with compare-and-set, verified, and undone.
+
+Pure: the services read the systems, this module only decides.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+from console.domain.errors import UsageError
+from console.domain.routing import MAX_WEIGHT
+from console.domain.versions import AliasMap, ModelVersion
+
+PREVIOUS_CHAMPION_TAG = "rewind.previous_champion"
+"""Version tag naming the champion a version replaced (MLflow keeps no alias history)."""
+
+DEFAULT_GRADUAL_STEPS = (0.5, 0.25, 0.0)
+"""Fractions of the leaving version's weight kept at each gradual step; the last is 0."""
+
+
+class Mode(StrEnum):
+    """How traffic moves."""
+
+    IMMEDIATE = "immediate"
+    GRADUAL = "gradual"
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    """One alias change: ``after`` ``None`` deletes the alias."""
+
+    alias: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything a rollback (or its undo) will change, and what it expects to find first.
+
+    Attributes:
+        action_id: the action's id, quoted by ``rewind undo``.
+        model: the registered model.
+        leave: the version traffic moves away from.
+        target: the version traffic moves back to.
+        mode: immediate or gradual.
+        weights_before: every server's weight as read (the compare-and-set expectation).
+        steps: successive full weight maps; the last one is the end state.
+        alias_moves: the alias changes, applied after the router.
+        reason: why, as the responder typed it.
+        undoes: the action this one reverses, for an undo.
+        aliases_before: the aliases as read (the compare-and-set expectation).
+    """
+
+    action_id: str
+    model: str
+    leave: str
+    target: str
+    mode: Mode
+    weights_before: dict[str, int]
+    steps: tuple[dict[str, int], ...]
+    alias_moves: tuple[AliasMove, ...]
+    reason: str = ""
+    undoes: str | None = None
+    aliases_before: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def weights_after(self) -> dict[str, int]:
+        """The router's weights once the plan is fully applied."""
+        return self.steps[-1]
+
+    @property
+    def aliases_after(self) -> dict[str, str]:
+        """The aliases once the plan is fully applied."""
+        after = dict(self.aliases_before)
+        for move in self.alias_moves:
+            if move.after is None:
+                after.pop(move.alias, None)
+            else:
+                after[move.alias] = move.after
+        return after
+
+    def to_dict(self) -> dict:
+        """The plan as plain JSON data (for the journal and ``--json``)."""
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        data["steps"] = [dict(step) for step in self.steps]
+        data["alias_moves"] = [asdict(m) for m in self.alias_moves]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            action_id=data["action_id"],
+            model=data["model"],
+            leave=data["leave"],
+            target=data["target"],
+            mode=Mode(data["mode"]),
+            weights_before={str(k): int(v) for k, v in data["weights_before"].items()},
+            steps=tuple({str(k): int(v) for k, v in step.items()} for step in data["steps"]),
+            alias_moves=tuple(AliasMove(**m) for m in data["alias_moves"]),
+            reason=data.get("reason", ""),
+            undoes=data.get("undoes"),
+            aliases_before=dict(data.get("aliases_before", {})),
+        )
+
+
+def choose_versions(
+    aliases: AliasMap,
+    weights: dict[str, int],
+    leave: str | None,
+    target: str | None,
+    previous_champion: str | None,
+    stable_alias: str = "champion",
+    candidate_alias: str = "challenger",
+) -> tuple[str, str, str]:
+    """Decide which version to leave and which to go back to.
+
+    By default the version to leave is the candidate (challenger) when it takes
+    traffic, else the stable version (champion). The version to go back to is
+    the champion when the challenger is left, else the previous champion (from
+    the journal or the registry's tags).
+
+    Returns:
+        ``(leave, target, why)``, ``why`` saying how the target was chosen.
+
+    Raises:
+        UsageError: when no sensible default exists or the choice makes no sense.
+    """
+    champion = aliases.version_of(stable_alias)
+    challenger = aliases.version_of(candidate_alias)
+    if leave is None:
+        if challenger and challenger != champion and weights.get(challenger, 0) > 0:
+            leave = challenger
+        elif champion:
+            leave = champion
+        else:
+            raise UsageError(f"neither {candidate_alias!r} nor {stable_alias!r} is set: pass --from VERSION")
+    if target is not None:
+        why = "chosen with --to"
+    elif leave == challenger and champion and champion != leave:
+        target, why = champion, f"the current {stable_alias} (v{leave} is the {candidate_alias})"
+    elif previous_champion and previous_champion != leave:
+        target, why = previous_champion, f"the previous {stable_alias}"
+    else:
+        raise UsageError(
+            f"no previous {stable_alias} of v{leave} is recorded (journal or tag {PREVIOUS_CHAMPION_TAG}): "
+            "pass --to VERSION"
+        )
+    if target == leave:
+        raise UsageError(f"v{leave} is both the version to leave and the one to go back to")
+    if leave not in weights:
+        raise UsageError(f"v{leave} has no server in the router backend")
+    if target not in weights:
+        raise UsageError(f"v{target} has no server in the router backend: it cannot take traffic")
+    return leave, target, why
+
+
+def plan_steps(weights: dict[str, int], leave: str, target: str, mode: Mode,
+               fractions: tuple[float, ...] = DEFAULT_GRADUAL_STEPS) -> tuple[dict[str, int], ...]:
+    """The successive weight maps that move ``leave``'s traffic to ``target``.
+
+    The two versions' total weight is kept (HAProxy weights are relative), so
+    the other versions' shares do not change. Immediate is one step; gradual
+    keeps ``fractions`` of the leaving weight at each step, ending at zero.
+    """
+    if not fractions or fractions[-1] != 0:
+        raise UsageError("gradual steps must end with the leaving version at 0")
+    if any(not 0 <= f < 1 for f in fractions) or list(fractions) != sorted(fractions, reverse=True):
+        raise UsageError("gradual steps must be decreasing fractions from below 1 down to 0")
+    total = weights[leave] + weights[target]
+    if total == 0:
+        total = 100  # neither took traffic: give the target a plain full weight
+    total = min(total, MAX_WEIGHT)
+    kept = (0.0,) if mode is Mode.IMMEDIATE else fractions
+    steps = []
+    for fraction in kept:
+        left = round(weights[leave] * fraction)
+        step = dict(weights)
+        step[leave] = left
+        step[target] = total - left
+        if not steps or step != steps[-1]:
+            steps.append(step)
+    return tuple(steps)
+
+
+def plan_alias_moves(aliases: AliasMap, leave: str, target: str, stable_alias: str = "champion",
+                     candidate_alias: str = "challenger") -> tuple[AliasMove, ...]:
+    """The alias changes: the champion alias follows traffic; a left challenger loses its alias."""
+    moves = []
+    if aliases.version_of(stable_alias) == leave:
+        moves.append(AliasMove(stable_alias, leave, target))
+    if aliases.version_of(candidate_alias) == leave:
+        moves.append(AliasMove(candidate_alias, leave, None))
+    elif aliases.version_of(candidate_alias) == target and aliases.version_of(stable_alias) == leave:
+        # The target becomes the champion; it is no longer a candidate.
+        moves.append(AliasMove(candidate_alias, target, None))
+    return tuple(moves)
+
+
+def inverse(plan: Plan, action_id: str, reason: str) -> Plan:
+    """The plan that undoes ``plan``: back from its end state to its start state, in one step."""
+    return Plan(
+        action_id=action_id,
+        model=plan.model,
+        leave=plan.target,
+        target=plan.leave,
+        mode=Mode.IMMEDIATE,
+        weights_before=dict(plan.weights_after),
+        steps=(dict(plan.weights_before),),
+        alias_moves=tuple(AliasMove(m.alias, m.after, m.before) for m in reversed(plan.alias_moves)),
+        reason=reason,
+        undoes=plan.action_id,
+        aliases_before=plan.aliases_after,
+    )
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """Whether the version to go back to accepts the inputs callers now send."""
+
+    compatible: bool
+    reason: str
+
+
+def _columns(signature: dict | None, part: str) -> dict[str, str] | None:
+    if not signature or not signature.get(part):
+        return None
+    try:
+        spec = json.loads(signature[part]) if isinstance(signature[part], str) else signature[part]
+    except ValueError:
+        return None
+    return {str(c.get("name")): str(c.get("type")) for c in spec if isinstance(c, dict)}
+
+
+def check_signatures(leaving: ModelVersion, target: ModelVersion) -> SignatureCheck:
+    """Compare MLflow model signatures: the target must accept what the leaving version accepts.
+
+    Every input the target requires must be one the leaving version takes, with
+    the same type; outputs must keep their names. A version without a
+    signature cannot be checked, which is said, not treated as a pass or a fail.
+    """
+    leave_in, target_in = _columns(leaving.signature, "inputs"), _columns(target.signature, "inputs")
+    if leave_in is None or target_in is None:
+        missing = [f"v{v.version}" for v in (leaving, target) if _columns(v.signature, "inputs") is None]
+        return SignatureCheck(True, f"not checked: {', '.join(missing)} has no input signature")
+    problems = []
+    for name, kind in sorted(target_in.items()):
+        if name not in leave_in:
+            problems.append(f"v{target.version} needs input {name!r}, which v{leaving.version} callers do not send")
+        elif leave_in[name] != kind:
+            problems.append(f"input {name!r} is {leave_in[name]} for v{leaving.version} but {kind} for v{target.version}")
+    leave_out, target_out = _columns(leaving.signature, "outputs"), _columns(target.signature, "outputs")
+    if leave_out and target_out and set(leave_out) - set(target_out):
+        gone = ", ".join(sorted(set(leave_out) - set(target_out)))
+        problems.append(f"v{target.version} does not return {gone}")
+    if problems:
+        return SignatureCheck(False, "; ".join(problems))
+    return SignatureCheck(True, f"v{target.version} accepts every input v{leaving.version} callers send")
