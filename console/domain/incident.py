@@ -336,11 +336,11 @@ def timeline_rows(events: Iterable[Event], markers: Markers | None = None) -> li
             rows.append(TimelineRow(event.seq, event.seq, event.ts, event.actor, str(event.kind), "",
                                     describe(event)))
         else:
-            latest: dict[str, CheckEvidence] = {}
+            latest: dict[str, str] = {}
             for event in run:
-                evidence = check_evidence(event.payload)
-                latest[evidence.title] = evidence
-            verdicts = ", ".join(f"{title} {e.verdict}" for title, e in latest.items())
+                payload = event.payload
+                latest[str(payload.get("title") or payload.get("metric", "?"))] = str(payload.get("verdict", "?"))
+            verdicts = ", ".join(f"{title} {verdict}" for title, verdict in latest.items())
             rows.append(TimelineRow(run[0].seq, run[-1].seq, run[0].ts, run[0].actor, str(EventKind.CHECK_EVALUATED),
                                     "", f"{len(run)} checks evaluated; latest: {verdicts}"))
         run.clear()

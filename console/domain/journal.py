@@ -32,6 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import cached_property, lru_cache
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import PurePath
 
@@ -169,10 +170,12 @@ class Event:
         ts: when it was recorded, UTC, as :func:`format_ts` writes it.
         actor: who recorded it.
         kind: what happened (an unknown kind from a newer Rewind stays a string).
-        payload: the event's data, decoded.
         payload_json: the payload's canonical JSON text; this is what is hashed and stored.
         prev_hash: the previous event's hash (:data:`GENESIS_HASH` for #1).
         hash: sha256 of the canonical event (see :func:`event_hash`).
+
+    The decoded :attr:`payload` is computed on first use: verifying or
+    exporting as JSON 50,000 events never needs it.
     """
 
     incident_id: str
@@ -180,10 +183,19 @@ class Event:
     ts: str
     actor: Actor
     kind: EventKind | str
-    payload: Mapping
     payload_json: str
     prev_hash: str
     hash: str
+
+    @cached_property
+    def payload(self) -> Mapping:
+        """The payload, decoded from its canonical text (empty if that is not a JSON object)."""
+        return decode_payload(self.payload_json)
+
+    def knowing_payload(self, payload: Mapping) -> Event:
+        """This event, with its decoded payload already known (it is not decoded again); returns ``self``."""
+        self.__dict__["payload"] = payload
+        return self
 
     def time(self) -> datetime:
         """The timestamp as an aware UTC datetime."""
@@ -235,6 +247,15 @@ def canonical_event_text(incident_id: str, seq: int, ts: str, actor_json: str, k
     )
 
 
+def decode_payload(payload_json: str) -> dict:
+    """A stored payload decoded; an undecodable or non-object one (only tampering makes them) is empty."""
+    try:
+        decoded = json.loads(payload_json)
+    except ValueError:
+        return {}
+    return decoded if isinstance(decoded, dict) else {}
+
+
 def event_hash(canonical_text: str) -> str:
     """The hex sha256 of an event's canonical text."""
     return hashlib.sha256(canonical_text.encode("utf-8")).hexdigest()
@@ -246,8 +267,9 @@ def seal(draft: EventDraft, seq: int, prev_hash: str) -> Event:
     kind = str(draft.kind)
     text = canonical_event_text(draft.incident_id, seq, draft.ts, draft.actor.canonical(), kind,
                                 payload_json, prev_hash)
-    return Event(draft.incident_id, seq, draft.ts, draft.actor, parse_kind(kind), draft.payload,
-                 payload_json, prev_hash, event_hash(text))
+    event = Event(draft.incident_id, seq, draft.ts, draft.actor, parse_kind(kind), payload_json, prev_hash,
+                  event_hash(text))
+    return event.knowing_payload(draft.payload)
 
 
 def seal_chain(drafts: Sequence[EventDraft], last_seq: int, last_hash: str) -> list[Event]:
@@ -456,6 +478,7 @@ MIN_KNOWN_SECRET_LENGTH = 6
 """Known secret values shorter than this are not searched for (they would match ordinary text)."""
 
 
+@lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (``token``, ``db_password``, ``X-Api-Key``, ``bearerToken``...)."""
     parts = [p for p in _SPLIT.split(_CAMEL.sub("_", key).lower()) if p]
@@ -467,16 +490,22 @@ def is_secret_key(key: str) -> bool:
     return False
 
 
+_KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "authorization")
+
+
 def redact_text(text: str, known_secrets: Sequence[str] = ()) -> str:
     """Remove credentials from free text: URL passwords, auth tokens, ``key=value`` secrets, known values."""
     for secret in known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    if "://" in text:
+    if "://" in text and "@" in text:
         text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@", text)
-    if "=" in text or ":" in text:
+    if "=" not in text and ":" not in text and " " not in text and "\t" not in text:
+        return text
+    lower = text.lower()
+    if ("=" in text or ":" in text) and any(hint in lower for hint in _KEY_HINTS):
         text = _KEY_VALUE.sub(_redact_key_value, text)
-    if " " in text or "\t" in text:
+    if "bearer" in lower:
         text = _BEARER.sub(lambda m: m.group(0) if m.group(3).startswith(REDACTED)
                            else f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return text
@@ -512,25 +541,34 @@ def prepare_payload(payload: Mapping, known_secrets: Sequence[str] = ()) -> dict
 
 
 def _prepare(value: object, secrets: Sequence[str]) -> object:
-    if isinstance(value, str):
-        return redact_text(str(value), secrets)
-    if value is None or isinstance(value, bool):
+    kind = type(value)
+    # Exact types first: this walk runs for every event, and ABC checks are slow.
+    if kind is str:
+        return redact_text(value, secrets)  # type: ignore[arg-type]
+    if kind is dict:
+        return _prepare_mapping(value, secrets)  # type: ignore[arg-type]
+    if kind is list or kind is tuple:
+        return [_prepare(item, secrets) for item in value]  # type: ignore[attr-defined]
+    if value is None or kind is bool or kind is int:
         return value
+    if kind is float:
+        if math.isfinite(value):  # type: ignore[arg-type]
+            return value
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")  # type: ignore[operator]
+    if isinstance(value, str):  # a StrEnum
+        return redact_text(str(value), secrets)
+    if isinstance(value, bool):
+        return bool(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
+        return _prepare(float(value), secrets)
     if isinstance(value, Mapping):
-        prepared = {}
-        for key, item in value.items():
-            name = redact_text(str(key), secrets)
-            prepared[name] = REDACTED if (item is not None and is_secret_key(name)) else _prepare(item, secrets)
-        return prepared
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
-        return [_prepare(item, secrets) for item in items]
+        return _prepare_mapping(value, secrets)
+    if isinstance(value, (list, tuple)):
+        return [_prepare(item, secrets) for item in value]
+    if isinstance(value, (set, frozenset)):
+        return [_prepare(item, secrets) for item in sorted(value, key=str)]
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise TypeError("a naive datetime has no time zone; pass an aware one")
@@ -540,6 +578,22 @@ def _prepare(value: object, secrets: Sequence[str]) -> object:
     if isinstance(value, PurePath):
         return redact_text(str(value), secrets)
     raise TypeError(f"an event payload cannot hold a {type(value).__name__}")
+
+
+@lru_cache(maxsize=4096)
+def _prepare_key(key: str, secrets: tuple[str, ...]) -> tuple[str, bool]:
+    """A key redacted as text, and whether it names a secret (keys repeat: cached)."""
+    name = redact_text(key, secrets)
+    return name, is_secret_key(name)
+
+
+def _prepare_mapping(value: Mapping, secrets: Sequence[str]) -> dict:
+    prepared = {}
+    secrets = secrets if type(secrets) is tuple else tuple(secrets)
+    for key, item in value.items():
+        name, secret = _prepare_key(key if type(key) is str else str(key), secrets)  # type: ignore[arg-type]
+        prepared[name] = REDACTED if (secret and item is not None) else _prepare(item, secrets)
+    return prepared
 
 
 def missing_keys(kind: EventKind, payload: Mapping) -> tuple[str, ...]:
