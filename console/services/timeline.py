@@ -146,6 +146,8 @@ def _system_zone_name() -> str:
     now = datetime.now().astimezone()
     offset = now.utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
+    if minutes == 0 and now.tzname() in ("UTC", "GMT", "Z"):
+        return "UTC"
     sign = "+" if minutes >= 0 else "-"
     return f"{now.tzname()}, UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
@@ -246,6 +248,8 @@ def _verdict(text: str | None) -> str:
 
 def _criterion(criterion: object) -> str:
     if isinstance(criterion, Mapping):
+        if criterion.get("threshold") is None and criterion.get("max_delta") is None and "threshold" in criterion:
+            return "none (shown for information)"
         parts = [f"{k} {v}" for k, v in criterion.items() if v is not None]
         return ", ".join(parts) or "-"
     return compact(criterion)
@@ -521,8 +525,9 @@ tr.decision td{background:#fff8c5}tr.action td{background:#ddf4ff}
 td.num,td.when{white-space:nowrap;font-variant-numeric:tabular-nums}
 code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--panel);padding:1px 3px;
 border-radius:3px;word-break:break-all}
-.charts{display:flex;flex-wrap:wrap;gap:12px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
 figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:6px;background:#fff}
+figure svg{width:100%;height:auto;display:block}
 figcaption{font-weight:600;font-size:.9em;margin:0 0 2px 4px}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 .legend{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;margin:6px 0 10px;font-size:.9em}
@@ -539,8 +544,8 @@ _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#
 _DASHES = ("", "7 4", "2 3", "10 3 2 3", "4 2", "1 2", "12 4", "6 2 2 2")
 _SHAPES = ("circle", "square", "triangle", "diamond", "circle", "square", "triangle", "diamond")
 
-_W, _H = 580, 250
-_LEFT, _RIGHT, _TOP, _BOTTOM = 62, 74, 46, 30
+_W, _H = 440, 250
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 70, 44, 30
 
 
 def _e(text: object) -> str:
@@ -603,13 +608,9 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / max(1, count - 1)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    start = math.floor(low / step) * step
-    ticks = []
-    value = start
-    while value <= high + step * 0.001:
-        ticks.append(round(value, 12))
-        value += step
-    return ticks
+    first = math.floor(low / step + 1e-9)
+    last = math.ceil(high / step - 1e-9)
+    return [round(i * step, 12) for i in range(first, max(last, first + 1) + 1)]
 
 
 def _downsample(points: list[tuple[float, float]], x0: float, x1: float, buckets: int) -> list[tuple[float, float]]:
@@ -657,21 +658,26 @@ class _Marker:
     title: str
 
 
+_OUTCOME_MARK = {"verified": "✓", "not verified": "✗", "failed": "!", "compensated": "↺"}
+
+
 def _markers(view: IncidentView, clock: Clock) -> list[_Marker]:
+    """A marker per decision, and per action at the moment it changed something (or failed).
+
+    An action's label carries its outcome: ``A1✓`` verified, ``A1✗`` not
+    verified, ``A1!`` failed, ``A1↺`` compensated.
+    """
     markers = []
     for decision in view.decisions:
         e = decision.event
         markers.append(_Marker(parse_ts(e.ts).timestamp(), decision.marker, "decision",
-                               f"{decision.marker} decision at {clock.utc(e.ts)}: {compact(e.payload.get('option'))}"))
-    suffix = {EventKind.ACTION_APPLIED: "", EventKind.ACTION_FAILED: " failed",
-              EventKind.ACTION_COMPENSATED: " undone", EventKind.ACTION_VERIFIED: " ✓",
-              EventKind.ACTION_NOT_VERIFIED: " ✗"}
+                               f"{decision.marker}: decision at {clock.utc(e.ts)}: {compact(e.payload.get('option'))}"))
     for action in view.actions:
-        for e in action.events:
-            if e.kind in suffix:
-                label = f"{action.marker}{suffix[e.kind]}"  # type: ignore[index]
-                markers.append(_Marker(parse_ts(e.ts).timestamp(), label, "action",
-                                       f"{label}: {describe(e)} at {clock.utc(e.ts)}"))
+        moment = (action.first(EventKind.ACTION_APPLIED) or action.first(EventKind.ACTION_FAILED)
+                  or action.events[0])
+        label = action.marker + _OUTCOME_MARK.get(action.outcome, "")
+        markers.append(_Marker(parse_ts(moment.ts).timestamp(), label, "action",
+                               f"{label}: action {action.action_id} at {clock.utc(moment.ts)} ({action.outcome})"))
     return sorted(markers, key=lambda m: m.at)
 
 
@@ -743,27 +749,40 @@ def _chart_svg(title: str, evidence: CheckEvidence, series: dict[str, list], sty
         label = format_value(threshold, unit) if unit else f"{threshold:g}"
         parts.append(f'<text x="{_LEFT + plot_w + 4}" y="{y + 4:.1f}" font-size="10" fill="#b3261e">'
                      f'limit {_e(label)}</text>')
-    # Decision and action markers: a vertical line each, labels stacked in lanes so they stay readable.
-    lanes: list[float] = []
+    # Decision and action markers: a vertical line each; labels of markers a few pixels apart are
+    # joined ("D1 A1✓"), and labels are stacked in up to three lanes so they never overwrite each other.
+    groups: list[list[tuple[float, _Marker]]] = []
     for marker in markers:
         if not x0 <= marker.at <= x1:
             continue
         x = sx(marker.at)
-        width = 7 * len(marker.label) + 6
+        if groups and x - groups[-1][0][0] < 8:
+            groups[-1].append((x, marker))
+        else:
+            groups.append([(x, marker)])
+    labels = []
+    lanes: list[float] = []
+    for group in groups:
+        for x, marker in group:
+            dash = "" if marker.kind == "decision" else ' stroke-dasharray="4 2"'
+            colour = "#1b1f24" if marker.kind == "decision" else "#57606a"
+            parts.append(f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_h}" stroke="{colour}" '
+                         f'stroke-width="1.3"{dash}><title>{_e(marker.title)}</title></line>')
+        x = group[0][0]
+        text = " ".join(m.label for _, m in group)
+        width = 6.5 * len(text) + 6
         lane = next((i for i, end in enumerate(lanes) if end < x - width / 2), None)
         if lane is None:
             lane = len(lanes) if len(lanes) < 3 else min(range(len(lanes)), key=lambda i: lanes[i])
             if lane == len(lanes):
                 lanes.append(0.0)
         lanes[lane] = x + width / 2
-        dash = "" if marker.kind == "decision" else ' stroke-dasharray="4 2"'
-        colour = "#1b1f24" if marker.kind == "decision" else "#57606a"
-        label_y = _TOP - 6 - lane * 12
-        parts.append(f'<g><title>{_e(marker.title)}</title>'
-                     f'<line x1="{x:.1f}" y1="{label_y + 3:.1f}" x2="{x:.1f}" y2="{_TOP + plot_h}" stroke="{colour}" '
-                     f'stroke-width="1.2"{dash}/>'
-                     f'<text x="{x:.1f}" y="{label_y:.1f}" font-size="10.5" font-weight="600" text-anchor="middle" '
-                     f'fill="{colour}">{_e(marker.label)}</text></g>')
+        y = _TOP - 5 - lane * 12
+        anchor = "end" if x + width / 2 > _W - 2 else "middle"
+        title = "; ".join(m.title for _, m in group)
+        labels.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="10.5" font-weight="600" text-anchor="{anchor}" '
+                      f'fill="#1b1f24" stroke="#fff" stroke-width="3" paint-order="stroke">'
+                      f'<title>{_e(title)}</title>{_e(text)}</text>')
     # One line per version: colour, dash pattern, point shape and an end label.
     end_labels: list[tuple[float, str, str]] = []
     for version in sorted(series, key=version_sort_key):
@@ -806,6 +825,7 @@ def _chart_svg(title: str, evidence: CheckEvidence, series: dict[str, list], sty
     if not values:
         parts.append(f'<text x="{_LEFT + plot_w / 2}" y="{_TOP + plot_h / 2}" text-anchor="middle" '
                      f'fill="#57606a">no data</text>')
+    parts.extend(labels)
     parts.append("</svg>")
     return "".join(parts)
 
@@ -840,10 +860,10 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
         label = f"v{version}" + (" (stable)" if version == stable else "")
         out.append(f"<span>{_legend_swatch(styles[version])}{_e(label)}</span>")
     out.append('<span><svg width="22" height="14" aria-hidden="true"><line x1="11" y1="0" x2="11" y2="14" '
-               'stroke="#1b1f24" stroke-width="1.5"/></svg>D<i>n</i>: decision</span>')
+               'stroke="#1b1f24" stroke-width="1.5"/></svg>D1, D2…: decisions</span>')
     out.append('<span><svg width="22" height="14" aria-hidden="true"><line x1="11" y1="0" x2="11" y2="14" '
-               'stroke="#57606a" stroke-width="1.5" stroke-dasharray="4 2"/></svg>A<i>n</i>: action '
-               '(✓ verified, ✗ not verified)</span>')
+               'stroke="#57606a" stroke-width="1.5" stroke-dasharray="4 2"/></svg>A1, A2…: actions, when applied '
+               '(✓ verified, ✗ not verified, ! failed, ↺ compensated)</span>')
     out.append('<span><svg width="22" height="12" aria-hidden="true"><line x1="0" y1="6" x2="22" y2="6" '
                'stroke="#b3261e" stroke-dasharray="3 3"/></svg>limit</span>')
     out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#f6f0f0" '
