@@ -411,9 +411,9 @@ class SqlJournal:
                         "head_seq": head.seq, "head_hash": head.hash})
                     for start in range(0, len(events), _CHUNK):
                         conn.execute(events_table.insert(), [_row(e) for e in events[start:start + _CHUNK]])
-            except IntegrityError:
-                raise ConflictError(f"incident {incident_id} is already in the {self.describe()}; "
-                                    "nothing was imported") from None
+            except IntegrityError as exc:
+                raise ConflictError(f"incident {incident_id}: the import conflicts with the {self.describe()} "
+                                    f"({self._reason(exc)}); nothing was imported") from None
         return head
 
     # --- reading -----------------------------------------------------------------------------

@@ -439,23 +439,38 @@ def _sequence_problem(incident_id: str, listed: list[Event], index: int, expecte
 
 
 def _content_problem(incident_id: str, listed: list[Event], event: Event) -> ChainProblem:
-    """An event whose content does not match its hash: edited, or moved to another place."""
-    if event.prev_hash == GENESIS_HASH:
-        recorded_at = 1
-    else:
-        recorded_at = next((e.seq + 1 for e in listed if e.hash == event.prev_hash), None)
-    if recorded_at is not None and recorded_at != event.seq:
-        moved = canonical_event_text(incident_id, recorded_at, event.ts, event.actor.canonical(),
-                                     str(event.kind), event.payload_json, event.prev_hash)
-        if event_hash(moved) == event.hash:
-            if recorded_at < event.seq:
-                return ChainProblem(incident_id, event.seq, Tamper.INSERTED,
-                                    f"{_describe(event)} was recorded as #{recorded_at}: "
-                                    "events were renumbered to make room for another")
-            return ChainProblem(incident_id, event.seq, Tamper.REORDERED,
-                                f"{_describe(event)} was recorded as #{recorded_at}")
+    """An event whose content does not match its hash: edited, or moved to another place.
+
+    Only runs once a chain is known to be broken, so it can afford to look for
+    the sequence number the event's hash was computed with.
+    """
+    recorded_at = _recorded_seq(incident_id, listed, event)
+    if recorded_at is not None and recorded_at < event.seq:
+        return ChainProblem(incident_id, event.seq, Tamper.INSERTED,
+                            f"{_describe(event)} was recorded as #{recorded_at}: "
+                            "events were renumbered to make room for another")
+    if recorded_at is not None:
+        return ChainProblem(incident_id, event.seq, Tamper.REORDERED,
+                            f"{_describe(event)} was recorded as #{recorded_at}")
     return ChainProblem(incident_id, event.seq, Tamper.EDITED,
                         f"{_describe(event)} does not match its hash: its content was changed")
+
+
+def _recorded_seq(incident_id: str, listed: list[Event], event: Event) -> int | None:
+    """The other sequence number under which the event's hash matches its content, if any."""
+    actor_json = event.actor.canonical()
+
+    def matches(seq: int) -> bool:
+        text = canonical_event_text(incident_id, seq, event.ts, actor_json, str(event.kind), event.payload_json,
+                                    event.prev_hash)
+        return event_hash(text) == event.hash
+
+    predecessor = next((e.seq for e in listed if e.hash == event.prev_hash), None)
+    candidates = [1] if event.prev_hash == GENESIS_HASH else []
+    if predecessor is not None:
+        candidates += [predecessor + 1, predecessor]
+    candidates += range(1, len(listed) + 2)
+    return next((seq for seq in dict.fromkeys(candidates) if seq != event.seq and matches(seq)), None)
 
 
 # --- payload preparation and redaction -----------------------------------------------------

@@ -780,9 +780,9 @@ def _chart_svg(title: str, evidence: CheckEvidence, series: dict[str, list], sty
         y = _TOP - 5 - lane * 12
         anchor = "end" if x + width / 2 > _W - 2 else "middle"
         title = "; ".join(m.title for _, m in group)
-        labels.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="10.5" font-weight="600" text-anchor="{anchor}" '
-                      f'fill="#1b1f24" stroke="#fff" stroke-width="3" paint-order="stroke">'
-                      f'<title>{_e(title)}</title>{_e(text)}</text>')
+        labels.append(f'<g><title>{_e(title)}</title><text x="{x:.1f}" y="{y:.1f}" font-size="10.5" '
+                      f'font-weight="600" text-anchor="{anchor}" fill="#1b1f24" stroke="#fff" stroke-width="3" '
+                      f'paint-order="stroke">{_e(text)}</text></g>')
     # One line per version: colour, dash pattern, point shape and an end label.
     end_labels: list[tuple[float, str, str]] = []
     for version in sorted(series, key=version_sort_key):
