@@ -53,10 +53,21 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
 
-from console.domain.errors import ConfigError, ConflictError, JournalError, NotFoundError
+from console.domain.errors import (
+    ConfigError,
+    ConflictError,
+    JournalError,
+    NotFoundError,
+)
 from console.domain.journal import (
+    GENESIS_HASH,
     Actor,
     Event,
     EventDraft,
@@ -64,7 +75,6 @@ from console.domain.journal import (
     IncidentHead,
     parse_kind,
     seal_chain,
-    GENESIS_HASH,
 )
 
 SCHEMA_VERSION = 1
@@ -173,7 +183,7 @@ def journal_url(url: str) -> URL:
 
 def display_url(url: URL) -> str:
     """A journal URL as a user would write it, without its password."""
-    shown = url.set(password=None)
+    shown = url._replace(password=None)  # URL.set() treats None as "unchanged"
     if shown.get_backend_name() == "postgresql":
         shown = shown.set(drivername="postgresql")
     return shown.render_as_string(hide_password=True)

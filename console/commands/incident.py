@@ -59,19 +59,16 @@ def _list(service: JournalService, args: argparse.Namespace) -> int:
     if not summaries:
         print(f"No incidents in the {service.describe()}.")
         return 0
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
     clock = Clock()
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"Incidents in the {service.describe()}",
-                  title_justify="left")
-    for column in ("id", "status", "sev", "model", "opened (UTC)", "local", "events", "summary"):
-        table.add_column(column, no_wrap=column != "summary", justify="right" if column == "events" else "left")
+    rows = [("ID", "STATUS", "SEV", "MODEL", "OPENED (UTC)", f"LOCAL ({clock.zone_name})", "EVENTS", "SUMMARY")]
     for s in summaries:
-        table.add_row(s.incident_id, s.status, s.severity, s.model, clock.utc(s.opened_at) if s.opened_at else "-",
-                      clock.local(s.opened_at) if s.opened_at else "-", str(s.events), s.summary)
-    Console().print(table)
+        rows.append((s.incident_id, s.status, s.severity, s.model, clock.utc(s.opened_at) if s.opened_at else "-",
+                     clock.local(s.opened_at) if s.opened_at else "-", str(s.events), s.summary))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = zip(row[:-1], widths, strict=True)
+        print("  ".join(cell.rjust(w) if i == 6 else cell.ljust(w) for i, (cell, w) in enumerate(cells))
+              + "  " + row[-1])
     return 0
 
 
@@ -115,12 +112,14 @@ def _show(service: JournalService, args: argparse.Namespace) -> int:
 
 
 def _export(service: JournalService, args: argparse.Namespace) -> int:
+    from console import __version__
     from console.services.timeline import build_view, clock_for, export
 
+    generator = f"rewind {__version__}"
     clock = clock_for(args.tz)
     view = build_view(*service.chain(args.id))
     if not args.output or args.output == "-":
-        export(view, args.format, sys.stdout, clock)
+        export(view, args.format, sys.stdout, clock, generator=generator)
         return 0
     target = Path(args.output).expanduser()
     if target.is_dir():
@@ -131,7 +130,7 @@ def _export(service: JournalService, args: argparse.Namespace) -> int:
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            export(view, args.format, out, clock)
+            export(view, args.format, out, clock, generator=generator)
         os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     except BaseException:

@@ -390,6 +390,10 @@ def verify_chain(incident_id: str, events: Iterable[Event], head: IncidentHead |
                 incident_id, event.seq, Tamper.INSERTED, f"belongs to incident {event.incident_id}"))
         if event.seq != expected_seq:
             return _result(incident_id, listed, _sequence_problem(incident_id, listed, index, expected_seq))
+        if head is not None and event.seq > head.seq:
+            return _result(incident_id, listed, ChainProblem(
+                incident_id, event.seq, Tamper.INSERTED,
+                f"{_describe(event)} comes after the journal's head #{head.seq}"))
         actor_json = actor_cache.get(event.actor)
         if actor_json is None:
             actor_json = actor_cache[event.actor] = event.actor.canonical()
@@ -410,10 +414,6 @@ def verify_chain(incident_id: str, events: Iterable[Event], head: IncidentHead |
             return _result(incident_id, listed, ChainProblem(
                 incident_id, last_seq + 1, Tamper.DELETED,
                 f"missing: the journal's head is #{head.seq} but the events end at #{last_seq}"))
-        if head.seq < last_seq:
-            return _result(incident_id, listed, ChainProblem(
-                incident_id, head.seq + 1, Tamper.INSERTED,
-                f"{_describe(listed[head.seq])} comes after the journal's head #{head.seq}"))
         if head.hash != prev_hash:
             return _result(incident_id, listed, ChainProblem(
                 incident_id, last_seq, Tamper.EDITED,

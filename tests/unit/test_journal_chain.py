@@ -75,7 +75,7 @@ def test_each_event_links_to_the_previous_hash():
     events = chain(5)
     assert events[0].prev_hash == GENESIS_HASH
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-    for before, after in zip(events, events[1:]):
+    for before, after in zip(events, events[1:], strict=False):
         assert after.prev_hash == before.hash
     assert len({e.hash for e in events}) == 5
 

@@ -1,0 +1,39 @@
+"""A child process that appends notes to a journal, for the concurrency and kill -9 tests (not a test module).
+
+Usage: ``python -m tests.integration.journal_writer URL INCIDENT COUNT [--hold]``
+
+Waits for a line on standard input (so several writers start together), then
+appends COUNT notes one by one, each in its own durable transaction, printing
+``written SEQ HASH`` after each commit. With ``--hold`` it then waits to be killed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def main(argv: list[str]) -> int:
+    """Append the notes; see the module docstring."""
+    from console.adapters.journal_sql import SqlJournal
+    from console.domain.journal import Actor
+    from console.services.journal import JournalService
+
+    url, incident, count = argv[0], argv[1], int(argv[2])
+    hold = "--hold" in argv
+    service = JournalService(SqlJournal(url), Actor(f"writer-{os.getpid()}", "test"))
+    service.journal.incidents()  # connect and check the tables before the start signal
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for number in range(count):
+        event = service.note(incident, f"note {number} from {os.getpid()}")
+        print(f"written {event.seq} {event.hash}", flush=True)
+    if hold:
+        while True:
+            time.sleep(60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
