@@ -1,15 +1,20 @@
 """A child process that appends notes to a journal, for the concurrency and kill -9 tests (not a test module).
 
-Usage: ``python -m tests.integration.journal_writer URL INCIDENT COUNT [--hold]``
+Usage: ``python -m tests.integration.journal_writer URL INCIDENT COUNT [--hold] [--pause]``
 
 Waits for a line on standard input (so several writers start together), then
 appends COUNT notes one by one, each in its own durable transaction, printing
-``written SEQ HASH`` after each commit. With ``--hold`` it then waits to be killed.
+``written SEQ HASH`` after each commit. With ``--pause`` it rests up to 2 ms
+after every other append: SQLite's busy handler backs off for milliseconds, so
+a writer that never lets go of the database would starve the other one and the
+two would run one after the other instead of side by side. With ``--hold`` it
+waits to be killed after the last append.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import sys
 import time
 
@@ -22,6 +27,7 @@ def main(argv: list[str]) -> int:
 
     url, incident, count = argv[0], argv[1], int(argv[2])
     hold = "--hold" in argv
+    pause = "--pause" in argv
     service = JournalService(SqlJournal(url), Actor(f"writer-{os.getpid()}", "test"))
     service.journal.incidents()  # connect and check the tables before the start signal
     print("ready", flush=True)
@@ -29,6 +35,8 @@ def main(argv: list[str]) -> int:
     for number in range(count):
         event = service.note(incident, f"note {number} from {os.getpid()}")
         print(f"written {event.seq} {event.hash}", flush=True)
+        if pause and number % 2:
+            time.sleep(random.uniform(0.0, 0.002))
     if hold:
         while True:
             time.sleep(60)

@@ -115,7 +115,8 @@ def test_first_use_from_many_connections_at_once(journal_url):
 
 def _writer(url: str, incident: str, count: int, hold: bool = False) -> subprocess.Popen:
     argv = [sys.executable, "-m", "tests.integration.journal_writer", url, incident, str(count)]
-    process = subprocess.Popen(argv + (["--hold"] if hold else []), cwd=ROOT, stdin=subprocess.PIPE,
+    argv += ["--hold"] if hold else ["--pause"]
+    process = subprocess.Popen(argv, cwd=ROOT, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = process.stdout.readline()
     assert line.strip() == "ready", process.stderr.read()
@@ -140,7 +141,7 @@ def test_two_processes_appending_to_one_incident(service, journal, journal_url):
     assert sorted(reported) == seqs[1:]  # every reported sequence number is there, none twice
     writers_in_order = [e.actor.user for e in events[1:]]
     switches = sum(1 for a, b in zip(writers_in_order, writers_in_order[1:], strict=False) if a != b)
-    assert switches >= 2, "the two writers did not overlap in time, so nothing was tested"
+    assert switches >= 10, f"the two writers barely overlapped ({switches} switches), so little was tested"
     assert service.verify(incident)[0].ok
 
 
