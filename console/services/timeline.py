@@ -254,11 +254,15 @@ def _verdict(text: str | None) -> str:
     return f"{_VERDICT_SYMBOL.get(word, '·')} {word.replace('_', ' ')}"
 
 
+_CRITERION_ORDER = ("threshold", "max_delta", "delta_kind", "min_traffic")
+
+
 def _criterion(criterion: object) -> str:
     if isinstance(criterion, Mapping):
         if criterion.get("threshold") is None and criterion.get("max_delta") is None and "threshold" in criterion:
             return "none (shown for information)"
-        parts = [f"{k} {v}" for k, v in criterion.items() if v is not None]
+        keys = [k for k in _CRITERION_ORDER if k in criterion] + [k for k in criterion if k not in _CRITERION_ORDER]
+        parts = [f"{k} {criterion[k]}" for k in keys if criterion[k] is not None]
         return ", ".join(parts) or "-"
     return compact(criterion)
 
@@ -622,28 +626,39 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [round(i * step, 12) for i in range(first, max(last, first + 1) + 1)]
 
 
-def _downsample(points: list[tuple[float, float]], x0: float, x1: float, buckets: int) -> list[tuple[float, float]]:
-    """Keep each pixel column's lowest and highest point, in time order, so spikes survive."""
-    if len(points) <= buckets * 2:
-        return points
+def _downsample(points: list[tuple[float, float]], x0: float, x1: float, buckets: int
+                ) -> tuple[list[tuple[float, float]], list[tuple[float, float, float]] | None]:
+    """Fit a series to about one point per pixel column.
+
+    Returns the points to draw as the line (each column's mean, once there are
+    more points than columns) and, when points were merged, each column's
+    (time, lowest, highest) so the chart can shade the range: a spike is never
+    averaged away unseen.
+    """
+    if len(points) <= buckets:
+        return points, None
     span = (x1 - x0) or 1.0
-    columns: dict[int, list[tuple[float, float]]] = {}
-    for point in points:
-        column = int((point[0] - x0) / span * buckets)
+    columns: dict[int, list[float]] = {}
+    for at, value in points:
+        column = int((at - x0) / span * buckets)
         kept = columns.get(column)
         if kept is None:
-            columns[column] = [point, point]
+            columns[column] = [at, at, value, value, value, 1.0]  # first t, last t, min, max, sum, count
         else:
-            if point[1] < kept[0][1]:
-                kept[0] = point
-            if point[1] > kept[1][1]:
-                kept[1] = point
-    result: list[tuple[float, float]] = []
+            kept[1] = at
+            if value < kept[2]:
+                kept[2] = value
+            if value > kept[3]:
+                kept[3] = value
+            kept[4] += value
+            kept[5] += 1
+    line, band = [], []
     for column in sorted(columns):
-        low, high = columns[column]
-        pair = sorted({low, high})
-        result.extend(pair)
-    return result
+        first, last, low, high, total, count = columns[column]
+        middle = (first + last) / 2
+        line.append((middle, total / count))
+        band.append((middle, low, high))
+    return line, band
 
 
 def _shape(kind: str, x: float, y: float, colour: str, size: float = 3.6) -> str:
@@ -812,7 +827,12 @@ def _chart_svg(title: str, evidence: CheckEvidence, series: dict[str, list], sty
         for run in runs:
             if not run:
                 continue
-            kept = _downsample(run, x0, x1, plot_w)
+            kept, band = _downsample(run, x0, x1, plot_w)
+            if band:
+                outline = [f"{sx(t):.1f},{sy(high):.1f}" for t, _, high in band]
+                outline += [f"{sx(t):.1f},{sy(low):.1f}" for t, low, _ in reversed(band)]
+                parts.append(f'<polygon points="{" ".join(outline)}" fill="{colour}" fill-opacity="0.18" '
+                             'stroke="none"/>')
             coords = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in kept)
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
             parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"'
@@ -877,7 +897,10 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
     out.append('<span><svg width="22" height="12" aria-hidden="true"><line x1="0" y1="6" x2="22" y2="6" '
                'stroke="#b3261e" stroke-dasharray="3 3"/></svg>limit</span>')
     out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#f6f0f0" '
-               'stroke="#d0d7de"/></svg>impact window</span></div>')
+               'stroke="#d0d7de"/></svg>impact window</span>')
+    out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#0072B2" '
+               'fill-opacity="0.18"/></svg>range of values merged into one pixel column (long incidents; '
+               'the line is their mean)</span></div>')
     for metric, by_segment in data.items():
         evidence = latest[metric]
         out.append(f"<h3>{_e(evidence.title)} <span class=\"muted\">({_e(metric)})</span></h3>")
