@@ -120,7 +120,7 @@ def _export(service: JournalService, args: argparse.Namespace) -> int:
     view = build_view(*service.chain(args.id))
     if not args.output or args.output == "-":
         export(view, args.format, sys.stdout, clock, generator=generator)
-        return 0
+        return _chain_warning(view)
     target = Path(args.output).expanduser()
     if target.is_dir():
         raise UsageError(f"-o {target}: is a directory; name the file to write")
@@ -137,7 +137,16 @@ def _export(service: JournalService, args: argparse.Namespace) -> int:
         Path(temporary).unlink(missing_ok=True)
         raise
     print(f"rewind: wrote {target} ({args.format}, {len(view.events)} events)", file=sys.stderr)
-    return 0
+    return _chain_warning(view)
+
+
+def _chain_warning(view) -> int:  # noqa: ANN001 - an IncidentView
+    """Exit 1, with a warning, when the exported incident's chain is broken (the export says so too)."""
+    problem = view.verification.problem
+    if problem is None:
+        return 0
+    print(f"rewind: warning: the export shows a broken chain: {problem.message()}", file=sys.stderr)
+    return 1
 
 
 def _import(service: JournalService, args: argparse.Namespace) -> int:

@@ -206,19 +206,6 @@ class Event:
         return canonical_event_text(self.incident_id, self.seq, self.ts, self.actor.canonical(),
                                     str(self.kind), self.payload_json, self.prev_hash)
 
-    def document(self) -> dict:
-        """The event as a plain JSON-ready mapping (the export form)."""
-        return {
-            "incident_id": self.incident_id,
-            "seq": self.seq,
-            "ts": self.ts,
-            "actor": {"user": self.actor.user, "host": self.actor.host, "ssh_client": self.actor.ssh_client},
-            "kind": str(self.kind),
-            "payload": self.payload,
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
-
 
 # --- canonical form and hashing ------------------------------------------------------------
 

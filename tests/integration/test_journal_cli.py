@@ -159,6 +159,8 @@ def test_verify_one_incident_and_as_json(rewind, home):
     assert broken["problem"]["seq"] == 2 and broken["problem"]["tamper"] == "edited"
     code, out, _ = rewind("incident", "show", incident)
     assert code == 1 and "event #2" in out
+    code, out, err = rewind("incident", "export", incident, "--format", "md")
+    assert code == 1 and "HASH CHAIN BROKEN" in out and "warning" in one_line(err)
 
 
 def one_line(err: str) -> str:

@@ -221,3 +221,24 @@ def test_every_issue_event_kind_exists():
         "action.compensated", "action.verified", "action.not_verified", "note", "notification.rendered",
         "notification.sent",
     }
+
+
+def test_check_payload_carries_the_evidence_the_charts_read():
+    from console.domain.journal import check_evidence, check_payload
+    from console.domain.metrics import Criteria, Direction, MetricSpec, QueryResult, Unit
+    from console.domain.verdicts import State, Verdict
+
+    spec = MetricSpec("error_rate", "Error rate", 'rate(x{model="$model"}[$window])', Unit.RATIO,
+                      Direction.HIGHER_IS_WORSE, Criteria(threshold=0.05))
+    result = QueryResult("error_rate", 'rate(x{model="m"}[1m])', 1741942800.0,
+                         {("1", "eu"): "0.01", ("2", "eu"): "0.12", ("2", "us"): "NaN"})
+    verdicts = [Verdict("error_rate", "1", "eu", State.PASS, 0.01, None, "ok"),
+                Verdict("error_rate", "2", "eu", State.BREACH, 0.12, 0.01, "over"),
+                Verdict("error_rate", "2", "us", State.NO_DATA, None, None, "no data")]
+    payload = prepare_payload(check_payload(spec, result, verdicts, "breach", "1", 1741942803.5))
+    assert payload["data_age_s"] == 3.5 and payload["promql"] == 'rate(x{model="m"}[1m])'
+    evidence = check_evidence(payload)
+    assert evidence.threshold == 0.05 and evidence.verdict == "breach" and evidence.stable_version == "1"
+    cells = {(c.version, c.segment): c for c in evidence.values}
+    assert cells[("2", "eu")].raw == "0.12" and cells[("2", "eu")].verdict == "breach"
+    assert cells[("2", "us")].value is None and cells[("2", "us")].raw == "NaN"
