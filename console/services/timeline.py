@@ -898,9 +898,13 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
                'stroke="#b3261e" stroke-dasharray="3 3"/></svg>limit</span>')
     out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#f6f0f0" '
                'stroke="#d0d7de"/></svg>impact window</span>')
-    out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#0072B2" '
-               'fill-opacity="0.18"/></svg>range of values merged into one pixel column (long incidents; '
-               'the line is their mean)</span></div>')
+    plot_width = _W - _LEFT - _RIGHT
+    if any(len(points) > plot_width for by_segment in data.values() for series in by_segment.values()
+           for points in series.values()):
+        out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" '
+                   'fill="#0072B2" fill-opacity="0.18"/></svg>range of the values merged into one pixel column '
+                   '(the line is their mean)</span>')
+    out.append("</div>")
     for metric, by_segment in data.items():
         evidence = latest[metric]
         out.append(f"<h3>{_e(evidence.title)} <span class=\"muted\">({_e(metric)})</span></h3>")

@@ -242,3 +242,10 @@ def test_import_refuses_events_carrying_a_known_secret(incident):
     assert journal.imported == []
     _service(journal).import_events(incident[:20])
     assert journal.imported == [incident[:20]]
+
+
+def test_long_series_keep_their_range_when_merged_into_pixel_columns():
+    events = synthetic_incident(3000)
+    text = render(events, "html")
+    assert text.count("<polygon") >= 9 and "range of the values merged" in text
+    assert "range of the values merged" not in render(synthetic_incident(300), "html")
