@@ -69,6 +69,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("demo", "start the sandbox if needed and watch it live", "console.commands.demo:run")
     p.add_argument("--dir", metavar="D", help="sandbox state directory")
+
+    p = command("journal", "the decision journal: verify its hash chains", "console.commands.journal:run")
+    journal = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
+    sp = journal.add_parser("verify", help="detect edited, deleted, reordered or inserted events (exit 1)",
+                            description="Verify every incident's hash chain (or one's) and name the first bad event.")
+    _common(sp)
+    sp.add_argument("--incident", metavar="ID", help="verify this incident only")
+    sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.verify/1)")
+
+    p = command("incident", "incidents in the decision journal: open, note, close, list, show, export, import",
+                "console.commands.incident:run")
+    incident = p.add_subparsers(dest="incident_command", metavar="ACTION", required=True)
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        sp = incident.add_parser(name, help=help_text, description=help_text)
+        _common(sp)
+        return sp
+
+    sp = action("open", "open an incident (prints its id)")
+    sp.add_argument("--model", "-m", required=True, help="the registered model concerned")
+    sp.add_argument("--severity", "-s", required=True, metavar="SEV", help="SEV1 (worst) to SEV4; 1-4 also accepted")
+    sp.add_argument("--summary", required=True, metavar="TEXT", help="one line saying what is wrong")
+    sp.add_argument("--impact-start", metavar="TIME", help="when the impact began, ISO 8601 with a zone "
+                    "(e.g. 2025-01-31T14:05Z); makes time-to-detect measurable")
+    sp.add_argument("--detected-at", metavar="TIME", help="when it was detected (an alert's firing time), if not now")
+    sp = action("note", "add a note to an incident's timeline")
+    sp.add_argument("id", metavar="ID")
+    sp.add_argument("text", metavar="TEXT")
+    sp = action("close", "close an incident")
+    sp.add_argument("id", metavar="ID")
+    sp.add_argument("--summary", metavar="TEXT", help="the resolution")
+    sp = action("list", "every incident in the journal")
+    sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.incidents/1)")
+    sp = action("show", "an incident's facts and timeline")
+    sp.add_argument("id", metavar="ID")
+    sp.add_argument("--tz", metavar="ZONE", help="local time zone to show besides UTC (default: this machine's)")
+    sp = action("export", "export an incident: Markdown post-mortem, complete JSON, or HTML with charts")
+    sp.add_argument("id", metavar="ID")
+    sp.add_argument("--format", "-f", choices=["md", "json", "html"], default="md", help="default: md")
+    sp.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: standard output)")
+    sp.add_argument("--tz", metavar="ZONE", help="local time zone to show besides UTC (default: this machine's)")
+    sp = action("import", "import an incident exported as JSON (all or nothing; its chain must verify)")
+    sp.add_argument("file", metavar="FILE", help="a rewind.incident/1 JSON file, or - for standard input")
     return parser
 
 

@@ -300,3 +300,66 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"config {path}: {where}not valid YAML ({problem})") from None
     return LoadedConfig(parse_config(data, str(path), environ), path)
+
+
+@dataclass(frozen=True)
+class JournalSettings:
+    """What the journal commands need from the config, read without requiring the rest of it.
+
+    Attributes:
+        journal: the journal section (the default one when there is no config file).
+        metrics_auth: the metrics credentials' sources, so their values can be
+            redacted from events; ``None`` when absent or invalid.
+        path: the config file read, or ``None`` when there is none.
+    """
+
+    journal: JournalConfig
+    metrics_auth: MetricsAuth | None
+    path: Path | None
+
+
+def load_journal_settings(explicit: str | None = None, environ: dict[str, str] | None = None) -> JournalSettings:
+    """Read only the journal section (and the metrics credentials' sources) of the config.
+
+    The journal must stay readable on a machine with no registry, router or
+    metrics configured: with no config file at all, the default journal under
+    the XDG state directory is used. ``REWIND_JOURNAL__URL`` overrides as usual.
+
+    Raises:
+        ConfigError: when a named config file is missing or unreadable, is not
+            YAML, or its journal section is invalid.
+    """
+    env = dict(os.environ if environ is None else environ)
+    try:
+        path: Path | None = find_config_path(explicit)
+    except ConfigError:
+        path = None  # no config anywhere: the default journal
+    data: object = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config {path}: file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config {path}: cannot be read ({exc.__class__.__name__}: {exc})") from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark else ""
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"config {path}: {where}not valid YAML ({problem})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"config {path}: expected a mapping of sections, found {type(data).__name__}")
+    merged = _merge(data, _env_overrides(env))  # type: ignore[arg-type]
+    source = str(path) if path else "environment"
+    try:
+        journal = JournalConfig.model_validate(merged.get("journal") or {})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        error = {**error, "loc": ("journal", *error["loc"])}
+        raise ConfigError(f"config {source}: {_describe(error)}") from None
+    auth_data = (merged.get("metrics") or {}).get("auth") if isinstance(merged.get("metrics"), dict) else None
+    try:
+        auth = MetricsAuth.model_validate(auth_data) if isinstance(auth_data, dict) else None
+    except ValidationError:
+        auth = None  # not the journal's business: `rewind status` reports it
+    return JournalSettings(journal, auth, path)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.mlflow_registry import MlflowRegistry
 from console.adapters.prometheus import PrometheusMetrics, read_secret
-from console.config import Config
+from console.config import Config, JournalConfig, JournalSettings
+from console.domain.errors import ConfigError
 from console.services.status import StatusService
+
+if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a journal is built
+    from console.adapters.journal_sql import SqlJournal
+    from console.services.journal import JournalService
 
 
 def build_registry(config: Config) -> MlflowRegistry:
@@ -43,3 +51,42 @@ def build_status_service(config: Config) -> StatusService:
         config.metrics.traffic_metric,
         config.metrics.stable_alias,
     )
+
+
+def build_journal(journal: JournalConfig) -> SqlJournal:
+    """The decision journal the config names (SQLite under the XDG state dir by default)."""
+    from console.adapters.journal_sql import SqlJournal
+
+    return SqlJournal(journal.resolved_url())
+
+
+def known_secrets(settings: JournalSettings, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Every secret value the journal must never record.
+
+    The journal database's password, the metrics credentials the config names,
+    and the values of the environment's secret-named variables (``*_TOKEN``...).
+    """
+    from console.adapters.identity import environment_secrets
+    from console.adapters.journal_sql import journal_url
+    from console.domain.journal import usable_secrets
+
+    values: list[str | None] = [journal_url(settings.journal.resolved_url()).password]
+    auth = settings.metrics_auth
+    if auth is not None:
+        for env_name, file_name, setting in ((auth.bearer_token_env, auth.bearer_token_file, "bearer_token"),
+                                             (auth.password_env, auth.password_file, "password")):
+            try:
+                values.append(read_secret(env_name, file_name, f"metrics.auth.{setting}"))
+            except ConfigError:
+                pass  # an unset secret cannot leak
+    values.extend(environment_secrets(environ))
+    return usable_secrets(values)
+
+
+def build_journal_service(settings: JournalSettings, environ: Mapping[str, str] | None = None) -> JournalService:
+    """The journal use cases, recording as the current OS user, with every known secret redacted."""
+    from console.adapters.identity import current_actor
+    from console.services.journal import JournalService
+
+    return JournalService(build_journal(settings.journal), current_actor(environ),
+                          known_secrets=known_secrets(settings, environ))

@@ -6,8 +6,10 @@ so tests can hand them fakes and the CLI and TUI can hand them real systems.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator, Sequence
 from typing import Protocol
 
+from console.domain.journal import Event, EventDraft, EventKind, IncidentHead
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.routing import RouterState
 from console.domain.versions import AliasMap, ModelVersion
@@ -58,3 +60,34 @@ class MetricsSource(Protocol):
 
     def evaluate(self, specs: tuple[MetricSpec, ...], model: str, at: float | None = None) -> dict[str, QueryResult]:
         """One query per metric, all pinned to one evaluation time."""
+
+
+class Journal(Protocol):
+    """The append-only decision journal: one hash chain of events per incident."""
+
+    def describe(self) -> str:
+        """Which database holds the journal, for messages (never with its password)."""
+
+    def append(self, incident_id: str, drafts: Sequence[EventDraft], new_incident: bool = False) -> list[Event]:
+        """Seal ``drafts`` after the incident's last event and commit them durably, all or none.
+
+        Concurrent appends to one incident are serialised: sequence numbers never
+        repeat and each event's ``prev_hash`` is its predecessor's hash. With
+        ``new_incident`` the incident must not exist yet (ConflictError); without
+        it, it must (NotFoundError). Returns the sealed events once committed.
+        """
+
+    def import_incident(self, events: Sequence[Event]) -> IncidentHead:
+        """Store an already-sealed incident whole, in one transaction; ConflictError if it exists."""
+
+    def incidents(self) -> list[IncidentHead]:
+        """Every incident's head, oldest first."""
+
+    def read_chain(self, incident_id: str) -> tuple[IncidentHead, list[Event]]:
+        """An incident's head and events in sequence order, read from one snapshot; NotFoundError if unknown."""
+
+    def events(self, incident_id: str, kinds: Collection[EventKind] | None = None) -> Iterator[Event]:
+        """An incident's events (of ``kinds`` only, when given) in sequence order, streamed."""
+
+    def close(self) -> None:
+        """Release the connections."""

@@ -41,6 +41,14 @@ class MetricsError(ExternalSystemError):
     """The metrics source failed, or refused a query."""
 
 
+class JournalError(ExternalSystemError):
+    """The journal's database failed, is unreachable, or holds something this Rewind cannot read."""
+
+
+class ChainBrokenError(RewindError):
+    """An incident's hash chain does not verify: an event was edited, deleted, reordered or inserted."""
+
+
 class NotFoundError(RewindError):
     """A model, version, alias, backend or server that does not exist."""
 

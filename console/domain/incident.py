@@ -1,0 +1,429 @@
+"""An incident read from its journal events: summary, key times, decisions, actions, timeline rows.
+
+The post-mortem figures are defined here, once, so every export states them the same way:
+
+- **Impact start**: the ``impact_started_at`` the responder gave when opening the
+  incident (``rewind incident open --impact-start``). When none was given, the
+  impact window starts at the earlier of detection and the first breaching check,
+  and is marked *estimated*.
+- **Detected**: the ``detected_at`` given when opening (an alert's firing time),
+  else the moment the incident was opened.
+- **Mitigated**: the first ``action.verified`` event, the first change whose
+  effect was checked and confirmed.
+- **Impact end**: mitigation; else the incident's closing; else it is ongoing.
+- **Time to detect (TTD)** = detected - impact start, measured only when the
+  impact start was given (otherwise it would always read zero).
+- **Time to mitigate (TTM)** = mitigated - detected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from console.domain.journal import (
+    Actor,
+    CheckEvidence,
+    Event,
+    EventKind,
+    check_evidence,
+    parse_ts,
+)
+
+SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
+"""Severities, most severe first."""
+
+
+def parse_severity(text: str) -> str:
+    """Normalise ``1``, ``sev1``, ``SEV1`` to ``SEV1``.
+
+    Raises:
+        ValueError: for anything that is not SEV1 to SEV4.
+    """
+    value = text.strip().upper()
+    if value.isdigit():
+        value = f"SEV{value}"
+    if value not in SEVERITIES:
+        raise ValueError(f"severity {text!r} is not one of {', '.join(SEVERITIES)}")
+    return value
+
+
+@dataclass(frozen=True)
+class IncidentSummary:
+    """What an incident is about and where it stands, from its opened and closed events."""
+
+    incident_id: str
+    model: str
+    severity: str
+    summary: str
+    opened_at: str
+    opened_by: Actor
+    events: int
+    head_hash: str
+    closed_at: str | None = None
+    resolution: str | None = None
+
+    @property
+    def status(self) -> str:
+        """``open`` or ``closed``."""
+        return "closed" if self.closed_at else "open"
+
+
+def summarise(incident_id: str, events: Iterable[Event], count: int, head_hash: str) -> IncidentSummary:
+    """Build an incident's summary from its ``incident.opened`` and ``incident.closed`` events.
+
+    Args:
+        incident_id: the incident.
+        events: at least its opened event and any closed events, in order.
+        count: how many events the incident has in all.
+        head_hash: the hash of its last event.
+    """
+    opened: Event | None = None
+    closed: Event | None = None
+    for event in events:
+        if event.kind is EventKind.INCIDENT_OPENED and opened is None:
+            opened = event
+        elif event.kind is EventKind.INCIDENT_CLOSED:
+            closed = event
+    payload = opened.payload if opened else {}
+    return IncidentSummary(
+        incident_id=incident_id,
+        model=str(payload.get("model", "?")),
+        severity=str(payload.get("severity", "?")),
+        summary=str(payload.get("summary", "(no incident.opened event)")),
+        opened_at=opened.ts if opened else "",
+        opened_by=opened.actor if opened else Actor("?", "?"),
+        events=count,
+        head_hash=head_hash,
+        closed_at=closed.ts if closed else None,
+        resolution=None if closed is None or closed.payload.get("summary") is None
+        else str(closed.payload.get("summary")),
+    )
+
+
+# --- key times ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class KeyTime:
+    """A moment of the incident and where it comes from."""
+
+    at: datetime
+    source: str
+
+
+@dataclass(frozen=True)
+class IncidentFacts:
+    """The post-mortem figures (see the module docstring for their definitions)."""
+
+    impact_start: KeyTime
+    impact_start_estimated: bool
+    detected: KeyTime
+    mitigated: KeyTime | None
+    impact_end: KeyTime | None
+    closed: KeyTime | None
+    last_event: datetime
+    ttd_s: float | None
+    ttm_s: float | None
+
+    @property
+    def window_end(self) -> datetime:
+        """The end of the impact window, or the last event while it is ongoing."""
+        return self.impact_end.at if self.impact_end else self.last_event
+
+
+def _given_time(payload: Mapping, key: str) -> datetime | None:
+    value = payload.get(key)
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_ts(value)
+    except ValueError:
+        return None
+
+
+def incident_facts(events: Sequence[Event]) -> IncidentFacts:
+    """Compute impact window, TTD and TTM from an incident's events.
+
+    Raises:
+        ValueError: when ``events`` is empty.
+    """
+    if not events:
+        raise ValueError("an incident without events has no timeline")
+    first = events[0]
+    opened = next((e for e in events if e.kind is EventKind.INCIDENT_OPENED), first)
+    stated_start = _given_time(opened.payload, "impact_started_at")
+    stated_detected = _given_time(opened.payload, "detected_at")
+    detected = KeyTime(stated_detected, "detected_at given when the incident was opened") if stated_detected \
+        else KeyTime(opened.time(), f"incident opened (event #{opened.seq})")
+    first_breach: Event | None = None
+    mitigated: KeyTime | None = None
+    closed: KeyTime | None = None
+    for event in events:
+        kind = event.kind
+        if kind is EventKind.CHECK_EVALUATED and first_breach is None \
+                and str(event.payload.get("verdict", "")).lower() == "breach":
+            first_breach = event
+        elif kind is EventKind.ACTION_VERIFIED and mitigated is None:
+            mitigated = KeyTime(event.time(), f"first verified action (event #{event.seq})")
+        elif kind is EventKind.INCIDENT_CLOSED:
+            closed = KeyTime(event.time(), f"incident closed (event #{event.seq})")
+    if stated_start is not None:
+        impact_start = KeyTime(stated_start, "impact_started_at given when the incident was opened")
+        estimated = False
+    elif first_breach is not None and first_breach.time() < detected.at:
+        impact_start = KeyTime(first_breach.time(), f"first breaching check (event #{first_breach.seq})")
+        estimated = True
+    else:
+        impact_start = detected
+        estimated = True
+    impact_end = mitigated or closed
+    ttd = None if estimated else (detected.at - impact_start.at).total_seconds()
+    ttm = None if mitigated is None else (mitigated.at - detected.at).total_seconds()
+    return IncidentFacts(
+        impact_start=impact_start,
+        impact_start_estimated=estimated,
+        detected=detected,
+        mitigated=mitigated,
+        impact_end=impact_end,
+        closed=closed,
+        last_event=events[-1].time(),
+        ttd_s=ttd,
+        ttm_s=ttm,
+    )
+
+
+def format_duration(seconds: float | None) -> str:
+    """``1 h 02 min 05 s``-style durations; ``n/a`` for ``None``."""
+    if seconds is None or not math.isfinite(seconds):
+        return "n/a"
+    sign = "-" if seconds < 0 else ""
+    total = int(round(abs(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours} h {minutes:02d} min {secs:02d} s"
+    if minutes:
+        return f"{sign}{minutes} min {secs:02d} s"
+    return f"{sign}{secs} s"
+
+
+# --- describing events -------------------------------------------------------------------------
+
+def compact(value: object, limit: int = 160) -> str:
+    """A short one-line rendering of a payload value (mappings as ``key=value, ...``)."""
+    if isinstance(value, Mapping):
+        text = ", ".join(f"{k}={compact(v, limit)}" for k, v in value.items())
+    elif isinstance(value, list):
+        text = "; ".join(compact(v, limit) for v in value)
+    elif value is None:
+        text = "-"
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _breaches(evidence: CheckEvidence) -> list[str]:
+    return [f"v{v.version}/{v.segment} {v.raw}" for v in evidence.values if (v.verdict or "").lower() == "breach"]
+
+
+def describe(event: Event) -> str:
+    """One line saying what an event records."""
+    p = event.payload
+    kind = event.kind
+    if kind is EventKind.INCIDENT_OPENED:
+        return f"Incident opened: {p.get('severity', '?')} on {p.get('model', '?')}: {p.get('summary', '')}"
+    if kind is EventKind.INCIDENT_CLOSED:
+        return "Incident closed" + (f": {p['summary']}" if p.get("summary") else "")
+    if kind is EventKind.PLAYBOOK_STARTED:
+        digest = str(p.get("content_hash", ""))[:12]
+        return f"Playbook {p.get('playbook_id', '?')} v{p.get('playbook_version', '?')} started (content {digest})"
+    if kind is EventKind.PLAYBOOK_FINISHED:
+        return f"Playbook {p.get('playbook_id', '?')} finished" + (f": {p['outcome']}" if p.get("outcome") else "")
+    if kind is EventKind.STEP_STARTED:
+        return f"Step {p.get('step_id', '?')} started" + (f": {p['title']}" if p.get("title") else "")
+    if kind is EventKind.STEP_FINISHED:
+        return f"Step {p.get('step_id', '?')} finished" + (f": {p['outcome']}" if p.get("outcome") else "")
+    if kind is EventKind.CHECK_EVALUATED:
+        evidence = check_evidence(p)
+        breaches = _breaches(evidence)
+        detail = f" ({', '.join(breaches[:3])}{', …' if len(breaches) > 3 else ''})" if breaches else ""
+        return f"Check {evidence.title}: {evidence.verdict}{detail}"
+    if kind is EventKind.DECISION:
+        return f"Decision: {compact(p.get('option'))}: {compact(p.get('reason'))}"
+    if kind is EventKind.NOTE:
+        return f"Note: {compact(p.get('text'), 400)}"
+    if isinstance(kind, EventKind) and kind.is_action:
+        what = kind.value.split(".", 1)[1].replace("_", " ")
+        action = p.get("action_id", "?")
+        if kind is EventKind.ACTION_INTENT:
+            return f"Action {action} intended: {compact(p.get('plan'))}"
+        if kind is EventKind.ACTION_FAILED:
+            return f"Action {action} failed: {compact(p.get('error'))}"
+        if kind is EventKind.ACTION_NOT_VERIFIED:
+            return f"Action {action} NOT verified: {compact(p.get('reason') or p.get('observed'))}"
+        if kind is EventKind.ACTION_COMPENSATED:
+            return f"Action {action} compensated: {compact(p.get('compensation') or p.get('observed'))}"
+        detail = p.get("observed")
+        return f"Action {action} {what}" + (f": observed {compact(detail)}" if detail is not None else "")
+    if kind is EventKind.NOTIFICATION_RENDERED:
+        return f"Notification for {p.get('channel', '?')} rendered" + (f": {p['subject']}" if p.get("subject") else "")
+    if kind is EventKind.NOTIFICATION_SENT:
+        return f"Notification sent to {p.get('channel', '?')}" + (f": {p['status']}" if p.get("status") else "")
+    return f"{kind}: {compact(dict(p))}"
+
+
+# --- timeline ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TimelineRow:
+    """One row of a timeline: one event, or a run of consecutive check evaluations.
+
+    Attributes:
+        first_seq: the (first) event's sequence number.
+        last_seq: the last event's sequence number (equal to ``first_seq`` for one event).
+        ts: the (first) event's timestamp.
+        actor: who recorded it.
+        kind: its kind (``check.evaluated`` for a run).
+        marker: ``D1``, ``A2``... for decisions and actions, matching the chart markers.
+        text: what happened.
+    """
+
+    first_seq: int
+    last_seq: int
+    ts: str
+    actor: Actor
+    kind: str
+    marker: str
+    text: str
+
+    @property
+    def count(self) -> int:
+        """How many events the row stands for."""
+        return self.last_seq - self.first_seq + 1
+
+
+@dataclass
+class Markers:
+    """``D1, D2...`` for decisions and ``A1, A2...`` for actions (one per ``action_id``), in order."""
+
+    decisions: dict[int, str] = field(default_factory=dict)
+    actions: dict[str, str] = field(default_factory=dict)
+
+    def label(self, event: Event) -> str:
+        """The marker of an event: assigned on first sight, ``""`` for other kinds."""
+        if event.kind is EventKind.DECISION:
+            return self.decisions.setdefault(event.seq, f"D{len(self.decisions) + 1}")
+        if isinstance(event.kind, EventKind) and event.kind.is_action:
+            action = str(event.payload.get("action_id", f"#{event.seq}"))
+            return self.actions.setdefault(action, f"A{len(self.actions) + 1}")
+        return ""
+
+
+def timeline_rows(events: Iterable[Event], markers: Markers | None = None) -> list[TimelineRow]:
+    """The timeline: every event, with runs of consecutive check evaluations folded into one row."""
+    markers = markers or Markers()
+    rows: list[TimelineRow] = []
+    run: list[Event] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        if len(run) == 1:
+            event = run[0]
+            rows.append(TimelineRow(event.seq, event.seq, event.ts, event.actor, str(event.kind), "",
+                                    describe(event)))
+        else:
+            latest: dict[str, str] = {}
+            for event in run:
+                payload = event.payload
+                latest[str(payload.get("title") or payload.get("metric", "?"))] = str(payload.get("verdict", "?"))
+            verdicts = ", ".join(f"{title} {verdict}" for title, verdict in latest.items())
+            rows.append(TimelineRow(run[0].seq, run[-1].seq, run[0].ts, run[0].actor, str(EventKind.CHECK_EVALUATED),
+                                    "", f"{len(run)} checks evaluated; latest: {verdicts}"))
+        run.clear()
+
+    for event in events:
+        if event.kind is EventKind.CHECK_EVALUATED:
+            run.append(event)
+            continue
+        flush()
+        rows.append(TimelineRow(event.seq, event.seq, event.ts, event.actor, str(event.kind),
+                                markers.label(event), describe(event)))
+    flush()
+    return rows
+
+
+# --- decisions and actions ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """A decision with the evidence it rests on."""
+
+    marker: str
+    event: Event
+    evidence: tuple[Event, ...]
+    evidence_stated: bool
+
+
+@dataclass(frozen=True)
+class ActionRecord:
+    """Every event of one action (intent, applied/failed, compensated, verification), in order."""
+
+    marker: str
+    action_id: str
+    events: tuple[Event, ...]
+
+    def first(self, kind: EventKind) -> Event | None:
+        """The action's first event of ``kind``."""
+        return next((e for e in self.events if e.kind is kind), None)
+
+    @property
+    def outcome(self) -> str:
+        """The action's last state: ``verified``, ``not verified``, ``failed``, ``applied``..."""
+        return str(self.events[-1].kind).split(".", 1)[1].replace("_", " ")
+
+
+def decisions_and_actions(events: Iterable[Event], markers: Markers | None = None
+                          ) -> tuple[list[DecisionRecord], list[ActionRecord]]:
+    """Every decision with its evidence, and every action with its events.
+
+    A decision's evidence is the events its payload names in ``evidence``
+    (sequence numbers); when it names none, the latest check of each metric
+    evaluated before the decision.
+    """
+    markers = markers or Markers()
+    latest_checks: dict[str, Event] = {}
+    pending: list[tuple[str, Event, tuple[Event, ...] | list[int]]] = []
+    actions: dict[str, list[Event]] = {}
+    action_order: list[str] = []
+    kept: dict[int, Event] = {}
+    for event in events:
+        kind = event.kind
+        if kind is EventKind.CHECK_EVALUATED:
+            latest_checks[str(event.payload.get("metric", "?"))] = event
+        elif kind is EventKind.DECISION:
+            stated = event.payload.get("evidence")
+            if isinstance(stated, list) and stated and all(isinstance(s, int) for s in stated):
+                pending.append((markers.label(event), event, list(stated)))
+            else:
+                pending.append((markers.label(event), event, tuple(latest_checks.values())))
+        elif isinstance(kind, EventKind) and kind.is_action:
+            markers.label(event)
+            action = str(event.payload.get("action_id", f"#{event.seq}"))
+            if action not in actions:
+                actions[action] = []
+                action_order.append(action)
+            actions[action].append(event)
+        kept[event.seq] = event
+    decisions = []
+    for marker, event, evidence in pending:
+        if isinstance(evidence, list):
+            found = tuple(kept[s] for s in evidence if s in kept)
+            decisions.append(DecisionRecord(marker, event, found, True))
+        else:
+            decisions.append(DecisionRecord(marker, event, evidence, False))
+    records = [ActionRecord(markers.actions[a], a, tuple(actions[a])) for a in action_order]
+    return decisions, records

@@ -1,0 +1,200 @@
+"""The journal use cases: open and close incidents, record events, list, read, verify, import.
+
+Every event is recorded through :meth:`JournalService.record`: its payload is
+made plain JSON and stripped of secrets (key names, URL passwords, bearer
+tokens and every known secret value) before the journal hashes and stores it.
+"""
+
+from __future__ import annotations
+
+import secrets as random_tokens
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+from console.adapters.protocols import Journal
+from console.domain.errors import ChainBrokenError, ConflictError, UsageError
+from console.domain.incident import IncidentSummary, parse_severity, summarise
+from console.domain.journal import (
+    Actor,
+    Event,
+    EventDraft,
+    EventKind,
+    IncidentHead,
+    VerifyResult,
+    format_ts,
+    missing_keys,
+    parse_ts,
+    prepare_payload,
+    verify_chain,
+)
+
+
+def new_incident_id(now: float) -> str:
+    """A fresh incident id such as ``INC-20250131-7F3A2C``: the UTC date and 24 random bits."""
+    return f"INC-{datetime.fromtimestamp(now, UTC):%Y%m%d}-{random_tokens.token_hex(3).upper()}"
+
+
+class JournalService:
+    """Records events as one actor and reads the journal back.
+
+    Args:
+        journal: where events are kept.
+        actor: who is recording (gathered from the OS by the caller).
+        clock: the current Unix time (injectable for tests and drills).
+        known_secrets: secret values to redact wherever they appear in a payload.
+        new_id: makes incident ids from the current time.
+    """
+
+    def __init__(self, journal: Journal, actor: Actor, clock: Callable[[], float] = time.time,
+                 known_secrets: Sequence[str] = (), new_id: Callable[[float], str] = new_incident_id) -> None:
+        self.journal = journal
+        self.actor = actor
+        self.clock = clock
+        self.known_secrets = tuple(known_secrets)
+        self.new_id = new_id
+
+    def describe(self) -> str:
+        """Which database holds the journal."""
+        return self.journal.describe()
+
+    def close(self) -> None:
+        """Release the journal's connections."""
+        self.journal.close()
+
+    # --- recording --------------------------------------------------------------------------
+
+    def draft(self, incident_id: str, kind: EventKind, payload: Mapping) -> EventDraft:
+        """Prepare one event: check its payload, redact secrets, stamp time and actor.
+
+        Raises:
+            UsageError: the payload lacks a key its kind requires, or holds a
+                value with no JSON form.
+        """
+        missing = missing_keys(kind, payload)
+        if missing:
+            raise UsageError(f"a {kind} event needs {', '.join(missing)} in its payload")
+        try:
+            prepared = prepare_payload(payload, self.known_secrets)
+        except TypeError as exc:
+            raise UsageError(f"a {kind} event's payload: {exc}") from None
+        return EventDraft(incident_id, format_ts(self.clock()), self.actor, kind, prepared)
+
+    def record(self, incident_id: str, kind: EventKind, payload: Mapping) -> Event:
+        """Append one event to an incident and return it once it is durably written."""
+        return self.journal.append(incident_id, [self.draft(incident_id, kind, payload)])[0]
+
+    def record_many(self, incident_id: str, items: Sequence[tuple[EventKind, Mapping]]) -> list[Event]:
+        """Append several events to an incident in one transaction, in order."""
+        return self.journal.append(incident_id, [self.draft(incident_id, k, p) for k, p in items])
+
+    def open_incident(self, model: str, severity: str, summary: str, impact_started_at: str | None = None,
+                      detected_at: str | None = None, extra: Mapping | None = None) -> Event:
+        """Open a new incident with its ``incident.opened`` event.
+
+        Args:
+            model: the registered model concerned.
+            severity: SEV1 to SEV4 (``1``, ``sev1`` are accepted).
+            summary: one line saying what is wrong.
+            impact_started_at: when the impact began, if known (ISO 8601 with a zone).
+            detected_at: when it was detected (an alert's firing time), if not now.
+            extra: more payload (an alert's id, a ticket...).
+
+        Raises:
+            UsageError: an empty model or summary, an unknown severity, a bad time.
+        """
+        if not model.strip():
+            raise UsageError("an incident needs a model (--model)")
+        if not summary.strip():
+            raise UsageError("an incident needs a summary (--summary)")
+        try:
+            payload: dict = {**(extra or {}), "model": model.strip(), "severity": parse_severity(severity),
+                             "summary": summary.strip()}
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        for key, value in (("impact_started_at", impact_started_at), ("detected_at", detected_at)):
+            if value is not None:
+                payload[key] = _timestamp(key, value)
+        for _ in range(5):
+            incident_id = self.new_id(self.clock())
+            try:
+                return self.journal.append(incident_id, [self.draft(incident_id, EventKind.INCIDENT_OPENED,
+                                                                    payload)], new_incident=True)[0]
+            except ConflictError:
+                continue  # the random part collided with an existing incident: draw again
+        raise ConflictError("could not find a free incident id after 5 tries")
+
+    def note(self, incident_id: str, text: str) -> Event:
+        """Record a responder's note.
+
+        Raises:
+            UsageError: an empty note.
+        """
+        if not text.strip():
+            raise UsageError("a note needs some text")
+        return self.record(incident_id, EventKind.NOTE, {"text": text})
+
+    def close_incident(self, incident_id: str, summary: str | None = None) -> Event:
+        """Close an incident, with the resolution as its summary.
+
+        Raises:
+            NotFoundError: the incident does not exist.
+            ConflictError: it is already closed.
+        """
+        closed = next(iter(self.journal.events(incident_id, [EventKind.INCIDENT_CLOSED])), None)
+        if closed is not None:
+            raise ConflictError(f"incident {incident_id} was already closed at {closed.ts} (event #{closed.seq})")
+        payload = {} if summary is None else {"summary": summary}
+        return self.record(incident_id, EventKind.INCIDENT_CLOSED, payload)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def incidents(self) -> list[IncidentSummary]:
+        """Every incident, oldest first, summarised from its opened and closed events."""
+        summaries = []
+        for head in self.journal.incidents():
+            wanted = [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_CLOSED]
+            summaries.append(summarise(head.incident_id, self.journal.events(head.incident_id, wanted),
+                                       max(head.seq, 0), head.hash))
+        return summaries
+
+    def chain(self, incident_id: str) -> tuple[IncidentHead, list[Event]]:
+        """An incident's head and events, from one snapshot; NotFoundError if unknown."""
+        return self.journal.read_chain(incident_id)
+
+    def verify(self, incident_id: str | None = None) -> list[VerifyResult]:
+        """Verify one incident's chain, or every incident's."""
+        ids = [incident_id] if incident_id else [h.incident_id for h in self.journal.incidents()]
+        results = []
+        for one in ids:
+            head, events = self.journal.read_chain(one)
+            results.append(verify_chain(one, events, head))
+        return results
+
+    def import_events(self, events: Sequence[Event]) -> IncidentHead:
+        """Import a whole incident exported elsewhere, after checking it, all or nothing.
+
+        Raises:
+            ChainBrokenError: its chain does not verify.
+            UsageError: an event carries something that looks like a secret.
+            ConflictError: the incident is already in this journal.
+        """
+        if not events:
+            raise UsageError("the import holds no events")
+        incident_id = events[0].incident_id
+        result = verify_chain(incident_id, list(events))
+        if result.problem:
+            raise ChainBrokenError(f"nothing imported: {result.problem.message()}")
+        for event in events:
+            if prepare_payload(event.payload, self.known_secrets) != event.payload:
+                raise UsageError(f"nothing imported: event #{event.seq} of incident {incident_id} carries what "
+                                 "looks like a secret")
+        return self.journal.import_incident(events)
+
+
+def _timestamp(name: str, value: str) -> str:
+    try:
+        return format_ts(parse_ts(value).timestamp())
+    except ValueError:
+        raise UsageError(f"{name}: {value!r} is not an ISO 8601 time with a zone "
+                         "(e.g. 2025-01-31T14:05:00Z or 2025-01-31T15:05:00+01:00)") from None

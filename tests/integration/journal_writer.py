@@ -1,0 +1,47 @@
+"""A child process that appends notes to a journal, for the concurrency and kill -9 tests (not a test module).
+
+Usage: ``python -m tests.integration.journal_writer URL INCIDENT COUNT [--hold] [--pause]``
+
+Waits for a line on standard input (so several writers start together), then
+appends COUNT notes one by one, each in its own durable transaction, printing
+``written SEQ HASH`` after each commit. With ``--pause`` it rests up to 2 ms
+after every other append: SQLite's busy handler backs off for milliseconds, so
+a writer that never lets go of the database would starve the other one and the
+two would run one after the other instead of side by side. With ``--hold`` it
+waits to be killed after the last append.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+
+
+def main(argv: list[str]) -> int:
+    """Append the notes; see the module docstring."""
+    from console.adapters.journal_sql import SqlJournal
+    from console.domain.journal import Actor
+    from console.services.journal import JournalService
+
+    url, incident, count = argv[0], argv[1], int(argv[2])
+    hold = "--hold" in argv
+    pause = "--pause" in argv
+    service = JournalService(SqlJournal(url), Actor(f"writer-{os.getpid()}", "test"))
+    service.journal.incidents()  # connect and check the tables before the start signal
+    print("ready", flush=True)
+    sys.stdin.readline()
+    for number in range(count):
+        event = service.note(incident, f"note {number} from {os.getpid()}")
+        print(f"written {event.seq} {event.hash}", flush=True)
+        if pause and number % 2:
+            time.sleep(random.uniform(0.0, 0.002))
+    if hold:
+        while True:
+            time.sleep(60)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
