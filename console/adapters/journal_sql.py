@@ -290,11 +290,13 @@ class SqlJournal:
         return self._scrub(lines[0] if lines else original.__class__.__name__)
 
     @contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Turn database errors into one clear :class:`JournalError` line."""
+    def _errors(self, doing: str, reraise: type[BaseException] | None = None) -> Iterator[None]:
+        """Turn database errors into one clear :class:`JournalError` line (``reraise``: left to the caller)."""
         try:
             yield
         except SQLAlchemyError as exc:
+            if reraise is not None and isinstance(exc, reraise):
+                raise
             raise JournalError(f"{self.describe()}: {doing} failed: {self._reason(exc)}") from None
 
     @contextmanager
@@ -316,7 +318,19 @@ class SqlJournal:
     def _ensure_schema(self) -> None:
         if self._ready:
             return
-        with self._errors("preparing the journal tables"):
+        # Several consoles may meet a brand-new SQLite file at once; switching it to WAL
+        # and creating the tables can meet SQLITE_BUSY outside the busy handler's reach.
+        for attempt in range(self.retries + 1):
+            try:
+                return self._prepare_schema()
+            except DBAPIError as exc:
+                if attempt == self.retries or not self._retryable(exc):
+                    raise JournalError(f"{self.describe()}: preparing the journal tables failed: "
+                                       f"{self._reason(exc)}") from None
+            time.sleep(min(0.5, 0.01 * 2 ** attempt) * random.uniform(0.5, 1.5))
+
+    def _prepare_schema(self) -> None:
+        with self._errors("preparing the journal tables", reraise=DBAPIError):
             if not inspect(self._engine).has_table(meta_table.name):
                 with self._write() as conn:
                     if self.dialect == "postgresql":
