@@ -67,6 +67,31 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             sp.add_argument("--rate", type=float, default=None, help="requests per second of generated traffic")
 
+    for name, text, handler in (
+        ("rollback", "preview, confirm and apply a rollback across router and registry, then verify it",
+         "console.commands.rollback:run"),
+        ("undo", "reverse an applied action, as its own confirmed, journaled action",
+         "console.commands.rollback:run_undo"),
+    ):
+        p = command(name, text, handler)
+        if name == "rollback":
+            p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+            p.add_argument("--from", dest="from_version", metavar="VERSION",
+                           help="the version to leave (default: the challenger when it takes traffic, else the champion)")
+            p.add_argument("--to", metavar="VERSION",
+                           help="the version to go back to (default: the champion, else the previous champion)")
+            p.add_argument("--gradual", action="store_true", help="step the weights down, each step gated on metrics")
+            p.add_argument("--force", action="store_true", help="apply even when the model signatures differ")
+        else:
+            p.add_argument("action_id", metavar="ACTION_ID", help="the action to reverse (act-...)")
+        p.add_argument("--yes", action="store_true", help="do not ask for confirmation (automation)")
+        p.add_argument("--reason", metavar="TEXT", help="why, for the journal")
+        p.add_argument("--incident", metavar="ID", help="record in this incident (default: open a new one)")
+        p.add_argument("--severity", default="2", help="severity of a new incident (1-4, default 2)")
+        p.add_argument("--read-only", action="store_true", help="preview only: a read-only console never acts")
+        p.add_argument("--no-verify", action="store_true", help="skip the verification window")
+        p.add_argument("--json", action="store_true", help="print the plan and outcomes as JSON")
+
     p = command("demo", "start the sandbox if needed and watch it live", "console.commands.demo:run")
     p.add_argument("--dir", metavar="D", help="sandbox state directory")
 

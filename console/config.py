@@ -163,6 +163,25 @@ class JournalConfig(_Section):
         return self.url or f"sqlite:///{user_state_dir() / 'journal.db'}"
 
 
+class RollbackConfig(_Section):
+    """How rollbacks are carried out: aliases, gradual steps, gates and verification."""
+
+    candidate_alias: str = "challenger"
+    gradual_steps: list[float] = Field(default_factory=lambda: [0.5, 0.25, 0.0], min_length=1)
+    gate_window_s: float = Field(20.0, ge=0)
+    gate_metrics: list[str] = Field(default_factory=list, description="empty: every metric with criteria")
+    verify_window_s: float = Field(10.0, ge=0)
+    verify_metrics: list[str] = Field(default_factory=list, description="empty: every metric with criteria")
+    poll_interval_s: float = Field(1.0, gt=0)
+
+    @field_validator("gradual_steps")
+    @classmethod
+    def _steps(cls, value: list[float]) -> list[float]:
+        if value[-1] != 0 or any(not 0 <= f < 1 for f in value) or value != sorted(value, reverse=True):
+            raise ValueError("must be decreasing fractions below 1 of the leaving weight, ending with 0")
+        return value
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -170,7 +189,21 @@ class Config(_Section):
     router: RouterConfig
     metrics: MetricsConfig
     journal: JournalConfig = JournalConfig()
+    rollback: RollbackConfig = RollbackConfig()
     default_model: str | None = None
+
+    @model_validator(mode="after")
+    def _rollback_metrics(self) -> Config:
+        names = {m.name for m in self.metrics.catalogue}
+        for setting in ("gate_metrics", "verify_metrics"):
+            unknown = [m for m in getattr(self.rollback, setting) if m not in names]
+            if unknown:
+                raise ValueError(f"rollback.{setting} names {unknown[0]!r}, which is not in metrics.catalogue")
+        return self
+
+    def judged_metrics(self, chosen: list[str]) -> tuple[str, ...]:
+        """``chosen``, or when empty every catalogue metric that has criteria."""
+        return tuple(chosen) or tuple(m.name for m in self.metrics.catalogue if m.spec().criteria.judges)
 
     def model_or_default(self, model: str | None) -> str:
         """The model named on the command line, else ``default_model``.

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.mlflow_registry import MlflowRegistry
 from console.adapters.prometheus import PrometheusMetrics, read_secret
-from console.config import Config, JournalConfig, JournalSettings
+from console.config import Config, JournalConfig, JournalSettings, LoadedConfig
 from console.domain.errors import ConfigError
 from console.services.status import StatusService
 
 if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a journal is built
     from console.adapters.journal_sql import SqlJournal
     from console.services.journal import JournalService
+    from console.services.rollback import RollbackService
 
 
 def build_registry(config: Config) -> MlflowRegistry:
@@ -90,3 +91,37 @@ def build_journal_service(settings: JournalSettings, environ: Mapping[str, str] 
 
     return JournalService(build_journal(settings.journal), current_actor(environ),
                           known_secrets=known_secrets(settings, environ))
+
+
+def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> RollbackService:
+    """The rollback use case over the configured systems, journal and lock."""
+    from console.adapters.faults import checkpoint_from_env
+    from console.adapters.identity import lock_holder
+    from console.adapters.journal_sql import SqlActionLock
+    from console.services.rollback import RollbackService, RollbackSettings
+
+    config = loaded.config
+    settings = JournalSettings(journal=config.journal, metrics_auth=config.metrics.auth, path=loaded.path)
+    journal = build_journal_service(settings, environ)
+    r = config.rollback
+    return RollbackService(
+        build_registry(config),
+        build_router(config),
+        build_metrics(config),
+        journal,
+        SqlActionLock(journal.journal),
+        config.metrics.specs(),
+        config.metrics.traffic_metric,
+        RollbackSettings(
+            stable_alias=config.metrics.stable_alias,
+            candidate_alias=r.candidate_alias,
+            gradual_steps=tuple(r.gradual_steps),
+            gate_window_s=r.gate_window_s,
+            gate_metrics=tuple(r.gate_metrics),
+            verify_window_s=r.verify_window_s,
+            verify_metrics=tuple(r.verify_metrics),
+            poll_interval_s=r.poll_interval_s,
+        ),
+        checkpoint=checkpoint_from_env(),
+        holder=lock_holder(journal.actor),
+    )

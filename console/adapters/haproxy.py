@@ -153,6 +153,21 @@ class HAProxyRouter:
             )
         return RouterState(backend=backend, servers=tuple(servers))
 
+    def served(self, model: str) -> dict[str, int]:
+        """Requests each version's server has answered since HAProxy started (its ``stot`` counter)."""
+        backend = self.backend(model)
+        lines = self.command(f"show stat {backend} 4 -1").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise RouterError(f"{self.describe()}: unexpected answer to show stat: {' '.join(lines)[:120]}")
+        header = lines[0][2:].split(",")
+        totals: dict[str, int] = {}
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(","), strict=False))
+            version = self.naming.version(row.get("svname", ""))
+            if row.get("pxname") == backend and version is not None:
+                totals[version] = int(row.get("stot") or 0)
+        return totals
+
     # -- writes -----------------------------------------------------------------------------
     def set_weights(
         self, model: str, weights: dict[str, int], expected: dict[str, int] | None = None

@@ -14,6 +14,8 @@ import pwd
 import socket
 from collections.abc import Mapping
 
+from pathlib import Path
+
 from console.domain.journal import Actor, actor_from, is_secret_key
 
 
@@ -31,3 +33,40 @@ def environment_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
     """The values of environment variables whose names say they hold a secret (``*_TOKEN``, ``PGPASSWORD``...)."""
     env = os.environ if environ is None else environ
     return [value for name, value in env.items() if value and is_secret_key(name)]
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """A process's start time in clock ticks since boot, or ``None`` if it is gone (or a zombie).
+
+    A pid alone can be reused by an unrelated process; pid and start time together cannot.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; the fields after it are plain.
+    fields = stat[stat.rindex(")") + 2:].split()
+    if fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def lock_holder(actor: Actor) -> str:
+    """How this process names itself as a lock holder: ``user@host pid P start T``."""
+    pid = os.getpid()
+    return f"{actor.user}@{actor.host} pid {pid} start {process_start_ticks(pid)}"
+
+
+def holder_alive(holder: str) -> bool:
+    """Whether the process a holder string names still runs.
+
+    A holder on another host cannot be checked from here and counts as alive.
+    """
+    try:
+        who, _, pid, _, start = holder.split()
+        host = who.rsplit("@", 1)[1]
+    except ValueError:
+        return True
+    if host != socket.gethostname():
+        return True
+    return start != "None" and process_start_ticks(int(pid)) == int(start)

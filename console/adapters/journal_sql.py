@@ -73,6 +73,7 @@ from console.domain.journal import (
     EventDraft,
     EventKind,
     IncidentHead,
+    format_ts,
     parse_kind,
     seal_chain,
 )
@@ -112,6 +113,15 @@ meta_table = Table(
     Column("key", String(64), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+locks_table = Table(
+    "journal_action_locks", metadata,
+    Column("model", String(255), primary_key=True),
+    Column("action_id", String(64), nullable=False),
+    Column("holder", Text, nullable=False),
+    Column("acquired_at", String(40), nullable=False),
+)
+"""One row per model while an action changes it: the lock every console sees, on every machine."""
 
 _APPEND_ONLY = {
     "sqlite": [
@@ -331,7 +341,8 @@ class SqlJournal:
 
     def _prepare_schema(self) -> None:
         with self._errors("preparing the journal tables", reraise=DBAPIError):
-            if not inspect(self._engine).has_table(meta_table.name):
+            present = inspect(self._engine)
+            if not (present.has_table(meta_table.name) and present.has_table(locks_table.name)):
                 with self._write() as conn:
                     if self.dialect == "postgresql":
                         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
@@ -532,3 +543,58 @@ def _event(row: Sequence, actors: dict[tuple, Actor]) -> Event:
     if actor is None:
         actor = actors[key] = Actor(user, host, ssh)
     return Event(incident_id, int(seq), ts, actor, parse_kind(kind), payload, prev_hash, digest)
+
+
+class SqlActionLock:
+    """The per-model action lock (:class:`~console.adapters.protocols.ActionLock`), beside the journal.
+
+    Kept in the journal's database so that consoles on several machines sharing a
+    PostgreSQL journal see each other's actions; the primary key on the model
+    makes acquiring it atomic.
+    """
+
+    def __init__(self, journal: SqlJournal) -> None:
+        self.journal = journal
+
+    def acquire(self, model: str, action_id: str, holder: str) -> str | None:
+        """Take the model's lock for ``action_id``; ``None`` when taken, else who holds it."""
+        journal = self.journal
+        journal._ensure_schema()
+        now = format_ts(time.time())
+        for attempt in range(journal.retries + 1):
+            try:
+                with journal._write() as conn:
+                    row = conn.execute(select(locks_table.c.action_id, locks_table.c.holder, locks_table.c.acquired_at)
+                                       .where(locks_table.c.model == model)).first()
+                    if row is not None:
+                        if row.action_id == action_id:
+                            return None
+                        return f"action {row.action_id} by {row.holder} since {row.acquired_at}"
+                    conn.execute(locks_table.insert(), {"model": model, "action_id": action_id,
+                                                        "holder": holder, "acquired_at": now})
+                return None
+            except IntegrityError:
+                continue  # another console inserted first: read who holds it
+            except DBAPIError as exc:
+                if attempt == journal.retries or not journal._retryable(exc):
+                    raise JournalError(f"{journal.describe()}: taking the lock on {model} failed: "
+                                       f"{journal._reason(exc)}") from None
+            time.sleep(min(0.5, 0.005 * 2 ** attempt) * random.uniform(0.5, 1.5))
+        raise JournalError(f"{journal.describe()}: taking the lock on {model} failed: busy")
+
+    def release(self, model: str, action_id: str) -> None:
+        """Give the lock back, if ``action_id`` holds it."""
+        journal = self.journal
+        journal._ensure_schema()
+        with journal._errors(f"releasing the lock on {model}"), journal._write() as conn:
+            conn.execute(locks_table.delete().where(locks_table.c.model == model)
+                         .where(locks_table.c.action_id == action_id))
+
+    def holder(self, model: str) -> tuple[str, str] | None:
+        """``(action_id, holder)`` of the model's lock, or ``None`` when free."""
+        journal = self.journal
+        journal._ensure_schema()
+        with journal._errors(f"reading the lock on {model}"), journal._snapshot() as conn:
+            row = conn.execute(select(locks_table.c.action_id, locks_table.c.holder)
+                               .where(locks_table.c.model == model)).first()
+        return None if row is None else (row.action_id, row.holder)

@@ -75,8 +75,13 @@ class MlflowRegistry:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(self.timeout_s))))
             os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+            import mlflow
             from mlflow.tracking import MlflowClient
 
+            # Helpers such as get_model_info read the process-wide URIs, not a client's: this
+            # adapter is the process's only MLflow user, so point them at the same registry.
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.registry_uri)
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
         return self._client
 
@@ -142,6 +147,7 @@ class MlflowRegistry:
         """A version's MLflow model signature as a dict, or ``None`` when it has none."""
         from mlflow.models import get_model_info
 
+        self.client  # noqa: B018 - creates the client and points MLflow's helpers at this registry
         info = self._call(
             f"read the signature of version {version}", model, get_model_info, f"models:/{model}/{version}"
         )

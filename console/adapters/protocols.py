@@ -27,6 +27,9 @@ class Registry(Protocol):
     def get_aliases(self, model: str) -> AliasMap:
         """The model's aliases; raises NotFoundError for an unknown model."""
 
+    def get_signature(self, model: str, version: str) -> dict | None:
+        """A version's model signature (``inputs``/``outputs`` as JSON text), or ``None``."""
+
     def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> AliasMap:
         """Point ``alias`` at ``version`` if it still points at ``expected``; return the read-back."""
 
@@ -50,6 +53,22 @@ class Router(Protocol):
         self, model: str, weights: dict[str, int], expected: dict[str, int] | None
     ) -> RouterState:
         """Set several versions' weights as one operation, if they still are ``expected``."""
+
+    def served(self, model: str) -> dict[str, int]:
+        """Requests each version has been sent so far (a counter, for measuring drains)."""
+
+
+class ActionLock(Protocol):
+    """One action at a time per model, across every console that shares the journal."""
+
+    def acquire(self, model: str, action_id: str, holder: str) -> str | None:
+        """Take the model's lock; ``None`` when taken, else a description of who holds it."""
+
+    def release(self, model: str, action_id: str) -> None:
+        """Give the lock back if ``action_id`` holds it."""
+
+    def holder(self, model: str) -> tuple[str, str] | None:
+        """``(action_id, holder)`` of the model's lock, or ``None``."""
 
 
 class MetricsSource(Protocol):

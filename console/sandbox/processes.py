@@ -14,18 +14,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-
-def process_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot, or ``None`` if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # The command name (field 2) may contain spaces and parentheses; fields after it are plain.
-    fields = stat[stat.rindex(")") + 2:].split()
-    if fields[0] == "Z":  # a zombie has exited; only its exit status is left
-        return None
-    return int(fields[19])
+from console.adapters.identity import process_start_ticks
 
 
 @dataclass(frozen=True)

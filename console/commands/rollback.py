@@ -1,0 +1,166 @@
+"""``rewind rollback`` and ``rewind undo``: preview, confirm, apply, verify, report each system's state."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from rich import box
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from console.domain.errors import UsageError
+from console.domain.journal import EventKind
+from console.domain.rollback import Mode
+from console.services.rollback import Outcome, Preview, RollbackService
+
+
+def render_preview(preview: Preview, title: str) -> Group:
+    """The whole plan on one screen: weights, alias moves, both versions, signature check."""
+    plan = preview.plan
+    weights = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Router weights", title_justify="left")
+    weights.add_column("version")
+    weights.add_column("now", justify="right")
+    for index in range(len(plan.steps)):
+        weights.add_column("planned" if len(plan.steps) == 1 else f"step {index + 1}", justify="right")
+    for version in sorted(plan.weights_before, key=lambda v: int(v) if v.isdigit() else 1 << 30):
+        cells = [str(plan.weights_before[version])]
+        for step in plan.steps:
+            cells.append(str(step[version]))
+        changed = plan.weights_after[version] != plan.weights_before[version]
+        weights.add_row(f"v{version}", *cells, style="bold" if changed else "dim")
+
+    aliases = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Registry aliases", title_justify="left")
+    for column in ("alias", "now", "planned"):
+        aliases.add_column(column)
+    for move in plan.alias_moves:
+        aliases.add_row(move.alias, f"v{move.before}" if move.before else "-",
+                        f"v{move.after}" if move.after else "(removed)", style="bold")
+    if not plan.alias_moves:
+        aliases.add_row("(none)", "", "")
+
+    versions = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Versions", title_justify="left")
+    for column in ("", "version", "created (UTC)", "run", "tags"):
+        versions.add_column(column)
+    for role, info in (("leave", preview.leaving), ("go back to", preview.target)):
+        if info is None:
+            continue
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(info.tags.items())) or "-"
+        versions.add_row(role, f"v{info.version}", f"{info.created_at:%Y-%m-%d %H:%M}" if info.created_at else "-",
+                         (info.run_id or "-")[:12], tags)
+
+    signature = Text(("✓ " if preview.signature.compatible else "✗ ") + f"signatures: {preview.signature.reason}",
+                     style="green" if preview.signature.compatible else "bold red")
+    header = Text.assemble((title, "bold"), f"  {plan.model}: v{plan.leave} → v{plan.target} ({preview.why_target})",
+                           f"  ·  {plan.mode.value}", f"  ·  action {plan.action_id}")
+    return Group(header, weights, aliases, versions, signature)
+
+
+def confirm(model: str, console: Console) -> bool:
+    """Ask the responder to type the model's name (GitHub's danger-zone pattern)."""
+    if not sys.stdin.isatty():
+        raise UsageError("confirmation needs a terminal to type the model name in; pass --yes for automation")
+    console.print(f"Type the model name ([bold]{model}[/bold]) to apply, anything else to cancel: ", end="")
+    try:
+        answer = input()
+    except EOFError:
+        return False
+    return answer.strip() == model
+
+
+def report(console: Console, outcome: Outcome) -> None:
+    """Say what happened and the state each system is in now."""
+    style = {"applied": "green", "verified": "green", "already_applied": "yellow"}.get(outcome.status, "bold red")
+    console.print(Text(outcome.message, style=style))
+    weights = ", ".join(f"v{v}: {w}" for v, w in sorted(outcome.weights.items()))
+    aliases = ", ".join(f"{a} → v{v}" for a, v in sorted(outcome.aliases.items())) or "none"
+    console.print(f"  router weights now  {weights}")
+    console.print(f"  registry aliases now {aliases}")
+
+
+def _incident(service: RollbackService, args: argparse.Namespace, model: str, summary: str) -> str:
+    if args.incident:
+        service.journal.chain(args.incident)  # NotFoundError for an unknown incident
+        return args.incident
+    return service.journal.open_incident(model, args.severity, summary).incident_id
+
+
+def _recover(service: RollbackService, console: Console) -> None:
+    from console.adapters.identity import holder_alive
+
+    for line in service.recover(holder_alive):
+        console.print(Text(f"recovered an interrupted action: {line}", style="yellow"))
+
+
+def _carry_out(service: RollbackService, preview: Preview, incident_id: str, args: argparse.Namespace,
+               console: Console, title: str) -> int:
+    plan = preview.plan
+    if not args.json:
+        console.print(render_preview(preview, title))
+    if args.read_only:
+        service.refuse(incident_id, plan, "the console is in --read-only mode")
+    if not args.yes and not confirm(plan.model, console):
+        service.journal.record(incident_id, EventKind.DECISION, {
+            "option": "cancel", "reason": "the responder did not confirm", "action_id": plan.action_id})
+        console.print("Cancelled: nothing changed.")
+        return 1
+    service.journal.record(incident_id, EventKind.DECISION, {
+        "option": "undo" if plan.undoes else "rollback", "reason": plan.reason or "(none given)",
+        "action_id": plan.action_id, "leave": plan.leave, "target": plan.target, "mode": plan.mode.value,
+        "confirmed_by": "--yes" if args.yes else "typed the model name",
+    })
+    outcome = service.apply(preview, incident_id, force=getattr(args, "force", False))
+    results = [outcome]
+    if outcome.status == "applied" and not args.no_verify:
+        if not args.json:
+            console.print(f"Verifying for {service.settings.verify_window_s:g}s…")
+        results.append(service.verify(incident_id, plan))
+    if args.json:
+        json.dump({"schema": "rewind.action/1", "incident_id": incident_id, "plan": plan.to_dict(),
+                   "outcomes": [o.__dict__ for o in results]}, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        for result in results:
+            report(console, result)
+        if outcome.status == "applied":
+            console.print(f"Incident {incident_id}. Undo with: rewind undo {plan.action_id}")
+    return 0 if results[-1].status in ("applied", "verified", "already_applied") else 1
+
+
+def _service(args: argparse.Namespace) -> tuple[RollbackService, str | None]:
+    """The rollback service, and the model named by ``--model`` or the config's default."""
+    from console.config import load_config
+    from console.wiring import build_rollback_service
+
+    loaded = load_config(getattr(args, "config", None))
+    model = loaded.config.model_or_default(args.model) if hasattr(args, "model") else None
+    return build_rollback_service(loaded), model
+
+
+def run(args: argparse.Namespace) -> int:
+    """``rewind rollback``."""
+    service, model = _service(args)
+    console = Console(stderr=args.json)
+    try:
+        _recover(service, console)
+        preview = service.preview(model, args.from_version, args.to, Mode.GRADUAL if args.gradual else Mode.IMMEDIATE,
+                                  args.reason or "")
+        summary = args.reason or f"rollback of {model}: v{preview.plan.leave} → v{preview.plan.target}"
+        incident_id = _incident(service, args, model, summary)
+        return _carry_out(service, preview, incident_id, args, console, "Rollback")
+    finally:
+        service.journal.close()
+
+
+def run_undo(args: argparse.Namespace) -> int:
+    """``rewind undo ACTION_ID``."""
+    service, _ = _service(args)
+    console = Console(stderr=args.json)
+    try:
+        _recover(service, console)
+        preview, incident_id = service.undo_preview(args.action_id, args.reason or "")
+        return _carry_out(service, preview, incident_id, args, console, "Undo")
+    finally:
+        service.journal.close()

@@ -1,0 +1,504 @@
+"""The rollback use case: plan and preview, then apply across router and registry, verify, undo.
+
+Every step is journaled before or as it happens:
+
+1. ``action.intent`` with the whole plan, before anything changes;
+2. the router's weights with compare-and-set (traffic first: it stops the harm),
+   then the registry's aliases with compare-and-set, each read back;
+3. ``action.applied`` with the observed state of both systems, or
+   ``action.failed`` (nothing changed, or a conflict), or
+   ``action.compensated`` when the registry failed after the router changed and
+   the router was put back;
+4. ``action.verified`` / ``action.not_verified`` with the evidence.
+
+A per-model lock (kept beside the journal, so consoles on several machines see
+it) lets exactly one action change a model at a time. A console that died in
+the middle leaves an intent without an outcome; :meth:`RollbackService.recover`
+reads the real state of both systems and journals what actually happened.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
+from console.domain.errors import ConflictError, RewindError, UsageError
+from console.domain.journal import EventKind
+from console.domain.metrics import MetricSpec
+from console.domain.rollback import (
+    DEFAULT_GRADUAL_STEPS,
+    PREVIOUS_CHAMPION_TAG,
+    Mode,
+    Plan,
+    SignatureCheck,
+    check_signatures,
+    choose_versions,
+    inverse,
+    plan_alias_moves,
+    plan_steps,
+)
+from console.domain.routing import RouterState
+from console.domain.verdicts import State, build_matrix
+from console.domain.versions import ModelVersion
+from console.services.journal import JournalService
+
+TERMINAL = (EventKind.ACTION_APPLIED, EventKind.ACTION_FAILED, EventKind.ACTION_COMPENSATED)
+DRAINED_SHARE = 0.01
+"""A left version is drained when it gets under 1 % of the requests during verification."""
+
+
+class RefusedError(RewindError):
+    """An action was refused (permissions, read-only, signatures, no approval): exit code 1."""
+
+
+@dataclass(frozen=True)
+class RollbackSettings:
+    """How rollbacks are carried out (``rollback:`` in the config)."""
+
+    stable_alias: str = "champion"
+    candidate_alias: str = "challenger"
+    gradual_steps: tuple[float, ...] = DEFAULT_GRADUAL_STEPS
+    gate_window_s: float = 20.0
+    gate_metrics: tuple[str, ...] = ()
+    verify_window_s: float = 10.0
+    verify_metrics: tuple[str, ...] = ()
+    poll_interval_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A plan with everything a responder needs to judge it on one screen."""
+
+    plan: Plan
+    why_target: str
+    leaving: ModelVersion | None
+    target: ModelVersion | None
+    signature: SignatureCheck
+    router: RouterState
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened, and the state each system is in now."""
+
+    action_id: str
+    status: str  # applied | already_applied | held | verified | not_verified
+    weights: dict[str, int]
+    aliases: dict[str, str]
+    message: str
+    evidence: dict = field(default_factory=dict)
+
+
+def new_action_id() -> str:
+    """A short, unique action id such as ``act-3f9c2a1b``."""
+    return f"act-{uuid.uuid4().hex[:8]}"
+
+
+class RollbackService:
+    """Plans, applies, verifies, undoes and recovers rollbacks of one console's models.
+
+    Args:
+        registry: the model registry.
+        router: the traffic router.
+        metrics: the metrics source, for gates and verification.
+        journal: records every step (as this console's actor).
+        lock: the per-model action lock.
+        catalogue: the metric catalogue (gates and verification use its criteria).
+        traffic_metric: the catalogue's traffic metric.
+        settings: rollback settings.
+        checkpoint: called with the name of every boundary between steps (tests
+            use it to kill the process exactly there).
+        sleep: how to wait between polls.
+        holder: who holds the lock (``user@host pid``), shown to a second console.
+    """
+
+    def __init__(self, registry: Registry, router: Router, metrics: MetricsSource, journal: JournalService,
+                 lock: ActionLock, catalogue: tuple[MetricSpec, ...], traffic_metric: str | None,
+                 settings: RollbackSettings = RollbackSettings(),
+                 checkpoint: Callable[[str], None] = lambda name: None,
+                 sleep: Callable[[float], None] = time.sleep, holder: str = "") -> None:
+        self.registry = registry
+        self.router = router
+        self.metrics = metrics
+        self.journal = journal
+        self.lock = lock
+        self.catalogue = catalogue
+        self.traffic_metric = traffic_metric
+        self.settings = settings
+        self.checkpoint = checkpoint
+        self.sleep = sleep
+        self.holder = holder or journal.actor.label()
+        judged = tuple(m.name for m in catalogue if m.criteria.judges)
+        self.gate_metrics = settings.gate_metrics or judged
+        self.verify_metrics = settings.verify_metrics or judged
+
+    # -- planning ---------------------------------------------------------------------------
+    def previous_champion(self, model: str, versions: list[ModelVersion], champion: str | None) -> str | None:
+        """The champion before the current one: the journal's last alias move, else the registry tag."""
+        for incident in reversed(self.journal.incidents()):
+            if incident.model not in (None, model):
+                continue
+            for event in reversed(list(self.journal.journal.events(incident.incident_id,
+                                                                   [EventKind.ACTION_APPLIED]))):
+                moves = event.payload.get("alias_moves") or []
+                for move in moves:
+                    if move.get("alias") == self.settings.stable_alias and move.get("after") == champion:
+                        return move.get("before")
+        by_version = {v.version: v for v in versions}
+        if champion and champion in by_version:
+            return by_version[champion].tags.get(PREVIOUS_CHAMPION_TAG)
+        return None
+
+    def preview(self, model: str, leave: str | None = None, target: str | None = None,
+                mode: Mode = Mode.IMMEDIATE, reason: str = "") -> Preview:
+        """Read both systems and compute the plan, without changing anything."""
+        aliases = self.registry.get_aliases(model)
+        versions = self.registry.list_versions(model)
+        router = self.router.read_state(model)
+        weights = router.weights()
+        previous = self.previous_champion(model, versions, aliases.version_of(self.settings.stable_alias))
+        leave, target, why = choose_versions(
+            aliases, weights, leave, target, previous, self.settings.stable_alias, self.settings.candidate_alias
+        )
+        by_version = {v.version: v for v in versions}
+        if target not in by_version:
+            raise UsageError(f"v{target} is not a registered version of {model}")
+        plan = Plan(
+            action_id=new_action_id(),
+            model=model,
+            leave=leave,
+            target=target,
+            mode=mode,
+            weights_before=weights,
+            steps=plan_steps(weights, leave, target, mode, self.settings.gradual_steps),
+            alias_moves=plan_alias_moves(aliases, leave, target, self.settings.stable_alias,
+                                         self.settings.candidate_alias),
+            reason=reason,
+            aliases_before=dict(aliases.aliases),
+        )
+        leaving = self._with_signature(model, by_version.get(leave))
+        going = self._with_signature(model, by_version.get(target))
+        signature = (check_signatures(leaving, going) if leaving and going
+                     else SignatureCheck(True, "not checked: a version is missing from the registry"))
+        return Preview(plan, why, leaving, going, signature, router)
+
+    def _with_signature(self, model: str, version: ModelVersion | None) -> ModelVersion | None:
+        if version is None:
+            return None
+        signature = self.registry.get_signature(model, version.version)
+        return ModelVersion(**{**version.__dict__, "signature": signature})
+
+    def undo_preview(self, action_id: str, reason: str = "") -> tuple[Preview, str]:
+        """The preview of undoing an applied action, and the incident it belongs to.
+
+        Raises:
+            NotFoundError / UsageError: no such action, or it was never applied.
+        """
+        incident_id, plan, applied = self.find_action(action_id)
+        if not applied:
+            raise UsageError(f"action {action_id} was never applied: there is nothing to undo")
+        undo = inverse(plan, new_action_id(), reason or f"undo {action_id}")
+        router = self.router.read_state(plan.model)
+        versions = {v.version: v for v in self.registry.list_versions(plan.model)}
+        check = SignatureCheck(True, f"back to v{undo.target}, which served before {action_id}")
+        return Preview(undo, f"undo of {action_id}", versions.get(undo.leave), versions.get(undo.target),
+                       check, router), incident_id
+
+    def find_action(self, action_id: str) -> tuple[str, Plan, bool]:
+        """The incident, the plan and whether it was applied, for an action id.
+
+        Raises:
+            UsageError: no action with that id in the journal.
+        """
+        for incident in self.journal.incidents():
+            intent = None
+            applied = False
+            for event in self.journal.journal.events(
+                incident.incident_id, [EventKind.ACTION_INTENT, EventKind.ACTION_APPLIED]
+            ):
+                if event.payload.get("action_id") != action_id:
+                    continue
+                if event.kind is EventKind.ACTION_INTENT:
+                    intent = event
+                else:
+                    applied = True
+            if intent is not None:
+                return incident.incident_id, Plan.from_dict(intent.payload["plan"]), applied
+        raise UsageError(f"no action {action_id} in the journal ({self.journal.describe()})")
+
+    # -- applying ---------------------------------------------------------------------------
+    def refuse(self, incident_id: str, plan: Plan, reason: str) -> None:
+        """Journal a refused action, then raise :class:`RefusedError`."""
+        self.journal.record(incident_id, EventKind.ACTION_FAILED,
+                            {"action_id": plan.action_id, "refused": True, "reason": reason, "plan": plan.to_dict()})
+        raise RefusedError(f"refused: {reason}")
+
+    def _state(self, model: str) -> tuple[dict[str, int], dict[str, str]]:
+        return self.router.read_state(model).weights(), dict(self.registry.get_aliases(model).aliases)
+
+    def apply(self, preview: Preview, incident_id: str, force: bool = False) -> Outcome:
+        """Carry out a previewed plan: lock, intent, router, registry, read-back, outcome.
+
+        Raises:
+            RefusedError: incompatible signatures without ``force``.
+            ConflictError: another action holds the model, or a system changed since the preview.
+            RewindError: a system failed; the message says what state each one is in.
+        """
+        plan = preview.plan
+        if not preview.signature.compatible and not force:
+            self.refuse(incident_id, plan, f"incompatible signatures: {preview.signature.reason} (--force overrides)")
+        holder = self.lock.acquire(plan.model, plan.action_id, self.holder)
+        if holder is not None:
+            conflict = f"another action on {plan.model} is in progress: {holder}"
+            self.journal.record(incident_id, EventKind.ACTION_FAILED,
+                                {"action_id": plan.action_id, "conflict": True, "reason": conflict})
+            raise ConflictError(conflict)
+        try:
+            return self._apply_locked(plan, incident_id)
+        finally:
+            self.lock.release(plan.model, plan.action_id)
+
+    def _apply_locked(self, plan: Plan, incident_id: str) -> Outcome:
+        weights, aliases = self._state(plan.model)
+        if _covers(weights, plan.weights_after) and aliases == plan.aliases_after:
+            message = f"already applied: {plan.model} is in the planned state; nothing changed"
+            self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
+            return Outcome(plan.action_id, "already_applied", weights, aliases, message)
+        self.journal.record(incident_id, EventKind.ACTION_INTENT, {
+            "action_id": plan.action_id, "plan": plan.to_dict(), "kind": "undo" if plan.undoes else "rollback",
+            "expected": {"weights": plan.weights_before, "aliases": plan.aliases_before},
+        })
+        self.checkpoint("after-intent")
+        previous = plan.weights_before
+        for index, step in enumerate(plan.steps):
+            changed = {v: w for v, w in step.items() if previous.get(v) != w}
+            try:
+                self.router.set_weights(plan.model, changed, expected={v: previous[v] for v in changed})
+            except RewindError as exc:
+                return self._fail(incident_id, plan, f"router: {exc}", exc, router_changed=index > 0)
+            self.checkpoint(f"after-router-step-{index + 1}")
+            previous = step
+            if plan.mode is Mode.GRADUAL and index < len(plan.steps) - 1:
+                passed, evidence = self._watch(plan, self.settings.gate_window_s, self.gate_metrics,
+                                               until_pass=False)
+                self.journal.record(incident_id, EventKind.NOTE, {
+                    "text": f"gate after step {index + 1}: {'passed' if passed else 'FAILED'}",
+                    "action_id": plan.action_id, "step": index + 1, "weights": step, "evidence": evidence,
+                })
+                if not passed:
+                    message = (f"held at step {index + 1} of {len(plan.steps)}: the gate failed "
+                               f"({evidence.get('reason')}); weights stay at {step}, aliases unchanged")
+                    self.journal.record(incident_id, EventKind.ACTION_FAILED, {
+                        "action_id": plan.action_id, "held": True, "step": index + 1, "reason": message,
+                        "observed": {"weights": step, "aliases": plan.aliases_before}, "evidence": evidence,
+                    })
+                    return Outcome(plan.action_id, "held", step, plan.aliases_before, message, evidence)
+        done = []
+        for move in plan.alias_moves:
+            try:
+                if move.after is None:
+                    self.registry.delete_alias(plan.model, move.alias, expected=move.before)
+                else:
+                    self.registry.set_alias(plan.model, move.alias, move.after, expected=move.before)
+            except RewindError as exc:
+                return self._compensate(incident_id, plan, done, exc)
+            done.append(move)
+            self.checkpoint(f"after-alias-{move.alias}")
+        weights, aliases = self._state(plan.model)
+        self._tag(plan)
+        message = (f"applied: v{plan.leave} weight {plan.weights_before.get(plan.leave)} → "
+                   f"{weights.get(plan.leave)}, v{plan.target} {plan.weights_before.get(plan.target)} → "
+                   f"{weights.get(plan.target)}; aliases {_aliases(aliases)}")
+        self.journal.record(incident_id, EventKind.ACTION_APPLIED, {
+            "action_id": plan.action_id, "observed": {"weights": weights, "aliases": aliases},
+            "alias_moves": [m.__dict__ for m in plan.alias_moves], "undoes": plan.undoes,
+        })
+        self.checkpoint("after-applied")
+        return Outcome(plan.action_id, "applied", weights, aliases, message)
+
+    def _tag(self, plan: Plan) -> None:
+        """Record the rollback on the versions themselves (MLflow keeps no alias history)."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        try:
+            self.registry.set_version_tag(plan.model, plan.leave, "rewind.left_by", f"{plan.action_id} {stamp}")
+            for move in plan.alias_moves:
+                if move.alias == self.settings.stable_alias and move.after and move.before:
+                    self.registry.set_version_tag(plan.model, move.after, PREVIOUS_CHAMPION_TAG, move.before)
+        except RewindError:
+            pass  # the tags are a convenience; the journal holds the record
+
+    def _fail(self, incident_id: str, plan: Plan, reason: str, exc: RewindError, router_changed: bool) -> Outcome:
+        observed = self._observe(plan.model)
+        self.journal.record(incident_id, EventKind.ACTION_FAILED, {
+            "action_id": plan.action_id, "reason": reason, "conflict": isinstance(exc, ConflictError),
+            "observed": observed,
+        })
+        state = (f"router weights now {observed.get('weights')}, aliases {_aliases(observed.get('aliases') or {})}"
+                 if "error" not in observed else observed["error"])
+        raised = type(exc)(f"{reason}. {'Changed up to the failing step' if router_changed else 'Nothing changed'}: "
+                           f"{state}")
+        raise raised
+
+    def _compensate(self, incident_id: str, plan: Plan, done: list, exc: RewindError) -> Outcome:
+        """The registry failed after the router changed: put the router (and any alias moved) back."""
+        problems = []
+        for move in reversed(done):
+            try:
+                if move.before is None:
+                    self.registry.delete_alias(plan.model, move.alias, expected=move.after)
+                else:
+                    self.registry.set_alias(plan.model, move.alias, move.before, expected=move.after)
+            except RewindError as undo_exc:
+                problems.append(f"alias {move.alias}: {undo_exc}")
+        changed = {v: w for v, w in plan.weights_before.items() if plan.weights_after.get(v) != w}
+        try:
+            self.router.set_weights(plan.model, changed, expected={v: plan.weights_after[v] for v in changed})
+        except RewindError as router_exc:
+            problems.append(f"router: {router_exc}")
+        observed = self._observe(plan.model)
+        self.journal.record(incident_id, EventKind.ACTION_COMPENSATED, {
+            "action_id": plan.action_id, "reason": f"registry: {exc}", "restored": not problems,
+            "problems": problems, "observed": observed,
+        })
+        where = ("router weights restored to " + str(observed.get("weights")) if not problems
+                 else "COMPENSATION INCOMPLETE: " + "; ".join(problems))
+        raise type(exc)(f"registry failed after the router changed ({exc}); {where}; "
+                        f"aliases {_aliases(observed.get('aliases') or {})}")
+
+    def _observe(self, model: str) -> dict:
+        try:
+            weights, aliases = self._state(model)
+            return {"weights": weights, "aliases": aliases}
+        except RewindError as exc:
+            return {"error": f"could not read back: {exc}"}
+
+    # -- gates and verification -------------------------------------------------------------
+    def _check(self, plan: Plan, metric_names: tuple[str, ...]) -> tuple[bool, dict]:
+        """Do the target's cells of ``metric_names`` pass right now? With the values as evidence."""
+        specs = tuple(s for s in self.catalogue if s.name in metric_names or s.name == self.traffic_metric)
+        results = self.metrics.evaluate(specs, plan.model)
+        matrix = build_matrix(specs, results, [plan.target, plan.leave], None, self.traffic_metric)
+        breaches = [
+            {"metric": v.metric, "version": v.version, "segment": v.segment, "value": v.value, "reason": v.reason}
+            for v in matrix.breaches() if v.version == plan.target and v.metric in metric_names
+        ]
+        evidence = {
+            "metrics": list(metric_names),
+            "queries": {name: r.promql for name, r in results.items()},
+            "breaches": breaches,
+            "evaluated_at": next(iter(results.values())).evaluated_at if results else None,
+        }
+        if breaches:
+            first = breaches[0]
+            evidence["reason"] = f"v{first['version']} {first['segment']} {first['metric']}: {first['reason']}"
+        return not breaches, evidence
+
+    def _watch(self, plan: Plan, window_s: float, metric_names: tuple[str, ...],
+               until_pass: bool) -> tuple[bool, dict]:
+        """Check every poll interval for ``window_s``.
+
+        A gate (``until_pass`` false) fails at the first breach; verification
+        (``until_pass`` true) passes once the checks pass at the end of the window.
+        """
+        deadline = time.monotonic() + window_s
+        passed, evidence = self._check(plan, metric_names)
+        while time.monotonic() < deadline:
+            if not passed and not until_pass:
+                return False, evidence
+            self.sleep(min(self.settings.poll_interval_s, max(0.0, deadline - time.monotonic())))
+            passed, evidence = self._check(plan, metric_names)
+        return passed, evidence
+
+    def verify(self, incident_id: str, plan: Plan) -> Outcome:
+        """Watch the verification window and journal verified or not verified, with the evidence.
+
+        Verified means: over the window the leaving version got under 1 % of the
+        requests the router sent (its own counters: traffic really stopped), and
+        at the end the target passes the verification metrics in every segment.
+        """
+        served_before = self.router.served(plan.model)
+        passed, evidence = self._watch(plan, self.settings.verify_window_s, self.verify_metrics, until_pass=True)
+        served_after = self.router.served(plan.model)
+        delta = {v: served_after.get(v, 0) - served_before.get(v, 0) for v in served_after}
+        total = sum(delta.values())
+        share = delta.get(plan.leave, 0) / total if total else 0.0
+        drained = share < DRAINED_SHARE if plan.weights_after.get(plan.leave, 0) == 0 else True
+        weights, aliases = self._state(plan.model)
+        evidence.update(weights=weights, aliases=aliases, served_during_window=delta,
+                        leave_share=round(share, 4), drained=drained)
+        passed = passed and drained
+        kind = EventKind.ACTION_VERIFIED if passed else EventKind.ACTION_NOT_VERIFIED
+        self.journal.record(incident_id, kind, {"action_id": plan.action_id, "evidence": evidence})
+        traffic = f"v{plan.leave} got {share:.1%} of {total} requests in {self.settings.verify_window_s:g}s"
+        if passed:
+            message = f"verified: {traffic}; v{plan.target} passes {', '.join(self.verify_metrics)}"
+        else:
+            message = f"NOT verified: {traffic}" + (f"; {evidence['reason']}" if evidence.get("reason") else "")
+        return Outcome(plan.action_id, "verified" if passed else "not_verified", weights, aliases, message, evidence)
+
+    # -- crash recovery ---------------------------------------------------------------------
+    def recover(self, is_live: Callable[[str], bool]) -> list[str]:
+        """Find intents without an outcome, read the real state, and journal what happened.
+
+        Args:
+            is_live: whether the console holding a lock is still at work (so its
+                action is in progress, not abandoned).
+
+        Returns:
+            One line per recovered action.
+        """
+        reports = []
+        for incident in self.journal.incidents():
+            intents: dict[str, Plan] = {}
+            for event in self.journal.journal.events(incident.incident_id, [EventKind.ACTION_INTENT, *TERMINAL]):
+                action_id = event.payload.get("action_id")
+                if event.kind is EventKind.ACTION_INTENT:
+                    intents[action_id] = Plan.from_dict(event.payload["plan"])
+                else:
+                    intents.pop(action_id, None)
+            for action_id, plan in intents.items():
+                holder = self.lock.holder(plan.model)
+                if holder is not None and holder[0] == action_id and is_live(holder[1]):
+                    continue  # still being carried out by a live console
+                reports.append(self._recover_one(incident.incident_id, plan))
+                self.lock.release(plan.model, action_id)
+        return reports
+
+    def _recover_one(self, incident_id: str, plan: Plan) -> str:
+        weights, aliases = self._state(plan.model)
+        observed = {"weights": weights, "aliases": aliases}
+        router_before, router_after = _covers(weights, plan.weights_before), _covers(weights, plan.weights_after)
+        registry_before, registry_after = aliases == plan.aliases_before, aliases == plan.aliases_after
+        step = next((i + 1 for i, s in enumerate(plan.steps) if _covers(weights, s)), None)
+        if router_after and registry_after:
+            what = "fully applied before the console stopped"
+            self.journal.record(incident_id, EventKind.ACTION_APPLIED, {
+                "action_id": plan.action_id, "recovered": True, "observed": observed,
+                "alias_moves": [m.__dict__ for m in plan.alias_moves], "undoes": plan.undoes,
+            })
+        else:
+            if router_before and registry_before:
+                what = "not applied: the console stopped before changing anything"
+            elif step is not None and registry_before:
+                what = f"partly applied: router at step {step} of {len(plan.steps)}, registry unchanged"
+            elif router_after and not registry_after:
+                what = "partly applied: router changed, registry aliases not (all) moved"
+            else:
+                what = "the state matches neither the plan's start nor its end (changed since)"
+            self.journal.record(incident_id, EventKind.ACTION_FAILED, {
+                "action_id": plan.action_id, "recovered": True, "reason": what, "observed": observed,
+            })
+        return (f"{plan.action_id} ({plan.model}, v{plan.leave} → v{plan.target}): {what}; "
+                f"weights now {weights}, aliases {_aliases(aliases)}")
+
+
+def _covers(weights: dict[str, int], wanted: dict[str, int]) -> bool:
+    """Whether ``weights`` has every weight ``wanted`` names."""
+    return all(weights.get(v) == w for v, w in wanted.items())
+
+
+def _aliases(aliases: dict[str, str]) -> str:
+    return ", ".join(f"{a} → v{v}" for a, v in sorted(aliases.items())) or "none"
