@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true", help="print a JSON document")
         if name == "scenario":
             sp.add_argument("name", choices=["healthy", "regression", "drift", "latency", "outage"])
+            sp.add_argument("--version", metavar="V",
+                            help="aim regression, latency or outage at this version (default: the challenger)")
         if name == "down":
             sp.add_argument("--purge", action="store_true", help="also delete the state directory")
         if name == "up":
@@ -91,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--read-only", action="store_true", help="preview only: a read-only console never acts")
         p.add_argument("--no-verify", action="store_true", help="skip the verification window")
         p.add_argument("--json", action="store_true", help="print the plan and outcomes as JSON")
+
+    p = command("recover", "find actions a console left unfinished, read the real state, journal what happened",
+                "console.commands.rollback:run_recover")
 
     p = command("demo", "start the sandbox if needed and watch it live", "console.commands.demo:run")
     p.add_argument("--dir", metavar="D", help="sandbox state directory")

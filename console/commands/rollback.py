@@ -80,6 +80,12 @@ def report(console: Console, outcome: Outcome) -> None:
     console.print(f"  registry aliases now {aliases}")
 
 
+def _require_confirmation_channel(args: argparse.Namespace) -> None:
+    """Refuse before anything is journaled when nobody could type the confirmation."""
+    if not (args.yes or args.read_only or sys.stdin.isatty()):
+        raise UsageError("confirmation needs a terminal to type the model name in; pass --yes for automation")
+
+
 def _incident(service: RollbackService, args: argparse.Namespace, model: str, summary: str) -> str:
     if args.incident:
         service.journal.chain(args.incident)  # NotFoundError for an unknown incident
@@ -141,6 +147,7 @@ def _service(args: argparse.Namespace) -> tuple[RollbackService, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     """``rewind rollback``."""
+    _require_confirmation_channel(args)
     service, model = _service(args)
     console = Console(stderr=args.json)
     try:
@@ -156,11 +163,31 @@ def run(args: argparse.Namespace) -> int:
 
 def run_undo(args: argparse.Namespace) -> int:
     """``rewind undo ACTION_ID``."""
+    _require_confirmation_channel(args)
     service, _ = _service(args)
     console = Console(stderr=args.json)
     try:
         _recover(service, console)
         preview, incident_id = service.undo_preview(args.action_id, args.reason or "")
         return _carry_out(service, preview, incident_id, args, console, "Undo")
+    finally:
+        service.journal.close()
+
+
+def run_recover(args: argparse.Namespace) -> int:
+    """``rewind recover``: journal what happened to actions a console left unfinished."""
+    from console.config import load_config
+    from console.wiring import build_rollback_service
+
+    service = build_rollback_service(load_config(getattr(args, "config", None)))
+    try:
+        from console.adapters.identity import holder_alive
+
+        lines = service.recover(holder_alive)
+        for line in lines:
+            print(f"recovered: {line}")
+        if not lines:
+            print("nothing to recover: every action in the journal has an outcome")
+        return 0
     finally:
         service.journal.close()

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
               + (f"; deleted {sandbox.dir}" if args.purge else ""))
         return 0
     if action == "scenario":
-        scenario = sandbox.set_scenario(args.name)
+        scenario = sandbox.set_scenario(args.name, args.version)
         target = f" on v{scenario['target_version']}" if scenario.get("target_version") else ""
         where = f" in {', '.join(scenario['segments'])}" if scenario.get("segments") else ""
         print(f"sandbox: scenario {scenario['name']}{target}{where}")

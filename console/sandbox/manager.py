@@ -328,15 +328,17 @@ class Sandbox:
         except (OSError, ValueError):
             return None
 
-    def set_scenario(self, name: str) -> dict:
-        """Switch the scenario; version-specific faults hit the current challenger."""
+    def set_scenario(self, name: str, version: str | None = None) -> dict:
+        """Switch the scenario; version-specific faults hit ``version``, else the current challenger."""
         if name not in SCENARIOS:
             raise SandboxError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
         state = self.load_state()
         if not state or not self.running():
             raise SandboxError(f"the sandbox in {self.dir} is not running: start it with `rewind sandbox up`")
-        challenger = None
-        if name in ("regression", "latency", "outage"):
+        challenger = version
+        if version is not None and version not in state.get("versions", []):
+            raise SandboxError(f"the sandbox has no version {version} (it has {', '.join(state.get('versions', []))})")
+        if name in ("regression", "latency", "outage") and challenger is None:
             from console.adapters.mlflow_registry import MlflowRegistry
 
             aliases = MlflowRegistry(state["tracking_uri"]).get_aliases(state["model"])

@@ -482,10 +482,12 @@ class RollbackService:
         else:
             if router_before and registry_before:
                 what = "not applied: the console stopped before changing anything"
+            elif router_after and registry_before:
+                what = "partly applied: router changed to the planned weights, registry unchanged"
             elif step is not None and registry_before:
                 what = f"partly applied: router at step {step} of {len(plan.steps)}, registry unchanged"
-            elif router_after and not registry_after:
-                what = "partly applied: router changed, registry aliases not (all) moved"
+            elif router_after:
+                what = "partly applied: router changed, registry aliases only partly moved"
             else:
                 what = "the state matches neither the plan's start nor its end (changed since)"
             self.journal.record(incident_id, EventKind.ACTION_FAILED, {

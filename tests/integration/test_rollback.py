@@ -1,0 +1,222 @@
+"""Rollbacks against the real sandbox: HAProxy weights, MLflow aliases, the journal, crashes, conflicts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from console.adapters.haproxy import HAProxyRouter
+from console.adapters.journal_sql import SqlJournal
+from console.adapters.mlflow_registry import MlflowRegistry
+from console.config import load_config
+from console.domain.errors import ConflictError
+from console.domain.journal import EventKind
+from console.sandbox.templates import backend_name
+from console.wiring import build_rollback_service
+from tests.fixtures.servers import run_cli, wait_for
+
+MODEL = "fraud-detector"
+START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
+START_ALIASES = {"champion": "2", "challenger": "3"}
+
+
+@pytest.fixture
+def systems(sandbox):
+    """The sandbox's router and registry; both are put back as they were after each test."""
+    router = HAProxyRouter(str(sandbox.dir / "haproxy.sock"), {MODEL: backend_name(MODEL)})
+    registry = MlflowRegistry(sandbox.load_state()["tracking_uri"])
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
+    yield router, registry
+    sandbox.set_scenario("healthy")
+    router.set_weights(MODEL, START_WEIGHTS, expected=None)
+    for alias, version in START_ALIASES.items():
+        registry.set_alias(MODEL, alias, version, expected=registry.get_aliases(MODEL).version_of(alias))
+
+
+@pytest.fixture
+def journal_env(tmp_path):
+    """A journal of the test's own, for the CLI and for in-process services."""
+    return {"REWIND_JOURNAL__URL": f"sqlite:///{tmp_path / 'journal.db'}",
+            "REWIND_ROLLBACK__VERIFY_WINDOW_S": "3", "REWIND_ROLLBACK__POLL_INTERVAL_S": "0.5"}
+
+
+def events(env: dict, kinds=None) -> list:
+    journal = SqlJournal(env["REWIND_JOURNAL__URL"])
+    try:
+        return [e for head in journal.incidents() for e in journal.events(head.incident_id, kinds)]
+    finally:
+        journal.close()
+
+
+def action_events(env: dict, action_id: str) -> list[str]:
+    return [e.kind.value for e in events(env) if e.payload.get("action_id") == action_id]
+
+
+def served(router: HAProxyRouter) -> dict[str, int]:
+    return router.served(MODEL)
+
+
+def rollback(config: str, env: dict, *extra: str) -> subprocess.CompletedProcess:
+    return run_cli("rollback", "--config", config, "--yes", "--json", *extra, env=env, timeout=120)
+
+
+def action_id_of(completed: subprocess.CompletedProcess) -> str:
+    import json
+
+    return json.loads(completed.stdout)["plan"]["action_id"]
+
+
+def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox, sandbox_config, systems,
+                                                                         journal_env):
+    router, registry = systems
+    sandbox.set_scenario("regression")
+    completed = rollback(sandbox_config, journal_env, "--reason", "v3 errors in eu-android")
+    assert completed.returncode == 0, completed.stderr
+    action = action_id_of(completed)
+
+    # HAProxy: v3 has weight 0, and traffic really stops reaching it.
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
+    first = served(router)
+    wait_for(lambda: served(router)["2"] - first["2"] >= 100, 10, "v2 to serve 100 requests")
+    assert served(router)["3"] == first["3"]
+    # MLflow: the challenger alias is gone, asked through MLflow's own client.
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
+    assert {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == {"champion": "2"}
+    assert "rewind.left_by" in client.get_model_version(MODEL, "3").tags
+    # The journal: decision, intent, applied, verified, in that order.
+    assert action_events(journal_env, action) == ["decision", "action.intent", "action.applied", "action.verified"]
+
+    # Undo restores both systems, as its own journaled action.
+    undo = run_cli("undo", action, "--config", sandbox_config, "--yes", "--no-verify", "--json", env=journal_env)
+    assert undo.returncode == 0, undo.stderr
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
+    undo_id = action_id_of(undo)
+    assert action_events(journal_env, undo_id) == ["decision", "action.intent", "action.applied"]
+    # Running the same undo again changes nothing and says so.
+    again = run_cli("undo", action, "--config", sandbox_config, "--yes", "--no-verify", env=journal_env)
+    assert again.returncode == 0 and "already applied" in again.stdout
+
+
+def test_two_rollbacks_at_once_exactly_one_applies(sandbox_config, systems, journal_env, tmp_path):
+    router, registry = systems
+    pause = tmp_path / "paused"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "console", "rollback", "--config", sandbox_config, "--yes", "--no-verify", "--json"],
+        env={**os.environ, **journal_env, "REWIND_FAULT_PAUSE_AT": "after-intent",
+             "REWIND_FAULT_PAUSE_FILE": str(pause)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(pause.exists, 60, "the first rollback to hold the lock")
+        second = rollback(sandbox_config, journal_env, "--no-verify")
+        assert second.returncode == 1
+        assert "another action on fraud-detector is in progress" in second.stderr
+        pause.unlink()
+        out, err = first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, err
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
+    failed = [e for e in events(journal_env, [EventKind.ACTION_FAILED]) if e.payload.get("conflict")]
+    applied = events(journal_env, [EventKind.ACTION_APPLIED])
+    assert len(failed) == 1 and len(applied) == 1
+
+
+@pytest.mark.parametrize(
+    ("boundary", "outcome", "weights", "aliases"),
+    [
+        ("after-intent", "not applied", START_WEIGHTS, START_ALIASES),
+        ("after-router-step-1", "partly applied: router changed", {"1": 0, "2": 100, "3": 0}, START_ALIASES),
+        ("after-alias-challenger", "fully applied", {"1": 0, "2": 100, "3": 0}, {"champion": "2"}),
+        ("after-applied", None, {"1": 0, "2": 100, "3": 0}, {"champion": "2"}),
+    ],
+)
+def test_kill_9_at_every_boundary_is_recovered(sandbox_config, systems, journal_env, boundary, outcome, weights,
+                                               aliases):
+    router, registry = systems
+    killed = rollback(sandbox_config, {**journal_env, "REWIND_FAULT_KILL_AT": boundary}, "--no-verify")
+    assert killed.returncode == -signal.SIGKILL
+    assert router.read_state(MODEL).weights() == weights
+    assert registry.get_aliases(MODEL).aliases == aliases
+
+    recovered = run_cli("recover", "--config", sandbox_config, env=journal_env)
+    assert recovered.returncode == 0, recovered.stderr
+    [intent] = events(journal_env, [EventKind.ACTION_INTENT])
+    kinds = action_events(journal_env, intent.payload["action_id"])
+    if outcome is None:
+        assert "nothing to recover" in recovered.stdout
+        assert kinds == ["decision", "action.intent", "action.applied"]
+    else:
+        assert outcome in recovered.stdout
+        last = [e for e in events(journal_env) if e.payload.get("action_id") == intent.payload["action_id"]][-1]
+        assert last.payload["recovered"] is True
+        assert last.payload["observed"]["weights"] == weights
+    # The lock was given back: recovery leaves nothing held, and a second pass has nothing to do.
+    assert "nothing to recover" in run_cli("recover", "--config", sandbox_config, env=journal_env).stdout
+
+
+def test_registry_failure_after_the_router_is_compensated(sandbox_config, systems, journal_env):
+    router, registry = systems
+    service = build_rollback_service(load_config(sandbox_config, environ=journal_env))
+    try:
+        preview = service.preview(MODEL)
+        incident = service.journal.open_incident(MODEL, "2", "compensation drill").incident_id
+        # Someone points the challenger alias elsewhere between the preview and the apply.
+        registry.set_alias(MODEL, "challenger", "1", expected="3")
+        with pytest.raises(ConflictError, match="registry failed after the router changed.*restored"):
+            service.apply(preview, incident)
+    finally:
+        service.journal.close()
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    kinds = action_events(journal_env, preview.plan.action_id)
+    assert kinds == ["action.intent", "action.compensated"]
+
+
+def test_a_gradual_rollback_holds_at_a_failing_gate(sandbox, sandbox_config, systems, journal_env):
+    router, registry = systems
+    # The version traffic would go back to is failing too: the gate must stop the rollback.
+    sandbox.set_scenario("outage", version="2")
+    service = build_rollback_service(load_config(sandbox_config, environ=journal_env))
+    try:
+        wait_for(lambda: any(v.version == "2" for v in _breaches(service, "error_rate")), 30,
+                 "v2's errors to breach")
+    finally:
+        service.journal.close()
+    env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "3"}
+    completed = rollback(sandbox_config, env, "--gradual", "--from", "3", "--to", "2")
+    assert completed.returncode == 1, completed.stderr
+    assert "held at step 1" in completed.stdout
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 95, "3": 5}
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
+    [held] = [e for e in events(journal_env, [EventKind.ACTION_FAILED]) if e.payload.get("held")]
+    assert held.payload["step"] == 1 and held.payload["evidence"]["breaches"]
+
+
+def _breaches(service, metric: str) -> list:
+    from console.domain.verdicts import build_matrix
+
+    specs = service.catalogue
+    results = service.metrics.evaluate(specs, MODEL)
+    matrix = build_matrix(specs, results, ["2", "3"], None, service.traffic_metric)
+    return [v for v in matrix.breaches() if v.metric == metric]
+
+
+def test_read_only_and_unconfirmed_rollbacks_change_nothing(sandbox_config, systems, journal_env):
+    router, registry = systems
+    refused = rollback(sandbox_config, journal_env, "--read-only")
+    assert refused.returncode == 1 and "refused" in refused.stderr and "read-only" in refused.stderr
+    assert [e.payload.get("refused") for e in events(journal_env, [EventKind.ACTION_FAILED])] == [True]
+    unconfirmed = run_cli("rollback", "--config", sandbox_config, env=journal_env)
+    assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
+    assert not Path("mlflow.db").exists(), "nothing may create a stray MLflow database in the working directory"
