@@ -154,41 +154,61 @@ class MlflowRegistry:
         return info.signature.to_dict() if info.signature is not None else None
 
     # -- writes -----------------------------------------------------------------------------
-    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> AliasMap:
+    def get_alias(self, model: str, alias: str) -> str | None:
+        """The version one alias points to, or ``None`` when unset (one cheap query).
+
+        Raises:
+            NotFoundError: the model does not exist.
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return normalise_version(self.client.get_model_version_by_alias(model, alias).version)
+        except MlflowException as exc:
+            # An unset alias is INVALID_PARAMETER_VALUE "...alias X not found"; an unknown model is
+            # RESOURCE_DOES_NOT_EXIST, which _call turns into NotFoundError like any other failure.
+            if f"alias {alias} not found" in str(exc.message):
+                return None
+            return self._call(f"read alias {alias!r}", model, _raise, exc)
+
+    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> str | None:
         """Point ``alias`` at ``version`` if it still points at ``expected`` (``None``: unset).
+
+        Returns:
+            The alias's version as read back after the write.
 
         Raises:
             ConflictError: the alias moved since the caller read it.
             NotFoundError: the model or version does not exist.
         """
         version = normalise_version(version)
-        current = self.get_aliases(model).version_of(alias)
+        current = self.get_alias(model, alias)
         if current != expected and current != version:
             raise ConflictError(
                 f"{self.describe()}: alias {alias!r} of {model!r} points at "
                 f"{_v(current)}, expected {_v(expected)}"
             )
-        self._call(
-            f"set alias {alias!r}", model, self.client.set_registered_model_alias, model, alias, version
-        )
-        after = self.get_aliases(model)
-        if after.version_of(alias) != version:
-            raise RegistryError(
-                f"{self.describe()}: read-back shows alias {alias!r} at {_v(after.version_of(alias))}, not v{version}"
-            )
+        if current != version:
+            self._call(f"set alias {alias!r}", model, self.client.set_registered_model_alias, model, alias, version)
+        after = self.get_alias(model, alias)
+        if after != version:
+            raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} at {_v(after)}, not v{version}")
         return after
 
-    def delete_alias(self, model: str, alias: str, expected: str | None) -> AliasMap:
-        """Remove ``alias`` if it still points at ``expected``."""
-        current = self.get_aliases(model).version_of(alias)
+    def delete_alias(self, model: str, alias: str, expected: str | None) -> str | None:
+        """Remove ``alias`` if it still points at ``expected``; returns the read-back (``None``)."""
+        current = self.get_alias(model, alias)
         if current is None:
-            return self.get_aliases(model)
+            return None
         if current != expected:
             raise ConflictError(
                 f"{self.describe()}: alias {alias!r} of {model!r} points at {_v(current)}, expected {_v(expected)}"
             )
         self._call(f"delete alias {alias!r}", model, self.client.delete_registered_model_alias, model, alias)
-        return self.get_aliases(model)
+        after = self.get_alias(model, alias)
+        if after is not None:
+            raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} still at v{after}")
+        return after
 
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
         """Write one tag on one version (MLflow keeps no alias history; tags record it)."""
@@ -200,3 +220,7 @@ class MlflowRegistry:
 
 def _v(version: str | None) -> str:
     return "nothing" if version is None else f"v{version}"
+
+
+def _raise(exc: BaseException) -> None:
+    raise exc

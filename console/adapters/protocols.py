@@ -30,11 +30,14 @@ class Registry(Protocol):
     def get_signature(self, model: str, version: str) -> dict | None:
         """A version's model signature (``inputs``/``outputs`` as JSON text), or ``None``."""
 
-    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> AliasMap:
+    def get_alias(self, model: str, alias: str) -> str | None:
+        """The version one alias points to, or ``None``."""
+
+    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> str | None:
         """Point ``alias`` at ``version`` if it still points at ``expected``; return the read-back."""
 
-    def delete_alias(self, model: str, alias: str, expected: str | None) -> AliasMap:
-        """Remove ``alias`` if it still points at ``expected``; return the read-back."""
+    def delete_alias(self, model: str, alias: str, expected: str | None) -> str | None:
+        """Remove ``alias`` if it still points at ``expected``; return the read-back (``None``)."""
 
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
         """Write one tag on one version."""

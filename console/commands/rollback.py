@@ -119,6 +119,10 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
     })
     outcome = service.apply(preview, incident_id, force=getattr(args, "force", False))
     results = [outcome]
+    if outcome.status == "applied":
+        problem = service.record_history(plan)
+        if problem and not args.json:
+            console.print(Text(f"version tags not written (the journal has the record): {problem}", style="yellow"))
     if outcome.status == "applied" and not args.no_verify:
         if not args.json:
             console.print(f"Verifying for {service.settings.verify_window_s:g}s…")

@@ -262,11 +262,13 @@ class RollbackService:
             self.lock.release(plan.model, plan.action_id)
 
     def _apply_locked(self, plan: Plan, incident_id: str) -> Outcome:
-        weights, aliases = self._state(plan.model)
-        if _covers(weights, plan.weights_after) and aliases == plan.aliases_after:
-            message = f"already applied: {plan.model} is in the planned state; nothing changed"
-            self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
-            return Outcome(plan.action_id, "already_applied", weights, aliases, message)
+        weights = self.router.read_state(plan.model).weights()
+        if _covers(weights, plan.weights_after):
+            aliases = dict(self.registry.get_aliases(plan.model).aliases)
+            if aliases == plan.aliases_after:
+                message = f"already applied: {plan.model} is in the planned state; nothing changed"
+                self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
+                return Outcome(plan.action_id, "already_applied", weights, aliases, message)
         self.journal.record(incident_id, EventKind.ACTION_INTENT, {
             "action_id": plan.action_id, "plan": plan.to_dict(), "kind": "undo" if plan.undoes else "rollback",
             "expected": {"weights": plan.weights_before, "aliases": plan.aliases_before},
@@ -276,7 +278,9 @@ class RollbackService:
         for index, step in enumerate(plan.steps):
             changed = {v: w for v, w in step.items() if previous.get(v) != w}
             try:
-                self.router.set_weights(plan.model, changed, expected={v: previous[v] for v in changed})
+                # Compare-and-set, write and read-back happen in the adapter.
+                weights = self.router.set_weights(plan.model, changed,
+                                                  expected={v: previous[v] for v in changed}).weights()
             except RewindError as exc:
                 return self._fail(incident_id, plan, f"router: {exc}", exc, router_changed=index > 0)
             self.checkpoint(f"after-router-step-{index + 1}")
@@ -293,22 +297,26 @@ class RollbackService:
                                f"({evidence.get('reason')}); weights stay at {step}, aliases unchanged")
                     self.journal.record(incident_id, EventKind.ACTION_FAILED, {
                         "action_id": plan.action_id, "held": True, "step": index + 1, "reason": message,
-                        "observed": {"weights": step, "aliases": plan.aliases_before}, "evidence": evidence,
+                        "observed": {"weights": weights, "aliases": plan.aliases_before}, "evidence": evidence,
                     })
-                    return Outcome(plan.action_id, "held", step, plan.aliases_before, message, evidence)
+                    return Outcome(plan.action_id, "held", weights, plan.aliases_before, message, evidence)
+        aliases = dict(plan.aliases_before)
         done = []
         for move in plan.alias_moves:
             try:
+                # Compare-and-set, write and read-back happen in the adapter.
                 if move.after is None:
-                    self.registry.delete_alias(plan.model, move.alias, expected=move.before)
+                    read_back = self.registry.delete_alias(plan.model, move.alias, expected=move.before)
                 else:
-                    self.registry.set_alias(plan.model, move.alias, move.after, expected=move.before)
+                    read_back = self.registry.set_alias(plan.model, move.alias, move.after, expected=move.before)
             except RewindError as exc:
                 return self._compensate(incident_id, plan, done, exc)
             done.append(move)
+            if read_back is None:
+                aliases.pop(move.alias, None)
+            else:
+                aliases[move.alias] = read_back
             self.checkpoint(f"after-alias-{move.alias}")
-        weights, aliases = self._state(plan.model)
-        self._tag(plan)
         message = (f"applied: v{plan.leave} weight {plan.weights_before.get(plan.leave)} → "
                    f"{weights.get(plan.leave)}, v{plan.target} {plan.weights_before.get(plan.target)} → "
                    f"{weights.get(plan.target)}; aliases {_aliases(aliases)}")
@@ -319,16 +327,21 @@ class RollbackService:
         self.checkpoint("after-applied")
         return Outcome(plan.action_id, "applied", weights, aliases, message)
 
-    def _tag(self, plan: Plan) -> None:
-        """Record the rollback on the versions themselves (MLflow keeps no alias history)."""
+    def record_history(self, plan: Plan) -> str | None:
+        """Tag the versions with what happened (MLflow keeps no alias history; the journal is the record).
+
+        Returns:
+            ``None``, or why the tags could not be written (the action itself stands).
+        """
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
             self.registry.set_version_tag(plan.model, plan.leave, "rewind.left_by", f"{plan.action_id} {stamp}")
             for move in plan.alias_moves:
                 if move.alias == self.settings.stable_alias and move.after and move.before:
                     self.registry.set_version_tag(plan.model, move.after, PREVIOUS_CHAMPION_TAG, move.before)
-        except RewindError:
-            pass  # the tags are a convenience; the journal holds the record
+        except RewindError as exc:
+            return str(exc)
+        return None
 
     def _fail(self, incident_id: str, plan: Plan, reason: str, exc: RewindError, router_changed: bool) -> Outcome:
         observed = self._observe(plan.model)

@@ -26,8 +26,9 @@ def test_lists_versions_with_runs_tags_signatures_and_times(seeded_registry):
 def test_alias_compare_and_set_moves_the_alias_in_mlflow(seeded_registry):
     registry = MlflowRegistry(seeded_registry)
     assert registry.get_aliases(MODEL).aliases == {"champion": "2", "challenger": "3"}
-    after = registry.set_alias(MODEL, "champion", "1", expected="2")
-    assert after.version_of("champion") == "1"
+    assert registry.set_alias(MODEL, "champion", "1", expected="2") == "1"  # the read-back
+    assert registry.get_alias(MODEL, "champion") == "1"
+    assert registry.get_alias(MODEL, "nope") is None
     # What MLflow itself reports, through a client of its own.
     import mlflow
 
