@@ -94,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-verify", action="store_true", help="skip the verification window")
         p.add_argument("--json", action="store_true", help="print the plan and outcomes as JSON")
 
+    p = command("approve", "approve another user's pending action (two-person rule)",
+                "console.commands.rollback:run_approve")
+    p.add_argument("action_id", metavar="ACTION_ID")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--reason", metavar="TEXT", help="why, for the journal")
+    p.add_argument("--read-only", action="store_true", help="a read-only console never approves")
+
     p = command("recover", "find actions a console left unfinished, read the real state, journal what happened",
                 "console.commands.rollback:run_recover")
 

@@ -26,6 +26,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from console.domain.authority import Permission, Policy
 from console.domain.errors import ConfigError
 from console.domain.metrics import Criteria, DeltaKind, Direction, MetricSpec, Unit, validate_window
 from console.domain.routing import ServerNaming
@@ -182,6 +183,28 @@ class RollbackConfig(_Section):
         return value
 
 
+class RolesConfig(_Section):
+    """Who may view, act and approve; identity comes from the OS user and its groups."""
+
+    users: dict[str, list[Literal["view", "act", "approve"]]] = Field(default_factory=dict)
+    groups: dict[str, list[Literal["view", "act", "approve"]]] = Field(default_factory=dict)
+    default: list[Literal["view", "act", "approve"]] = Field(default_factory=lambda: ["view"])
+    two_person: list[str] = Field(default_factory=list, description="models whose actions need a second person")
+    approval_timeout_s: float = Field(900.0, gt=0)
+
+    def policy(self) -> Policy:
+        """The pure policy."""
+        def grant(names: list[str]) -> frozenset[Permission]:
+            return frozenset(Permission(n) for n in names)
+
+        return Policy(
+            users={u: grant(p) for u, p in self.users.items()},
+            groups={g: grant(p) for g, p in self.groups.items()},
+            default=grant(self.default),
+            two_person=frozenset(self.two_person),
+        )
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -190,7 +213,12 @@ class Config(_Section):
     metrics: MetricsConfig
     journal: JournalConfig = JournalConfig()
     rollback: RollbackConfig = RollbackConfig()
+    roles: RolesConfig | None = None
     default_model: str | None = None
+
+    def policy(self) -> Policy:
+        """Who may do what; with no ``roles`` section everyone may act (a sandbox, one responder)."""
+        return self.roles.policy() if self.roles is not None else Policy(enforced=False)
 
     @model_validator(mode="after")
     def _rollback_metrics(self) -> Config:

@@ -96,7 +96,7 @@ def build_journal_service(settings: JournalSettings, environ: Mapping[str, str] 
 def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> RollbackService:
     """The rollback use case over the configured systems, journal and lock."""
     from console.adapters.faults import checkpoint_from_env
-    from console.adapters.identity import lock_holder
+    from console.adapters.identity import lock_holder, os_identity
     from console.adapters.journal_sql import SqlActionLock
     from console.services.rollback import RollbackService, RollbackSettings
 
@@ -124,4 +124,7 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
         ),
         checkpoint=checkpoint_from_env(),
         holder=lock_holder(journal.actor),
+        policy=config.policy(),
+        identity=os_identity(),
+        approval_timeout_s=config.roles.approval_timeout_s if config.roles else 900.0,
     )

@@ -9,6 +9,7 @@ redact them wherever they turn up in an event.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import socket
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 
 from pathlib import Path
 
+from console.domain.authority import Identity
 from console.domain.journal import Actor, actor_from, is_secret_key
 
 
@@ -70,3 +72,20 @@ def holder_alive(holder: str) -> bool:
     if host != socket.gethostname():
         return True
     return start != "None" and process_start_ticks(int(pid)) == int(start)
+
+
+def os_identity() -> Identity:
+    """The process's real user and every group it belongs to, from the OS (never from a variable)."""
+    uid = os.getuid()
+    try:
+        entry = pwd.getpwuid(uid)
+    except KeyError:
+        return Identity(f"uid:{uid}", frozenset())
+    gids = set(os.getgrouplist(entry.pw_name, entry.pw_gid)) | set(os.getgroups()) | {os.getgid()}
+    names = set()
+    for gid in gids:
+        try:
+            names.add(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            names.add(f"gid:{gid}")
+    return Identity(entry.pw_name, frozenset(names))

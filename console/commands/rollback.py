@@ -14,7 +14,7 @@ from rich.text import Text
 from console.domain.errors import UsageError
 from console.domain.journal import EventKind
 from console.domain.rollback import Mode
-from console.services.rollback import Outcome, Preview, RollbackService
+from console.services.rollback import Outcome, Preview, RefusedError, RollbackService
 
 
 def render_preview(preview: Preview, title: str) -> Group:
@@ -107,6 +107,7 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
         console.print(render_preview(preview, title))
     if args.read_only:
         service.refuse(incident_id, plan, "the console is in --read-only mode")
+    service.authorize(incident_id, plan)
     if not args.yes and not confirm(plan.model, console):
         service.journal.record(incident_id, EventKind.DECISION, {
             "option": "cancel", "reason": "the responder did not confirm", "action_id": plan.action_id})
@@ -117,6 +118,12 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
         "action_id": plan.action_id, "leave": plan.leave, "target": plan.target, "mode": plan.mode.value,
         "confirmed_by": "--yes" if args.yes else "typed the model name",
     })
+    if service.needs_approval(plan):
+        service.request_approval(incident_id, plan)
+        console.print(Text(f"{plan.model} needs a second person: waiting up to {service.approval_timeout_s:g}s "
+                           f"for another user to run `rewind approve {plan.action_id}`", style="yellow"))
+        approver = service.wait_for_approval(incident_id, plan)
+        console.print(f"approved by {approver}")
     outcome = service.apply(preview, incident_id, force=getattr(args, "force", False))
     results = [outcome]
     if outcome.status == "applied":
@@ -192,6 +199,35 @@ def run_recover(args: argparse.Namespace) -> int:
             print(f"recovered: {line}")
         if not lines:
             print("nothing to recover: every action in the journal has an outcome")
+        return 0
+    finally:
+        service.journal.close()
+
+
+def run_approve(args: argparse.Namespace) -> int:
+    """``rewind approve ACTION_ID``: a second person approves a pending action."""
+    from console.config import load_config
+    from console.wiring import build_rollback_service
+
+    if not (args.yes or sys.stdin.isatty()):
+        raise UsageError("confirmation needs a terminal to type the model name in; pass --yes for automation")
+    service = build_rollback_service(load_config(getattr(args, "config", None)))
+    console = Console()
+    try:
+        incident_id, plan, requester = service.find_request(args.action_id)
+        if args.read_only:
+            raise RefusedError("refused: a --read-only console cannot approve")
+        current = service.router.read_state(plan.model)
+        from console.domain.rollback import SignatureCheck
+
+        preview = Preview(plan, f"requested by {requester}", None, None,
+                          SignatureCheck(True, "checked by the requesting console"), current)
+        console.print(render_preview(preview, "Approve"))
+        if not args.yes and not confirm(plan.model, console):
+            console.print("Not approved.")
+            return 1
+        service.approve(args.action_id, args.reason or "")
+        console.print(f"approved {args.action_id} for {requester} (incident {incident_id})")
         return 0
     finally:
         service.journal.close()

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
+from console.domain.authority import Identity, Permission, Policy, approval_refusal
 from console.domain.errors import ConflictError, RewindError, UsageError
 from console.domain.journal import EventKind
 from console.domain.metrics import MetricSpec
@@ -119,7 +120,9 @@ class RollbackService:
                  lock: ActionLock, catalogue: tuple[MetricSpec, ...], traffic_metric: str | None,
                  settings: RollbackSettings = RollbackSettings(),
                  checkpoint: Callable[[str], None] = lambda name: None,
-                 sleep: Callable[[float], None] = time.sleep, holder: str = "") -> None:
+                 sleep: Callable[[float], None] = time.sleep, holder: str = "",
+                 policy: Policy = Policy(enforced=False), identity: Identity | None = None,
+                 approval_timeout_s: float = 900.0) -> None:
         self.registry = registry
         self.router = router
         self.metrics = metrics
@@ -131,6 +134,9 @@ class RollbackService:
         self.checkpoint = checkpoint
         self.sleep = sleep
         self.holder = holder or journal.actor.label()
+        self.policy = policy
+        self.identity = identity or Identity(journal.actor.user)
+        self.approval_timeout_s = approval_timeout_s
         judged = tuple(m.name for m in catalogue if m.criteria.judges)
         self.gate_metrics = settings.gate_metrics or judged
         self.verify_metrics = settings.verify_metrics or judged
@@ -228,6 +234,73 @@ class RollbackService:
             if intent is not None:
                 return incident.incident_id, Plan.from_dict(intent.payload["plan"]), applied
         raise UsageError(f"no action {action_id} in the journal ({self.journal.describe()})")
+
+    # -- authority ---------------------------------------------------------------------------
+    def authorize(self, incident_id: str, plan: Plan, needed: Permission = Permission.ACT) -> None:
+        """Refuse (and journal the refusal) unless this console's OS user holds ``needed``."""
+        reason = self.policy.refusal(self.identity, needed)
+        if reason:
+            self.refuse(incident_id, plan, reason)
+
+    def needs_approval(self, plan: Plan) -> bool:
+        """Whether the two-person rule applies to the plan's model."""
+        return self.policy.enforced and self.policy.needs_second_person(plan.model)
+
+    def request_approval(self, incident_id: str, plan: Plan) -> None:
+        """Journal that the action waits for a second person."""
+        self.journal.record(incident_id, EventKind.DECISION, {
+            "option": "request_approval", "reason": plan.reason or "(none given)", "action_id": plan.action_id,
+            "plan": plan.to_dict(), "requested_by": self.identity.user,
+        })
+
+    def find_request(self, action_id: str) -> tuple[str, Plan, str]:
+        """The incident, plan and requesting user of an action waiting for approval.
+
+        Raises:
+            UsageError: no such request in the journal.
+        """
+        for incident in self.journal.incidents():
+            for event in self.journal.journal.events(incident.incident_id, [EventKind.DECISION]):
+                if event.payload.get("option") == "request_approval" and event.payload.get("action_id") == action_id:
+                    return incident.incident_id, Plan.from_dict(event.payload["plan"]), event.actor.user
+        raise UsageError(f"no action {action_id} is waiting for approval in the journal ({self.journal.describe()})")
+
+    def approver_of(self, incident_id: str, action_id: str, requester: str) -> str | None:
+        """The user who approved ``action_id``, if a user other than the requester did."""
+        for event in self.journal.journal.events(incident_id, [EventKind.DECISION]):
+            if (event.payload.get("option") == "approve" and event.payload.get("action_id") == action_id
+                    and event.actor.user != requester):
+                return event.actor.user
+        return None
+
+    def approve(self, action_id: str, reason: str = "") -> tuple[str, Plan]:
+        """Approve another user's pending action, as this console's OS user; journaled.
+
+        Raises:
+            RefusedError: the approver lacks the permission or is the requester.
+        """
+        incident_id, plan, requester = self.find_request(action_id)
+        refusal = approval_refusal(requester, self.identity, self.policy)
+        if refusal:
+            self.journal.record(incident_id, EventKind.DECISION, {
+                "option": "approval_refused", "reason": refusal, "action_id": action_id})
+            raise RefusedError(f"refused: {refusal}")
+        self.journal.record(incident_id, EventKind.DECISION, {
+            "option": "approve", "reason": reason or "(none given)", "action_id": action_id,
+            "requested_by": requester,
+        })
+        return incident_id, plan
+
+    def wait_for_approval(self, incident_id: str, plan: Plan) -> str:
+        """Wait until another user approves; the approver's name. Refuses (journaled) after the timeout."""
+        deadline = time.monotonic() + self.approval_timeout_s
+        while True:
+            approver = self.approver_of(incident_id, plan.action_id, self.identity.user)
+            if approver:
+                return approver
+            if time.monotonic() >= deadline:
+                self.refuse(incident_id, plan, f"not approved by a second person within {self.approval_timeout_s:g}s")
+            self.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
 
     # -- applying ---------------------------------------------------------------------------
     def refuse(self, incident_id: str, plan: Plan, reason: str) -> None:
