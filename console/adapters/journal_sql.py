@@ -598,3 +598,11 @@ class SqlActionLock:
             row = conn.execute(select(locks_table.c.action_id, locks_table.c.holder)
                                .where(locks_table.c.model == model)).first()
         return None if row is None else (row.action_id, row.holder)
+
+    def held(self) -> list[tuple[str, str, str]]:
+        """Every lock held now: ``(model, action_id, holder)``."""
+        journal = self.journal
+        journal._ensure_schema()
+        with journal._errors("reading the action locks"), journal._snapshot() as conn:
+            rows = conn.execute(select(locks_table.c.model, locks_table.c.action_id, locks_table.c.holder)).all()
+        return [(row.model, row.action_id, row.holder) for row in rows]

@@ -73,6 +73,9 @@ class ActionLock(Protocol):
     def holder(self, model: str) -> tuple[str, str] | None:
         """``(action_id, holder)`` of the model's lock, or ``None``."""
 
+    def held(self) -> list[tuple[str, str, str]]:
+        """Every lock held now: ``(model, action_id, holder)``."""
+
 
 class MetricsSource(Protocol):
     """Evaluates the metric catalogue."""

@@ -330,6 +330,7 @@ class RollbackService:
                                 {"action_id": plan.action_id, "conflict": True, "reason": conflict})
             raise ConflictError(conflict)
         try:
+            self.checkpoint("after-lock")
             return self._apply_locked(plan, incident_id)
         finally:
             self.lock.release(plan.model, plan.action_id)
@@ -551,6 +552,11 @@ class RollbackService:
                     continue  # still being carried out by a live console
                 reports.append(self._recover_one(incident.incident_id, plan))
                 self.lock.release(plan.model, action_id)
+        # A console that died holding a lock, before its intent or after its outcome, left only the lock.
+        for model, action_id, holder in self.lock.held():
+            if not is_live(holder):
+                self.lock.release(model, action_id)
+                reports.append(f"{action_id} ({model}): released the lock left by {holder}, which is no longer running")
         return reports
 
     def _recover_one(self, incident_id: str, plan: Plan) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from console.adapters.haproxy import HAProxyRouter
-from console.adapters.journal_sql import SqlJournal
+from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.adapters.mlflow_registry import MlflowRegistry
 from console.config import load_config
 from console.domain.errors import ConflictError
@@ -153,7 +153,7 @@ def test_kill_9_at_every_boundary_is_recovered(sandbox_config, systems, journal_
     [intent] = events(journal_env, [EventKind.ACTION_INTENT])
     kinds = action_events(journal_env, intent.payload["action_id"])
     if outcome is None:
-        assert "nothing to recover" in recovered.stdout
+        assert "released the lock left by" in recovered.stdout  # the outcome was journaled; only the lock was left
         assert kinds == ["decision", "action.intent", "action.applied"]
     else:
         assert outcome in recovered.stdout
@@ -161,7 +161,34 @@ def test_kill_9_at_every_boundary_is_recovered(sandbox_config, systems, journal_
         assert last.payload["recovered"] is True
         assert last.payload["observed"]["weights"] == weights
     # The lock was given back: recovery leaves nothing held, and a second pass has nothing to do.
+    journal = SqlJournal(journal_env["REWIND_JOURNAL__URL"])
+    try:
+        assert SqlActionLock(journal).held() == []
+    finally:
+        journal.close()
     assert "nothing to recover" in run_cli("recover", "--config", sandbox_config, env=journal_env).stdout
+
+
+def test_a_console_killed_holding_the_lock_does_not_block_the_next(sandbox_config, systems, journal_env):
+    router, registry = systems
+    killed = rollback(sandbox_config, {**journal_env, "REWIND_FAULT_KILL_AT": "after-lock"}, "--no-verify")
+    assert killed.returncode == -signal.SIGKILL
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    # The next rollback recovers the dead console's lock by itself and goes ahead.
+    again = rollback(sandbox_config, journal_env, "--no-verify")
+    assert again.returncode == 0, again.stderr
+    assert "released the lock left by" in " ".join(again.stderr.split())
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
+
+
+def test_a_gradual_rollback_steps_through_passing_gates(sandbox_config, systems, journal_env):
+    router, registry = systems
+    env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "1"}
+    completed = rollback(sandbox_config, env, "--gradual", "--from", "3", "--to", "2", "--no-verify")
+    assert completed.returncode == 0, completed.stderr
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
+    gates = [e.payload["text"] for e in events(journal_env, [EventKind.NOTE]) if "gate after step" in e.payload["text"]]
+    assert gates == ["gate after step 1: passed", "gate after step 2: passed"]
 
 
 def test_registry_failure_after_the_router_is_compensated(sandbox_config, systems, journal_env):

@@ -1,0 +1,157 @@
+"""The rollback executor's rules with fake registry, router and metrics (the journal is a real SQLite file)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from console.adapters.journal_sql import SqlActionLock, SqlJournal
+from console.domain.authority import Identity, Permission, Policy
+from console.domain.errors import ConflictError, RegistryError
+from console.domain.journal import Actor, EventKind
+from console.domain.routing import RouterState, ServerState
+from console.domain.versions import AliasMap, ModelVersion
+from console.services.journal import JournalService
+from console.services.rollback import RefusedError, RollbackService
+
+MODEL = "m"
+
+
+def signature(*columns):
+    return {"inputs": json.dumps([{"name": n, "type": t} for n, t in columns]), "outputs": None}
+
+
+class FakeRegistry:
+    def __init__(self):
+        self.aliases = {"champion": "2", "challenger": "3"}
+        self.signatures = {"2": signature(("a", "double")), "3": signature(("a", "double"))}
+        self.fail_writes = False
+
+    def describe(self):
+        return "fake registry"
+
+    def get_aliases(self, model):
+        return AliasMap(model, dict(self.aliases))
+
+    def get_alias(self, model, alias):
+        return self.aliases.get(alias)
+
+    def list_versions(self, model, with_signatures=False):
+        return [ModelVersion(model, v, f"run{v}", datetime(2026, 1, int(v), tzinfo=UTC)) for v in ("1", "2", "3")]
+
+    def get_signature(self, model, version):
+        return self.signatures.get(version)
+
+    def set_alias(self, model, alias, version, expected):
+        if self.fail_writes:
+            raise RegistryError("fake registry: unreachable")
+        if self.aliases.get(alias) != expected:
+            raise ConflictError(f"alias {alias} moved")
+        self.aliases[alias] = version
+        return version
+
+    def delete_alias(self, model, alias, expected):
+        if self.fail_writes:
+            raise RegistryError("fake registry: unreachable")
+        if self.aliases.get(alias) != expected:
+            raise ConflictError(f"alias {alias} moved")
+        self.aliases.pop(alias, None)
+
+    def set_version_tag(self, model, version, key, value):
+        pass
+
+
+class FakeRouter:
+    def __init__(self):
+        self.weights = {"1": 0, "2": 90, "3": 10}
+
+    def describe(self):
+        return "fake router"
+
+    def read_state(self, model):
+        return RouterState("be", tuple(ServerState(f"v{v}", v, w, True) for v, w in self.weights.items()))
+
+    def set_weights(self, model, weights, expected):
+        if expected and any(self.weights[v] != w for v, w in expected.items()):
+            raise ConflictError("weights moved")
+        self.weights.update(weights)
+        return self.read_state(model)
+
+    def served(self, model):
+        return {v: 0 for v in self.weights}
+
+
+class FakeMetrics:
+    def describe(self):
+        return "fake metrics"
+
+    def evaluate(self, specs, model, at=None):
+        return {}
+
+
+@pytest.fixture
+def world(tmp_path):
+    journal = SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}")
+    service_journal = JournalService(journal, Actor("alice", "host"))
+    registry, router = FakeRegistry(), FakeRouter()
+
+    def build(policy=Policy(enforced=False), identity=Identity("alice")):
+        return RollbackService(registry, router, FakeMetrics(), service_journal, SqlActionLock(journal), (), None,
+                               policy=policy, identity=identity)
+
+    incident = service_journal.open_incident(MODEL, "2", "test").incident_id
+    yield build, registry, router, service_journal, incident
+    journal.close()
+
+
+def kinds(journal, incident):
+    return [e.kind.value for e in journal.journal.events(incident)]
+
+
+def test_incompatible_signatures_are_refused_unless_forced(world):
+    build, registry, router, journal, incident = world
+    registry.signatures["2"] = signature(("a", "double"), ("b", "string"))
+    service = build()
+    preview = service.preview(MODEL)
+    assert not preview.signature.compatible and "'b'" in preview.signature.reason
+    with pytest.raises(RefusedError, match="incompatible signatures"):
+        service.apply(preview, incident)
+    assert router.weights == {"1": 0, "2": 90, "3": 10}
+    assert kinds(journal, incident)[-1] == "action.failed"
+    outcome = service.apply(preview, incident, force=True)
+    assert outcome.status == "applied" and router.weights["3"] == 0
+
+
+def test_a_registry_failure_restores_the_router(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    preview = service.preview(MODEL)
+    registry.fail_writes = True
+    with pytest.raises(RegistryError, match="router weights restored to"):
+        service.apply(preview, incident)
+    assert router.weights == {"1": 0, "2": 90, "3": 10}
+    assert kinds(journal, incident)[-2:] == ["action.intent", "action.compensated"]
+
+
+def test_a_router_that_moved_since_the_preview_is_a_conflict_and_nothing_changes(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    preview = service.preview(MODEL)
+    router.weights["3"] = 20
+    with pytest.raises(ConflictError, match="Nothing changed"):
+        service.apply(preview, incident)
+    assert registry.aliases == {"champion": "2", "challenger": "3"}
+    failed = list(journal.journal.events(incident, [EventKind.ACTION_FAILED]))[-1]
+    assert failed.payload["conflict"] is True and failed.payload["observed"]["weights"]["3"] == 20
+
+
+def test_without_act_the_action_is_refused_and_journaled(world):
+    build, registry, router, journal, incident = world
+    policy = Policy(users={"alice": frozenset({Permission.VIEW})})
+    service = build(policy=policy)
+    preview = service.preview(MODEL)
+    with pytest.raises(RefusedError, match="lacks the 'act' permission"):
+        service.authorize(incident, preview.plan)
+    assert list(journal.journal.events(incident, [EventKind.ACTION_FAILED]))[-1].payload["refused"] is True
