@@ -12,6 +12,8 @@ counting still frees every acyclic object at once, so memory stays flat.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 GEN0_THRESHOLD = 50_000
 
@@ -22,3 +24,19 @@ def tune_gc() -> None:
     gc.freeze()
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GEN0_THRESHOLD, gen1, gen2)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector while large acyclic structures are built (it would free nothing).
+
+    Reading or exporting 50,000 journal events otherwise spends half its time in
+    collections that find no cycle to free.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -27,7 +27,6 @@ and every error name the database without it.
 
 from __future__ import annotations
 
-import gc
 import os
 import random
 import time
@@ -60,6 +59,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
+from console.runtime import gc_paused
 from console.domain.errors import (
     ConfigError,
     ConflictError,
@@ -197,22 +197,6 @@ def display_url(url: URL) -> str:
     if shown.get_backend_name() == "postgresql":
         shown = shown.set(drivername="postgresql")
     return shown.render_as_string(hide_password=True)
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while tens of thousands of acyclic events are built.
-
-    Reading 50,000 events otherwise spends half its time in collections that
-    can free nothing (events and payloads hold no reference cycles).
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class SqlJournal:
@@ -475,7 +459,7 @@ class SqlJournal:
             NotFoundError: the journal has no such incident.
         """
         self._ensure_schema()
-        with self._errors(f"reading incident {incident_id}"), self._snapshot() as conn, _gc_paused():
+        with self._errors(f"reading incident {incident_id}"), self._snapshot() as conn, gc_paused():
             head_row = conn.execute(
                 select(incidents_table.c.head_seq, incidents_table.c.head_hash, incidents_table.c.created_at)
                 .where(incidents_table.c.incident_id == incident_id)).first()

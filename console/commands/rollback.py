@@ -187,13 +187,10 @@ def run_undo(args: argparse.Namespace) -> int:
 
 def run_recover(args: argparse.Namespace) -> int:
     """``rewind recover``: journal what happened to actions a console left unfinished."""
-    from console.config import load_config
-    from console.wiring import build_rollback_service
+    from console.adapters.identity import holder_alive
 
-    service = build_rollback_service(load_config(getattr(args, "config", None)))
+    service, _ = _service(args)
     try:
-        from console.adapters.identity import holder_alive
-
         lines = service.recover(holder_alive)
         for line in lines:
             print(f"recovered: {line}")
@@ -206,12 +203,8 @@ def run_recover(args: argparse.Namespace) -> int:
 
 def run_approve(args: argparse.Namespace) -> int:
     """``rewind approve ACTION_ID``: a second person approves a pending action."""
-    from console.config import load_config
-    from console.wiring import build_rollback_service
-
-    if not (args.yes or sys.stdin.isatty()):
-        raise UsageError("confirmation needs a terminal to type the model name in; pass --yes for automation")
-    service = build_rollback_service(load_config(getattr(args, "config", None)))
+    _require_confirmation_channel(args)
+    service, _ = _service(args)
     console = Console()
     try:
         incident_id, plan, requester = service.find_request(args.action_id)

@@ -42,7 +42,7 @@ from console.domain.rollback import (
     plan_steps,
 )
 from console.domain.routing import RouterState
-from console.domain.verdicts import State, build_matrix
+from console.domain.verdicts import build_matrix
 from console.domain.versions import ModelVersion
 from console.services.journal import JournalService
 
@@ -518,7 +518,13 @@ class RollbackService:
                         leave_share=round(share, 4), drained=drained)
         passed = passed and drained
         kind = EventKind.ACTION_VERIFIED if passed else EventKind.ACTION_NOT_VERIFIED
-        self.journal.record(incident_id, kind, {"action_id": plan.action_id, "evidence": evidence})
+        self.journal.record(incident_id, kind, {
+            "action_id": plan.action_id,
+            "expected": {"leave_share_below": DRAINED_SHARE if plan.weights_after.get(plan.leave, 0) == 0 else None,
+                         "target_passes": list(self.verify_metrics), "weights": plan.weights_after},
+            "observed": {"leave_share": round(share, 4), "breaches": evidence["breaches"], "weights": weights},
+            "evidence": evidence,
+        })
         traffic = f"v{plan.leave} got {share:.1%} of {total} requests in {self.settings.verify_window_s:g}s"
         if passed:
             message = f"verified: {traffic}; v{plan.target} passes {', '.join(self.verify_metrics)}"

@@ -17,12 +17,10 @@ other than writing to the text stream it is given.
 
 from __future__ import annotations
 
-import gc
 import html
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TextIO
@@ -60,6 +58,7 @@ from console.domain.journal import (
 )
 from console.domain.metrics import Unit, format_value
 from console.domain.versions import version_sort_key
+from console.runtime import gc_paused
 
 INCIDENT_SCHEMA = "rewind.incident/1"
 FORMATS = ("md", "json", "html")
@@ -87,18 +86,6 @@ def build_view(head: IncidentHead, events: list[Event]) -> IncidentView:
     """Analyse an incident's events for export (verifying its chain on the way)."""
     with gc_paused():
         return _build_view(head, events)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while large acyclic structures are built (it would free nothing)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build_view(head: IncidentHead, events: list[Event]) -> IncidentView:

@@ -1,7 +1,8 @@
 """The layers stay clean: checked on the source, so a violation fails here, not in review.
 
 - ``console/domain`` is pure: the standard library and itself, nothing else.
-- ``console/services`` use the domain and the adapter protocols, never a concrete adapter or client.
+- ``console/services`` use the domain and the adapter protocols, never a concrete adapter or client
+  (and ``console.runtime``, stdlib-only process settings).
 - ``console/adapters`` never reach up into services, commands, the CLI or the TUI.
 - Only ``console/tui`` imports Textual.
 """
@@ -48,7 +49,7 @@ def test_domain_is_pure(path):
 
 @pytest.mark.parametrize("path", files("services"), ids=lambda p: p.name)
 def test_services_use_protocols_not_clients(path):
-    allowed = ("console.domain", "console.services", "console.adapters.protocols")
+    allowed = ("console.domain", "console.services", "console.adapters.protocols", "console.runtime")
     bad = {m for m in imports_of(path)
            if m.split(".")[0] not in STDLIB and not m.startswith(allowed)}
     assert not bad, f"{path.name} imports {sorted(bad)}"
