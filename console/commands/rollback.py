@@ -11,7 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from console.domain.errors import UsageError
+from console.domain.errors import RewindError, UsageError
 from console.domain.journal import EventKind
 from console.domain.rollback import Mode
 from console.services.rollback import Outcome, Preview, RefusedError, RollbackService
@@ -108,6 +108,12 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
     if args.read_only:
         service.refuse(incident_id, plan, "the console is in --read-only mode")
     service.authorize(incident_id, plan)
+    try:
+        breaching = service.record_evidence(incident_id, plan)
+        if not args.json:
+            console.print(f"Evidence journaled: the metric catalogue now shows {breaching} breaching cell(s).")
+    except RewindError as exc:  # the metrics being down must not stop a rollback
+        console.print(Text(f"evidence not recorded (metrics unavailable): {exc}", style="yellow"))
     if not args.yes and not confirm(plan.model, console):
         service.journal.record(incident_id, EventKind.DECISION, {
             "option": "cancel", "reason": "the responder did not confirm", "action_id": plan.action_id})

@@ -42,7 +42,7 @@ from console.domain.rollback import (
     plan_steps,
 )
 from console.domain.routing import RouterState
-from console.domain.verdicts import build_matrix
+from console.domain.verdicts import State, build_matrix
 from console.domain.versions import ModelVersion
 from console.services.journal import JournalService
 
@@ -234,6 +234,40 @@ class RollbackService:
             if intent is not None:
                 return incident.incident_id, Plan.from_dict(intent.payload["plan"]), applied
         raise UsageError(f"no action {action_id} in the journal ({self.journal.describe()})")
+
+    # -- evidence ----------------------------------------------------------------------------
+    def record_evidence(self, incident_id: str, plan: Plan) -> int:
+        """Journal the catalogue's checks as they stand now (``check.evaluated``, one per metric).
+
+        The decision that follows then carries its evidence: PromQL, raw values per
+        version and segment, criteria and verdicts, which the exports chart.
+
+        Returns:
+            How many breaching cells the checks found.
+        """
+        from console.domain.journal import check_payload
+
+        results = self.metrics.evaluate(self.catalogue, plan.model)
+        stable = plan.aliases_before.get(self.settings.stable_alias)
+        versions = sorted({plan.leave, plan.target} | {v for v, w in plan.weights_before.items() if w > 0},
+                          key=lambda v: int(v) if v.isdigit() else 1 << 30)
+        matrix = build_matrix(self.catalogue, results, versions, stable, self.traffic_metric)
+        now = time.time()
+        items = []
+        breaches = 0
+        for spec in self.catalogue:
+            result = results.get(spec.name)
+            if result is None:
+                continue
+            cells = [matrix.cell(spec.name, v, s) for v in matrix.versions for s in matrix.segments]
+            states = {c.state for c in cells}
+            verdict = next((st.value for st in (State.BREACH, State.PASS, State.LOW_TRAFFIC, State.INFO)
+                            if st in states), State.NO_DATA.value)
+            breaches += sum(c.state is State.BREACH for c in cells)
+            items.append((EventKind.CHECK_EVALUATED, check_payload(spec, result, cells, verdict, stable, now)))
+        if items:
+            self.journal.record_many(incident_id, items)
+        return breaches
 
     # -- authority ---------------------------------------------------------------------------
     def authorize(self, incident_id: str, plan: Plan, needed: Permission = Permission.ACT) -> None:

@@ -17,7 +17,7 @@ from console.config import load_config
 from console.domain.errors import ConflictError
 from console.domain.journal import EventKind
 from console.sandbox.templates import backend_name
-from console.wiring import build_rollback_service
+from console.wiring import build_rollback_service, build_status_service
 from tests.fixtures.servers import run_cli, wait_for
 
 MODEL = "fraud-detector"
@@ -76,6 +76,12 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
                                                                          journal_env):
     router, registry = systems
     sandbox.set_scenario("regression")
+    status = build_status_service(load_config(sandbox_config, environ={}).config)
+    try:  # the responder sees the challenger breach before rolling back
+        wait_for(lambda: any(v.version == "3" for v in status.snapshot(MODEL).matrix.breaches()), 30,
+                 "the challenger to breach")
+    finally:
+        status.close()
     completed = rollback(sandbox_config, journal_env, "--reason", "v3 errors in eu-android")
     assert completed.returncode == 0, completed.stderr
     action = action_id_of(completed)
@@ -93,6 +99,10 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     assert "rewind.left_by" in client.get_model_version(MODEL, "3").tags
     # The journal: decision, intent, applied, verified, in that order.
     assert action_events(journal_env, action) == ["decision", "action.intent", "action.applied", "action.verified"]
+    # The decision carries its evidence: the catalogue's checks, with the challenger breaching.
+    checks = events(journal_env, [EventKind.CHECK_EVALUATED])
+    assert {c.payload["metric"] for c in checks} >= {"error_rate", "accuracy"}
+    assert any(c.payload["verdict"] == "breach" for c in checks)
 
     # Undo restores both systems, as its own journaled action.
     undo = run_cli("undo", action, "--config", sandbox_config, "--yes", "--no-verify", "--json", env=journal_env)
