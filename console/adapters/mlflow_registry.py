@@ -85,6 +85,18 @@ class MlflowRegistry:
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
         return self._client
 
+    def _alias_writer(self) -> Any:
+        """Where alias writes go: MLflow's registry client when this MLflow has one.
+
+        ``MlflowClient.set/delete_registered_model_alias`` first re-read the whole
+        registered model to refuse MLflow prompts; inside a rollback the alias has
+        just been read (compare-and-set), so that extra query only lengthens the
+        critical section. Older or newer MLflows without the registry client get
+        the public calls.
+        """
+        getter = getattr(self.client, "_get_registry_client", None)
+        return getter() if callable(getter) else self.client
+
     def _call(self, what: str, model: str, func, *args, **kwargs):
         """Run one client call, turning MLflow's exceptions into Rewind's."""
         from mlflow.exceptions import MlflowException
@@ -189,7 +201,8 @@ class MlflowRegistry:
                 f"{_v(current)}, expected {_v(expected)}"
             )
         if current != version:
-            self._call(f"set alias {alias!r}", model, self.client.set_registered_model_alias, model, alias, version)
+            self._call(f"set alias {alias!r}", model, self._alias_writer().set_registered_model_alias,
+                       model, alias, version)
         after = self.get_alias(model, alias)
         if after != version:
             raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} at {_v(after)}, not v{version}")
@@ -204,7 +217,7 @@ class MlflowRegistry:
             raise ConflictError(
                 f"{self.describe()}: alias {alias!r} of {model!r} points at {_v(current)}, expected {_v(expected)}"
             )
-        self._call(f"delete alias {alias!r}", model, self.client.delete_registered_model_alias, model, alias)
+        self._call(f"delete alias {alias!r}", model, self._alias_writer().delete_registered_model_alias, model, alias)
         after = self.get_alias(model, alias)
         if after is not None:
             raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} still at v{after}")
