@@ -1,12 +1,12 @@
 # Rewind — the two set-up commands are `make demo` and `make test`.
 # Both install what they need: a virtualenv in .venv, and the Debian packages
-# haproxy, prometheus and postgresql (with apt-get when missing and run as root).
+# haproxy, prometheus, postgresql, sqlite3 and tmux (with apt-get when missing and run as root).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := haproxy prometheus postgresql tmux
+DEBIAN_PACKAGES := haproxy prometheus postgresql sqlite3 tmux
 
 .PHONY: help install system-packages demo test test-unit test-integration bench lint clean
 
