@@ -64,6 +64,7 @@ from console.domain.errors import (
     ConfigError,
     ConflictError,
     JournalError,
+    LockHeldError,
     NotFoundError,
 )
 from console.domain.journal import (
@@ -73,6 +74,7 @@ from console.domain.journal import (
     EventDraft,
     EventKind,
     IncidentHead,
+    LockChange,
     format_ts,
     parse_kind,
     seal_chain,
@@ -348,8 +350,12 @@ class SqlJournal:
 
     # --- writing -----------------------------------------------------------------------------
 
-    def append(self, incident_id: str, drafts: Sequence[EventDraft], new_incident: bool = False) -> list[Event]:
+    def append(self, incident_id: str, drafts: Sequence[EventDraft], new_incident: bool = False,
+               lock: LockChange | None = None) -> list[Event]:
         """Seal ``drafts`` after the incident's last event and commit them, all or none.
+
+        With ``lock``, the model's action lock is taken (before the events) or
+        released (after them) in the same transaction.
 
         Raises:
             ConflictError: ``new_incident`` and the incident already exists.
@@ -376,10 +382,15 @@ class SqlJournal:
                         raise NotFoundError(f"no incident {incident_id} in the {self.describe()}")
                     else:
                         last_seq, last_hash = int(head[0]), head[1]
+                    if lock is not None and lock.take:
+                        _take_lock(conn, lock)
                     sealed = seal_chain(drafts, last_seq, last_hash)
                     self._insert_event_sql.execute_many(conn, [_row(e) for e in sealed])
                     self._move_head_sql.execute(conn, {"key_incident_id": incident_id, "new_seq": sealed[-1].seq,
                                                        "new_hash": sealed[-1].hash})
+                    if lock is not None and not lock.take:
+                        conn.execute(locks_table.delete().where(locks_table.c.model == lock.model)
+                                     .where(locks_table.c.action_id == lock.action_id))
                 return sealed
             except IntegrityError as exc:
                 if new_incident:
@@ -529,42 +540,34 @@ def _event(row: Sequence, actors: dict[tuple, Actor]) -> Event:
     return Event(incident_id, int(seq), ts, actor, parse_kind(kind), payload, prev_hash, digest)
 
 
+def _take_lock(conn: Connection, lock: LockChange) -> None:
+    """Insert the model's lock row in ``conn``'s transaction, or raise LockHeldError naming the holder.
+
+    A concurrent insert of the same model fails on the primary key
+    (IntegrityError), which the caller's retry turns into a fresh read.
+    """
+    row = conn.execute(select(locks_table.c.action_id, locks_table.c.holder, locks_table.c.acquired_at)
+                       .where(locks_table.c.model == lock.model)).first()
+    if row is not None:
+        if row.action_id == lock.action_id:
+            return
+        raise LockHeldError(f"action {row.action_id} by {row.holder} since {row.acquired_at}")
+    conn.execute(locks_table.insert(), {"model": lock.model, "action_id": lock.action_id, "holder": lock.holder,
+                                        "acquired_at": format_ts(time.time())})
+
+
 class SqlActionLock:
     """The per-model action lock (:class:`~console.adapters.protocols.ActionLock`), beside the journal.
 
     Kept in the journal's database so that consoles on several machines sharing a
     PostgreSQL journal see each other's actions; the primary key on the model
-    makes acquiring it atomic.
+    makes taking it atomic. It is taken and released by :meth:`SqlJournal.append`
+    together with an action's intent and outcome; this class reads it, and lets
+    recovery release a lock whose console died.
     """
 
     def __init__(self, journal: SqlJournal) -> None:
         self.journal = journal
-
-    def acquire(self, model: str, action_id: str, holder: str) -> str | None:
-        """Take the model's lock for ``action_id``; ``None`` when taken, else who holds it."""
-        journal = self.journal
-        journal._ensure_schema()
-        now = format_ts(time.time())
-        for attempt in range(journal.retries + 1):
-            try:
-                with journal._write() as conn:
-                    row = conn.execute(select(locks_table.c.action_id, locks_table.c.holder, locks_table.c.acquired_at)
-                                       .where(locks_table.c.model == model)).first()
-                    if row is not None:
-                        if row.action_id == action_id:
-                            return None
-                        return f"action {row.action_id} by {row.holder} since {row.acquired_at}"
-                    conn.execute(locks_table.insert(), {"model": model, "action_id": action_id,
-                                                        "holder": holder, "acquired_at": now})
-                return None
-            except IntegrityError:
-                continue  # another console inserted first: read who holds it
-            except DBAPIError as exc:
-                if attempt == journal.retries or not journal._retryable(exc):
-                    raise JournalError(f"{journal.describe()}: taking the lock on {model} failed: "
-                                       f"{journal._reason(exc)}") from None
-            time.sleep(min(0.5, 0.005 * 2 ** attempt) * random.uniform(0.5, 1.5))
-        raise JournalError(f"{journal.describe()}: taking the lock on {model} failed: busy")
 
     def release(self, model: str, action_id: str) -> None:
         """Give the lock back, if ``action_id`` holds it."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from typing import Protocol
 
-from console.domain.journal import Event, EventDraft, EventKind, IncidentHead
+from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.routing import RouterState
 from console.domain.versions import AliasMap, ModelVersion
@@ -62,10 +62,12 @@ class Router(Protocol):
 
 
 class ActionLock(Protocol):
-    """One action at a time per model, across every console that shares the journal."""
+    """One action at a time per model, across every console that shares the journal.
 
-    def acquire(self, model: str, action_id: str, holder: str) -> str | None:
-        """Take the model's lock; ``None`` when taken, else a description of who holds it."""
+    The lock is taken and released with the action's intent and outcome
+    (``Journal.append(..., lock=...)``); this protocol reads it and releases
+    what a dead console left.
+    """
 
     def release(self, model: str, action_id: str) -> None:
         """Give the lock back if ``action_id`` holds it."""
@@ -93,7 +95,8 @@ class Journal(Protocol):
     def describe(self) -> str:
         """Which database holds the journal, for messages (never with its password)."""
 
-    def append(self, incident_id: str, drafts: Sequence[EventDraft], new_incident: bool = False) -> list[Event]:
+    def append(self, incident_id: str, drafts: Sequence[EventDraft], new_incident: bool = False,
+               lock: LockChange | None = None) -> list[Event]:
         """Seal ``drafts`` after the incident's last event and commit them durably, all or none.
 
         Concurrent appends to one incident are serialised: sequence numbers never

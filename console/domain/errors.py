@@ -57,5 +57,9 @@ class ConflictError(RewindError):
     """Compare-and-set failed: the state changed since the caller read it."""
 
 
+class LockHeldError(ConflictError):
+    """Another action holds the model's lock."""
+
+
 class SandboxError(RewindError):
     """The local sandbox could not be started, stopped or driven."""

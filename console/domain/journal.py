@@ -39,6 +39,21 @@ from pathlib import PurePath
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.verdicts import Verdict
 
+@dataclass(frozen=True)
+class LockChange:
+    """A model's action lock taken or released in the same transaction as an append.
+
+    Taking the lock with an action's intent, and releasing it with its outcome,
+    means a lock is never held without a journaled intent, nor left behind by
+    an action whose outcome was written.
+    """
+
+    take: bool
+    model: str
+    action_id: str
+    holder: str = ""
+
+
 GENESIS_HASH = "0" * 64
 """The ``prev_hash`` of an incident's first event."""
 

@@ -21,6 +21,7 @@ from console.domain.journal import (
     EventDraft,
     EventKind,
     IncidentHead,
+    LockChange,
     VerifyResult,
     format_ts,
     missing_keys,
@@ -80,9 +81,14 @@ class JournalService:
             raise UsageError(f"a {kind} event's payload: {exc}") from None
         return EventDraft(incident_id, format_ts(self.clock()), self.actor, kind, prepared)
 
-    def record(self, incident_id: str, kind: EventKind, payload: Mapping) -> Event:
-        """Append one event to an incident and return it once it is durably written."""
-        return self.journal.append(incident_id, [self.draft(incident_id, kind, payload)])[0]
+    def record(self, incident_id: str, kind: EventKind, payload: Mapping, lock: LockChange | None = None) -> Event:
+        """Append one event to an incident and return it once it is durably written.
+
+        With ``lock``, the model's action lock is taken or released in the same
+        transaction (:class:`~console.domain.errors.LockHeldError` when another
+        action holds it; nothing is then written).
+        """
+        return self.journal.append(incident_id, [self.draft(incident_id, kind, payload)], lock=lock)[0]
 
     def record_many(self, incident_id: str, items: Sequence[tuple[EventKind, Mapping]]) -> list[Event]:
         """Append several events to an incident in one transaction, in order."""

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
 from console.domain.authority import Identity, Permission, Policy, approval_refusal
-from console.domain.errors import ConflictError, RewindError, UsageError
-from console.domain.journal import EventKind
+from console.domain.errors import ConflictError, LockHeldError, RewindError, UsageError
+from console.domain.journal import EventKind, LockChange
 from console.domain.metrics import MetricSpec
 from console.domain.rollback import (
     DEFAULT_GRADUAL_STEPS,
@@ -137,6 +137,7 @@ class RollbackService:
         self.policy = policy
         self.identity = identity or Identity(journal.actor.user)
         self.approval_timeout_s = approval_timeout_s
+        self._holding = False
         judged = tuple(m.name for m in catalogue if m.criteria.judges)
         self.gate_metrics = settings.gate_metrics or judged
         self.verify_metrics = settings.verify_metrics or judged
@@ -357,19 +358,6 @@ class RollbackService:
         plan = preview.plan
         if not preview.signature.compatible and not force:
             self.refuse(incident_id, plan, f"incompatible signatures: {preview.signature.reason} (--force overrides)")
-        holder = self.lock.acquire(plan.model, plan.action_id, self.holder)
-        if holder is not None:
-            conflict = f"another action on {plan.model} is in progress: {holder}"
-            self.journal.record(incident_id, EventKind.ACTION_FAILED,
-                                {"action_id": plan.action_id, "conflict": True, "reason": conflict})
-            raise ConflictError(conflict)
-        try:
-            self.checkpoint("after-lock")
-            return self._apply_locked(plan, incident_id)
-        finally:
-            self.lock.release(plan.model, plan.action_id)
-
-    def _apply_locked(self, plan: Plan, incident_id: str) -> Outcome:
         weights = self.router.read_state(plan.model).weights()
         if _covers(weights, plan.weights_after):
             aliases = dict(self.registry.get_aliases(plan.model).aliases)
@@ -377,11 +365,33 @@ class RollbackService:
                 message = f"already applied: {plan.model} is in the planned state; nothing changed"
                 self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
                 return Outcome(plan.action_id, "already_applied", weights, aliases, message)
-        self.journal.record(incident_id, EventKind.ACTION_INTENT, {
-            "action_id": plan.action_id, "plan": plan.to_dict(), "kind": "undo" if plan.undoes else "rollback",
-            "expected": {"weights": plan.weights_before, "aliases": plan.aliases_before},
-        })
-        self.checkpoint("after-intent")
+        try:
+            # The lock is taken in the intent's own transaction: never one without the other.
+            self.journal.record(incident_id, EventKind.ACTION_INTENT, {
+                "action_id": plan.action_id, "plan": plan.to_dict(), "kind": "undo" if plan.undoes else "rollback",
+                "expected": {"weights": plan.weights_before, "aliases": plan.aliases_before},
+            }, lock=LockChange(True, plan.model, plan.action_id, self.holder))
+        except LockHeldError as held:
+            conflict = f"another action on {plan.model} is in progress: {held}"
+            self.journal.record(incident_id, EventKind.ACTION_FAILED,
+                                {"action_id": plan.action_id, "conflict": True, "reason": conflict})
+            raise ConflictError(conflict) from None
+        self._holding = True
+        try:
+            self.checkpoint("after-lock")
+            self.checkpoint("after-intent")
+            return self._apply_locked(plan, incident_id)
+        finally:
+            if self._holding:  # an unexpected error on the way: give the lock back all the same
+                self.lock.release(plan.model, plan.action_id)
+                self._holding = False
+
+    def _outcome(self, incident_id: str, plan: Plan, kind: EventKind, payload: dict) -> None:
+        """Journal an action's outcome and release its lock, in one transaction."""
+        self.journal.record(incident_id, kind, payload, lock=LockChange(False, plan.model, plan.action_id))
+        self._holding = False
+
+    def _apply_locked(self, plan: Plan, incident_id: str) -> Outcome:
         previous = plan.weights_before
         for index, step in enumerate(plan.steps):
             changed = {v: w for v, w in step.items() if previous.get(v) != w}
@@ -403,7 +413,7 @@ class RollbackService:
                 if not passed:
                     message = (f"held at step {index + 1} of {len(plan.steps)}: the gate failed "
                                f"({evidence.get('reason')}); weights stay at {step}, aliases unchanged")
-                    self.journal.record(incident_id, EventKind.ACTION_FAILED, {
+                    self._outcome(incident_id, plan, EventKind.ACTION_FAILED, {
                         "action_id": plan.action_id, "held": True, "step": index + 1, "reason": message,
                         "observed": {"weights": weights, "aliases": plan.aliases_before}, "evidence": evidence,
                     })
@@ -428,7 +438,7 @@ class RollbackService:
         message = (f"applied: v{plan.leave} weight {plan.weights_before.get(plan.leave)} → "
                    f"{weights.get(plan.leave)}, v{plan.target} {plan.weights_before.get(plan.target)} → "
                    f"{weights.get(plan.target)}; aliases {_aliases(aliases)}")
-        self.journal.record(incident_id, EventKind.ACTION_APPLIED, {
+        self._outcome(incident_id, plan, EventKind.ACTION_APPLIED, {
             "action_id": plan.action_id, "observed": {"weights": weights, "aliases": aliases},
             "alias_moves": [m.__dict__ for m in plan.alias_moves], "undoes": plan.undoes,
         })
@@ -453,7 +463,7 @@ class RollbackService:
 
     def _fail(self, incident_id: str, plan: Plan, reason: str, exc: RewindError, router_changed: bool) -> Outcome:
         observed = self._observe(plan.model)
-        self.journal.record(incident_id, EventKind.ACTION_FAILED, {
+        self._outcome(incident_id, plan, EventKind.ACTION_FAILED, {
             "action_id": plan.action_id, "reason": reason, "conflict": isinstance(exc, ConflictError),
             "observed": observed,
         })
@@ -480,7 +490,7 @@ class RollbackService:
         except RewindError as router_exc:
             problems.append(f"router: {router_exc}")
         observed = self._observe(plan.model)
-        self.journal.record(incident_id, EventKind.ACTION_COMPENSATED, {
+        self._outcome(incident_id, plan, EventKind.ACTION_COMPENSATED, {
             "action_id": plan.action_id, "reason": f"registry: {exc}", "restored": not problems,
             "problems": problems, "observed": observed,
         })
