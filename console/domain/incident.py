@@ -261,11 +261,12 @@ def describe(event: Event) -> str:
         if kind is EventKind.ACTION_INTENT:
             return f"Action {action} intended: {compact(p.get('plan'))}"
         if kind is EventKind.ACTION_FAILED:
-            return f"Action {action} failed: {compact(p.get('error'))}"
+            return f"Action {action} failed: {compact(p.get('reason') or p.get('error'))}"
         if kind is EventKind.ACTION_NOT_VERIFIED:
             return f"Action {action} NOT verified: {compact(p.get('reason') or p.get('observed'))}"
         if kind is EventKind.ACTION_COMPENSATED:
-            return f"Action {action} compensated: {compact(p.get('compensation') or p.get('observed'))}"
+            why = p.get("reason") or p.get("compensation") or p.get("observed")
+            return f"Action {action} compensated: {compact(why)}"
         detail = p.get("observed")
         return f"Action {action} {what}" + (f": observed {compact(detail)}" if detail is not None else "")
     if kind is EventKind.NOTIFICATION_RENDERED:

@@ -121,7 +121,10 @@ REQUIRED_KEYS: dict[EventKind, tuple[str, ...]] = {
 - ``decision``: option, reason, optional question and ``evidence`` (sequence
   numbers of the events the decision rests on).
 - ``action.*``: ``action_id`` ties an action's events together; intent carries
-  ``plan`` and ``expected``; applied/verified/not_verified carry ``observed``.
+  ``plan`` and ``expected``; applied/verified/not_verified carry ``observed``;
+  failed and compensated carry ``reason`` (and ``observed`` when the systems
+  could be read), with ``refused``, ``conflict``, ``held`` or ``recovered`` set
+  to true when that is what happened.
 """
 
 

@@ -386,9 +386,9 @@ def _action_detail(event: Event) -> str:
     if kind is EventKind.ACTION_INTENT:
         return ""
     if kind is EventKind.ACTION_FAILED:
-        return compact(p.get("error"))
+        return compact(p.get("reason") or p.get("error"))
     if kind is EventKind.ACTION_COMPENSATED:
-        return compact(p.get("compensation") or p.get("observed"))
+        return compact(p.get("reason") or p.get("compensation") or p.get("observed"))
     if kind is EventKind.ACTION_NOT_VERIFIED:
         return compact(p.get("reason") or p.get("observed"))
     return "" if p.get("observed") is None else f"observed {compact(p.get('observed'))}"
