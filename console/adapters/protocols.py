@@ -22,7 +22,7 @@ class Registry(Protocol):
         """Where the registry is, for messages (never with credentials)."""
 
     def list_versions(self, model: str, with_signatures: bool = False) -> list[ModelVersion]:
-        """Every version of ``model``; raises NotFoundError for an unknown model."""
+        """Every version of ``model``, each with the aliases pointing at it; NotFoundError for an unknown model."""
 
     def get_aliases(self, model: str) -> AliasMap:
         """The model's aliases; raises NotFoundError for an unknown model."""

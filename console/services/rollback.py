@@ -43,7 +43,7 @@ from console.domain.rollback import (
 )
 from console.domain.routing import RouterState
 from console.domain.verdicts import State, build_matrix
-from console.domain.versions import ModelVersion
+from console.domain.versions import AliasMap, ModelVersion
 from console.services.journal import JournalService
 
 TERMINAL = (EventKind.ACTION_APPLIED, EventKind.ACTION_FAILED, EventKind.ACTION_COMPENSATED)
@@ -162,8 +162,9 @@ class RollbackService:
     def preview(self, model: str, leave: str | None = None, target: str | None = None,
                 mode: Mode = Mode.IMMEDIATE, reason: str = "") -> Preview:
         """Read both systems and compute the plan, without changing anything."""
-        aliases = self.registry.get_aliases(model)
         versions = self.registry.list_versions(model)
+        # list_versions already read the aliases (it attaches them to each version): one read, not two.
+        aliases = AliasMap(model, {alias: v.version for v in versions for alias in v.aliases})
         router = self.router.read_state(model)
         weights = router.weights()
         previous = self.previous_champion(model, versions, aliases.version_of(self.settings.stable_alias))

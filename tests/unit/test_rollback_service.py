@@ -39,7 +39,8 @@ class FakeRegistry:
         return self.aliases.get(alias)
 
     def list_versions(self, model, with_signatures=False):
-        return [ModelVersion(model, v, f"run{v}", datetime(2026, 1, int(v), tzinfo=UTC)) for v in ("1", "2", "3")]
+        return [ModelVersion(model, v, f"run{v}", datetime(2026, 1, int(v), tzinfo=UTC),
+                             aliases=self.get_aliases(model).aliases_of(v)) for v in ("1", "2", "3")]
 
     def get_signature(self, model, version):
         return self.signatures.get(version)
