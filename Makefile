@@ -13,6 +13,7 @@ DEBIAN_PACKAGES := haproxy prometheus postgresql sqlite3 tmux
 help:
 	@echo "make demo    start the sandbox (MLflow, model servers, HAProxy, Prometheus, traffic) and watch it"
 	@echo "make test    run every test, integration tests included"
+	@echo "make lint    check the code with ruff (make test runs it first)"
 	@echo "make bench   measure the performance figures (JSON to \$$BENCH_OUT when set)"
 
 $(STAMP): pyproject.toml
@@ -44,7 +45,7 @@ demo: REQUIRE_SYSTEM_PACKAGES = 1
 demo: system-packages $(STAMP)
 	$(BIN)/rewind demo
 
-test: system-packages $(STAMP)
+test: system-packages $(STAMP) lint
 	$(BIN)/python -m pytest
 
 test-unit: $(STAMP)
@@ -52,6 +53,9 @@ test-unit: $(STAMP)
 
 test-integration: system-packages $(STAMP)
 	$(BIN)/python -m pytest tests/integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check console tests
 
 bench: system-packages $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
                        ("scenario", "switch the failure scenario")):
         sp = sandbox.add_parser(name, help=text, description=text)
         _common(sp)
-        sp.add_argument("--dir", metavar="D", help="state directory (default: $REWIND_SANDBOX_DIR or ~/.local/state/rewind/sandbox)")
+        sp.add_argument("--dir", metavar="D",
+                        help="state directory (default: $REWIND_SANDBOX_DIR or ~/.local/state/rewind/sandbox)")
         if name == "status":
             sp.add_argument("--json", action="store_true", help="print a JSON document")
         if name == "scenario":
@@ -79,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "rollback":
             p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
             p.add_argument("--from", dest="from_version", metavar="VERSION",
-                           help="the version to leave (default: the challenger when it takes traffic, else the champion)")
+                           help="the version to leave (default: the challenger when it takes traffic, "
+                                "else the champion)")
             p.add_argument("--to", metavar="VERSION",
                            help="the version to go back to (default: the champion, else the previous champion)")
             p.add_argument("--gradual", action="store_true", help="step the weights down, each step gated on metrics")
@@ -167,6 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_OK
+    if not debug:
+        # Rewind reports every MLflow failure itself, in one line; MLflow's own log records
+        # (tracebacks of database errors among them) are for --debug.
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "CRITICAL")
     from console.domain.errors import RewindError
     from console.runtime import tune_gc
 

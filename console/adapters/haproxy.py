@@ -120,9 +120,21 @@ class HAProxyRouter:
             RouterError: when HAProxy cannot be reached or answers unexpectedly.
         """
         backend = self.backend(model)
-        answer = self.command(f"show servers state {backend}")
+        before, state = self._parse_state(model, backend, self.command(f"show servers state {backend}"))
+        if before:
+            raise RouterError(f"{self.describe()}: unexpected answer to show servers state: {before[0][:120]}")
+        return state
+
+    def _parse_state(self, model: str, backend: str, answer: str) -> tuple[list[str], RouterState]:
+        """Split an answer ending in ``show servers state`` into the lines before it and the state.
+
+        Raises:
+            NotFoundError / RouterError: no state in the answer.
+        """
         lines = [line for line in answer.splitlines() if line.strip()]
-        if not lines or not lines[0].strip().isdigit():
+        start = next((i for i, line in enumerate(lines)
+                      if line.strip().isdigit() and (i + 1 == len(lines) or lines[i + 1].startswith("#"))), None)
+        if start is None:
             text = answer.strip() or "empty answer"
             if "find backend" in text or "No such backend" in text:
                 raise NotFoundError(
@@ -131,7 +143,7 @@ class HAProxyRouter:
             raise RouterError(f"{self.describe()}: unexpected answer to show servers state: {text[:120]}")
         header = None
         servers: list[ServerState] = []
-        for line in lines[1:]:
+        for line in lines[start + 1:]:
             if line.startswith("#"):
                 header = line.lstrip("# ").split()
                 continue
@@ -151,7 +163,7 @@ class HAProxyRouter:
                     address=f"{row.get('srv_addr')}:{row.get('srv_port')}",
                 )
             )
-        return RouterState(backend=backend, servers=tuple(servers))
+        return lines[:start], RouterState(backend=backend, servers=tuple(servers))
 
     def served(self, model: str) -> dict[str, int]:
         """Requests each version's server has answered since HAProxy started (its ``stot`` counter)."""
@@ -170,7 +182,7 @@ class HAProxyRouter:
 
     # -- writes -----------------------------------------------------------------------------
     def set_weights(
-        self, model: str, weights: dict[str, int], expected: dict[str, int] | None = None
+        self, model: str, weights: dict[str, int], expected: dict[str, int] | None = None, checked: bool = False
     ) -> RouterState:
         """Set the weights of several versions as one operation, with compare-and-set.
 
@@ -179,9 +191,13 @@ class HAProxyRouter:
             weights: version -> new weight (0..256).
             expected: version -> the weight the caller last saw; any difference
                 aborts before anything is written. ``None`` skips the comparison.
+            checked: the caller has just compared ``expected`` (naming every
+                version in ``weights``) with a state it read under its action
+                lock, so the backend is not read again before writing.
 
         Returns:
-            The backend's state read back after the change.
+            The backend's state read back after the change (in the same
+            exchange as the write).
 
         Raises:
             NotFoundError: a version with no server in the backend.
@@ -194,31 +210,31 @@ class HAProxyRouter:
             except ValueError as exc:
                 raise UsageError(f"version {version}: {exc}") from None
         backend = self.backend(model)
-        before = self.read_state(model)
-        current = before.weights()
-        missing = sorted(v for v in weights if v not in current)
-        if missing:
-            raise NotFoundError(
-                f"{self.describe()}: backend {backend!r} has no server for version "
-                f"{missing[0]} (expected server {self.naming.server(missing[0])!r})"
-            )
-        if expected is not None:
-            changed = {v: (w, current.get(v)) for v, w in expected.items() if current.get(v) != w}
-            if changed:
-                detail = ", ".join(f"v{v} is {now} (expected {was})" for v, (was, now) in sorted(changed.items()))
-                raise ConflictError(f"{self.describe()}: weights changed since they were read: {detail}")
+        if checked and (expected is None or set(weights) - set(expected)):
+            raise UsageError("set_weights(checked=True) needs an expected weight for every version it sets")
+        if not checked:
+            current = self.read_state(model).weights()
+            missing = sorted(v for v in weights if v not in current)
+            if missing:
+                raise NotFoundError(
+                    f"{self.describe()}: backend {backend!r} has no server for version "
+                    f"{missing[0]} (expected server {self.naming.server(missing[0])!r})"
+                )
+            if expected is not None:
+                changed = {v: (w, current.get(v)) for v, w in expected.items() if current.get(v) != w}
+                if changed:
+                    detail = ", ".join(f"v{v} is {now} (expected {was})" for v, (was, now) in sorted(changed.items()))
+                    raise ConflictError(f"{self.describe()}: weights changed since they were read: {detail}")
         commands = "; ".join(
             f"set weight {backend}/{self.naming.server(version)} {weight}"
             for version, weight in sorted(weights.items())
         )
-        answer = self.command(commands).strip()
-        if answer:
-            after = self.read_state(model)
+        # The read-back rides on the same connection: HAProxy runs the commands in order.
+        refused, after = self._parse_state(model, backend, self.command(f"{commands}; show servers state {backend}"))
+        if refused:
             raise RouterError(
-                f"{self.describe()}: refused set weight: {answer.splitlines()[0]} "
-                f"(weights now {after.weights()})"
+                f"{self.describe()}: refused set weight: {refused[0].strip()} (weights now {after.weights()})"
             )
-        after = self.read_state(model)
         wrong = {v: after.weights().get(v) for v, w in weights.items() if after.weights().get(v) != w}
         if wrong:
             raise RouterError(f"{self.describe()}: read-back shows weights {wrong}, not {weights}")

@@ -14,7 +14,6 @@ import os
 import pwd
 import socket
 from collections.abc import Mapping
-
 from pathlib import Path
 
 from console.domain.authority import Identity

@@ -59,7 +59,6 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
-from console.runtime import gc_paused
 from console.domain.errors import (
     ConfigError,
     ConflictError,
@@ -79,6 +78,7 @@ from console.domain.journal import (
     parse_kind,
     seal_chain,
 )
+from console.runtime import gc_paused
 
 SCHEMA_VERSION = 1
 _SCHEMA_LOCK_KEY = 0x5265776E64  # "Rewnd": the advisory lock that serialises table creation on PostgreSQL
@@ -156,6 +156,11 @@ _MOVE_HEAD = incidents_table.update().where(incidents_table.c.incident_id == bin
     head_seq=bindparam("new_seq"), head_hash=bindparam("new_hash"))
 _INSERT_INCIDENT = incidents_table.insert()
 _INSERT_EVENTS = events_table.insert()
+_LOCK_HOLDER = select(locks_table.c.action_id, locks_table.c.holder, locks_table.c.acquired_at).where(
+    locks_table.c.model == bindparam("key_model"))
+_INSERT_LOCK = locks_table.insert()
+_DELETE_LOCK = locks_table.delete().where(locks_table.c.model == bindparam("key_model")).where(
+    locks_table.c.action_id == bindparam("key_action_id"))
 
 _RETRYABLE_SQLSTATES = {"40001", "40P01", "55P03"}  # serialization failure, deadlock, lock not available
 
@@ -233,6 +238,9 @@ class SqlJournal:
         self._head_sql = _DriverStatement(head, dialect)
         self._insert_event_sql = _DriverStatement(_INSERT_EVENTS, dialect)
         self._move_head_sql = _DriverStatement(_MOVE_HEAD, dialect)
+        self._lock_holder_sql = _DriverStatement(_LOCK_HOLDER, dialect)
+        self._insert_lock_sql = _DriverStatement(_INSERT_LOCK, dialect)
+        self._delete_lock_sql = _DriverStatement(_DELETE_LOCK, dialect)
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -383,14 +391,13 @@ class SqlJournal:
                     else:
                         last_seq, last_hash = int(head[0]), head[1]
                     if lock is not None and lock.take:
-                        _take_lock(conn, lock)
+                        self._take_lock(conn, lock)
                     sealed = seal_chain(drafts, last_seq, last_hash)
                     self._insert_event_sql.execute_many(conn, [_row(e) for e in sealed])
                     self._move_head_sql.execute(conn, {"key_incident_id": incident_id, "new_seq": sealed[-1].seq,
                                                        "new_hash": sealed[-1].hash})
                     if lock is not None and not lock.take:
-                        conn.execute(locks_table.delete().where(locks_table.c.model == lock.model)
-                                     .where(locks_table.c.action_id == lock.action_id))
+                        self._delete_lock_sql.execute(conn, {"key_model": lock.model, "key_action_id": lock.action_id})
                 return sealed
             except IntegrityError as exc:
                 if new_incident:
@@ -407,6 +414,21 @@ class SqlJournal:
             time.sleep(min(0.5, 0.005 * 2 ** attempt) * random.uniform(0.5, 1.5))
         raise JournalError(f"{self.describe()}: appending to incident {incident_id} failed after "
                            f"{self.retries + 1} attempts: {self._reason(last_error) if last_error else 'busy'}")
+
+    def _take_lock(self, conn: Connection, lock: LockChange) -> None:
+        """Insert the model's lock row in ``conn``'s transaction, or raise LockHeldError naming the holder.
+
+        A concurrent insert of the same model fails on the primary key
+        (IntegrityError), which the caller's retry turns into a fresh read.
+        """
+        row = self._lock_holder_sql.execute(conn, {"key_model": lock.model}).first()
+        if row is not None:
+            action_id, holder, acquired_at = row
+            if action_id == lock.action_id:
+                return
+            raise LockHeldError(f"action {action_id} by {holder} since {acquired_at}")
+        self._insert_lock_sql.execute(conn, {"model": lock.model, "action_id": lock.action_id,
+                                             "holder": lock.holder, "acquired_at": format_ts(time.time())})
 
     def _retryable(self, exc: DBAPIError) -> bool:
         if exc.connection_invalidated:
@@ -538,22 +560,6 @@ def _event(row: Sequence, actors: dict[tuple, Actor]) -> Event:
     if actor is None:
         actor = actors[key] = Actor(user, host, ssh)
     return Event(incident_id, int(seq), ts, actor, parse_kind(kind), payload, prev_hash, digest)
-
-
-def _take_lock(conn: Connection, lock: LockChange) -> None:
-    """Insert the model's lock row in ``conn``'s transaction, or raise LockHeldError naming the holder.
-
-    A concurrent insert of the same model fails on the primary key
-    (IntegrityError), which the caller's retry turns into a fresh read.
-    """
-    row = conn.execute(select(locks_table.c.action_id, locks_table.c.holder, locks_table.c.acquired_at)
-                       .where(locks_table.c.model == lock.model)).first()
-    if row is not None:
-        if row.action_id == lock.action_id:
-            return
-        raise LockHeldError(f"action {row.action_id} by {row.holder} since {row.acquired_at}")
-    conn.execute(locks_table.insert(), {"model": lock.model, "action_id": lock.action_id, "holder": lock.holder,
-                                        "acquired_at": format_ts(time.time())})
 
 
 class SqlActionLock:

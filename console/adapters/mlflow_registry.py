@@ -82,7 +82,8 @@ class MlflowRegistry:
             # adapter is the process's only MLflow user, so point them at the same registry.
             mlflow.set_tracking_uri(self.tracking_uri)
             mlflow.set_registry_uri(self.registry_uri)
-            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.registry_uri)
+            self._client = self._call("open the registry", "", MlflowClient, tracking_uri=self.tracking_uri,
+                                      registry_uri=self.registry_uri)
         return self._client
 
     def _alias_writer(self) -> Any:
@@ -113,6 +114,15 @@ class MlflowRegistry:
             raise RegistryError(f"{self.describe()}: {what} failed: {message[:200]}") from None
         except OSError as exc:
             raise RegistryError(f"{self.describe()}: {what} failed: {exc}") from None
+        except Exception as exc:
+            # A database-backed registry lets SQLAlchemy's own errors through (a file that is
+            # not a database, a locked or unreachable database server).
+            if not type(exc).__module__.startswith("sqlalchemy"):
+                raise
+            original = getattr(exc, "orig", None) or exc
+            detail = (str(original).strip().splitlines() or [type(original).__name__])[0]
+            raise RegistryError(f"{self.describe()}: {what} failed: {detail[:200]} "
+                                f"(registry.tracking_uri)") from None
 
     # -- reads ------------------------------------------------------------------------------
     def get_aliases(self, model: str) -> AliasMap:
@@ -182,9 +192,15 @@ class MlflowRegistry:
             if f"alias {alias} not found" in str(exc.message):
                 return None
             return self._call(f"read alias {alias!r}", model, _raise, exc)
+        except Exception as exc:  # noqa: BLE001 - _call names what it is, or lets it through
+            return self._call(f"read alias {alias!r}", model, _raise, exc)
 
-    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> str | None:
+    def set_alias(self, model: str, alias: str, version: str, expected: str | None,
+                  checked: bool = False) -> str | None:
         """Point ``alias`` at ``version`` if it still points at ``expected`` (``None``: unset).
+
+        With ``checked``, the caller has just compared ``expected`` with a read
+        made under its action lock, and the alias is not read again before the write.
 
         Returns:
             The alias's version as read back after the write.
@@ -194,7 +210,7 @@ class MlflowRegistry:
             NotFoundError: the model or version does not exist.
         """
         version = normalise_version(version)
-        current = self.get_alias(model, alias)
+        current = expected if checked else self.get_alias(model, alias)
         if current != expected and current != version:
             raise ConflictError(
                 f"{self.describe()}: alias {alias!r} of {model!r} points at "
@@ -208,9 +224,12 @@ class MlflowRegistry:
             raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} at {_v(after)}, not v{version}")
         return after
 
-    def delete_alias(self, model: str, alias: str, expected: str | None) -> str | None:
-        """Remove ``alias`` if it still points at ``expected``; returns the read-back (``None``)."""
-        current = self.get_alias(model, alias)
+    def delete_alias(self, model: str, alias: str, expected: str | None, checked: bool = False) -> str | None:
+        """Remove ``alias`` if it still points at ``expected``; returns the read-back (``None``).
+
+        ``checked`` as for :meth:`set_alias`.
+        """
+        current = expected if checked else self.get_alias(model, alias)
         if current is None:
             return None
         if current != expected:

@@ -104,7 +104,8 @@ class PrometheusMetrics:
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise MetricsError(f"{self.describe()}: the exchange failed ({exc.__class__.__name__})") from None
         if response.status_code in (401, 403):
-            raise MetricsError(f"{self.describe()}: refused the credentials (HTTP {response.status_code}, metrics.auth)")
+            raise MetricsError(
+                f"{self.describe()}: refused the credentials (HTTP {response.status_code}, metrics.auth)")
         return response.status_code, content
 
     def _decode(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:

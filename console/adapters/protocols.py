@@ -33,10 +33,15 @@ class Registry(Protocol):
     def get_alias(self, model: str, alias: str) -> str | None:
         """The version one alias points to, or ``None``."""
 
-    def set_alias(self, model: str, alias: str, version: str, expected: str | None) -> str | None:
-        """Point ``alias`` at ``version`` if it still points at ``expected``; return the read-back."""
+    def set_alias(self, model: str, alias: str, version: str, expected: str | None,
+                  checked: bool = False) -> str | None:
+        """Point ``alias`` at ``version`` if it still points at ``expected``; return the read-back.
 
-    def delete_alias(self, model: str, alias: str, expected: str | None) -> str | None:
+        ``checked``: the caller compared ``expected`` with a read made under its
+        action lock just before, so the alias is written without reading it again.
+        """
+
+    def delete_alias(self, model: str, alias: str, expected: str | None, checked: bool = False) -> str | None:
         """Remove ``alias`` if it still points at ``expected``; return the read-back (``None``)."""
 
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
@@ -53,9 +58,13 @@ class Router(Protocol):
         """Every server of the model's backend with its weight and state."""
 
     def set_weights(
-        self, model: str, weights: dict[str, int], expected: dict[str, int] | None
+        self, model: str, weights: dict[str, int], expected: dict[str, int] | None, checked: bool = False
     ) -> RouterState:
-        """Set several versions' weights as one operation, if they still are ``expected``."""
+        """Set several versions' weights as one operation, if they still are ``expected``; return the read-back.
+
+        ``checked``: the caller compared ``expected`` (every version set) with a
+        state read under its action lock just before; the router is not read again.
+        """
 
     def served(self, model: str) -> dict[str, int]:
         """Requests each version has been sent so far (a counter, for measuring drains)."""

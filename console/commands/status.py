@@ -66,9 +66,11 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
             ", ".join(snapshot.aliases.aliases_of(version)) or "-",
             str(server.weight) if server else "-",
             f"{shares.get(version, 0.0) * 100:.0f}%" if server else "-",
-            ("up" if server.operational else "DOWN") + ("" if server.admin_state == "ready" else f" ({server.admin_state})")
+            ("up" if server.operational else "DOWN")
+            + ("" if server.admin_state == "ready" else f" ({server.admin_state})")
             if server else "no server",
-            f"{info.created_at:%Y-%m-%d %H:%M}" if info and info.created_at else ("not in registry" if not info else "-"),
+            f"{info.created_at:%Y-%m-%d %H:%M}" if info and info.created_at
+            else ("not in registry" if not info else "-"),
             Text(f"{SYMBOL[state]} {WORD[state]}", style=STATE_STYLE[state]) if state else Text("-", style="dim"),
         )
 

@@ -39,6 +39,7 @@ from pathlib import PurePath
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.verdicts import Verdict
 
+
 @dataclass(frozen=True)
 class LockChange:
     """A model's action lock taken or released in the same transaction as an append.

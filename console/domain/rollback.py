@@ -257,7 +257,8 @@ def check_signatures(leaving: ModelVersion, target: ModelVersion) -> SignatureCh
         if name not in leave_in:
             problems.append(f"v{target.version} needs input {name!r}, which v{leaving.version} callers do not send")
         elif leave_in[name] != kind:
-            problems.append(f"input {name!r} is {leave_in[name]} for v{leaving.version} but {kind} for v{target.version}")
+            problems.append(f"input {name!r} is {leave_in[name]} for v{leaving.version} "
+                            f"but {kind} for v{target.version}")
     leave_out, target_out = _columns(leaving.signature, "outputs"), _columns(target.signature, "outputs")
     if leave_out and target_out and set(leave_out) - set(target_out):
         gone = ", ".join(sorted(set(leave_out) - set(target_out)))

@@ -207,7 +207,7 @@ class RollbackService:
         """
         incident_id, plan, applied = self.find_action(action_id)
         if not applied:
-            raise UsageError(f"action {action_id} was never applied: there is nothing to undo")
+            raise UsageError(f"action {action_id} was never applied or changed nothing: there is nothing to undo")
         undo = inverse(plan, new_action_id(), reason or f"undo {action_id}")
         router = self.router.read_state(plan.model)
         versions = {v.version: v for v in self.registry.list_versions(plan.model)}
@@ -232,7 +232,7 @@ class RollbackService:
                 if event.kind is EventKind.ACTION_INTENT:
                     intent = event
                 else:
-                    applied = True
+                    applied = event.payload.get("changed", True) is not False
             if intent is not None:
                 return incident.incident_id, Plan.from_dict(intent.payload["plan"]), applied
         raise UsageError(f"no action {action_id} in the journal ({self.journal.describe()})")
@@ -349,7 +349,11 @@ class RollbackService:
         return self.router.read_state(model).weights(), dict(self.registry.get_aliases(model).aliases)
 
     def apply(self, preview: Preview, incident_id: str, force: bool = False) -> Outcome:
-        """Carry out a previewed plan: lock, intent, router, registry, read-back, outcome.
+        """Carry out a previewed plan: lock and intent, compare-and-set, router, registry, read-back, outcome.
+
+        Both systems are read for the compare-and-set once the lock and the
+        intent are committed, and compared with the preview before either is
+        written: a conflict on either side changes nothing.
 
         Raises:
             RefusedError: incompatible signatures without ``force``.
@@ -359,13 +363,11 @@ class RollbackService:
         plan = preview.plan
         if not preview.signature.compatible and not force:
             self.refuse(incident_id, plan, f"incompatible signatures: {preview.signature.reason} (--force overrides)")
-        weights = self.router.read_state(plan.model).weights()
-        if _covers(weights, plan.weights_after):
-            aliases = dict(self.registry.get_aliases(plan.model).aliases)
-            if aliases == plan.aliases_after:
-                message = f"already applied: {plan.model} is in the planned state; nothing changed"
-                self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
-                return Outcome(plan.action_id, "already_applied", weights, aliases, message)
+        if _covers(plan.weights_before, plan.weights_after) and plan.aliases_before == plan.aliases_after:
+            message = f"already applied: {plan.model} is in the planned state; nothing changed"
+            self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
+            return Outcome(plan.action_id, "already_applied", dict(plan.weights_before),
+                           dict(plan.aliases_before), message)
         try:
             # The lock is taken in the intent's own transaction: never one without the other.
             self.journal.record(incident_id, EventKind.ACTION_INTENT, {
@@ -393,13 +395,40 @@ class RollbackService:
         self._holding = False
 
     def _apply_locked(self, plan: Plan, incident_id: str) -> Outcome:
+        try:
+            # Compare-and-set, first half: both systems read under the lock, before anything is written.
+            weights = self.router.read_state(plan.model).weights()
+            seen_aliases = {m.alias: self.registry.get_alias(plan.model, m.alias) for m in plan.alias_moves}
+        except RewindError as exc:
+            return self._fail(incident_id, plan, f"reading the systems before the change: {exc}", exc,
+                              router_changed=False)
+        if _covers(weights, plan.weights_after) and all(seen_aliases[m.alias] == m.after for m in plan.alias_moves):
+            aliases = {**plan.aliases_before, **seen_aliases}
+            aliases = {a: v for a, v in aliases.items() if v is not None}
+            message = (f"already applied: {plan.model} reached the planned state after the preview, "
+                       f"not by this action; nothing changed")
+            self._outcome(incident_id, plan, EventKind.ACTION_APPLIED, {
+                "action_id": plan.action_id, "changed": False, "reason": message,
+                "observed": {"weights": weights, "aliases": aliases}, "alias_moves": [], "undoes": plan.undoes,
+            })
+            return Outcome(plan.action_id, "already_applied", weights, aliases, message)
+        first = plan.steps[0] if plan.steps else plan.weights_after
+        moved = sorted(v for v, w in first.items() if plan.weights_before.get(v) != w)
+        drift = [f"v{v} weight is {weights.get(v, 'absent')} (expected {plan.weights_before.get(v)})"
+                 for v in moved if weights.get(v) != plan.weights_before.get(v)]
+        drift += [f"alias {m.alias!r} points at {_v(seen_aliases[m.alias])} (expected {_v(m.before)})"
+                  for m in plan.alias_moves if seen_aliases[m.alias] != m.before]
+        if drift:
+            exc = ConflictError(f"{plan.model} changed since the preview: {'; '.join(drift)}")
+            return self._fail(incident_id, plan, str(exc), exc, router_changed=False)
         previous = plan.weights_before
         for index, step in enumerate(plan.steps):
             changed = {v: w for v, w in step.items() if previous.get(v) != w}
             try:
-                # Compare-and-set, write and read-back happen in the adapter.
-                weights = self.router.set_weights(plan.model, changed,
-                                                  expected={v: previous[v] for v in changed}).weights()
+                # The first step was compared above, under the lock; later ones compare in the adapter.
+                # Either way the write and its read-back are one exchange.
+                weights = self.router.set_weights(plan.model, changed, expected={v: previous[v] for v in changed},
+                                                  checked=index == 0).weights()
             except RewindError as exc:
                 return self._fail(incident_id, plan, f"router: {exc}", exc, router_changed=index > 0)
             self.checkpoint(f"after-router-step-{index + 1}")
@@ -421,13 +450,18 @@ class RollbackService:
                     return Outcome(plan.action_id, "held", weights, plan.aliases_before, message, evidence)
         aliases = dict(plan.aliases_before)
         done = []
+        unchecked = set(seen_aliases)  # each alias was compared once, under the lock
         for move in plan.alias_moves:
+            checked = move.alias in unchecked
+            unchecked.discard(move.alias)
             try:
-                # Compare-and-set, write and read-back happen in the adapter.
+                # The write and its read-back happen in the adapter.
                 if move.after is None:
-                    read_back = self.registry.delete_alias(plan.model, move.alias, expected=move.before)
+                    read_back = self.registry.delete_alias(plan.model, move.alias, expected=move.before,
+                                                           checked=checked)
                 else:
-                    read_back = self.registry.set_alias(plan.model, move.alias, move.after, expected=move.before)
+                    read_back = self.registry.set_alias(plan.model, move.alias, move.after, expected=move.before,
+                                                        checked=checked)
             except RewindError as exc:
                 return self._compensate(incident_id, plan, done, exc)
             done.append(move)
@@ -468,8 +502,7 @@ class RollbackService:
             "action_id": plan.action_id, "reason": reason, "conflict": isinstance(exc, ConflictError),
             "observed": observed,
         })
-        state = (f"router weights now {observed.get('weights')}, aliases {_aliases(observed.get('aliases') or {})}"
-                 if "error" not in observed else observed["error"])
+        state = f"router {_router_state(observed)}, registry {_registry_state(observed)}"
         raised = type(exc)(f"{reason}. {'Changed up to the failing step' if router_changed else 'Nothing changed'}: "
                            f"{state}")
         raise raised
@@ -495,17 +528,22 @@ class RollbackService:
             "action_id": plan.action_id, "reason": f"registry: {exc}", "restored": not problems,
             "problems": problems, "observed": observed,
         })
-        where = ("router weights restored to " + str(observed.get("weights")) if not problems
-                 else "COMPENSATION INCOMPLETE: " + "; ".join(problems))
+        where = ("router weights restored" if not problems else "COMPENSATION INCOMPLETE: " + "; ".join(problems))
         raise type(exc)(f"registry failed after the router changed ({exc}); {where}; "
-                        f"aliases {_aliases(observed.get('aliases') or {})}")
+                        f"router {_router_state(observed)}, registry {_registry_state(observed)}")
 
     def _observe(self, model: str) -> dict:
+        """Each system's state read back on its own: one unreachable system does not hide the other's."""
+        observed: dict = {}
         try:
-            weights, aliases = self._state(model)
-            return {"weights": weights, "aliases": aliases}
+            observed["weights"] = self.router.read_state(model).weights()
         except RewindError as exc:
-            return {"error": f"could not read back: {exc}"}
+            observed["router_error"] = f"could not read the router back: {exc}"
+        try:
+            observed["aliases"] = dict(self.registry.get_aliases(model).aliases)
+        except RewindError as exc:
+            observed["registry_error"] = f"could not read the registry back: {exc}"
+        return observed
 
     # -- gates and verification -------------------------------------------------------------
     def _check(self, plan: Plan, metric_names: tuple[str, ...]) -> tuple[bool, dict]:
@@ -647,3 +685,15 @@ def _covers(weights: dict[str, int], wanted: dict[str, int]) -> bool:
 
 def _aliases(aliases: dict[str, str]) -> str:
     return ", ".join(f"{a} → v{v}" for a, v in sorted(aliases.items())) or "none"
+
+
+def _router_state(observed: dict) -> str:
+    return f"weights now {observed['weights']}" if "weights" in observed else observed["router_error"]
+
+
+def _registry_state(observed: dict) -> str:
+    return f"aliases {_aliases(observed['aliases'])}" if "aliases" in observed else observed["registry_error"]
+
+
+def _v(version: str | None) -> str:
+    return "nothing" if version is None else f"v{version}"

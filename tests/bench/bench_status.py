@@ -27,11 +27,11 @@ VERSIONS, SEGMENTS = 20, 200
 
 def _refresh_figures():
     from console.adapters.prometheus import PrometheusMetrics
+    from console.config import load_config
     from console.domain.verdicts import build_matrix
+    from console.runtime import tune_gc
     from console.sandbox.manager import free_port
     from console.sandbox.templates import rewind_config
-    from console.config import load_config
-    from console.runtime import tune_gc
 
     port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "tests.bench.fake_prometheus", "--port", str(port),

@@ -81,6 +81,20 @@ def test_an_unknown_version_changes_nothing(router):
     assert router.read_state(MODEL).weights() == {"1": 0, "2": 90, "3": 10}
 
 
+def test_a_write_haproxy_refuses_is_reported_with_the_state_read_back_in_the_same_exchange(router):
+    # checked=True: the caller vouches for the comparison, so HAProxy itself meets the unknown server.
+    refused = r"refused set weight: No such server\..*weights now \{'1': 0, '2': 90, '3': 10\}"
+    with pytest.raises(RouterError, match=refused):
+        router.set_weights(MODEL, {"7": 100}, expected={"7": 0}, checked=True)
+
+
+def test_a_checked_write_skips_the_read_and_returns_the_read_back(router):
+    after = router.set_weights(MODEL, {"2": 80, "3": 20}, expected={"2": 90, "3": 10}, checked=True)
+    assert after.weights() == {"1": 0, "2": 80, "3": 20} == router.read_state(MODEL).weights()
+    with pytest.raises(UsageError, match="expected weight for every version"):
+        router.set_weights(MODEL, {"2": 90}, expected=None, checked=True)
+
+
 def test_invalid_weight_is_refused_before_anything_is_sent(router):
     with pytest.raises(UsageError, match="0 to 256"):
         router.set_weights(MODEL, {"2": 300}, expected=None)

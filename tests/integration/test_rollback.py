@@ -14,7 +14,7 @@ from console.adapters.haproxy import HAProxyRouter
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.adapters.mlflow_registry import MlflowRegistry
 from console.config import load_config
-from console.domain.errors import ConflictError
+from console.domain.errors import ConflictError, NotFoundError
 from console.domain.journal import EventKind
 from console.sandbox.templates import backend_name
 from console.wiring import build_rollback_service, build_status_service
@@ -203,21 +203,53 @@ def test_a_gradual_rollback_steps_through_passing_gates(sandbox_config, systems,
     assert gates == ["gate after step 1: passed", "gate after step 2: passed"]
 
 
-def test_registry_failure_after_the_router_is_compensated(sandbox_config, systems, journal_env):
+def test_an_alias_moved_since_the_preview_is_a_conflict_before_anything_changes(sandbox_config, systems,
+                                                                               journal_env):
     router, registry = systems
     service = build_rollback_service(load_config(sandbox_config, environ=journal_env))
     try:
         preview = service.preview(MODEL)
-        incident = service.journal.open_incident(MODEL, "2", "compensation drill").incident_id
+        incident = service.journal.open_incident(MODEL, "2", "conflict drill").incident_id
         # Someone points the challenger alias elsewhere between the preview and the apply.
         registry.set_alias(MODEL, "challenger", "1", expected="3")
-        with pytest.raises(ConflictError, match="registry failed after the router changed.*restored"):
+        with pytest.raises(ConflictError, match=r"alias 'challenger' points at v1 \(expected v3\)\. Nothing changed"):
             service.apply(preview, incident)
     finally:
         service.journal.close()
     assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == {"champion": "2", "challenger": "1"}
+    assert action_events(journal_env, preview.plan.action_id) == ["action.intent", "action.failed"]
+
+
+def test_registry_failure_after_the_router_is_compensated(sandbox, sandbox_config, systems, journal_env):
+    router, registry = systems
+    service = build_rollback_service(load_config(sandbox_config, environ=journal_env))
+    renamed = f"{MODEL}-renamed"
+
+    def pull_the_model_away(boundary: str) -> None:
+        if boundary == "after-router-step-1":  # the router has changed; now the registry loses the model
+            registry.client.rename_registered_model(MODEL, renamed)
+
+    service.checkpoint = pull_the_model_away
+    try:
+        preview = service.preview(MODEL)
+        incident = service.journal.open_incident(MODEL, "2", "compensation drill").incident_id
+        with pytest.raises(NotFoundError) as failed:
+            service.apply(preview, incident)
+    finally:
+        if registry.client.search_registered_models(f"name = '{renamed}'"):
+            registry.client.rename_registered_model(renamed, MODEL)
+        service.journal.close()
+    message = str(failed.value)
+    assert message.startswith("registry failed after the router changed") and "router weights restored" in message
+    assert "router weights now {'1': 0, '2': 90, '3': 10}" in message
+    assert "registry could not read the registry back" in message and "not found" in message
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
     kinds = action_events(journal_env, preview.plan.action_id)
     assert kinds == ["action.intent", "action.compensated"]
+    [compensated] = [e for e in events(journal_env, [EventKind.ACTION_COMPENSATED])]
+    assert compensated.payload["restored"] is True and compensated.payload["observed"]["weights"] == START_WEIGHTS
 
 
 def test_a_gradual_rollback_holds_at_a_failing_gate(sandbox, sandbox_config, systems, journal_env):

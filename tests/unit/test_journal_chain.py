@@ -202,7 +202,7 @@ def test_timestamps_round_trip_in_utc():
     assert text == "2025-03-14T09:00:00.123456Z"
     assert parse_ts(text).timestamp() == pytest.approx(1741942800.123456)
     assert parse_ts("2025-03-14T10:00:00+01:00") == parse_ts("2025-03-14T09:00:00Z")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no time zone"):
         parse_ts("2025-03-14T09:00:00")
 
 

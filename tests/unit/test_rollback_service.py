@@ -9,7 +9,7 @@ import pytest
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.domain.authority import Identity, Permission, Policy
-from console.domain.errors import ConflictError, RegistryError
+from console.domain.errors import ConflictError, RegistryError, UsageError
 from console.domain.journal import Actor, EventKind
 from console.domain.routing import RouterState, ServerState
 from console.domain.versions import AliasMap, ModelVersion
@@ -45,18 +45,18 @@ class FakeRegistry:
     def get_signature(self, model, version):
         return self.signatures.get(version)
 
-    def set_alias(self, model, alias, version, expected):
+    def set_alias(self, model, alias, version, expected, checked=False):
         if self.fail_writes:
             raise RegistryError("fake registry: unreachable")
-        if self.aliases.get(alias) != expected:
+        if not checked and self.aliases.get(alias) != expected:
             raise ConflictError(f"alias {alias} moved")
         self.aliases[alias] = version
         return version
 
-    def delete_alias(self, model, alias, expected):
+    def delete_alias(self, model, alias, expected, checked=False):
         if self.fail_writes:
             raise RegistryError("fake registry: unreachable")
-        if self.aliases.get(alias) != expected:
+        if not checked and self.aliases.get(alias) != expected:
             raise ConflictError(f"alias {alias} moved")
         self.aliases.pop(alias, None)
 
@@ -72,13 +72,16 @@ class FakeRouter:
         return "fake router"
 
     def read_state(self, model):
+        return self._state()
+
+    def _state(self):
         return RouterState("be", tuple(ServerState(f"v{v}", v, w, True) for v, w in self.weights.items()))
 
-    def set_weights(self, model, weights, expected):
-        if expected and any(self.weights[v] != w for v, w in expected.items()):
+    def set_weights(self, model, weights, expected, checked=False):
+        if not checked and expected and any(self.weights[v] != w for v, w in expected.items()):
             raise ConflictError("weights moved")
         self.weights.update(weights)
-        return self.read_state(model)
+        return self._state()  # the read-back rides on the write, as HAProxy's does
 
     def served(self, model):
         return {v: 0 for v in self.weights}
@@ -130,7 +133,8 @@ def test_a_registry_failure_restores_the_router(world):
     service = build()
     preview = service.preview(MODEL)
     registry.fail_writes = True
-    with pytest.raises(RegistryError, match="router weights restored to"):
+    restored = r"router weights restored; router weights now \{'1': 0, '2': 90, '3': 10\}"
+    with pytest.raises(RegistryError, match=restored):
         service.apply(preview, incident)
     assert router.weights == {"1": 0, "2": 90, "3": 10}
     assert kinds(journal, incident)[-2:] == ["action.intent", "action.compensated"]
@@ -146,6 +150,62 @@ def test_a_router_that_moved_since_the_preview_is_a_conflict_and_nothing_changes
     assert registry.aliases == {"champion": "2", "challenger": "3"}
     failed = list(journal.journal.events(incident, [EventKind.ACTION_FAILED]))[-1]
     assert failed.payload["conflict"] is True and failed.payload["observed"]["weights"]["3"] == 20
+
+
+def test_an_alias_that_moved_since_the_preview_is_a_conflict_before_the_router_changes(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    preview = service.preview(MODEL)
+    registry.aliases["challenger"] = "1"  # someone moved it by hand after the preview
+    with pytest.raises(ConflictError, match="alias 'challenger' points at v1 \\(expected v3\\).*Nothing changed"):
+        service.apply(preview, incident)
+    assert router.weights == {"1": 0, "2": 90, "3": 10}
+    assert registry.aliases == {"champion": "2", "challenger": "1"}
+    assert kinds(journal, incident)[-2:] == ["action.intent", "action.failed"]
+
+
+def test_a_plan_someone_else_carried_out_after_the_preview_changes_nothing_and_cannot_be_undone(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    preview = service.preview(MODEL)
+    router.weights.update({"2": 100, "3": 0})
+    del registry.aliases["challenger"]
+    outcome = service.apply(preview, incident)
+    assert outcome.status == "already_applied" and "nothing changed" in outcome.message
+    applied = list(journal.journal.events(incident, [EventKind.ACTION_APPLIED]))[-1]
+    assert applied.payload["changed"] is False and applied.payload["alias_moves"] == []
+    assert service.lock.holder(MODEL) is None
+    with pytest.raises(UsageError, match="changed nothing"):
+        service.undo_preview(preview.plan.action_id)
+
+
+def test_both_systems_are_compared_after_the_intent_and_before_any_write(world):
+    """Order of a rollback: intent (with the lock) durable, then both reads, then the writes."""
+    build, registry, router, journal, incident = world
+    service = build()
+    preview = service.preview(MODEL)
+    seen = []
+    read_state, set_weights, get_alias, delete_alias = (router.read_state, router.set_weights,
+                                                        registry.get_alias, registry.delete_alias)
+    record = journal.record
+
+    def observe(name, func):
+        def call(*args, **kwargs):
+            seen.append(name)
+            return func(*args, **kwargs)
+        return call
+
+    def observe_record(incident_id, kind, payload, lock=None):
+        event = record(incident_id, kind, payload, lock=lock)
+        seen.append(kind.value)
+        return event
+
+    router.read_state, router.set_weights = observe("router read", read_state), observe("router write", set_weights)
+    registry.get_alias, registry.delete_alias = (observe("alias read", get_alias),
+                                                 observe("alias write", delete_alias))
+    journal.record = observe_record
+    assert service.apply(preview, incident).status == "applied"
+    assert seen == ["action.intent", "router read", "alias read", "router write", "alias write", "action.applied"]
 
 
 def test_without_act_the_action_is_refused_and_journaled(world):

@@ -31,20 +31,20 @@ def test_server_naming_round_trip():
     assert naming.server("3") == "model-3-srv"
     assert naming.version("model-3-srv") == "3"
     assert naming.version("model-x-srv") is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must contain"):
         ServerNaming("no-placeholder")
 
 
 @pytest.mark.parametrize("weight", [-1, 257, 1.5, True, "3"])
 def test_invalid_weights(weight):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="0 to 256"):
         validate_weight(weight)
 
 
 def test_versions_normalise_from_int_and_str():
     assert normalise_version(3) == "3"
     assert normalise_version(" 03 ") == "3"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a model version number"):
         normalise_version("v3")
     aliases = AliasMap("m", {"champion": "2", "stable": "2", "challenger": "3"})
     assert aliases.aliases_of("2") == ("champion", "stable")
