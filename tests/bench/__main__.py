@@ -22,6 +22,9 @@ def main(argv: list[str]) -> int:
     )
     results = []
     for name in modules:
+        # Each module starts from a quiet disk: the journal module leaves hundreds of MB of
+        # dirty pages whose write-back would otherwise slow the next module's fsyncs.
+        os.sync()
         module = importlib.import_module(f"tests.bench.{name}")
         for figure, value, unit in module.figures():
             print(f"{figure} {value:g} {unit}", flush=True)
