@@ -156,11 +156,7 @@ def _canonical_version(version: str) -> str:
 def collect_series(
     series: list[dict], version_label: str, segment_label: str
 ) -> tuple[dict[CellKey, str], dict[CellKey, float | None], int]:
-    """Index Prometheus instant-vector series by (version, segment).
-
-    At 20 versions x 200 segments a refresh places 24,000 series, so the usual
-    case (every series has both labels, canonical versions) takes a fast path
-    of comprehensions; anything unusual falls back to a careful loop.
+    """Index Prometheus instant-vector series (decoded JSON) by (version, segment).
 
     Args:
         series: the ``data.result`` list of an instant query.
@@ -168,30 +164,60 @@ def collect_series(
         segment_label: the label that names the traffic segment.
 
     Returns:
+        As :func:`index_samples`.
+
+    Raises:
+        ValueError: as :func:`index_samples`.
+    """
+    return index_samples(
+        [(item["metric"].get(version_label), item["metric"].get(segment_label), item["value"][1]) for item in series]
+    )
+
+
+def index_samples(
+    samples: list[tuple[str | None, str | None, str]],
+) -> tuple[dict[CellKey, str], dict[CellKey, float | None], int]:
+    """Index an instant query's samples, ``(version, segment, value text)``, by cell.
+
+    The careful path; the Prometheus adapter places the usual answer (every
+    series labelled, one per cell) itself and calls :func:`index_cells`.
+
+    Args:
+        samples: each series' version and segment label (``None`` when the series
+            lacks it) and its sample value exactly as Prometheus sent it.
+
+    Returns:
         The raw sample strings by cell, the parsed values by cell (NaN cells
-        left out: *no data*), and how many series lacked either label (they cannot be placed in
-        the matrix and are counted, not guessed at).
+        left out: *no data*), and how many samples lacked either label (they
+        cannot be placed in the matrix and are counted, not guessed at).
 
     Raises:
         ValueError: when the query returns more than one series for a cell
             (it must aggregate, for example with ``sum by (version, segment)``).
     """
+    raw: dict[CellKey, str] = {}
     unplaced = 0
-    try:
-        raw = {(item["metric"][version_label], item["metric"][segment_label]): item["value"][1] for item in series}
-    except KeyError:
-        raw = {}
-        for item in series:
-            labels = item["metric"]
-            if version_label in labels and segment_label in labels:
-                raw[(labels[version_label], labels[segment_label])] = item["value"][1]
-            else:
-                unplaced += 1
-    if len(raw) + unplaced != len(series):
+    for version, segment, text in samples:
+        if version is None or segment is None:
+            unplaced += 1
+        else:
+            raw[(version, segment)] = text
+    if len(raw) + unplaced != len(samples):
         raise ValueError(
-            f"the query returns {len(series) - unplaced} series for {len(raw)} (version, segment) cells: "
+            f"the query returns {len(samples) - unplaced} series for {len(raw)} (version, segment) cells: "
             "aggregate them, for example with sum by (version, segment)"
         )
+    raw, values = index_cells(raw)
+    return raw, values, unplaced
+
+
+def index_cells(raw: dict[CellKey, str]) -> tuple[dict[CellKey, str], dict[CellKey, float | None]]:
+    """Canonical versions (``03`` is ``3``) and parsed values for cells already placed, one sample each.
+
+    Returns:
+        The raw sample strings by cell, and the parsed values by cell (NaN
+        cells left out: *no data*).
+    """
     renamed = {v: c for v in {version for version, _ in raw} if (c := _canonical_version(v)) != v}
     if renamed:
         raw = {(renamed.get(version, version), segment): text for (version, segment), text in raw.items()}
@@ -200,7 +226,7 @@ def collect_series(
         values = {key: number for key, text in raw.items() if (number := float(text)) == number}
     except ValueError:
         values = {key: parse_sample_value(text) for key, text in raw.items()}
-    return raw, values, unplaced
+    return raw, values
 
 
 _UNIT_SUFFIX = {Unit.RATIO: "%", Unit.SECONDS: " ms", Unit.PER_SECOND: "/s", Unit.SCORE: ""}
