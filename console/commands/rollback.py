@@ -13,7 +13,7 @@ from rich.text import Text
 
 from console.domain.errors import RewindError, UsageError
 from console.domain.journal import EventKind
-from console.domain.rollback import Mode
+from console.domain.rollback import Mode, Plan
 from console.services.rollback import Outcome, Preview, RefusedError, RollbackService
 
 
@@ -105,6 +105,9 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
     plan = preview.plan
     if not args.json:
         console.print(render_preview(preview, title))
+    if preview.already:
+        # Nothing to confirm: the plan changes nothing. It is noted in the journal and said.
+        return _finish(plan, incident_id, args, console, [service.apply(preview, incident_id)])
     if args.read_only:
         service.refuse(incident_id, plan, "the console is in --read-only mode")
     service.authorize(incident_id, plan)
@@ -140,6 +143,13 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
         if not args.json:
             console.print(f"Verifying for {service.settings.verify_window_s:g}s…")
         results.append(service.verify(incident_id, plan))
+    return _finish(plan, incident_id, args, console, results)
+
+
+def _finish(plan: Plan, incident_id: str, args: argparse.Namespace, console: Console,
+            results: list[Outcome]) -> int:
+    """Report every outcome (as JSON with --json); the exit code follows the last one."""
+    outcome = results[0]
     if args.json:
         json.dump({"schema": "rewind.action/1", "incident_id": incident_id, "plan": plan.to_dict(),
                    "outcomes": [o.__dict__ for o in results]}, sys.stdout, indent=2, default=str)

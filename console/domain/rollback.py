@@ -77,6 +77,22 @@ class Plan:
         return self.steps[-1]
 
     @property
+    def moved_versions(self) -> tuple[str, ...]:
+        """The versions whose weight the plan changes (the router's compare-and-set covers these)."""
+        return tuple(sorted(v for v, w in self.weights_after.items() if self.weights_before.get(v) != w))
+
+    def state_is(self, weights: dict[str, int], aliases: dict[str, str], end: bool) -> bool:
+        """Whether the systems show the plan's start state (``end`` false) or end state, for what it changes."""
+        want = self.weights_after if end else self.weights_before
+        return (all(weights.get(v) == want.get(v) for v in self.moved_versions)
+                and all(aliases.get(m.alias) == (m.after if end else m.before) for m in self.alias_moves))
+
+    @property
+    def is_noop(self) -> bool:
+        """Whether applying the plan would change nothing."""
+        return not self.moved_versions and not self.alias_moves
+
+    @property
     def aliases_after(self) -> dict[str, str]:
         """The aliases once the plan is fully applied."""
         after = dict(self.aliases_before)

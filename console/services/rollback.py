@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
 from console.domain.authority import Identity, Permission, Policy, approval_refusal
@@ -79,6 +79,8 @@ class Preview:
     target: ModelVersion | None
     signature: SignatureCheck
     router: RouterState
+    already: str | None = None
+    """Set when both systems already show the plan's end state: why, and the plan changes nothing."""
 
 
 @dataclass(frozen=True)
@@ -168,9 +170,20 @@ class RollbackService:
         router = self.router.read_state(model)
         weights = router.weights()
         previous = self.previous_champion(model, versions, aliases.version_of(self.settings.stable_alias))
+        already = None
+        if leave is None and target is None:
+            # Running the same command again after it succeeded: the same plan, which now changes nothing.
+            last = self.last_action(model)
+            if last is not None and not last.undoes and not last.is_noop \
+                    and last.state_is(weights, dict(aliases.aliases), end=True):
+                leave, target = last.leave, last.target
+                already = (f"{last.action_id} moved traffic from v{leave} to v{target}, and both systems still "
+                           "show it (pass --from and --to to roll back further)")
         leave, target, why = choose_versions(
             aliases, weights, leave, target, previous, self.settings.stable_alias, self.settings.candidate_alias
         )
+        if already:
+            why = "as the last rollback did"
         by_version = {v.version: v for v in versions}
         if target not in by_version:
             raise UsageError(f"v{target} is not a registered version of {model}")
@@ -191,7 +204,27 @@ class RollbackService:
         going = self._with_signature(model, by_version.get(target))
         signature = (check_signatures(leaving, going) if leaving and going
                      else SignatureCheck(True, "not checked: a version is missing from the registry"))
-        return Preview(plan, why, leaving, going, signature, router)
+        if already is None and plan.is_noop:
+            already = "the router and the registry already show the planned state"
+        return Preview(plan, why, leaving, going, signature, router, already)
+
+    def last_action(self, model: str) -> Plan | None:
+        """The latest action on ``model`` that changed something (a rollback or an undo), from the journal."""
+        latest: tuple[str, int, Plan] | None = None
+        for incident in self.journal.incidents():
+            if incident.model not in (None, model):
+                continue
+            plans: dict[str, dict] = {}
+            for event in self.journal.journal.events(incident.incident_id,
+                                                     [EventKind.ACTION_INTENT, EventKind.ACTION_APPLIED]):
+                action_id = event.payload.get("action_id")
+                if event.kind is EventKind.ACTION_INTENT:
+                    plans[action_id] = event.payload["plan"]
+                elif action_id in plans and event.payload.get("changed", True) is not False \
+                        and plans[action_id].get("model") == model \
+                        and (latest is None or (event.ts, event.seq) > latest[:2]):
+                    latest = (event.ts, event.seq, Plan.from_dict(plans[action_id]))
+        return latest[2] if latest else None
 
     def _with_signature(self, model: str, version: ModelVersion | None) -> ModelVersion | None:
         if version is None:
@@ -210,10 +243,22 @@ class RollbackService:
             raise UsageError(f"action {action_id} was never applied or changed nothing: there is nothing to undo")
         undo = inverse(plan, new_action_id(), reason or f"undo {action_id}")
         router = self.router.read_state(plan.model)
-        versions = {v.version: v for v in self.registry.list_versions(plan.model)}
+        listed = self.registry.list_versions(plan.model)
+        versions = {v.version: v for v in listed}
+        weights, aliases = router.weights(), {alias: v.version for v in listed for alias in v.aliases}
+        already = None
+        if undo.state_is(weights, aliases, end=True):
+            already = f"{action_id} is already undone: both systems show the state from before it"
+            undo = replace(undo, weights_before=dict(undo.weights_after), alias_moves=(), aliases_before=aliases)
+        elif not undo.state_is(weights, aliases, end=False):
+            moved = ", ".join(f"v{v} {weights.get(v, 'absent')} (after {action_id}: {undo.weights_before.get(v)})"
+                              for v in undo.moved_versions)
+            self.refuse(incident_id, undo, f"{plan.model} changed since {action_id}: router weights {moved}; "
+                                           f"aliases {_aliases(aliases)}. Undoing would overwrite that change: "
+                                           "plan a rollback with --from and --to instead")
         check = SignatureCheck(True, f"back to v{undo.target}, which served before {action_id}")
         return Preview(undo, f"undo of {action_id}", versions.get(undo.leave), versions.get(undo.target),
-                       check, router), incident_id
+                       check, router, already), incident_id
 
     def find_action(self, action_id: str) -> tuple[str, Plan, bool]:
         """The incident, the plan and whether it was applied, for an action id.
@@ -363,8 +408,8 @@ class RollbackService:
         plan = preview.plan
         if not preview.signature.compatible and not force:
             self.refuse(incident_id, plan, f"incompatible signatures: {preview.signature.reason} (--force overrides)")
-        if _covers(plan.weights_before, plan.weights_after) and plan.aliases_before == plan.aliases_after:
-            message = f"already applied: {plan.model} is in the planned state; nothing changed"
+        if plan.is_noop:
+            message = f"already applied: {preview.already or plan.model + ' is in the planned state'}; nothing changed"
             self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
             return Outcome(plan.action_id, "already_applied", dict(plan.weights_before),
                            dict(plan.aliases_before), message)

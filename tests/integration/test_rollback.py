@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -67,8 +68,6 @@ def rollback(config: str, env: dict, *extra: str) -> subprocess.CompletedProcess
 
 
 def action_id_of(completed: subprocess.CompletedProcess) -> str:
-    import json
-
     return json.loads(completed.stdout)["plan"]["action_id"]
 
 
@@ -104,6 +103,13 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     assert {c.payload["metric"] for c in checks} >= {"error_rate", "accuracy"}
     assert any(c.payload["verdict"] == "breach" for c in checks)
 
+    # The same command again changes nothing, says so, and asks for nothing.
+    rerun = rollback(sandbox_config, journal_env, "--no-verify")
+    assert rerun.returncode == 0, rerun.stderr
+    [outcome] = json.loads(rerun.stdout)["outcomes"]
+    assert outcome["status"] == "already_applied" and action in outcome["message"]
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
+
     # Undo restores both systems, as its own journaled action.
     undo = run_cli("undo", action, "--config", sandbox_config, "--yes", "--no-verify", "--json", env=journal_env)
     assert undo.returncode == 0, undo.stderr
@@ -113,7 +119,7 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     assert action_events(journal_env, undo_id) == ["decision", "action.intent", "action.applied"]
     # Running the same undo again changes nothing and says so.
     again = run_cli("undo", action, "--config", sandbox_config, "--yes", "--no-verify", env=journal_env)
-    assert again.returncode == 0 and "already applied" in again.stdout
+    assert again.returncode == 0 and "already undone" in again.stdout
 
 
 def test_two_rollbacks_at_once_exactly_one_applies(sandbox_config, systems, journal_env, tmp_path):

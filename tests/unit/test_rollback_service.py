@@ -208,6 +208,41 @@ def test_both_systems_are_compared_after_the_intent_and_before_any_write(world):
     assert seen == ["action.intent", "router read", "alias read", "router write", "alias write", "action.applied"]
 
 
+def test_running_the_same_rollback_again_changes_nothing_and_says_why(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    first = service.preview(MODEL)
+    assert first.already is None and service.apply(first, incident).status == "applied"
+    again = service.preview(MODEL)  # no --from/--to: the same command as before
+    assert again.already and first.plan.action_id in again.already
+    assert (again.plan.leave, again.plan.target) == ("3", "2") and again.plan.is_noop
+    before = kinds(journal, incident)
+    outcome = service.apply(again, incident)
+    assert outcome.status == "already_applied" and "moved traffic from v3 to v2" in outcome.message
+    assert kinds(journal, incident)[len(before):] == ["note"]  # no intent, no lock for a plan that changes nothing
+
+
+def test_an_undo_twice_is_already_undone_and_after_a_change_it_is_refused(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    rollback = service.preview(MODEL)
+    service.apply(rollback, incident)
+    undo, _ = service.undo_preview(rollback.plan.action_id)
+    assert undo.already is None and service.apply(undo, incident).status == "applied"
+    assert router.weights == {"1": 0, "2": 90, "3": 10} and registry.aliases == {"champion": "2", "challenger": "3"}
+    twice, _ = service.undo_preview(rollback.plan.action_id)
+    assert "already undone" in twice.already and twice.plan.is_noop
+    assert service.apply(twice, incident).status == "already_applied"
+    # After the rollback is applied again and someone changes the weights by hand, its undo is refused.
+    redo = service.preview(MODEL, leave="3", target="2")
+    service.apply(redo, incident)
+    router.weights["3"] = 5
+    with pytest.raises(RefusedError, match=r"changed since act-.*v3 5 \(after act-.*: 0\).*overwrite"):
+        service.undo_preview(redo.plan.action_id)
+    assert list(journal.journal.events(incident, [EventKind.ACTION_FAILED]))[-1].payload["refused"] is True
+    assert router.weights == {"1": 0, "2": 100, "3": 5}
+
+
 def test_without_act_the_action_is_refused_and_journaled(world):
     build, registry, router, journal, incident = world
     policy = Policy(users={"alice": frozenset({Permission.VIEW})})
