@@ -251,11 +251,13 @@ class RollbackService:
             already = f"{action_id} is already undone: both systems show the state from before it"
             undo = replace(undo, weights_before=dict(undo.weights_after), alias_moves=(), aliases_before=aliases)
         elif not undo.state_is(weights, aliases, end=False):
-            moved = ", ".join(f"v{v} {weights.get(v, 'absent')} (after {action_id}: {undo.weights_before.get(v)})"
-                              for v in undo.moved_versions)
-            self.refuse(incident_id, undo, f"{plan.model} changed since {action_id}: router weights {moved}; "
-                                           f"aliases {_aliases(aliases)}. Undoing would overwrite that change: "
-                                           "plan a rollback with --from and --to instead")
+            changes = [f"v{v} weight is {weights.get(v, 'absent')} (was {undo.weights_before.get(v)})"
+                       for v in undo.moved_versions if weights.get(v) != undo.weights_before.get(v)]
+            changes += [f"alias {m.alias!r} points at {_v(aliases.get(m.alias))} (was {_v(m.before)})"
+                        for m in undo.alias_moves if aliases.get(m.alias) != m.before]
+            self.refuse(incident_id, undo, f"{plan.model} changed after {action_id}: {'; '.join(changes)}. "
+                                           "Undoing would overwrite that change: plan a rollback with --from "
+                                           "and --to instead")
         check = SignatureCheck(True, f"back to v{undo.target}, which served before {action_id}")
         return Preview(undo, f"undo of {action_id}", versions.get(undo.leave), versions.get(undo.target),
                        check, router, already), incident_id
