@@ -147,6 +147,9 @@ class MetricsConfig(_Section):
             raise ValueError(f"catalogue names metric {duplicates[0]!r} twice")
         if self.traffic_metric is not None and self.traffic_metric not in names:
             raise ValueError(f"traffic_metric {self.traffic_metric!r} is not in the catalogue")
+        if self.version_label == self.segment_label:
+            raise ValueError(f"version_label and segment_label are both {self.version_label!r}: "
+                             "a cell needs two labels")
         return self
 
     def specs(self) -> tuple[MetricSpec, ...]:

@@ -210,6 +210,8 @@ class HAProxyRouter:
             except ValueError as exc:
                 raise UsageError(f"version {version}: {exc}") from None
         backend = self.backend(model)
+        if not weights:  # nothing to write (HAProxy 2.6 answers an empty command with its help text)
+            return self.read_state(model)
         if checked and (expected is None or set(weights) - set(expected)):
             raise UsageError("set_weights(checked=True) needs an expected weight for every version it sets")
         if not checked:

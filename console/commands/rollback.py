@@ -105,7 +105,7 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
     plan = preview.plan
     if not args.json:
         console.print(render_preview(preview, title))
-    if preview.already:
+    if plan.is_noop:
         # Nothing to confirm: the plan changes nothing. It is noted in the journal and said.
         return _finish(plan, incident_id, args, console, [service.apply(preview, incident_id)])
     if args.read_only:

@@ -220,7 +220,13 @@ def index_cells(raw: dict[CellKey, str]) -> tuple[dict[CellKey, str], dict[CellK
     """
     renamed = {v: c for v in {version for version, _ in raw} if (c := _canonical_version(v)) != v}
     if renamed:
+        placed = len(raw)
         raw = {(renamed.get(version, version), segment): text for (version, segment), text in raw.items()}
+        if len(raw) != placed:
+            raise ValueError(
+                f"the query returns {placed} series for {len(raw)} (version, segment) cells once versions such "
+                "as 03 and 3 are read as one: aggregate them, for example with sum by (version, segment)"
+            )
     try:
         # NaN (number != number) is no data: left out, so the cell reads as None.
         values = {key: number for key, text in raw.items() if (number := float(text)) == number}

@@ -172,10 +172,12 @@ class RollbackService:
         previous = self.previous_champion(model, versions, aliases.version_of(self.settings.stable_alias))
         already = None
         if leave is None and target is None:
-            # Running the same command again after it succeeded: the same plan, which now changes nothing.
+            # Running the same command again after it succeeded: the same versions, if that plan now
+            # changes nothing (checked below); otherwise the usual choice.
             last = self.last_action(model)
             if last is not None and not last.undoes and not last.is_noop \
-                    and last.state_is(weights, dict(aliases.aliases), end=True):
+                    and last.state_is(weights, dict(aliases.aliases), end=True) \
+                    and self._plan(model, aliases, weights, last.leave, last.target, mode, reason).is_noop:
                 leave, target = last.leave, last.target
                 already = (f"{last.action_id} moved traffic from v{leave} to v{target}, and both systems still "
                            "show it (pass --from and --to to roll back further)")
@@ -187,7 +189,18 @@ class RollbackService:
         by_version = {v.version: v for v in versions}
         if target not in by_version:
             raise UsageError(f"v{target} is not a registered version of {model}")
-        plan = Plan(
+        plan = self._plan(model, aliases, weights, leave, target, mode, reason)
+        leaving = self._with_signature(model, by_version.get(leave))
+        going = self._with_signature(model, by_version.get(target))
+        signature = (check_signatures(leaving, going) if leaving and going
+                     else SignatureCheck(True, "not checked: a version is missing from the registry"))
+        if already is None and plan.is_noop:
+            already = "the router and the registry already show the planned state"
+        return Preview(plan, why, leaving, going, signature, router, already)
+
+    def _plan(self, model: str, aliases: AliasMap, weights: dict[str, int], leave: str, target: str, mode: Mode,
+              reason: str) -> Plan:
+        return Plan(
             action_id=new_action_id(),
             model=model,
             leave=leave,
@@ -200,13 +213,6 @@ class RollbackService:
             reason=reason,
             aliases_before=dict(aliases.aliases),
         )
-        leaving = self._with_signature(model, by_version.get(leave))
-        going = self._with_signature(model, by_version.get(target))
-        signature = (check_signatures(leaving, going) if leaving and going
-                     else SignatureCheck(True, "not checked: a version is missing from the registry"))
-        if already is None and plan.is_noop:
-            already = "the router and the registry already show the planned state"
-        return Preview(plan, why, leaving, going, signature, router, already)
 
     def last_action(self, model: str) -> Plan | None:
         """The latest action on ``model`` that changed something (a rollback or an undo), from the journal."""
@@ -408,13 +414,13 @@ class RollbackService:
             RewindError: a system failed; the message says what state each one is in.
         """
         plan = preview.plan
-        if not preview.signature.compatible and not force:
-            self.refuse(incident_id, plan, f"incompatible signatures: {preview.signature.reason} (--force overrides)")
-        if plan.is_noop:
+        if plan.is_noop:  # before anything else: a plan that changes nothing needs no permission to say so
             message = f"already applied: {preview.already or plan.model + ' is in the planned state'}; nothing changed"
             self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
             return Outcome(plan.action_id, "already_applied", dict(plan.weights_before),
                            dict(plan.aliases_before), message)
+        if not preview.signature.compatible and not force:
+            self.refuse(incident_id, plan, f"incompatible signatures: {preview.signature.reason} (--force overrides)")
         try:
             # The lock is taken in the intent's own transaction: never one without the other.
             self.journal.record(incident_id, EventKind.ACTION_INTENT, {
@@ -449,7 +455,7 @@ class RollbackService:
         except RewindError as exc:
             return self._fail(incident_id, plan, f"reading the systems before the change: {exc}", exc,
                               router_changed=False)
-        if _covers(weights, plan.weights_after) and all(seen_aliases[m.alias] == m.after for m in plan.alias_moves):
+        if plan.state_is(weights, seen_aliases, end=True):
             aliases = {**plan.aliases_before, **seen_aliases}
             aliases = {a: v for a, v in aliases.items() if v is not None}
             message = (f"already applied: {plan.model} reached the planned state after the preview, "
@@ -469,20 +475,28 @@ class RollbackService:
             exc = ConflictError(f"{plan.model} changed since the preview: {'; '.join(drift)}")
             return self._fail(incident_id, plan, str(exc), exc, router_changed=False)
         previous = plan.weights_before
+        gated = False
         for index, step in enumerate(plan.steps):
             changed = {v: w for v, w in step.items() if previous.get(v) != w}
-            try:
-                # The first step was compared above, under the lock; later ones compare in the adapter.
-                # Either way the write and its read-back are one exchange.
-                weights = self.router.set_weights(plan.model, changed, expected={v: previous[v] for v in changed},
-                                                  checked=index == 0).weights()
-            except RewindError as exc:
-                return self._fail(incident_id, plan, f"router: {exc}", exc, router_changed=index > 0)
+            if changed:
+                try:
+                    # The first step was compared above, under the lock; later ones compare in the adapter.
+                    # Either way the write and its read-back are one exchange.
+                    weights = self.router.set_weights(plan.model, changed,
+                                                      expected={v: previous[v] for v in changed},
+                                                      checked=index == 0).weights()
+                except RewindError as exc:
+                    # The first write failing may still have changed part of the batch: None, read to tell.
+                    return self._fail(incident_id, plan, f"router: {exc}", exc, router_changed=True if index else None)
             self.checkpoint(f"after-router-step-{index + 1}")
             previous = step
             if plan.mode is Mode.GRADUAL and index < len(plan.steps) - 1:
-                passed, evidence = self._watch(plan, self.settings.gate_window_s, self.gate_metrics,
-                                               until_pass=False)
+                gated = True
+                try:
+                    passed, evidence = self._watch(plan, self.settings.gate_window_s, self.gate_metrics,
+                                                   until_pass=False)
+                except RewindError as exc:  # the metrics could not be read: a gate that cannot pass
+                    passed, evidence = False, {"reason": f"the gate could not be checked: {exc}", "breaches": []}
                 self.journal.record(incident_id, EventKind.NOTE, {
                     "text": f"gate after step {index + 1}: {'passed' if passed else 'FAILED'}",
                     "action_id": plan.action_id, "step": index + 1, "weights": step, "evidence": evidence,
@@ -497,7 +511,9 @@ class RollbackService:
                     return Outcome(plan.action_id, "held", weights, plan.aliases_before, message, evidence)
         aliases = dict(plan.aliases_before)
         done = []
-        unchecked = set(seen_aliases)  # each alias was compared once, under the lock
+        # Each alias was compared once, under the lock; after gates (seconds, during which someone
+        # may edit the registry by hand) the adapter compares again just before writing.
+        unchecked = set() if gated else set(seen_aliases)
         for move in plan.alias_moves:
             checked = move.alias in unchecked
             unchecked.discard(move.alias)
@@ -543,15 +559,22 @@ class RollbackService:
             return str(exc)
         return None
 
-    def _fail(self, incident_id: str, plan: Plan, reason: str, exc: RewindError, router_changed: bool) -> Outcome:
+    def _fail(self, incident_id: str, plan: Plan, reason: str, exc: RewindError,
+              router_changed: bool | None) -> Outcome:
         observed = self._observe(plan.model)
         self._outcome(incident_id, plan, EventKind.ACTION_FAILED, {
             "action_id": plan.action_id, "reason": reason, "conflict": isinstance(exc, ConflictError),
             "observed": observed,
         })
         state = f"router {_router_state(observed)}, registry {_registry_state(observed)}"
-        raised = type(exc)(f"{reason}. {'Changed up to the failing step' if router_changed else 'Nothing changed'}: "
-                           f"{state}")
+        if router_changed:
+            what = "Changed up to the failing step"
+        elif router_changed is False or ("weights" in observed and "aliases" in observed
+                                         and plan.state_is(observed["weights"], observed["aliases"], end=False)):
+            what = "Nothing changed"
+        else:  # the first write failed after HAProxy took part of it, or the router cannot be read back
+            what = "The router may be partly changed; as read now"
+        raised = type(exc)(f"{reason}. {what}: {state}")
         raise raised
 
     def _compensate(self, incident_id: str, plan: Plan, done: list, exc: RewindError) -> Outcome:

@@ -93,6 +93,7 @@ def test_a_checked_write_skips_the_read_and_returns_the_read_back(router):
     assert after.weights() == {"1": 0, "2": 80, "3": 20} == router.read_state(MODEL).weights()
     with pytest.raises(UsageError, match="expected weight for every version"):
         router.set_weights(MODEL, {"2": 90}, expected=None, checked=True)
+    assert router.set_weights(MODEL, {}, expected={}, checked=True).weights() == {"1": 0, "2": 80, "3": 20}
 
 
 def test_invalid_weight_is_refused_before_anything_is_sent(router):

@@ -61,6 +61,7 @@ def test_environment_overrides_nested_settings(tmp_path):
         (lambda d: d["router"].update(sockett="x"), "router.sockett: unknown setting"),
         (lambda d: d["metrics"]["catalogue"][0].update(query="up"), "must select the model with $model"),
         (lambda d: d["metrics"]["catalogue"][0].update(unit="furlongs"), "catalogue.0.unit"),
+        (lambda d: d["metrics"].update(segment_label="version"), "version_label and segment_label are both"),
     ],
 )
 def test_bad_settings_are_named(tmp_path, mutate, message):

@@ -58,6 +58,8 @@ def test_series_without_the_labels_are_counted_not_guessed():
 def test_two_series_for_one_cell_ask_for_aggregation():
     result = decode(answer([series("1", "eu", "1", instance="a"), series("1", "eu", "2", instance="b")]))
     assert "aggregate them" in result.error and result.raw == {}
+    spelled_twice = decode(answer([series("03", "eu", "1"), series("3", "eu", "2")]))
+    assert "03 and 3 are read as one" in spelled_twice.error and spelled_twice.raw == {}
 
 
 def test_prometheus_errors_and_other_result_types_are_reasons_not_crashes():

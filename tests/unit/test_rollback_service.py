@@ -9,12 +9,13 @@ import pytest
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.domain.authority import Identity, Permission, Policy
-from console.domain.errors import ConflictError, RegistryError, UsageError
+from console.domain.errors import ConflictError, MetricsError, RegistryError, UsageError
 from console.domain.journal import Actor, EventKind
+from console.domain.rollback import Mode
 from console.domain.routing import RouterState, ServerState
 from console.domain.versions import AliasMap, ModelVersion
 from console.services.journal import JournalService
-from console.services.rollback import RefusedError, RollbackService
+from console.services.rollback import RefusedError, RollbackService, RollbackSettings
 
 MODEL = "m"
 
@@ -101,9 +102,10 @@ def world(tmp_path):
     service_journal = JournalService(journal, Actor("alice", "host"))
     registry, router = FakeRegistry(), FakeRouter()
 
-    def build(policy=Policy(enforced=False), identity=Identity("alice")):
-        return RollbackService(registry, router, FakeMetrics(), service_journal, SqlActionLock(journal), (), None,
-                               policy=policy, identity=identity)
+    def build(policy=Policy(enforced=False), identity=Identity("alice"), metrics=None):
+        settings = RollbackSettings(gate_window_s=0.0, poll_interval_s=0.0)
+        return RollbackService(registry, router, metrics or FakeMetrics(), service_journal, SqlActionLock(journal),
+                               (), None, settings=settings, policy=policy, identity=identity)
 
     incident = service_journal.open_incident(MODEL, "2", "test").incident_id
     yield build, registry, router, service_journal, incident
@@ -242,6 +244,66 @@ def test_an_undo_twice_is_already_undone_and_after_a_change_it_is_refused(world)
         service.undo_preview(redo.plan.action_id)
     assert list(journal.journal.events(incident, [EventKind.ACTION_FAILED]))[-1].payload["refused"] is True
     assert router.weights == {"1": 0, "2": 100, "3": 5}
+
+
+def test_a_rerun_after_a_change_by_hand_is_a_new_plan_not_already_done(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    service.apply(service.preview(MODEL), incident)  # v3 left: weights 0/100/0, challenger removed
+    registry.aliases["champion"] = "3"  # someone points the champion back at v3 outside Rewind
+    with pytest.raises(UsageError, match="no previous champion of v3"):  # planned afresh, not "already done"
+        service.preview(MODEL)
+    explicit = service.preview(MODEL, leave="3", target="2")
+    assert explicit.already is None and [m.alias for m in explicit.plan.alias_moves] == ["champion"]
+
+
+def test_a_rerun_of_a_forced_rollback_is_already_applied_not_refused(world):
+    build, registry, router, journal, incident = world
+    registry.signatures["2"] = signature(("a", "double"), ("b", "string"))
+    service = build()
+    assert service.apply(service.preview(MODEL), incident, force=True).status == "applied"
+    again = service.preview(MODEL)
+    assert not again.signature.compatible and again.plan.is_noop
+    assert service.apply(again, incident).status == "already_applied"
+
+
+def test_an_alias_changed_during_a_gradual_gate_is_caught_before_it_is_overwritten(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    preview = service.preview(MODEL, mode=Mode.GRADUAL)
+
+    def someone_edits_the_registry(boundary):
+        if boundary == "after-router-step-1":
+            registry.aliases["challenger"] = "1"
+
+    service.checkpoint = someone_edits_the_registry
+    with pytest.raises(ConflictError, match="registry failed after the router changed"):
+        service.apply(preview, incident)
+    assert registry.aliases["challenger"] == "1" and router.weights == {"1": 0, "2": 90, "3": 10}
+
+
+def test_a_gate_whose_metrics_cannot_be_read_holds_with_an_outcome(world):
+    build, registry, router, journal, incident = world
+
+    class DownMetrics(FakeMetrics):
+        def evaluate(self, specs, model, at=None):
+            raise MetricsError("Prometheus at http://x: unreachable (metrics.url)")
+
+    service = build(metrics=DownMetrics())
+    outcome = service.apply(service.preview(MODEL, mode=Mode.GRADUAL), incident)
+    assert outcome.status == "held" and "the gate could not be checked: Prometheus" in outcome.message
+    assert kinds(journal, incident)[-1] == "action.failed" and service.lock.holder(MODEL) is None
+
+
+def test_a_plan_that_only_moves_aliases_does_not_call_the_router(world):
+    build, registry, router, journal, incident = world
+    router.weights.update({"2": 100, "3": 0})  # traffic already off v3, its alias still there
+    calls = []
+    set_weights = router.set_weights
+    router.set_weights = lambda *args, **kwargs: calls.append(args) or set_weights(*args, **kwargs)
+    service = build()
+    outcome = service.apply(service.preview(MODEL, leave="3", target="2"), incident)
+    assert outcome.status == "applied" and calls == [] and "challenger" not in registry.aliases
 
 
 def test_without_act_the_action_is_refused_and_journaled(world):
