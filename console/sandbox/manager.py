@@ -171,7 +171,10 @@ class Sandbox:
         env = dict(os.environ)
         package_root = str(Path(console.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        env.update(PYTHONUNBUFFERED="1", MLFLOW_DISABLE_TELEMETRY="true", PYTHONWARNINGS="ignore")
+        # The sandbox's processes log to files, where MLflow's own records help (the CLI quiets them
+        # on the terminal by setting MLFLOW_LOGGING_LEVEL, which its children would otherwise inherit).
+        env.update(PYTHONUNBUFFERED="1", MLFLOW_DISABLE_TELEMETRY="true", PYTHONWARNINGS="ignore",
+                   MLFLOW_LOGGING_LEVEL="INFO")
         say(f"sandbox: seeding the MLflow registry in {self.dir}")
         seed_log = self.dir / "logs" / "seed.log"
         with open(seed_log, "wb") as log:
