@@ -229,6 +229,28 @@ def _breaches(evidence: CheckEvidence) -> list[str]:
     return [f"v{v.version}/{v.segment} {v.raw}" for v in evidence.values if (v.verdict or "").lower() == "breach"]
 
 
+_ALWAYS_DETAILED = {EventKind.ACTION_FAILED: "failed", EventKind.ACTION_NOT_VERIFIED: "NOT verified",
+                    EventKind.ACTION_COMPENSATED: "compensated"}
+
+
+def action_detail(event: Event) -> str:
+    """What an action event adds to its action: why it failed or was compensated, or what was observed.
+
+    Empty for an intent (its plan is shown on its own) and for an event with nothing observed.
+    """
+    p = event.payload
+    kind = event.kind
+    if kind is EventKind.ACTION_INTENT:
+        return ""
+    if kind is EventKind.ACTION_FAILED:
+        return compact(p.get("reason") or p.get("error"))
+    if kind is EventKind.ACTION_COMPENSATED:
+        return compact(p.get("reason") or p.get("compensation") or p.get("observed"))
+    if kind is EventKind.ACTION_NOT_VERIFIED:
+        return compact(p.get("reason") or p.get("observed"))
+    return "" if p.get("observed") is None else f"observed {compact(p.get('observed'))}"
+
+
 def describe(event: Event) -> str:
     """One line saying what an event records."""
     p = event.payload
@@ -256,19 +278,13 @@ def describe(event: Event) -> str:
     if kind is EventKind.NOTE:
         return f"Note: {compact(p.get('text'), 400)}"
     if isinstance(kind, EventKind) and kind.is_action:
-        what = kind.value.split(".", 1)[1].replace("_", " ")
         action = p.get("action_id", "?")
         if kind is EventKind.ACTION_INTENT:
             return f"Action {action} intended: {compact(p.get('plan'))}"
-        if kind is EventKind.ACTION_FAILED:
-            return f"Action {action} failed: {compact(p.get('reason') or p.get('error'))}"
-        if kind is EventKind.ACTION_NOT_VERIFIED:
-            return f"Action {action} NOT verified: {compact(p.get('reason') or p.get('observed'))}"
-        if kind is EventKind.ACTION_COMPENSATED:
-            why = p.get("reason") or p.get("compensation") or p.get("observed")
-            return f"Action {action} compensated: {compact(why)}"
-        detail = p.get("observed")
-        return f"Action {action} {what}" + (f": observed {compact(detail)}" if detail is not None else "")
+        detail = action_detail(event)
+        if kind in _ALWAYS_DETAILED:
+            return f"Action {action} {_ALWAYS_DETAILED[kind]}: {detail}"
+        return f"Action {action} {kind.value.split('.', 1)[1].replace('_', ' ')}" + (f": {detail}" if detail else "")
     if kind is EventKind.NOTIFICATION_RENDERED:
         return f"Notification for {p.get('channel', '?')} rendered" + (f": {p['subject']}" if p.get("subject") else "")
     if kind is EventKind.NOTIFICATION_SENT:
