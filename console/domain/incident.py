@@ -248,6 +248,8 @@ def action_detail(event: Event) -> str:
         return compact(p.get("reason") or p.get("compensation") or p.get("observed"))
     if kind is EventKind.ACTION_NOT_VERIFIED:
         return compact(p.get("reason") or p.get("observed"))
+    if kind is EventKind.ACTION_APPLIED and p.get("changed") is False:
+        return compact(p.get("reason"))  # someone else reached the planned state first
     return "" if p.get("observed") is None else f"observed {compact(p.get('observed'))}"
 
 
@@ -400,7 +402,10 @@ class ActionRecord:
     @property
     def outcome(self) -> str:
         """The action's last state: ``verified``, ``not verified``, ``failed``, ``applied``..."""
-        return str(self.events[-1].kind).split(".", 1)[1].replace("_", " ")
+        last = self.events[-1]
+        if last.kind is EventKind.ACTION_APPLIED and last.payload.get("changed") is False:
+            return "changed nothing"
+        return str(last.kind).split(".", 1)[1].replace("_", " ")
 
 
 def decisions_and_actions(events: Iterable[Event], markers: Markers | None = None

@@ -129,6 +129,18 @@ def test_markdown_escapes_table_breaking_text():
     assert "<script>" not in text
 
 
+def test_an_action_that_found_its_end_state_already_reached_is_not_shown_as_applied():
+    reason = "already applied: m reached the planned state after the preview, not by this action; nothing changed"
+    events = _small([(EventKind.INCIDENT_OPENED, {"model": "m", "severity": "SEV2", "summary": "s"}),
+                     (EventKind.ACTION_INTENT, {"action_id": "act-1", "plan": {"leave": "3"}}),
+                     (EventKind.ACTION_APPLIED, {"action_id": "act-1", "changed": False, "reason": reason,
+                                                 "observed": {"weights": {"3": 0}}})])
+    for fmt in ("md", "html"):
+        text = render(events, fmt)
+        assert "act-1 (changed nothing)" in text
+        assert "not by this action" in text and "observed weights" not in text
+
+
 def test_json_is_complete_and_round_trips(incident):
     text = render(incident, "json")
     document = json.loads(text)
