@@ -350,6 +350,15 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
         ConfigError: when the file is missing, unreadable, malformed or incomplete.
     """
     path = find_config_path(explicit)
+    return LoadedConfig(parse_config(_read_yaml(path), str(path), environ), path)
+
+
+def _read_yaml(path: Path) -> object:
+    """The YAML document in ``path``.
+
+    Raises:
+        ConfigError: one line naming the file: missing, unreadable, or not YAML (with the line).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -357,13 +366,12 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"config {path}: cannot be read ({exc.__class__.__name__}: {exc})") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"config {path}: {where}not valid YAML ({problem})") from None
-    return LoadedConfig(parse_config(data, str(path), environ), path)
 
 
 @dataclass(frozen=True)
@@ -400,17 +408,7 @@ def load_journal_settings(explicit: str | None = None, environ: dict[str, str] |
         path = None  # no config anywhere: the default journal
     data: object = {}
     if path is not None:
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except FileNotFoundError:
-            raise ConfigError(f"config {path}: file not found") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"config {path}: cannot be read ({exc.__class__.__name__}: {exc})") from None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark else ""
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"config {path}: {where}not valid YAML ({problem})") from None
+        data = _read_yaml(path) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"config {path}: expected a mapping of sections, found {type(data).__name__}")
     merged = _merge(data, _env_overrides(env))  # type: ignore[arg-type]
