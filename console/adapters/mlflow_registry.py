@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from console.domain.errors import ConflictError, NotFoundError, RegistryError
-from console.domain.versions import AliasMap, ModelVersion, normalise_version
+from console.domain.versions import AliasMap, ModelVersion, normalise_version, shown_version
 
 
 def redact_url(url: str) -> str:
@@ -214,14 +214,15 @@ class MlflowRegistry:
         if current != expected and current != version:
             raise ConflictError(
                 f"{self.describe()}: alias {alias!r} of {model!r} points at "
-                f"{_v(current)}, expected {_v(expected)}"
+                f"{shown_version(current)}, expected {shown_version(expected)}"
             )
         if current != version:
             self._call(f"set alias {alias!r}", model, self._alias_writer().set_registered_model_alias,
                        model, alias, version)
         after = self.get_alias(model, alias)
         if after != version:
-            raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} at {_v(after)}, not v{version}")
+            raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} at {shown_version(after)}, "
+                                f"not v{version}")
         return after
 
     def delete_alias(self, model: str, alias: str, expected: str | None, checked: bool = False) -> str | None:
@@ -234,7 +235,8 @@ class MlflowRegistry:
             return None
         if current != expected:
             raise ConflictError(
-                f"{self.describe()}: alias {alias!r} of {model!r} points at {_v(current)}, expected {_v(expected)}"
+                f"{self.describe()}: alias {alias!r} of {model!r} points at {shown_version(current)}, "
+                f"expected {shown_version(expected)}"
             )
         self._call(f"delete alias {alias!r}", model, self._alias_writer().delete_registered_model_alias, model, alias)
         after = self.get_alias(model, alias)
@@ -248,10 +250,6 @@ class MlflowRegistry:
             f"tag version {version}", model, self.client.set_model_version_tag,
             model, normalise_version(version), key, value,
         )
-
-
-def _v(version: str | None) -> str:
-    return "nothing" if version is None else f"v{version}"
 
 
 def _raise(exc: BaseException) -> None:

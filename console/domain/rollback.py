@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from console.domain.errors import UsageError
 from console.domain.routing import MAX_WEIGHT
-from console.domain.versions import AliasMap, ModelVersion
+from console.domain.versions import AliasMap, ModelVersion, shown_version
 
 PREVIOUS_CHAMPION_TAG = "rewind.previous_champion"
 """Version tag naming the champion a version replaced (MLflow keeps no alias history)."""
@@ -80,6 +80,15 @@ class Plan:
     def moved_versions(self) -> tuple[str, ...]:
         """The versions whose weight the plan changes (the router's compare-and-set covers these)."""
         return tuple(sorted(v for v, w in self.weights_after.items() if self.weights_before.get(v) != w))
+
+    def drift(self, weights: dict[str, int], aliases: dict[str, str | None], word: str = "expected") -> list[str]:
+        """How the systems differ from the plan's start state, for what it changes (empty: they do not)."""
+        found = [f"v{v} weight is {weights.get(v, 'absent')} ({word} {self.weights_before.get(v)})"
+                 for v in self.moved_versions if weights.get(v) != self.weights_before.get(v)]
+        found += [f"alias {m.alias!r} points at {shown_version(aliases.get(m.alias))} "
+                  f"({word} {shown_version(m.before)})"
+                  for m in self.alias_moves if aliases.get(m.alias) != m.before]
+        return found
 
     def state_is(self, weights: dict[str, int], aliases: dict[str, str], end: bool) -> bool:
         """Whether the systems show the plan's start state (``end`` false) or end state, for what it changes."""

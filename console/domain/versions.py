@@ -21,6 +21,11 @@ def normalise_version(raw: object) -> str:
     return str(int(text))
 
 
+def shown_version(version: str | None) -> str:
+    """A version as messages name it: ``v3``, or ``nothing`` for an unset alias."""
+    return "nothing" if version is None else f"v{version}"
+
+
 def version_sort_key(version: str) -> tuple[int, str]:
     """Sort versions numerically, with anything unexpected last."""
     return (int(version), version) if version.isdigit() else (1 << 62, version)

@@ -256,11 +256,7 @@ class RollbackService:
         if undo.state_is(weights, aliases, end=True):
             already = f"{action_id} is already undone: both systems show the state from before it"
             undo = replace(undo, weights_before=dict(undo.weights_after), alias_moves=(), aliases_before=aliases)
-        elif not undo.state_is(weights, aliases, end=False):
-            changes = [f"v{v} weight is {weights.get(v, 'absent')} (was {undo.weights_before.get(v)})"
-                       for v in undo.moved_versions if weights.get(v) != undo.weights_before.get(v)]
-            changes += [f"alias {m.alias!r} points at {_v(aliases.get(m.alias))} (was {_v(m.before)})"
-                        for m in undo.alias_moves if aliases.get(m.alias) != m.before]
+        elif changes := undo.drift(weights, aliases, word="was"):
             self.refuse(incident_id, undo, f"{plan.model} changed after {action_id}: {'; '.join(changes)}. "
                                            "Undoing would overwrite that change: plan a rollback with --from "
                                            "and --to instead")
@@ -465,12 +461,7 @@ class RollbackService:
                 "observed": {"weights": weights, "aliases": aliases}, "alias_moves": [], "undoes": plan.undoes,
             })
             return Outcome(plan.action_id, "already_applied", weights, aliases, message)
-        first = plan.steps[0] if plan.steps else plan.weights_after
-        moved = sorted(v for v, w in first.items() if plan.weights_before.get(v) != w)
-        drift = [f"v{v} weight is {weights.get(v, 'absent')} (expected {plan.weights_before.get(v)})"
-                 for v in moved if weights.get(v) != plan.weights_before.get(v)]
-        drift += [f"alias {m.alias!r} points at {_v(seen_aliases[m.alias])} (expected {_v(m.before)})"
-                  for m in plan.alias_moves if seen_aliases[m.alias] != m.before]
+        drift = plan.drift(weights, seen_aliases)
         if drift:
             exc = ConflictError(f"{plan.model} changed since the preview: {'; '.join(drift)}")
             return self._fail(incident_id, plan, str(exc), exc, router_changed=False)
@@ -764,6 +755,3 @@ def _router_state(observed: dict) -> str:
 def _registry_state(observed: dict) -> str:
     return f"aliases {_aliases(observed['aliases'])}" if "aliases" in observed else observed["registry_error"]
 
-
-def _v(version: str | None) -> str:
-    return "nothing" if version is None else f"v{version}"
