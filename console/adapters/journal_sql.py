@@ -580,17 +580,15 @@ class SqlActionLock:
         journal = self.journal
         journal._ensure_schema()
         with journal._errors(f"releasing the lock on {model}"), journal._write() as conn:
-            conn.execute(locks_table.delete().where(locks_table.c.model == model)
-                         .where(locks_table.c.action_id == action_id))
+            journal._delete_lock_sql.execute(conn, {"key_model": model, "key_action_id": action_id})
 
     def holder(self, model: str) -> tuple[str, str] | None:
         """``(action_id, holder)`` of the model's lock, or ``None`` when free."""
         journal = self.journal
         journal._ensure_schema()
         with journal._errors(f"reading the lock on {model}"), journal._snapshot() as conn:
-            row = conn.execute(select(locks_table.c.action_id, locks_table.c.holder)
-                               .where(locks_table.c.model == model)).first()
-        return None if row is None else (row.action_id, row.holder)
+            row = journal._lock_holder_sql.execute(conn, {"key_model": model}).first()
+        return None if row is None else (row[0], row[1])
 
     def held(self) -> list[tuple[str, str, str]]:
         """Every lock held now: ``(model, action_id, holder)``."""
