@@ -5,10 +5,12 @@ Usage: ``python -m tests.integration.journal_writer URL INCIDENT COUNT [--hold] 
 Waits for a line on standard input (so several writers start together), then
 appends COUNT notes one by one, each in its own durable transaction, printing
 ``written SEQ HASH`` after each commit. With ``--pause`` it rests up to 2 ms
-after every other append: SQLite's busy handler backs off for milliseconds, so
-a writer that never lets go of the database would starve the other one and the
-two would run one after the other instead of side by side. With ``--hold`` it
-waits to be killed after the last append.
+after every other append, and after every tenth append it waits (up to 1 s)
+until some other writer has appended since: SQLite's busy handler backs off
+for up to tens of milliseconds, so a writer that never lets go of the database
+would starve the other one and the two would run one after the other instead
+of side by side (random pauses alone left too few switches now and then).
+With ``--hold`` it waits to be killed after the last append.
 """
 
 from __future__ import annotations
@@ -37,10 +39,21 @@ def main(argv: list[str]) -> int:
         print(f"written {event.seq} {event.hash}", flush=True)
         if pause and number % 2:
             time.sleep(random.uniform(0.0, 0.002))
+        if pause and number % 10 == 9:
+            _wait_for_another_writer(service, incident, event.seq)
     if hold:
         while True:
             time.sleep(60)
     return 0
+
+
+def _wait_for_another_writer(service, incident: str, own_seq: int) -> None:  # noqa: ANN001
+    """Wait until the incident's head is past ``own_seq`` (someone else appended), for at most 1 s."""
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        if any(head.incident_id == incident and head.seq > own_seq for head in service.journal.incidents()):
+            return
+        time.sleep(0.001)
 
 
 if __name__ == "__main__":
