@@ -17,9 +17,11 @@ from console.adapters.mlflow_registry import MlflowRegistry
 from console.config import load_config
 from console.domain.errors import ConflictError, NotFoundError
 from console.domain.journal import EventKind
+from console.domain.verdicts import State
 from console.sandbox.scenarios import REGRESSION_SEGMENTS
 from console.sandbox.templates import backend_name
 from console.wiring import build_rollback_service, build_status_service
+from tests.fixtures.cells import clear_cells
 from tests.fixtures.servers import run_cli, wait_for
 
 MODEL = "fraud-detector"
@@ -72,21 +74,14 @@ def action_id_of(completed: subprocess.CompletedProcess) -> str:
     return json.loads(completed.stdout)["plan"]["action_id"]
 
 
-def regression_breach(matrix) -> bool:
-    """Whether the challenger breaches on errors or accuracy where the regression is, clear of the traffic floor.
+def regression_breach(matrix) -> set:
+    """The challenger's error and accuracy cells breaching where the regression is, clear of the traffic floor.
 
-    Only these cells grow steadily worse once the scenario starts. Any other breach
-    (a p95 pushed up for a moment by a busy machine) or a cell whose traffic sits
-    near ``min_traffic`` (after an earlier test drained the version, its requests
-    slide in and out of the rate window) can flip back before the CLI evaluates,
-    a few seconds after this check.
+    Only these cells grow steadily worse once the scenario starts; any other breach
+    (a p95 pushed up for a moment by a busy machine) can clear before the CLI
+    evaluates, a few seconds after this check.
     """
-    traffic = matrix.values.get(matrix.traffic_metric or "", {})
-    return any(
-        cell.version == "3" and cell.segment in REGRESSION_SEGMENTS and cell.metric in ("error_rate", "accuracy")
-        and (traffic.get(("3", cell.segment)) or 0.0) >= 1.5 * (matrix.spec(cell.metric).criteria.min_traffic or 0.0)
-        for cell in matrix.breaches()
-    )
+    return clear_cells(matrix, State.BREACH, ["3"], REGRESSION_SEGMENTS, ["error_rate", "accuracy"])
 
 
 def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox, sandbox_config, systems,
