@@ -80,9 +80,13 @@ def report(console: Console, outcome: Outcome) -> None:
     console.print(f"  registry aliases now {aliases}")
 
 
-def _require_confirmation_channel(args: argparse.Namespace) -> None:
-    """Refuse before anything is journaled when nobody could type the confirmation."""
-    if not (args.yes or args.read_only or sys.stdin.isatty()):
+def _require_confirmation_channel(args: argparse.Namespace, preview: Preview) -> None:
+    """Refuse before anything is journaled when the plan needs a confirmation nobody could type.
+
+    A plan that changes nothing (the same command run again) asks for nothing, so
+    a script may rerun it without ``--yes``.
+    """
+    if not (preview.plan.is_noop or args.yes or args.read_only or sys.stdin.isatty()):
         raise UsageError("confirmation needs a terminal to type the model name in; pass --yes for automation")
 
 
@@ -174,13 +178,13 @@ def _service(args: argparse.Namespace) -> tuple[RollbackService, str | None]:
 
 def run(args: argparse.Namespace) -> int:
     """``rewind rollback``."""
-    _require_confirmation_channel(args)
     service, model = _service(args)
     console = Console(stderr=args.json)
     try:
         _recover(service, console)
         preview = service.preview(model, args.from_version, args.to, Mode.GRADUAL if args.gradual else Mode.IMMEDIATE,
                                   args.reason or "")
+        _require_confirmation_channel(args, preview)
         summary = args.reason or f"rollback of {model}: v{preview.plan.leave} → v{preview.plan.target}"
         incident_id = _incident(service, args, model, summary)
         return _carry_out(service, preview, incident_id, args, console, "Rollback")
@@ -190,12 +194,12 @@ def run(args: argparse.Namespace) -> int:
 
 def run_undo(args: argparse.Namespace) -> int:
     """``rewind undo ACTION_ID``."""
-    _require_confirmation_channel(args)
     service, _ = _service(args)
     console = Console(stderr=args.json)
     try:
         _recover(service, console)
         preview, incident_id = service.undo_preview(args.action_id, args.reason or "")
+        _require_confirmation_channel(args, preview)
         return _carry_out(service, preview, incident_id, args, console, "Undo")
     finally:
         service.journal.close()

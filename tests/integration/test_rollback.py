@@ -118,8 +118,8 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     assert {(m, "3", s) for m in ("error_rate", "accuracy") for s in REGRESSION_SEGMENTS} & breached, \
         [(c.payload["metric"], c.payload["error"], c.payload["values"]) for c in checks]
 
-    # The same command again changes nothing, says so, and asks for nothing.
-    rerun = rollback(sandbox_config, journal_env, "--no-verify")
+    # The same command again changes nothing, says so, and asks for nothing: no --yes from a script.
+    rerun = run_cli("rollback", "--config", sandbox_config, "--json", "--no-verify", env=journal_env)
     assert rerun.returncode == 0, rerun.stderr
     [outcome] = json.loads(rerun.stdout)["outcomes"]
     assert outcome["status"] == "already_applied" and action in outcome["message"]
@@ -133,7 +133,7 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     undo_id = action_id_of(undo)
     assert action_events(journal_env, undo_id) == ["decision", "action.intent", "action.applied"]
     # Running the same undo again changes nothing and says so.
-    again = run_cli("undo", action, "--config", sandbox_config, "--yes", "--no-verify", env=journal_env)
+    again = run_cli("undo", action, "--config", sandbox_config, "--no-verify", env=journal_env)
     assert again.returncode == 0 and "already undone" in again.stdout
 
 
@@ -307,8 +307,10 @@ def test_read_only_and_unconfirmed_rollbacks_change_nothing(sandbox_config, syst
     refused = rollback(sandbox_config, journal_env, "--read-only")
     assert refused.returncode == 1 and "refused" in refused.stderr and "read-only" in refused.stderr
     assert [e.payload.get("refused") for e in events(journal_env, [EventKind.ACTION_FAILED])] == [True]
+    before = len(events(journal_env))
     unconfirmed = run_cli("rollback", "--config", sandbox_config, env=journal_env)
     assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr
+    assert len(events(journal_env)) == before, "a plan nobody could confirm journals nothing"
     assert router.read_state(MODEL).weights() == START_WEIGHTS
     assert registry.get_aliases(MODEL).aliases == START_ALIASES
     assert not Path("mlflow.db").exists(), "nothing may create a stray MLflow database in the working directory"
