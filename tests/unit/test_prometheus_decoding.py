@@ -73,3 +73,40 @@ def test_prometheus_errors_and_other_result_types_are_reasons_not_crashes():
 def test_a_body_that_is_not_json_names_the_setting():
     with pytest.raises(MetricsError, match=r"HTTP 200 with a body that is not Prometheus JSON \(metrics.url\)"):
         decode(b"<html>proxy login</html>")
+
+
+def test_proxy_settings_from_the_environment_are_honoured(monkeypatch):
+    """The environment is read once, when the adapter is built; queries still go through the proxy it names."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server protocol
+            seen.append(self.path)
+            body = answer([series("2", "eu-ios", "0.5")])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.server_address[1]}")
+        metrics = PrometheusMetrics("http://prometheus.invalid:9090", "1m")
+        monkeypatch.delenv("http_proxy")  # read at start-up, not per query
+        result = metrics.evaluate((SPEC,), "fraud-detector")["error_rate"]
+        metrics.close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert result.error is None and result.values == {("2", "eu-ios"): 0.5}
+    assert len(seen) == 1 and seen[0].startswith("http://prometheus.invalid:9090/api/v1/query?")
