@@ -263,6 +263,76 @@ def _evidence_cells(evidence: CheckEvidence) -> str:
                      for c in cells) or "no values"
 
 
+def _decision_lines(decision: DecisionRecord, clock: Clock) -> list[tuple[str, str]]:
+    """A decision's facts, as (label, text), for every format alike."""
+    e = decision.event
+    p = e.payload
+    lines = [("When", f"{clock.both(e.ts)} (event #{e.seq})"), ("Who", e.actor.label())]
+    if p.get("question"):
+        lines.append(("Question", str(p.get("question"))))
+    if p.get("options"):
+        lines.append(("Options offered", compact(p.get("options"))))
+    lines.append(("Reason given", compact(p.get("reason"), 2000)))
+    return lines
+
+
+def _evidence_how(decision: DecisionRecord) -> str:
+    return ("named by the decision" if decision.evidence_stated
+            else "the latest evaluation of each metric before the decision")
+
+
+@dataclass(frozen=True)
+class _EvidenceRow:
+    """One row of a decision's evidence table; ``check`` is false for evidence that is not a metric check."""
+
+    seq: int
+    what: str
+    verdict: str | None
+    values: str
+    criterion: str = ""
+    age: str = ""
+    promql: str = ""
+    check: bool = True
+
+
+def _evidence_rows(decision: DecisionRecord) -> list[_EvidenceRow]:
+    rows = []
+    for ev in decision.evidence:
+        if ev.kind is EventKind.CHECK_EVALUATED:
+            c = check_evidence(ev.payload)
+            rows.append(_EvidenceRow(ev.seq, c.title, c.verdict, _evidence_cells(c), _criterion(c.criterion),
+                                     "-" if c.data_age_s is None else f"{c.data_age_s:g} s", c.promql))
+        else:
+            rows.append(_EvidenceRow(ev.seq, str(ev.kind), None, describe(ev), check=False))
+    return rows
+
+
+def _action_lines(action: ActionRecord, clock: Clock) -> list[tuple[str, str]]:
+    """An action's plan and each of its events, as (label, text), for every format alike."""
+    lines = []
+    intent = action.first(EventKind.ACTION_INTENT)
+    if intent is not None:
+        lines.append(("Plan", compact(intent.payload.get("plan"), 1000)))
+        if intent.payload.get("expected") is not None:
+            lines.append(("Expected state", compact(intent.payload.get("expected"), 1000)))
+    for ev in action.events:
+        what = str(ev.kind).split(".", 1)[1].replace("_", " ")
+        detail = action_detail(ev)
+        lines.append((what.capitalize(), f"{clock.both(ev.ts)} by {ev.actor.label()} (event #{ev.seq})"
+                      + (f": {detail}" if detail else "")))
+    return lines
+
+
+def _verification(action: ActionRecord) -> tuple[bool | None, str, str]:
+    """Whether the action was verified (None: nothing recorded), the word for it, and the evidence."""
+    verified = action.first(EventKind.ACTION_VERIFIED) or action.first(EventKind.ACTION_NOT_VERIFIED)
+    if verified is None:
+        return None, "none recorded.", ""
+    ok = verified.kind is EventKind.ACTION_VERIFIED
+    return ok, "✓ verified" if ok else "✗ NOT verified", (
+        f"expected {compact(verified.payload.get('expected'))}, observed {compact(verified.payload.get('observed'))}")
+
+
 # --- Markdown ---------------------------------------------------------------------------------
 
 def _md(text: object) -> str:
@@ -320,29 +390,15 @@ def render_markdown(view: IncidentView, out: TextIO, clock: Clock, exported_at: 
     if not view.decisions:
         w("No decision was recorded.\n\n")
     for decision in view.decisions:
-        e = decision.event
-        p = e.payload
-        w(f"### {decision.marker}: {_md(compact(p.get('option')))}\n\n")
-        w(f"- When: {clock.both(e.ts)} (event #{e.seq})\n- Who: {_md(e.actor.label())}\n")
-        if p.get("question"):
-            w(f"- Question: {_md(p.get('question'))}\n")
-        if p.get("options"):
-            w(f"- Options offered: {_md(compact(p.get('options')))}\n")
-        w(f"- Reason given: {_md(compact(p.get('reason'), 2000))}\n\n")
-        how = "named by the decision" if decision.evidence_stated else \
-            "the latest evaluation of each metric before the decision"
+        w(f"### {decision.marker}: {_md(compact(decision.event.payload.get('option')))}\n\n")
+        w("".join(f"- {label}: {_md(text)}\n" for label, text in _decision_lines(decision, clock)) + "\n")
         if decision.evidence:
-            w(f"Evidence ({how}):\n\n")
+            w(f"Evidence ({_evidence_how(decision)}):\n\n")
             w("| # | Metric | Verdict | Values (version/segment) | Criterion | Data age | PromQL |\n")
             w("|---|---|---|---|---|---|---|\n")
-            for ev in decision.evidence:
-                if ev.kind is EventKind.CHECK_EVALUATED:
-                    c = check_evidence(ev.payload)
-                    age = "-" if c.data_age_s is None else f"{c.data_age_s:g} s"
-                    w(f"| {ev.seq} | {_md(c.title)} | {_verdict(c.verdict)} | {_md(_evidence_cells(c))} "
-                      f"| {_md(_criterion(c.criterion))} | {age} | {_md(_code(c.promql))} |\n")
-                else:
-                    w(f"| {ev.seq} | {_md(ev.kind)} | | {_md(describe(ev))} | | | |\n")
+            for r in _evidence_rows(decision):
+                w(f"| {r.seq} | {_md(r.what)} | {_verdict(r.verdict) if r.check else ''} | {_md(r.values)} "
+                  f"| {_md(r.criterion)} | {r.age} | {_md(_code(r.promql)) if r.check else ''} |\n")
             w("\n")
         else:
             w("Evidence: none recorded before this decision.\n\n")
@@ -352,25 +408,9 @@ def render_markdown(view: IncidentView, out: TextIO, clock: Clock, exported_at: 
         w("No action was recorded.\n\n")
     for action in view.actions:
         w(f"### {action.marker}: {_md(action.action_id)} ({action.outcome})\n\n")
-        intent = action.first(EventKind.ACTION_INTENT)
-        if intent is not None:
-            w(f"- Plan: {_md(compact(intent.payload.get('plan'), 1000))}\n")
-            if intent.payload.get("expected") is not None:
-                w(f"- Expected state: {_md(compact(intent.payload.get('expected'), 1000))}\n")
-        for ev in action.events:
-            what = str(ev.kind).split(".", 1)[1].replace("_", " ")
-            detail = action_detail(ev)
-            w(f"- {what.capitalize()}: {clock.both(ev.ts)} by {_md(ev.actor.label())} (event #{ev.seq})"
-              f"{': ' + _md(detail) if detail else ''}\n")
-        verified = action.first(EventKind.ACTION_VERIFIED) or action.first(EventKind.ACTION_NOT_VERIFIED)
-        if verified is None:
-            w("- **Verification: none recorded.**\n")
-        else:
-            ok = verified.kind is EventKind.ACTION_VERIFIED
-            w(f"- **Verification: {'✓ verified' if ok else '✗ NOT verified'}**: expected "
-              f"{_md(compact(verified.payload.get('expected')))}, observed "
-              f"{_md(compact(verified.payload.get('observed')))}\n")
-        w("\n")
+        w("".join(f"- {label}: {_md(text)}\n" for label, text in _action_lines(action, clock)))
+        ok, word, detail = _verification(action)
+        w(f"- **Verification: {word}**{': ' + _md(detail) if detail else ''}\n\n")
 
     w("## Open questions\n\n")
     w("- _What did we not know during the incident that we should have?_\n")
@@ -934,32 +974,25 @@ def render_html(view: IncidentView, out: TextIO, clock: Clock, exported_at: date
     if not view.decisions:
         w("<p class=\"muted\">No decision was recorded.</p>")
     for decision in view.decisions:
-        e = decision.event
-        p = e.payload
-        w(f"<h3>{_e(decision.marker)}: {_e(compact(p.get('option')))}</h3><dl class=\"facts\">"
-          f"<dt>When</dt><dd>{_e(clock.both(e.ts))} (event #{e.seq})</dd>"
-          f"<dt>Who</dt><dd>{_e(e.actor.label())}</dd>")
-        if p.get("question"):
-            w(f"<dt>Question</dt><dd>{_e(p.get('question'))}</dd>")
-        w(f"<dt>Reason given</dt><dd>{_e(compact(p.get('reason'), 2000))}</dd></dl>")
+        w(f"<h3>{_e(decision.marker)}: {_e(compact(decision.event.payload.get('option')))}</h3><dl class=\"facts\">"
+          + "".join(f"<dt>{_e(label)}</dt><dd>{_e(text)}</dd>" for label, text in _decision_lines(decision, clock))
+          + "</dl>")
         if decision.evidence:
-            how = "named by the decision" if decision.evidence_stated else \
-                "latest evaluation of each metric before the decision"
-            w(f"<p class=\"muted\">Evidence ({how}):</p><table><tr><th>#</th><th>Metric</th><th>Verdict</th>"
-              "<th>Values (version/segment)</th><th>Criterion</th><th>Data age</th><th>PromQL</th></tr>")
-            for ev in decision.evidence:
-                if ev.kind is EventKind.CHECK_EVALUATED:
-                    c = check_evidence(ev.payload)
-                    age = "-" if c.data_age_s is None else f"{c.data_age_s:g} s"
-                    verdict_class = "bad" if c.verdict.lower() == "breach" else ""
-                    w(f"<tr><td class=\"num\">{ev.seq}</td><td>{_e(c.title)}</td>"
-                      f"<td class=\"{verdict_class}\">{_e(_verdict(c.verdict))}</td><td>{_e(_evidence_cells(c))}</td>"
-                      f"<td>{_e(_criterion(c.criterion))}</td><td>{age}</td><td><code>{_e(c.promql)}</code></td></tr>")
+            w(f"<p class=\"muted\">Evidence ({_e(_evidence_how(decision))}):</p><table><tr><th>#</th>"
+              "<th>Metric</th><th>Verdict</th><th>Values (version/segment)</th><th>Criterion</th><th>Data age</th>"
+              "<th>PromQL</th></tr>")
+            for r in _evidence_rows(decision):
+                if r.check:
+                    verdict_class = "bad" if (r.verdict or "").lower() == "breach" else ""
+                    w(f"<tr><td class=\"num\">{r.seq}</td><td>{_e(r.what)}</td>"
+                      f"<td class=\"{verdict_class}\">{_e(_verdict(r.verdict))}</td><td>{_e(r.values)}</td>"
+                      f"<td>{_e(r.criterion)}</td><td>{r.age}</td><td><code>{_e(r.promql)}</code></td></tr>")
                 else:
-                    w(f"<tr><td class=\"num\">{ev.seq}</td><td colspan=\"6\">{_e(describe(ev))}</td></tr>")
+                    w(f"<tr><td class=\"num\">{r.seq}</td><td>{_e(r.what)}</td><td></td>"
+                      f"<td colspan=\"4\">{_e(r.values)}</td></tr>")
             w("</table>")
         else:
-            w("<p class=\"muted\">No evidence recorded before this decision.</p>")
+            w("<p class=\"muted\">Evidence: none recorded before this decision.</p>")
     w("</section>\n")
 
     w("<section><h2>Actions</h2>")
@@ -967,24 +1000,9 @@ def render_html(view: IncidentView, out: TextIO, clock: Clock, exported_at: date
         w("<p class=\"muted\">No action was recorded.</p>")
     for action in view.actions:
         w(f"<h3>{_e(action.marker)}: {_e(action.action_id)} ({_e(action.outcome)})</h3><ul>")
-        intent = action.first(EventKind.ACTION_INTENT)
-        if intent is not None:
-            w(f"<li>Plan: {_e(compact(intent.payload.get('plan'), 1000))}</li>")
-            if intent.payload.get("expected") is not None:
-                w(f"<li>Expected state: {_e(compact(intent.payload.get('expected'), 1000))}</li>")
-        for ev in action.events:
-            what = str(ev.kind).split(".", 1)[1].replace("_", " ")
-            detail = action_detail(ev)
-            w(f"<li>{_e(what.capitalize())}: {_e(clock.both(ev.ts))} by {_e(ev.actor.label())} (event #{ev.seq})"
-              f"{': ' + _e(detail) if detail else ''}</li>")
-        verified = action.first(EventKind.ACTION_VERIFIED) or action.first(EventKind.ACTION_NOT_VERIFIED)
-        if verified is None:
-            w("<li class=\"bad\">Verification: none recorded.</li>")
-        else:
-            ok = verified.kind is EventKind.ACTION_VERIFIED
-            w(f"<li class=\"{'ok' if ok else 'bad'}\">Verification: {'✓ verified' if ok else '✗ NOT verified'}: "
-              f"expected {_e(compact(verified.payload.get('expected')))}, observed "
-              f"{_e(compact(verified.payload.get('observed')))}</li>")
+        w("".join(f"<li>{_e(label)}: {_e(text)}</li>" for label, text in _action_lines(action, clock)))
+        ok, word, detail = _verification(action)
+        w(f"<li class=\"{'ok' if ok else 'bad'}\">Verification: {_e(word)}{': ' + _e(detail) if detail else ''}</li>")
         w("</ul>")
     w("</section>\n")
 

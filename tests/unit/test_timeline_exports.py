@@ -206,6 +206,17 @@ def test_html_keeps_the_timeline_decisions_and_actions(incident):
     assert "Verification: ✓ verified" in text
 
 
+def test_markdown_and_html_tell_decisions_and_actions_alike(incident):
+    """Both formats read the same lines: what one shows of a decision or an action, the other shows too."""
+    import html as html_module
+
+    markdown, page = render(incident, "md"), html_module.unescape(render(incident, "html"))
+    for label in ("When", "Who", "Options offered", "Reason given", "Plan", "Intent", "Applied"):
+        assert f"- {label}: " in markdown
+        assert f"<dt>{label}</dt>" in page or f"<li>{label}: " in page
+    assert "Evidence (named by the decision):" in markdown and "Evidence (named by the decision):" in page
+
+
 def test_html_escapes_what_responders_type():
     events = _small([(EventKind.INCIDENT_OPENED, {"model": "m", "severity": "SEV3", "summary": "<b>x</b>"}),
                      (EventKind.NOTE, {"text": "<img src=x onerror=alert(1)>"})])
