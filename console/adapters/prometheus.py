@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from console.domain.errors import ConfigError, MetricsError
-from console.domain.metrics import MetricSpec, QueryResult, collect_series, index_cells, index_samples, render_query
+from console.domain.metrics import MetricSpec, QueryResult, canonical_cells, collect_series, render_query
 
 
 def read_secret(env_name: str | None, file_name: str | None, setting: str) -> str | None:
@@ -35,6 +35,41 @@ def read_secret(env_name: str | None, file_name: str | None, setting: str) -> st
         except OSError as exc:
             raise ConfigError(f"{setting}_file {file_name}: cannot be read ({exc.strerror})") from None
     return None
+
+
+class _SampleText(Mapping):
+    """The raw sample text of each cell, read from the answer the first time someone asks.
+
+    A refresh needs only the numbers; the text (for explanations, the status JSON
+    and the journal) is decoded again from the same bytes when it is wanted. The
+    cells themselves are known at once, so listing or counting them reads nothing.
+    """
+
+    def __init__(self, cells: Mapping[tuple[str, str], object], load: Callable[[], dict]) -> None:
+        self._cells = cells
+        self._load: Callable[[], dict] | None = load
+        self._text: dict | None = None
+
+    def _texts(self) -> dict:
+        if self._text is None:
+            self._text = self._load()
+            self._load = None  # the answer's bytes are no longer held
+        return self._text
+
+    def __getitem__(self, key: tuple[str, str]) -> str:
+        return self._texts()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._cells
+
+    def __iter__(self):
+        return iter(self._cells)
+
+    def __len__(self) -> int:
+        return len(self._cells)
+
+    def __repr__(self) -> str:
+        return repr(self._texts())
 
 
 class PrometheusMetrics:
@@ -120,27 +155,36 @@ class PrometheusMetrics:
                 f"{self.describe()}: refused the credentials (HTTP {response.status_code}, metrics.auth)")
         return response.status_code, content
 
-    def _typed_decoder(self) -> Any:
+    def _typed_decoder(self, text: bool = False) -> Any:
         """A decoder for a successful instant-vector answer that keeps only what a cell needs.
 
         At 24,000 series a refresh's CPU goes mostly into building Python objects
         from JSON. Decoding into typed structs that hold just the version and
-        segment labels and the sample skips every other label and the label
-        dicts themselves (measured: decoding and indexing take about 40 % less
-        than with orjson and dicts).
+        segment labels, with each sample read straight into a float (msgspec's
+        lax mode parses Prometheus' quoted numbers, NaN and -Inf included),
+        avoids building the label dicts and the sample strings (measured: decoding
+        and indexing take about 40 % less than with orjson and dicts, and a
+        further 25 % less than reading the sample text and parsing it after).
+
+        Args:
+            text: the decoder that keeps each sample's text exactly as sent
+                instead, for the raw values an explanation shows.
         """
-        if self._typed is None:
+        decoders = self._typed if self._typed is not None else {}
+        if text not in decoders:
             import msgspec
 
             # Both labels required: a series without one takes the careful path, which counts it.
             labels = msgspec.defstruct(
                 "Labels", [("version", str), ("segment", str)],
                 rename={"version": self.version_label, "segment": self.segment_label}, gc=False)
-            sample = msgspec.defstruct("Sample", [("metric", labels), ("value", tuple[float, str])], gc=False)
+            sample = msgspec.defstruct("Sample", [("metric", labels), ("value", tuple[float, str if text else float])],
+                                       gc=False)
             data = msgspec.defstruct("Data", [("resultType", str), ("result", list[sample])], gc=False)
             body = msgspec.defstruct("Body", [("status", str), ("data", data)], gc=False)
-            self._typed = msgspec.json.Decoder(body)
-        return self._typed
+            decoders[text] = msgspec.json.Decoder(body, strict=text)
+            self._typed = decoders
+        return decoders[text]
 
     def _decode(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
         """Turn one answer into a result (at scale, most of a refresh's CPU is spent here)."""
@@ -153,17 +197,37 @@ class PrometheusMetrics:
             if typed.status != "success" or typed.data.resultType != "vector":
                 raise msgspec.ValidationError("not an instant vector")
             series = typed.data.result
-            raw = {(s.metric.version, s.metric.segment): s.value[1] for s in series}
-        except msgspec.ValidationError:
+            cells = {(s.metric.version, s.metric.segment): s.value[1] for s in series}
+        except msgspec.ValidationError:  # also a sample lax mode does not read, such as "+Inf"
             return self._decode_unusual(spec, promql, at, status, content)
         except msgspec.DecodeError:
             raise MetricsError(
                 f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
             ) from None
-        if len(raw) != len(series):  # two series for one cell: the careful path says so
-            return self._result(spec, promql, at, lambda: index_samples(
-                [(s.metric.version, s.metric.segment, s.value[1]) for s in series]))
-        return self._result(spec, promql, at, lambda: (*index_cells(raw), 0))
+        if len(cells) != len(series):  # two series for one cell: the careful path says so
+            return self._decode_unusual(spec, promql, at, status, content)
+        try:
+            cells = canonical_cells(cells)
+        except ValueError as exc:
+            return QueryResult(spec.name, promql, at, error=str(exc))
+        # NaN (number != number) is no data: left out, so the cell reads as None.
+        values = {key: number for key, number in cells.items() if number == number}
+        return QueryResult(spec.name, promql, at, raw=_SampleText(cells, lambda: self._sample_text(content)),
+                           values=values)
+
+    def _sample_text(self, content: bytes) -> dict:
+        """Each cell's sample text exactly as Prometheus sent it, read again from the answer."""
+        import msgspec
+
+        try:
+            series = self._typed_decoder(text=True).decode(content).data.result
+            return canonical_cells({(s.metric.version, s.metric.segment): s.value[1] for s in series})
+        except msgspec.ValidationError:  # samples sent as JSON numbers, not the usual strings
+            import orjson
+
+            return canonical_cells({
+                (item["metric"][self.version_label], item["metric"][self.segment_label]): str(item["value"][1])
+                for item in orjson.loads(content)["data"]["result"]})
 
     def _decode_unusual(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
         """The careful path for errors and answers of another shape, with the reason kept."""

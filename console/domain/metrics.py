@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
 CellKey = tuple[str, str]
 """(version, segment)"""
+
+T = TypeVar("T")
 
 
 class Direction(StrEnum):
@@ -126,7 +130,8 @@ class QueryResult:
         metric: the catalogue metric's name.
         promql: the exact query sent.
         evaluated_at: the evaluation time (Unix seconds) the query was pinned to.
-        raw: (version, segment) -> the sample value exactly as Prometheus sent it.
+        raw: (version, segment) -> the sample value exactly as Prometheus sent it
+            (a mapping that may read its text from the answer only when asked).
         error: why the query failed, or ``None``.
         values: (version, segment) -> the value as a float; a cell that is
             absent or NaN (*no data*) may be left out or ``None``. Derived from
@@ -136,7 +141,7 @@ class QueryResult:
     metric: str
     promql: str
     evaluated_at: float
-    raw: dict[CellKey, str] = field(default_factory=dict)
+    raw: Mapping[CellKey, str] = field(default_factory=dict)
     error: str | None = None
     values: dict[CellKey, float | None] = None  # type: ignore[assignment]
 
@@ -211,6 +216,25 @@ def index_samples(
     return raw, values, unplaced
 
 
+def canonical_cells(cells: dict[CellKey, T]) -> dict[CellKey, T]:
+    """The same cells with versions read as numbers where they are numbers (``03`` is ``3``).
+
+    Raises:
+        ValueError: when two cells become one (``03`` and ``3`` in the same segment).
+    """
+    renamed = {v: c for v in {version for version, _ in cells} if (c := _canonical_version(v)) != v}
+    if not renamed:
+        return cells
+    placed = len(cells)
+    cells = {(renamed.get(version, version), segment): item for (version, segment), item in cells.items()}
+    if len(cells) != placed:
+        raise ValueError(
+            f"the query returns {placed} series for {len(cells)} (version, segment) cells once versions such "
+            "as 03 and 3 are read as one: aggregate them, for example with sum by (version, segment)"
+        )
+    return cells
+
+
 def index_cells(raw: dict[CellKey, str]) -> tuple[dict[CellKey, str], dict[CellKey, float | None]]:
     """Canonical versions (``03`` is ``3``) and parsed values for cells already placed, one sample each.
 
@@ -218,15 +242,7 @@ def index_cells(raw: dict[CellKey, str]) -> tuple[dict[CellKey, str], dict[CellK
         The raw sample strings by cell, and the parsed values by cell (NaN
         cells left out: *no data*).
     """
-    renamed = {v: c for v in {version for version, _ in raw} if (c := _canonical_version(v)) != v}
-    if renamed:
-        placed = len(raw)
-        raw = {(renamed.get(version, version), segment): text for (version, segment), text in raw.items()}
-        if len(raw) != placed:
-            raise ValueError(
-                f"the query returns {placed} series for {len(raw)} (version, segment) cells once versions such "
-                "as 03 and 3 are read as one: aggregate them, for example with sum by (version, segment)"
-            )
+    raw = canonical_cells(raw)
     try:
         # NaN (number != number) is no data: left out, so the cell reads as None.
         values = {key: number for key, text in raw.items() if (number := float(text)) == number}

@@ -40,6 +40,25 @@ def test_the_fast_path_keeps_the_raw_text_and_reads_nan_as_no_data():
     assert result.value(("2", "us-web")) == float("inf")
 
 
+def test_the_fast_path_reads_numbers_at_once_and_the_text_when_asked(monkeypatch):
+    metrics = PrometheusMetrics("http://127.0.0.1:1", "1m")
+    monkeypatch.setattr(metrics, "_decode_unusual", lambda *a: pytest.fail("took the careful path"))
+    result = metrics._decode(SPEC, "q", 1.0, 200, answer([
+        series("03", "eu-ios", "0.25"), series("2", "eu-ios", "NaN"), series("2", "us-web", "-Inf"),
+        series("2", "us-ios", "1e-05")]))
+    assert result.error is None
+    assert result.values == {("3", "eu-ios"): 0.25, ("2", "us-web"): float("-inf"), ("2", "us-ios"): 1e-05}
+    assert sorted(result.raw) == [("2", "eu-ios"), ("2", "us-ios"), ("2", "us-web"), ("3", "eu-ios")]
+    assert dict(result.raw) == {("3", "eu-ios"): "0.25", ("2", "eu-ios"): "NaN", ("2", "us-web"): "-Inf",
+                                ("2", "us-ios"): "1e-05"}
+
+
+def test_samples_sent_as_json_numbers_still_have_a_text():
+    result = decode(json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
+        {"metric": {"version": "1", "segment": "eu"}, "value": [1.0, 0.5]}]}}).encode())
+    assert result.values == {("1", "eu"): 0.5} and dict(result.raw) == {("1", "eu"): "0.5"}
+
+
 def test_configured_label_names_are_honoured():
     body = json.dumps({"status": "success", "data": {"resultType": "vector", "result": [
         {"metric": {"model_version": "4", "class": "eu"}, "value": [1.0, "1"]}]}}).encode()
