@@ -80,13 +80,14 @@ def report(console: Console, outcome: Outcome) -> None:
     console.print(f"  registry aliases now {aliases}")
 
 
-def _require_confirmation_channel(args: argparse.Namespace, preview: Preview) -> None:
-    """Refuse before anything is journaled when the plan needs a confirmation nobody could type.
+def _require_confirmation_channel(args: argparse.Namespace, preview: Preview | None = None) -> None:
+    """Refuse before anything is journaled when a confirmation is needed and nobody could type it.
 
     A plan that changes nothing (the same command run again) asks for nothing, so
-    a script may rerun it without ``--yes``.
+    a script may rerun it without ``--yes``. Without a preview (an approval), a
+    confirmation is always needed.
     """
-    if not (preview.plan.is_noop or args.yes or args.read_only or sys.stdin.isatty()):
+    if not ((preview is not None and preview.plan.is_noop) or args.yes or args.read_only or sys.stdin.isatty()):
         raise UsageError("confirmation needs a terminal to type the model name in; pass --yes for automation")
 
 

@@ -51,3 +51,12 @@ def test_debug_shows_the_traceback(tmp_path):
                                capture_output=True, text=True, check=False)
     assert completed.returncode != 0
     assert "Traceback" in completed.stderr
+
+
+def test_an_approval_nobody_can_confirm_is_refused_before_anything_is_read(tmp_path):
+    """On a pipe, ``approve`` without --yes stops at once: exit 2, one line, no config even looked for."""
+    completed = subprocess.run([sys.executable, "-m", "console", "approve", "act-12345678",
+                                "--config", str(tmp_path / "absent.yaml")],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    assert completed.returncode == 2, completed.stderr
+    assert "pass --yes for automation" in completed.stderr and completed.stderr.count("\n") == 1
