@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -53,6 +54,11 @@ class AliasMap:
 
     model: str
     aliases: dict[str, str]
+
+    @classmethod
+    def of_versions(cls, model: str, versions: Iterable[ModelVersion]) -> AliasMap:
+        """The aliases that listed versions carry: ``Registry.list_versions`` reads them, so no second read."""
+        return cls(model, {alias: v.version for v in versions for alias in v.aliases})
 
     def version_of(self, alias: str) -> str | None:
         """The version an alias points to, or ``None`` when it is not set."""

@@ -165,8 +165,7 @@ class RollbackService:
                 mode: Mode = Mode.IMMEDIATE, reason: str = "") -> Preview:
         """Read both systems and compute the plan, without changing anything."""
         versions = self.registry.list_versions(model)
-        # list_versions already read the aliases (it attaches them to each version): one read, not two.
-        aliases = AliasMap(model, {alias: v.version for v in versions for alias in v.aliases})
+        aliases = AliasMap.of_versions(model, versions)
         router = self.router.read_state(model)
         weights = router.weights()
         previous = self.previous_champion(model, versions, aliases.version_of(self.settings.stable_alias))
@@ -251,7 +250,7 @@ class RollbackService:
         router = self.router.read_state(plan.model)
         listed = self.registry.list_versions(plan.model)
         versions = {v.version: v for v in listed}
-        weights, aliases = router.weights(), {alias: v.version for v in listed for alias in v.aliases}
+        weights, aliases = router.weights(), dict(AliasMap.of_versions(plan.model, listed).aliases)
         already = None
         if undo.state_is(weights, aliases, end=True):
             already = f"{action_id} is already undone: both systems show the state from before it"

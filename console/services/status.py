@@ -10,6 +10,7 @@ from console.domain.errors import RewindError
 from console.domain.metrics import MetricSpec
 from console.domain.status import StatusSnapshot, shown_versions
 from console.domain.verdicts import build_matrix
+from console.domain.versions import AliasMap
 
 
 class StatusService:
@@ -33,9 +34,7 @@ class StatusService:
             RewindError: the first failure of each failing system, joined in one line.
         """
         at = time.time()
-        registry = self._pool.submit(
-            lambda: (self.registry.get_aliases(model), self.registry.list_versions(model))
-        )
+        registry = self._pool.submit(self.registry.list_versions, model)
         router = self._pool.submit(self.router.read_state, model)
         metrics = self._pool.submit(self.metrics.evaluate, self.catalogue, model, at)
         failures: list[RewindError] = []
@@ -50,7 +49,8 @@ class StatusService:
                 raise failures[0]
             error = type(failures[0])("; ".join(str(f) for f in failures))
             raise error
-        (aliases, versions), router_state, results = outcomes
+        versions, router_state, results = outcomes
+        aliases = AliasMap.of_versions(model, versions)
         weights = router_state.weights()
         with_data = _versions_with_traffic(results, self.traffic_metric)
         all_versions = sorted({v.version for v in versions} | set(weights), key=int)
