@@ -89,8 +89,11 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     router, registry = systems
     sandbox.set_scenario("regression")
     status = build_status_service(load_config(sandbox_config, environ={}).config)
-    try:  # the responder sees the challenger breach before rolling back
-        wait_for(lambda: regression_breach(status.snapshot(MODEL).matrix), 60, "the challenger to breach")
+    try:  # the responder sees the challenger breach, and the champion calm, before rolling back
+        # (the rollback verifies that v2 passes everywhere: an earlier drift may still be in the window)
+        wait_for(lambda: (matrix := status.snapshot(MODEL).matrix) and regression_breach(matrix)
+                 and not [cell for cell in matrix.breaches() if cell.version == "2"],
+                 90, "the challenger to breach while the champion passes")
     finally:
         status.close()
     completed = rollback(sandbox_config, journal_env, "--reason", "v3 errors in eu-android")
