@@ -186,6 +186,13 @@ class RollbackConfig(_Section):
         return value
 
 
+class PostmortemConfig(_Section):
+    """How post-mortems read the metrics' history from Prometheus (on close and on export)."""
+
+    history_margin_s: float = Field(900.0, ge=0, description="read this long before the impact and after the end")
+    history_points: int = Field(300, ge=10, le=11000, description="at most this many points per series")
+
+
 class RolesConfig(_Section):
     """Who may view, act and approve; identity comes from the OS user and its groups."""
 
@@ -216,6 +223,7 @@ class Config(_Section):
     metrics: MetricsConfig
     journal: JournalConfig = JournalConfig()
     rollback: RollbackConfig = RollbackConfig()
+    postmortem: PostmortemConfig = PostmortemConfig()
     roles: RolesConfig | None = None
     default_model: str | None = None
 

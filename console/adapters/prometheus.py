@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from console.domain.errors import ConfigError, MetricsError
-from console.domain.metrics import MetricSpec, QueryResult, canonical_cells, collect_series, render_query
+from console.domain.metrics import (
+    MetricSpec,
+    QueryResult,
+    RangeResult,
+    canonical_cells,
+    collect_series,
+    parse_sample_value,
+    render_query,
+)
 
 
 def read_secret(env_name: str | None, file_name: str | None, setting: str) -> str | None:
@@ -129,13 +137,21 @@ class PrometheusMetrics:
         Raises:
             MetricsError: when Prometheus cannot be reached or the exchange breaks.
         """
+        return self._get("query", {"query": promql, "time": f"{at:.3f}"})
+
+    def _fetch_range(self, promql: str, start: float, end: float, step: float) -> tuple[int, bytes]:
+        """Send one range query; the HTTP status and the whole body (MetricsError as :meth:`_fetch`)."""
+        return self._get("query_range", {"query": promql, "start": f"{start:.3f}", "end": f"{end:.3f}",
+                                         "step": f"{step:g}"})
+
+    def _get(self, endpoint: str, params: dict[str, str]) -> tuple[int, bytes]:
         import requests
         import urllib3
 
         try:
             response = self._session.get(
-                f"{self.url}/api/v1/query",
-                params={"query": promql, "time": f"{at:.3f}"},
+                f"{self.url}/api/v1/{endpoint}",
+                params=params,
                 headers=self._headers,
                 auth=self._auth,
                 timeout=self.timeout_s,
@@ -295,3 +311,64 @@ class PrometheusMetrics:
             spec.name: self._decode(spec, promql, at, status, content)
             for (spec, promql), (status, content) in zip(queries, answers, strict=True)
         }
+
+    def history(self, specs: tuple[MetricSpec, ...], model: str, start: float, end: float,
+                step: float) -> dict[str, RangeResult]:
+        """Each metric's value query over ``[start, end]`` every ``step`` seconds, one range query each.
+
+        Returns:
+            One result per metric; a query Prometheus rejects becomes a result
+            with an error, not an exception.
+
+        Raises:
+            MetricsError: when Prometheus cannot be reached at all.
+        """
+        queries = [(spec, render_query(spec.query, model, self.window)) for spec in specs]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="promql")
+        futures = [self._pool.submit(self._fetch_range, promql, start, end, step) for _, promql in queries]
+        results = {}
+        for (spec, promql), future in zip(queries, futures, strict=True):
+            status, content = future.result()
+            results[spec.name] = self._decode_range(spec.name, promql, start, end, step, status, content)
+        return results
+
+    def _decode_range(self, metric: str, promql: str, start: float, end: float, step: float, status: int,
+                      content: bytes) -> RangeResult:
+        """A range answer (``matrix``) indexed by cell; errors and other shapes become a result with an error."""
+        import orjson
+
+        def failed(reason: str) -> RangeResult:
+            return RangeResult(metric, promql, start, end, step, error=reason[:300])
+
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise MetricsError(
+                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
+            ) from None
+        if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
+            body = body if isinstance(body, dict) else {}
+            return failed(f"{body.get('errorType', 'error')}: {body.get('error', 'HTTP ' + str(status))}")
+        data = body.get("data") or {}
+        if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
+            return failed(f"the range query returns a {data.get('resultType', 'malformed result')}, not a matrix")
+        series: dict[tuple[str, str], tuple] = {}
+        placed = 0
+        try:
+            for item in data["result"]:
+                labels = item["metric"]
+                version, segment = labels.get(self.version_label), labels.get(self.segment_label)
+                if version is None or segment is None:
+                    continue
+                placed += 1
+                series[(version, segment)] = tuple((float(t), parse_sample_value(v)) for t, v in item["values"])
+            series = canonical_cells(series)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return failed("the answer's series are malformed")
+        except ValueError as exc:
+            return failed(str(exc))
+        if len(series) != placed:
+            return failed(f"the query returns {placed} series for {len(series)} (version, segment) cells: "
+                          "aggregate them, for example with sum by (version, segment)")
+        return RangeResult(metric, promql, start, end, step, series=series)

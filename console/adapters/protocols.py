@@ -10,7 +10,7 @@ from collections.abc import Collection, Iterator, Sequence
 from typing import Protocol
 
 from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
-from console.domain.metrics import MetricSpec, QueryResult
+from console.domain.metrics import MetricSpec, QueryResult, RangeResult
 from console.domain.routing import RouterState
 from console.domain.versions import AliasMap, ModelVersion
 
@@ -96,6 +96,14 @@ class MetricsSource(Protocol):
 
     def evaluate(self, specs: tuple[MetricSpec, ...], model: str, at: float | None = None) -> dict[str, QueryResult]:
         """One query per metric, all pinned to one evaluation time."""
+
+    def history(self, specs: tuple[MetricSpec, ...], model: str, start: float, end: float,
+                step: float) -> dict[str, RangeResult]:
+        """Each metric's value (its ``query``) from ``start`` to ``end`` every ``step`` seconds.
+
+        One range query per metric. A query Prometheus rejects becomes a result
+        with an error; MetricsError when Prometheus cannot be reached at all.
+        """
 
 
 class Journal(Protocol):

@@ -72,6 +72,7 @@ class EventKind(StrEnum):
     STEP_STARTED = "step.started"
     STEP_FINISHED = "step.finished"
     CHECK_EVALUATED = "check.evaluated"
+    METRICS_HISTORY = "metrics.history"
     DECISION = "decision"
     ACTION_INTENT = "action.intent"
     ACTION_APPLIED = "action.applied"
@@ -99,6 +100,7 @@ REQUIRED_KEYS: dict[EventKind, tuple[str, ...]] = {
     EventKind.STEP_STARTED: ("step_id",),
     EventKind.STEP_FINISHED: ("step_id",),
     EventKind.CHECK_EVALUATED: ("metric", "promql", "values", "criterion", "verdict"),
+    EventKind.METRICS_HISTORY: ("metric", "promql", "start", "step", "series"),
     EventKind.DECISION: ("option", "reason"),
     EventKind.ACTION_INTENT: ("action_id", "plan"),
     EventKind.ACTION_APPLIED: ("action_id",),
@@ -119,6 +121,12 @@ REQUIRED_KEYS: dict[EventKind, tuple[str, ...]] = {
   ``{version, segment, raw, verdict}``, ``raw`` exactly as Prometheus sent it),
   criterion (a mapping such as ``{threshold, max_delta, delta_kind, min_traffic}``),
   verdict, ``data_age_s``, ``evaluated_at`` (Unix seconds), ``stable_version``.
+- ``metrics.history``: one catalogue metric's values over the incident, read with a
+  range query when the incident is closed or exported: metric, title, unit,
+  direction, promql, criterion, stable_version, ``start``/``end``/``step`` (Unix
+  seconds), ``series`` (a list of ``{version, segment, values}``, ``values[i]``
+  the value at ``start + i * step``, ``null`` where there was none), and
+  ``error`` when the query failed.
 - ``decision``: option, reason, optional question and ``evidence`` (sequence
   numbers of the events the decision rests on).
 - ``action.*``: ``action_id`` ties an action's events together; intent carries

@@ -154,6 +154,31 @@ class QueryResult:
         return self.values.get(key)
 
 
+@dataclass(frozen=True)
+class RangeResult:
+    """One metric's history: the points of a range query, per (version, segment).
+
+    Attributes:
+        metric: the catalogue metric's name.
+        promql: the exact query sent.
+        start: the first evaluation time (Unix seconds).
+        end: the last evaluation time (Unix seconds).
+        step: seconds between evaluations.
+        series: (version, segment) -> ``(time, value)`` points in time order; a
+            value is ``None`` for NaN (*no data* at that time); times with no
+            sample at all are absent.
+        error: why the query failed, or ``None``.
+    """
+
+    metric: str
+    promql: str
+    start: float
+    end: float
+    step: float
+    series: dict[CellKey, tuple[tuple[float, float | None], ...]] = field(default_factory=dict)
+    error: str | None = None
+
+
 def _canonical_version(version: str) -> str:
     return str(int(version)) if version.isdigit() else version
 
