@@ -90,7 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("action_id", metavar="ACTION_ID", help="the action to reverse (act-...)")
         p.add_argument("--yes", action="store_true", help="do not ask for confirmation (automation)")
         p.add_argument("--reason", metavar="TEXT", help="why, for the journal")
-        p.add_argument("--incident", metavar="ID", help="record in this incident (default: open a new one)")
+        where = p.add_mutually_exclusive_group()
+        where.add_argument("--incident", metavar="ID",
+                           help="record in this open incident (default: "
+                                + ("the model's most recent open incident, else a new one)" if name == "rollback"
+                                   else "the undone action's incident while it is open, else the model's most "
+                                        "recent open incident, else a new one)"))
+        where.add_argument("--new-incident", action="store_true",
+                           help="open a new incident even when the model has one open "
+                                "(none is opened for a plan that changes nothing)")
         p.add_argument("--severity", default="2", help="severity of a new incident (1-4, default 2)")
         p.add_argument("--read-only", action="store_true", help="preview only: a read-only console never acts")
         p.add_argument("--no-verify", action="store_true", help="skip the verification window")

@@ -14,6 +14,7 @@ from rich.text import Text
 from console.domain.errors import RewindError, UsageError
 from console.domain.journal import EventKind
 from console.domain.rollback import Mode, Plan
+from console.services.journal import Placement
 from console.services.rollback import Outcome, Preview, RefusedError, RollbackService
 
 
@@ -91,11 +92,13 @@ def _require_confirmation_channel(args: argparse.Namespace, preview: Preview | N
         raise UsageError("confirmation needs a terminal to type the model name in; pass --yes for automation")
 
 
-def _incident(service: RollbackService, args: argparse.Namespace, model: str, summary: str) -> str:
-    if args.incident:
-        service.journal.chain(args.incident)  # NotFoundError for an unknown incident
-        return args.incident
-    return service.journal.open_incident(model, args.severity, summary).incident_id
+def _placement(service: RollbackService, args: argparse.Namespace, model: str, summary: str) -> Placement:
+    """Where this rollback is journaled: ``--incident``, ``--new-incident``, else the model's open incident."""
+    return service.journal.place(model, args.severity, summary, args.incident, args.new_incident)
+
+
+def _say_where(console: Console, placement: Placement) -> None:
+    console.print(Text(placement.message(), style="cyan"))
 
 
 def _recover(service: RollbackService, console: Console) -> None:
@@ -105,14 +108,23 @@ def _recover(service: RollbackService, console: Console) -> None:
         console.print(Text(f"recovered an interrupted action: {line}", style="yellow"))
 
 
-def _carry_out(service: RollbackService, preview: Preview, incident_id: str, args: argparse.Namespace,
+def _carry_out(service: RollbackService, preview: Preview, placement: Placement, args: argparse.Namespace,
                console: Console, title: str) -> int:
     plan = preview.plan
     if not args.json:
         console.print(render_preview(preview, title))
     if plan.is_noop:
-        # Nothing to confirm: the plan changes nothing. It is noted in the journal and said.
-        return _finish(plan, incident_id, args, console, [service.apply(preview, incident_id)])
+        # Nothing to confirm: the plan changes nothing. It is noted in the incident already open for the
+        # model (or named), and said; with no such incident, nothing is journaled and none is opened.
+        if placement.incident_id:
+            _say_where(console, placement)
+        else:
+            why = "--new-incident" if placement.requested_new else f"{placement.model} has no open incident"
+            console.print(f"nothing changed, so no incident opened and nothing journaled ({why})")
+        return _finish(plan, placement, args, console, [service.apply(preview, placement.incident_id)])
+    placement = service.journal.settle(placement)
+    _say_where(console, placement)
+    incident_id = placement.incident_id
     if args.read_only:
         service.refuse(incident_id, plan, "the console is in --read-only mode")
     service.authorize(incident_id, plan)
@@ -148,16 +160,19 @@ def _carry_out(service: RollbackService, preview: Preview, incident_id: str, arg
         if not args.json:
             console.print(f"Verifying for {service.settings.verify_window_s:g}s…")
         results.append(service.verify(incident_id, plan))
-    return _finish(plan, incident_id, args, console, results)
+    return _finish(plan, placement, args, console, results)
 
 
-def _finish(plan: Plan, incident_id: str, args: argparse.Namespace, console: Console,
+def _finish(plan: Plan, placement: Placement, args: argparse.Namespace, console: Console,
             results: list[Outcome]) -> int:
     """Report every outcome (as JSON with --json); the exit code follows the last one."""
     outcome = results[0]
+    incident_id = placement.incident_id
     if args.json:
+        # incident_id is null when nothing was journaled (a plan that changed nothing, no open incident).
         json.dump({"schema": "rewind.action/1", "incident_id": incident_id, "plan": plan.to_dict(),
-                   "outcomes": [o.__dict__ for o in results]}, sys.stdout, indent=2, default=str)
+                   "outcomes": [o.__dict__ for o in results], "incident_joined": placement.joined,
+                   "incident_opened": placement.how == "opened"}, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
         for result in results:
@@ -187,8 +202,7 @@ def run(args: argparse.Namespace) -> int:
                                   args.reason or "")
         _require_confirmation_channel(args, preview)
         summary = args.reason or f"rollback of {model}: v{preview.plan.leave} → v{preview.plan.target}"
-        incident_id = _incident(service, args, model, summary)
-        return _carry_out(service, preview, incident_id, args, console, "Rollback")
+        return _carry_out(service, preview, _placement(service, args, model, summary), args, console, "Rollback")
     finally:
         service.journal.close()
 
@@ -199,9 +213,10 @@ def run_undo(args: argparse.Namespace) -> int:
     console = Console(stderr=args.json)
     try:
         _recover(service, console)
-        preview, incident_id = service.undo_preview(args.action_id, args.reason or "")
+        placement = service.undo_placement(args.action_id, args.severity, args.incident, args.new_incident)
+        preview, _ = service.undo_preview(args.action_id, args.reason or "", placement)
         _require_confirmation_channel(args, preview)
-        return _carry_out(service, preview, incident_id, args, console, "Undo")
+        return _carry_out(service, preview, placement, args, console, "Undo")
     finally:
         service.journal.close()
 
@@ -237,6 +252,8 @@ def run_approve(args: argparse.Namespace) -> int:
         preview = Preview(plan, f"requested by {requester}", None, None,
                           SignatureCheck(True, "checked by the requesting console"), current)
         console.print(render_preview(preview, "Approve"))
+        # The approval goes where the request is: the requesting console watches that incident.
+        console.print(Text(f"recording in incident {incident_id}, where {requester}'s request is", style="cyan"))
         if not args.yes and not confirm(plan.model, console):
             console.print("Not approved.")
             return 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets as random_tokens
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from console.adapters.protocols import Journal
@@ -34,6 +35,52 @@ from console.domain.journal import (
 def new_incident_id(now: float) -> str:
     """A fresh incident id such as ``INC-20250131-7F3A2C``: the UTC date and 24 random bits."""
     return f"INC-{datetime.fromtimestamp(now, UTC):%Y%m%d}-{random_tokens.token_hex(3).upper()}"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Which incident an action's events go to, and why: decided before anything is journaled.
+
+    ``incident_id`` is ``None`` until an incident is needed: :meth:`JournalService.settle`
+    then opens one (with ``severity`` and ``summary``). A plan that changes nothing
+    never needs one.
+
+    ``how`` is one of ``named`` (``--incident``), ``joined`` (the model's open incident),
+    ``action`` (the incident of the action undone), ``new`` (to be opened: ``--new-incident``,
+    or no open incident of the model) or ``opened`` (opened by :meth:`JournalService.settle`).
+    """
+
+    model: str
+    how: str
+    incident_id: str | None = None
+    incident: IncidentSummary | None = None
+    severity: str = "2"
+    summary: str = ""
+    why: str = ""
+    """Why the default place was not taken (an undone action's incident that is closed), if so."""
+    requested_new: bool = False
+    """Whether ``--new-incident`` asked for a new incident."""
+
+    @property
+    def joined(self) -> bool:
+        """Whether the events go to an incident that existed before this command."""
+        return self.how in ("named", "joined", "action")
+
+    def message(self) -> str:
+        """One line telling the responder where the events go."""
+        about = self.incident
+        since = f" (opened {about.opened_at[:19].replace('T', ' ')}Z by {about.opened_by.label()})" if about else ""
+        prefix = f"{self.why}; " if self.why else ""
+        if self.how == "joined":
+            return f"{prefix}joining open incident {self.incident_id}{since}"
+        if self.how == "named":
+            return f"{prefix}recording in incident {self.incident_id}{since}"
+        if self.how == "action":
+            return f"{prefix}recording in incident {self.incident_id}, where the action undone is{since}"
+        cause = "--new-incident" if self.requested_new else f"no open incident of {self.model}"
+        if self.how == "opened":
+            return f"{prefix}opened a new incident {self.incident_id} ({cause})"
+        return f"{prefix}{cause}: a new incident is opened for anything journaled"
 
 
 class JournalService:
@@ -152,6 +199,68 @@ class JournalService:
             raise ConflictError(f"incident {incident_id} was already closed at {closed.ts} (event #{closed.seq})")
         payload = {} if summary is None else {"summary": summary}
         return self.record(incident_id, EventKind.INCIDENT_CLOSED, payload)
+
+    def place(self, model: str, severity: str, summary: str, named: str | None = None, new: bool = False,
+              belongs_to: str | None = None) -> Placement:
+        """Decide where an action on ``model`` is journaled, without writing anything.
+
+        In order: the incident ``named`` (``--incident``; it must exist and be open);
+        a new one when ``new`` (``--new-incident``); the incident ``belongs_to`` (an
+        undo's action's) when it is still open; the model's most recent open
+        incident; else a new one, opened by :meth:`settle` once something is journaled.
+
+        Raises:
+            UsageError: ``named`` is unknown or closed, or both ``named`` and ``new``.
+        """
+        if named and new:
+            raise UsageError("--incident and --new-incident cannot be used together")
+        base = {"model": model, "severity": severity, "summary": summary}
+        if named:
+            return Placement(how="named", incident_id=named, incident=self.require_open(named), **base)
+        if new:
+            return Placement(how="new", requested_new=True, **base)
+        why = ""
+        if belongs_to:
+            own = self._summary(belongs_to)
+            if own.status == "open":
+                return Placement(how="action", incident_id=belongs_to, incident=own, **base)
+            why = f"incident {belongs_to}, where the action undone is, was closed at {own.closed_at}"
+        joined = self.open_incident_of(model)
+        if joined is not None:
+            return Placement(how="joined", incident_id=joined.incident_id, incident=joined, why=why, **base)
+        return Placement(how="new", why=why, **base)
+
+    def settle(self, placement: Placement) -> Placement:
+        """The placement with an incident: the one it names, else a new incident opened now."""
+        if placement.incident_id is not None:
+            return placement
+        opened = self.open_incident(placement.model, placement.severity, placement.summary)
+        return replace(placement, how="opened", incident_id=opened.incident_id)
+
+    def require_open(self, incident_id: str) -> IncidentSummary:
+        """An incident's summary, for recording in it.
+
+        Raises:
+            UsageError: no such incident, or it is closed (a closed incident's post-mortem
+                is finished: an action belongs in an open one).
+        """
+        summary = self._summary(incident_id)
+        if summary.status != "open":
+            raise UsageError(f"incident {incident_id} was closed at {summary.closed_at}: record in an open "
+                             "incident, or pass --new-incident")
+        return summary
+
+    def _summary(self, incident_id: str) -> IncidentSummary:
+        for summary in self.incidents():
+            if summary.incident_id == incident_id:
+                return summary
+        raise UsageError(f"no incident {incident_id} in the {self.describe()} (--incident)")
+
+    def open_incident_of(self, model: str) -> IncidentSummary | None:
+        """The model's most recently opened incident that is still open, if any."""
+        candidates = [(s.opened_at, index, s) for index, s in enumerate(self.incidents())
+                      if s.status == "open" and s.model == model]
+        return max(candidates)[2] if candidates else None
 
     # --- reading ------------------------------------------------------------------------------
 

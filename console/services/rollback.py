@@ -44,7 +44,7 @@ from console.domain.rollback import (
 from console.domain.routing import RouterState
 from console.domain.verdicts import State, build_matrix
 from console.domain.versions import AliasMap, ModelVersion
-from console.services.journal import JournalService
+from console.services.journal import JournalService, Placement
 
 TERMINAL = (EventKind.ACTION_APPLIED, EventKind.ACTION_FAILED, EventKind.ACTION_COMPENSATED)
 DRAINED_SHARE = 0.01
@@ -237,8 +237,26 @@ class RollbackService:
         signature = self.registry.get_signature(model, version.version)
         return ModelVersion(**{**version.__dict__, "signature": signature})
 
-    def undo_preview(self, action_id: str, reason: str = "") -> tuple[Preview, str]:
+    def undo_placement(self, action_id: str, severity: str = "2", named: str | None = None,
+                       new: bool = False) -> Placement:
+        """Where an undo of ``action_id`` is journaled: by default the incident of the action it undoes.
+
+        When that incident is closed, the model's open incident, else a new one, as for a
+        rollback; ``named`` (``--incident``) and ``new`` (``--new-incident``) choose otherwise.
+
+        Raises:
+            UsageError: no such action; ``named`` unknown or closed.
+        """
+        incident_id, plan, _ = self.find_action(action_id)
+        return self.journal.place(plan.model, severity, f"undo of {action_id} on {plan.model}", named, new,
+                                  belongs_to=incident_id)
+
+    def undo_preview(self, action_id: str, reason: str = "",
+                     placement: Placement | None = None) -> tuple[Preview, str]:
         """The preview of undoing an applied action, and the incident it belongs to.
+
+        A refusal (the systems changed since the action) is journaled in ``placement``
+        (settled: opened if it is new), else in the action's incident.
 
         Raises:
             NotFoundError / UsageError: no such action, or it was never applied.
@@ -256,7 +274,8 @@ class RollbackService:
             already = f"{action_id} is already undone: both systems show the state from before it"
             undo = replace(undo, weights_before=dict(undo.weights_after), alias_moves=(), aliases_before=aliases)
         elif changes := undo.drift(weights, aliases, word="was"):
-            self.refuse(incident_id, undo, f"{plan.model} changed after {action_id}: {'; '.join(changes)}. "
+            where = incident_id if placement is None else self.journal.settle(placement).incident_id
+            self.refuse(where, undo, f"{plan.model} changed after {action_id}: {'; '.join(changes)}. "
                                            "Undoing would overwrite that change: plan a rollback with --from "
                                            "and --to instead")
         check = SignatureCheck(True, f"back to v{undo.target}, which served before {action_id}")
@@ -396,12 +415,22 @@ class RollbackService:
     def _state(self, model: str) -> tuple[dict[str, int], dict[str, str]]:
         return self.router.read_state(model).weights(), dict(self.registry.get_aliases(model).aliases)
 
-    def apply(self, preview: Preview, incident_id: str, force: bool = False) -> Outcome:
+    def _just_noted(self, incident_id: str, text: str) -> bool:
+        """Whether the incident's latest event is already the note ``text`` (a rerun said it just before)."""
+        _, events = self.journal.chain(incident_id)
+        return bool(events) and events[-1].kind is EventKind.NOTE and events[-1].payload.get("text") == text
+
+    def apply(self, preview: Preview, incident_id: str | None, force: bool = False) -> Outcome:
         """Carry out a previewed plan: lock and intent, compare-and-set, router, registry, read-back, outcome.
 
         Both systems are read for the compare-and-set once the lock and the
         intent are committed, and compared with the preview before either is
         written: a conflict on either side changes nothing.
+
+        A plan that changes nothing (the same command run again) is noted in
+        ``incident_id`` (once: not again when the incident's latest event is the
+        same note), and with ``incident_id`` ``None`` journals nothing at all.
+        Any other plan needs an incident.
 
         Raises:
             RefusedError: incompatible signatures without ``force``.
@@ -411,7 +440,8 @@ class RollbackService:
         plan = preview.plan
         if plan.is_noop:  # before anything else: a plan that changes nothing needs no permission to say so
             message = f"already applied: {preview.already or plan.model + ' is in the planned state'}; nothing changed"
-            self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
+            if incident_id is not None and not self._just_noted(incident_id, message):
+                self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
             return Outcome(plan.action_id, "already_applied", dict(plan.weights_before),
                            dict(plan.aliases_before), message)
         if not preview.signature.compatible and not force:

@@ -58,6 +58,29 @@ def events(env: dict, kinds=None) -> list:
         journal.close()
 
 
+def incidents(env: dict) -> list:
+    """Every incident's summary (id, status, event count), oldest first."""
+    from console.domain.journal import Actor
+    from console.services.journal import JournalService
+
+    service = JournalService(SqlJournal(env["REWIND_JOURNAL__URL"]), Actor("test", "host"))
+    try:
+        return service.incidents()
+    finally:
+        service.close()
+
+
+def close_incident(env: dict, incident_id: str) -> None:
+    from console.domain.journal import Actor
+    from console.services.journal import JournalService
+
+    service = JournalService(SqlJournal(env["REWIND_JOURNAL__URL"]), Actor("test", "host"))
+    try:
+        service.close_incident(incident_id, "rolled back and undone")
+    finally:
+        service.close()
+
+
 def action_events(env: dict, action_id: str) -> list[str]:
     return [e.kind.value for e in events(env) if e.payload.get("action_id") == action_id]
 
@@ -99,6 +122,8 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     completed = rollback(sandbox_config, journal_env, "--reason", "v3 errors in eu-android")
     assert completed.returncode == 0, completed.stderr
     action = action_id_of(completed)
+    incident = json.loads(completed.stdout)["incident_id"]
+    assert json.loads(completed.stdout)["incident_opened"] is True
 
     # HAProxy: v3 has weight 0, and traffic really stops reaching it.
     assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
@@ -122,22 +147,34 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
         [(c.payload["metric"], c.payload["error"], c.payload["values"]) for c in checks]
 
     # The same command again changes nothing, says so, and asks for nothing: no --yes from a script.
+    # It opens no second incident: it joins the open one, noting itself there once.
+    [opened] = incidents(journal_env)
     rerun = run_cli("rollback", "--config", sandbox_config, "--json", "--no-verify", env=journal_env)
     assert rerun.returncode == 0, rerun.stderr
-    [outcome] = json.loads(rerun.stdout)["outcomes"]
+    document = json.loads(rerun.stdout)
+    [outcome] = document["outcomes"]
     assert outcome["status"] == "already_applied" and action in outcome["message"]
+    assert (document["incident_id"], document["incident_joined"]) == (incident, True)
+    assert f"joining open incident {incident}" in " ".join(rerun.stderr.split())
+    assert [(i.incident_id, i.events) for i in incidents(journal_env)] == [(incident, opened.events + 1)]
     assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
 
-    # Undo restores both systems, as its own journaled action.
+    # Undo restores both systems, as its own journaled action, in the incident of the action it undoes.
     undo = run_cli("undo", action, "--config", sandbox_config, "--yes", "--no-verify", "--json", env=journal_env)
     assert undo.returncode == 0, undo.stderr
     assert router.read_state(MODEL).weights() == START_WEIGHTS
     assert registry.get_aliases(MODEL).aliases == START_ALIASES
     undo_id = action_id_of(undo)
     assert action_events(journal_env, undo_id) == ["decision", "action.intent", "action.applied"]
-    # Running the same undo again changes nothing and says so.
+    assert json.loads(undo.stdout)["incident_id"] == incident and len(incidents(journal_env)) == 1
+    # Once the incident is closed, running the same undo again changes nothing, says so, and opens no
+    # incident: the journal is as it was.
+    close_incident(journal_env, incident)
+    before = [(i.incident_id, i.events) for i in incidents(journal_env)]
     again = run_cli("undo", action, "--config", sandbox_config, "--no-verify", env=journal_env)
     assert again.returncode == 0 and "already undone" in again.stdout
+    assert "no incident opened and nothing journaled" in " ".join(again.stdout.split())
+    assert [(i.incident_id, i.events) for i in incidents(journal_env)] == before
 
 
 def test_two_rollbacks_at_once_exactly_one_applies(sandbox_config, systems, journal_env, tmp_path):

@@ -314,3 +314,130 @@ def test_without_act_the_action_is_refused_and_journaled(world):
     with pytest.raises(RefusedError, match="lacks the 'act' permission"):
         service.authorize(incident, preview.plan)
     assert list(journal.journal.events(incident, [EventKind.ACTION_FAILED]))[-1].payload["refused"] is True
+
+
+# -- which incident an action joins (issue 8, section 4) ---------------------------------------
+
+def incident_ids(journal):
+    return [s.incident_id for s in journal.incidents()]
+
+
+def test_a_second_rollback_joins_the_models_open_incident(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    journal.open_incident("other-model", "3", "not this one")  # newer, but another model's
+    placement = journal.place(MODEL, "2", "rollback of m")
+    assert (placement.how, placement.incident_id, placement.joined) == ("joined", incident, True)
+    assert placement.message().startswith(f"joining open incident {incident} (opened ")
+    assert "by alice@host" in placement.message()
+    assert journal.settle(placement) is placement  # joining opens nothing
+    before = incident_ids(journal)
+    assert service.apply(service.preview(MODEL), placement.incident_id).status == "applied"
+    assert incident_ids(journal) == before
+
+
+def test_the_most_recent_open_incident_of_the_model_is_joined(world):
+    build, registry, router, journal, incident = world
+    at = {"now": 2_000_000_100.0}  # later than the fixture's incident
+    journal.clock = lambda: at["now"]
+    newer = journal.open_incident(MODEL, "2", "newer").incident_id
+    at["now"] = 2_000_000_000.0  # written after it, but opened earlier (a clock behind, an import)
+    journal.open_incident(MODEL, "2", "older")
+    at["now"] = 2_000_000_200.0
+    journal.close_incident(journal.open_incident(MODEL, "2", "newest, closed").incident_id)
+    assert journal.open_incident_of(MODEL).incident_id == newer
+    assert journal.open_incident_of("no-such-model") is None
+
+
+def test_after_close_a_new_incident_is_opened(world):
+    build, registry, router, journal, incident = world
+    journal.close_incident(incident, "rolled back")
+    placement = journal.place(MODEL, "2", "rollback of m")
+    assert (placement.how, placement.incident_id, placement.joined) == ("new", None, False)
+    settled = journal.settle(placement)
+    assert settled.how == "opened" and settled.incident_id not in (None, incident)
+    assert settled.message() == f"opened a new incident {settled.incident_id} (no open incident of m)"
+    assert len(incident_ids(journal)) == 2
+
+
+def test_new_incident_opens_one_even_while_the_model_has_one_open(world):
+    build, registry, router, journal, incident = world
+    settled = journal.settle(journal.place(MODEL, "2", "rollback of m", new=True))
+    assert settled.incident_id != incident and "(--new-incident)" in settled.message()
+    assert len(incident_ids(journal)) == 2
+
+
+def test_a_named_incident_must_exist_be_open_and_not_come_with_new_incident(world):
+    build, registry, router, journal, incident = world
+    assert journal.place(MODEL, "2", "x", named=incident).how == "named"
+    with pytest.raises(UsageError, match="no incident INC-NOPE in the SQLite journal"):
+        journal.place(MODEL, "2", "x", named="INC-NOPE")
+    with pytest.raises(UsageError, match="cannot be used together"):
+        journal.place(MODEL, "2", "x", named=incident, new=True)
+    journal.close_incident(incident)
+    with pytest.raises(UsageError, match=f"incident {incident} was closed at .*pass --new-incident"):
+        journal.place(MODEL, "2", "x", named=incident)
+    assert len(incident_ids(journal)) == 1
+
+
+def test_a_no_op_rerun_without_an_open_incident_opens_none_and_journals_nothing(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    service.apply(service.preview(MODEL), incident)
+    journal.close_incident(incident)
+    events_before = [e.seq for e in journal.journal.events(incident)]
+    again = service.preview(MODEL)
+    placement = journal.place(MODEL, "2", "rollback of m")
+    assert again.plan.is_noop and placement.incident_id is None
+    outcome = service.apply(again, placement.incident_id)
+    assert outcome.status == "already_applied"
+    assert incident_ids(journal) == [incident]
+    assert [e.seq for e in journal.journal.events(incident)] == events_before
+
+
+def test_a_no_op_rerun_notes_itself_once_in_the_open_incident(world):
+    """The first rerun says, in the timeline, who found the state unchanged; a script's loop adds no more."""
+    build, registry, router, journal, incident = world
+    service = build()
+    service.apply(service.preview(MODEL), incident)
+    before = kinds(journal, incident)
+    for _ in range(3):
+        placement = journal.place(MODEL, "2", "rollback of m")
+        assert placement.incident_id == incident
+        assert service.apply(service.preview(MODEL), placement.incident_id).status == "already_applied"
+    assert kinds(journal, incident)[len(before):] == ["note"]
+    assert incident_ids(journal) == [incident]
+
+
+def test_an_undo_goes_to_its_actions_incident_and_while_closed_to_the_models_open_one(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    rollback = service.preview(MODEL)
+    service.apply(rollback, incident)
+    action = rollback.plan.action_id
+    own = service.undo_placement(action)
+    assert (own.how, own.incident_id) == ("action", incident)
+    assert own.message().startswith(f"recording in incident {incident}, where the action undone is")
+    journal.close_incident(incident)
+    placement = service.undo_placement(action)
+    assert placement.how == "new" and placement.incident_id is None and f"incident {incident}" in placement.why
+    later = journal.open_incident(MODEL, "2", "the next day").incident_id
+    joined = service.undo_placement(action)
+    assert (joined.how, joined.incident_id) == ("joined", later)
+    preview, action_incident = service.undo_preview(action, placement=joined)
+    assert action_incident == incident
+    assert service.apply(preview, joined.incident_id).status == "applied"
+    assert kinds(journal, later)[-2:] == ["action.intent", "action.applied"]
+
+
+def test_an_undo_refused_for_a_later_change_is_journaled_where_the_undo_goes(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    rollback = service.preview(MODEL)
+    service.apply(rollback, incident)
+    router.weights["3"] = 5
+    placement = service.undo_placement(rollback.plan.action_id, new=True)
+    with pytest.raises(RefusedError, match="Undoing would overwrite"):
+        service.undo_preview(rollback.plan.action_id, placement=placement)
+    [opened] = [i for i in incident_ids(journal) if i != incident]
+    assert kinds(journal, opened) == ["incident.opened", "action.failed"]
