@@ -19,6 +19,7 @@ the environment variable or file that holds it.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from console.domain.authority import Permission, Policy
 from console.domain.errors import ConfigError
-from console.domain.metrics import Criteria, DeltaKind, Direction, MetricSpec, Unit, validate_window
+from console.domain.metrics import Criteria, DeltaKind, Direction, MetricKind, MetricSpec, Unit, validate_window
 from console.domain.routing import ServerNaming
 from console.paths import default_sandbox_dir, user_config_file, user_state_dir
 
@@ -75,6 +76,41 @@ class MetricsAuth(_Section):
     password_file: str | None = None
 
 
+def _confidence(value: float | None) -> float | None:
+    """A confidence level must be strictly between 0.5 and 1."""
+    if value is not None and not 0.5 < value < 1:
+        raise ValueError(f"{value:g} is not a confidence between 0.5 and 1 (exclusive), such as 0.95")
+    return value
+
+
+def _duration_s(value: str) -> float:
+    """Seconds in a PromQL duration such as ``15s`` or ``1m30s``."""
+    validate_window(value)
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    return sum(float(n) * scale[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value))
+
+
+class JudgeConfig(_Section):
+    """How cells are judged: the defaults every metric's criteria may override."""
+
+    confidence: float = Field(0.95, description="confidence of a ratio's intervals, between 0.5 and 1")
+    evaluations: int = Field(4, ge=1, le=60, description="metrics without counts: evaluations over the line for "
+                                                         "a breach (1: judge the instant value)")
+    step: str = Field("15s", description="metrics without counts: time between those evaluations")
+
+    @field_validator("confidence")
+    @classmethod
+    def _check_confidence(cls, value: float) -> float:
+        return _confidence(value)
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, value: str) -> str:
+        if _duration_s(value) < 1:
+            raise ValueError(f"{value!r} is shorter than one second")
+        return value
+
+
 class CriteriaConfig(_Section):
     """When a cell breaches."""
 
@@ -82,6 +118,36 @@ class CriteriaConfig(_Section):
     max_delta: float | None = Field(None, ge=0)
     delta_kind: DeltaKind = DeltaKind.ABSOLUTE
     min_traffic: float | None = Field(None, ge=0)
+    confidence: float | None = None
+    evaluations: int | None = Field(None, ge=1, le=60)
+    step: str | None = None
+
+    @field_validator("confidence")
+    @classmethod
+    def _check_confidence(cls, value: float | None) -> float | None:
+        return _confidence(value)
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, value: str | None) -> str | None:
+        return None if value is None else JudgeConfig._step(value)
+
+
+class CountsConfig(_Section):
+    """A ratio's two counts over ``$window`` per (version, segment), each a PromQL template."""
+
+    numerator: str = Field(description="e.g. sum by (version, segment) (increase(errors_total{...}[$window]))")
+    denominator: str = Field(description="e.g. sum by (version, segment) (increase(requests_total{...}[$window]))")
+    counted: str = Field("requests", description="what the denominator counts, for reasons: requests, labels")
+
+    @field_validator("numerator", "denominator")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        if "$model" not in value:
+            raise ValueError("the query must select the model with $model")
+        if "$window" not in value:
+            raise ValueError("the query must count over $window (e.g. increase(x[$window]))")
+        return value
 
 
 class MetricConfig(_Section):
@@ -92,6 +158,8 @@ class MetricConfig(_Section):
     query: str
     unit: Unit
     direction: Direction = Direction.HIGHER_IS_WORSE
+    kind: MetricKind = MetricKind.VALUE
+    counts: CountsConfig | None = None
     criteria: CriteriaConfig = CriteriaConfig()
 
     @field_validator("query")
@@ -101,8 +169,19 @@ class MetricConfig(_Section):
             raise ValueError("the query must select the model with $model")
         return value
 
-    def spec(self) -> MetricSpec:
-        """The pure catalogue entry."""
+    @model_validator(mode="after")
+    def _counts(self) -> MetricConfig:
+        judged = self.criteria.threshold is not None or self.criteria.max_delta is not None
+        if self.kind is MetricKind.RATIO and self.counts is None and judged:
+            raise ValueError(f"metric {self.name!r} is a ratio with criteria: give its counts "
+                             "(counts.numerator and counts.denominator), so it is judged on them")
+        if self.counts is not None and self.kind is not MetricKind.RATIO:
+            raise ValueError(f"metric {self.name!r} has counts but is a {self.kind.value}: only a ratio has counts")
+        return self
+
+    def spec(self, judge: JudgeConfig | None = None) -> MetricSpec:
+        """The pure catalogue entry, with the judge's defaults where the criteria set none."""
+        judge = judge or JudgeConfig()
         c = self.criteria
         return MetricSpec(
             name=self.name,
@@ -110,7 +189,14 @@ class MetricConfig(_Section):
             query=self.query,
             unit=self.unit,
             direction=self.direction,
-            criteria=Criteria(c.threshold, c.max_delta, c.delta_kind, c.min_traffic),
+            criteria=Criteria(c.threshold, c.max_delta, c.delta_kind, c.min_traffic,
+                              confidence=c.confidence if c.confidence is not None else judge.confidence,
+                              evaluations=c.evaluations if c.evaluations is not None else judge.evaluations,
+                              step_s=_duration_s(c.step or judge.step)),
+            kind=self.kind,
+            numerator=self.counts.numerator if self.counts else None,
+            denominator=self.counts.denominator if self.counts else None,
+            counted=self.counts.counted if self.counts else "requests",
         )
 
 
@@ -125,6 +211,7 @@ class MetricsConfig(_Section):
     segment_label: str = "segment"
     stable_alias: str = "champion"
     traffic_metric: str | None = None
+    judge: JudgeConfig = JudgeConfig()
     catalogue: list[MetricConfig] = Field(min_length=1)
 
     @field_validator("url")
@@ -154,7 +241,7 @@ class MetricsConfig(_Section):
 
     def specs(self) -> tuple[MetricSpec, ...]:
         """The catalogue as pure specs, in file order."""
-        return tuple(m.spec() for m in self.catalogue)
+        return tuple(m.spec(self.judge) for m in self.catalogue)
 
 
 class JournalConfig(_Section):
@@ -242,7 +329,7 @@ class Config(_Section):
 
     def judged_metrics(self, chosen: list[str]) -> tuple[str, ...]:
         """``chosen``, or when empty every catalogue metric that has criteria."""
-        return tuple(chosen) or tuple(m.name for m in self.metrics.catalogue if m.spec().criteria.judges)
+        return tuple(chosen) or tuple(m.name for m in self.metrics.specs() if m.criteria.judges)
 
     def model_or_default(self, model: str | None) -> str:
         """The model named on the command line, else ``default_model``.

@@ -7,6 +7,7 @@ numbers on screen belong together. The queries of one refresh run side by side.
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -16,12 +17,16 @@ from typing import Any
 
 from console.domain.errors import ConfigError, MetricsError
 from console.domain.metrics import (
+    COUNT_PART_LABEL,
     MetricSpec,
     QueryResult,
     RangeResult,
     canonical_cells,
     collect_series,
+    combine_counts,
+    evaluation_times,
     parse_sample_value,
+    refresh_query,
     render_query,
 )
 
@@ -299,18 +304,149 @@ class PrometheusMetrics:
             MetricsError: when Prometheus cannot be reached at all.
         """
         at = time.time() if at is None else at
-        queries = [(spec, render_query(spec.query, model, self.window)) for spec in specs]
+        queries = [(spec, refresh_query(spec, model, self.window)) for spec in specs]
         if len(queries) <= 1 or self.max_parallel <= 1:
-            answers = [self._fetch(promql, at) for _, promql in queries]
+            answers = [self._send(spec, promql, at) for spec, promql in queries]
         else:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="promql")
-            futures = [self._pool.submit(self._fetch, promql, at) for _, promql in queries]
+            futures = [self._pool.submit(self._send, spec, promql, at) for spec, promql in queries]
             answers = [future.result() for future in futures]
         return {
-            spec.name: self._decode(spec, promql, at, status, content)
+            spec.name: self._decode_refresh(spec, promql, at, status, content)
             for (spec, promql), (status, content) in zip(queries, answers, strict=True)
         }
+
+    def _send(self, spec: MetricSpec, promql: str, at: float) -> tuple[int, bytes]:
+        """A refresh's query for one metric: a range over its last evaluations when it persists, else instant."""
+        if spec.persists:
+            times = evaluation_times(spec, at)
+            return self._fetch_range(promql, times[0], times[-1], spec.criteria.step_s)
+        return self._fetch(promql, at)
+
+    def _decode_refresh(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
+        if spec.counts:
+            return self._decode_counts(spec, promql, at, status, content)
+        if spec.persists:
+            return self._decode_recent(spec, promql, at, status, content)
+        return self._decode(spec, promql, at, status, content)
+
+    def _decode_counts(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
+        """A ratio's counts query: numerator and denominator per cell, told apart by ``rewind_part``."""
+        import msgspec
+
+        try:
+            if status != 200:
+                raise msgspec.ValidationError("not a success")
+            typed = self._counts_decoder().decode(content)
+            if typed.status != "success" or typed.data.resultType != "vector":
+                raise msgspec.ValidationError("not an instant vector")
+            parts: dict[str, dict[tuple[str, str], float]] = {"numerator": {}, "denominator": {}}
+            placed = 0
+            for item in typed.data.result:
+                part = parts.get(item.metric.part)
+                if part is not None:
+                    part[(item.metric.version, item.metric.segment)] = item.value[1]
+                    placed += 1
+            if placed != len(parts["numerator"]) + len(parts["denominator"]):
+                return QueryResult(spec.name, promql, at, error=(
+                    f"the counts return several series for one (version, segment) cell: aggregate them with "
+                    f"sum by (version, segment) (metrics.catalogue[{spec.name}].counts)"))
+            numerators, denominators = canonical_cells(parts["numerator"]), canonical_cells(parts["denominator"])
+        except msgspec.ValidationError:  # an error, another shape, unlabelled series, or "+Inf"
+            careful = self._counts_careful(spec, promql, at, status, content)
+            if isinstance(careful, QueryResult):
+                return careful
+            numerators, denominators = careful
+        except msgspec.DecodeError:
+            raise MetricsError(
+                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
+            ) from None
+        except ValueError as exc:
+            return QueryResult(spec.name, promql, at, error=str(exc))
+        values, counts, problems, error = combine_counts(spec, numerators, denominators)
+        if error:
+            return QueryResult(spec.name, promql, at, error=error)
+        raw = {key: ("NaN" if value is None else repr(value)) for key, value in values.items()}
+        return QueryResult(spec.name, promql, at, raw=raw, values={k: v for k, v in values.items() if v is not None},
+                           counts=counts, problems=problems)
+
+    def _counts_careful(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes
+                        ) -> QueryResult | tuple[dict, dict]:
+        """The careful path for a counts answer: an error result, or the numerators and denominators by cell."""
+        import orjson
+
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise MetricsError(
+                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
+            ) from None
+        data = body.get("data") if isinstance(body, dict) else None
+        if status != 200 or body.get("status") != "success" or not isinstance(data, dict) \
+                or data.get("resultType") != "vector":
+            return self._decode_unusual(spec, promql, at, status, content)
+        parts: dict[str, dict[tuple[str, str], float]] = {"numerator": {}, "denominator": {}}
+        unplaced = placed = 0
+        try:
+            for item in data["result"]:
+                labels = item["metric"]
+                part = parts.get(labels.get(COUNT_PART_LABEL))
+                version, segment = labels.get(self.version_label), labels.get(self.segment_label)
+                if part is None or version is None or segment is None:
+                    unplaced += 1
+                    continue
+                value = parse_sample_value(str(item["value"][1]))
+                part[(version, segment)] = math.nan if value is None else value
+                placed += 1
+            if placed != len(parts["numerator"]) + len(parts["denominator"]):
+                raise ValueError(f"the counts return several series for one (version, segment) cell: aggregate "
+                                 f"them with sum by (version, segment) (metrics.catalogue[{spec.name}].counts)")
+            numerators, denominators = canonical_cells(parts["numerator"]), canonical_cells(parts["denominator"])
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return QueryResult(spec.name, promql, at, error="the answer's series are malformed")
+        except ValueError as exc:
+            return QueryResult(spec.name, promql, at, error=str(exc))
+        if unplaced and not placed:
+            return QueryResult(spec.name, promql, at, error=(
+                f"{unplaced} series lack the {self.version_label!r} or {self.segment_label!r} label "
+                f"(metrics.version_label / segment_label, metrics.catalogue[{spec.name}].counts)"))
+        return numerators, denominators
+
+    def _counts_decoder(self) -> Any:
+        """A typed decoder for a counts answer: version, segment and part labels, each count a float."""
+        decoder = getattr(self, "_counts_typed", None)
+        if decoder is None:
+            import msgspec
+
+            labels = msgspec.defstruct(
+                "CountLabels", [("version", str), ("segment", str), ("part", str)],
+                rename={"version": self.version_label, "segment": self.segment_label, "part": COUNT_PART_LABEL},
+                gc=False)
+            sample = msgspec.defstruct("CountSample", [("metric", labels), ("value", tuple[float, float])], gc=False)
+            data = msgspec.defstruct("CountData", [("resultType", str), ("result", list[sample])], gc=False)
+            body = msgspec.defstruct("CountBody", [("status", str), ("data", data)], gc=False)
+            decoder = self._counts_typed = msgspec.json.Decoder(body, strict=False)
+        return decoder
+
+    def _decode_recent(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
+        """A persistence range answer: each cell's values at the last evaluation times, the current one last."""
+        times = evaluation_times(spec, at)
+        history = self._decode_range(spec.name, promql, times[0], times[-1], spec.criteria.step_s, status, content)
+        if history.error:
+            return QueryResult(spec.name, promql, at, error=history.error)
+        first, step, count = times[0], spec.criteria.step_s, len(times)
+        recent: dict[tuple[str, str], tuple[float | None, ...]] = {}
+        for key, points in history.series.items():
+            row: list[float | None] = [None] * count
+            for t, value in points:
+                index = round((t - first) / step)
+                if 0 <= index < count:
+                    row[index] = value
+            recent[key] = tuple(row)
+        values = {key: row[-1] for key, row in recent.items() if row[-1] is not None}
+        raw = {key: repr(value) for key, value in values.items()}
+        return QueryResult(spec.name, promql, at, raw=raw, values=values, recent=recent)
 
     def history(self, specs: tuple[MetricSpec, ...], model: str, start: float, end: float,
                 step: float) -> dict[str, RangeResult]:

@@ -20,6 +20,7 @@ from console.domain.verdicts import SYMBOL, WORD, State
 STATE_STYLE = {
     State.PASS: "green",
     State.BREACH: "bold red",
+    State.SUSPECT: "bold yellow",
     State.NO_DATA: "dim",
     State.LOW_TRAFFIC: "yellow",
     State.INFO: "",

@@ -36,7 +36,7 @@ from functools import cached_property, lru_cache
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from pathlib import PurePath
 
-from console.domain.metrics import MetricSpec, QueryResult
+from console.domain.metrics import MetricSpec, QueryResult, criterion_document
 from console.domain.verdicts import Verdict
 
 
@@ -726,7 +726,6 @@ def check_payload(spec: MetricSpec, result: QueryResult, verdicts: Sequence[Verd
     """
     by_cell = {(v.version, v.segment): v for v in verdicts}
     cells = sorted(set(result.raw) | set(by_cell))
-    criteria = spec.criteria
     return {
         "metric": spec.name,
         "title": spec.title,
@@ -736,13 +735,23 @@ def check_payload(spec: MetricSpec, result: QueryResult, verdicts: Sequence[Verd
         "evaluated_at": result.evaluated_at,
         "data_age_s": round(max(0.0, observed_at - result.evaluated_at), 3),
         "stable_version": stable_version,
-        "criterion": {"threshold": criteria.threshold, "max_delta": criteria.max_delta,
-                      "delta_kind": str(criteria.delta_kind), "min_traffic": criteria.min_traffic},
+        "kind": str(spec.kind),
+        "criterion": criterion_document(spec),
         "verdict": verdict,
         "error": result.error,
-        "values": [
-            {"version": version, "segment": segment, "raw": result.raw.get((version, segment)),
-             "verdict": str(by_cell[(version, segment)].state) if (version, segment) in by_cell else None}
-            for version, segment in cells
-        ],
+        "values": [_check_value(version, segment, result, by_cell.get((version, segment)))
+                   for version, segment in cells],
     }
+
+
+def _check_value(version: str, segment: str, result: QueryResult, verdict: Verdict | None) -> dict:
+    """One cell of a check: its raw value and verdict; its counts for a ratio; why, when it is not a pass."""
+    item: dict = {"version": version, "segment": segment, "raw": result.raw.get((version, segment)),
+                  "verdict": None if verdict is None else str(verdict.state)}
+    if verdict is not None:
+        if verdict.counts is not None:
+            item["numerator"] = round(verdict.counts.numerator, 3)
+            item["denominator"] = round(verdict.counts.denominator, 3)
+        if verdict.state.value in ("breach", "suspect"):
+            item["reason"] = verdict.reason
+    return item

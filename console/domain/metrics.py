@@ -39,6 +39,25 @@ class Unit(StrEnum):
     SCORE = "score"
 
 
+class MetricKind(StrEnum):
+    """What a metric is, which decides how its cells are judged.
+
+    - ``ratio``: one counter over another (errors over requests, correct labels
+      over labels). The counts are read too, so a cell is judged on a
+      confidence interval of its proportion, whatever its traffic.
+    - ``quantile``: a quantile of a histogram (p95 latency); ``mean``: a sum over a
+      count (mean score); ``value``: any other value. No counts to test: a cell
+      breaches when it is over the line in every one of the last few evaluations.
+    - ``rate``: a rate per second (traffic), judged like a ``value``.
+    """
+
+    RATIO = "ratio"
+    QUANTILE = "quantile"
+    MEAN = "mean"
+    RATE = "rate"
+    VALUE = "value"
+
+
 class DeltaKind(StrEnum):
     """How a version is compared with the stable version."""
 
@@ -56,13 +75,22 @@ class Criteria:
             (in the metric's unit) or relative (0.5 = 50 % worse).
         delta_kind: how ``max_delta`` is measured.
         min_traffic: least traffic (of the catalogue's traffic metric) a cell needs
-            before it gets a verdict at all.
+            before a point estimate is trusted. A ratio's cell is judged on its
+            counts whatever its traffic; below this floor, only a cell its counts
+            cannot decide is *low traffic*.
+        confidence: the confidence of a ratio's intervals (0.95: 95 % intervals).
+        evaluations: for metrics without counts, how many consecutive evaluations
+            (``step_s`` apart, the last one now) must all be over the line for a breach.
+        step_s: seconds between those evaluations.
     """
 
     threshold: float | None = None
     max_delta: float | None = None
     delta_kind: DeltaKind = DeltaKind.ABSOLUTE
     min_traffic: float | None = None
+    confidence: float = 0.95
+    evaluations: int = 1
+    step_s: float = 15.0
 
     @property
     def judges(self) -> bool:
@@ -72,7 +100,15 @@ class Criteria:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """One metric of the catalogue."""
+    """One metric of the catalogue.
+
+    Attributes:
+        query: the value per (version, segment), for display, history and charts.
+        numerator, denominator: for a ``ratio``, the two counts over ``$window``
+            per (version, segment); a refresh reads both in one query
+            (:func:`counts_query`) and the value is their quotient.
+        counted: what the denominator counts (``requests``, ``labels``), for reasons.
+    """
 
     name: str
     title: str
@@ -80,6 +116,20 @@ class MetricSpec:
     unit: Unit
     direction: Direction
     criteria: Criteria = field(default_factory=Criteria)
+    kind: MetricKind = MetricKind.VALUE
+    numerator: str | None = None
+    denominator: str | None = None
+    counted: str = "requests"
+
+    @property
+    def counts(self) -> bool:
+        """Whether the metric's cells are judged on their counts (a ratio with both counters' queries)."""
+        return self.kind is MetricKind.RATIO and self.numerator is not None and self.denominator is not None
+
+    @property
+    def persists(self) -> bool:
+        """Whether the metric's cells are judged on several consecutive evaluations (one range query)."""
+        return not self.counts and self.criteria.judges and self.criteria.evaluations > 1
 
 
 def escape_label_value(value: str) -> str:
@@ -109,6 +159,97 @@ def render_query(template: str, model: str, window: str) -> str:
     return template.replace("$model", escape_label_value(model)).replace("$window", window)
 
 
+def criterion_document(spec: MetricSpec) -> dict:
+    """A metric's criteria as the journal, the exports and ``status --json`` write them.
+
+    ``confidence`` applies to a ratio judged on its counts; ``evaluations`` and
+    ``step_s`` to a metric judged on consecutive evaluations.
+    """
+    criteria = spec.criteria
+    document: dict = {"threshold": criteria.threshold, "max_delta": criteria.max_delta,
+                      "delta_kind": str(criteria.delta_kind), "min_traffic": criteria.min_traffic}
+    if spec.counts:
+        document["confidence"] = criteria.confidence
+    elif spec.persists:
+        document["evaluations"] = criteria.evaluations
+        document["step_s"] = criteria.step_s
+    return document
+
+
+COUNT_PART_LABEL = "rewind_part"
+"""The label that tells a ratio's numerator series from its denominator series in one answer."""
+
+
+def counts_query(spec: MetricSpec, model: str, window: str) -> str:
+    """One query that returns a ratio's numerator and denominator per cell, told apart by ``rewind_part``."""
+    numerator = render_query(spec.numerator or "", model, window)
+    denominator = render_query(spec.denominator or "", model, window)
+    return (f'label_replace({numerator}, "{COUNT_PART_LABEL}", "numerator", "__name__", ".*")'
+            f' or label_replace({denominator}, "{COUNT_PART_LABEL}", "denominator", "__name__", ".*")')
+
+
+def refresh_query(spec: MetricSpec, model: str, window: str) -> str:
+    """The query a refresh sends for a metric: its counts for a ratio, else its value query."""
+    return counts_query(spec, model, window) if spec.counts else render_query(spec.query, model, window)
+
+
+def evaluation_times(spec: MetricSpec, at: float) -> tuple[float, ...]:
+    """The evaluation times a persistence judgement reads, oldest first, the last one ``at``."""
+    n, step = spec.criteria.evaluations, spec.criteria.step_s
+    return tuple(at - (n - 1 - i) * step for i in range(n))
+
+
+@dataclass(frozen=True)
+class CellCounts:
+    """A ratio cell's counts over the window (``increase`` may make them fractional)."""
+
+    numerator: float
+    denominator: float
+
+
+def combine_counts(spec: MetricSpec, numerators: Mapping[CellKey, float],
+                   denominators: Mapping[CellKey, float]
+                   ) -> tuple[dict[CellKey, float | None], dict[CellKey, CellCounts], dict[CellKey, str], str | None]:
+    """A ratio's values from its counts, checked.
+
+    Returns:
+        The values by cell (``None``: no data), the counts by cell, a problem per
+        cell whose counts cannot be used (negative, NaN, numerator over
+        denominator, a numerator missing), and an error for the whole metric
+        (numerator cells that the denominator lacks: mismatched labels), or ``None``.
+    """
+    setting = f"metrics.catalogue[{spec.name}]"
+    if not denominators and numerators:
+        return {}, {}, {}, (f"the denominator query returns no series while the numerator does "
+                            f"({setting}.counts.denominator)")
+    stray = [key for key in numerators if key not in denominators]
+    if stray:
+        version, segment = stray[0]
+        return {}, {}, {}, (f"the numerator has {len(stray)} cell(s) the denominator lacks (first: v{version} "
+                            f"{segment}): their labels must match ({setting}.counts)")
+    values: dict[CellKey, float | None] = {}
+    counts: dict[CellKey, CellCounts] = {}
+    problems: dict[CellKey, str] = {}
+    for key, den in denominators.items():
+        num = numerators.get(key)
+        if num is None:
+            problems[key] = f"no data: the numerator has no series for this cell ({setting}.counts.numerator)"
+        elif num != num or den != den or math.isinf(num) or math.isinf(den):
+            problems[key] = f"no data: a count is NaN or infinite ({num:g} of {den:g}; {setting}.counts)"
+        elif num < 0 or den < 0:
+            problems[key] = f"no data: a negative count ({num:g} of {den:g}; {setting}.counts)"
+        elif num > den * 1.01 + 0.5:
+            problems[key] = (f"no data: the numerator exceeds the denominator ({num:g} of {den:g}; "
+                             f"{setting}.counts)")
+        else:
+            if den > 0:
+                counts[key] = CellCounts(min(num, den), den)
+                values[key] = min(num, den) / den
+            continue
+        values[key] = None
+    return values, counts, problems, None
+
+
 def parse_sample_value(raw: str) -> float | None:
     """Turn a Prometheus sample value into a float; NaN means *no data* (``None``).
 
@@ -136,6 +277,11 @@ class QueryResult:
         values: (version, segment) -> the value as a float; a cell that is
             absent or NaN (*no data*) may be left out or ``None``. Derived from
             ``raw`` when not given.
+        counts: a ratio's numerator and denominator per cell.
+        recent: for a persistence judgement, each cell's values at the
+            evaluation times (oldest first, the last one ``evaluated_at``;
+            ``None`` where there was no sample).
+        problems: why a cell is *no data* although the query returned something.
     """
 
     metric: str
@@ -144,6 +290,9 @@ class QueryResult:
     raw: Mapping[CellKey, str] = field(default_factory=dict)
     error: str | None = None
     values: dict[CellKey, float | None] = None  # type: ignore[assignment]
+    counts: Mapping[CellKey, CellCounts] = field(default_factory=dict)
+    recent: Mapping[CellKey, tuple[float | None, ...]] = field(default_factory=dict)
+    problems: Mapping[CellKey, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.values is None:

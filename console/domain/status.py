@@ -11,8 +11,9 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from console.domain.metrics import criterion_document
 from console.domain.routing import RouterState
-from console.domain.verdicts import WORD, Matrix, State
+from console.domain.verdicts import WORD, Matrix, State, Verdict
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 
 STATUS_SCHEMA = "rewind.status/1"
@@ -58,6 +59,19 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
+def _cell_evidence(verdict: Verdict) -> dict:
+    """What a cell's verdict rests on besides its value: a ratio's counts and interval, persistence's tally."""
+    extra: dict = {}
+    if verdict.counts is not None:
+        extra["numerator"] = round(verdict.counts.numerator, 3)
+        extra["denominator"] = round(verdict.counts.denominator, 3)
+    if verdict.interval is not None:
+        extra["interval"] = [round(verdict.interval[0], 6), round(verdict.interval[1], 6)]
+    if verdict.over_in is not None:
+        extra["evaluations_over"], extra["evaluations"] = verdict.over_in
+    return extra
+
+
 def status_document(snapshot: StatusSnapshot) -> dict:
     """The JSON document of ``rewind status --json`` (schema ``rewind.status/1``)."""
     matrix = snapshot.matrix
@@ -99,12 +113,8 @@ def status_document(snapshot: StatusSnapshot) -> dict:
                 "query": result.promql if result else None,
                 "evaluated_at": _iso(result.evaluated_at) if result else None,
                 "error": result.error if result else "not queried",
-                "criteria": {
-                    "threshold": spec.criteria.threshold,
-                    "max_delta": spec.criteria.max_delta,
-                    "delta_kind": spec.criteria.delta_kind.value,
-                    "min_traffic": spec.criteria.min_traffic,
-                },
+                "kind": spec.kind.value,
+                "criteria": criterion_document(spec),
             }
         )
     cells = [
@@ -118,6 +128,7 @@ def status_document(snapshot: StatusSnapshot) -> dict:
             "baseline": _json_number(v.baseline),
             "state": v.state.value,
             "reason": v.reason,
+            **_cell_evidence(v),
         }
         for v in matrix.ordered()
     ]

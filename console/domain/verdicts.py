@@ -8,19 +8,22 @@ names the values and the limits it was judged by.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
 from console.domain.metrics import (
+    CellCounts,
     CellKey,
     DeltaKind,
     Direction,
     MetricSpec,
     QueryResult,
+    Unit,
     format_delta,
     format_value,
 )
+from console.domain.stats import difference_interval, exact_interval
 
 
 class State(StrEnum):
@@ -28,6 +31,7 @@ class State(StrEnum):
 
     PASS = "pass"
     BREACH = "breach"
+    SUSPECT = "suspect"
     NO_DATA = "no_data"
     LOW_TRAFFIC = "low_traffic"
     INFO = "info"
@@ -36,15 +40,25 @@ class State(StrEnum):
 SYMBOL = {
     State.PASS: "✓",
     State.BREACH: "✗",
+    State.SUSPECT: "!",
     State.NO_DATA: "?",
     State.LOW_TRAFFIC: "~",
     State.INFO: "·",
 }
 """A symbol per state, so a verdict never relies on colour alone."""
 
+SEVERITY = (State.BREACH, State.SUSPECT, State.PASS, State.LOW_TRAFFIC, State.INFO, State.NO_DATA)
+"""States from the most to the least telling: a group of cells takes the first state any of them has."""
+
+
+def overall_state(states: Collection[State]) -> State:
+    """The state of a group of cells (a version, a check): the most telling one among them."""
+    return next((state for state in SEVERITY if state in states), State.NO_DATA)
+
 WORD = {
     State.PASS: "ok",
     State.BREACH: "BREACH",
+    State.SUSPECT: "suspect",
     State.NO_DATA: "no data",
     State.LOW_TRAFFIC: "low traffic",
     State.INFO: "info",
@@ -62,6 +76,10 @@ class Verdict:
     value: float | None
     baseline: float | None
     reason: str
+    counts: CellCounts | None = None
+    interval: tuple[float, float] | None = None
+    over_in: tuple[int, int] | None = None
+    """For a persistence judgement: in how many of the last evaluations the cell was over the line, of how many."""
 
 
 def _worse_by(spec: MetricSpec, value: float, reference: float) -> float:
@@ -138,6 +156,210 @@ def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, 
         return breach if worse > max_delta else passed
 
     return judge
+
+
+RatioJudge = Callable[[float | None, CellCounts | None, CellCounts | None, bool, float | None], State]
+
+
+def ratio_judge(spec: MetricSpec) -> RatioJudge:
+    """A judge for a ratio's cells on their counts: ``judge(value, counts, baseline_counts, compare, traffic)``.
+
+    - **breach** when the whole confidence interval is over the line: the
+      proportion's Wilson interval beyond the threshold, or the interval of its
+      difference with the stable version (Newcombe) beyond ``max_delta``;
+    - **suspect** when the proportion itself is over the line but its interval
+      still reaches back across it (chance could explain it);
+    - **pass** when the proportion is within every limit, and either the cell
+      has the traffic ``min_traffic`` asks for or its interval is within too;
+    - **low traffic** when it is within but too few counts to say so with confidence.
+
+    Most cells of a healthy matrix are within their limits with traffic to
+    spare: they are decided without computing an interval.
+    """
+    criteria = spec.criteria
+    threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    relative = criteria.delta_kind is DeltaKind.RELATIVE
+    confidence = criteria.confidence
+
+    def delta_limit(baseline_value: float) -> float:
+        return max_delta * abs(baseline_value) if relative else max_delta  # type: ignore[operator]
+
+    def judge(value: float | None, counts: CellCounts | None, base: CellCounts | None, compare: bool,
+              traffic: float | None) -> State:
+        if value is None or counts is None:
+            return State.NO_DATA
+        delta_applies = max_delta is not None and compare and base is not None and base.denominator > 0
+        base_value = base.numerator / base.denominator if delta_applies else 0.0  # type: ignore[union-attr]
+        over_threshold = threshold is not None and (value - threshold) * sign > 0
+        over_delta = delta_applies and (value - base_value) * sign > delta_limit(base_value)
+        if over_threshold or over_delta:
+            if over_threshold:
+                low, high = exact_interval(counts.numerator, counts.denominator, confidence)
+                if ((low if sign > 0 else high) - threshold) * sign > 0:  # type: ignore[operator]
+                    return State.BREACH
+            if over_delta:
+                low, high = difference_interval(counts.numerator, counts.denominator, base.numerator,  # type: ignore[union-attr]
+                                                base.denominator, confidence)  # type: ignore[union-attr]
+                if (low if sign > 0 else -high) > delta_limit(base_value):
+                    return State.BREACH
+            return State.SUSPECT
+        if max_delta is not None and threshold is None and not delta_applies:
+            return State.NO_DATA  # a delta-only criterion with nothing to compare with
+        if min_traffic is None or (traffic is not None and traffic >= min_traffic):
+            return State.PASS
+        # Few requests: a pass only when the counts say so with confidence.
+        if threshold is not None:
+            low, high = exact_interval(counts.numerator, counts.denominator, confidence)
+            if ((high if sign > 0 else low) - threshold) * sign > 0:
+                return State.LOW_TRAFFIC
+        if delta_applies:
+            low, high = difference_interval(counts.numerator, counts.denominator, base.numerator,  # type: ignore[union-attr]
+                                            base.denominator, confidence)  # type: ignore[union-attr]
+            if (high if sign > 0 else -low) > delta_limit(base_value):
+                return State.LOW_TRAFFIC
+        return State.PASS
+
+    return judge
+
+
+PersistenceJudge = Callable[[tuple[float | None, ...] | None, tuple[float | None, ...] | None, bool, float | None],
+                            State]
+
+
+def _over_flags(spec: MetricSpec, recent: tuple[float | None, ...], baseline: tuple[float | None, ...] | None,
+                compare: bool) -> list[bool]:
+    """Whether each of a cell's recent evaluations is over the line (threshold, or delta at the same time)."""
+    criteria = spec.criteria
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    relative = criteria.delta_kind is DeltaKind.RELATIVE
+    flags = []
+    for index, value in enumerate(recent):
+        if value is None:
+            flags.append(False)
+            continue
+        over = criteria.threshold is not None and (value - criteria.threshold) * sign > 0
+        base = baseline[index] if compare and baseline is not None and index < len(baseline) else None
+        if not over and criteria.max_delta is not None and base is not None:
+            worse = (value - base) * sign
+            if relative:
+                worse = (math.inf if worse > 0 else 0.0) if base == 0 else worse / abs(base)
+            over = worse > criteria.max_delta
+        flags.append(over)
+    return flags
+
+
+def persistence_judge(spec: MetricSpec) -> PersistenceJudge:
+    """A judge for cells without counts: ``judge(recent, baseline_recent, compare, traffic)``.
+
+    ``recent`` holds the cell's values at the last ``criteria.evaluations``
+    evaluation times, ``step_s`` apart, oldest first. A cell over the line now
+    is a **breach** only when it was over the line in every one of them, else
+    **suspect**; a cell within the line now is judged as an instant value is.
+    """
+    instant = cell_judge(spec)
+    evaluations = spec.criteria.evaluations
+
+    def judge(recent: tuple[float | None, ...] | None, baseline: tuple[float | None, ...] | None, compare: bool,
+              traffic: float | None) -> State:
+        value = recent[-1] if recent else None
+        base_now = baseline[-1] if baseline else None
+        state = instant(value, base_now, compare, traffic)
+        if state is not State.BREACH:
+            return state
+        flags = _over_flags(spec, recent, baseline, compare)  # type: ignore[arg-type]
+        return State.BREACH if len(flags) >= evaluations and all(flags) else State.SUSPECT
+
+    return judge
+
+
+def _share(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _interval_text(spec: MetricSpec, low: float, high: float, delta: bool) -> str:
+    level = f"{spec.criteria.confidence * 100:g}% interval"
+    if delta:
+        if spec.unit is Unit.RATIO:
+            return f"{level} {low * 100:+.1f} to {high * 100:+.1f} pt"
+        return f"{level} {low:+.3g} to {high:+.3g}"
+    if spec.unit is Unit.RATIO:
+        return f"{level} {low * 100:.1f}–{high * 100:.1f}%"
+    return f"{level} {low:.3g}–{high:.3g}"
+
+
+def _counted(counts: CellCounts, spec: MetricSpec) -> str:
+    n = counts.denominator
+    return f"{n:.0f} {spec.counted}" if abs(n - round(n)) < 0.05 or n >= 100 else f"{n:.1f} {spec.counted}"
+
+
+def explain_ratio(spec: MetricSpec, state: State, value: float | None, counts: CellCounts | None,
+                  base: CellCounts | None, baseline_version: str | None, is_baseline: bool,
+                  traffic: float | None) -> tuple[str, tuple[float, float] | None]:
+    """Why a ratio's cell got its state, in words, with its interval; and that interval."""
+    criteria = spec.criteria
+    if value is None or counts is None:
+        return "no data: no counts for this cell in the window", None
+    confidence = criteria.confidence
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    low, high = exact_interval(counts.numerator, counts.denominator, confidence)
+    reasons: list[str] = []
+    if criteria.threshold is not None:
+        over = (value - criteria.threshold) * sign > 0
+        relation = (">" if sign > 0 else "<") if over else ("≤" if sign > 0 else "≥")
+        text = (f"{spec.title} {_share(value)} {relation} {_share(criteria.threshold)} "
+                f"({_interval_text(spec, low, high, False)}, {_counted(counts, spec)})")
+        if over and state is not State.BREACH:
+            text += ": not significant yet"
+        reasons.append(text)
+    else:
+        reasons.append(f"{spec.title} {_share(value)} ({_interval_text(spec, low, high, False)}, "
+                       f"{_counted(counts, spec)})")
+    if criteria.max_delta is not None:
+        if is_baseline:
+            reasons.append(f"v{baseline_version} is the stable version (no delta)")
+        elif baseline_version is None:
+            reasons.append("no stable version to compare with")
+        elif base is None or base.denominator <= 0:
+            reasons.append(f"no baseline: stable v{baseline_version} has no counts here")
+        else:
+            base_value = base.numerator / base.denominator
+            d_low, d_high = difference_interval(counts.numerator, counts.denominator, base.numerator,
+                                                base.denominator, confidence)
+            relative = criteria.delta_kind is DeltaKind.RELATIVE
+            limit = criteria.max_delta * abs(base_value) if relative else criteria.max_delta
+            over = (value - base_value) * sign > limit
+            allowed = limit * sign
+            text = (f"{format_delta(value - base_value, spec.unit, DeltaKind.ABSOLUTE)} vs v{baseline_version} "
+                    f"({'beyond' if over else 'within'} {format_delta(allowed, spec.unit, DeltaKind.ABSOLUTE)}; "
+                    f"{_interval_text(spec, d_low, d_high, True)}, {_counted(base, spec)} on v{baseline_version})")
+            if over and state is not State.BREACH:
+                text += ": not significant yet"
+            reasons.append(text)
+    if state is State.LOW_TRAFFIC:
+        seen = "no traffic data" if traffic is None else f"{traffic:.2f}/s"
+        reasons.append(f"too few {spec.counted} to call it a pass (traffic {seen}, "
+                       f"{criteria.min_traffic:g}/s trusted without counts)")
+    return "; ".join(reasons), (low, high)
+
+
+def explain_persistence(spec: MetricSpec, state: State, recent: tuple[float | None, ...] | None,
+                        baseline: tuple[float | None, ...] | None, baseline_version: str | None,
+                        is_baseline: bool, traffic: float | None) -> tuple[str, tuple[int, int] | None]:
+    """Why a cell judged on consecutive evaluations got its state; and (over, of) evaluations."""
+    value = recent[-1] if recent else None
+    base_now = baseline[-1] if baseline else None
+    reason = explain(spec, State.BREACH if state is State.SUSPECT else state, value, base_now, baseline_version,
+                     is_baseline, traffic)
+    if state not in (State.BREACH, State.SUSPECT) or not recent:
+        return reason, None
+    flags = _over_flags(spec, recent, baseline, not is_baseline and baseline_version is not None)
+    over, of = sum(flags), spec.criteria.evaluations
+    step = f"{spec.criteria.step_s:g} s apart"
+    if state is State.BREACH:
+        return f"{reason}: over the line in {over} of the last {of} evaluations ({step})", (over, of)
+    return (f"{reason}: over the line in {over} of the last {of} evaluations ({step}), not persistent yet",
+            (over, of))
 
 
 def explain(
@@ -229,26 +451,31 @@ class Matrix:
         if result is not None and result.error:
             return Verdict(metric, version, segment, state, None, None,
                            f"no data: the query failed ({result.error})")
-        baseline = (
-            self.values[metric].get((self.baseline_version, segment))
-            if self.baseline_version else None
-        )
-        traffic_values = self.values.get(self.traffic_metric or "", {})
-        reason = explain(
-            spec, state, value, baseline, self.baseline_version,
-            version == self.baseline_version, traffic_values.get(key),
-        )
+        if result is not None and key in result.problems:
+            return Verdict(metric, version, segment, state, None, None, result.problems[key])
+        base_key = (self.baseline_version or "", segment)
+        baseline = self.values[metric].get(base_key) if self.baseline_version else None
+        traffic = self.values.get(self.traffic_metric or "", {}).get(key)
+        is_baseline = version == self.baseline_version
+        if result is not None and spec.counts:
+            counts = result.counts.get(key)
+            reason, interval = explain_ratio(spec, state, value, counts, result.counts.get(base_key),
+                                             self.baseline_version, is_baseline, traffic)
+            return Verdict(metric, version, segment, state, value, baseline, reason, counts=counts,
+                           interval=interval)
+        if result is not None and spec.persists:
+            reason, over_in = explain_persistence(spec, state, result.recent.get(key),
+                                                  result.recent.get(base_key) if self.baseline_version else None,
+                                                  self.baseline_version, is_baseline, traffic)
+            return Verdict(metric, version, segment, state, value, baseline, reason, over_in=over_in)
+        reason = explain(spec, state, value, baseline, self.baseline_version, is_baseline, traffic)
         return Verdict(metric, version, segment, state, value, baseline, reason)
 
     def version_state(self, version: str) -> State:
-        """A version's overall state: breach if any cell breaches, else pass if any passes."""
-        seen = {
+        """A version's overall state: breach if any cell breaches, else suspect, else pass (:data:`SEVERITY`)."""
+        return overall_state({
             self.state(m.name, version, segment) for m in self.metrics for segment in self.segments
-        }
-        for state in (State.BREACH, State.PASS, State.LOW_TRAFFIC, State.INFO):
-            if state in seen:
-                return state
-        return State.NO_DATA
+        })
 
     def counts(self) -> dict[State, int]:
         """How many shown cells are in each state."""
@@ -321,11 +548,32 @@ def build_matrix(
         metric_values = values.get(spec.name, {})
         if not spec.criteria.judges:
             continue  # information only: Matrix.state derives INFO / NO_DATA from the value
+        compare_any = baseline_version is not None
+        result = results.get(spec.name)
+        if result is not None and spec.counts:
+            judge_counts = ratio_judge(spec)
+            counts = result.counts
+            base_counts = {segment: c for (version, segment), c in counts.items() if version == baseline_version}
+            states[spec.name] = {
+                key: judge_counts(value, counts.get(key), base_counts.get(key[1]),
+                                  compare_any and key[0] != baseline_version, traffic.get(key))
+                for key, value in metric_values.items()
+            }
+            continue
+        if result is not None and spec.persists:
+            judge_recent = persistence_judge(spec)
+            recent = result.recent
+            base_recent = {segment: r for (version, segment), r in recent.items() if version == baseline_version}
+            states[spec.name] = {
+                key: judge_recent(recent.get(key), base_recent.get(key[1]),
+                                  compare_any and key[0] != baseline_version, traffic.get(key))
+                for key in metric_values
+            }
+            continue
         judge = cell_judge(spec)
         baselines = {
             segment: value for (version, segment), value in metric_values.items() if version == baseline_version
         }
-        compare_any = baseline_version is not None
         states[spec.name] = {
             key: judge(value, baselines.get(key[1]), compare_any and key[0] != baseline_version, traffic.get(key))
             for key, value in metric_values.items()

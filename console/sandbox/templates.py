@@ -10,13 +10,17 @@ from pathlib import Path
 import yaml
 
 WINDOW = "1m"
-MIN_TRAFFIC = 0.5  # requests per second in a cell before it is judged
+MIN_TRAFFIC = 0.5  # requests per second in a cell before a point estimate is trusted
+# Ratios are judged on 95 % intervals of their counts; p95 and the mean score (no counts) breach
+# only when over the line in 4 evaluations 15 s apart (45 s), so one slow minute does not page anyone.
+JUDGE = {"confidence": 0.95, "evaluations": 4, "step": "15s"}
 
 CATALOGUE = [
     {
         "name": "traffic_share",
         "title": "share",
         "unit": "ratio",
+        "kind": "ratio",
         "query": (
             'sum by (version, segment) (rate(rewind_requests_total{model="$model"}[$window]))'
             ' / on (segment) group_left'
@@ -27,23 +31,32 @@ CATALOGUE = [
         "name": "request_rate",
         "title": "req/s",
         "unit": "per_second",
+        "kind": "rate",
         "query": 'sum by (version, segment) (rate(rewind_requests_total{model="$model"}[$window]))',
     },
     {
         "name": "error_rate",
         "title": "errors",
         "unit": "ratio",
+        "kind": "ratio",
         "direction": "higher_is_worse",
         "query": (
             'sum by (version, segment) (rate(rewind_requests_total{model="$model",outcome="error"}[$window]))'
             ' / sum by (version, segment) (rate(rewind_requests_total{model="$model"}[$window]))'
         ),
+        "counts": {
+            "numerator": 'sum by (version, segment) '
+                         '(increase(rewind_requests_total{model="$model",outcome="error"}[$window]))',
+            "denominator": 'sum by (version, segment) (increase(rewind_requests_total{model="$model"}[$window]))',
+            "counted": "requests",
+        },
         "criteria": {"threshold": 0.05, "max_delta": 0.03, "min_traffic": MIN_TRAFFIC},
     },
     {
         "name": "latency_p95",
         "title": "p95",
         "unit": "seconds",
+        "kind": "quantile",
         "direction": "higher_is_worse",
         "query": (
             "histogram_quantile(0.95, sum by (version, segment, le)"
@@ -55,17 +68,24 @@ CATALOGUE = [
         "name": "accuracy",
         "title": "accuracy",
         "unit": "ratio",
+        "kind": "ratio",
         "direction": "higher_is_better",
         "query": (
             'sum by (version, segment) (rate(rewind_label_correct_total{model="$model"}[$window]))'
             ' / sum by (version, segment) (rate(rewind_labels_total{model="$model"}[$window]))'
         ),
+        "counts": {
+            "numerator": 'sum by (version, segment) (increase(rewind_label_correct_total{model="$model"}[$window]))',
+            "denominator": 'sum by (version, segment) (increase(rewind_labels_total{model="$model"}[$window]))',
+            "counted": "labels",
+        },
         "criteria": {"threshold": 0.85, "max_delta": 0.08, "min_traffic": MIN_TRAFFIC},
     },
     {
         "name": "score_mean",
         "title": "score",
         "unit": "score",
+        "kind": "mean",
         "direction": "higher_is_worse",
         "query": (
             'sum by (version, segment) (rate(rewind_prediction_score_sum{model="$model"}[$window]))'
@@ -157,6 +177,7 @@ def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
             "segment_label": "segment",
             "stable_alias": "champion",
             "traffic_metric": "request_rate",
+            "judge": JUDGE,
             "catalogue": CATALOGUE,
         },
         "journal": {"url": f"sqlite:///{state_dir / 'journal.db'}"},

@@ -42,7 +42,7 @@ from console.domain.rollback import (
     plan_steps,
 )
 from console.domain.routing import RouterState
-from console.domain.verdicts import State, build_matrix
+from console.domain.verdicts import State, build_matrix, overall_state
 from console.domain.versions import AliasMap, ModelVersion
 from console.services.journal import JournalService, Placement
 
@@ -330,8 +330,7 @@ class RollbackService:
                 continue
             cells = [matrix.cell(spec.name, v, s) for v in matrix.versions for s in matrix.segments]
             states = {c.state for c in cells}
-            verdict = next((st.value for st in (State.BREACH, State.PASS, State.LOW_TRAFFIC, State.INFO)
-                            if st in states), State.NO_DATA.value)
+            verdict = overall_state(states).value
             breaches += sum(c.state is State.BREACH for c in cells)
             items.append((EventKind.CHECK_EVALUATED, check_payload(spec, result, cells, verdict, stable, now)))
         if items:

@@ -1,0 +1,245 @@
+"""The statistical judge: ratios on their counts' intervals, other metrics on persistence.
+
+Each test states what a responder relies on: evidence in small cells is not thrown
+away, chance is not called a breach, and every reason says the evidence in words.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from console.config import parse_config
+from console.domain.errors import ConfigError
+from console.domain.metrics import (
+    CellCounts,
+    Criteria,
+    Direction,
+    MetricKind,
+    MetricSpec,
+    QueryResult,
+    Unit,
+    combine_counts,
+    counts_query,
+    evaluation_times,
+    refresh_query,
+)
+from console.domain.stats import difference_interval, exact_interval, regularized_beta
+from console.domain.verdicts import State, build_matrix, overall_state, persistence_judge, ratio_judge
+
+ERRORS = MetricSpec("error_rate", "errors", 'e{model="$model"}', Unit.RATIO, Direction.HIGHER_IS_WORSE,
+                    Criteria(threshold=0.05, max_delta=0.03, min_traffic=0.5), kind=MetricKind.RATIO,
+                    numerator='sum by (version, segment) (increase(err{model="$model"}[$window]))',
+                    denominator='sum by (version, segment) (increase(req{model="$model"}[$window]))')
+ACCURACY = MetricSpec("accuracy", "accuracy", 'a{model="$model"}', Unit.RATIO, Direction.HIGHER_IS_BETTER,
+                      Criteria(threshold=0.85, max_delta=0.08, min_traffic=0.5), kind=MetricKind.RATIO,
+                      numerator='sum(increase(ok{model="$model"}[$window]))',
+                      denominator='sum(increase(labels{model="$model"}[$window]))', counted="labels")
+P95 = MetricSpec("latency_p95", "p95", 'p{model="$model"}', Unit.SECONDS, Direction.HIGHER_IS_WORSE,
+                 Criteria(threshold=0.25, max_delta=0.1, min_traffic=0.5, evaluations=4, step_s=15.0),
+                 kind=MetricKind.QUANTILE)
+RATE = MetricSpec("request_rate", "req/s", 'r{model="$model"}', Unit.PER_SECOND, Direction.HIGHER_IS_WORSE,
+                  kind=MetricKind.RATE)
+
+
+def ratio_state(spec, errors, requests, traffic=10.0, base=None):
+    judge = ratio_judge(spec)
+    counts = CellCounts(errors, requests)
+    base_counts = None if base is None else CellCounts(*base)
+    return judge(errors / requests, counts, base_counts, base is not None, traffic)
+
+
+def test_the_exact_interval_matches_the_published_values():
+    assert regularized_beta(2.0, 3.0, 0.4) == pytest.approx(0.5248, abs=1e-4)
+    # Newcombe (1998), table I, method 4 (Clopper-Pearson): 81 of 263 gives 0.2527 to 0.3676.
+    assert exact_interval(81, 263, 0.95) == pytest.approx((0.2527, 0.3676), abs=5e-4)
+    # 0 of 30: the "rule of three" region, exactly 1 - 0.025 ** (1 / 30).
+    low, high = exact_interval(0, 30, 0.95)
+    assert low == 0 and high == pytest.approx(1 - 0.025 ** (1 / 30), abs=1e-6)
+    # Fractional counts from increase() are defined, and between their neighbours.
+    assert exact_interval(5, 30, 0.95)[0] < exact_interval(5.5, 30, 0.95)[0] < exact_interval(6, 30, 0.95)[0]
+    low, high = difference_interval(56, 70, 48, 80, 0.95)
+    assert low < 0.2 - 0.14 and high > 0.2 + 0.13  # at least as wide as Newcombe's 0.0524 to 0.3339
+
+
+def test_a_small_cell_with_many_failures_breaches_whatever_its_traffic():
+    # The issue's eu-web cell: 17 failures in 29 requests at 0.49 requests/s, under min_traffic 0.5.
+    assert ratio_state(ERRORS, 17, 29, traffic=0.49) is State.BREACH
+    # And 20 requests a minute at 0.33/s with half of them failing.
+    assert ratio_state(ERRORS, 10, 20, traffic=0.33) is State.BREACH
+
+
+def test_an_exceedance_chance_could_explain_is_suspect_never_breach_nor_pass():
+    # 3 errors in 40 requests is 7.5 %, over 5 %, but the interval reaches down to 2.6 %.
+    assert ratio_state(ERRORS, 3, 40) is State.SUSPECT
+    # Accuracy 80 % of 40 labels is under 85 %, but 95 % intervals cross back over it.
+    assert ratio_state(ACCURACY, 32, 40) is State.SUSPECT
+    assert ratio_state(ACCURACY, 20, 40) is State.BREACH
+
+
+def test_few_requests_that_cannot_decide_are_low_traffic_and_enough_counts_pass():
+    assert ratio_state(ERRORS, 0, 20, traffic=0.33) is State.LOW_TRAFFIC  # 0 of 20: up to 16 % is possible
+    assert ratio_state(ERRORS, 0, 200, traffic=0.33) is State.PASS        # 0 of 200: at most 1.9 %
+    assert ratio_state(ERRORS, 0, 20, traffic=5.0) is State.PASS          # traffic enough for a point estimate
+
+
+def test_the_delta_is_tested_against_the_stable_version_counts():
+    # 4 % is under the 5 % threshold but 4 pt over a stable 0 %: in 50 requests that could be chance.
+    assert ratio_state(ERRORS, 2, 50, base=(0, 500)) is State.SUSPECT
+    assert ratio_state(ERRORS, 45, 1000, base=(0, 5000)) is State.BREACH  # 4.5 %, at least 3.3 pt worse
+    # Accuracy 90 % against a stable 98 %: 8 pt worse at the limit, over it only with certainty.
+    assert ratio_state(ACCURACY, 80, 100, base=(980, 1000)) is State.BREACH
+    assert ratio_state(ACCURACY, 86, 100, base=(980, 1000)) is State.SUSPECT
+
+
+def test_chance_on_a_healthy_cell_is_not_called_a_breach():
+    """Binomial draws of cells sitting exactly on the threshold: breaches at most at the test's error rate."""
+    rng = random.Random(20261201)
+    judge = ratio_judge(ERRORS)
+    breaches = suspects = 0
+    trials = 3000
+    for _ in range(trials):
+        n = rng.randint(20, 60)
+        errors = sum(rng.random() < 0.05 for _ in range(n))
+        state = judge(errors / n, CellCounts(errors, n), None, False, 0.5)
+        breaches += state is State.BREACH
+        suspects += state is State.SUSPECT
+    # Two-sided 95 % intervals: a one-sided false breach rate of at most 2.5 % at the line itself.
+    assert breaches / trials <= 0.025
+    assert suspects / trials > 0.2  # over the line by chance is shown as such, not hidden
+
+
+def test_reasons_say_the_evidence_in_words():
+    results = {"error_rate": QueryResult("error_rate", "q", 0.0, raw={("3", "eu-web"): "0.147"},
+                                         values={("3", "eu-web"): 9 / 61},
+                                         counts={("3", "eu-web"): CellCounts(9, 61)})}
+    matrix = build_matrix((ERRORS,), results, ["3"], None, None)
+    verdict = matrix.cell("error_rate", "3", "eu-web")
+    assert verdict.state is State.BREACH
+    assert verdict.reason == ("errors 14.8% > 5.0% (95% interval 7.0–26.2%, 61 requests); "
+                              "no stable version to compare with")
+    assert verdict.counts == CellCounts(9, 61) and verdict.interval == pytest.approx((0.0698, 0.2617), abs=1e-4)
+
+    results["error_rate"] = QueryResult("error_rate", "q", 0.0, raw={("3", "eu-web"): "0.075"},
+                                        values={("3", "eu-web"): 0.075}, counts={("3", "eu-web"): CellCounts(3, 40)})
+    verdict = build_matrix((ERRORS,), results, ["3"], None, None).cell("error_rate", "3", "eu-web")
+    assert verdict.state is State.SUSPECT
+    assert verdict.reason.startswith("errors 7.5% > 5.0% (95% interval 1.6–20.4%, 40 requests): not significant yet")
+
+
+def p95_result(recent: dict) -> QueryResult:
+    values = {key: row[-1] for key, row in recent.items() if row[-1] is not None}
+    return QueryResult("latency_p95", "q", 100.0, raw={k: repr(v) for k, v in values.items()}, values=values,
+                       recent=recent)
+
+
+def test_metrics_without_counts_breach_only_when_over_the_line_in_every_recent_evaluation():
+    traffic = QueryResult("request_rate", "q", 100.0, raw={("3", "eu"): "5"}, values={("3", "eu"): 5.0})
+    for recent, state, words in [
+        ((0.31, 0.32, 0.30, 0.31), State.BREACH, "over the line in 4 of the last 4 evaluations (15 s apart)"),
+        ((0.03, 0.04, 0.30, 0.31), State.SUSPECT, "over the line in 2 of the last 4 evaluations (15 s apart), "
+                                                  "not persistent yet"),
+        ((None, 0.31, 0.30, 0.31), State.SUSPECT, "in 3 of the last 4"),
+        ((0.31, 0.32, 0.30, 0.04), State.PASS, "40 ms ≤ 250 ms"),
+    ]:
+        matrix = build_matrix((RATE, P95), {"request_rate": traffic, "latency_p95": p95_result({("3", "eu"): recent})},
+                              ["3"], None, "request_rate")
+        verdict = matrix.cell("latency_p95", "3", "eu")
+        assert verdict.state is state, recent
+        assert words in verdict.reason, verdict.reason
+
+
+def test_persistence_compares_each_evaluation_with_the_stable_version_at_the_same_time():
+    judge = persistence_judge(P95)
+    # +120 ms over the stable version each time: a breach on the delta alone, under the 250 ms threshold.
+    assert judge((0.15, 0.16, 0.15, 0.16), (0.03, 0.03, 0.04, 0.03), True, 5.0) is State.BREACH
+    # The stable version was as slow a moment ago: not persistent.
+    assert judge((0.15, 0.16, 0.15, 0.16), (0.10, 0.12, 0.04, 0.03), True, 5.0) is State.SUSPECT
+    assert judge((0.31, 0.32, 0.30, 0.31), None, False, 0.1) is State.LOW_TRAFFIC
+
+
+def test_one_query_per_metric_reads_both_counts_of_a_ratio():
+    query = counts_query(ERRORS, "fraud", "1m")
+    assert query.count("increase(") == 2 and 'label_replace(' in query and '"rewind_part"' in query
+    assert refresh_query(ERRORS, "fraud", "1m") == query
+    assert refresh_query(RATE, "fraud", "1m") == 'r{model="fraud"}'
+    assert evaluation_times(P95, 100.0) == (55.0, 70.0, 85.0, 100.0)
+
+
+@pytest.mark.parametrize(("numerators", "denominators", "problem"), [
+    ({("3", "eu"): 5.0}, {("3", "eu"): -1.0}, "negative count"),
+    ({("3", "eu"): float("nan")}, {("3", "eu"): 10.0}, "NaN"),
+    ({("3", "eu"): 12.0}, {("3", "eu"): 10.0}, "numerator exceeds the denominator"),
+    ({}, {("3", "eu"): 10.0}, "numerator has no series for this cell"),
+])
+def test_counts_that_cannot_be_used_are_no_data_with_the_reason(numerators, denominators, problem):
+    values, counts, problems, error = combine_counts(ERRORS, numerators, denominators)
+    assert error is None and values[("3", "eu")] is None and ("3", "eu") not in counts
+    assert problem in problems[("3", "eu")] and "metrics.catalogue[error_rate].counts" in problems[("3", "eu")]
+    results = {"error_rate": QueryResult("error_rate", "q", 0.0, raw={("3", "eu"): "NaN"}, values=values,
+                                         counts=counts, problems=problems)}
+    verdict = build_matrix((ERRORS,), results, ["3"], None, None).cell("error_rate", "3", "eu")
+    assert verdict.state is State.NO_DATA and problem in verdict.reason
+
+
+def test_mismatched_labels_or_a_missing_denominator_fail_the_metric_by_name():
+    *_, error = combine_counts(ERRORS, {("3", "eu"): 1.0, ("3", "us"): 1.0}, {("3", "eu"): 10.0})
+    assert "numerator has 1 cell(s) the denominator lacks (first: v3 us)" in error
+    assert "metrics.catalogue[error_rate].counts" in error
+    *_, error = combine_counts(ERRORS, {("3", "eu"): 1.0}, {})
+    assert "denominator query returns no series" in error
+
+
+def test_a_group_takes_its_most_telling_state():
+    assert overall_state({State.PASS, State.SUSPECT, State.LOW_TRAFFIC}) is State.SUSPECT
+    assert overall_state({State.PASS, State.SUSPECT, State.BREACH}) is State.BREACH
+    assert overall_state(set()) is State.NO_DATA
+
+
+CATALOGUE_BASE = {
+    "registry": {"tracking_uri": "sqlite:///x.db"},
+    "router": {"socket": "/tmp/x.sock", "backends": {"m": "be_m"}},
+}
+
+
+def config_with(metric: dict, judge: dict | None = None) -> dict:
+    metrics = {"url": "http://127.0.0.1:9090", "catalogue": [metric]}
+    if judge is not None:
+        metrics["judge"] = judge
+    return {**CATALOGUE_BASE, "metrics": metrics}
+
+
+RATIO_METRIC = {"name": "errors", "title": "errors", "unit": "ratio", "kind": "ratio", "query": 'q{model="$model"}',
+                "counts": {"numerator": 'increase(e{model="$model"}[$window])',
+                           "denominator": 'increase(r{model="$model"}[$window])'},
+                "criteria": {"threshold": 0.05}}
+
+
+@pytest.mark.parametrize(("change", "judge", "message"), [
+    ({}, {"confidence": 1.0}, "metrics.judge.confidence: 1 is not a confidence between 0.5 and 1"),
+    ({}, {"confidence": 0.5}, "metrics.judge.confidence: 0.5 is not a confidence between 0.5 and 1"),
+    ({"criteria": {"threshold": 0.05, "confidence": 0.3}}, None, "criteria.confidence: 0.3 is not a confidence"),
+    ({}, {"step": "fast"}, "metrics.judge.step: 'fast' is not a PromQL duration"),
+    ({"counts": None}, None, "metric 'errors' is a ratio with criteria: give its counts"),
+    ({"kind": "quantile"}, None, "metric 'errors' has counts but is a quantile"),
+    ({"counts": {"numerator": 'e{model="$model"}', "denominator": 'increase(r{model="$model"}[$window])'}}, None,
+     "counts.numerator: the query must count over $window"),
+])
+def test_bad_judging_settings_are_one_line_naming_the_setting(change, judge, message):
+    metric = {**RATIO_METRIC, **change}
+    if metric.get("counts") is None:
+        metric.pop("counts")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(config_with(metric, judge), "rewind.yaml", environ={})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_judging_defaults_reach_every_metric_and_criteria_override_them():
+    config = parse_config(config_with(RATIO_METRIC, {"confidence": 0.9, "evaluations": 3, "step": "20s"}),
+                          "rewind.yaml", environ={})
+    spec = config.metrics.specs()[0]
+    assert spec.counts and spec.criteria.confidence == 0.9 and spec.criteria.evaluations == 3
+    assert spec.criteria.step_s == 20.0
+    override = {**RATIO_METRIC, "criteria": {"threshold": 0.05, "confidence": 0.99}}
+    assert parse_config(config_with(override), "rewind.yaml", environ={}).metrics.specs()[0].criteria.confidence == 0.99
