@@ -8,13 +8,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := haproxy prometheus postgresql sqlite3 tmux
 
-.PHONY: help install system-packages demo test test-unit test-integration bench lint clean
+.PHONY: help install system-packages demo test test-unit test-integration bench bench-judge lint clean
 
 help:
 	@echo "make demo    start the sandbox (MLflow, model servers, HAProxy, Prometheus, traffic) and watch it"
 	@echo "make test    run every test, integration tests included"
 	@echo "make lint    check the code with ruff (make test runs it first)"
 	@echo "make bench   measure the performance figures (JSON to \$$BENCH_OUT when set)"
+	@echo "make bench-judge  the judge on the real sandbox: false breaches, seconds to detect (~12 min)"
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -59,6 +60,10 @@ lint: $(STAMP)
 
 bench: system-packages $(STAMP)
 	$(BIN)/python -m tests.bench
+
+# About 12 minutes on the real sandbox: false breaches when healthy, seconds to detect each scenario.
+bench-judge: system-packages $(STAMP)
+	$(BIN)/python -m tests.bench judge_soak
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,6 +1,8 @@
-"""A stand-in Prometheus that answers every instant query with one recorded response.
+"""A stand-in Prometheus that answers every query with a recorded response of the right shape.
 
-The response has Prometheus's exact shape, one series per (version, segment),
+An instant query gets one series per (version, segment); a ratio's counts query
+(it names ``rewind_part``) two, its numerator and denominator; a range query one
+series of four points per cell. Each response has Prometheus's exact shape,
 so the console does all the work it would do against the real server while
 this process (not the one measured) does the serving. ``GET /count`` tells how
 many queries arrived.
@@ -14,6 +16,7 @@ import argparse
 import json
 import random
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
 
 
 def recorded_response(versions: int, segments: int, seed: int = 7) -> bytes:
@@ -29,6 +32,34 @@ def recorded_response(versions: int, segments: int, seed: int = 7) -> bytes:
                       separators=(",", ":")).encode()
 
 
+def recorded_counts(versions: int, segments: int, seed: int = 11) -> bytes:
+    """A counts answer: a numerator and a denominator series per cell, told apart by ``rewind_part``."""
+    rng = random.Random(seed)
+    result = []
+    for v in range(1, versions + 1):
+        for s in range(segments):
+            requests = rng.randint(20, 600)
+            errors = sum(rng.random() < 0.01 for _ in range(requests))
+            for part, value in (("numerator", errors), ("denominator", requests)):
+                result.append({"metric": {"version": str(v), "segment": f"segment-{s:03d}", "rewind_part": part},
+                               "value": [1795321388.279, repr(float(value))]})
+    return json.dumps({"status": "success", "data": {"resultType": "vector", "result": result}},
+                      separators=(",", ":")).encode()
+
+
+def recorded_range(versions: int, segments: int, start: float, step: float, seed: int = 13) -> bytes:
+    """A range answer: four evaluations ``step`` apart per cell from ``start``, as the query asked."""
+    rng = random.Random(seed)
+    result = [
+        {"metric": {"version": str(v), "segment": f"segment-{s:03d}"},
+         "values": [[round(start + step * i, 3), repr(rng.random())] for i in range(4)]}
+        for v in range(1, versions + 1)
+        for s in range(segments)
+    ]
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": result}},
+                      separators=(",", ":")).encode()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
@@ -36,6 +67,7 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=200)
     args = parser.parse_args()
     body = recorded_response(args.versions, args.segments)
+    counts = recorded_counts(args.versions, args.segments)
     count = {"queries": 0}
 
     class Handler(BaseHTTPRequestHandler):
@@ -53,9 +85,14 @@ def main() -> None:
             self.wfile.write(payload)
 
         def do_GET(self):  # noqa: N802
-            if self.path.startswith("/api/v1/query"):
+            if self.path.startswith("/api/v1/query_range"):
                 count["queries"] += 1
-                self._reply(body)
+                query = parse_qs(urlsplit(self.path).query)
+                self._reply(recorded_range(args.versions, args.segments, float(query["start"][0]),
+                                           float(query["step"][0])))
+            elif self.path.startswith("/api/v1/query"):
+                count["queries"] += 1
+                self._reply(counts if "rewind_part" in self.path else body)
             elif self.path == "/count":
                 self._reply(json.dumps(count).encode())
             elif self.path == "/reset":

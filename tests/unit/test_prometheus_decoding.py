@@ -11,7 +11,7 @@ import pytest
 
 from console.adapters.prometheus import PrometheusMetrics
 from console.domain.errors import MetricsError
-from console.domain.metrics import Direction, MetricSpec, Unit
+from console.domain.metrics import CellCounts, Criteria, Direction, MetricKind, MetricSpec, Unit
 
 SPEC = MetricSpec("error_rate", "errors", "q", Unit.RATIO, Direction.HIGHER_IS_WORSE)
 
@@ -129,3 +129,67 @@ def test_proxy_settings_from_the_environment_are_honoured(monkeypatch):
         proxy.server_close()
     assert result.error is None and result.values == {("2", "eu-ios"): 0.5}
     assert len(seen) == 1 and seen[0].startswith("http://prometheus.invalid:9090/api/v1/query?")
+
+
+# --- a ratio's counts, and the recent evaluations of a metric judged on persistence ---------------
+
+RATIO = MetricSpec("error_rate", "errors", 'q{model="$model"}', Unit.RATIO, Direction.HIGHER_IS_WORSE,
+                   Criteria(threshold=0.05), kind=MetricKind.RATIO,
+                   numerator='sum by (version, segment) (increase(e{model="$model"}[$window]))',
+                   denominator='sum by (version, segment) (increase(r{model="$model"}[$window]))')
+P95 = MetricSpec("latency_p95", "p95", 'p{model="$model"}', Unit.SECONDS, Direction.HIGHER_IS_WORSE,
+                 Criteria(threshold=0.25, evaluations=4, step_s=15.0), kind=MetricKind.QUANTILE)
+
+
+def count(version, segment, part, value):
+    return series(version, segment, value, rewind_part=part)
+
+
+def test_a_ratio_reads_both_counts_from_one_answer(monkeypatch):
+    metrics = PrometheusMetrics("http://127.0.0.1:1", "1m")
+    monkeypatch.setattr(metrics, "_counts_careful", lambda *a: pytest.fail("took the careful path"))
+    result = metrics._decode_refresh(RATIO, "q", 1.0, 200, answer([
+        count("03", "eu", "numerator", "17"), count("3", "eu", "denominator", "29"),
+        count("2", "eu", "numerator", "0"), count("2", "eu", "denominator", "410.5")]))
+    assert result.error is None
+    assert result.values == {("3", "eu"): 17 / 29, ("2", "eu"): 0.0}
+    assert result.counts[("3", "eu")] == CellCounts(17, 29) and result.counts[("2", "eu")] == CellCounts(0, 410.5)
+
+
+def test_odd_counts_take_the_careful_path_and_are_explained():
+    result = decode_counts(answer([count("3", "eu", "numerator", "+Inf"), count("3", "eu", "denominator", "29"),
+                                   count("3", "us", "numerator", "1"), count("3", "us", "denominator", "9"),
+                                   {"metric": {"segment": "us"}, "value": [1.0, "4"]}]))
+    assert result.error is None and result.values == {("3", "us"): 1 / 9}
+    assert "NaN or infinite" in result.problems[("3", "eu")]
+
+
+def decode_counts(body: bytes, status: int = 200):
+    return PrometheusMetrics("http://127.0.0.1:1", "1m")._decode_refresh(RATIO, "q", 1.0, status, body)
+
+
+def test_counts_with_mismatched_labels_fail_the_metric_in_one_line():
+    result = decode_counts(answer([count("3", "eu", "numerator", "1"), count("3", "us", "denominator", "9")]))
+    assert "the numerator has 1 cell(s) the denominator lacks (first: v3 eu)" in result.error
+    assert "metrics.catalogue[error_rate].counts" in result.error
+    result = decode_counts(answer([count("3", "eu", "numerator", "1"), count("3", "eu", "numerator", "2"),
+                                   count("3", "eu", "denominator", "9")]))
+    assert "several series for one (version, segment) cell" in result.error
+    result = decode_counts(json.dumps({"status": "error", "errorType": "bad_data", "error": "parse error"}).encode(),
+                           status=400)
+    assert result.error == "bad_data: parse error"
+
+
+def test_a_persistent_metric_reads_its_last_evaluations_from_one_range_answer():
+    at = 1000.0
+    body = answer([
+        {"metric": {"version": "3", "segment": "eu"},
+         "values": [[955.0, "0.31"], [970.0, "0.32"], [985.0, "NaN"], [1000.0, "0.30"]]},
+        {"metric": {"version": "2", "segment": "eu"}, "values": [[985.0, "0.03"]]},
+    ], result_type="matrix")
+    result = PrometheusMetrics("http://127.0.0.1:1", "1m")._decode_refresh(P95, "q", at, 200, body)
+    assert result.error is None
+    assert result.recent == {("3", "eu"): (0.31, 0.32, None, 0.30), ("2", "eu"): (None, None, 0.03, None)}
+    assert result.values == {("3", "eu"): 0.30}  # the value now is the last evaluation's
+    wrong = PrometheusMetrics("http://127.0.0.1:1", "1m")._decode_refresh(P95, "q", at, 200, answer([]))
+    assert "not a matrix" in wrong.error
