@@ -120,6 +120,17 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
                               no_wrap=compact, overflow="ellipsis"))
     elif not failed:
         parts.append(Text(f"No breaches. {hint}".rstrip(), style="green", no_wrap=compact, overflow="ellipsis"))
+    suspects = matrix.in_state(State.SUSPECT)
+    if suspects and compact:
+        first = suspects[0]
+        parts.append(Text(f"! {len(suspects)} suspect (over the line, not significant yet), first: v{first.version} "
+                          f"{first.segment} {matrix.spec(first.metric).title}", style="yellow", no_wrap=True,
+                          overflow="ellipsis"))
+    elif suspects:
+        parts.append(Text(f"{len(suspects)} suspect cell(s): over the line, not significant yet:", style="yellow"))
+        for verdict in suspects:
+            parts.append(Text(f"  ! v{verdict.version} {verdict.segment} {matrix.spec(verdict.metric).title}: "
+                              f"{verdict.reason}", style="yellow"))
     if compact:
         parts.append(Text(f"{legend}   {footer}".rstrip(), style="dim", no_wrap=True, overflow="ellipsis"))
     if explain:

@@ -488,12 +488,16 @@ class Matrix:
 
     def breaches(self) -> list[Verdict]:
         """Every breaching cell, explained, in display order."""
+        return self.in_state(State.BREACH)
+
+    def in_state(self, state: State) -> list[Verdict]:
+        """Every judged cell in ``state``, explained, in display order."""
         return [
             self.cell(m.name, version, segment)
             for version in self.versions
             for segment in self.segments
             for m in self.metrics
-            if self.states.get(m.name, {}).get((version, segment)) is State.BREACH
+            if self.states.get(m.name, {}).get((version, segment)) is state
         ]
 
     def ordered(self) -> list[Verdict]:
