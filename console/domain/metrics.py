@@ -222,6 +222,9 @@ def combine_counts(spec: MetricSpec, numerators: Mapping[CellKey, float],
     if not denominators and numerators:
         return {}, {}, {}, (f"the denominator query returns no series while the numerator does "
                             f"({setting}.counts.denominator)")
+    if denominators and not numerators:
+        return {}, {}, {}, (f"the numerator query returns no series while the denominator does "
+                            f"({setting}.counts.numerator)")
     stray = [key for key in numerators if key not in denominators]
     if stray:
         version, segment = stray[0]

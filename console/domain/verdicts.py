@@ -299,7 +299,8 @@ def explain_ratio(spec: MetricSpec, state: State, value: float | None, counts: C
     """Why a ratio's cell got its state, in words, with its interval; and that interval."""
     criteria = spec.criteria
     if value is None or counts is None:
-        return "no data: no counts for this cell in the window", None
+        return (f"no data: the counts (metrics.catalogue[{spec.name}].counts) have no sample for this cell "
+                "in the window"), None
     confidence = criteria.confidence
     sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
     low, high = exact_interval(counts.numerator, counts.denominator, confidence)

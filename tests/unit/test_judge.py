@@ -171,7 +171,7 @@ def test_one_query_per_metric_reads_both_counts_of_a_ratio():
     ({("3", "eu"): 5.0}, {("3", "eu"): -1.0}, "negative count"),
     ({("3", "eu"): float("nan")}, {("3", "eu"): 10.0}, "NaN"),
     ({("3", "eu"): 12.0}, {("3", "eu"): 10.0}, "numerator exceeds the denominator"),
-    ({}, {("3", "eu"): 10.0}, "numerator has no series for this cell"),
+    ({("3", "us"): 1.0}, {("3", "eu"): 10.0, ("3", "us"): 10.0}, "numerator has no series for this cell"),
 ])
 def test_counts_that_cannot_be_used_are_no_data_with_the_reason(numerators, denominators, problem):
     values, counts, problems, error = combine_counts(ERRORS, numerators, denominators)
@@ -188,7 +188,14 @@ def test_mismatched_labels_or_a_missing_denominator_fail_the_metric_by_name():
     assert "numerator has 1 cell(s) the denominator lacks (first: v3 us)" in error
     assert "metrics.catalogue[error_rate].counts" in error
     *_, error = combine_counts(ERRORS, {("3", "eu"): 1.0}, {})
-    assert "denominator query returns no series" in error
+    assert "denominator query returns no series" in error and "[error_rate].counts.denominator" in error
+    *_, error = combine_counts(ERRORS, {}, {("3", "eu"): 1.0})
+    assert "numerator query returns no series" in error and "[error_rate].counts.numerator" in error
+    # Neither: no traffic in the window. Every cell is no data, and says which counts it lacks.
+    assert combine_counts(ERRORS, {}, {}) == ({}, {}, {}, None)
+    verdict = build_matrix((ERRORS,), {"error_rate": QueryResult("error_rate", "q", 0.0)}, ["3"], None, None,
+                           segments=["eu"]).cell("error_rate", "3", "eu")
+    assert verdict.state is State.NO_DATA and "metrics.catalogue[error_rate].counts" in verdict.reason
 
 
 def test_a_group_takes_its_most_telling_state():
