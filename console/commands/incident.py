@@ -11,6 +11,7 @@ from pathlib import Path
 
 from console.commands.journal import journal_service
 from console.domain.errors import UsageError
+from console.domain.journal import EventKind, verify_chain
 from console.services.journal import JournalService
 
 
@@ -39,9 +40,45 @@ def _note(service: JournalService, args: argparse.Namespace) -> int:
 
 
 def _close(service: JournalService, args: argparse.Namespace) -> int:
+    _, events = service.chain(args.id)  # NotFoundError first, before anything is read from Prometheus
+    if not any(e.kind is EventKind.INCIDENT_CLOSED for e in events):
+        _, problem = _capture(service, args, events)
+        if problem:
+            print(f"rewind: warning: metrics history not captured before closing: {problem}", file=sys.stderr)
     event = service.close_incident(args.id, args.summary)
     print(f"{event.incident_id} #{event.seq}: incident closed")
     return 0
+
+
+def _capture(service: JournalService, args: argparse.Namespace, events: list) -> tuple[bool, str | None]:
+    """Read and journal the incident's metric history: whether events were journaled, and what failed (one line).
+
+    Needs the full config (the catalogue and Prometheus); the journal commands
+    otherwise work without one, so a missing or incomplete config is a reason, not an error.
+    """
+    from console.domain.errors import ChainBrokenError, JournalError, RewindError
+
+    metrics = None
+    try:
+        from console.config import load_config
+        from console.services.history import HistoryService
+        from console.wiring import build_metrics
+
+        config = load_config(getattr(args, "config", None)).config
+        metrics = build_metrics(config)
+        history = HistoryService(metrics, service, config.metrics.specs(), config.postmortem.history_margin_s,
+                                 config.postmortem.history_points)
+        capture = history.capture(events[0].incident_id, events)
+    except (JournalError, ChainBrokenError):
+        raise
+    except RewindError as exc:
+        return False, " ".join(str(exc).split())
+    finally:
+        if metrics is not None:
+            metrics.close()
+    if capture.failed:
+        return True, "; ".join(f"{metric}: {' '.join(why.split())}" for metric, why in capture.failed.items())
+    return True, None
 
 
 def _list(service: JournalService, args: argparse.Namespace) -> int:
@@ -101,31 +138,54 @@ def _show(service: JournalService, args: argparse.Namespace) -> int:
                        else f"✗ {chain.problem.message()}",  # type: ignore[union-attr]
                        style="green" if chain.ok else "bold red"))
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("#", "UTC", f"local ({clock.zone_name})", "who", "", "what"):
+    times = ("UTC",) if clock.is_utc else ("UTC", f"local ({clock.zone_name})")
+    for column in ("#", *times, "who", "", "what"):
         table.add_column(column, no_wrap=column != "what")
     for row in view.rows:
         seq = str(row.first_seq) if row.count == 1 else f"{row.first_seq}-{row.last_seq}"
-        table.add_row(seq, clock.utc(row.ts)[11:], clock.local(row.ts)[11:], row.actor.label(), row.marker,
-                      Text(row.text))
+        shown = (clock.utc(row.ts)[11:],) if clock.is_utc else (clock.utc(row.ts)[11:], clock.local(row.ts)[11:])
+        table.add_row(seq, *shown, row.actor.label(), row.marker, Text(row.text))
     console.print(table)
     return 0 if chain.ok else 1
 
 
 def _export(service: JournalService, args: argparse.Namespace) -> int:
     from console import __version__
-    from console.services.timeline import build_view, clock_for, export
+    from console.services.timeline import FORMATS, HISTORY_FORMATS, build_view, clock_for, export
 
     generator = f"rewind {__version__}"
     clock = clock_for(args.tz)
-    view = build_view(*service.chain(args.id))
-    if not args.output or args.output == "-":
+    if args.format not in FORMATS:
+        raise UsageError(f"unknown export format {args.format!r}: use one of {', '.join(FORMATS)}")
+    target = None
+    if args.output and args.output != "-":  # bad input is refused before anything is read or journaled
+        target = Path(args.output).expanduser()
+        if target.is_dir():
+            raise UsageError(f"-o {target}: is a directory; name the file to write")
+        if not target.parent.is_dir():
+            raise UsageError(f"-o {target}: directory {target.parent} does not exist")
+    head, events = service.chain(args.id)
+    note = None
+    if args.format in HISTORY_FORMATS:
+        from console.services.history import has_history, is_closed
+
+        # A closed incident's history was captured when it closed: the journal is enough (no Prometheus,
+        # and the same charts after Prometheus' retention). An open one is read afresh, journaled, then shown.
+        # A broken chain is not extended: the export shows it broken, as it is.
+        if not (is_closed(events) and has_history(events)) and verify_chain(head.incident_id, events, head).ok:
+            recorded, problem = _capture(service, args, events)
+            if recorded:
+                head, events = service.chain(args.id)
+            if problem is not None:
+                fallback = ("earlier captures and the journaled checks" if has_history(events)
+                            else "the checks journaled during the incident")
+                note = f"Metrics history could not be read now ({problem}); the charts show {fallback}."
+                print(f"rewind: warning: metrics history not read ({problem}); the export's charts show {fallback}",
+                      file=sys.stderr)
+    view = build_view(head, events, history_note=note)
+    if target is None:
         export(view, args.format, sys.stdout, clock, generator=generator)
         return _chain_warning(view)
-    target = Path(args.output).expanduser()
-    if target.is_dir():
-        raise UsageError(f"-o {target}: is a directory; name the file to write")
-    if not target.parent.is_dir():
-        raise UsageError(f"-o {target}: directory {target.parent} does not exist")
     # Written beside the target and renamed into place: a failed export leaves nothing half-written.
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from console.domain.journal import (
     Actor,
@@ -169,9 +169,15 @@ def incident_facts(events: Sequence[Event]) -> IncidentFacts:
             mitigated = KeyTime(event.time(), f"first verified action (event #{event.seq})")
         elif kind is EventKind.INCIDENT_CLOSED:
             closed = KeyTime(event.time(), f"incident closed (event #{event.seq})")
+    history_start = _history_breach_start(events)
     if stated_start is not None:
         impact_start = KeyTime(stated_start, "impact_started_at given when the incident was opened")
         estimated = False
+    elif history_start is not None and history_start[0] < detected.at \
+            and (first_breach is None or history_start[0] < first_breach.time()):
+        impact_start = KeyTime(history_start[0], f"first crossing of a threshold in the metrics history "
+                                                 f"(event #{history_start[1]})")
+        estimated = True
     elif first_breach is not None and first_breach.time() < detected.at:
         impact_start = KeyTime(first_breach.time(), f"first breaching check (event #{first_breach.seq})")
         estimated = True
@@ -192,6 +198,51 @@ def incident_facts(events: Sequence[Event]) -> IncidentFacts:
         ttd_s=ttd,
         ttm_s=ttm,
     )
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return None if math.isnan(number) else number
+
+
+def history_crossings(payload: Mapping) -> list[tuple[str, str, float]]:
+    """Where a ``metrics.history`` series first goes beyond its threshold: ``(version, segment, time)``."""
+    criterion = payload.get("criterion")
+    threshold = _number(criterion.get("threshold")) if isinstance(criterion, Mapping) else None
+    start, step = _number(payload.get("start")), _number(payload.get("step"))
+    if threshold is None or start is None or not step or payload.get("error"):
+        return []
+    better_high = str(payload.get("direction")) == "higher_is_better"
+    found = []
+    for series in payload.get("series") or []:
+        if not isinstance(series, Mapping) or not isinstance(series.get("values"), list):
+            continue
+        for index, raw in enumerate(series["values"]):
+            value = _number(raw)
+            if value is not None and (value < threshold if better_high else value > threshold):
+                found.append((str(series.get("version", "?")), str(series.get("segment", "all")),
+                              start + index * step))
+                break
+    return found
+
+
+def _history_breach_start(events: Sequence[Event]) -> tuple[datetime, int] | None:
+    """The earliest threshold crossing in the incident's latest history capture of each metric."""
+    latest: dict[str, Event] = {}
+    for event in events:
+        if event.kind is EventKind.METRICS_HISTORY and not event.payload.get("error"):
+            latest[str(event.payload.get("metric", "?"))] = event
+    best: tuple[float, int] | None = None
+    for event in latest.values():
+        for _, _, at in history_crossings(event.payload):
+            if best is None or at < best[0]:
+                best = (at, event.seq)
+    return None if best is None else (datetime.fromtimestamp(best[0], UTC), best[1])
 
 
 def format_duration(seconds: float | None) -> str:
@@ -225,6 +276,121 @@ def compact(value: object, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _v(version: object) -> str:
+    text = str(version)
+    return text if text.startswith("v") or text in ("-", "?") else f"v{text}"
+
+
+def _version_key(version: str) -> tuple[int, int | str]:
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+def _is_weights(value: object) -> bool:
+    return isinstance(value, Mapping) and bool(value) and all(
+        isinstance(w, (int, float)) and not isinstance(w, bool) for w in value.values())
+
+
+def weights_text(weights: Mapping) -> str:
+    """``v2 100, v3 0``: a router's weights, versions in order."""
+    return ", ".join(f"{_v(v)} {weights[v]}" for v in sorted(weights, key=lambda k: _version_key(str(k))))
+
+
+def aliases_text(aliases: Mapping) -> str:
+    """``champion → v2, challenger → v3``; ``none`` for no alias."""
+    return ", ".join(f"{a} → {_v(v)}" for a, v in aliases.items() if v is not None) or "none"
+
+
+def _alias_move_sentence(move: Mapping) -> str:
+    alias, before, after = move.get("alias", "?"), move.get("before"), move.get("after")
+    if after is None:
+        return f"Alias {alias} removed from {_v(before)}."
+    if before is None:
+        return f"Alias {alias} set on {_v(after)}."
+    return f"Alias {alias} moved from {_v(before)} to {_v(after)}."
+
+
+def plan_sentences(plan: object) -> list[str]:
+    """A rollback plan (``Plan.to_dict``) as sentences a responder reads at once.
+
+    ``Traffic: v3 10 → 0, v2 90 → 100. Alias challenger removed from v3. Champion stays v2.``
+    A plan in another shape (free text, a newer Rewind's) is shown as it is.
+    """
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("steps"), list) \
+            or not isinstance(plan.get("weights_before"), Mapping):
+        return [compact(plan, 1000)]
+    before = {str(k): v for k, v in plan["weights_before"].items()}
+    steps = [{str(k): v for k, v in step.items()} for step in plan["steps"] if isinstance(step, Mapping)]
+    leave, target = str(plan.get("leave", "")), str(plan.get("target", ""))
+    sentences = []
+    if plan.get("undoes"):
+        sentences.append(f"Undoes {plan['undoes']}.")
+    moved = [v for v in dict.fromkeys([leave, target, *sorted({v for s in steps for v in s}, key=_version_key)])
+             if v and any(s.get(v) != before.get(v) for s in steps)]
+    if moved:
+        chains = []
+        for version in moved:
+            values = [before.get(version, "-")]
+            for step in steps:
+                if step.get(version) != values[-1]:
+                    values.append(step.get(version, "-"))
+            chains.append(f"{_v(version)} " + " → ".join(str(x) for x in values))
+        gradual = str(plan.get("mode")) == "gradual" and len(steps) > 1
+        sentences.append((f"Traffic, in {len(steps)} steps: " if gradual else "Traffic: ")
+                         + ", ".join(chains) + ".")
+    else:
+        sentences.append("Traffic: no weight changes.")
+    moves = [m for m in plan.get("alias_moves") or [] if isinstance(m, Mapping)]
+    sentences.extend(_alias_move_sentence(m) for m in moves)
+    moved_aliases = {m.get("alias") for m in moves}
+    aliases_before = plan.get("aliases_before") if isinstance(plan.get("aliases_before"), Mapping) else {}
+    for alias, version in aliases_before.items():
+        if alias not in moved_aliases and version is not None:
+            sentences.append(f"{str(alias).capitalize()} stays {_v(version)}.")
+    return sentences
+
+
+def state_text(state: object) -> str:
+    """What the systems were seen (or expected) to be, as a sentence rather than ``key=value`` pairs.
+
+    Reads the keys the rollback service writes (``weights``, ``aliases``,
+    ``leave_share``, ``leave_share_below``, ``target_passes``, ``breaches``, the
+    ``*_error`` of an unreadable system); a flat ``{version: weight}`` map reads
+    as weights; anything else is shown compactly.
+    """
+    if not isinstance(state, Mapping):
+        return compact(state, 1000)
+    if _is_weights(state) and all(str(k).isdigit() or str(k).startswith("v") for k in state):
+        return f"weights {weights_text(state)}"
+    parts = []
+    rest = {}
+    for key, value in state.items():
+        if key == "weights" and isinstance(value, Mapping):
+            parts.append(f"weights {weights_text(value)}")
+        elif key == "aliases" and isinstance(value, Mapping):
+            parts.append(f"aliases {aliases_text(value)}")
+        elif key == "leave_share" and isinstance(value, (int, float)):
+            parts.append(f"the left version got {value:.1%} of the requests")
+        elif key == "leave_share_below":
+            if isinstance(value, (int, float)):
+                parts.append(f"the left version gets under {value:.0%} of the requests")
+        elif key == "target_passes" and isinstance(value, list):
+            parts.append(f"the target passes {', '.join(map(str, value))}" if value else "")
+        elif key == "breaches" and isinstance(value, list):
+            if not value:
+                parts.append("no breach")
+            else:
+                cells = [f"{_v(b.get('version', '?'))} {b.get('segment', '?')} {b.get('metric', '?')}"
+                         for b in value if isinstance(b, Mapping)]
+                parts.append(f"{len(value)} breach(es): {', '.join(cells[:4])}{', …' if len(cells) > 4 else ''}")
+        elif key.endswith("_error") and value:
+            parts.append(str(value))
+        else:
+            rest[key] = value
+    if rest:
+        parts.append(compact(rest, 400))
+    return "; ".join(p for p in parts if p) or "-"
+
+
 def _breaches(evidence: CheckEvidence) -> list[str]:
     return [f"v{v.version}/{v.segment} {v.raw}" for v in evidence.values if (v.verdict or "").lower() == "breach"]
 
@@ -243,14 +409,29 @@ def action_detail(event: Event) -> str:
     if kind is EventKind.ACTION_INTENT:
         return ""
     if kind is EventKind.ACTION_FAILED:
-        return compact(p.get("reason") or p.get("error"))
+        return compact(p.get("reason") or p.get("error"), 400)
     if kind is EventKind.ACTION_COMPENSATED:
-        return compact(p.get("reason") or p.get("compensation") or p.get("observed"))
+        return compact(p.get("reason") or p.get("compensation"), 400) if (p.get("reason") or p.get("compensation")) \
+            else state_text(p.get("observed"))
     if kind is EventKind.ACTION_NOT_VERIFIED:
-        return compact(p.get("reason") or p.get("observed"))
+        return compact(p.get("reason"), 400) if p.get("reason") else state_text(p.get("observed"))
     if kind is EventKind.ACTION_APPLIED and p.get("changed") is False:
-        return compact(p.get("reason"))  # someone else reached the planned state first
-    return "" if p.get("observed") is None else f"observed {compact(p.get('observed'))}"
+        return compact(p.get("reason"), 400)  # someone else reached the planned state first
+    return "" if p.get("observed") is None else f"observed {state_text(p.get('observed'))}"
+
+
+def history_span(payload: Mapping) -> str:
+    """``8 series from 2025-03-14 08:45:00Z to 09:40:00Z every 12 s``, or the capture's error."""
+    if payload.get("error"):
+        return f"failed: {compact(payload.get('error'), 300)}"
+    series = payload.get("series") if isinstance(payload.get("series"), list) else []
+    start, end, step = payload.get("start"), payload.get("end"), payload.get("step")
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (start, end, step)):
+        return f"{len(series)} series"
+    first = datetime.fromtimestamp(float(start), UTC)  # type: ignore[arg-type]
+    last = datetime.fromtimestamp(float(end), UTC)  # type: ignore[arg-type]
+    until = f"{last:%H:%M:%S}Z" if last.date() == first.date() else f"{last:%Y-%m-%d %H:%M:%S}Z"
+    return f"{len(series)} series from {first:%Y-%m-%d %H:%M:%S}Z to {until} every {float(step):g} s"  # type: ignore[arg-type]
 
 
 def describe(event: Event) -> str:
@@ -275,6 +456,8 @@ def describe(event: Event) -> str:
         breaches = _breaches(evidence)
         detail = f" ({', '.join(breaches[:3])}{', …' if len(breaches) > 3 else ''})" if breaches else ""
         return f"Check {evidence.title}: {evidence.verdict}{detail}"
+    if kind is EventKind.METRICS_HISTORY:
+        return f"Metrics history of {p.get('title') or p.get('metric', '?')} captured: {history_span(p)}"
     if kind is EventKind.DECISION:
         return f"Decision: {compact(p.get('option'))}: {compact(p.get('reason'))}"
     if kind is EventKind.NOTE:
@@ -282,7 +465,7 @@ def describe(event: Event) -> str:
     if isinstance(kind, EventKind) and kind.is_action:
         action = p.get("action_id", "?")
         if kind is EventKind.ACTION_INTENT:
-            return f"Action {action} intended: {compact(p.get('plan'))}"
+            return f"Action {action} intended: {' '.join(plan_sentences(p.get('plan')))}"
         detail = action_detail(event)
         if kind in _ALWAYS_DETAILED:
             return f"Action {action} {_ALWAYS_DETAILED[kind]}: {detail}"
@@ -350,6 +533,14 @@ def timeline_rows(events: Iterable[Event], markers: Markers | None = None) -> li
     def flush() -> None:
         if not run:
             return
+        if run[0].kind is EventKind.METRICS_HISTORY and len(run) > 1:
+            titles = ", ".join(dict.fromkeys(str(e.payload.get("title") or e.payload.get("metric", "?"))
+                                             for e in run))
+            rows.append(TimelineRow(run[0].seq, run[-1].seq, run[0].ts, run[0].actor, str(EventKind.METRICS_HISTORY),
+                                    "", f"Metrics history captured for {len(run)} metrics ({titles}): "
+                                        f"{history_span(run[-1].payload)}"))
+            run.clear()
+            return
         if len(run) == 1:
             event = run[0]
             rows.append(TimelineRow(event.seq, event.seq, event.ts, event.actor, str(event.kind), "",
@@ -365,7 +556,9 @@ def timeline_rows(events: Iterable[Event], markers: Markers | None = None) -> li
         run.clear()
 
     for event in events:
-        if event.kind is EventKind.CHECK_EVALUATED:
+        if event.kind is EventKind.CHECK_EVALUATED or event.kind is EventKind.METRICS_HISTORY:
+            if run and run[0].kind is not event.kind:
+                flush()
             run.append(event)
             continue
         flush()

@@ -20,8 +20,9 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import TextIO
 
@@ -38,7 +39,10 @@ from console.domain.incident import (
     decisions_and_actions,
     describe,
     format_duration,
+    history_span,
     incident_facts,
+    plan_sentences,
+    state_text,
     summarise,
     timeline_rows,
 )
@@ -60,9 +64,12 @@ from console.domain.journal import (
 from console.domain.metrics import Unit, format_value
 from console.domain.versions import version_sort_key
 from console.runtime import gc_paused
+from console.services.history import latest_history
 
 INCIDENT_SCHEMA = "rewind.incident/1"
 FORMATS = ("md", "json", "html")
+HISTORY_FORMATS = ("md", "html")
+"""The formats that tell the metrics' history (JSON is the journal as it stands: exporting it reads only)."""
 HASH_DEFINITION = (
     "sha256 of the UTF-8 canonical JSON (sorted keys, no whitespace, no NaN) of "
     "{actor, incident_id, kind, payload, prev_hash, seq, ts}; prev_hash of event 1 is 64 zeros"
@@ -81,15 +88,23 @@ class IncidentView:
     decisions: list[DecisionRecord]
     actions: list[ActionRecord]
     verification: VerifyResult
+    history: dict[str, Event] = field(default_factory=dict)
+    history_note: str | None = None
 
 
-def build_view(head: IncidentHead, events: list[Event]) -> IncidentView:
-    """Analyse an incident's events for export (verifying its chain on the way)."""
+def build_view(head: IncidentHead, events: list[Event], history_note: str | None = None) -> IncidentView:
+    """Analyse an incident's events for export (verifying its chain on the way).
+
+    Args:
+        head: the chain head the journal recorded.
+        events: the incident's events.
+        history_note: why the metrics' history could not be read for this export, shown in the document.
+    """
     with gc_paused():
-        return _build_view(head, events)
+        return _build_view(head, events, history_note)
 
 
-def _build_view(head: IncidentHead, events: list[Event]) -> IncidentView:
+def _build_view(head: IncidentHead, events: list[Event], history_note: str | None = None) -> IncidentView:
     markers = Markers()
     rows = timeline_rows(events, markers)
     decisions, actions = decisions_and_actions(events, markers)
@@ -103,6 +118,8 @@ def _build_view(head: IncidentHead, events: list[Event]) -> IncidentView:
         decisions=decisions,
         actions=actions,
         verification=verify_chain(head.incident_id, events, head),
+        history=latest_history(events),
+        history_note=history_note,
     )
 
 
@@ -124,9 +141,20 @@ class Clock:
         local = moment.astimezone(self.zone) if self.zone else moment.astimezone()
         return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}".rstrip()
 
+    @property
+    def is_utc(self) -> bool:
+        """Whether the local zone is UTC itself (then one time column, not two saying the same)."""
+        return self.zone_name in _UTC_NAMES
+
     def both(self, ts: str | datetime) -> str:
-        """``2025-01-31 14:05:03Z (15:05:03 CET local)``."""
+        """``2025-01-31 14:05:03Z (15:05:03 CET local)``; the UTC time alone when the local zone is UTC."""
+        if self.is_utc:
+            return self.utc(ts)
         return f"{self.utc(ts)} ({self.local(ts)} local)"
+
+
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal", "Zulu", "Etc/Zulu",
+                        "Etc/GMT", "GMT", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0", "Etc/Greenwich"})
 
 
 def _system_zone_name() -> str:
@@ -185,6 +213,11 @@ def _export(view: IncidentView, fmt: str, out: TextIO, clock: Clock, exported_at
 
 
 # --- shared text ----------------------------------------------------------------------------
+# Every fact is phrased once, here, as (label, text) lines or plain sentences; Markdown and HTML
+# only add their markup around the same lines, so both formats always show the same facts.
+
+TO_FILL = "To fill in"
+
 
 def _definitions() -> list[str]:
     return [
@@ -202,16 +235,21 @@ def _fact_lines(view: IncidentView, clock: Clock) -> list[tuple[str, str]]:
     f = view.facts
     start = clock.both(f.impact_start.at) + f" - {f.impact_start.source}" + (
         " (estimated)" if f.impact_start_estimated else "")
-    return [
+    lines = [
         ("Impact start", start),
         ("Detected", f"{clock.both(f.detected.at)} - {f.detected.source}"),
         ("Mitigated", f"{clock.both(f.mitigated.at)} - {f.mitigated.source}" if f.mitigated else "not mitigated"),
         ("Impact end", f"{clock.both(f.impact_end.at)} - {f.impact_end.source}" if f.impact_end else "ongoing"),
+    ]
+    if f.impact_end:
+        lines.append(("Impact duration", format_duration((f.impact_end.at - f.impact_start.at).total_seconds())))
+    lines += [
         ("Time to detect (TTD)", format_duration(f.ttd_s) if f.ttd_s is not None
          else "not measured (no impact start was given)"),
         ("Time to mitigate (TTM)", format_duration(f.ttm_s) if f.ttm_s is not None
          else "not measured (no verified action)"),
     ]
+    return lines
 
 
 def _chain_line(view: IncidentView) -> str:
@@ -222,8 +260,12 @@ def _chain_line(view: IncidentView) -> str:
 
 
 def _unit(evidence: CheckEvidence) -> Unit | None:
+    return _unit_of(evidence.unit)
+
+
+def _unit_of(text: object) -> Unit | None:
     try:
-        return Unit(evidence.unit) if evidence.unit else None
+        return Unit(str(text)) if text else None
     except ValueError:
         return None
 
@@ -234,12 +276,14 @@ def _value_text(value: float | None, raw: str | None, unit: Unit | None) -> str:
     return format_value(value, unit) if unit else f"{value:g}"
 
 
-_VERDICT_SYMBOL = {"pass": "✓", "breach": "✗", "no_data": "?", "low_traffic": "~", "info": "·"}
+_VERDICT_SYMBOL = {"pass": "✓", "breach": "✗", "suspect": "!", "no_data": "?", "low_traffic": "~", "info": "·"}
+_FLAGGED = ("breach", "suspect")
 
 
 def _verdict(text: str | None) -> str:
     word = (text or "?").lower()
-    return f"{_VERDICT_SYMBOL.get(word, '·')} {word.replace('_', ' ')}"
+    shown = "BREACH" if word == "breach" else word.replace("_", " ")
+    return f"{_VERDICT_SYMBOL.get(word, '·')} {shown}"
 
 
 _CRITERION_ORDER = ("threshold", "max_delta", "delta_kind", "min_traffic")
@@ -253,14 +297,6 @@ def _criterion(criterion: object) -> str:
         parts = [f"{k} {criterion[k]}" for k in keys if criterion[k] is not None]
         return ", ".join(parts) or "-"
     return compact(criterion)
-
-
-def _evidence_cells(evidence: CheckEvidence) -> str:
-    unit = _unit(evidence)
-    cells = sorted(evidence.values, key=lambda c: (version_sort_key(c.version), c.segment))
-    return "; ".join(f"v{c.version}/{c.segment} {_value_text(c.value, c.raw, unit)}"
-                     + (f" {_VERDICT_SYMBOL.get((c.verdict or '').lower(), '')}".rstrip() if c.verdict else "")
-                     for c in cells) or "no values"
 
 
 def _decision_lines(decision: DecisionRecord, clock: Clock) -> list[tuple[str, str]]:
@@ -282,8 +318,21 @@ def _evidence_how(decision: DecisionRecord) -> str:
 
 
 @dataclass(frozen=True)
+class _Flagged:
+    """One breaching or suspect cell of a check, with the reason a reader needs."""
+
+    cell: str
+    value: str
+    verdict: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class _EvidenceRow:
-    """One row of a decision's evidence table; ``check`` is false for evidence that is not a metric check."""
+    """One check (or other event) a decision rests on: its flagged cells, and a count of the rest.
+
+    ``check`` is false for evidence that is not a metric check (``values`` then says what it is).
+    """
 
     seq: int
     what: str
@@ -293,18 +342,93 @@ class _EvidenceRow:
     age: str = ""
     promql: str = ""
     check: bool = True
+    flagged: tuple[_Flagged, ...] = ()
+    rest: str = ""
+
+
+def _cell_reason(cell: Mapping, value: float | None, unit: Unit | None, threshold: float | None,
+                 direction: str) -> str:
+    """The cell's own reason when the judge wrote one; else what can be said from its value and threshold."""
+    if cell.get("reason"):
+        return " ".join(str(cell["reason"]).split())
+    counts = ""
+    if cell.get("numerator") is not None and cell.get("denominator") is not None:
+        counts = f" ({_count(cell['numerator'])} of {_count(cell['denominator'])})"
+    if value is not None and threshold is not None:
+        worse = value < threshold if direction == "higher_is_better" else value > threshold
+        if worse:
+            sign = "<" if direction == "higher_is_better" else ">"
+            return f"{_value_text(value, None, unit)} {sign} {_value_text(threshold, None, unit)}{counts}"
+    return f"{_value_text(value, None, unit)}{counts}; beyond its criterion against the stable version" \
+        if value is not None else "no data"
+
+
+def _count(value: object) -> str:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.0f}" if number == int(number) else f"{number:.1f}"
+
+
+def _tally(states: Sequence[str], flagged: int) -> str:
+    """``34 other cells pass, 2 low traffic``."""
+    counts: dict[str, int] = {}
+    for state in states:
+        counts[state] = counts.get(state, 0) + 1
+    if not counts:
+        return "no other cell" if flagged else "no cells"
+    order = ["pass", "low_traffic", "no_data", "info"]
+    words = sorted(counts, key=lambda s: order.index(s) if s in order else len(order))
+    total = sum(counts.values())
+    parts = [f"{counts[w]} {w.replace('_', ' ')}" for w in words]
+    lead = f"{total} other cell{'s' if total != 1 else ''}" if flagged else f"{total} cell{'s' if total != 1 else ''}"
+    if len(parts) == 1:
+        only = words[0]
+        return f"{lead}: all {only.replace('_', ' ')}" if total > 1 else f"{lead}: {only.replace('_', ' ')}"
+    return f"{lead}: " + ", ".join(parts)
+
+
+def _check_row(ev: Event) -> _EvidenceRow:
+    c = check_evidence(ev.payload)
+    unit = _unit(c)
+    direction = str(ev.payload.get("direction", "higher_is_worse"))
+    raw_cells = ev.payload.get("values") if isinstance(ev.payload.get("values"), list) else []
+    by_key = {(str(r.get("version", "?")), str(r.get("segment", "all"))): r for r in raw_cells
+              if isinstance(r, Mapping)}
+    flagged = []
+    others = []
+    for cell in sorted(c.values, key=lambda v: (version_sort_key(v.version), v.segment)):
+        state = (cell.verdict or "").lower() or "info"
+        if state in _FLAGGED:
+            raw = by_key.get((cell.version, cell.segment), {})
+            flagged.append(_Flagged(f"v{cell.version} {cell.segment}", _value_text(cell.value, cell.raw, unit),
+                                    _verdict(state), _cell_reason(raw, cell.value, unit, c.threshold, direction)))
+        else:
+            others.append(state)
+    flagged.sort(key=lambda f: 0 if f.verdict.startswith(_VERDICT_SYMBOL["breach"]) else 1)
+    rest = _tally(others, len(flagged))
+    return _EvidenceRow(ev.seq, c.title, c.verdict, rest, _criterion(c.criterion),
+                        "-" if c.data_age_s is None else f"{c.data_age_s:g} s", c.promql,
+                        flagged=tuple(flagged), rest=rest)
 
 
 def _evidence_rows(decision: DecisionRecord) -> list[_EvidenceRow]:
     rows = []
     for ev in decision.evidence:
         if ev.kind is EventKind.CHECK_EVALUATED:
-            c = check_evidence(ev.payload)
-            rows.append(_EvidenceRow(ev.seq, c.title, c.verdict, _evidence_cells(c), _criterion(c.criterion),
-                                     "-" if c.data_age_s is None else f"{c.data_age_s:g} s", c.promql))
+            rows.append(_check_row(ev))
         else:
             rows.append(_EvidenceRow(ev.seq, str(ev.kind), None, describe(ev), check=False))
     return rows
+
+
+def _plan_of(action: ActionRecord) -> object:
+    intent = action.first(EventKind.ACTION_INTENT)
+    if intent is not None:
+        return intent.payload.get("plan")
+    failed = next((e for e in action.events if isinstance(e.payload.get("plan"), Mapping)), None)
+    return failed.payload.get("plan") if failed else None
 
 
 def _action_lines(action: ActionRecord, clock: Clock) -> list[tuple[str, str]]:
@@ -312,9 +436,12 @@ def _action_lines(action: ActionRecord, clock: Clock) -> list[tuple[str, str]]:
     lines = []
     intent = action.first(EventKind.ACTION_INTENT)
     if intent is not None:
-        lines.append(("Plan", compact(intent.payload.get("plan"), 1000)))
+        lines.append(("Plan", " ".join(plan_sentences(intent.payload.get("plan")))))
+        plan = intent.payload.get("plan")
+        if isinstance(plan, Mapping) and plan.get("reason"):
+            lines.append(("Reason given", compact(plan.get("reason"), 1000)))
         if intent.payload.get("expected") is not None:
-            lines.append(("Expected state", compact(intent.payload.get("expected"), 1000)))
+            lines.append(("Expected state", state_text(intent.payload.get("expected"))))
     for ev in action.events:
         what = str(ev.kind).split(".", 1)[1].replace("_", " ")
         detail = action_detail(ev)
@@ -330,15 +457,276 @@ def _verification(action: ActionRecord) -> tuple[bool | None, str, str]:
         return None, "none recorded.", ""
     ok = verified.kind is EventKind.ACTION_VERIFIED
     return ok, "✓ verified" if ok else "✗ NOT verified", (
-        f"expected {compact(verified.payload.get('expected'))}, observed {compact(verified.payload.get('observed'))}")
+        f"expected {state_text(verified.payload.get('expected'))}; "
+        f"observed {state_text(verified.payload.get('observed'))}")
+
+
+# --- the post-mortem's sections -----------------------------------------------------------------
+
+@dataclass
+class _Breach:
+    """One (metric, version, segment) cell that breached during the incident."""
+
+    metric: str
+    title: str
+    version: str
+    segment: str
+    unit: Unit | None
+    first: float
+    last: float
+    worst: float | None = None
+    reason: str = ""
+    source: str = "checks"
+
+
+def _worse(a: float | None, b: float | None, better_high: bool) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b) if better_high else max(a, b)
+
+
+def _breaches(view: IncidentView) -> list[_Breach]:
+    """Every cell that breached: judged so by a journaled check, or beyond its threshold in the history."""
+    found: dict[tuple[str, str, str], _Breach] = {}
+    for event in view.events:
+        if event.kind is not EventKind.CHECK_EVALUATED:
+            continue
+        p = event.payload
+        if not isinstance(p.get("values"), list):
+            continue
+        at = _event_time(event)
+        c = check_evidence(p)
+        unit = _unit(c)
+        better_high = str(p.get("direction")) == "higher_is_better"
+        for raw, cell in zip([v for v in p["values"] if isinstance(v, Mapping)], c.values, strict=False):
+            if (cell.verdict or "").lower() != "breach":
+                continue
+            key = (c.metric, cell.version, cell.segment)
+            b = found.get(key)
+            if b is None:
+                reason = _cell_reason(raw, cell.value, unit, c.threshold, str(p.get("direction")))
+                b = found[key] = _Breach(c.metric, c.title, cell.version, cell.segment, unit, at, at, reason=reason)
+            b.first, b.last = min(b.first, at), max(b.last, at)
+            b.worst = _worse(b.worst, cell.value, better_high)
+    for metric, event in view.history.items():
+        p = event.payload
+        threshold = _number(p.get("criterion", {}).get("threshold")) if isinstance(p.get("criterion"), Mapping) \
+            else None
+        if threshold is None:
+            continue
+        better_high = str(p.get("direction")) == "higher_is_better"
+        start, step = _number(p.get("start")), _number(p.get("step"))
+        if start is None or not step:
+            continue
+        for series in p.get("series") or []:
+            if not isinstance(series, Mapping):
+                continue
+            times = [start + i * step for i, v in enumerate(series.get("values") or [])
+                     if (x := _number(v)) is not None and (x < threshold if better_high else x > threshold)]
+            if not times:
+                continue
+            values = [x for v in series.get("values") or [] if (x := _number(v)) is not None]
+            worst = (min(values) if better_high else max(values)) if values else None
+            key = (metric, str(series.get("version", "?")), str(series.get("segment", "all")))
+            unit = _unit_of(p.get("unit"))
+            b = found.get(key)
+            if b is None:
+                sign = "<" if better_high else ">"
+                b = found[key] = _Breach(metric, str(p.get("title") or metric), key[1], key[2], unit, times[0],
+                                         times[-1], reason=f"beyond its threshold ({sign} "
+                                                           f"{_value_text(threshold, None, unit)}) in the history",
+                                         source="history")
+            b.first, b.last = min(b.first, times[0]), max(b.last, times[-1])
+            b.worst = _worse(b.worst, worst, better_high)
+            if b.source == "checks":
+                b.source = "checks and history"
+    return sorted(found.values(), key=lambda b: (b.first, b.metric, version_sort_key(b.version), b.segment))
+
+
+def _number(value: object) -> float | None:
+    """A payload number (``"+Inf"`` included); ``None`` for null, NaN and anything else."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return None if math.isnan(number) else number
+
+
+def _event_time(event: Event) -> float:
+    at = event.payload.get("evaluated_at")
+    if isinstance(at, (int, float)) and not isinstance(at, bool):
+        return float(at)
+    return parse_ts(event.ts).timestamp()
+
+
+def _at(seconds: float, clock: Clock) -> str:
+    return clock.both(datetime.fromtimestamp(seconds, UTC))
+
+
+def _breach_lines(view: IncidentView, clock: Clock) -> list[str]:
+    """One sentence per breaching cell: metric, cell, when, how bad, why."""
+    lines = []
+    for b in _breaches(view):
+        span = (f"at {clock.utc(datetime.fromtimestamp(b.first, UTC))}" if b.first == b.last else
+                f"from {clock.utc(datetime.fromtimestamp(b.first, UTC))} to "
+                f"{clock.utc(datetime.fromtimestamp(b.last, UTC))[11:]}")
+        worst = f", worst {_value_text(b.worst, None, b.unit)}" if b.worst is not None else ""
+        lines.append(f"{b.title}: v{b.version} in {b.segment} breached {span}{worst} ({b.reason}; seen in "
+                     f"the {b.source})")
+    return lines
+
+
+def _first_breach(view: IncidentView) -> Event | None:
+    return next((e for e in view.events if e.kind is EventKind.CHECK_EVALUATED
+                 and str(e.payload.get("verdict", "")).lower() == "breach"), None)
+
+
+def _left_versions(view: IncidentView) -> list[tuple[ActionRecord, Mapping]]:
+    """The rollbacks (not undos) that changed something, with their plans."""
+    found = []
+    for action in view.actions:
+        plan = _plan_of(action)
+        if isinstance(plan, Mapping) and plan.get("leave") and not plan.get("undoes"):
+            found.append((action, plan))
+    return found
+
+
+def _version_facts(view: IncidentView, version: str) -> list[str]:
+    """What the journal knows of a version: creation time, run, description and tags, when recorded."""
+    for event in view.events:
+        p = event.payload
+        for key in ("versions", "version_info"):
+            info = p.get(key)
+            if isinstance(info, list):
+                info = {str(i.get("version")): i for i in info if isinstance(i, Mapping)}
+            if isinstance(info, Mapping) and isinstance(info.get(version), Mapping):
+                v = info[version]
+                facts = []
+                if v.get("created_at"):
+                    facts.append(f"created {v['created_at']}")
+                if v.get("run_id"):
+                    facts.append(f"run {v['run_id']}")
+                if v.get("description"):
+                    facts.append(f"described as {compact(v['description'], 200)!r}")
+                if isinstance(v.get("tags"), Mapping) and v["tags"]:
+                    facts.append("tags " + ", ".join(f"{k}={t}" for k, t in v["tags"].items()))
+                if facts:
+                    return facts
+    return []
+
+
+def _summary_lines(view: IncidentView, clock: Clock) -> list[str]:
+    """What happened, in a few sentences made of the journal's facts."""
+    s = view.summary
+    lines = [f"{s.summary}."] if not s.summary.endswith((".", "!", "?")) else [s.summary]
+    breaches = _breaches(view)
+    if breaches:
+        cells: dict[str, list[str]] = {}
+        for b in breaches:
+            cells.setdefault(b.title, []).append(f"v{b.version} {b.segment}")
+        what = "; ".join(f"{title} in {', '.join(dict.fromkeys(c))}" for title, c in cells.items())
+        lines.append(f"Breaching: {what}.")
+    for action, plan in _left_versions(view):
+        ok, word, _ = _verification(action)
+        lines.append(f"{action.marker} ({action.outcome}): rolled back from v{plan.get('leave')} to "
+                     f"v{plan.get('target')}. " + " ".join(plan_sentences(plan)))
+    if view.facts.mitigated:
+        lines.append(f"Mitigated {clock.both(view.facts.mitigated.at)}"
+                     + (f", {format_duration(view.facts.ttm_s)} after detection." if view.facts.ttm_s is not None
+                        else "."))
+    if s.resolution:
+        lines.append(f"Resolution: {s.resolution}" + ("" if s.resolution.endswith((".", "!", "?")) else "."))
+    return lines
+
+
+def _trigger_lines(view: IncidentView) -> list[str]:
+    left = _left_versions(view)
+    if not left:
+        return []
+    lines = []
+    for action, plan in left:
+        version = str(plan.get("leave"))
+        aliases = plan.get("aliases_before") if isinstance(plan.get("aliases_before"), Mapping) else {}
+        held = [a for a, v in aliases.items() if str(v) == version]
+        facts = _version_facts(view, version)
+        lines.append(f"v{version} of {plan.get('model', view.summary.model)} was the version left by "
+                     f"{action.marker}" + (f" (it held {', '.join(held)})" if held else "")
+                     + (f"; {'; '.join(facts)}" if facts else "") + ".")
+    return lines
+
+
+def _detection_lines(view: IncidentView, clock: Clock) -> list[str]:
+    f = view.facts
+    lines = [f"Detected {clock.both(f.detected.at)} ({f.detected.source})."]
+    first = _first_breach(view)
+    if first is not None:
+        c = check_evidence(first.payload)
+        row = _check_row(first)
+        cell = f": {row.flagged[0].cell} {row.flagged[0].reason}" if row.flagged else ""
+        lines.append(f"First breaching check: {c.title} {clock.both(first.ts)} (event #{first.seq}){cell}.")
+    lines.append(f"Time to detect: {format_duration(f.ttd_s)}." if f.ttd_s is not None
+                 else "Time to detect: not measured (no impact start was given).")
+    return lines
+
+
+def _resolution_lines(view: IncidentView, clock: Clock) -> list[str]:
+    f = view.facts
+    lines = []
+    for action in view.actions:
+        moment = action.first(EventKind.ACTION_APPLIED) or action.events[-1]
+        ok, word, _ = _verification(action)
+        lines.append(f"{action.marker} {action.action_id} ({action.outcome}) {clock.both(moment.ts)}: "
+                     + " ".join(plan_sentences(_plan_of(action)))
+                     + ("" if ok is None else f" Verification: {word}."))
+    if f.mitigated:
+        lines.append(f"Mitigated {clock.both(f.mitigated.at)} ({f.mitigated.source}); time to mitigate "
+                     f"{format_duration(f.ttm_s)}.")
+    else:
+        lines.append("Not mitigated: no action was verified.")
+    if view.summary.resolution:
+        lines.append(f"Resolution given when closing: {view.summary.resolution}")
+    return lines
+
+
+def _history_lines(view: IncidentView, clock: Clock) -> list[str]:
+    """Where the charts' data comes from, and the note when the history could not be read."""
+    lines = []
+    if view.history:
+        first = min(view.history.values(), key=lambda e: e.seq)
+        lines.append(f"Charts drawn from the metrics history captured {clock.both(first.ts)} (event #{first.seq}): "
+                     f"{history_span(first.payload)}.")
+    if view.history_note:
+        lines.append(view.history_note)
+    return lines
+
+
+def _time_header(clock: Clock) -> list[str]:
+    return ["UTC"] if clock.is_utc else ["UTC", f"Local ({clock.zone_name})"]
+
+
+def _time_cells(clock: Clock, ts: str) -> list[str]:
+    return [clock.utc(ts)] if clock.is_utc else [clock.utc(ts), clock.local(ts)]
 
 
 # --- Markdown ---------------------------------------------------------------------------------
 
 def _md(text: object) -> str:
     """Text safe inside a Markdown table cell or paragraph."""
-    return (str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-            .replace("\r", " ").replace("\n", " "))
+    # Only a "<" that could open a tag is escaped: "54.6% < 85.0%" stays readable in the raw file.
+    text = str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return _TAG_START.sub("&lt;", text)
+
+
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 
 
 def _code(text: object) -> str:
@@ -347,9 +735,18 @@ def _code(text: object) -> str:
     return f"{fence} {value} {fence}" if fence == "``" else f"`{value}`"
 
 
+def _blank(what: str) -> str:
+    return f"_{TO_FILL}: {what}_"
+
+
+_LESSONS = (("What went well", "what helped detect, decide and recover."),
+            ("What went wrong", "what slowed us down or made it worse."),
+            ("Where we got lucky", "what could have gone worse."))
+
+
 def render_markdown(view: IncidentView, out: TextIO, clock: Clock, exported_at: datetime,
                     generator: str = "rewind") -> None:
-    """The post-mortem skeleton in Markdown."""
+    """The post-mortem draft in Markdown, in the order of the SRE book's example post-mortem."""
     s = view.summary
     w = out.write
     w(f"# Post-mortem: {_md(s.summary)}\n\n")
@@ -358,31 +755,58 @@ def render_markdown(view: IncidentView, out: TextIO, clock: Clock, exported_at: 
     w(f"| Opened | {clock.both(s.opened_at)} by {_md(s.opened_by.label())} |\n")
     if s.closed_at:
         w(f"| Closed | {clock.both(s.closed_at)} |\n")
+    w(f"| Authors | {_blank('who wrote this post-mortem.')} |\n")
     w(f"| Events | {s.events} |\n")
     w(f"| Exported | {clock.both(exported_at)} by {generator} |\n")
     w(f"| Journal | {_md(_chain_line(view))} |\n\n")
 
     w("## Summary\n\n")
-    w(f"{_md(s.summary)}\n\n")
-    if s.resolution:
-        w(f"Resolution: {_md(s.resolution)}\n\n")
-    w("_To fill in: what happened, who was affected and how badly, how it was resolved._\n\n")
+    w(" ".join(_md(line) for line in _summary_lines(view, clock)) + "\n\n")
+    w(_blank("what happened, in two or three sentences a newcomer understands.") + "\n\n")
 
-    w("## Impact window\n\n")
+    w("## Impact\n\n")
     for name, value in _fact_lines(view, clock):
         w(f"- **{name}**: {_md(value)}\n")
-    w("\nHow these are measured:\n\n")
-    for line in _definitions():
-        w(f"- {line}\n")
+    breaches = _breach_lines(view, clock)
+    if breaches:
+        w("\nWhat breached:\n\n")
+        w("".join(f"- {_md(line)}\n" for line in breaches))
+    for line in _history_lines(view, clock):
+        w(f"\n_{_md(line)}_\n")
+    w(f"\n{_blank('who was affected (users, requests, revenue) and how badly.')}\n\n")
+
+    w("## Trigger\n\n")
+    w("".join(f"- {_md(line)}\n" for line in _trigger_lines(view)))
+    w(f"- {_blank('what change set this off (the deploy, data or config change), and when.')}\n\n")
+
+    w("## Detection\n\n")
+    w("".join(f"- {_md(line)}\n" for line in _detection_lines(view, clock)))
+    w(f"- {_blank('how we noticed (alert, dashboard, user report), and how detection could be faster.')}\n\n")
+
+    w("## Resolution\n\n")
+    w("".join(f"- {_md(line)}\n" for line in _resolution_lines(view, clock)))
     w("\n")
 
+    w("## Root cause\n\n")
+    w(_blank("why it happened (ask why until the answer is a fix); Rewind only knows what it saw.") + "\n\n")
+
+    w("## Lessons learned\n\n")
+    for title, hint in _LESSONS:
+        w(f"### {title}\n\n- {_blank(hint)}\n\n")
+
+    w("## Action items\n\n")
+    w("| Action item | Type | Owner | Due | Ticket |\n|---|---|---|---|---|\n"
+      "| _To fill in_ | prevent / mitigate / detect | | | |\n\n")
+
     w("## Timeline\n\n")
-    w(f"Times in UTC and in {_md(clock.zone_name)}. Runs of consecutive check evaluations are folded into one "
+    zone = "UTC" if clock.is_utc else f"UTC and in {_md(clock.zone_name)}"
+    w(f"Times in {zone}. Runs of consecutive check evaluations are folded into one "
       "row; the JSON export has every event.\n\n")
-    w(f"| # | UTC | Local ({_md(clock.zone_name)}) | Who | Marker | What |\n|---|---|---|---|---|---|\n")
+    header = ["#", *_time_header(clock), "Who", "Marker", "What"]
+    w("| " + " | ".join(_md(h) for h in header) + " |\n|" + "---|" * len(header) + "\n")
     for row in view.rows:
         seq = str(row.first_seq) if row.count == 1 else f"{row.first_seq}–{row.last_seq}"
-        w(f"| {seq} | {clock.utc(row.ts)} | {clock.local(row.ts)} | {_md(row.actor.label())} | {row.marker} "
+        w(f"| {seq} | " + " | ".join(_time_cells(clock, row.ts)) + f" | {_md(row.actor.label())} | {row.marker} "
           f"| {_md(row.text)} |\n")
     w("\n")
 
@@ -394,11 +818,22 @@ def render_markdown(view: IncidentView, out: TextIO, clock: Clock, exported_at: 
         w("".join(f"- {label}: {_md(text)}\n" for label, text in _decision_lines(decision, clock)) + "\n")
         if decision.evidence:
             w(f"Evidence ({_evidence_how(decision)}):\n\n")
-            w("| # | Metric | Verdict | Values (version/segment) | Criterion | Data age | PromQL |\n")
-            w("|---|---|---|---|---|---|---|\n")
-            for r in _evidence_rows(decision):
-                w(f"| {r.seq} | {_md(r.what)} | {_verdict(r.verdict) if r.check else ''} | {_md(r.values)} "
-                  f"| {_md(r.criterion)} | {r.age} | {_md(_code(r.promql)) if r.check else ''} |\n")
+            w("| # | Metric | Verdict | Cell | Value | Why |\n|---|---|---|---|---|---|\n")
+            rows = _evidence_rows(decision)
+            for r in rows:
+                if not r.check:
+                    w(f"| {r.seq} | {_md(r.what)} | | | | {_md(r.values)} |\n")
+                    continue
+                for flagged in r.flagged:
+                    w(f"| {r.seq} | {_md(r.what)} | {flagged.verdict} | {_md(flagged.cell)} | {_md(flagged.value)} "
+                      f"| {_md(flagged.reason)} |\n")
+                w(f"| {r.seq} | {_md(r.what)} | {'' if r.flagged else _verdict(r.verdict)} | "
+                  f"{'other cells' if r.flagged else 'all cells'} | | {_md(r.rest)} |\n")
+            checks = [r for r in rows if r.check]
+            if checks:
+                w("\nQueries and criteria:\n\n")
+                w("".join(f"- #{r.seq} {_md(r.what)}: {_md(_code(r.promql))}; criterion {_md(r.criterion)}; "
+                          f"data age {r.age}\n" for r in checks))
             w("\n")
         else:
             w("Evidence: none recorded before this decision.\n\n")
@@ -412,11 +847,10 @@ def render_markdown(view: IncidentView, out: TextIO, clock: Clock, exported_at: 
         ok, word, detail = _verification(action)
         w(f"- **Verification: {word}**{': ' + _md(detail) if detail else ''}\n\n")
 
-    w("## Open questions\n\n")
-    w("- _What did we not know during the incident that we should have?_\n")
-    w("- _Why did the change get to production with this behaviour?_\n\n")
-    w("## Action items\n\n")
-    w("| Action item | Owner | Due | Ticket |\n|---|---|---|---|\n| | | | |\n\n")
+    w("## How these figures are measured\n\n")
+    for line in _definitions():
+        w(f"- {line}\n")
+    w("\n")
     w(f"---\nGenerated by {generator} from the {_md(view.head.incident_id)} journal. "
       f"{_md(_chain_line(view))}\n")
 
@@ -552,9 +986,15 @@ tr.decision td{background:#fff8c5}tr.action td{background:#ddf4ff}
 td.num,td.when{white-space:nowrap;font-variant-numeric:tabular-nums}
 code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--panel);padding:1px 3px;
 border-radius:3px;word-break:break-all}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(380px,1fr));gap:12px}
-figure{margin:0;border:1px solid var(--line);border-radius:6px;padding:6px;background:#fff}
+figure{margin:0 0 10px;border:1px solid var(--line);border-radius:6px;padding:6px;background:#fff}
 figure svg{width:100%;height:auto;display:block}
+.smalls{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:8px}
+figure.small{padding:3px;margin:0}figure.small figcaption{font-size:.8em}
+.small-note{margin:4px 0}
+.note{border-left:4px solid #bf8700;background:#fff8c5;padding:6px 10px;font-weight:600}
+.blank{color:#8250df;font-style:italic}
+.warn{color:#9a6700;font-weight:600}
+tr.flagged td{background:#fff5f5}
 figcaption{font-weight:600;font-size:.9em;margin:0 0 2px 4px}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif}
 .legend{display:flex;flex-wrap:wrap;gap:6px 18px;align-items:center;margin:6px 0 10px;font-size:.9em}
@@ -570,10 +1010,6 @@ footer{margin-top:32px;font-size:.85em;color:var(--muted)}
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#7F7F7F")
 _DASHES = ("", "7 4", "2 3", "10 3 2 3", "4 2", "1 2", "12 4", "6 2 2 2")
 _SHAPES = ("circle", "square", "triangle", "diamond", "circle", "square", "triangle", "diamond")
-
-_W, _H = 440, 250
-_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 70, 44, 30
-
 
 def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
@@ -732,13 +1168,99 @@ def _time_ticks(x0: float, x1: float, count: int = 6) -> list[float]:
     return [first + i * step for i in range(int((x1 - first) // step) + 1)]
 
 
-def _chart_svg(title: str, evidence: CheckEvidence, series: dict[str, list], styles: dict[str, int],
-               x0: float, x1: float, markers: list[_Marker], clock: Clock, stable: str | None,
-               window: tuple[float, float]) -> str:
-    unit = _unit(evidence)
-    plot_w, plot_h = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
+@dataclass(frozen=True)
+class _Geo:
+    """A chart's size and margins (px), and whether it is a small, compact one."""
+
+    w: int
+    h: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    compact: bool = False
+
+
+_WIDE = _Geo(1180, 300, 64, 96, 46, 30)
+_SMALL = _Geo(290, 118, 44, 8, 8, 20, compact=True)
+_STABLE_COLOUR = "#6e7781"
+
+
+@dataclass
+class _MetricChart:
+    """One metric's chart data: per segment, per version, ``(time, value)`` points."""
+
+    metric: str
+    title: str
+    unit: Unit | None
+    promql: str
+    criterion: object
+    threshold: float | None
+    stable: str | None
+    source: str
+    segments: dict[str, dict[str, list]]
+
+
+def _history_chart(event: Event) -> _MetricChart:
+    p = event.payload
+    start, step = _number(p.get("start")) or 0.0, _number(p.get("step")) or 1.0
+    segments: dict[str, dict[str, list]] = {}
+    for series in p.get("series") or []:
+        if not isinstance(series, Mapping):
+            continue
+        points = []
+        for i, raw in enumerate(series.get("values") or []):
+            value = _number(raw)
+            points.append((start + i * step, value if value is not None and math.isfinite(value) else None))
+        segments.setdefault(str(series.get("segment", "all")), {})[str(series.get("version", "?"))] = points
+    criterion = p.get("criterion")
+    threshold = _number(criterion.get("threshold")) if isinstance(criterion, Mapping) else None
+    return _MetricChart(str(p.get("metric", "?")), str(p.get("title") or p.get("metric", "?")), _unit_of(p.get("unit")),
+                        str(p.get("promql", "")), criterion, threshold,
+                        None if p.get("stable_version") is None else str(p.get("stable_version")),
+                        f"metrics history (event #{event.seq})", segments)
+
+
+def _chart_model(view: IncidentView) -> tuple[list[_MetricChart], list[float]]:
+    """The charts to draw (history where captured, else the journaled checks) and every time they cover."""
+    data, latest, times = _chart_data(view.events)
+    charts: dict[str, _MetricChart] = {}
+    for metric, event in view.history.items():
+        if event.payload.get("error") and metric in data:
+            continue  # the capture failed for this metric: its checks are all there is
+        if event.payload.get("error"):
+            continue
+        chart = _history_chart(event)
+        charts[metric] = chart
+        p = event.payload
+        times += [t for t in (_number(p.get("start")), _number(p.get("end"))) if t is not None]
+    for metric, by_segment in data.items():
+        if metric in charts:
+            continue
+        evidence = latest[metric]
+        charts[metric] = _MetricChart(metric, evidence.title, _unit(evidence), evidence.promql, evidence.criterion,
+                                      evidence.threshold, evidence.stable_version, "journaled checks", by_segment)
+    order = list(dict.fromkeys([*data, *view.history]))
+    return [charts[m] for m in order if m in charts], times
+
+
+def _legend_swatch(style: int | None) -> str:
+    if style is None:
+        return ('<svg width="40" height="12" viewBox="0 0 40 12" aria-hidden="true">'
+                f'<line x1="1" y1="6" x2="39" y2="6" stroke="{_STABLE_COLOUR}" stroke-width="3"/></svg>')
+    colour, dash, shape = _COLOURS[style % 8], _DASHES[style % 8], _SHAPES[style % 8]
+    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+    return (f'<svg width="40" height="12" viewBox="0 0 40 12" aria-hidden="true">'
+            f'<line x1="1" y1="6" x2="39" y2="6" stroke="{colour}" stroke-width="2"{dash_attr}/>'
+            f'{_shape(shape, 20, 6, colour)}</svg>')
+
+
+def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list], styles: dict[str, int],
+               x0: float, x1: float, markers: list[_Marker], window: tuple[float, float], geo: _Geo,
+               breached: bool) -> str:
+    unit, threshold, stable = chart.unit, chart.threshold, chart.stable
+    plot_w, plot_h = geo.w - geo.left - geo.right, geo.h - geo.top - geo.bottom
     values = [v for points in series.values() for _, v in points if v is not None]
-    threshold = evidence.threshold
     if threshold is not None:
         values.append(threshold)
     if values:
@@ -746,97 +1268,74 @@ def _chart_svg(title: str, evidence: CheckEvidence, series: dict[str, list], sty
         if low >= 0:
             low = 0.0
         pad = (high - low) * 0.08 or abs(high) * 0.1 or 1.0
-        ticks = _nice_ticks(low, high + pad)
+        ticks = _nice_ticks(low, high + pad, 3 if geo.compact else 5)
     else:
         ticks = [0.0, 1.0]
     y0, y1 = ticks[0], ticks[-1]
+    font = 9.5 if geo.compact else 11
 
     def sx(t: float) -> float:
-        return _LEFT + (t - x0) / ((x1 - x0) or 1.0) * plot_w
+        return geo.left + (t - x0) / ((x1 - x0) or 1.0) * plot_w
 
     def sy(v: float) -> float:
-        return _TOP + plot_h - (v - y0) / ((y1 - y0) or 1.0) * plot_h
+        return geo.top + plot_h - (v - y0) / ((y1 - y0) or 1.0) * plot_h
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_H}" viewBox="0 0 {_W} {_H}" '
-             f'role="img" aria-label="{_e(title)}">',
+    css = "chart wide" if not geo.compact else "chart small"
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="{css}" width="{geo.w}" height="{geo.h}" '
+             f'viewBox="0 0 {geo.w} {geo.h}" role="img" aria-label="{_e(title)}">',
              f'<title>{_e(title)}</title>',
-             f'<rect x="{_LEFT}" y="{_TOP}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#8c959f"/>']
+             f'<rect x="{geo.left}" y="{geo.top}" width="{plot_w}" height="{plot_h}" fill="#fff" stroke="#8c959f"/>']
     # The impact window, shaded behind everything.
     w0, w1 = max(x0, window[0]), min(x1, window[1])
     if w1 > w0:
-        parts.append(f'<rect x="{sx(w0):.1f}" y="{_TOP}" width="{sx(w1) - sx(w0):.1f}" height="{plot_h}" '
-                     f'fill="#f6f0f0"><title>impact window</title></rect>')
+        parts.append(f'<rect class="impact" x="{sx(w0):.1f}" y="{geo.top}" width="{sx(w1) - sx(w0):.1f}" '
+                     f'height="{plot_h}" fill="#f6e7e7"><title>impact window</title></rect>')
     for tick in ticks:
         y = sy(tick)
-        parts.append(f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}" stroke="#eaeef2"/>')
+        parts.append(f'<line x1="{geo.left}" y1="{y:.1f}" x2="{geo.left + plot_w}" y2="{y:.1f}" stroke="#eaeef2"/>')
         label = format_value(tick, unit) if unit else f"{tick:g}"
-        parts.append(f'<text x="{_LEFT - 6}" y="{y + 4:.1f}" font-size="11" text-anchor="end" '
+        parts.append(f'<text x="{geo.left - 5}" y="{y + 4:.1f}" font-size="{font}" text-anchor="end" '
                      f'fill="#57606a">{_e(label)}</text>')
     with_date = (x1 - x0) > 86400
-    for tick in _time_ticks(x0, x1):
+    for tick in _time_ticks(x0, x1, 3 if geo.compact else 10):
         x = sx(tick)
-        parts.append(f'<line x1="{x:.1f}" y1="{_TOP + plot_h}" x2="{x:.1f}" y2="{_TOP + plot_h + 4}" '
+        parts.append(f'<line x1="{x:.1f}" y1="{geo.top + plot_h}" x2="{x:.1f}" y2="{geo.top + plot_h + 4}" '
                      'stroke="#8c959f"/>')
-        parts.append(f'<text x="{x:.1f}" y="{_TOP + plot_h + 16}" font-size="11" text-anchor="middle" '
+        parts.append(f'<text x="{x:.1f}" y="{geo.top + plot_h + 15}" font-size="{font}" text-anchor="middle" '
                      f'fill="#57606a">{_time_label(tick, with_date)}</text>')
-    parts.append(f'<text x="{_LEFT + plot_w}" y="{_H - 2}" font-size="10" text-anchor="end" fill="#57606a">'
-                 'UTC</text>')
+    if not geo.compact:
+        parts.append(f'<text x="{geo.left + plot_w}" y="{geo.h - 2}" font-size="10" text-anchor="end" '
+                     'fill="#57606a">UTC</text>')
     if threshold is not None and y0 <= threshold <= y1:
         y = sy(threshold)
-        parts.append(f'<line x1="{_LEFT}" y1="{y:.1f}" x2="{_LEFT + plot_w}" y2="{y:.1f}" stroke="#b3261e" '
-                     f'stroke-width="1.2" stroke-dasharray="3 3"/>')
         label = format_value(threshold, unit) if unit else f"{threshold:g}"
-        parts.append(f'<text x="{_LEFT + plot_w + 4}" y="{y + 4:.1f}" font-size="10" fill="#b3261e">'
-                     f'limit {_e(label)}</text>')
-    # Decision and action markers: a vertical line each; labels of markers a few pixels apart are
-    # joined ("D1 A1✓"), and labels are stacked in up to three lanes so they never overwrite each other.
-    groups: list[list[tuple[float, _Marker]]] = []
-    for marker in markers:
-        if not x0 <= marker.at <= x1:
-            continue
-        x = sx(marker.at)
-        if groups and x - groups[-1][0][0] < 8:
-            groups[-1].append((x, marker))
-        else:
-            groups.append([(x, marker)])
-    labels = []
-    lanes: list[float] = []
-    for group in groups:
-        for x, marker in group:
-            dash = "" if marker.kind == "decision" else ' stroke-dasharray="4 2"'
-            colour = "#1b1f24" if marker.kind == "decision" else "#57606a"
-            parts.append(f'<line x1="{x:.1f}" y1="{_TOP}" x2="{x:.1f}" y2="{_TOP + plot_h}" stroke="{colour}" '
-                         f'stroke-width="1.3"{dash}><title>{_e(marker.title)}</title></line>')
-        x = group[0][0]
-        text = " ".join(m.label for _, m in group)
-        width = 6.5 * len(text) + 6
-        lane = next((i for i, end in enumerate(lanes) if end < x - width / 2), None)
-        if lane is None:
-            lane = len(lanes) if len(lanes) < 3 else min(range(len(lanes)), key=lambda i: lanes[i])
-            if lane == len(lanes):
-                lanes.append(0.0)
-        lanes[lane] = x + width / 2
-        y = _TOP - 5 - lane * 12
-        anchor = "end" if x + width / 2 > _W - 2 else "middle"
-        title = "; ".join(m.title for _, m in group)
-        labels.append(f'<g><title>{_e(title)}</title><text x="{x:.1f}" y="{y:.1f}" font-size="10.5" '
-                      f'font-weight="600" text-anchor="{anchor}" fill="#1b1f24" stroke="#fff" stroke-width="3" '
-                      f'paint-order="stroke">{_e(text)}</text></g>')
-    # One line per version: colour, dash pattern, point shape and an end label.
+        parts.append(f'<line class="threshold" x1="{geo.left}" y1="{y:.1f}" x2="{geo.left + plot_w}" y2="{y:.1f}" '
+                     f'stroke="#b3261e" stroke-width="1.4" stroke-dasharray="5 3"><title>limit {_e(label)}</title>'
+                     '</line>')
+        if not geo.compact:
+            parts.append(f'<text x="{geo.left + plot_w + 4}" y="{y + 4:.1f}" font-size="10.5" fill="#b3261e">'
+                         f'limit {_e(label)}</text>')
+    labels = _marker_parts(parts, markers, sx, x0, x1, geo, plot_h)
+    # One line per version: the stable version in grey as the reference, the others in colour, each with a
+    # dash pattern, point shape and an end label, so colour is never the only cue.
     end_labels: list[tuple[float, str, str]] = []
-    for version in sorted(series, key=version_sort_key):
-        style = styles[version]
-        colour, dash, shape = _COLOURS[style % 8], _DASHES[style % 8], _SHAPES[style % 8]
-        points = series[version]
+    ordered = sorted(series, key=lambda v: (v != stable, version_sort_key(v)))
+    for version in ordered:
+        is_stable = version == stable
+        style = styles.get(version, 0)
+        colour = _STABLE_COLOUR if is_stable else _COLOURS[style % 8]
+        dash = "" if is_stable else _DASHES[style % 8]
+        shape = _SHAPES[style % 8]
+        width = (2 if geo.compact else 3) if is_stable else (1.6 if geo.compact else 2.2)
         runs: list[list[tuple[float, float]]] = [[]]
-        for at, value in points:
+        for at, value in series[version]:
             if value is None:
                 if runs[-1]:
                     runs.append([])
             else:
                 runs[-1].append((at, value))
-        label = f"v{version}" + (" stable" if version == stable else "")
-        parts.append(f'<g><title>{_e(label)}</title>')
+        label = f"v{version}" + (" stable" if is_stable else "")
+        parts.append(f'<g class="series{" stable" if is_stable else ""}"><title>{_e(label)}</title>')
         last_point: tuple[float, float] | None = None
         for run in runs:
             if not run:
@@ -849,108 +1348,190 @@ def _chart_svg(title: str, evidence: CheckEvidence, series: dict[str, list], sty
                              'stroke="none"/>')
             coords = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in kept)
             dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-            parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"'
+            parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="{width}"'
                          f'{dash_attr} stroke-linejoin="round"/>')
-            stride = max(1, len(kept) // 8)
-            for t, v in kept[::stride]:
-                parts.append(_shape(shape, sx(t), sy(v), colour))
+            if not geo.compact and not is_stable and len(kept) <= 40:
+                parts.extend(_shape(shape, sx(t), sy(v), colour) for t, v in kept)
+            elif not geo.compact and not is_stable:
+                stride = max(1, len(kept) // 12)
+                parts.extend(_shape(shape, sx(t), sy(v), colour, 3.0) for t, v in kept[::stride])
             last_point = kept[-1]
         parts.append("</g>")
-        if last_point is not None:
-            end_labels.append((sy(last_point[1]), label, colour))
-    # End labels right of the plot, nudged apart so they never overlap.
+        if last_point is not None and not geo.compact:
+            ended = last_point[0] < x1 - (x1 - x0) * 0.05
+            text = label + (f" (no data after {_time_label(last_point[0], with_date)})" if ended else "")
+            if ended:
+                parts.append(f'<text x="{sx(last_point[0]) + 6:.1f}" y="{sy(last_point[1]) - 6:.1f}" '
+                             f'font-size="10.5" font-weight="600" fill="{colour}" stroke="#fff" stroke-width="3" '
+                             f'paint-order="stroke">{_e(text)}</text>')
+            else:
+                end_labels.append((sy(last_point[1]), label, colour))
     end_labels.sort()
     placed: list[float] = []
     for y, label, colour in end_labels:
         y = max(y, placed[-1] + 12) if placed else y
         placed.append(y)
-        parts.append(f'<text x="{_LEFT + plot_w + 4}" y="{y + 4:.1f}" font-size="11" font-weight="600" '
+        parts.append(f'<text x="{geo.left + plot_w + 4}" y="{y + 4:.1f}" font-size="11" font-weight="600" '
                      f'fill="{colour}">{_e(label)}</text>')
-    if not values:
-        parts.append(f'<text x="{_LEFT + plot_w / 2}" y="{_TOP + plot_h / 2}" text-anchor="middle" '
-                     f'fill="#57606a">no data</text>')
+    if not values or (threshold is not None and len(values) == 1):
+        parts.append(f'<text x="{geo.left + plot_w / 2}" y="{geo.top + plot_h / 2}" text-anchor="middle" '
+                     f'font-size="{font}" fill="#57606a">no data</text>')
     parts.extend(labels)
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _legend_swatch(style: int) -> str:
-    colour, dash, shape = _COLOURS[style % 8], _DASHES[style % 8], _SHAPES[style % 8]
-    dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-    return (f'<svg width="40" height="12" viewBox="0 0 40 12" aria-hidden="true">'
-            f'<line x1="1" y1="6" x2="39" y2="6" stroke="{colour}" stroke-width="2"{dash_attr}/>'
-            f'{_shape(shape, 20, 6, colour)}</svg>')
+def _marker_parts(parts: list[str], markers: list[_Marker], sx, x0: float, x1: float,  # noqa: ANN001
+                  geo: _Geo, plot_h: float) -> list[str]:
+    """Draw the decision and action lines; return their labels (drawn last, above the lines).
+
+    Labels of markers a few pixels apart are joined (``D1 A1✓``) and stacked in up to
+    three lanes so they never overwrite each other; compact charts draw the lines only.
+    """
+    groups: list[list[tuple[float, _Marker]]] = []
+    for marker in markers:
+        if not x0 <= marker.at <= x1:
+            continue
+        x = sx(marker.at)
+        if groups and x - groups[-1][0][0] < 8:
+            groups[-1].append((x, marker))
+        else:
+            groups.append([(x, marker)])
+    labels: list[str] = []
+    lanes: list[float] = []
+    for group in groups:
+        for x, marker in group:
+            dash = "" if marker.kind == "decision" else ' stroke-dasharray="4 2"'
+            colour = "#1b1f24" if marker.kind == "decision" else "#57606a"
+            parts.append(f'<line class="marker" x1="{x:.1f}" y1="{geo.top}" x2="{x:.1f}" y2="{geo.top + plot_h}" '
+                         f'stroke="{colour}" stroke-width="{1 if geo.compact else 1.3}"{dash}>'
+                         f'<title>{_e(marker.title)}</title></line>')
+        if geo.compact:
+            continue
+        x = group[0][0]
+        text = " ".join(m.label for _, m in group)
+        width = 6.5 * len(text) + 6
+        lane = next((i for i, end in enumerate(lanes) if end < x - width / 2), None)
+        if lane is None:
+            lane = len(lanes) if len(lanes) < 3 else min(range(len(lanes)), key=lambda i: lanes[i])
+            if lane == len(lanes):
+                lanes.append(0.0)
+        lanes[lane] = x + width / 2
+        y = geo.top - 5 - lane * 12
+        anchor = "end" if x + width / 2 > geo.w - 2 else "middle"
+        title = "; ".join(m.title for _, m in group)
+        labels.append(f'<g><title>{_e(title)}</title><text x="{x:.1f}" y="{y:.1f}" font-size="10.5" '
+                      f'font-weight="600" text-anchor="{anchor}" fill="#1b1f24" stroke="#fff" stroke-width="3" '
+                      f'paint-order="stroke">{_e(text)}</text></g>')
+    return labels
+
+
+def _peak(chart: _MetricChart, segment: str) -> str:
+    values = [v for points in chart.segments[segment].values() for _, v in points if v is not None]
+    if not values:
+        return "no data"
+    top = max(values)
+    return f"max {format_value(top, chart.unit) if chart.unit else f'{top:g}'}"
 
 
 def _charts_html(view: IncidentView, clock: Clock) -> str:
-    data, latest, times = _chart_data(view.events)
-    if not data:
-        return "<p class=\"muted\">No check was evaluated during this incident, so there is nothing to chart.</p>"
+    charts, times = _chart_model(view)
+    notes = "".join(f'<p class="note">{_e(line)}</p>' if line == view.history_note else
+                    f'<p class="muted">{_e(line)}</p>' for line in _history_lines(view, clock))
+    if not charts:
+        return notes + ("<p class=\"muted\">No check was evaluated and no metrics history was captured during "
+                        "this incident, so there is nothing to chart.</p>")
     f = view.facts
     window = (f.impact_start.at.timestamp(), f.window_end.timestamp())
-    x0 = min([*times, window[0]])
-    x1 = max([*times, window[1]])
+    markers = _markers(view, clock)
+    x0 = min([*times, window[0], *(m.at for m in markers)])
+    x1 = max([*times, window[1], *(m.at for m in markers)])
     if x1 - x0 < 60:
         x1 = x0 + 60
-    pad = (x1 - x0) * 0.02
+    pad = (x1 - x0) * 0.01
     x0, x1 = x0 - pad, x1 + pad
-    versions = sorted({v for by_segment in data.values() for series in by_segment.values() for v in series},
+    stable_versions = {c.stable for c in charts if c.stable}
+    versions = sorted({v for c in charts for by_version in c.segments.values() for v in by_version},
                       key=version_sort_key)
-    styles = {version: index for index, version in enumerate(versions)}
-    stable = next((e.stable_version for e in latest.values() if e.stable_version), None)
-    markers = _markers(view, clock)
-    out = ['<div class="legend">']
+    others = [v for v in versions if v not in stable_versions]
+    styles = {version: index for index, version in enumerate(others)}
+    breached = {(b.metric, b.segment) for b in _breaches(view)}
+    out = [notes, '<div class="legend">']
     for version in versions:
-        label = f"v{version}" + (" (stable)" if version == stable else "")
-        out.append(f"<span>{_legend_swatch(styles[version])}{_e(label)}</span>")
+        if version in stable_versions:
+            out.append(f"<span>{_legend_swatch(None)}v{_e(version)} (stable version: the reference)</span>")
+        else:
+            out.append(f"<span>{_legend_swatch(styles[version])}v{_e(version)}</span>")
     out.append('<span><svg width="22" height="14" aria-hidden="true"><line x1="11" y1="0" x2="11" y2="14" '
                'stroke="#1b1f24" stroke-width="1.5"/></svg>D1, D2…: decisions</span>')
     out.append('<span><svg width="22" height="14" aria-hidden="true"><line x1="11" y1="0" x2="11" y2="14" '
                'stroke="#57606a" stroke-width="1.5" stroke-dasharray="4 2"/></svg>A1, A2…: actions, when applied '
                '(✓ verified, ✗ not verified, ! failed, ↺ compensated)</span>')
     out.append('<span><svg width="22" height="12" aria-hidden="true"><line x1="0" y1="6" x2="22" y2="6" '
-               'stroke="#b3261e" stroke-dasharray="3 3"/></svg>limit</span>')
-    out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#f6f0f0" '
+               'stroke="#b3261e" stroke-dasharray="5 3"/></svg>limit</span>')
+    out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#f6e7e7" '
                'stroke="#d0d7de"/></svg>impact window</span>')
-    plot_width = _W - _LEFT - _RIGHT
-    if any(len(points) > plot_width for by_segment in data.values() for series in by_segment.values()
-           for points in series.values()):
-        out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" '
+    legend_end = len(out)
+    out.append("</div>")
+    for chart in charts:
+        large = [s for s in sorted(chart.segments) if (chart.metric, s) in breached]
+        small = [s for s in sorted(chart.segments) if (chart.metric, s) not in breached]
+        out.append(f"<h3>{_e(chart.title)} <span class=\"muted\">({_e(chart.metric)})</span></h3>")
+        out.append(f'<p class="muted">PromQL: <code>{_e(chart.promql)}</code> · criterion: '
+                   f'{_e(_criterion(chart.criterion))} · from the {_e(chart.source)}</p>')
+        for segment in large:
+            title = f"{chart.title}, segment {segment}: breached"
+            out.append(f'<figure class="wide"><figcaption>segment {_e(segment)} '
+                       f'<span class="bad">✗ breached</span></figcaption>')
+            out.append(_chart_svg(title, chart, chart.segments[segment], styles, x0, x1, markers, window, _WIDE,
+                                  True))
+            out.append("</figure>")
+        if small:
+            word = "never breached" if large else "no segment breached"
+            out.append(f'<p class="muted small-note">{_e(chart.title)}: {word} in '
+                       f'{_e(", ".join(small))}.</p><div class="smalls">')
+            for segment in small:
+                title = f"{chart.title}, segment {segment}: never breached"
+                out.append(f'<figure class="small"><figcaption>{_e(segment)} '
+                           f'<span class="muted">· {_e(_peak(chart, segment))}</span></figcaption>')
+                out.append(_chart_svg(title, chart, chart.segments[segment], styles, x0, x1, markers, window,
+                                      _SMALL, False))
+                out.append("</figure>")
+            out.append("</div>")
+    if any("<polygon" in part for part in out[legend_end:]):
+        out.insert(legend_end, '<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" '
                    'fill="#0072B2" fill-opacity="0.18"/></svg>range of the values merged into one pixel column '
                    '(the line is their mean)</span>')
-    out.append("</div>")
-    for metric, by_segment in data.items():
-        evidence = latest[metric]
-        out.append(f"<h3>{_e(evidence.title)} <span class=\"muted\">({_e(metric)})</span></h3>")
-        out.append(f'<p class="muted">PromQL: <code>{_e(evidence.promql)}</code> · criterion: '
-                   f'{_e(_criterion(evidence.criterion))}</p><div class="charts">')
-        for segment in sorted(by_segment):
-            title = f"{evidence.title}, segment {segment}"
-            out.append(f"<figure><figcaption>segment {_e(segment)}</figcaption>")
-            out.append(_chart_svg(title, evidence, by_segment[segment], styles, x0, x1, markers, clock, stable,
-                                  window))
-            out.append("</figure>")
-        out.append("</div>")
     return "".join(out)
+
+
+def _html_list(lines: Sequence[str], blank: str | None = None) -> str:
+    items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+    if blank:
+        items += f'<li class="blank">{_e(TO_FILL)}: {_e(blank)}</li>'
+    return f"<ul>{items}</ul>"
+
+
+def _html_blank(what: str) -> str:
+    return f'<p class="blank">{_e(TO_FILL)}: {_e(what)}</p>'
 
 
 def render_html(view: IncidentView, out: TextIO, clock: Clock, exported_at: datetime,
                 generator: str = "rewind") -> None:
-    """One self-contained HTML page: facts, charts with markers, decisions, actions, timeline."""
+    """One self-contained HTML page: the same sections and facts as Markdown, with charts."""
     s = view.summary
     w = out.write
     w("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
       f"<meta name=\"generator\" content=\"{_e(generator)}\">"
       f"<title>{_e(s.incident_id)}: {_e(s.summary)}</title><style>{_CSS}</style></head><body>\n")
-    w(f"<header><h1>{_e(s.summary)}</h1><div>Incident <b>{_e(s.incident_id)}</b>"
+    w(f"<header><h1>Post-mortem: {_e(s.summary)}</h1><div>Incident <b>{_e(s.incident_id)}</b>"
       f"<span class=\"badge\">{_e(s.severity)}</span><span class=\"badge\">{_e(s.status)}</span>"
       f" · model <code>{_e(s.model)}</code></div>\n<dl class=\"facts\">")
     w(f"<dt>Opened</dt><dd>{_e(clock.both(s.opened_at))} by {_e(s.opened_by.label())}</dd>")
     if s.closed_at:
         w(f"<dt>Closed</dt><dd>{_e(clock.both(s.closed_at))}</dd>")
-    if s.resolution:
-        w(f"<dt>Resolution</dt><dd>{_e(s.resolution)}</dd>")
+    w(f"<dt>Authors</dt><dd class=\"blank\">{_e(TO_FILL)}: who wrote this post-mortem.</dd>")
     w(f"<dt>Events</dt><dd>{s.events}</dd>")
     chain_class = "ok" if view.verification.ok else "bad"
     chain_mark = "✓" if view.verification.ok else "✗"
@@ -958,17 +1539,50 @@ def render_html(view: IncidentView, out: TextIO, clock: Clock, exported_at: date
     w(f"<dt>Exported</dt><dd>{_e(clock.both(exported_at))} by {_e(generator)}; local zone: "
       f"{_e(clock.zone_name)}</dd></dl></header>\n")
 
-    w("<section><h2>Impact window</h2><dl class=\"facts\">")
+    w("<section><h2>Summary</h2>")
+    w(f"<p>{_e(' '.join(_summary_lines(view, clock)))}</p>")
+    w(_html_blank("what happened, in two or three sentences a newcomer understands.") + "</section>\n")
+
+    w("<section><h2>Impact</h2><dl class=\"facts\">")
     for name, value in _fact_lines(view, clock):
         w(f"<dt>{_e(name)}</dt><dd>{_e(value)}</dd>")
-    w("</dl><ul class=\"defs\">")
-    for line in _definitions():
-        w(f"<li>{_e(line.replace('`', ''))}</li>")
-    w("</ul></section>\n")
-
-    w("<section><h2>Metrics by version</h2>")
+    w("</dl>")
+    breaches = _breach_lines(view, clock)
+    if breaches:
+        w("<p>What breached:</p>" + _html_list(breaches))
+    w(_html_blank("who was affected (users, requests, revenue) and how badly."))
+    w("<h3>Metrics by version</h3>")
     w(_charts_html(view, clock))
     w("</section>\n")
+
+    w("<section><h2>Trigger</h2>")
+    w(_html_list(_trigger_lines(view), "what change set this off (the deploy, data or config change), and when."))
+    w("</section>\n<section><h2>Detection</h2>")
+    w(_html_list(_detection_lines(view, clock),
+                 "how we noticed (alert, dashboard, user report), and how detection could be faster."))
+    w("</section>\n<section><h2>Resolution</h2>")
+    w(_html_list(_resolution_lines(view, clock)))
+    w("</section>\n<section><h2>Root cause</h2>")
+    w(_html_blank("why it happened (ask why until the answer is a fix); Rewind only knows what it saw."))
+    w("</section>\n<section><h2>Lessons learned</h2>")
+    for title, hint in _LESSONS:
+        w(f"<h3>{_e(title)}</h3>" + _html_list([], hint))
+    w("</section>\n<section><h2>Action items</h2><table><tr><th>Action item</th><th>Type</th><th>Owner</th>"
+      "<th>Due</th><th>Ticket</th></tr><tr><td class=\"blank\">To fill in</td><td>prevent / mitigate / detect</td>"
+      "<td></td><td></td><td></td></tr></table></section>\n")
+
+    zone = "UTC" if clock.is_utc else f"UTC and in {clock.zone_name}"
+    w(f"<section><h2>Timeline</h2><p class=\"muted\">Times in {_e(zone)}. Runs of "
+      "consecutive check evaluations are folded into one row; the JSON export has every event.</p><table><tr>"
+      + "".join(f"<th>{_e(h)}</th>" for h in ["#", *_time_header(clock), "Who", "Marker", "What"]) + "</tr>\n")
+    for row in view.rows:
+        seq = str(row.first_seq) if row.count == 1 else f"{row.first_seq}–{row.last_seq}"
+        css = ' class="decision"' if row.kind == EventKind.DECISION else \
+            ' class="action"' if row.kind.startswith("action.") else ""
+        w(f"<tr{css}><td class=\"num\">{seq}</td>"
+          + "".join(f"<td class=\"when\">{_e(t)}</td>" for t in _time_cells(clock, row.ts))
+          + f"<td>{_e(row.actor.label())}</td><td>{_e(row.marker)}</td><td>{_e(row.text)}</td></tr>\n")
+    w("</table></section>\n")
 
     w("<section><h2>Decisions</h2>")
     if not view.decisions:
@@ -979,18 +1593,27 @@ def render_html(view: IncidentView, out: TextIO, clock: Clock, exported_at: date
           + "</dl>")
         if decision.evidence:
             w(f"<p class=\"muted\">Evidence ({_e(_evidence_how(decision))}):</p><table><tr><th>#</th>"
-              "<th>Metric</th><th>Verdict</th><th>Values (version/segment)</th><th>Criterion</th><th>Data age</th>"
-              "<th>PromQL</th></tr>")
-            for r in _evidence_rows(decision):
-                if r.check:
-                    verdict_class = "bad" if (r.verdict or "").lower() == "breach" else ""
-                    w(f"<tr><td class=\"num\">{r.seq}</td><td>{_e(r.what)}</td>"
-                      f"<td class=\"{verdict_class}\">{_e(_verdict(r.verdict))}</td><td>{_e(r.values)}</td>"
-                      f"<td>{_e(r.criterion)}</td><td>{r.age}</td><td><code>{_e(r.promql)}</code></td></tr>")
-                else:
-                    w(f"<tr><td class=\"num\">{r.seq}</td><td>{_e(r.what)}</td><td></td>"
-                      f"<td colspan=\"4\">{_e(r.values)}</td></tr>")
+              "<th>Metric</th><th>Verdict</th><th>Cell</th><th>Value</th><th>Why</th></tr>")
+            rows = _evidence_rows(decision)
+            for r in rows:
+                if not r.check:
+                    w(f"<tr><td class=\"num\">{r.seq}</td><td>{_e(r.what)}</td><td></td><td></td><td></td>"
+                      f"<td>{_e(r.values)}</td></tr>")
+                    continue
+                for flagged in r.flagged:
+                    css = "bad" if flagged.verdict.startswith(_VERDICT_SYMBOL["breach"]) else "warn"
+                    w(f"<tr class=\"flagged\"><td class=\"num\">{r.seq}</td><td>{_e(r.what)}</td>"
+                      f"<td class=\"{css}\">{_e(flagged.verdict)}</td><td>{_e(flagged.cell)}</td>"
+                      f"<td class=\"num\">{_e(flagged.value)}</td><td>{_e(flagged.reason)}</td></tr>")
+                w(f"<tr><td class=\"num\">{r.seq}</td><td>{_e(r.what)}</td>"
+                  f"<td>{'' if r.flagged else _e(_verdict(r.verdict))}</td>"
+                  f"<td>{'other cells' if r.flagged else 'all cells'}</td><td></td><td>{_e(r.rest)}</td></tr>")
             w("</table>")
+            checks = [r for r in rows if r.check]
+            if checks:
+                w("<p class=\"muted\">Queries and criteria:</p><ul class=\"defs\">"
+                  + "".join(f"<li>#{r.seq} {_e(r.what)}: <code>{_e(r.promql)}</code>; criterion "
+                            f"{_e(r.criterion)}; data age {_e(r.age)}</li>" for r in checks) + "</ul>")
         else:
             w("<p class=\"muted\">Evidence: none recorded before this decision.</p>")
     w("</section>\n")
@@ -1006,20 +1629,9 @@ def render_html(view: IncidentView, out: TextIO, clock: Clock, exported_at: date
         w("</ul>")
     w("</section>\n")
 
-    w(f"<section><h2>Timeline</h2><p class=\"muted\">Times in UTC and in {_e(clock.zone_name)}. Runs of "
-      "consecutive check evaluations are folded into one row; the JSON export has every event.</p>"
-      f"<table><tr><th>#</th><th>UTC</th><th>Local ({_e(clock.zone_name)})</th><th>Who</th><th>Marker</th>"
-      "<th>What</th></tr>\n")
-    for row in view.rows:
-        seq = str(row.first_seq) if row.count == 1 else f"{row.first_seq}–{row.last_seq}"
-        css = ' class="decision"' if row.kind == EventKind.DECISION else \
-            ' class="action"' if row.kind.startswith("action.") else ""
-        w(f"<tr{css}><td class=\"num\">{seq}</td><td class=\"when\">{clock.utc(row.ts)}</td>"
-          f"<td class=\"when\">{_e(clock.local(row.ts))}</td><td>{_e(row.actor.label())}</td>"
-          f"<td>{_e(row.marker)}</td><td>{_e(row.text)}</td></tr>\n")
-    w("</table></section>\n")
-    w("<section><h2>Open questions</h2><p class=\"muted\">To fill in.</p></section>\n")
-    w("<section><h2>Action items</h2><table><tr><th>Action item</th><th>Owner</th><th>Due</th><th>Ticket</th></tr>"
-      "<tr><td>&nbsp;</td><td></td><td></td><td></td></tr></table></section>\n")
+    w("<section><h2>How these figures are measured</h2><ul class=\"defs\">")
+    for line in _definitions():
+        w(f"<li>{_e(line.replace('`', ''))}</li>")
+    w("</ul></section>\n")
     w(f"<footer>Generated by {_e(generator)} from the journal. {_e(_chain_line(view))} "
       "The JSON export carries every event with its hash.</footer>\n</body></html>\n")

@@ -87,18 +87,25 @@ def test_markdown_is_a_post_mortem_skeleton(incident):
     text = render(incident, "md")
     headings = re.findall(r"^#{1,3} .*$", text, flags=re.M)
     top = [h for h in headings if h.startswith("## ")]
-    assert top == ["## Summary", "## Impact window", "## Timeline", "## Decisions", "## Actions",
-                   "## Open questions", "## Action items"]
+    assert top == ["## Summary", "## Impact", "## Trigger", "## Detection", "## Resolution", "## Root cause",
+                   "## Lessons learned", "## Action items", "## Timeline", "## Decisions", "## Actions",
+                   "## How these figures are measured"]
     assert headings[0] == "# Post-mortem: Error rate of v2 up in the eu segment"
     assert "**Time to detect (TTD)**: 1 min 30 s" in text
-    assert "**Time to mitigate (TTM)**:" in text and "How these are measured:" in text
-    assert "| # | UTC | Local (UTC) | Who | Marker | What |" in text
+    assert "**Time to mitigate (TTM)**:" in text
+    assert "| # | UTC | Who | Marker | What |" in text and "Local (UTC)" not in text  # one column when local is UTC
     assert "### D1: roll back" in text and "### D2: keep the champion alias on v1" in text
     assert "Evidence (named by the decision):" in text
-    assert re.search(r"\| Error rate \| ✗ breach \| [^|]*v2/eu 1\d\.\d% ✗", text)
+    assert re.search(r"\| Error rate \| ✗ BREACH \| v2 eu \| 1\d\.\d% \| 1\d\.\d% > 5\.0% \|", text)
+    assert re.search(r"\| Error rate \|  \| other cells \| \| 5 other cells: all pass \|", text)
     assert "### A1: act-1 (verified)" in text
-    assert "**Verification: ✓ verified**: expected v1=100, v2=0, observed v1=100, v2=0" in text
-    assert "| Action item | Owner | Due | Ticket |" in text
+    assert ("**Verification: ✓ verified**: expected the left version gets under 1% of the requests; the target "
+            "passes error_rate; weights v1 100, v2 0; observed the left version got 0.0% of the requests; no breach; "
+            "weights v1 100, v2 0") in text
+    assert "- Plan: Traffic: v2 10 → 0, v1 90 → 100. Alias challenger removed from v2. Champion stays v1." in text
+    assert "- Plan: alias champion stays v1" in text  # a plan in another shape is shown as it is
+    assert "_To fill in: why it happened" in text and "### Where we got lucky" in text
+    assert "| Action item | Type | Owner | Due | Ticket |" in text
     assert "Hash chain verified: 300 events" in text
 
 
@@ -125,7 +132,7 @@ def test_markdown_escapes_table_breaking_text():
     events = _small([(EventKind.INCIDENT_OPENED, {"model": "m", "severity": "SEV3", "summary": "a | b"}),
                      (EventKind.NOTE, {"text": "pipes | and\nnewlines <script>"})])
     text = render(events, "md")
-    assert "Note: pipes \\| and newlines &lt;script&gt;" in text
+    assert "Note: pipes \\| and newlines &lt;script>" in text
     assert "<script>" not in text
 
 
@@ -182,26 +189,44 @@ def test_html_is_one_self_contained_file(incident):
     assert "<style>" in text
 
 
-def test_html_charts_each_metric_per_segment_with_a_line_per_version_and_markers(incident):
+NS = "{http://www.w3.org/2000/svg}"
+
+
+def _charts(text: str) -> list[str]:
+    return re.findall(r'<svg xmlns="http://www.w3.org/2000/svg".*?</svg>', text, flags=re.S)
+
+
+def _labels(chart: str) -> str:
+    return "".join(t.text or "" for t in ElementTree.fromstring(chart).iter(f"{NS}text"))
+
+
+def test_html_charts_the_breaching_segment_large_and_folds_the_rest(incident):
+    """Deliberately changed: one large chart per breaching segment, the others in a compact row."""
     text = render(incident, "html")
-    charts = re.findall(r'<svg xmlns="http://www.w3.org/2000/svg".*?</svg>', text, flags=re.S)
-    assert len(charts) == 9  # 3 metrics x 3 segments
-    for chart in charts:
+    charts = _charts(text)
+    assert len(charts) == 9  # 3 metrics x 3 segments, drawn from the checks (no history captured)
+    wide = [c for c in charts if 'class="chart wide"' in c]
+    small = [c for c in charts if 'class="chart small"' in c]
+    assert len(wide) == 1 and len(small) == 8  # only the error rate of eu breached
+    assert 'aria-label="Error rate, segment eu: breached"' in wide[0]
+    labels = _labels(wide[0])
+    assert "v1 stable" in labels and "v2" in labels and "limit 5.0%" in labels
+    assert "D1 A1✓" in labels and "D2 A2✓" in labels
+    for chart in small:
         root = ElementTree.fromstring(chart)  # well-formed SVG
-        ns = "{http://www.w3.org/2000/svg}"
-        assert root.findall(f".//{ns}polyline")
-        labels = "".join(t.text or "" for t in root.iter(f"{ns}text"))
-        assert "v1 stable" in labels and "v2" in labels
-        assert "D1 A1✓" in labels and "D2 A2✓" in labels
-    assert "limit 5.0%" in charts[0]
-    assert "impact window" in text
+        assert root.findall(f".//{NS}polyline") and root.findall(f".//{NS}line[@class='marker']")
+        assert "D1" not in _labels(chart)  # compact: marker lines without labels
+    assert "Error rate: never breached in mobile, us." in text
+    assert "p95 latency: no segment breached in eu, mobile, us." in text
+    assert "impact window" in text and "from the journaled checks" in text
 
 
 def test_html_keeps_the_timeline_decisions_and_actions(incident):
     text = render(incident, "html")
-    for heading in ("Impact window", "Metrics by version", "Decisions", "Actions", "Timeline", "Open questions",
-                    "Action items"):
+    for heading in ("Summary", "Impact", "Trigger", "Detection", "Resolution", "Root cause", "Lessons learned",
+                    "Action items", "Timeline", "Decisions", "Actions"):
         assert f"<h2>{heading}</h2>" in text
+    assert "<h3>Metrics by version</h3>" in text
     assert '<tr class="decision">' in text and '<tr class="action">' in text
     assert "Verification: ✓ verified" in text
 
@@ -272,3 +297,130 @@ def test_long_series_keep_their_range_when_merged_into_pixel_columns():
     text = render(events, "html")
     assert text.count("<polygon") >= 9 and "range of the values merged" in text
     assert "range of the values merged" not in render(synthetic_incident(300), "html")
+
+
+# --- the regression drill: history, charts a reader takes in, a post-mortem written for humans -------
+
+@pytest.fixture(scope="module")
+def drill():
+    from tests.fixtures.journal_data import regression_drill
+
+    return regression_drill()
+
+
+def _points(polyline: ElementTree.Element) -> list[tuple[float, float]]:
+    return [tuple(map(float, p.split(","))) for p in polyline.get("points").split()]
+
+
+def test_the_drill_charts_show_degradation_rollback_and_drain_in_the_breaching_segments(drill):
+    text = render(drill, "html")
+    wide = [c for c in _charts(text) if 'class="chart wide"' in c]
+    titles = sorted(re.search(r'aria-label="([^"]+)"', c).group(1) for c in wide)
+    assert titles == ["accuracy, segment eu-android: breached", "accuracy, segment us-web: breached",
+                      "errors, segment eu-android: breached", "errors, segment us-web: breached"]
+    chart = next(c for c in wide if "errors, segment eu-android" in c)
+    root = ElementTree.fromstring(chart)
+    limit = root.find(f".//{NS}line[@class='threshold']")
+    marker = root.find(f".//{NS}line[@class='marker']")
+    impact = root.find(f".//{NS}rect[@class='impact']")
+    assert limit is not None and marker is not None and impact is not None
+    labels = _labels(chart)
+    assert "limit 5.0%" in labels and "D1 A1✓" in labels and "v2 stable" in labels
+    assert "v3 (no data after 09:08:25)" in labels  # drained a minute after the rollback
+    limit_y, marker_x = float(limit.get("y1")), float(marker.get("x1"))
+    stable, = [g for g in root.iter(f"{NS}g") if g.get("class") == "series stable"]
+    challenger, = [g for g in root.iter(f"{NS}g") if g.get("class") == "series"]
+    v3 = [p for line in challenger.iter(f"{NS}polyline") for p in _points(line)]
+    before = [y for x, y in v3 if x < float(impact.get("x"))]
+    assert before and all(y > limit_y for y in before)  # below the limit before the degradation (SVG y grows down)
+    assert any(y < limit_y for x, y in v3 if x < marker_x)  # over the limit before the rollback
+    assert max(x for x, _ in v3) > marker_x  # the drain after it, then no data
+    v2 = [p for line in stable.iter(f"{NS}polyline") for p in _points(line)]
+    assert all(y > limit_y for _, y in v2) and max(x for x, _ in v2) > max(x for x, _ in v3)  # v2 carries on
+    assert float(impact.get("x")) < marker_x  # the impact window starts at the degradation, before the rollback
+    assert "from the metrics history (event #" in text
+    assert "errors: never breached in eu-ios, eu-web, us-android, us-ios." in text
+
+
+def test_the_drill_post_mortem_reads_as_sentences(drill):
+    text = render(drill, "md")
+    assert "Traffic: v3 10 → 0, v2 90 → 100. Alias challenger removed from v3. Champion stays v2." in text
+    assert "observed weights v2 100, v3 0; aliases champion → v2" in text
+    assert "alias_moves=" not in text and "weights_before" not in text
+    assert "**Impact start**: 2025-03-14 09:05:20Z - first crossing of a threshold in the metrics history" in text
+    assert re.search(r"- errors: v3 in eu-android breached from 2025-03-14 09:05:20Z to 09:08:25Z, worst 15\.\d%", text)
+    assert "- v3 of fraud-detector was the version left by A1 (it held challenger)." in text
+    assert "- First breaching check: errors 2025-03-14 09:07:05Z (event #2): v3 eu-android errors 15." in text
+    assert re.search(r"\| 2 \| errors \| ✗ BREACH \| v3 eu-android \| 15\.\d% \| errors 15\.\d% > 5\.0% \(95% ", text)
+    assert "| 2 | errors | ! suspect | v3 eu-ios |" in text
+    assert "| 2 | errors |  | other cells | | 9 other cells: all pass |" in text
+    assert "| 5 | req/s | · info | all cells | | 12 cells: all info |" in text
+    assert re.search(r"\| 10–13 \| .* \| Metrics history captured for 4 metrics \(errors, p95, accuracy, req/s\)",
+                     text)
+
+
+def test_markdown_and_html_show_the_same_post_mortem_facts(drill):
+    import html as html_module
+
+    markdown = render(drill, "md")
+    page = html_module.unescape(render(drill, "html"))
+    for section in ("Trigger", "Detection", "Resolution"):
+        body = markdown.split(f"## {section}\n\n", 1)[1].split("\n## ", 1)[0]
+        lines = [line[2:].replace("\\|", "|") for line in body.splitlines() if line.startswith("- ")]
+        assert lines
+        for line in lines:
+            assert line.strip("_").replace("To fill in: ", "") in page, line
+    for line in markdown.split("What breached:\n\n", 1)[1].split("\n\n", 1)[0].splitlines():
+        assert line[2:] in page
+
+
+def test_a_later_capture_is_the_one_drawn(drill):
+    from console.domain.journal import seal_chain
+    from console.services.history import history_payload
+    from tests.fixtures.journal_data import _drill_specs, drill_history
+
+    spec = _drill_specs()[0]
+    first = next(e for e in drill if e.kind is EventKind.METRICS_HISTORY)
+    answer = drill_history(first.payload["start"], first.payload["end"], first.payload["step"])[spec.name]
+    doubled = type(answer)(answer.metric, answer.promql, answer.start, answer.end, answer.step,
+                           series={k: tuple((t, None if v is None else v * 2) for t, v in pts)
+                                   for k, pts in answer.series.items()})
+    later = seal_chain([EventDraft(drill[0].incident_id, format_ts(first.time().timestamp() + 3600), Actor("b", "h"),
+                                   EventKind.METRICS_HISTORY, prepare_payload(history_payload(spec, doubled, "2")))],
+                       drill[-1].seq, drill[-1].hash)
+    events = [*drill, *later]
+    text = render(events, "html")
+    assert "errors <span class=\"muted\">(error_rate)</span></h3><p class=\"muted\">PromQL" in text
+    assert f"from the metrics history (event #{later[0].seq})" in text
+    assert "worst 30." in render(events, "md")  # the later capture's values
+    assert verify_chain(events[0].incident_id, events).ok
+
+
+def test_the_fallback_note_shows_in_both_formats():
+    events = synthetic_incident(120)
+    note = "Metrics history could not be read now (Prometheus at http://127.0.0.1:9: unreachable (metrics.url)); " \
+           "the charts show the checks journaled during the incident."
+    for fmt in ("md", "html"):
+        out = io.StringIO()
+        head = IncidentHead(events[0].incident_id, events[-1].seq, events[-1].hash, events[0].ts)
+        export(build_view(head, events, history_note=note), fmt, out, clock_for("UTC"), EXPORTED_AT)
+        assert "could not be read now (Prometheus at http://127.0.0.1:9: unreachable" in out.getvalue()
+    assert '<p class="note">' in out.getvalue()
+
+
+def test_the_json_export_keeps_its_shape_and_carries_the_history(drill):
+    document = json.loads(render(drill, "json"))
+    assert set(document) == {"schema", "generator", "exported_at", "hash", "incident", "facts", "verification",
+                             "events"}
+    assert sum(e["kind"] == "metrics.history" for e in document["events"]) == 4
+    back = parse_incident_document(document, "drill.json")
+    assert back == drill and verify_chain(back[0].incident_id, back).ok
+
+
+def test_two_time_columns_only_when_the_local_zone_is_not_utc(drill):
+    paris = render(drill, "md", clock_for("Europe/Paris"))
+    assert "| # | UTC | Local (Europe/Paris) | Who | Marker | What |" in paris
+    assert "2025-03-14 09:07:00Z (2025-03-14 10:07:00 CET local)" in paris
+    utc = render(drill, "md")
+    assert "| # | UTC | Who | Marker | What |" in utc and " local)" not in utc
+    assert "<th>UTC</th><th>Who</th>" in render(drill, "html")
