@@ -67,7 +67,8 @@ def _capture(service: JournalService, args: argparse.Namespace, events: list) ->
         config = load_config(getattr(args, "config", None)).config
         metrics = build_metrics(config)
         history = HistoryService(metrics, service, config.metrics.specs(), config.postmortem.history_margin_s,
-                                 config.postmortem.history_points)
+                                 config.postmortem.history_points,
+                                 traffic_metric=getattr(config.metrics, "traffic_metric", None))
         capture = history.capture(events[0].incident_id, events)
     except (JournalError, ChainBrokenError):
         raise

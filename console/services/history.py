@@ -75,8 +75,13 @@ def _criterion(spec: MetricSpec) -> dict:
     return {f.name: getattr(criteria, f.name) for f in fields(criteria)}
 
 
-def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str | None) -> dict:
-    """The ``metrics.history`` payload of one metric's range answer (before :func:`prepare_payload`)."""
+def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str | None,
+                    traffic_metric: str | None = None) -> dict:
+    """The ``metrics.history`` payload of one metric's range answer (before :func:`prepare_payload`).
+
+    ``traffic_metric`` names the catalogue's traffic metric, so a chart can weigh the
+    versions' values by their traffic (what the segment's users got, all versions together).
+    """
     count = int(round((result.end - result.start) / result.step)) + 1 if result.step > 0 else 0
     series = []
     for (version, segment), points in sorted(result.series.items()):
@@ -99,6 +104,8 @@ def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str |
         "step": result.step,
         "series": series,
     }
+    if traffic_metric:
+        payload["traffic_metric"] = traffic_metric
     if result.error:
         payload["error"] = result.error
     return payload
@@ -162,16 +169,19 @@ class HistoryService:
         margin_s: read this long before the impact start and after the end.
         max_points: at most this many points per series.
         clock: the current Unix time (default: the journal's clock).
+        traffic_metric: the catalogue's traffic metric (``metrics.traffic_metric``), named in each payload.
     """
 
     def __init__(self, metrics: MetricsSource, journal: JournalService, specs: Sequence[MetricSpec],
-                 margin_s: float = 900.0, max_points: int = 300, clock: Callable[[], float] | None = None) -> None:
+                 margin_s: float = 900.0, max_points: int = 300, clock: Callable[[], float] | None = None,
+                 traffic_metric: str | None = None) -> None:
         self.metrics = metrics
         self.journal = journal
         self.specs = tuple(specs)
         self.margin_s = margin_s
         self.max_points = max_points
         self.clock = clock or journal.clock
+        self.traffic_metric = traffic_metric
 
     def window(self, events: Sequence[Event], now: float | None = None) -> HistoryWindow:
         """The span to read for an incident: its impact start, and its close (or now)."""
@@ -211,7 +221,7 @@ class HistoryService:
                                                            error="the metrics source returned no answer")
             if result.error:
                 failed[spec.name] = result.error
-            items.append((EventKind.METRICS_HISTORY, history_payload(spec, result, stable)))
+            items.append((EventKind.METRICS_HISTORY, history_payload(spec, result, stable, self.traffic_metric)))
         recorded = self.journal.record_many(incident_id, items)
         return Capture(window, recorded, failed)
 

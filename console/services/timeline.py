@@ -1184,6 +1184,7 @@ class _Geo:
 _WIDE = _Geo(1180, 300, 64, 96, 46, 30)
 _SMALL = _Geo(290, 118, 44, 8, 8, 20, compact=True)
 _STABLE_COLOUR = "#6e7781"
+_SERVED_COLOUR = "#1b1f24"
 
 
 @dataclass
@@ -1199,6 +1200,33 @@ class _MetricChart:
     stable: str | None
     source: str
     segments: dict[str, dict[str, list]]
+    served: dict[str, list] = field(default_factory=dict)
+
+
+_SERVED_UNITS = (Unit.RATIO, Unit.SCORE)
+"""Units whose traffic-weighted mean over versions is what a segment's users got (not so for a quantile)."""
+
+
+def _served(chart: _MetricChart, traffic: _MetricChart | None) -> dict[str, list]:
+    """Per segment, the versions' values weighted by their traffic at each time: what the segment's users got."""
+    if traffic is None or traffic is chart or chart.unit not in _SERVED_UNITS:
+        return {}
+    served = {}
+    for segment, by_version in chart.segments.items():
+        rates = traffic.segments.get(segment, {})
+        times: dict[float, list[float]] = {}
+        for version, points in by_version.items():
+            weights = dict(rates.get(version, ()))
+            for at, value in points:
+                rate = weights.get(at)
+                if value is None or rate is None or rate <= 0:
+                    continue
+                cell = times.setdefault(at, [0.0, 0.0])
+                cell[0] += value * rate
+                cell[1] += rate
+        if len(by_version) > 1 and times:
+            served[segment] = [(at, total / weight) for at, (total, weight) in sorted(times.items())]
+    return served
 
 
 def _history_chart(event: Event) -> _MetricChart:
@@ -1240,6 +1268,13 @@ def _chart_model(view: IncidentView) -> tuple[list[_MetricChart], list[float]]:
         evidence = latest[metric]
         charts[metric] = _MetricChart(metric, evidence.title, _unit(evidence), evidence.promql, evidence.criterion,
                                       evidence.threshold, evidence.stable_version, "journaled checks", by_segment)
+    for metric, event in view.history.items():
+        chart = charts.get(metric)
+        traffic_name = event.payload.get("traffic_metric")
+        if chart is not None and chart.source.startswith("metrics history") and isinstance(traffic_name, str):
+            traffic = charts.get(traffic_name)
+            if traffic is not None and traffic.source.startswith("metrics history"):
+                chart.served = _served(chart, traffic)
     order = list(dict.fromkeys([*data, *view.history]))
     return [charts[m] for m in order if m in charts], times
 
@@ -1257,10 +1292,11 @@ def _legend_swatch(style: int | None) -> str:
 
 def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list], styles: dict[str, int],
                x0: float, x1: float, markers: list[_Marker], window: tuple[float, float], geo: _Geo,
-               breached: bool) -> str:
+               served: list | None = None) -> str:
     unit, threshold, stable = chart.unit, chart.threshold, chart.stable
     plot_w, plot_h = geo.w - geo.left - geo.right, geo.h - geo.top - geo.bottom
     values = [v for points in series.values() for _, v in points if v is not None]
+    values += [v for _, v in served or ()]
     if threshold is not None:
         values.append(threshold)
     if values:
@@ -1268,11 +1304,15 @@ def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list], styles:
         if low >= 0:
             low = 0.0
         pad = (high - low) * 0.08 or abs(high) * 0.1 or 1.0
-        ticks = _nice_ticks(low, high + pad, 3 if geo.compact else 5)
+        top = high + pad
+        if unit is Unit.RATIO and high <= 1.0:
+            top = min(top, 1.0)  # a ratio never goes past 100 %
+        ticks = _nice_ticks(low, top, 3 if geo.compact else 5)
     else:
         ticks = [0.0, 1.0]
     y0, y1 = ticks[0], ticks[-1]
     font = 9.5 if geo.compact else 11
+    end_labels: list[tuple[float, str, str]] = []
 
     def sx(t: float) -> float:
         return geo.left + (t - x0) / ((x1 - x0) or 1.0) * plot_w
@@ -1313,12 +1353,10 @@ def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list], styles:
                      f'stroke="#b3261e" stroke-width="1.4" stroke-dasharray="5 3"><title>limit {_e(label)}</title>'
                      '</line>')
         if not geo.compact:
-            parts.append(f'<text x="{geo.left + plot_w + 4}" y="{y + 4:.1f}" font-size="10.5" fill="#b3261e">'
-                         f'limit {_e(label)}</text>')
+            end_labels.append((y, f"limit {label}", "#b3261e"))
     labels = _marker_parts(parts, markers, sx, x0, x1, geo, plot_h)
     # One line per version: the stable version in grey as the reference, the others in colour, each with a
     # dash pattern, point shape and an end label, so colour is never the only cue.
-    end_labels: list[tuple[float, str, str]] = []
     ordered = sorted(series, key=lambda v: (v != stable, version_sort_key(v)))
     for version in ordered:
         is_stable = version == stable
@@ -1366,12 +1404,21 @@ def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list], styles:
                              f'paint-order="stroke">{_e(text)}</text>')
             else:
                 end_labels.append((sy(last_point[1]), label, colour))
+    if served:
+        kept, _ = _downsample(served, x0, x1, plot_w)
+        coords = " ".join(f"{sx(t):.1f},{sy(v):.1f}" for t, v in kept)
+        parts.append(f'<g class="served"><title>what the segment\'s users got: every version, weighted by its '
+                     f'traffic</title><polyline points="{coords}" fill="none" stroke="{_SERVED_COLOUR}" '
+                     'stroke-width="2" stroke-dasharray="2 3" stroke-linecap="round" stroke-linejoin="round"/>'
+                     '</g>')
+        end_labels.append((sy(kept[-1][1]), "served", _SERVED_COLOUR))
     end_labels.sort()
     placed: list[float] = []
     for y, label, colour in end_labels:
         y = max(y, placed[-1] + 12) if placed else y
         placed.append(y)
-        parts.append(f'<text x="{geo.left + plot_w + 4}" y="{y + 4:.1f}" font-size="11" font-weight="600" '
+        weight = "400" if label.startswith("limit ") else "600"
+        parts.append(f'<text x="{geo.left + plot_w + 4}" y="{y + 4:.1f}" font-size="11" font-weight="{weight}" '
                      f'fill="{colour}">{_e(label)}</text>')
     if not values or (threshold is not None and len(values) == 1):
         parts.append(f'<text x="{geo.left + plot_w / 2}" y="{geo.top + plot_h / 2}" text-anchor="middle" '
@@ -1467,6 +1514,10 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
     out.append('<span><svg width="22" height="14" aria-hidden="true"><line x1="11" y1="0" x2="11" y2="14" '
                'stroke="#57606a" stroke-width="1.5" stroke-dasharray="4 2"/></svg>A1, A2…: actions, when applied '
                '(✓ verified, ✗ not verified, ! failed, ↺ compensated)</span>')
+    if any(c.served for c in charts):
+        out.append('<span><svg width="22" height="12" aria-hidden="true"><line x1="0" y1="6" x2="22" y2="6" '
+                   f'stroke="{_SERVED_COLOUR}" stroke-width="1.6" stroke-dasharray="1 3" stroke-linecap="round"/>'
+                   "</svg>served: what the segment's users got (every version, weighted by its traffic)</span>")
     out.append('<span><svg width="22" height="12" aria-hidden="true"><line x1="0" y1="6" x2="22" y2="6" '
                'stroke="#b3261e" stroke-dasharray="5 3"/></svg>limit</span>')
     out.append('<span><svg width="22" height="12" aria-hidden="true"><rect width="22" height="12" fill="#f6e7e7" '
@@ -1484,7 +1535,7 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
             out.append(f'<figure class="wide"><figcaption>segment {_e(segment)} '
                        f'<span class="bad">✗ breached</span></figcaption>')
             out.append(_chart_svg(title, chart, chart.segments[segment], styles, x0, x1, markers, window, _WIDE,
-                                  True))
+                                  chart.served.get(segment)))
             out.append("</figure>")
         if small:
             word = "never breached" if large else "no segment breached"
@@ -1495,7 +1546,7 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
                 out.append(f'<figure class="small"><figcaption>{_e(segment)} '
                            f'<span class="muted">· {_e(_peak(chart, segment))}</span></figcaption>')
                 out.append(_chart_svg(title, chart, chart.segments[segment], styles, x0, x1, markers, window,
-                                      _SMALL, False))
+                                      _SMALL))
                 out.append("</figure>")
             out.append("</div>")
     if any("<polygon" in part for part in out[legend_end:]):

@@ -424,3 +424,23 @@ def test_two_time_columns_only_when_the_local_zone_is_not_utc(drill):
     utc = render(drill, "md")
     assert "| # | UTC | Who | Marker | What |" in utc and " local)" not in utc
     assert "<th>UTC</th><th>Who</th>" in render(drill, "html")
+
+
+def test_the_served_line_shows_the_recovery(drill):
+    """Every version weighted by its traffic: up with the degradation, back down after the rollback."""
+    text = render(drill, "html")
+    chart = next(c for c in _charts(text) if 'aria-label="errors, segment eu-android: breached"' in c)
+    root = ElementTree.fromstring(chart)
+    served = next(g for g in root.iter(f"{NS}g") if g.get("class") == "served")
+    points = _points(served.find(f"{NS}polyline"))
+    marker_x = float(root.find(f".//{NS}line[@class='marker']").get("x1"))
+    impact_x = float(root.find(f".//{NS}rect[@class='impact']").get("x"))
+    before = [y for x, y in points if x < impact_x - 10]
+    during = [y for x, y in points if impact_x + 20 < x < marker_x]
+    after = [y for x, y in points if x > marker_x + 10]
+    assert before and during and after
+    assert min(during) < min(before) - 10  # higher on the chart: the users' error rate went up
+    assert max(after) > min(during) + 10 and abs(sum(after) / len(after) - sum(before) / len(before)) < 8  # recovered
+    assert "served" in _labels(chart)
+    p95 = next(c for c in _charts(text) if "p95, segment" in c)
+    assert 'class="served"' not in p95  # a quantile is not averaged over versions
