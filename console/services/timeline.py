@@ -90,6 +90,7 @@ class IncidentView:
     verification: VerifyResult
     history: dict[str, Event] = field(default_factory=dict)
     history_note: str | None = None
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def build_view(head: IncidentHead, events: list[Event], history_note: str | None = None) -> IncidentView:
@@ -488,28 +489,40 @@ def _worse(a: float | None, b: float | None, better_high: bool) -> float | None:
 
 
 def _breaches(view: IncidentView) -> list[_Breach]:
-    """Every cell that breached: judged so by a journaled check, or beyond its threshold in the history."""
+    """Every cell that breached: judged so by a journaled check, or beyond its threshold in the history.
+
+    Computed once per view: an incident can hold tens of thousands of checks.
+    """
+    if "breaches" not in view.cache:
+        view.cache["breaches"] = _find_breaches(view)
+    return view.cache["breaches"]
+
+
+def _find_breaches(view: IncidentView) -> list[_Breach]:
     found: dict[tuple[str, str, str], _Breach] = {}
     for event in view.events:
         if event.kind is not EventKind.CHECK_EVALUATED:
             continue
         p = event.payload
-        if not isinstance(p.get("values"), list):
-            continue
+        if str(p.get("verdict", "")).lower() != "breach" or not isinstance(p.get("values"), list):
+            continue  # a check has a breaching cell only when its verdict is breach
         at = _event_time(event)
-        c = check_evidence(p)
-        unit = _unit(c)
+        metric = str(p.get("metric", "?"))
         better_high = str(p.get("direction")) == "higher_is_better"
-        for raw, cell in zip([v for v in p["values"] if isinstance(v, Mapping)], c.values, strict=False):
-            if (cell.verdict or "").lower() != "breach":
+        for raw in p["values"]:
+            if not isinstance(raw, Mapping) or str(raw.get("verdict", "")).lower() != "breach":
                 continue
-            key = (c.metric, cell.version, cell.segment)
+            key = (metric, str(raw.get("version", "?")), str(raw.get("segment", "all")))
+            value = _number(raw.get("raw", raw.get("value")))
             b = found.get(key)
-            if b is None:
-                reason = _cell_reason(raw, cell.value, unit, c.threshold, str(p.get("direction")))
-                b = found[key] = _Breach(c.metric, c.title, cell.version, cell.segment, unit, at, at, reason=reason)
+            if b is None:  # the first breach of a cell: its reason, read the careful way
+                c = check_evidence(p)
+                unit = _unit(c)
+                reason = _cell_reason(raw, value, unit, c.threshold, str(p.get("direction")))
+                b = found[key] = _Breach(metric, c.title, key[1], key[2], unit, at, at, reason=reason)
             b.first, b.last = min(b.first, at), max(b.last, at)
-            b.worst = _worse(b.worst, cell.value, better_high)
+            if value is not None and math.isfinite(value):
+                b.worst = _worse(b.worst, value, better_high)
     for metric, event in view.history.items():
         p = event.payload
         threshold = _number(p.get("criterion", {}).get("threshold")) if isinstance(p.get("criterion"), Mapping) \
