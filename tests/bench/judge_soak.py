@@ -59,23 +59,27 @@ def _wait_until(config: Path, condition, since: float, limit_s: float = DETECT_L
     return None
 
 
-def _calm(document: dict) -> bool:
-    return not any(state in ("breach", "suspect") for state in _states(document).values())
+def _detect(box, config: Path, scenario: str, cells: list[tuple[str, str]], metrics: tuple[str, ...]) -> float | None:
+    """Seconds from switching to ``scenario`` until every cell breaches on one of ``metrics``.
 
+    Starts from calm: the previous scenario out of the window, nothing breaching, and
+    none of the watched cells even suspect.
+    """
+    watched = [(v, s, m) for v, s in cells for m in metrics]
 
-def _detect(box, config: Path, scenario: str, condition) -> float | None:
-    box.set_scenario("healthy")
-    _wait_until(config, _calm, time.time(), limit_s=150.0)  # the previous scenario out of the window
-    started = time.time()
-    box.set_scenario(scenario)
-    return _wait_until(config, condition, started)
+    def calm(document: dict) -> bool:
+        states = _states(document)
+        return "breach" not in states.values() and all(states.get(key) in ("pass", "low_traffic") for key in watched)
 
-
-def _breach_in_all(cells: list[tuple[str, str]], metrics: tuple[str, ...]):
-    def condition(document: dict) -> bool:
+    def detected(document: dict) -> bool:
         states = _states(document)
         return all(any(states.get((v, s, m)) == "breach" for m in metrics) for v, s in cells)
-    return condition
+
+    box.set_scenario("healthy")
+    _wait_until(config, calm, time.time(), limit_s=150.0)
+    started = time.time()
+    box.set_scenario(scenario)
+    return _wait_until(config, detected, started)
 
 
 def _roles(document: dict) -> tuple[str, list[str]]:
@@ -107,11 +111,10 @@ def figures():
             yield "healthy_false_breaches", breaches, f"cells in {snapshots} snapshots"
             yield "healthy_suspect_cells", suspects, f"cells in {snapshots} snapshots"
             challenger, weighted = _roles(_snapshot(config))
-            regression = _detect(box, config, "regression", _breach_in_all(
-                [(challenger, s) for s in REGRESSION_SEGMENTS], ("error_rate", "accuracy")))
+            regression = _detect(box, config, "regression", [(challenger, s) for s in REGRESSION_SEGMENTS],
+                                 ("error_rate", "accuracy"))
             yield "regression_detect_s", regression if regression is not None else -1, "s"
-            drift = _detect(box, config, "drift", _breach_in_all(
-                [(v, s) for v in weighted for s in DRIFT_SEGMENTS], ("accuracy",)))
+            drift = _detect(box, config, "drift", [(v, s) for v in weighted for s in DRIFT_SEGMENTS], ("accuracy",))
             yield "drift_detect_s", drift if drift is not None else -1, "s"
         finally:
             box.down()
@@ -121,8 +124,7 @@ def figures():
             time.sleep(FILL_S)
             config = small.config_path
             challenger, _ = _roles(_snapshot(config))
-            outage = _detect(small, config, "outage", _breach_in_all(
-                [(challenger, s) for s in SEGMENTS], ("error_rate",)))
+            outage = _detect(small, config, "outage", [(challenger, s) for s in SEGMENTS], ("error_rate",))
             yield "small_segment_outage_detect_s", outage if outage is not None else -1, "s"
         finally:
             small.down()

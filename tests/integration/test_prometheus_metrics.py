@@ -72,12 +72,26 @@ def test_prometheus_counts_exactly_the_requests_we_sent(sandbox, config, metrics
     accuracy = results["accuracy"].value(("1", "eu-web"))
     assert accuracy == pytest.approx(seen["correct"] / seen["ok"], abs=0.02)
     assert results["request_rate"].value(("1", "eu-web")) > 0
+    # The ratios are judged on the counts behind them, read in the same single query per metric;
+    # increase() extrapolates to the window's edges, so they are close to what we sent, not exact.
+    errors = results["error_rate"].counts[("1", "eu-web")]
+    assert errors.denominator == pytest.approx(240, rel=0.1)
+    assert errors.numerator == pytest.approx(seen["error"], abs=max(2, 0.1 * seen["error"]))
+    labels = results["accuracy"].counts[("1", "eu-web")]
+    assert labels.denominator == pytest.approx(seen["ok"], rel=0.1)
+    assert labels.numerator / labels.denominator == pytest.approx(seen["correct"] / seen["ok"], abs=0.02)
 
 
 def test_one_query_per_metric_all_at_one_instant(config, metrics):
     specs = config.metrics.specs()
     results = metrics.evaluate(specs, MODEL)
     assert len(metrics.sent) == len(specs)
+    # Metrics judged on persistence read their recent evaluations with one range query each.
+    ranges = [url for url in metrics.sent if "/api/v1/query_range?" in url]
+    assert len(ranges) == sum(spec.persists for spec in specs) == 2
+    recent = results["latency_p95"].recent
+    assert recent and all(len(row) == 4 for row in recent.values())
+    assert all(results["latency_p95"].value(key) == row[-1] for key, row in recent.items() if row[-1] is not None)
     assert {r.evaluated_at for r in results.values()} == {results["error_rate"].evaluated_at}
     assert all(r.error is None for r in results.values())
     cells = results["request_rate"].raw
