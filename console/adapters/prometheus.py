@@ -176,6 +176,26 @@ class PrometheusMetrics:
                 f"{self.describe()}: refused the credentials (HTTP {response.status_code}, metrics.auth)")
         return response.status_code, content
 
+    def _not_json(self, status: int) -> MetricsError:
+        return MetricsError(f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)")
+
+    @staticmethod
+    def _typed_vector(decoder: Any, status: int, content: bytes) -> list:
+        """The series of a successful instant-vector answer, by a typed decoder.
+
+        Raises:
+            msgspec.ValidationError: an error, another shape, or a series the decoder cannot type.
+            msgspec.DecodeError: not JSON at all.
+        """
+        import msgspec
+
+        if status != 200:
+            raise msgspec.ValidationError("not a success")
+        typed = decoder.decode(content)
+        if typed.status != "success" or typed.data.resultType != "vector":
+            raise msgspec.ValidationError("not an instant vector")
+        return typed.data.result
+
     def _typed_decoder(self, text: bool = False) -> Any:
         """A decoder for a successful instant-vector answer that keeps only what a cell needs.
 
@@ -212,19 +232,12 @@ class PrometheusMetrics:
         import msgspec
 
         try:
-            if status != 200:
-                raise msgspec.ValidationError("not a success")
-            typed = self._typed_decoder().decode(content)
-            if typed.status != "success" or typed.data.resultType != "vector":
-                raise msgspec.ValidationError("not an instant vector")
-            series = typed.data.result
+            series = self._typed_vector(self._typed_decoder(), status, content)
             cells = {(s.metric.version, s.metric.segment): s.value[1] for s in series}
         except msgspec.ValidationError:  # also a sample lax mode does not read, such as "+Inf"
             return self._decode_unusual(spec, promql, at, status, content)
         except msgspec.DecodeError:
-            raise MetricsError(
-                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
-            ) from None
+            raise self._not_json(status) from None
         if len(cells) != len(series):  # two series for one cell: the careful path says so
             return self._decode_unusual(spec, promql, at, status, content)
         try:
@@ -257,9 +270,7 @@ class PrometheusMetrics:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
-            raise MetricsError(
-                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
-            ) from None
+            raise self._not_json(status) from None
         if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
             body = body if isinstance(body, dict) else {}
             reason = f"{body.get('errorType', 'error')}: {body.get('error', 'HTTP ' + str(status))}"
@@ -336,14 +347,10 @@ class PrometheusMetrics:
         import msgspec
 
         try:
-            if status != 200:
-                raise msgspec.ValidationError("not a success")
-            typed = self._counts_decoder().decode(content)
-            if typed.status != "success" or typed.data.resultType != "vector":
-                raise msgspec.ValidationError("not an instant vector")
+            series = self._typed_vector(self._counts_decoder(), status, content)
             parts: dict[str, dict[tuple[str, str], float]] = {"numerator": {}, "denominator": {}}
             placed = 0
-            for item in typed.data.result:
+            for item in series:
                 part = parts.get(item.metric.part)
                 if part is not None:
                     part[(item.metric.version, item.metric.segment)] = item.value[1]
@@ -359,9 +366,7 @@ class PrometheusMetrics:
                 return careful
             numerators, denominators = careful
         except msgspec.DecodeError:
-            raise MetricsError(
-                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
-            ) from None
+            raise self._not_json(status) from None
         except ValueError as exc:
             return QueryResult(spec.name, promql, at, error=str(exc))
         values, counts, problems, error = combine_counts(spec, numerators, denominators)
@@ -379,9 +384,7 @@ class PrometheusMetrics:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
-            raise MetricsError(
-                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
-            ) from None
+            raise self._not_json(status) from None
         data = body.get("data") if isinstance(body, dict) else None
         if status != 200 or body.get("status") != "success" or not isinstance(data, dict) \
                 or data.get("resultType") != "vector":
@@ -480,9 +483,7 @@ class PrometheusMetrics:
         try:
             body = orjson.loads(content)
         except orjson.JSONDecodeError:
-            raise MetricsError(
-                f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)"
-            ) from None
+            raise self._not_json(status) from None
         if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
             body = body if isinstance(body, dict) else {}
             return failed(f"{body.get('errorType', 'error')}: {body.get('error', 'HTTP ' + str(status))}")

@@ -158,6 +158,20 @@ def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, 
     return judge
 
 
+def _threshold_excess(counts: CellCounts, threshold: float, sign: float, confidence: float) -> tuple[float, float]:
+    """How far beyond the threshold a ratio's cell may be, at best and at worst (positive: beyond)."""
+    low, high = exact_interval(counts.numerator, counts.denominator, confidence)
+    return (low - threshold, high - threshold) if sign > 0 else (threshold - high, threshold - low)
+
+
+def _delta_excess(counts: CellCounts, base: CellCounts, limit: float, sign: float,
+                  confidence: float) -> tuple[float, float]:
+    """How far beyond the allowed worsening against the stable version, at best and at worst."""
+    low, high = difference_interval(counts.numerator, counts.denominator, base.numerator, base.denominator,
+                                    confidence)
+    return (low - limit, high - limit) if sign > 0 else (-high - limit, -low - limit)
+
+
 RatioJudge = Callable[[float | None, CellCounts | None, CellCounts | None, bool, float | None], State]
 
 
@@ -191,33 +205,22 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
             return State.NO_DATA
         delta_applies = max_delta is not None and compare and base is not None and base.denominator > 0
         base_value = base.numerator / base.denominator if delta_applies else 0.0  # type: ignore[union-attr]
+
         over_threshold = threshold is not None and (value - threshold) * sign > 0
         over_delta = delta_applies and (value - base_value) * sign > delta_limit(base_value)
         if over_threshold or over_delta:
-            if over_threshold:
-                low, high = exact_interval(counts.numerator, counts.denominator, confidence)
-                if ((low if sign > 0 else high) - threshold) * sign > 0:  # type: ignore[operator]
-                    return State.BREACH
-            if over_delta:
-                low, high = difference_interval(counts.numerator, counts.denominator, base.numerator,  # type: ignore[union-attr]
-                                                base.denominator, confidence)  # type: ignore[union-attr]
-                if (low if sign > 0 else -high) > delta_limit(base_value):
-                    return State.BREACH
+            if over_threshold and _threshold_excess(counts, threshold, sign, confidence)[0] > 0 \
+                    or over_delta and _delta_excess(counts, base, delta_limit(base_value), sign, confidence)[0] > 0:
+                return State.BREACH
             return State.SUSPECT
         if max_delta is not None and threshold is None and not delta_applies:
             return State.NO_DATA  # a delta-only criterion with nothing to compare with
         if min_traffic is None or (traffic is not None and traffic >= min_traffic):
             return State.PASS
         # Few requests: a pass only when the counts say so with confidence.
-        if threshold is not None:
-            low, high = exact_interval(counts.numerator, counts.denominator, confidence)
-            if ((high if sign > 0 else low) - threshold) * sign > 0:
-                return State.LOW_TRAFFIC
-        if delta_applies:
-            low, high = difference_interval(counts.numerator, counts.denominator, base.numerator,  # type: ignore[union-attr]
-                                            base.denominator, confidence)  # type: ignore[union-attr]
-            if (high if sign > 0 else -low) > delta_limit(base_value):
-                return State.LOW_TRAFFIC
+        if threshold is not None and _threshold_excess(counts, threshold, sign, confidence)[1] > 0 \
+                or delta_applies and _delta_excess(counts, base, delta_limit(base_value), sign, confidence)[1] > 0:
+            return State.LOW_TRAFFIC
         return State.PASS
 
     return judge
