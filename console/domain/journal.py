@@ -657,6 +657,7 @@ class CheckEvidence:
     evaluated_at: float | None
     stable_version: str | None
     values: tuple[CheckValue, ...] = field(default_factory=tuple)
+    direction: str | None = None
 
     @property
     def threshold(self) -> float | None:
@@ -709,6 +710,7 @@ def check_evidence(payload: Mapping) -> CheckEvidence:
         evaluated_at=_float(payload.get("evaluated_at")),
         stable_version=None if payload.get("stable_version") is None else str(payload.get("stable_version")),
         values=tuple(values),
+        direction=None if payload.get("direction") is None else str(payload.get("direction")),
     )
 
 

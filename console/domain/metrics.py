@@ -176,6 +176,43 @@ def criterion_document(spec: MetricSpec) -> dict:
     return document
 
 
+def criterion_sentence(criterion: Mapping, unit: str | None, direction: str | None) -> str:
+    """A criterion (as :func:`criterion_document` writes it, read back from the journal) in words.
+
+    ``breach above 5.0%, or over +3.0 pt worse than the stable version; with 95% confidence
+    on the counts; judged from 0.5/s of traffic``.
+    """
+    def number(key: str) -> float | None:
+        value = criterion.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    try:
+        shown = Unit(unit) if unit else Unit.SCORE
+    except ValueError:
+        shown = Unit.SCORE
+    better = direction == Direction.HIGHER_IS_BETTER.value
+    threshold, max_delta, min_traffic = number("threshold"), number("max_delta"), number("min_traffic")
+    limits = []
+    if threshold is not None:
+        limits.append(f"{'below' if better else 'above'} {format_value(threshold, shown)}")
+    if max_delta is not None:
+        relative = criterion.get("delta_kind") == DeltaKind.RELATIVE.value
+        worse = format_delta(-max_delta if better else max_delta, shown,
+                             DeltaKind.RELATIVE if relative else DeltaKind.ABSOLUTE)
+        limits.append(f"more than {worse} {'below' if better else 'above'} the stable version")
+    if not limits:
+        return "none (shown for information)"
+    parts = ["breach " + ", or ".join(limits)]
+    confidence, evaluations, step = number("confidence"), number("evaluations"), number("step_s")
+    if confidence is not None:
+        parts.append(f"with {confidence * 100:g}% confidence on the counts")
+    elif evaluations is not None and evaluations > 1:
+        parts.append(f"in each of {evaluations:g} evaluations {step or 0:g} s apart")
+    if min_traffic is not None:
+        parts.append(f"point values trusted from {min_traffic:g}/s of traffic")
+    return "; ".join(parts)
+
+
 COUNT_PART_LABEL = "rewind_part"
 """The label that tells a ratio's numerator series from its denominator series in one answer."""
 

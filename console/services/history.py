@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from console.adapters.protocols import MetricsSource
 from console.domain.incident import incident_facts
 from console.domain.journal import Event, EventKind
-from console.domain.metrics import MetricSpec, RangeResult
+from console.domain.metrics import MetricSpec, RangeResult, criterion_document
 from console.services.journal import JournalService
 
 SIGNIFICANT_DIGITS = 6
@@ -70,11 +70,6 @@ def _round(value: float | None) -> float | None:
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 
 
-def _criterion(spec: MetricSpec) -> dict:
-    criteria = spec.criteria
-    return {f.name: getattr(criteria, f.name) for f in fields(criteria)}
-
-
 def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str | None,
                     traffic_metric: str | None = None) -> dict:
     """The ``metrics.history`` payload of one metric's range answer (before :func:`prepare_payload`).
@@ -97,7 +92,7 @@ def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str |
         "unit": str(spec.unit),
         "direction": str(spec.direction),
         "promql": result.promql,
-        "criterion": _criterion(spec),
+        "criterion": criterion_document(spec),
         "stable_version": stable_version,
         "start": result.start,
         "end": result.end,

@@ -61,7 +61,7 @@ from console.domain.journal import (
     parse_ts,
     verify_chain,
 )
-from console.domain.metrics import Unit, format_value
+from console.domain.metrics import Unit, criterion_sentence, format_value
 from console.domain.versions import version_sort_key
 from console.runtime import gc_paused
 from console.services.history import latest_history
@@ -290,10 +290,10 @@ def _verdict(text: str | None) -> str:
 _CRITERION_ORDER = ("threshold", "max_delta", "delta_kind", "min_traffic")
 
 
-def _criterion(criterion: object) -> str:
+def _criterion(criterion: object, unit: str | None = None, direction: str | None = None) -> str:
     if isinstance(criterion, Mapping):
-        if criterion.get("threshold") is None and criterion.get("max_delta") is None and "threshold" in criterion:
-            return "none (shown for information)"
+        if "threshold" in criterion or "max_delta" in criterion:
+            return criterion_sentence(criterion, unit, direction)
         keys = [k for k in _CRITERION_ORDER if k in criterion] + [k for k in criterion if k not in _CRITERION_ORDER]
         parts = [f"{k} {criterion[k]}" for k in keys if criterion[k] is not None]
         return ", ".join(parts) or "-"
@@ -409,7 +409,7 @@ def _check_row(ev: Event) -> _EvidenceRow:
             others.append(state)
     flagged.sort(key=lambda f: 0 if f.verdict.startswith(_VERDICT_SYMBOL["breach"]) else 1)
     rest = _tally(others, len(flagged))
-    return _EvidenceRow(ev.seq, c.title, c.verdict, rest, _criterion(c.criterion),
+    return _EvidenceRow(ev.seq, c.title, c.verdict, rest, _criterion(c.criterion, c.unit, direction),
                         "-" if c.data_age_s is None else f"{c.data_age_s:g} s", c.promql,
                         flagged=tuple(flagged), rest=rest)
 
@@ -1214,6 +1214,7 @@ class _MetricChart:
     source: str
     segments: dict[str, dict[str, list]]
     served: dict[str, list] = field(default_factory=dict)
+    direction: str | None = None
 
 
 _SERVED_UNITS = (Unit.RATIO, Unit.SCORE)
@@ -1259,7 +1260,8 @@ def _history_chart(event: Event) -> _MetricChart:
     return _MetricChart(str(p.get("metric", "?")), str(p.get("title") or p.get("metric", "?")), _unit_of(p.get("unit")),
                         str(p.get("promql", "")), criterion, threshold,
                         None if p.get("stable_version") is None else str(p.get("stable_version")),
-                        f"metrics history (event #{event.seq})", segments)
+                        f"metrics history (event #{event.seq})", segments,
+                        direction=None if p.get("direction") is None else str(p.get("direction")))
 
 
 def _chart_model(view: IncidentView) -> tuple[list[_MetricChart], list[float]]:
@@ -1280,7 +1282,8 @@ def _chart_model(view: IncidentView) -> tuple[list[_MetricChart], list[float]]:
             continue
         evidence = latest[metric]
         charts[metric] = _MetricChart(metric, evidence.title, _unit(evidence), evidence.promql, evidence.criterion,
-                                      evidence.threshold, evidence.stable_version, "journaled checks", by_segment)
+                                      evidence.threshold, evidence.stable_version, "journaled checks", by_segment,
+                                      direction=evidence.direction)
     for metric, event in view.history.items():
         chart = charts.get(metric)
         traffic_name = event.payload.get("traffic_metric")
@@ -1542,7 +1545,7 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
         small = [s for s in sorted(chart.segments) if (chart.metric, s) not in breached]
         out.append(f"<h3>{_e(chart.title)} <span class=\"muted\">({_e(chart.metric)})</span></h3>")
         out.append(f'<p class="muted">PromQL: <code>{_e(chart.promql)}</code> · criterion: '
-                   f'{_e(_criterion(chart.criterion))} · from the {_e(chart.source)}</p>')
+                   f'{_e(_criterion(chart.criterion, chart.unit, chart.direction))} · from the {_e(chart.source)}</p>')
         for segment in large:
             title = f"{chart.title}, segment {segment}: breached"
             out.append(f'<figure class="wide"><figcaption>segment {_e(segment)} '

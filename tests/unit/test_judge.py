@@ -250,3 +250,17 @@ def test_judging_defaults_reach_every_metric_and_criteria_override_them():
     assert spec.criteria.step_s == 20.0
     override = {**RATIO_METRIC, "criteria": {"threshold": 0.05, "confidence": 0.99}}
     assert parse_config(config_with(override), "rewind.yaml", environ={}).metrics.specs()[0].criteria.confidence == 0.99
+
+
+def test_exports_state_each_criterion_in_words():
+    from console.domain.metrics import criterion_document, criterion_sentence
+
+    assert criterion_sentence(criterion_document(ERRORS), "ratio", "higher_is_worse") == (
+        "breach above 5.0%, or more than +3.0 pt above the stable version; with 95% confidence on the counts; "
+        "point values trusted from 0.5/s of traffic")
+    assert criterion_sentence(criterion_document(ACCURACY), "ratio", "higher_is_better").startswith(
+        "breach below 85.0%, or more than -8.0 pt below the stable version")
+    assert criterion_sentence(criterion_document(P95), "seconds", "higher_is_worse") == (
+        "breach above 250 ms, or more than +100 ms above the stable version; in each of 4 evaluations 15 s apart; "
+        "point values trusted from 0.5/s of traffic")
+    assert criterion_sentence({"threshold": None, "max_delta": None}, "ratio", None) == "none (shown for information)"
