@@ -462,18 +462,23 @@ class PrometheusMetrics:
         Raises:
             MetricsError: when Prometheus cannot be reached at all.
         """
-        queries = [(spec, render_query(spec.query, model, self.window)) for spec in specs]
+        # A ratio's history is read through its counts, so the post-mortem can judge each point as a
+        # refresh does; the value (numerator over denominator) is the same as its value query's.
+        queries = [(spec, refresh_query(spec, model, self.window) if spec.counts
+                    else render_query(spec.query, model, self.window)) for spec in specs]
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="promql")
         futures = [self._pool.submit(self._fetch_range, promql, start, end, step) for _, promql in queries]
         results = {}
         for (spec, promql), future in zip(queries, futures, strict=True):
             status, content = future.result()
-            results[spec.name] = self._decode_range(spec.name, promql, start, end, step, status, content)
+            result = self._decode_range(spec.name, promql, start, end, step, status, content,
+                                        part_label=COUNT_PART_LABEL if spec.counts else None)
+            results[spec.name] = _counted_history(result) if spec.counts and not result.error else result
         return results
 
     def _decode_range(self, metric: str, promql: str, start: float, end: float, step: float, status: int,
-                      content: bytes) -> RangeResult:
+                      content: bytes, part_label: str | None = None) -> RangeResult:
         """A range answer (``matrix``) indexed by cell; errors and other shapes become a result with an error."""
         import orjson
 
@@ -498,6 +503,8 @@ class PrometheusMetrics:
                 version, segment = labels.get(self.version_label), labels.get(self.segment_label)
                 if version is None or segment is None:
                     continue
+                if part_label is not None:  # a ratio's counts: the part rides in the segment's place
+                    segment = f"{segment}\x00{labels.get(part_label)}"
                 placed += 1
                 series[(version, segment)] = tuple((float(t), parse_sample_value(v)) for t, v in item["values"])
             series = canonical_cells(series)
@@ -509,3 +516,28 @@ class PrometheusMetrics:
             return failed(f"the query returns {placed} series for {len(series)} (version, segment) cells: "
                           "aggregate them, for example with sum by (version, segment)")
         return RangeResult(metric, promql, start, end, step, series=series)
+
+
+def _counted_history(result: RangeResult) -> RangeResult:
+    """A ratio's counts history (parts keyed ``segment\\x00part``) as values and ``(t, num, den)`` counts."""
+    parts: dict[tuple[str, str], dict[str, dict[float, float | None]]] = {}
+    for (version, keyed), points in result.series.items():
+        segment, _, part = keyed.partition("\x00")
+        parts.setdefault((version, segment), {})[part] = dict(points)
+    series: dict[tuple[str, str], tuple] = {}
+    counts: dict[tuple[str, str], tuple] = {}
+    for key, both in parts.items():
+        numerators, denominators = both.get("numerator", {}), both.get("denominator", {})
+        values, counted = [], []
+        for t in sorted(denominators):
+            num, den = numerators.get(t), denominators[t]
+            if num is None or den is None or den <= 0 or num < 0 or num > den * 1.01 + 0.5:
+                values.append((t, None))
+                continue
+            num = min(num, den)
+            values.append((t, num / den))
+            counted.append((t, num, den))
+        series[key] = tuple(values)
+        counts[key] = tuple(counted)
+    return RangeResult(result.metric, result.promql, result.start, result.end, result.step, series=series,
+                       counts=counts)

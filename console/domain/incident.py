@@ -31,6 +31,7 @@ from console.domain.journal import (
     check_evidence,
     parse_ts,
 )
+from console.domain.verdicts import history_breaches
 
 SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 """Severities, most severe first."""
@@ -175,7 +176,7 @@ def incident_facts(events: Sequence[Event]) -> IncidentFacts:
         estimated = False
     elif history_start is not None and history_start[0] < detected.at \
             and (first_breach is None or history_start[0] < first_breach.time()):
-        impact_start = KeyTime(history_start[0], f"first crossing of a threshold in the metrics history "
+        impact_start = KeyTime(history_start[0], f"first breach in the metrics history "
                                                  f"(event #{history_start[1]})")
         estimated = True
     elif first_breach is not None and first_breach.time() < detected.at:
@@ -210,25 +211,16 @@ def _number(value: object) -> float | None:
     return None if math.isnan(number) else number
 
 
-def history_crossings(payload: Mapping) -> list[tuple[str, str, float]]:
-    """Where a ``metrics.history`` series first goes beyond its threshold: ``(version, segment, time)``."""
-    criterion = payload.get("criterion")
-    threshold = _number(criterion.get("threshold")) if isinstance(criterion, Mapping) else None
+def history_crossings(payload: Mapping, traffic: Mapping | None = None) -> list[tuple[str, str, float]]:
+    """Where a ``metrics.history`` series first breaches, as the judge sees it: ``(version, segment, time)``.
+
+    ``traffic``: the traffic metric's history payload (for ``min_traffic``).
+    """
     start, step = _number(payload.get("start")), _number(payload.get("step"))
-    if threshold is None or start is None or not step or payload.get("error"):
+    if start is None or not step:
         return []
-    better_high = str(payload.get("direction")) == "higher_is_better"
-    found = []
-    for series in payload.get("series") or []:
-        if not isinstance(series, Mapping) or not isinstance(series.get("values"), list):
-            continue
-        for index, raw in enumerate(series["values"]):
-            value = _number(raw)
-            if value is not None and (value < threshold if better_high else value > threshold):
-                found.append((str(series.get("version", "?")), str(series.get("segment", "all")),
-                              start + index * step))
-                break
-    return found
+    return [(version, segment, start + indexes[0] * step)
+            for (version, segment), indexes in history_breaches(payload, traffic).items()]
 
 
 def _history_breach_start(events: Sequence[Event]) -> tuple[datetime, int] | None:
@@ -239,7 +231,8 @@ def _history_breach_start(events: Sequence[Event]) -> tuple[datetime, int] | Non
             latest[str(event.payload.get("metric", "?"))] = event
     best: tuple[float, int] | None = None
     for event in latest.values():
-        for _, _, at in history_crossings(event.payload):
+        traffic = latest.get(str(event.payload.get("traffic_metric")))
+        for _, _, at in history_crossings(event.payload, traffic.payload if traffic else None):
             if best is None or at < best[0]:
                 best = (at, event.seq)
     return None if best is None else (datetime.fromtimestamp(best[0], UTC), best[1])

@@ -176,6 +176,41 @@ def criterion_document(spec: MetricSpec) -> dict:
     return document
 
 
+def spec_from_document(payload: Mapping) -> MetricSpec:
+    """A metric's spec rebuilt, leniently, from a journal payload (``metrics.history`` or ``check.evaluated``).
+
+    Enough to judge recorded values again: unit, direction, kind and the criterion as
+    :func:`criterion_document` wrote it. Unknown or missing parts take the defaults
+    (a payload without ``kind`` or ``evaluations`` is judged on its instant values).
+    """
+    def pick(enum, value, default):
+        try:
+            return enum(value)
+        except ValueError:
+            return default
+
+    raw = payload.get("criterion")
+    criterion: Mapping = raw if isinstance(raw, Mapping) else {}
+
+    def number(key: str) -> float | None:
+        value = criterion.get(key)
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    kind = pick(MetricKind, payload.get("kind"), MetricKind.VALUE)
+    confidence = number("confidence")
+    evaluations = number("evaluations")
+    criteria = Criteria(number("threshold"), number("max_delta"),
+                        pick(DeltaKind, criterion.get("delta_kind"), DeltaKind.ABSOLUTE), number("min_traffic"),
+                        confidence=confidence if confidence is not None and 0.5 < confidence < 1 else 0.95,
+                        evaluations=max(1, int(evaluations)) if evaluations else 1,
+                        step_s=number("step_s") or 15.0)
+    counted = kind is MetricKind.RATIO and confidence is not None
+    return MetricSpec(str(payload.get("metric", "?")), str(payload.get("title") or payload.get("metric", "?")),
+                      str(payload.get("promql", "")), pick(Unit, payload.get("unit"), Unit.SCORE),
+                      pick(Direction, payload.get("direction"), Direction.HIGHER_IS_WORSE), criteria, kind=kind,
+                      numerator="(recorded)" if counted else None, denominator="(recorded)" if counted else None)
+
+
 def criterion_sentence(criterion: Mapping, unit: str | None, direction: str | None) -> str:
     """A criterion (as :func:`criterion_document` writes it, read back from the journal) in words.
 
@@ -366,6 +401,8 @@ class RangeResult:
     step: float
     series: dict[CellKey, tuple[tuple[float, float | None], ...]] = field(default_factory=dict)
     error: str | None = None
+    counts: dict[CellKey, tuple[tuple[float, float, float], ...]] = field(default_factory=dict)
+    """For a ratio read through its counts: ``(time, numerator, denominator)`` points per cell."""
 
 
 def _canonical_version(version: str) -> str:

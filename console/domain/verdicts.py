@@ -8,7 +8,7 @@ names the values and the limits it was judged by.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -22,6 +22,7 @@ from console.domain.metrics import (
     Unit,
     format_delta,
     format_value,
+    spec_from_document,
 )
 from console.domain.stats import difference_interval, exact_interval
 
@@ -596,3 +597,117 @@ def build_matrix(
         baseline_version=baseline_version,
         traffic_metric=traffic_metric,
     )
+
+
+def history_breaches(payload: Mapping, traffic: Mapping | None = None) -> dict[CellKey, list[int]]:
+    """The points of a ``metrics.history`` payload the judge calls breaches, by cell.
+
+    The same judge as a refresh: a ratio whose counts were recorded is judged on
+    them at each point (against the stable version's counts at the same point);
+    any other metric breaches at a point when it was over the line at that point
+    and at the evaluations before it, ``step_s`` apart, that its criterion asks
+    for. So a post-mortem never calls a breach what the console would have called
+    chance. ``traffic`` is the traffic metric's history payload, for ``min_traffic``.
+
+    A confirmed breach is dated from the start of its excursion: the points just
+    before it that were already over the line belong to it (the judge needed them
+    to be sure), while an excursion the judge never confirmed is left out.
+
+    Returns:
+        (version, segment) -> the indexes of the breaching points, in order.
+    """
+    spec = spec_from_document(payload)
+    if not spec.criteria.judges or payload.get("error"):
+        return {}
+    step = payload.get("step")
+    step = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else None
+    if step is None:
+        return {}
+    stable = payload.get("stable_version")
+    stable = None if stable is None else str(stable)
+
+    def floats(values: object) -> list[float | None]:
+        if not isinstance(values, list):
+            return []
+        out: list[float | None] = []
+        for value in values:
+            try:
+                number = float(value) if value is not None and not isinstance(value, bool) else None
+            except (TypeError, ValueError):
+                number = None
+            out.append(None if number is None or number != number else number)
+        return out
+
+    cells: dict[CellKey, dict[str, list[float | None]]] = {}
+    for series in payload.get("series") or []:
+        if isinstance(series, Mapping):
+            key = (str(series.get("version", "?")), str(series.get("segment", "all")))
+            cells[key] = {name: floats(series.get(name)) for name in ("values", "numerators", "denominators")}
+    traffic_by_cell: dict[CellKey, list[float | None]] = {}
+    if isinstance(traffic, Mapping) and traffic.get("start") == payload.get("start") and traffic.get("step") == step:
+        for series in traffic.get("series") or []:
+            if isinstance(series, Mapping):
+                key = (str(series.get("version", "?")), str(series.get("segment", "all")))
+                traffic_by_cell[key] = floats(series.get("values"))
+
+    def at(values: list[float | None], index: int) -> float | None:
+        return values[index] if 0 <= index < len(values) else None
+
+    found: dict[CellKey, list[int]] = {}
+    if spec.counts:
+        judge_counts = ratio_judge(spec)
+        for key, cell in cells.items():
+            base = cells.get((stable, key[1])) if stable is not None else None
+            compare = stable is not None and key[0] != stable
+            hits = []
+            for index, value in enumerate(cell["values"]):
+                num, den = at(cell["numerators"], index), at(cell["denominators"], index)
+                counts = CellCounts(num, den) if num is not None and den else None
+                base_counts = None
+                if base is not None:
+                    b_num, b_den = at(base["numerators"], index), at(base["denominators"], index)
+                    base_counts = CellCounts(b_num, b_den) if b_num is not None and b_den else None
+                state = judge_counts(value, counts, base_counts, compare, None)
+                if state is State.BREACH:
+                    hits.append(index)
+            if hits:
+                found[key] = _with_excursions(spec, hits, cell["values"], base["values"] if base else None, compare)
+        return found
+    judge_recent = persistence_judge(spec) if spec.criteria.evaluations > 1 else None
+    judge_now = cell_judge(spec)
+    stride = max(1, round(spec.criteria.step_s / step))
+    back = spec.criteria.evaluations
+    for key, cell in cells.items():
+        base = cells.get((stable, key[1]), {}).get("values") if stable is not None else None
+        compare = stable is not None and key[0] != stable
+        traffic_values = traffic_by_cell.get(key, [])
+        hits = []
+        for index, value in enumerate(cell["values"]):
+            if value is None:
+                continue
+            flow = at(traffic_values, index) if traffic_values else (None if spec.criteria.min_traffic else 0.0)
+            if judge_recent is None:
+                state = judge_now(value, at(base, index) if base else None, compare, flow)
+            else:
+                picks = [index - (back - 1 - i) * stride for i in range(back)]
+                recent = tuple(at(cell["values"], i) for i in picks)
+                base_recent = tuple(at(base, i) for i in picks) if base else None
+                state = judge_recent(recent, base_recent, compare, flow)
+            if state is State.BREACH:
+                hits.append(index)
+        if hits:
+            found[key] = _with_excursions(spec, hits, cell["values"], base, compare)
+    return found
+
+
+def _with_excursions(spec: MetricSpec, hits: list[int], values: list[float | None],
+                     baseline: list[float | None] | None, compare: bool) -> list[int]:
+    """Breaching points, each run extended back over the points already over the line before it."""
+    over = _over_flags(spec, tuple(values), tuple(baseline) if baseline else None, compare)
+    kept = set(hits)
+    for index in hits:
+        before = index - 1
+        while before >= 0 and over[before] and before not in kept:
+            kept.add(before)
+            before -= 1
+    return sorted(kept)

@@ -78,19 +78,32 @@ def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str |
     versions' values by their traffic (what the segment's users got, all versions together).
     """
     count = int(round((result.end - result.start) / result.step)) + 1 if result.step > 0 else 0
+    def slot(at: float) -> int | None:
+        index = int(round((at - result.start) / result.step))
+        return index if 0 <= index < count else None
+
     series = []
     for (version, segment), points in sorted(result.series.items()):
         values: list[float | None] = [None] * count
         for at, value in points:
-            index = int(round((at - result.start) / result.step))
-            if 0 <= index < count:
+            if (index := slot(at)) is not None:
                 values[index] = _round(value)
-        series.append({"version": version, "segment": segment, "values": values})
+        item: dict = {"version": version, "segment": segment, "values": values}
+        counted = result.counts.get((version, segment))
+        if counted is not None:  # a ratio's counts, so the post-mortem judges each point as a refresh does
+            numerators: list[float | None] = [None] * count
+            denominators: list[float | None] = [None] * count
+            for at, num, den in counted:
+                if (index := slot(at)) is not None:
+                    numerators[index], denominators[index] = round(num, 3), round(den, 3)
+            item["numerators"], item["denominators"] = numerators, denominators
+        series.append(item)
     payload = {
         "metric": spec.name,
         "title": spec.title,
         "unit": str(spec.unit),
         "direction": str(spec.direction),
+        "kind": str(spec.kind),
         "promql": result.promql,
         "criterion": criterion_document(spec),
         "stable_version": stable_version,

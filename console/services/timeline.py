@@ -62,6 +62,7 @@ from console.domain.journal import (
     verify_chain,
 )
 from console.domain.metrics import Unit, criterion_sentence, format_value
+from console.domain.verdicts import history_breaches
 from console.domain.versions import version_sort_key
 from console.runtime import gc_paused
 from console.services.history import latest_history
@@ -489,7 +490,7 @@ def _worse(a: float | None, b: float | None, better_high: bool) -> float | None:
 
 
 def _breaches(view: IncidentView) -> list[_Breach]:
-    """Every cell that breached: judged so by a journaled check, or beyond its threshold in the history.
+    """Every cell that breached: judged so by a journaled check, or by the same judge on the history.
 
     Computed once per view: an incident can hold tens of thousands of checks.
     """
@@ -525,33 +526,30 @@ def _find_breaches(view: IncidentView) -> list[_Breach]:
                 b.worst = _worse(b.worst, value, better_high)
     for metric, event in view.history.items():
         p = event.payload
-        threshold = _number(p.get("criterion", {}).get("threshold")) if isinstance(p.get("criterion"), Mapping) \
-            else None
-        if threshold is None:
-            continue
-        better_high = str(p.get("direction")) == "higher_is_better"
         start, step = _number(p.get("start")), _number(p.get("step"))
         if start is None or not step:
             continue
-        for series in p.get("series") or []:
-            if not isinstance(series, Mapping):
-                continue
-            times = [start + i * step for i, v in enumerate(series.get("values") or [])
-                     if (x := _number(v)) is not None and (x < threshold if better_high else x > threshold)]
-            if not times:
-                continue
-            values = [x for v in series.get("values") or [] if (x := _number(v)) is not None]
-            worst = (min(values) if better_high else max(values)) if values else None
-            key = (metric, str(series.get("version", "?")), str(series.get("segment", "all")))
-            unit = _unit_of(p.get("unit"))
+        traffic = view.history.get(str(p.get("traffic_metric")))
+        judged = history_breaches(p, traffic.payload if traffic else None)
+        if not judged:
+            continue
+        better_high = str(p.get("direction")) == "higher_is_better"
+        unit = _unit_of(p.get("unit"))
+        values_of = {(str(x.get("version", "?")), str(x.get("segment", "all"))): x.get("values") or []
+                     for x in p.get("series") or [] if isinstance(x, Mapping)}
+        for (version, segment), indexes in judged.items():
+            values = values_of.get((version, segment), [])
+            hit = [x for i in indexes if i < len(values) and (x := _number(values[i])) is not None]
+            worst = (min(hit) if better_high else max(hit)) if hit else None
+            first, last = start + indexes[0] * step, start + indexes[-1] * step
+            key = (metric, version, segment)
             b = found.get(key)
             if b is None:
-                sign = "<" if better_high else ">"
-                b = found[key] = _Breach(metric, str(p.get("title") or metric), key[1], key[2], unit, times[0],
-                                         times[-1], reason=f"beyond its threshold ({sign} "
-                                                           f"{_value_text(threshold, None, unit)}) in the history",
+                rule = criterion_sentence(p.get("criterion") or {}, p.get("unit"), p.get("direction"))
+                b = found[key] = _Breach(metric, str(p.get("title") or metric), version, segment, unit, first, last,
+                                         reason=f"judged a breach at {len(indexes)} point(s) of the history: {rule}",
                                          source="history")
-            b.first, b.last = min(b.first, times[0]), max(b.last, times[-1])
+            b.first, b.last = min(b.first, first), max(b.last, last)
             b.worst = _worse(b.worst, worst, better_high)
             if b.source == "checks":
                 b.source = "checks and history"

@@ -264,3 +264,33 @@ def test_exports_state_each_criterion_in_words():
         "breach above 250 ms, or more than +100 ms above the stable version; in each of 4 evaluations 15 s apart; "
         "point values trusted from 0.5/s of traffic")
     assert criterion_sentence({"threshold": None, "max_delta": None}, "ratio", None) == "none (shown for information)"
+
+
+def test_the_history_is_judged_as_a_refresh_would_judge_it():
+    from console.domain.metrics import criterion_document
+    from console.domain.verdicts import history_breaches
+
+    def payload(spec, series, stable="2"):
+        return {"metric": spec.name, "title": spec.title, "unit": str(spec.unit), "direction": str(spec.direction),
+                "kind": str(spec.kind), "criterion": criterion_document(spec), "stable_version": stable,
+                "start": 0.0, "step": 5.0, "series": series}
+
+    # v3: one point at 7.5 % from 3 errors in 40 requests (chance), later a run confirmed by 20 of 60.
+    v3 = {"version": "3", "segment": "eu", "values": [0.0, 0.075, 0.0, 0.0, 0.10, 0.2, 0.33, 0.0],
+          "numerators": [0, 3, 0, 0, 4, 10, 20, 0], "denominators": [40, 40, 40, 40, 40, 50, 60, 40]}
+    v2 = {"version": "2", "segment": "eu", "values": [0.0] * 8, "numerators": [0] * 8, "denominators": [400] * 8}
+    judged = history_breaches(payload(ERRORS, [v2, v3]))
+    # Points 5 and 6 are significant; point 4 (4 of 40) is the start of their excursion; point 1 never was.
+    assert judged == {("3", "eu"): [4, 5, 6]}
+
+    # p95: over 250 ms for 2 points (10 s) is not persistent; over it for 4 evaluations 15 s apart is.
+    traffic = {"start": 0.0, "step": 5.0, "series": [{"version": "3", "segment": "eu", "values": [5.0] * 16}]}
+    p95 = {"version": "3", "segment": "eu",
+           "values": [0.03, 0.3, 0.3, 0.03] + [0.03] * 2 + [0.3] * 10}
+    assert history_breaches(payload(P95, [p95], stable=None), traffic) == {("3", "eu"): list(range(6, 16))}
+    # Without traffic for the cell, a point value from little traffic is never called a breach.
+    assert history_breaches(payload(P95, [p95], stable=None)) == {}
+    # An old payload (no kind, no evaluations) is judged on its instant values.
+    old = {"metric": "x", "unit": "ratio", "criterion": {"threshold": 0.05}, "start": 0.0, "step": 5.0,
+           "series": [{"version": "3", "segment": "eu", "values": [0.01, 0.09]}]}
+    assert history_breaches(old) == {("3", "eu"): [1]}

@@ -347,8 +347,10 @@ def test_the_drill_post_mortem_reads_as_sentences(drill):
     assert "Traffic: v3 10 → 0, v2 90 → 100. Alias challenger removed from v3. Champion stays v2." in text
     assert "observed weights v2 100, v3 0; aliases champion → v2" in text
     assert "alias_moves=" not in text and "weights_before" not in text
-    assert "**Impact start**: 2025-03-14 09:05:20Z - first crossing of a threshold in the metrics history" in text
-    assert re.search(r"- errors: v3 in eu-android breached from 2025-03-14 09:05:20Z to 09:08:25Z, worst 15\.\d%", text)
+    # The judge confirms the breach from the counts; it is dated from the start of its excursion over the
+    # line (09:05:15, 3 pt over the stable version), and ends at the rollback, when v3's counts stop.
+    assert "**Impact start**: 2025-03-14 09:05:15Z - first breach in the metrics history" in text
+    assert re.search(r"- errors: v3 in eu-android breached from 2025-03-14 09:05:15Z to 09:07:25Z, worst 15\.\d%", text)
     assert "- v3 of fraud-detector was the version left by A1 (it held challenger)." in text
     assert "- First breaching check: errors 2025-03-14 09:07:05Z (event #2): v3 eu-android errors 15." in text
     assert re.search(r"\| 2 \| errors \| ✗ BREACH \| v3 eu-android \| 15\.\d% \| errors 15\.\d% > 5\.0% \(95% ", text)
@@ -384,7 +386,8 @@ def test_a_later_capture_is_the_one_drawn(drill):
     answer = drill_history(first.payload["start"], first.payload["end"], first.payload["step"])[spec.name]
     doubled = type(answer)(answer.metric, answer.promql, answer.start, answer.end, answer.step,
                            series={k: tuple((t, None if v is None else v * 2) for t, v in pts)
-                                   for k, pts in answer.series.items()})
+                                   for k, pts in answer.series.items()},
+                           counts={k: tuple((t, n * 2, d) for t, n, d in pts) for k, pts in answer.counts.items()})
     later = seal_chain([EventDraft(drill[0].incident_id, format_ts(first.time().timestamp() + 3600), Actor("b", "h"),
                                    EventKind.METRICS_HISTORY, prepare_payload(history_payload(spec, doubled, "2")))],
                        drill[-1].seq, drill[-1].hash)
