@@ -1273,8 +1273,13 @@ def _chart_model(view: IncidentView) -> tuple[list[_MetricChart], list[float]]:
             continue
         chart = _history_chart(event)
         charts[metric] = chart
+        # The span the history has data for: the margin asked of Prometheus before a service existed
+        # (a new deployment, a fresh sandbox) would only draw empty axes.
+        seen = [t for by_version in chart.segments.values() for points in by_version.values()
+                for t, value in points if value is not None]
         p = event.payload
-        times += [t for t in (_number(p.get("start")), _number(p.get("end"))) if t is not None]
+        times += [min(seen), max(seen)] if seen else \
+            [t for t in (_number(p.get("start")), _number(p.get("end"))) if t is not None]
     for metric, by_segment in data.items():
         if metric in charts:
             continue
