@@ -180,8 +180,9 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
     """A judge for a ratio's cells on their counts: ``judge(value, counts, baseline_counts, compare, traffic)``.
 
     - **breach** when the whole confidence interval is over the line: the
-      proportion's Wilson interval beyond the threshold, or the interval of its
-      difference with the stable version (Newcombe) beyond ``max_delta``;
+      proportion's exact (Clopper-Pearson) interval beyond the threshold, or the
+      interval of its difference with the stable version (Newcombe's
+      square-and-add on the exact intervals) beyond ``max_delta``;
     - **suspect** when the proportion itself is over the line but its interval
       still reaches back across it (chance could explain it);
     - **pass** when the proportion is within every limit, and either the cell
