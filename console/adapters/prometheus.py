@@ -176,6 +176,24 @@ class PrometheusMetrics:
                 f"{self.describe()}: refused the credentials (HTTP {response.status_code}, metrics.auth)")
         return response.status_code, content
 
+    def _answer_data(self, status: int, content: bytes) -> tuple[dict, str | None]:
+        """The ``data`` of a successful answer, or ``{}`` and Prometheus' reason it is not one.
+
+        Raises:
+            MetricsError: the body is not JSON at all.
+        """
+        import orjson
+
+        try:
+            body = orjson.loads(content)
+        except orjson.JSONDecodeError:
+            raise self._not_json(status) from None
+        if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
+            body = body if isinstance(body, dict) else {}
+            return {}, f"{body.get('errorType', 'error')}: {body.get('error', 'HTTP ' + str(status))}"[:300]
+        data = body.get("data")
+        return (data if isinstance(data, dict) else {}), None
+
     def _not_json(self, status: int) -> MetricsError:
         return MetricsError(f"{self.describe()}: HTTP {status} with a body that is not Prometheus JSON (metrics.url)")
 
@@ -265,17 +283,9 @@ class PrometheusMetrics:
 
     def _decode_unusual(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
         """The careful path for errors and answers of another shape, with the reason kept."""
-        import orjson
-
-        try:
-            body = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise self._not_json(status) from None
-        if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
-            body = body if isinstance(body, dict) else {}
-            reason = f"{body.get('errorType', 'error')}: {body.get('error', 'HTTP ' + str(status))}"
-            return QueryResult(spec.name, promql, at, error=reason[:300])
-        data = body.get("data") or {}
+        data, reason = self._answer_data(status, content)
+        if reason:
+            return QueryResult(spec.name, promql, at, error=reason)
         if data.get("resultType") != "vector" or not isinstance(data.get("result"), list):
             return QueryResult(spec.name, promql, at,
                                error=f"the query returns a {data.get('resultType', 'malformed result')}, "
@@ -379,15 +389,8 @@ class PrometheusMetrics:
     def _counts_careful(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes
                         ) -> QueryResult | tuple[dict, dict]:
         """The careful path for a counts answer: an error result, or the numerators and denominators by cell."""
-        import orjson
-
-        try:
-            body = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise self._not_json(status) from None
-        data = body.get("data") if isinstance(body, dict) else None
-        if status != 200 or body.get("status") != "success" or not isinstance(data, dict) \
-                or data.get("resultType") != "vector":
+        data, reason = self._answer_data(status, content)
+        if reason or data.get("resultType") != "vector":
             return self._decode_unusual(spec, promql, at, status, content)
         parts: dict[str, dict[tuple[str, str], float]] = {"numerator": {}, "denominator": {}}
         unplaced = placed = 0
@@ -480,19 +483,12 @@ class PrometheusMetrics:
     def _decode_range(self, metric: str, promql: str, start: float, end: float, step: float, status: int,
                       content: bytes, part_label: str | None = None) -> RangeResult:
         """A range answer (``matrix``) indexed by cell; errors and other shapes become a result with an error."""
-        import orjson
-
         def failed(reason: str) -> RangeResult:
             return RangeResult(metric, promql, start, end, step, error=reason[:300])
 
-        try:
-            body = orjson.loads(content)
-        except orjson.JSONDecodeError:
-            raise self._not_json(status) from None
-        if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
-            body = body if isinstance(body, dict) else {}
-            return failed(f"{body.get('errorType', 'error')}: {body.get('error', 'HTTP ' + str(status))}")
-        data = body.get("data") or {}
+        data, reason = self._answer_data(status, content)
+        if reason:
+            return failed(reason)
         if data.get("resultType") != "matrix" or not isinstance(data.get("result"), list):
             return failed(f"the range query returns a {data.get('resultType', 'malformed result')}, not a matrix")
         series: dict[tuple[str, str], tuple] = {}

@@ -193,3 +193,12 @@ def test_a_persistent_metric_reads_its_last_evaluations_from_one_range_answer():
     assert result.values == {("3", "eu"): 0.30}  # the value now is the last evaluation's
     wrong = PrometheusMetrics("http://127.0.0.1:1", "1m")._decode_refresh(P95, "q", at, 200, answer([]))
     assert "not a matrix" in wrong.error
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b'{"status": "success", "data": []}', b"{}"])
+def test_odd_json_answers_are_a_result_with_a_reason_for_every_query_kind(body):
+    metrics = PrometheusMetrics("http://127.0.0.1:1", "1m")
+    for spec in (SPEC, RATIO, P95):
+        result = metrics._decode_refresh(spec, "q", 1000.0, 200, body)
+        assert result.error and not result.values, (spec.name, result)
+    assert metrics._decode_range("m", "q", 0.0, 10.0, 5.0, 200, body).error
