@@ -441,3 +441,29 @@ def test_an_undo_refused_for_a_later_change_is_journaled_where_the_undo_goes(wor
         service.undo_preview(rollback.plan.action_id, placement=placement)
     [opened] = [i for i in incident_ids(journal) if i != incident]
     assert kinds(journal, opened) == ["incident.opened", "action.failed"]
+
+
+@pytest.mark.parametrize(("errors", "status"), [(3, "applied"), (20, "held")])
+def test_a_gradual_gate_holds_on_a_breach_the_judge_is_sure_of_not_on_noise(world, errors, status):
+    """The gate uses the console's judge: 3 errors in 40 requests is suspect (chance could explain it),
+    20 in 40 is a breach; only the breach holds the rollback."""
+    from console.domain.metrics import CellCounts, QueryResult
+    from tests.unit.test_judge import ERRORS, RATE
+
+    build, registry, router, journal, incident = world
+
+    class CountingMetrics(FakeMetrics):
+        def evaluate(self, specs, model, at=None):
+            cells = {("2", "eu"): CellCounts(errors, 40), ("3", "eu"): CellCounts(0, 40)}
+            return {"request_rate": QueryResult("request_rate", "r", 0.0, raw={k: "1" for k in cells},
+                                                values=dict.fromkeys(cells, 1.0)),
+                    "error_rate": QueryResult("error_rate", "e", 0.0, raw={k: "x" for k in cells},
+                                              values={k: c.numerator / c.denominator for k, c in cells.items()},
+                                              counts=cells)}
+
+    service = build(metrics=CountingMetrics())
+    service.catalogue, service.traffic_metric, service.gate_metrics = (RATE, ERRORS), "request_rate", ("error_rate",)
+    outcome = service.apply(service.preview(MODEL, mode=Mode.GRADUAL), incident)
+    assert outcome.status == status, outcome.message
+    if status == "held":
+        assert "v2 eu error_rate: errors 50.0% > 5.0% (95% interval" in outcome.message
