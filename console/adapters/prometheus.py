@@ -85,6 +85,40 @@ class _SampleText(Mapping):
         return repr(self._texts())
 
 
+class _Recent(Mapping):
+    """Each cell's values at the evaluation times, oldest first, built the first time someone asks.
+
+    A refresh reads only the cells over the line now (a few, usually) to see whether
+    they stayed over it: the other cells' rows are never built.
+    """
+
+    def __init__(self, points: Mapping[tuple[str, str], list], first: float, step: float, count: int) -> None:
+        self._points, self._first, self._step, self._count = points, first, step, count
+        self._rows: dict[tuple[str, str], tuple[float | None, ...]] = {}
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[float | None, ...]:
+        row = self._rows.get(key)
+        if row is None:
+            points, count = self._points[key], self._count
+            if len(points) == count:
+                row = tuple(None if value is None or value != value else value for _, value in points)
+            else:
+                slots: list[float | None] = [None] * count
+                for t, value in points:
+                    index = round((t - self._first) / self._step)
+                    if 0 <= index < count and value is not None and value == value:
+                        slots[index] = value
+                row = tuple(slots)
+            self._rows[key] = row
+        return row
+
+    def __iter__(self):
+        return iter(self._points)
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+
 class PrometheusMetrics:
     """A :class:`~console.adapters.protocols.MetricsSource` on Prometheus."""
 
@@ -382,7 +416,8 @@ class PrometheusMetrics:
         values, counts, problems, error = combine_counts(spec, numerators, denominators)
         if error:
             return QueryResult(spec.name, promql, at, error=error)
-        raw = {key: ("NaN" if value is None else repr(value)) for key, value in values.items()}
+        raw = _SampleText(values, lambda: {key: ("NaN" if value is None else repr(value))
+                                           for key, value in values.items()})
         return QueryResult(spec.name, promql, at, raw=raw, values={k: v for k, v in values.items() if v is not None},
                            counts=counts, problems=problems)
 
@@ -437,22 +472,56 @@ class PrometheusMetrics:
 
     def _decode_recent(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
         """A persistence range answer: each cell's values at the last evaluation times, the current one last."""
+        import msgspec
+
         times = evaluation_times(spec, at)
-        history = self._decode_range(spec.name, promql, times[0], times[-1], spec.criteria.step_s, status, content)
-        if history.error:
-            return QueryResult(spec.name, promql, at, error=history.error)
         first, step, count = times[0], spec.criteria.step_s, len(times)
-        recent: dict[tuple[str, str], tuple[float | None, ...]] = {}
-        for key, points in history.series.items():
-            row: list[float | None] = [None] * count
-            for t, value in points:
-                index = round((t - first) / step)
-                if 0 <= index < count:
-                    row[index] = value
-            recent[key] = tuple(row)
-        values = {key: row[-1] for key, row in recent.items() if row[-1] is not None}
-        raw = {key: repr(value) for key, value in values.items()}
+        try:
+            if status != 200:
+                raise msgspec.ValidationError("not a success")
+            typed = self._range_decoder().decode(content)
+            if typed.status != "success" or typed.data.resultType != "matrix":
+                raise msgspec.ValidationError("not a matrix")
+            by_cell = {(s.metric.version, s.metric.segment): s.values for s in typed.data.result}
+            if len(by_cell) != len(typed.data.result):
+                raise msgspec.ValidationError("several series for one cell")  # the careful path says so
+            by_cell = canonical_cells(by_cell)
+        except msgspec.ValidationError:  # an error, another shape, unlabelled series, or "+Inf"
+            history = self._decode_range(spec.name, promql, first, times[-1], step, status, content)
+            if history.error:
+                return QueryResult(spec.name, promql, at, error=history.error)
+            by_cell = history.series
+        except msgspec.DecodeError:
+            raise self._not_json(status) from None
+        except ValueError as exc:
+            return QueryResult(spec.name, promql, at, error=str(exc))
+        recent = _Recent(by_cell, first, step, count)
+        values = {}
+        for key, points in by_cell.items():
+            if len(points) == count:  # the usual answer: a point at every evaluation time, the last one now
+                value = points[-1][1]
+                if value is not None and value == value:
+                    values[key] = value
+            elif (row := recent[key])[-1] is not None:
+                values[key] = row[-1]
+        raw = _SampleText(values, lambda: {key: repr(value) for key, value in values.items()})
         return QueryResult(spec.name, promql, at, raw=raw, values=values, recent=recent)
+
+    def _range_decoder(self) -> Any:
+        """A typed decoder for a range answer: version and segment labels, each point read as floats."""
+        decoder = getattr(self, "_range_typed", None)
+        if decoder is None:
+            import msgspec
+
+            labels = msgspec.defstruct(
+                "RangeLabels", [("version", str), ("segment", str)],
+                rename={"version": self.version_label, "segment": self.segment_label}, gc=False)
+            series = msgspec.defstruct("RangeSeries", [("metric", labels), ("values", list[tuple[float, float]])],
+                                       gc=False)
+            data = msgspec.defstruct("RangeData", [("resultType", str), ("result", list[series])], gc=False)
+            body = msgspec.defstruct("RangeBody", [("status", str), ("data", data)], gc=False)
+            decoder = self._range_typed = msgspec.json.Decoder(body, strict=False)
+        return decoder
 
     def history(self, specs: tuple[MetricSpec, ...], model: str, start: float, end: float,
                 step: float) -> dict[str, RangeResult]:

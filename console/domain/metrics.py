@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
@@ -271,9 +271,12 @@ def evaluation_times(spec: MetricSpec, at: float) -> tuple[float, ...]:
     return tuple(at - (n - 1 - i) * step for i in range(n))
 
 
-@dataclass(frozen=True)
-class CellCounts:
-    """A ratio cell's counts over the window (``increase`` may make them fractional)."""
+class CellCounts(NamedTuple):
+    """A ratio cell's counts over the window (``increase`` may make them fractional).
+
+    A named tuple: a refresh makes one per cell (8,000 at 20 versions x 200 segments
+    x 2 ratios), and a tuple is made three times faster than a frozen dataclass.
+    """
 
     numerator: float
     denominator: float
@@ -307,6 +310,10 @@ def combine_counts(spec: MetricSpec, numerators: Mapping[CellKey, float],
     problems: dict[CellKey, str] = {}
     for key, den in denominators.items():
         num = numerators.get(key)
+        if num is not None and 0.0 <= num <= den < math.inf and den > 0.0:  # the usual cell, at once
+            counts[key] = CellCounts(num, den)
+            values[key] = num / den
+            continue
         if num is None:
             problems[key] = f"no data: the numerator has no series for this cell ({setting}.counts.numerator)"
         elif num != num or den != den or math.isinf(num) or math.isinf(den):

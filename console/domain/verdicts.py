@@ -24,7 +24,13 @@ from console.domain.metrics import (
     format_value,
     spec_from_document,
 )
-from console.domain.stats import difference_interval, exact_interval
+from console.domain.stats import (
+    difference_beyond,
+    difference_interval,
+    exact_interval,
+    lower_bound_above,
+    upper_bound_above,
+)
 
 
 class State(StrEnum):
@@ -159,18 +165,25 @@ def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, 
     return judge
 
 
-def _threshold_excess(counts: CellCounts, threshold: float, sign: float, confidence: float) -> tuple[float, float]:
-    """How far beyond the threshold a ratio's cell may be, at best and at worst (positive: beyond)."""
-    low, high = exact_interval(counts.numerator, counts.denominator, confidence)
-    return (low - threshold, high - threshold) if sign > 0 else (threshold - high, threshold - low)
+def _beyond_threshold(counts: CellCounts, threshold: float, sign: float, confidence: float, surely: bool) -> bool:
+    """Whether a ratio's cell is beyond the threshold for sure (its whole interval), or possibly (any of it)."""
+    x, n = counts.numerator, counts.denominator
+    if sign > 0:
+        return lower_bound_above(x, n, threshold, confidence) if surely else upper_bound_above(x, n, threshold,
+                                                                                              confidence)
+    return not upper_bound_above(x, n, threshold, confidence) if surely else not lower_bound_above(x, n, threshold,
+                                                                                                   confidence)
 
 
-def _delta_excess(counts: CellCounts, base: CellCounts, limit: float, sign: float,
-                  confidence: float) -> tuple[float, float]:
-    """How far beyond the allowed worsening against the stable version, at best and at worst."""
-    low, high = difference_interval(counts.numerator, counts.denominator, base.numerator, base.denominator,
-                                    confidence)
-    return (low - limit, high - limit) if sign > 0 else (-high - limit, -low - limit)
+def _beyond_delta(counts: CellCounts, base: CellCounts, limit: float, sign: float, confidence: float,
+                  surely: bool) -> bool:
+    """Whether a ratio's cell is worse than the stable version by more than ``limit``, for sure or possibly."""
+    if sign > 0:  # worse is higher: is p - p_stable above the limit?
+        return difference_beyond(counts.numerator, counts.denominator, base.numerator, base.denominator, limit,
+                                 confidence, surely)
+    # worse is lower: is p_stable - p above the limit?
+    return difference_beyond(base.numerator, base.denominator, counts.numerator, counts.denominator, limit,
+                             confidence, surely)
 
 
 RatioJudge = Callable[[float | None, CellCounts | None, CellCounts | None, bool, float | None], State]
@@ -211,8 +224,8 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
         over_threshold = threshold is not None and (value - threshold) * sign > 0
         over_delta = delta_applies and (value - base_value) * sign > delta_limit(base_value)
         if over_threshold or over_delta:
-            if over_threshold and _threshold_excess(counts, threshold, sign, confidence)[0] > 0 \
-                    or over_delta and _delta_excess(counts, base, delta_limit(base_value), sign, confidence)[0] > 0:
+            if over_threshold and _beyond_threshold(counts, threshold, sign, confidence, surely=True) \
+                    or over_delta and _beyond_delta(counts, base, delta_limit(base_value), sign, confidence, True):
                 return State.BREACH
             return State.SUSPECT
         if max_delta is not None and threshold is None and not delta_applies:
@@ -220,8 +233,8 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
         if min_traffic is None or (traffic is not None and traffic >= min_traffic):
             return State.PASS
         # Few requests: a pass only when the counts say so with confidence.
-        if threshold is not None and _threshold_excess(counts, threshold, sign, confidence)[1] > 0 \
-                or delta_applies and _delta_excess(counts, base, delta_limit(base_value), sign, confidence)[1] > 0:
+        if threshold is not None and _beyond_threshold(counts, threshold, sign, confidence, surely=False) \
+                or delta_applies and _beyond_delta(counts, base, delta_limit(base_value), sign, confidence, False):
             return State.LOW_TRAFFIC
         return State.PASS
 
@@ -571,14 +584,27 @@ def build_matrix(
             }
             continue
         if result is not None and spec.persists:
-            judge_recent = persistence_judge(spec)
-            recent = result.recent
-            base_recent = {segment: r for (version, segment), r in recent.items() if version == baseline_version}
-            states[spec.name] = {
-                key: judge_recent(recent.get(key), base_recent.get(key[1]),
-                                  compare_any and key[0] != baseline_version, traffic.get(key))
-                for key in metric_values
+            # As persistence_judge, in two passes: every cell on its value now, then only the cells
+            # over the line now on their recent evaluations (few, usually; their rows are read lazily).
+            judge = cell_judge(spec)
+            baselines = {
+                segment: value for (version, segment), value in metric_values.items() if version == baseline_version
             }
+            judged = {
+                key: judge(value, baselines.get(key[1]), compare_any and key[0] != baseline_version,
+                           traffic.get(key))
+                for key, value in metric_values.items()
+            }
+            recent, evaluations = result.recent, spec.criteria.evaluations
+            for key, state in judged.items():
+                if state is State.BREACH:
+                    compare = compare_any and key[0] != baseline_version
+                    base_key = (baseline_version or "", key[1])
+                    row = recent.get(key) or (metric_values[key],)
+                    flags = _over_flags(spec, row, recent.get(base_key) if compare else None, compare)
+                    if len(flags) < evaluations or not all(flags):
+                        judged[key] = State.SUSPECT
+            states[spec.name] = judged
             continue
         judge = cell_judge(spec)
         baselines = {

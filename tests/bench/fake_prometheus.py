@@ -32,14 +32,17 @@ def recorded_response(versions: int, segments: int, seed: int = 7) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def recorded_counts(versions: int, segments: int, seed: int = 11) -> bytes:
-    """A counts answer: a numerator and a denominator series per cell, told apart by ``rewind_part``."""
+def recorded_counts(versions: int, segments: int, share: float, seed: int = 11) -> bytes:
+    """A counts answer: a numerator and a denominator series per cell, told apart by ``rewind_part``.
+
+    ``share``: the numerator's expected share of the denominator (1 % errors, 95 % correct labels).
+    """
     rng = random.Random(seed)
     result = []
     for v in range(1, versions + 1):
         for s in range(segments):
             requests = rng.randint(20, 600)
-            errors = sum(rng.random() < 0.01 for _ in range(requests))
+            errors = sum(rng.random() < share for _ in range(requests))
             for part, value in (("numerator", errors), ("denominator", requests)):
                 result.append({"metric": {"version": str(v), "segment": f"segment-{s:03d}", "rewind_part": part},
                                "value": [1795321388.279, repr(float(value))]})
@@ -67,7 +70,9 @@ def main() -> None:
     parser.add_argument("--segments", type=int, default=200)
     args = parser.parse_args()
     body = recorded_response(args.versions, args.segments)
-    counts = recorded_counts(args.versions, args.segments)
+    # A ratio's counts: errors are 1 % of requests, correct labels 95 % of labels.
+    error_counts = recorded_counts(args.versions, args.segments, 0.01)
+    label_counts = recorded_counts(args.versions, args.segments, 0.95)
     count = {"queries": 0}
 
     class Handler(BaseHTTPRequestHandler):
@@ -92,7 +97,10 @@ def main() -> None:
                                            float(query["step"][0])))
             elif self.path.startswith("/api/v1/query"):
                 count["queries"] += 1
-                self._reply(counts if "rewind_part" in self.path else body)
+                if "rewind_part" not in self.path:
+                    self._reply(body)
+                else:
+                    self._reply(label_counts if "label" in self.path else error_counts)
             elif self.path == "/count":
                 self._reply(json.dumps(count).encode())
             elif self.path == "/reset":

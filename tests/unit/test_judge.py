@@ -294,3 +294,33 @@ def test_the_history_is_judged_as_a_refresh_would_judge_it():
     old = {"metric": "x", "unit": "ratio", "criterion": {"threshold": 0.05}, "start": 0.0, "step": 5.0,
            "series": [{"version": "3", "segment": "eu", "values": [0.01, 0.09]}]}
     assert history_breaches(old) == {("3", "eu"): [1]}
+
+
+def test_the_bound_tests_agree_with_the_interval_they_stand_for():
+    from console.domain.stats import lower_bound_above, upper_bound_above
+
+    rng = random.Random(7)
+    for _ in range(4000):
+        n = rng.choice([5, 20, 61, 400, 5000]) + rng.random()
+        x = rng.random() * n if rng.random() < 0.9 else rng.choice([0.0, n])
+        level = rng.random()
+        low, high = exact_interval(x, n, 0.95)
+        if abs(low - level) > 1e-6:
+            assert lower_bound_above(x, n, level, 0.95) is (low > level), (x, n, level, low)
+        if abs(high - level) > 1e-6:
+            assert upper_bound_above(x, n, level, 0.95) is (high > level), (x, n, level, high)
+
+
+def test_the_difference_tests_agree_with_the_interval_they_stand_for():
+    from console.domain.stats import difference_beyond
+
+    rng = random.Random(11)
+    for _ in range(400):
+        n_a, n_b = rng.choice([8, 40, 300]) + rng.random(), rng.choice([50, 700, 9000]) + rng.random()
+        x_a, x_b = rng.random() * n_a * rng.random(), rng.random() * n_b * rng.random()
+        limit = rng.uniform(-0.2, 0.4)
+        low, high = difference_interval(x_a, n_a, x_b, n_b, 0.95)
+        if abs(low - limit) > 1e-6:
+            assert difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=True) is (low > limit)
+        if abs(high - limit) > 1e-6:
+            assert difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=False) is (high > limit)
