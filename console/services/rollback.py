@@ -450,6 +450,7 @@ class RollbackService:
             self.journal.record(incident_id, EventKind.ACTION_INTENT, {
                 "action_id": plan.action_id, "plan": plan.to_dict(), "kind": "undo" if plan.undoes else "rollback",
                 "expected": {"weights": plan.weights_before, "aliases": plan.aliases_before},
+                "versions": _version_facts(preview.leaving, preview.target),
             }, lock=LockChange(True, plan.model, plan.action_id, self.holder))
         except LockHeldError as held:
             conflict = f"another action on {plan.model} is in progress: {held}"
@@ -765,6 +766,15 @@ class RollbackService:
             })
         return (f"{plan.action_id} ({plan.model}, v{plan.leave} → v{plan.target}): {what}; "
                 f"weights now {weights}, aliases {_aliases(aliases)}")
+
+
+def _version_facts(*versions: ModelVersion | None) -> dict[str, dict]:
+    """What the registry said of the versions an action moves between, for the post-mortem's trigger."""
+    return {
+        v.version: {"created_at": v.created_at.isoformat() if v.created_at else None, "run_id": v.run_id,
+                    "description": v.description, "tags": dict(v.tags)}
+        for v in versions if v is not None
+    }
 
 
 def _covers(weights: dict[str, int], wanted: dict[str, int]) -> bool:

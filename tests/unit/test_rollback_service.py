@@ -467,3 +467,21 @@ def test_a_gradual_gate_holds_on_a_breach_the_judge_is_sure_of_not_on_noise(worl
     assert outcome.status == status, outcome.message
     if status == "held":
         assert "v2 eu error_rate: errors 50.0% > 5.0% (95% interval" in outcome.message
+
+
+def test_the_intent_records_what_the_registry_says_of_both_versions_for_the_post_mortem(world):
+    from io import StringIO
+
+    from console.services.timeline import Clock, build_view, export
+
+    build, registry, router, journal, incident = world
+    service = build()
+    service.apply(service.preview(MODEL), incident)
+    intent = next(journal.journal.events(incident, [EventKind.ACTION_INTENT]))
+    assert intent.payload["versions"]["3"] == {"created_at": "2026-01-03T00:00:00+00:00", "run_id": "run3",
+                                              "description": None, "tags": {}}
+    assert set(intent.payload["versions"]) == {"2", "3"}
+    out = StringIO()
+    export(build_view(*journal.chain(incident)), "md", out, Clock())
+    assert "v3 of m was the version left by A1 (it held challenger); created 2026-01-03T00:00:00+00:00; run run3." \
+        in out.getvalue()
