@@ -111,22 +111,24 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
                           no_wrap=compact, overflow="ellipsis"))
     breaches = matrix.breaches()
     shown = breaches[:2] if compact else breaches
+    suspects = matrix.in_state(State.SUSPECT)
     if breaches:
+        # The live view has one line for both counts, so it still fits 24 rows with three versions shown.
+        also = f" (and {len(suspects)} suspect)" if compact and suspects else ""
         parts.append(Text(f"{len(breaches)} breaching cell(s)" + ("" if compact else ":"), style="bold red")
-                     if not compact else Text(f"✗ {len(breaches)} breaching cell(s), first:", style="bold red"))
+                     if not compact else Text(f"✗ {len(breaches)} breaching cell(s){also}, first:", style="bold red"))
         for verdict in shown:
             title = matrix.spec(verdict.metric).title
             parts.append(Text(f"  ✗ v{verdict.version} {verdict.segment} {title}: {verdict.reason}", style="red",
                               no_wrap=compact, overflow="ellipsis"))
     elif not failed:
         parts.append(Text(f"No breaches. {hint}".rstrip(), style="green", no_wrap=compact, overflow="ellipsis"))
-    suspects = matrix.in_state(State.SUSPECT)
-    if suspects and compact:
+    if suspects and compact and not breaches:
         first = suspects[0]
         parts.append(Text(f"! {len(suspects)} suspect (over the line, not significant yet), first: v{first.version} "
                           f"{first.segment} {matrix.spec(first.metric).title}", style="yellow", no_wrap=True,
                           overflow="ellipsis"))
-    elif suspects:
+    elif suspects and not compact:
         parts.append(Text(f"{len(suspects)} suspect cell(s): over the line, not significant yet:", style="yellow"))
         for verdict in suspects:
             parts.append(Text(f"  ! v{verdict.version} {verdict.segment} {matrix.spec(verdict.metric).title}: "
