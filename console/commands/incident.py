@@ -11,7 +11,7 @@ from pathlib import Path
 
 from console.commands.journal import journal_service
 from console.domain.errors import UsageError
-from console.domain.journal import EventKind, verify_chain
+from console.domain.journal import EventKind
 from console.services.journal import JournalService
 
 
@@ -168,21 +168,15 @@ def _export(service: JournalService, args: argparse.Namespace) -> int:
     head, events = service.chain(args.id)
     note = None
     if args.format in HISTORY_FORMATS:
-        from console.services.history import has_history, is_closed
+        from console.services.history import fallback_note, needs_capture
 
-        # A closed incident's history was captured when it closed: the journal is enough (no Prometheus,
-        # and the same charts after Prometheus' retention). An open one is read afresh, journaled, then shown.
-        # A broken chain is not extended: the export shows it broken, as it is.
-        if not (is_closed(events) and has_history(events)) and verify_chain(head.incident_id, events, head).ok:
+        if needs_capture(head, events):
             recorded, problem = _capture(service, args, events)
             if recorded:
                 head, events = service.chain(args.id)
             if problem is not None:
-                fallback = ("earlier captures and the journaled checks" if has_history(events)
-                            else "the checks journaled during the incident")
-                note = f"Metrics history could not be read now ({problem}); the charts show {fallback}."
-                print(f"rewind: warning: metrics history not read ({problem}); the export's charts show {fallback}",
-                      file=sys.stderr)
+                note = fallback_note(problem, events)
+                print(f"rewind: warning: {note}", file=sys.stderr)
     view = build_view(head, events, history_note=note)
     if target is None:
         export(view, args.format, sys.stdout, clock, generator=generator)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from console.adapters.protocols import MetricsSource
 from console.domain.incident import incident_facts
-from console.domain.journal import Event, EventKind
+from console.domain.journal import Event, EventKind, IncidentHead, verify_chain
 from console.domain.metrics import MetricSpec, RangeResult, criterion_document
 from console.services.journal import JournalService
 
@@ -147,6 +147,23 @@ def has_history(events: Sequence[Event]) -> bool:
 def is_closed(events: Sequence[Event]) -> bool:
     """Whether the incident has been closed."""
     return any(e.kind is EventKind.INCIDENT_CLOSED for e in events)
+
+
+def needs_capture(head: IncidentHead, events: Sequence[Event]) -> bool:
+    """Whether an export should read the history afresh before it renders.
+
+    A closed incident's history was captured when it closed: the journal is enough
+    (no Prometheus, and the same charts after Prometheus' retention). An open one is
+    read afresh and journaled. A broken chain is never extended: it is shown as it is.
+    """
+    return not (is_closed(events) and has_history(events)) and verify_chain(head.incident_id, list(events), head).ok
+
+
+def fallback_note(problem: str, events: Sequence[Event]) -> str:
+    """What an export says when the history could not be read now, and what its charts show instead."""
+    fallback = "earlier captures and the journaled checks" if has_history(events) else \
+        "the checks journaled during the incident"
+    return f"Metrics history could not be read now ({problem}); the charts show {fallback}."
 
 
 @dataclass(frozen=True)
