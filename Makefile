@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := haproxy prometheus postgresql sqlite3 tmux
 help:
 	@echo "make demo    start the sandbox (MLflow, model servers, HAProxy, Prometheus, traffic) and watch it"
 	@echo "make test    run every test, integration tests included"
-	@echo "make lint    check the code with ruff (make test runs it first)"
+	@echo "make lint    check the code with ruff and mypy (make test runs it first)"
 	@echo "make bench   measure the performance figures (JSON to \$$BENCH_OUT when set)"
 	@echo "make bench-judge  the judge on the real sandbox: false breaches, seconds to detect (~12 min)"
 
@@ -57,6 +57,7 @@ test-integration: system-packages $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check console tests
+	$(BIN)/mypy
 
 bench: system-packages $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -84,12 +84,16 @@ def known_secrets(settings: JournalSettings, environ: Mapping[str, str] | None =
     return usable_secrets(values)
 
 
-def build_journal_service(settings: JournalSettings, environ: Mapping[str, str] | None = None) -> JournalService:
-    """The journal use cases, recording as the current OS user, with every known secret redacted."""
+def build_journal_service(settings: JournalSettings, environ: Mapping[str, str] | None = None,
+                          journal: SqlJournal | None = None) -> JournalService:
+    """The journal use cases, recording as the current OS user, with every known secret redacted.
+
+    ``journal``: the journal to record in, when the caller needs it too (the action lock lives beside it).
+    """
     from console.adapters.identity import current_actor
     from console.services.journal import JournalService
 
-    return JournalService(build_journal(settings.journal), current_actor(environ),
+    return JournalService(journal or build_journal(settings.journal), current_actor(environ),
                           known_secrets=known_secrets(settings, environ))
 
 
@@ -102,14 +106,15 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
 
     config = loaded.config
     settings = JournalSettings(journal=config.journal, metrics_auth=config.metrics.auth, path=loaded.path)
-    journal = build_journal_service(settings, environ)
+    records = build_journal(config.journal)
+    journal = build_journal_service(settings, environ, journal=records)
     r = config.rollback
     return RollbackService(
         build_registry(config),
         build_router(config),
         build_metrics(config),
         journal,
-        SqlActionLock(journal.journal),
+        SqlActionLock(records),
         config.metrics.specs(),
         config.metrics.traffic_metric,
         RollbackSettings(

@@ -124,7 +124,7 @@ def _carry_out(service: RollbackService, preview: Preview, placement: Placement,
         return _finish(plan, placement, args, console, [service.apply(preview, placement.incident_id)])
     placement = service.journal.settle(placement)
     _say_where(console, placement)
-    incident_id = placement.incident_id
+    incident_id = placement.settled_id
     if args.read_only:
         service.refuse(incident_id, plan, "the console is in --read-only mode")
     service.authorize(incident_id, plan)
@@ -195,6 +195,8 @@ def _service(args: argparse.Namespace) -> tuple[RollbackService, str | None]:
 def run(args: argparse.Namespace) -> int:
     """``rewind rollback``."""
     service, model = _service(args)
+    if model is None:  # unreachable: model_or_default raises first; narrows the type
+        raise UsageError("no model given: pass --model NAME or set default_model in the config")
     console = Console(stderr=args.json)
     try:
         _recover(service, console)

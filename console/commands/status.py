@@ -138,8 +138,8 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
     if explain:
         parts.append(Text("Queries:", style="bold"))
         for spec in matrix.metrics:
-            result = matrix.results.get(spec.name)
-            parts.append(Text(f"  {spec.name}: {result.promql if result else 'not queried'}"))
+            answer = matrix.results.get(spec.name)
+            parts.append(Text(f"  {spec.name}: {answer.promql if answer else 'not queried'}"))
         parts.append(Text("Cells:", style="bold"))
         for verdict in matrix.ordered():
             parts.append(Text(f"  v{verdict.version} {verdict.segment} {verdict.metric}: "
@@ -184,7 +184,7 @@ def watch(service, model: str, interval: float, hint: str = "") -> int:
                 try:
                     last_good = render_snapshot(service.snapshot(model), compact=True,
                                                 footer=f"every {interval:g}s · Ctrl-C quits", hint=hint)
-                    view = last_good
+                    view: Group | Text = last_good
                 except RewindError as exc:
                     # Keep the last good numbers on screen, clearly marked stale, under the error.
                     problem = Text(f"{datetime.now(UTC):%H:%M:%S}Z  {exc} (retrying; numbers below are stale)",

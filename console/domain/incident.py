@@ -335,7 +335,8 @@ def plan_sentences(plan: object) -> list[str]:
     moves = [m for m in plan.get("alias_moves") or [] if isinstance(m, Mapping)]
     sentences.extend(_alias_move_sentence(m) for m in moves)
     moved_aliases = {m.get("alias") for m in moves}
-    aliases_before = plan.get("aliases_before") if isinstance(plan.get("aliases_before"), Mapping) else {}
+    given = plan.get("aliases_before")
+    aliases_before: Mapping = given if isinstance(given, Mapping) else {}
     for alias, version in aliases_before.items():
         if alias not in moved_aliases and version is not None:
             sentences.append(f"{str(alias).capitalize()} stays {_v(version)}.")
@@ -417,7 +418,8 @@ def history_span(payload: Mapping) -> str:
     """``8 series from 2025-03-14 08:45:00Z to 09:40:00Z every 12 s``, or the capture's error."""
     if payload.get("error"):
         return f"failed: {compact(payload.get('error'), 300)}"
-    series = payload.get("series") if isinstance(payload.get("series"), list) else []
+    given = payload.get("series")
+    series: list = given if isinstance(given, list) else []
     start, end, step = payload.get("start"), payload.get("end"), payload.get("step")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (start, end, step)):
         return f"{len(series)} series"

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cached_property, lru_cache
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from pathlib import PurePath
 
 from console.domain.metrics import MetricSpec, QueryResult, criterion_document
@@ -566,7 +566,7 @@ def prepare_payload(payload: Mapping, known_secrets: Sequence[str] = ()) -> dict
     """
     if not isinstance(payload, Mapping):
         raise TypeError(f"an event payload must be a mapping, not {type(payload).__name__}")
-    return _prepare(payload, known_secrets)
+    return _prepare_mapping(payload, known_secrets)
 
 
 def _prepare(value: object, secrets: Sequence[str]) -> object:
@@ -580,10 +580,10 @@ def _prepare(value: object, secrets: Sequence[str]) -> object:
         return [_prepare(item, secrets) for item in value]  # type: ignore[attr-defined]
     if value is None or kind is bool or kind is int:
         return value
-    if kind is float:
-        if math.isfinite(value):  # type: ignore[arg-type]
+    if isinstance(value, float) and kind is float:
+        if math.isfinite(value):
             return value
-        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")  # type: ignore[operator]
+        return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
     if isinstance(value, str):  # a StrEnum
         return redact_text(str(value), secrets)
     if isinstance(value, bool):
@@ -620,7 +620,7 @@ def _prepare_mapping(value: Mapping, secrets: Sequence[str]) -> dict:
     prepared = {}
     secrets = secrets if type(secrets) is tuple else tuple(secrets)
     for key, item in value.items():
-        name, secret = _prepare_key(key if type(key) is str else str(key), secrets)  # type: ignore[arg-type]
+        name, secret = _prepare_key(key if type(key) is str else str(key), secrets)
         prepared[name] = REDACTED if (secret and item is not None) else _prepare(item, secrets)
     return prepared
 

@@ -501,6 +501,7 @@ def index_cells(raw: dict[CellKey, str]) -> tuple[dict[CellKey, str], dict[CellK
         cells left out: *no data*).
     """
     raw = canonical_cells(raw)
+    values: dict[CellKey, float | None]
     try:
         # NaN (number != number) is no data: left out, so the cell reads as None.
         values = {key: number for key, text in raw.items() if (number := float(text)) == number}

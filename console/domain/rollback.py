@@ -11,6 +11,7 @@ Pure: the services read the systems, this module only decides.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -81,7 +82,7 @@ class Plan:
         """The versions whose weight the plan changes (the router's compare-and-set covers these)."""
         return tuple(sorted(v for v, w in self.weights_after.items() if self.weights_before.get(v) != w))
 
-    def drift(self, weights: dict[str, int], aliases: dict[str, str | None], word: str = "expected") -> list[str]:
+    def drift(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], word: str = "expected") -> list[str]:
         """How the systems differ from the plan's start state, for what it changes (empty: they do not)."""
         found = [f"v{v} weight is {weights.get(v, 'absent')} ({word} {self.weights_before.get(v)})"
                  for v in self.moved_versions if weights.get(v) != self.weights_before.get(v)]
@@ -90,7 +91,7 @@ class Plan:
                   for m in self.alias_moves if aliases.get(m.alias) != m.before]
         return found
 
-    def state_is(self, weights: dict[str, int], aliases: dict[str, str], end: bool) -> bool:
+    def state_is(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], end: bool) -> bool:
         """Whether the systems show the plan's start state (``end`` false) or end state, for what it changes."""
         want = self.weights_after if end else self.weights_before
         return (all(weights.get(v) == want.get(v) for v in self.moved_versions)
@@ -206,7 +207,7 @@ def plan_steps(weights: dict[str, int], leave: str, target: str, mode: Mode,
         total = 100  # neither took traffic: give the target a plain full weight
     total = min(total, MAX_WEIGHT)
     kept = (0.0,) if mode is Mode.IMMEDIATE else fractions
-    steps = []
+    steps: list[dict[str, int]] = []
     for fraction in kept:
         left = round(weights[leave] * fraction)
         step = dict(weights)

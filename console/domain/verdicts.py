@@ -212,29 +212,33 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
     confidence = criteria.confidence
 
     def delta_limit(baseline_value: float) -> float:
-        return max_delta * abs(baseline_value) if relative else max_delta  # type: ignore[operator]
+        allowed = max_delta or 0.0
+        return allowed * abs(baseline_value) if relative else allowed
 
     def judge(value: float | None, counts: CellCounts | None, base: CellCounts | None, compare: bool,
               traffic: float | None) -> State:
         if value is None or counts is None:
             return State.NO_DATA
-        delta_applies = max_delta is not None and compare and base is not None and base.denominator > 0
-        base_value = base.numerator / base.denominator if delta_applies else 0.0  # type: ignore[union-attr]
+        stable = base if max_delta is not None and compare and base is not None and base.denominator > 0 else None
+        base_value = stable.numerator / stable.denominator if stable is not None else 0.0
 
         over_threshold = threshold is not None and (value - threshold) * sign > 0
-        over_delta = delta_applies and (value - base_value) * sign > delta_limit(base_value)
+        over_delta = stable is not None and (value - base_value) * sign > delta_limit(base_value)
         if over_threshold or over_delta:
-            if over_threshold and _beyond_threshold(counts, threshold, sign, confidence, surely=True) \
-                    or over_delta and _beyond_delta(counts, base, delta_limit(base_value), sign, confidence, True):
+            if threshold is not None and over_threshold \
+                    and _beyond_threshold(counts, threshold, sign, confidence, surely=True) \
+                    or stable is not None and over_delta \
+                    and _beyond_delta(counts, stable, delta_limit(base_value), sign, confidence, True):
                 return State.BREACH
             return State.SUSPECT
-        if max_delta is not None and threshold is None and not delta_applies:
+        if max_delta is not None and threshold is None and stable is None:
             return State.NO_DATA  # a delta-only criterion with nothing to compare with
         if min_traffic is None or (traffic is not None and traffic >= min_traffic):
             return State.PASS
         # Few requests: a pass only when the counts say so with confidence.
         if threshold is not None and _beyond_threshold(counts, threshold, sign, confidence, surely=False) \
-                or delta_applies and _beyond_delta(counts, base, delta_limit(base_value), sign, confidence, False):
+                or stable is not None and _beyond_delta(counts, stable, delta_limit(base_value), sign, confidence,
+                                                        False):
             return State.LOW_TRAFFIC
         return State.PASS
 
@@ -392,7 +396,7 @@ def explain(
 ) -> str:
     """One line that says why a cell got its state, with the values and limits used."""
     criteria = spec.criteria
-    if state is State.NO_DATA and value is None:
+    if value is None:
         return "no data: the query returned no sample (or NaN) for this cell"
     shown = format_value(value, spec.unit)
     if state is State.INFO:
@@ -572,10 +576,10 @@ def build_matrix(
         if not spec.criteria.judges:
             continue  # information only: Matrix.state derives INFO / NO_DATA from the value
         compare_any = baseline_version is not None
-        result = results.get(spec.name)
-        if result is not None and spec.counts:
+        answer = results.get(spec.name)
+        if answer is not None and spec.counts:
             judge_counts = ratio_judge(spec)
-            counts = result.counts
+            counts = answer.counts
             base_counts = {segment: c for (version, segment), c in counts.items() if version == baseline_version}
             states[spec.name] = {
                 key: judge_counts(value, counts.get(key), base_counts.get(key[1]),
@@ -583,7 +587,7 @@ def build_matrix(
                 for key, value in metric_values.items()
             }
             continue
-        if result is not None and spec.persists:
+        if answer is not None and spec.persists:
             # As persistence_judge, in two passes: every cell on its value now, then only the cells
             # over the line now on their recent evaluations (few, usually; their rows are read lazily).
             judge = cell_judge(spec)
@@ -595,7 +599,7 @@ def build_matrix(
                            traffic.get(key))
                 for key, value in metric_values.items()
             }
-            recent, evaluations = result.recent, spec.criteria.evaluations
+            recent, evaluations = answer.recent, spec.criteria.evaluations
             for key, state in judged.items():
                 if state is State.BREACH:
                     compare = compare_any and key[0] != baseline_version
@@ -705,7 +709,8 @@ def history_breaches(payload: Mapping, traffic: Mapping | None = None) -> dict[C
     stride = max(1, round(spec.criteria.step_s / step))
     back = spec.criteria.evaluations
     for key, cell in cells.items():
-        base = cells.get((stable, key[1]), {}).get("values") if stable is not None else None
+        stable_cell = cells.get((stable, key[1])) if stable is not None else None
+        stable_values = stable_cell["values"] if stable_cell is not None else None
         compare = stable is not None and key[0] != stable
         traffic_values = traffic_by_cell.get(key, [])
         hits = []
@@ -714,16 +719,16 @@ def history_breaches(payload: Mapping, traffic: Mapping | None = None) -> dict[C
                 continue
             flow = at(traffic_values, index) if traffic_values else (None if spec.criteria.min_traffic else 0.0)
             if judge_recent is None:
-                state = judge_now(value, at(base, index) if base else None, compare, flow)
+                state = judge_now(value, at(stable_values, index) if stable_values else None, compare, flow)
             else:
                 picks = [index - (back - 1 - i) * stride for i in range(back)]
                 recent = tuple(at(cell["values"], i) for i in picks)
-                base_recent = tuple(at(base, i) for i in picks) if base else None
+                base_recent = tuple(at(stable_values, i) for i in picks) if stable_values else None
                 state = judge_recent(recent, base_recent, compare, flow)
             if state is State.BREACH:
                 hits.append(index)
         if hits:
-            found[key] = _with_excursions(spec, hits, cell["values"], base, compare)
+            found[key] = _with_excursions(spec, hits, cell["values"], stable_values, compare)
     return found
 
 

@@ -62,6 +62,17 @@ class Placement:
     """Whether ``--new-incident`` asked for a new incident."""
 
     @property
+    def settled_id(self) -> str:
+        """The incident of a settled placement (one :meth:`JournalService.settle` returned).
+
+        Raises:
+            UsageError: the placement has no incident yet.
+        """
+        if self.incident_id is None:
+            raise UsageError(f"no incident chosen yet for the action on {self.model}")
+        return self.incident_id
+
+    @property
     def joined(self) -> bool:
         """Whether the events go to an incident that existed before this command."""
         return self.how in ("named", "joined", "action")
@@ -214,21 +225,23 @@ class JournalService:
         """
         if named and new:
             raise UsageError("--incident and --new-incident cannot be used together")
-        base = {"model": model, "severity": severity, "summary": summary}
+        def place(how: str, **more) -> Placement:
+            return Placement(model=model, how=how, severity=severity, summary=summary, **more)
+
         if named:
-            return Placement(how="named", incident_id=named, incident=self.require_open(named), **base)
+            return place("named", incident_id=named, incident=self.require_open(named))
         if new:
-            return Placement(how="new", requested_new=True, **base)
+            return place("new", requested_new=True)
         why = ""
         if belongs_to:
             own = self._summary(belongs_to)
             if own.status == "open":
-                return Placement(how="action", incident_id=belongs_to, incident=own, **base)
+                return place("action", incident_id=belongs_to, incident=own)
             why = f"incident {belongs_to}, where the action undone is, was closed at {own.closed_at}"
         joined = self.open_incident_of(model)
         if joined is not None:
-            return Placement(how="joined", incident_id=joined.incident_id, incident=joined, why=why, **base)
-        return Placement(how="new", why=why, **base)
+            return place("joined", incident_id=joined.incident_id, incident=joined, why=why)
+        return place("new", why=why)
 
     def settle(self, placement: Placement) -> Placement:
         """The placement with an incident: the one it names, else a new incident opened now."""

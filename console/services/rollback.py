@@ -32,6 +32,7 @@ from console.domain.metrics import MetricSpec
 from console.domain.rollback import (
     DEFAULT_GRADUAL_STEPS,
     PREVIOUS_CHAMPION_TAG,
+    AliasMove,
     Mode,
     Plan,
     SignatureCheck,
@@ -222,7 +223,7 @@ class RollbackService:
             plans: dict[str, dict] = {}
             for event in self.journal.journal.events(incident.incident_id,
                                                      [EventKind.ACTION_INTENT, EventKind.ACTION_APPLIED]):
-                action_id = event.payload.get("action_id")
+                action_id = str(event.payload.get("action_id"))
                 if event.kind is EventKind.ACTION_INTENT:
                     plans[action_id] = event.payload["plan"]
                 elif action_id in plans and event.payload.get("changed", True) is not False \
@@ -274,7 +275,7 @@ class RollbackService:
             already = f"{action_id} is already undone: both systems show the state from before it"
             undo = replace(undo, weights_before=dict(undo.weights_after), alias_moves=(), aliases_before=aliases)
         elif changes := undo.drift(weights, aliases, word="was"):
-            where = incident_id if placement is None else self.journal.settle(placement).incident_id
+            where = incident_id if placement is None else self.journal.settle(placement).incident_id or incident_id
             self.refuse(where, undo, f"{plan.model} changed after {action_id}: {'; '.join(changes)}. "
                                            "Undoing would overwrite that change: plan a rollback with --from "
                                            "and --to instead")
@@ -443,6 +444,8 @@ class RollbackService:
                 self.journal.record(incident_id, EventKind.NOTE, {"text": message, "action_id": plan.action_id})
             return Outcome(plan.action_id, "already_applied", dict(plan.weights_before),
                            dict(plan.aliases_before), message)
+        if incident_id is None:
+            raise UsageError(f"{plan.action_id} changes {plan.model}: it needs an incident to be journaled in")
         if not preview.signature.compatible and not force:
             self.refuse(incident_id, plan, f"incompatible signatures: {preview.signature.reason} (--force overrides)")
         try:
@@ -481,19 +484,18 @@ class RollbackService:
             return self._fail(incident_id, plan, f"reading the systems before the change: {exc}", exc,
                               router_changed=False)
         if plan.state_is(weights, seen_aliases, end=True):
-            aliases = {**plan.aliases_before, **seen_aliases}
-            aliases = {a: v for a, v in aliases.items() if v is not None}
+            reached = {a: v for a, v in {**plan.aliases_before, **seen_aliases}.items() if v is not None}
             message = (f"already applied: {plan.model} reached the planned state after the preview, "
                        f"not by this action; nothing changed")
             self._outcome(incident_id, plan, EventKind.ACTION_APPLIED, {
                 "action_id": plan.action_id, "changed": False, "reason": message,
-                "observed": {"weights": weights, "aliases": aliases}, "alias_moves": [], "undoes": plan.undoes,
+                "observed": {"weights": weights, "aliases": reached}, "alias_moves": [], "undoes": plan.undoes,
             })
-            return Outcome(plan.action_id, "already_applied", weights, aliases, message)
+            return Outcome(plan.action_id, "already_applied", weights, reached, message)
         drift = plan.drift(weights, seen_aliases)
         if drift:
-            exc = ConflictError(f"{plan.model} changed since the preview: {'; '.join(drift)}")
-            return self._fail(incident_id, plan, str(exc), exc, router_changed=False)
+            conflict = ConflictError(f"{plan.model} changed since the preview: {'; '.join(drift)}")
+            return self._fail(incident_id, plan, str(conflict), conflict, router_changed=False)
         previous = plan.weights_before
         gated = False
         for index, step in enumerate(plan.steps):
@@ -530,7 +532,7 @@ class RollbackService:
                     })
                     return Outcome(plan.action_id, "held", weights, plan.aliases_before, message, evidence)
         aliases = dict(plan.aliases_before)
-        done = []
+        done: list[AliasMove] = []
         # Each alias was compared once, under the lock; after gates (seconds, during which someone
         # may edit the registry by hand) the adapter compares again just before writing.
         unchecked = set() if gated else set(seen_aliases)
@@ -645,7 +647,7 @@ class RollbackService:
             {"metric": v.metric, "version": v.version, "segment": v.segment, "value": v.value, "reason": v.reason}
             for v in matrix.breaches() if v.version == plan.target and v.metric in metric_names
         ]
-        evidence = {
+        evidence: dict[str, object] = {
             "metrics": list(metric_names),
             "queries": {name: r.promql for name, r in results.items()},
             "breaches": breaches,
@@ -720,7 +722,7 @@ class RollbackService:
         for incident in self.journal.incidents():
             intents: dict[str, Plan] = {}
             for event in self.journal.journal.events(incident.incident_id, [EventKind.ACTION_INTENT, *TERMINAL]):
-                action_id = event.payload.get("action_id")
+                action_id = str(event.payload.get("action_id"))
                 if event.kind is EventKind.ACTION_INTENT:
                     intents[action_id] = Plan.from_dict(event.payload["plan"])
                 else:
@@ -732,10 +734,11 @@ class RollbackService:
                 reports.append(self._recover_one(incident.incident_id, plan))
                 self.lock.release(plan.model, action_id)
         # A console that died holding a lock, before its intent or after its outcome, left only the lock.
-        for model, action_id, holder in self.lock.held():
-            if not is_live(holder):
+        for model, action_id, left_by in self.lock.held():
+            if not is_live(left_by):
                 self.lock.release(model, action_id)
-                reports.append(f"{action_id} ({model}): released the lock left by {holder}, which is no longer running")
+                reports.append(f"{action_id} ({model}): released the lock left by {left_by}, "
+                               "which is no longer running")
         return reports
 
     def _recover_one(self, incident_id: str, plan: Plan) -> str:

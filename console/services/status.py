@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 from console.adapters.protocols import MetricsSource, Registry, Router
 from console.domain.errors import RewindError
@@ -11,6 +12,8 @@ from console.domain.metrics import MetricSpec
 from console.domain.status import StatusSnapshot, shown_versions
 from console.domain.verdicts import build_matrix
 from console.domain.versions import AliasMap
+
+T = TypeVar("T")
 
 
 class StatusService:
@@ -38,18 +41,20 @@ class StatusService:
         router = self._pool.submit(self.router.read_state, model)
         metrics = self._pool.submit(self.metrics.evaluate, self.catalogue, model, at)
         failures: list[RewindError] = []
-        outcomes = []
-        for future in (registry, router, metrics):
+
+        def outcome(future: Future[T]) -> T | None:
             try:
-                outcomes.append(future.result())
+                return future.result()
             except RewindError as exc:
                 failures.append(exc)
-        if failures:
+                return None
+
+        versions, router_state, results = outcome(registry), outcome(router), outcome(metrics)
+        if failures or versions is None or router_state is None or results is None:
             if len(failures) == 1:
                 raise failures[0]
             error = type(failures[0])("; ".join(str(f) for f in failures))
             raise error
-        versions, router_state, results = outcomes
         aliases = AliasMap.of_versions(model, versions)
         weights = router_state.weights()
         with_data = _versions_with_traffic(results, self.traffic_metric)

@@ -395,7 +395,8 @@ def _check_row(ev: Event) -> _EvidenceRow:
     c = check_evidence(ev.payload)
     unit = _unit(c)
     direction = str(ev.payload.get("direction", "higher_is_worse"))
-    raw_cells = ev.payload.get("values") if isinstance(ev.payload.get("values"), list) else []
+    given = ev.payload.get("values")
+    raw_cells: list = given if isinstance(given, list) else []
     by_key = {(str(r.get("version", "?")), str(r.get("segment", "all"))): r for r in raw_cells
               if isinstance(r, Mapping)}
     flagged = []
@@ -666,7 +667,8 @@ def _trigger_lines(view: IncidentView) -> list[str]:
     lines = []
     for action, plan in left:
         version = str(plan.get("leave"))
-        aliases = plan.get("aliases_before") if isinstance(plan.get("aliases_before"), Mapping) else {}
+        given = plan.get("aliases_before")
+        aliases: Mapping = given if isinstance(given, Mapping) else {}
         held = [a for a, v in aliases.items() if str(v) == version]
         facts = _version_facts(view, version)
         lines.append(f"v{version} of {plan.get('model', view.summary.model)} was the version left by "
@@ -1059,7 +1061,7 @@ def _chart_data(events: Sequence[Event]) -> tuple[dict[str, dict[str, dict[str, 
                 continue
             raw = cell.get("raw", cell.get("value"))
             try:
-                value: float | None = float(raw)  # type: ignore[arg-type]
+                value: float | None = float(raw)
             except (TypeError, ValueError):
                 value = None
             if value is not None and not isfinite(value):
@@ -1288,12 +1290,12 @@ def _chart_model(view: IncidentView) -> tuple[list[_MetricChart], list[float]]:
                                       evidence.threshold, evidence.stable_version, "journaled checks", by_segment,
                                       direction=evidence.direction)
     for metric, event in view.history.items():
-        chart = charts.get(metric)
+        drawn = charts.get(metric)
         traffic_name = event.payload.get("traffic_metric")
-        if chart is not None and chart.source.startswith("metrics history") and isinstance(traffic_name, str):
+        if drawn is not None and drawn.source.startswith("metrics history") and isinstance(traffic_name, str):
             traffic = charts.get(traffic_name)
             if traffic is not None and traffic.source.startswith("metrics history"):
-                chart.served = _served(chart, traffic)
+                drawn.served = _served(drawn, traffic)
     order = list(dict.fromkeys([*data, *view.history]))
     return [charts[m] for m in order if m in charts], times
 
