@@ -11,8 +11,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from console.domain.errors import RewindError, UsageError
-from console.domain.journal import EventKind
+from console.domain.errors import UsageError
 from console.domain.rollback import Mode, Plan
 from console.services.journal import Placement
 from console.services.rollback import Outcome, Preview, RefusedError, RollbackService
@@ -108,59 +107,60 @@ def _recover(service: RollbackService, console: Console) -> None:
         console.print(Text(f"recovered an interrupted action: {line}", style="yellow"))
 
 
-def _carry_out(service: RollbackService, preview: Preview, placement: Placement, args: argparse.Namespace,
-               console: Console, title: str) -> int:
-    plan = preview.plan
-    if not args.json:
-        console.print(render_preview(preview, title))
-    if plan.is_noop:
-        # Nothing to confirm: the plan changes nothing. It is noted in the incident already open for the
-        # model (or named), and said; with no such incident, nothing is journaled and none is opened.
+class _CommandLineFace:
+    """The command line's part in carrying out an action: typed confirmation, progress as lines."""
+
+    def __init__(self, console: Console, args: argparse.Namespace) -> None:
+        self.console = console
+        self.quiet = bool(args.json)  # JSON on standard output: progress lines only where they warn
+
+    def placed(self, placement: Placement) -> None:
         if placement.incident_id:
-            _say_where(console, placement)
+            _say_where(self.console, placement)
         else:
             why = "--new-incident" if placement.requested_new else f"{placement.model} has no open incident"
-            console.print(f"nothing changed, so no incident opened and nothing journaled ({why})")
-        return _finish(plan, placement, args, console, [service.apply(preview, placement.incident_id)])
-    placement = service.journal.settle(placement)
-    _say_where(console, placement)
-    incident_id = placement.settled_id
-    if args.read_only:
-        service.refuse(incident_id, plan, "the console is in --read-only mode")
-    service.authorize(incident_id, plan)
-    try:
-        breaching = service.record_evidence(incident_id, plan)
-        if not args.json:
-            console.print(f"Evidence journaled: the metric catalogue now shows {breaching} breaching cell(s).")
-    except RewindError as exc:  # the metrics being down must not stop a rollback
-        console.print(Text(f"evidence not recorded (metrics unavailable): {exc}", style="yellow"))
-    if not args.yes and not confirm(plan.model, console):
-        service.journal.record(incident_id, EventKind.DECISION, {
-            "option": "cancel", "reason": "the responder did not confirm", "action_id": plan.action_id})
+            self.console.print(f"nothing changed, so no incident opened and nothing journaled ({why})")
+
+    def evidence(self, breaching: int | None, problem: str | None) -> None:
+        if problem is not None:
+            self.console.print(Text(f"evidence not recorded (metrics unavailable): {problem}", style="yellow"))
+        elif not self.quiet:
+            self.console.print(f"Evidence journaled: the metric catalogue now shows {breaching} breaching cell(s).")
+
+    def confirm(self, plan: Plan) -> str | None:
+        return "typed the model name" if confirm(plan.model, self.console) else None
+
+    def waiting_for_approval(self, plan: Plan, timeout_s: float) -> None:
+        self.console.print(Text(f"{plan.model} needs a second person: waiting up to {timeout_s:g}s "
+                                f"for another user to run `rewind approve {plan.action_id}`", style="yellow"))
+
+    def approved(self, approver: str) -> None:
+        self.console.print(f"approved by {approver}")
+
+    def tags_not_written(self, problem: str) -> None:
+        if not self.quiet:
+            self.console.print(Text(f"version tags not written (the journal has the record): {problem}",
+                                    style="yellow"))
+
+    def verifying(self, window_s: float) -> None:
+        if not self.quiet:
+            self.console.print(f"Verifying for {window_s:g}s…")
+
+
+def _carry_out(service: RollbackService, preview: Preview, placement: Placement, args: argparse.Namespace,
+               console: Console, title: str) -> int:
+    """Show the preview, then drive the one action procedure (console/services/actions.py) from the command line."""
+    from console.services.actions import ActionOptions, carry_out
+
+    if not args.json:
+        console.print(render_preview(preview, title))
+    options = ActionOptions(confirmed_by="--yes" if args.yes else None, read_only=bool(args.read_only),
+                            verify=not args.no_verify, force=bool(getattr(args, "force", False)))
+    result = carry_out(service, preview, placement, _CommandLineFace(console, args), options)
+    if result.cancelled:
         console.print("Cancelled: nothing changed.")
         return 1
-    service.journal.record(incident_id, EventKind.DECISION, {
-        "option": "undo" if plan.undoes else "rollback", "reason": plan.reason or "(none given)",
-        "action_id": plan.action_id, "leave": plan.leave, "target": plan.target, "mode": plan.mode.value,
-        "confirmed_by": "--yes" if args.yes else "typed the model name",
-    })
-    if service.needs_approval(plan):
-        service.request_approval(incident_id, plan)
-        console.print(Text(f"{plan.model} needs a second person: waiting up to {service.approval_timeout_s:g}s "
-                           f"for another user to run `rewind approve {plan.action_id}`", style="yellow"))
-        approver = service.wait_for_approval(incident_id, plan)
-        console.print(f"approved by {approver}")
-    outcome = service.apply(preview, incident_id, force=getattr(args, "force", False))
-    results = [outcome]
-    if outcome.status == "applied":
-        problem = service.record_history(plan)
-        if problem and not args.json:
-            console.print(Text(f"version tags not written (the journal has the record): {problem}", style="yellow"))
-    if outcome.status == "applied" and not args.no_verify:
-        if not args.json:
-            console.print(f"Verifying for {service.settings.verify_window_s:g}s…")
-        results.append(service.verify(incident_id, plan))
-    return _finish(plan, placement, args, console, results)
+    return _finish(preview.plan, result.placement, args, console, result.outcomes)
 
 
 def _finish(plan: Plan, placement: Placement, args: argparse.Namespace, console: Console,

@@ -485,3 +485,74 @@ def test_the_intent_records_what_the_registry_says_of_both_versions_for_the_post
     export(build_view(*journal.chain(incident)), "md", out, Clock())
     assert "v3 of m was the version left by A1 (it held challenger); created 2026-01-03T00:00:00+00:00; run run3." \
         in out.getvalue()
+
+
+class RecordingFace:
+    """A face that is not the command line: it answers the confirmation as told and records what it is shown."""
+
+    def __init__(self, answer):
+        self.answer, self.seen = answer, []
+
+    def placed(self, placement):
+        self.seen.append(("placed", placement.incident_id))
+
+    def evidence(self, breaching, problem):
+        self.seen.append(("evidence", breaching, problem))
+
+    def confirm(self, plan):
+        self.seen.append(("confirm", plan.model))
+        return self.answer
+
+    def waiting_for_approval(self, plan, timeout_s):
+        self.seen.append(("waiting", timeout_s))
+
+    def approved(self, approver):
+        self.seen.append(("approved", approver))
+
+    def tags_not_written(self, problem):
+        self.seen.append(("tags", problem))
+
+    def verifying(self, window_s):
+        self.seen.append(("verifying", window_s))
+
+
+def test_any_face_drives_the_same_procedure_and_its_confirmation_is_journaled(world):
+    from console.services.actions import ActionOptions, carry_out
+
+    build, registry, router, journal, incident = world
+    service = build()
+    placement = journal.place(MODEL, "2", "test", incident, False)
+    face = RecordingFace("pressed Enter after typing m")
+    result = carry_out(service, service.preview(MODEL), placement, face, ActionOptions(verify=False))
+    assert result.succeeded and [o.status for o in result.outcomes] == ["applied"]
+    assert [step[0] for step in face.seen] == ["placed", "evidence", "confirm"]
+    decision = [e for e in journal.journal.events(incident, [EventKind.DECISION])][-1]
+    assert decision.payload["option"] == "rollback"
+    assert decision.payload["confirmed_by"] == "pressed Enter after typing m"
+    assert router.weights == {"1": 0, "2": 100, "3": 0}
+
+
+def test_a_face_that_cancels_changes_nothing_and_the_cancel_is_journaled(world):
+    from console.services.actions import carry_out
+
+    build, registry, router, journal, incident = world
+    service = build()
+    placement = journal.place(MODEL, "2", "test", incident, False)
+    result = carry_out(service, service.preview(MODEL), placement, RecordingFace(None))
+    assert result.cancelled and not result.outcomes and not result.succeeded
+    assert kinds(journal, incident)[-1] == "decision"
+    assert next(iter(reversed(list(journal.journal.events(incident))))).payload["option"] == "cancel"
+    assert router.weights == {"1": 0, "2": 90, "3": 10} and registry.aliases["challenger"] == "3"
+
+
+def test_a_read_only_face_is_refused_before_anything_changes(world):
+    from console.services.actions import ActionOptions, carry_out
+
+    build, registry, router, journal, incident = world
+    service = build()
+    face = RecordingFace("yes")
+    with pytest.raises(RefusedError, match="read-only"):
+        carry_out(service, service.preview(MODEL), journal.place(MODEL, "2", "t", incident, False), face,
+                  ActionOptions(read_only=True))
+    assert ("confirm", MODEL) not in face.seen and router.weights == {"1": 0, "2": 90, "3": 10}
+    assert kinds(journal, incident)[-1] == "action.failed"
