@@ -41,6 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(handler=handler)
         return p
 
+    def console_options(p: argparse.ArgumentParser, with_model: bool = True) -> None:
+        if with_model:
+            p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+        p.add_argument("--read-only", action="store_true", help="never act: the acting keys are not shown")
+        p.add_argument("--theme", metavar="T", help="rewind-dark (default), rewind-light, rewind-high-contrast, "
+                       "rewind-colour-blind, ansi-dark, ansi-light (the terminal's own palette), ...")
+        p.add_argument("--mouse", action="store_true", help="enable the mouse (off by default: it costs bytes "
+                       "over SSH and breaks terminal selection)")
+
+    p = command("tui", "the console: live matrix, confirmed rollbacks, timeline (also: rewind with no command)",
+                "console.commands.tui:run")
+    console_options(p)
+
     p = command("status", "aliases, router weights and judged metrics of one model", "console.commands.status:run")
     p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
     p.add_argument("--json", action="store_true", help="print the stable JSON document (schema rewind.status/1)")
@@ -114,8 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("recover", "find actions a console left unfinished, read the real state, journal what happened",
                 "console.commands.rollback:run_recover")
 
-    p = command("demo", "start the sandbox if needed and watch it live", "console.commands.demo:run")
+    p = command("demo", "start the sandbox if needed and open the console on it", "console.commands.demo:run")
     p.add_argument("--dir", metavar="D", help="sandbox state directory")
+    console_options(p, with_model=False)
 
     p = command("journal", "the decision journal: verify its hash chains", "console.commands.journal:run")
     journal = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
@@ -175,8 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False)) or os.environ.get("REWIND_DEBUG") == "1"
     if not getattr(args, "command", None):
-        parser.print_help()
-        return EXIT_OK
+        # `rewind` alone opens the console (`rewind --help` lists the commands).
+        args = parser.parse_args([*(argv if argv is not None else sys.argv[1:]), "tui"])
     if not debug:
         # Rewind reports every MLflow failure itself, in one line; MLflow's own log records
         # (tracebacks of database errors among them) are for --debug.

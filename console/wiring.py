@@ -15,6 +15,8 @@ from console.services.status import StatusService
 if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a journal is built
     from console.adapters.journal_sql import SqlJournal
     from console.services.journal import JournalService
+    from console.services.live import LiveStatus
+    from console.services.postmortem import PostMortems
     from console.services.rollback import RollbackService
 
 
@@ -133,3 +135,79 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
         identity=os_identity(),
         approval_timeout_s=config.roles.approval_timeout_s if config.roles else 900.0,
     )
+
+
+class ConsoleBackend:
+    """The console's services over the configured systems, each built on first use.
+
+    Built in the console's workers, never on its event loop: the registry
+    adapter loads MLflow (about a second) on its first call.
+
+    Args:
+        loaded: the validated config and its path.
+        environ: the environment (secrets, identity); default ``os.environ``.
+    """
+
+    def __init__(self, loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> None:
+        import threading
+
+        self.loaded = loaded
+        self.config = loaded.config
+        self.environ = environ
+        self._lock = threading.Lock()
+        self._live: LiveStatus | None = None
+        self._rollback: RollbackService | None = None
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The models the router config names, the default one first."""
+        names = list(self.config.router.backends)
+        default = self.config.default_model
+        if default:
+            names = [default, *(n for n in names if n != default)]
+        return tuple(names)
+
+    @property
+    def source(self) -> str:
+        """The config file, for the console's header and help."""
+        return str(self.loaded.path)
+
+    def live(self) -> LiveStatus:
+        """The per-system reads of the overview."""
+        from console.services.live import LiveStatus
+
+        with self._lock:
+            if self._live is None:
+                config = self.config
+                self._live = LiveStatus(build_registry(config), build_router(config), build_metrics(config),
+                                        config.metrics.specs(), config.metrics.traffic_metric,
+                                        config.metrics.stable_alias)
+            return self._live
+
+    def rollback(self) -> RollbackService:
+        """The rollback use case (with the journal and the action lock)."""
+        with self._lock:
+            if self._rollback is None:
+                self._rollback = build_rollback_service(self.loaded, self.environ)
+            return self._rollback
+
+    def postmortems(self) -> PostMortems:
+        """Closing and exporting incidents, with their metric history."""
+        from console import __version__
+        from console.services.history import HistoryService
+        from console.services.postmortem import PostMortems
+
+        journal = self.rollback().journal
+        config = self.config
+
+        def history() -> HistoryService:
+            return HistoryService(self.live().metrics, journal, config.metrics.specs(),
+                                  config.postmortem.history_margin_s, config.postmortem.history_points,
+                                  traffic_metric=config.metrics.traffic_metric)
+
+        return PostMortems(journal, history if config.metrics.specs() else None, f"rewind {__version__}")
+
+    def close(self) -> None:
+        """Close the journal's connections."""
+        if self._rollback is not None:
+            self._rollback.journal.close()

@@ -6,56 +6,14 @@ import argparse
 import json
 import sys
 
-from rich import box
-from rich.console import Console, Group
-from rich.table import Table
+from rich.console import Console
 from rich.text import Text
 
 from console.domain.errors import UsageError
 from console.domain.rollback import Mode, Plan
+from console.rendering import render_preview
 from console.services.journal import Placement
 from console.services.rollback import Outcome, Preview, RefusedError, RollbackService
-
-
-def render_preview(preview: Preview, title: str) -> Group:
-    """The whole plan on one screen: weights, alias moves, both versions, signature check."""
-    plan = preview.plan
-    weights = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Router weights", title_justify="left")
-    weights.add_column("version")
-    weights.add_column("now", justify="right")
-    for index in range(len(plan.steps)):
-        weights.add_column("planned" if len(plan.steps) == 1 else f"step {index + 1}", justify="right")
-    for version in sorted(plan.weights_before, key=lambda v: int(v) if v.isdigit() else 1 << 30):
-        cells = [str(plan.weights_before[version])]
-        for step in plan.steps:
-            cells.append(str(step[version]))
-        changed = plan.weights_after[version] != plan.weights_before[version]
-        weights.add_row(f"v{version}", *cells, style="bold" if changed else "dim")
-
-    aliases = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Registry aliases", title_justify="left")
-    for column in ("alias", "now", "planned"):
-        aliases.add_column(column)
-    for move in plan.alias_moves:
-        aliases.add_row(move.alias, f"v{move.before}" if move.before else "-",
-                        f"v{move.after}" if move.after else "(removed)", style="bold")
-    if not plan.alias_moves:
-        aliases.add_row("(none)", "", "")
-
-    versions = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Versions", title_justify="left")
-    for column in ("", "version", "created (UTC)", "run", "tags"):
-        versions.add_column(column)
-    for role, info in (("leave", preview.leaving), ("go back to", preview.target)):
-        if info is None:
-            continue
-        tags = ", ".join(f"{k}={v}" for k, v in sorted(info.tags.items())) or "-"
-        versions.add_row(role, f"v{info.version}", f"{info.created_at:%Y-%m-%d %H:%M}" if info.created_at else "-",
-                         (info.run_id or "-")[:12], tags)
-
-    signature = Text(("✓ " if preview.signature.compatible else "✗ ") + f"signatures: {preview.signature.reason}",
-                     style="green" if preview.signature.compatible else "bold red")
-    header = Text.assemble((title, "bold"), f"  {plan.model}: v{plan.leave} → v{plan.target} ({preview.why_target})",
-                           f"  ·  {plan.mode.value}", f"  ·  action {plan.action_id}")
-    return Group(header, weights, aliases, versions, signature)
 
 
 def confirm(model: str, console: Console) -> bool:
@@ -245,14 +203,12 @@ def run_approve(args: argparse.Namespace) -> int:
     service, _ = _service(args)
     console = Console()
     try:
-        incident_id, plan, requester = service.find_request(args.action_id)
+        from console.services.approvals import approval_preview
+
         if args.read_only:
             raise RefusedError("refused: a --read-only console cannot approve")
-        current = service.router.read_state(plan.model)
-        from console.domain.rollback import SignatureCheck
-
-        preview = Preview(plan, f"requested by {requester}", None, None,
-                          SignatureCheck(True, "checked by the requesting console"), current)
+        incident_id, preview, requester = approval_preview(service, args.action_id)
+        plan = preview.plan
         console.print(render_preview(preview, "Approve"))
         # The approval goes where the request is: the requesting console watches that incident.
         console.print(Text(f"recording in incident {incident_id}, where {requester}'s request is", style="cyan"))

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from console.domain.journal import (
     Actor,
@@ -134,7 +135,7 @@ class IncidentFacts:
         return self.impact_end.at if self.impact_end else self.last_event
 
 
-def _given_time(payload: Mapping, key: str) -> datetime | None:
+def _given_time(payload: Mapping[str, object], key: str) -> datetime | None:
     value = payload.get(key)
     if not isinstance(value, str):
         return None
@@ -211,7 +212,8 @@ def _number(value: object) -> float | None:
     return None if math.isnan(number) else number
 
 
-def history_crossings(payload: Mapping, traffic: Mapping | None = None) -> list[tuple[str, str, float]]:
+def history_crossings(payload: Mapping[str, Any],
+                      traffic: Mapping[str, Any] | None = None) -> list[tuple[str, str, float]]:
     """Where a ``metrics.history`` series first breaches, as the judge sees it: ``(version, segment, time)``.
 
     ``traffic``: the traffic metric's history payload (for ``min_traffic``).
@@ -283,17 +285,17 @@ def _is_weights(value: object) -> bool:
         isinstance(w, (int, float)) and not isinstance(w, bool) for w in value.values())
 
 
-def weights_text(weights: Mapping) -> str:
+def weights_text(weights: Mapping[str, object]) -> str:
     """``v2 100, v3 0``: a router's weights, versions in order."""
     return ", ".join(f"{_v(v)} {weights[v]}" for v in sorted(weights, key=lambda k: _version_key(str(k))))
 
 
-def aliases_text(aliases: Mapping) -> str:
+def aliases_text(aliases: Mapping[str, object]) -> str:
     """``champion → v2, challenger → v3``; ``none`` for no alias."""
     return ", ".join(f"{a} → {_v(v)}" for a, v in aliases.items() if v is not None) or "none"
 
 
-def _alias_move_sentence(move: Mapping) -> str:
+def _alias_move_sentence(move: Mapping[str, object]) -> str:
     alias, before, after = move.get("alias", "?"), move.get("before"), move.get("after")
     if after is None:
         return f"Alias {alias} removed from {_v(before)}."
@@ -336,7 +338,7 @@ def plan_sentences(plan: object) -> list[str]:
     sentences.extend(_alias_move_sentence(m) for m in moves)
     moved_aliases = {m.get("alias") for m in moves}
     given = plan.get("aliases_before")
-    aliases_before: Mapping = given if isinstance(given, Mapping) else {}
+    aliases_before: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
     for alias, version in aliases_before.items():
         if alias not in moved_aliases and version is not None:
             sentences.append(f"{str(alias).capitalize()} stays {_v(version)}.")
@@ -414,12 +416,12 @@ def action_detail(event: Event) -> str:
     return "" if p.get("observed") is None else f"observed {state_text(p.get('observed'))}"
 
 
-def history_span(payload: Mapping) -> str:
+def history_span(payload: Mapping[str, object]) -> str:
     """``8 series from 2025-03-14 08:45:00Z to 09:40:00Z every 12 s``, or the capture's error."""
     if payload.get("error"):
         return f"failed: {compact(payload.get('error'), 300)}"
     given = payload.get("series")
-    series: list = given if isinstance(given, list) else []
+    series: list[object] = given if isinstance(given, list) else []
     start, end, step = payload.get("start"), payload.get("end"), payload.get("step")
     if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (start, end, step)):
         return f"{len(series)} series"

@@ -35,6 +35,7 @@ from enum import StrEnum
 from functools import cached_property, lru_cache
 from json.encoder import encode_basestring
 from pathlib import PurePath
+from typing import Any
 
 from console.domain.metrics import MetricSpec, QueryResult, criterion_document
 from console.domain.verdicts import Verdict
@@ -184,7 +185,7 @@ class EventDraft:
     ts: str
     actor: Actor
     kind: EventKind
-    payload: Mapping
+    payload: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -215,11 +216,11 @@ class Event:
     hash: str
 
     @cached_property
-    def payload(self) -> Mapping:
+    def payload(self) -> Mapping[str, Any]:
         """The payload, decoded from its canonical text (empty if that is not a JSON object)."""
         return decode_payload(self.payload_json)
 
-    def knowing_payload(self, payload: Mapping) -> Event:
+    def knowing_payload(self, payload: Mapping[str, Any]) -> Event:
         """This event, with its decoded payload already known (it is not decoded again); returns ``self``."""
         self.__dict__["payload"] = payload
         return self
@@ -261,7 +262,7 @@ def canonical_event_text(incident_id: str, seq: int, ts: str, actor_json: str, k
     )
 
 
-def decode_payload(payload_json: str) -> dict:
+def decode_payload(payload_json: str) -> dict[str, Any]:
     """A stored payload decoded; an undecodable or non-object one (only tampering makes them) is empty."""
     try:
         decoded = json.loads(payload_json)
@@ -540,7 +541,7 @@ def redact_text(text: str, known_secrets: Sequence[str] = ()) -> str:
     return text
 
 
-def _redact_key_value(match: re.Match) -> str:
+def _redact_key_value(match: re.Match[str]) -> str:
     value = match.group(4)
     if value.strip("\"'") == REDACTED:
         return match.group(0)
@@ -553,7 +554,7 @@ def usable_secrets(values: Iterable[str | None]) -> tuple[str, ...]:
     return tuple(sorted(kept, key=len, reverse=True))
 
 
-def prepare_payload(payload: Mapping, known_secrets: Sequence[str] = ()) -> dict:
+def prepare_payload(payload: Mapping[str, object], known_secrets: Sequence[str] = ()) -> dict[str, object]:
     """Turn a payload into plain, canonicalisable JSON data with every secret redacted.
 
     Mappings get string keys; tuples and sets become lists; non-finite floats
@@ -616,8 +617,8 @@ def _prepare_key(key: str, secrets: tuple[str, ...]) -> tuple[str, bool]:
     return name, is_secret_key(name)
 
 
-def _prepare_mapping(value: Mapping, secrets: Sequence[str]) -> dict:
-    prepared = {}
+def _prepare_mapping(value: Mapping[Any, object], secrets: Sequence[str]) -> dict[str, object]:
+    prepared: dict[str, object] = {}
     secrets = secrets if type(secrets) is tuple else tuple(secrets)
     for key, item in value.items():
         name, secret = _prepare_key(key if type(key) is str else str(key), secrets)
@@ -625,7 +626,7 @@ def _prepare_mapping(value: Mapping, secrets: Sequence[str]) -> dict:
     return prepared
 
 
-def missing_keys(kind: EventKind, payload: Mapping) -> tuple[str, ...]:
+def missing_keys(kind: EventKind, payload: Mapping[str, object]) -> tuple[str, ...]:
     """The required payload keys of ``kind`` that ``payload`` lacks."""
     return tuple(key for key in REQUIRED_KEYS.get(kind, ()) if key not in payload)
 
@@ -679,7 +680,7 @@ def _float(raw: object) -> float | None:
     return None if math.isnan(value) else value
 
 
-def check_evidence(payload: Mapping) -> CheckEvidence:
+def check_evidence(payload: Mapping[str, Any]) -> CheckEvidence:
     """Read a ``check.evaluated`` payload leniently (missing parts become ``None``)."""
     values = []
     raw_values = payload.get("values") or []
@@ -715,7 +716,7 @@ def check_evidence(payload: Mapping) -> CheckEvidence:
 
 
 def check_payload(spec: MetricSpec, result: QueryResult, verdicts: Sequence[Verdict], verdict: str,
-                  stable_version: str | None, observed_at: float) -> dict:
+                  stable_version: str | None, observed_at: float) -> dict[str, object]:
     """The payload of a ``check.evaluated`` event for one catalogue metric, as the charts read it.
 
     Args:
@@ -746,9 +747,9 @@ def check_payload(spec: MetricSpec, result: QueryResult, verdicts: Sequence[Verd
     }
 
 
-def _check_value(version: str, segment: str, result: QueryResult, verdict: Verdict | None) -> dict:
+def _check_value(version: str, segment: str, result: QueryResult, verdict: Verdict | None) -> dict[str, object]:
     """One cell of a check: its raw value and verdict; its counts for a ratio; why, when it is not a pass."""
-    item: dict = {"version": version, "segment": segment, "raw": result.raw.get((version, segment)),
+    item: dict[str, object] = {"version": version, "segment": segment, "raw": result.raw.get((version, segment)),
                   "verdict": None if verdict is None else str(verdict.state)}
     if verdict is not None:
         if verdict.counts is not None:

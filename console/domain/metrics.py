@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, NotRequired, TypedDict, TypeVar
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
@@ -21,6 +21,7 @@ CellKey = tuple[str, str]
 """(version, segment)"""
 
 T = TypeVar("T")
+_EnumT = TypeVar("_EnumT", bound=StrEnum)
 
 
 class Direction(StrEnum):
@@ -159,15 +160,27 @@ def render_query(template: str, model: str, window: str) -> str:
     return template.replace("$model", escape_label_value(model)).replace("$window", window)
 
 
-def criterion_document(spec: MetricSpec) -> dict:
+class CriterionDocument(TypedDict):
+    """A metric's criteria as :func:`criterion_document` writes them (plain JSON)."""
+
+    threshold: float | None
+    max_delta: float | None
+    delta_kind: str
+    min_traffic: float | None
+    confidence: NotRequired[float]
+    evaluations: NotRequired[int]
+    step_s: NotRequired[float]
+
+
+def criterion_document(spec: MetricSpec) -> CriterionDocument:
     """A metric's criteria as the journal, the exports and ``status --json`` write them.
 
     ``confidence`` applies to a ratio judged on its counts; ``evaluations`` and
     ``step_s`` to a metric judged on consecutive evaluations.
     """
     criteria = spec.criteria
-    document: dict = {"threshold": criteria.threshold, "max_delta": criteria.max_delta,
-                      "delta_kind": str(criteria.delta_kind), "min_traffic": criteria.min_traffic}
+    document: CriterionDocument = {"threshold": criteria.threshold, "max_delta": criteria.max_delta,
+                                   "delta_kind": str(criteria.delta_kind), "min_traffic": criteria.min_traffic}
     if spec.counts:
         document["confidence"] = criteria.confidence
     elif spec.persists:
@@ -176,21 +189,21 @@ def criterion_document(spec: MetricSpec) -> dict:
     return document
 
 
-def spec_from_document(payload: Mapping) -> MetricSpec:
+def spec_from_document(payload: Mapping[str, Any]) -> MetricSpec:
     """A metric's spec rebuilt, leniently, from a journal payload (``metrics.history`` or ``check.evaluated``).
 
     Enough to judge recorded values again: unit, direction, kind and the criterion as
     :func:`criterion_document` wrote it. Unknown or missing parts take the defaults
     (a payload without ``kind`` or ``evaluations`` is judged on its instant values).
     """
-    def pick(enum, value, default):
+    def pick(enum: type[_EnumT], value: Any, default: _EnumT) -> _EnumT:
         try:
             return enum(value)
         except ValueError:
             return default
 
     raw = payload.get("criterion")
-    criterion: Mapping = raw if isinstance(raw, Mapping) else {}
+    criterion: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
 
     def number(key: str) -> float | None:
         value = criterion.get(key)
@@ -211,7 +224,7 @@ def spec_from_document(payload: Mapping) -> MetricSpec:
                       numerator="(recorded)" if counted else None, denominator="(recorded)" if counted else None)
 
 
-def criterion_sentence(criterion: Mapping, unit: str | None, direction: str | None) -> str:
+def criterion_sentence(criterion: Mapping[str, Any], unit: str | None, direction: str | None) -> str:
     """A criterion (as :func:`criterion_document` writes it, read back from the journal) in words.
 
     ``breach above 5.0%, or over +3.0 pt worse than the stable version; with 95% confidence
@@ -417,7 +430,7 @@ def _canonical_version(version: str) -> str:
 
 
 def collect_series(
-    series: list[dict], version_label: str, segment_label: str
+    series: list[dict[str, Any]], version_label: str, segment_label: str
 ) -> tuple[dict[CellKey, str], dict[CellKey, float | None], int]:
     """Index Prometheus instant-vector series (decoded JSON) by (version, segment).
 

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from console.domain.errors import UsageError
 from console.domain.routing import MAX_WEIGHT
@@ -113,7 +114,7 @@ class Plan:
                 after[move.alias] = move.after
         return after
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The plan as plain JSON data (for the journal and ``--json``)."""
         data = asdict(self)
         data["mode"] = self.mode.value
@@ -122,7 +123,7 @@ class Plan:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> Plan:
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
         """The inverse of :meth:`to_dict`."""
         return cls(
             action_id=data["action_id"],
@@ -257,7 +258,7 @@ class SignatureCheck:
     reason: str
 
 
-def _columns(signature: dict | None, part: str) -> dict[str, str] | None:
+def _columns(signature: dict[str, Any] | None, part: str) -> dict[str, str] | None:
     if not signature or not signature.get(part):
         return None
     try:

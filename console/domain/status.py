@@ -59,9 +59,9 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _cell_evidence(verdict: Verdict) -> dict:
+def _cell_evidence(verdict: Verdict) -> dict[str, object]:
     """What a cell's verdict rests on besides its value: a ratio's counts and interval, persistence's tally."""
-    extra: dict = {}
+    extra: dict[str, object] = {}
     if verdict.counts is not None:
         extra["numerator"] = round(verdict.counts.numerator, 3)
         extra["denominator"] = round(verdict.counts.denominator, 3)
@@ -72,7 +72,7 @@ def _cell_evidence(verdict: Verdict) -> dict:
     return extra
 
 
-def status_document(snapshot: StatusSnapshot) -> dict:
+def status_document(snapshot: StatusSnapshot) -> dict[str, object]:
     """The JSON document of ``rewind status --json`` (schema ``rewind.status/1``)."""
     matrix = snapshot.matrix
     shares = snapshot.router.shares()

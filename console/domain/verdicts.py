@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from console.domain.metrics import (
     CellCounts,
@@ -630,7 +631,7 @@ def build_matrix(
     )
 
 
-def history_breaches(payload: Mapping, traffic: Mapping | None = None) -> dict[CellKey, list[int]]:
+def history_breaches(payload: Mapping[str, Any], traffic: Mapping[str, Any] | None = None) -> dict[CellKey, list[int]]:
     """The points of a ``metrics.history`` payload the judge calls breaches, by cell.
 
     The same judge as a refresh: a ratio whose counts were recorded is judged on

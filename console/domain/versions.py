@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 
 def normalise_version(raw: object) -> str:
@@ -45,7 +46,7 @@ class ModelVersion:
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
-    signature: dict | None = None
+    signature: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def _round(value: float | None) -> float | None:
 
 
 def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str | None,
-                    traffic_metric: str | None = None) -> dict:
+                    traffic_metric: str | None = None) -> dict[str, object]:
     """The ``metrics.history`` payload of one metric's range answer (before :func:`prepare_payload`).
 
     ``traffic_metric`` names the catalogue's traffic metric, so a chart can weigh the
@@ -88,7 +88,7 @@ def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str |
         for at, value in points:
             if (index := slot(at)) is not None:
                 values[index] = _round(value)
-        item: dict = {"version": version, "segment": segment, "values": values}
+        item: dict[str, object] = {"version": version, "segment": segment, "values": values}
         counted = result.counts.get((version, segment))
         if counted is not None:  # a ratio's counts, so the post-mortem judges each point as a refresh does
             numerators: list[float | None] = [None] * count
@@ -98,7 +98,7 @@ def history_payload(spec: MetricSpec, result: RangeResult, stable_version: str |
                     numerators[index], denominators[index] = round(num, 3), round(den, 3)
             item["numerators"], item["denominators"] = numerators, denominators
         series.append(item)
-    payload = {
+    payload: dict[str, object] = {
         "metric": spec.name,
         "title": spec.title,
         "unit": str(spec.unit),
@@ -239,7 +239,7 @@ class HistoryService:
         window = self.window(events)
         stable = stable_version or latest_stable_version(events)
         results = self.metrics.history(self.specs, model, window.start, window.end, window.step)
-        items: list[tuple[EventKind, Mapping]] = []
+        items: list[tuple[EventKind, Mapping[str, object]]] = []
         failed = {}
         for spec in self.specs:
             result = results.get(spec.name) or RangeResult(spec.name, "", window.start, window.end, window.step,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TypedDict, Unpack
 
 from console.adapters.protocols import Journal
 from console.domain.errors import ChainBrokenError, ConflictError, UsageError
@@ -94,6 +95,15 @@ class Placement:
         return f"{prefix}{cause}: a new incident is opened for anything journaled"
 
 
+class _PlacementFacts(TypedDict, total=False):
+    """The :class:`Placement` fields :meth:`JournalService.place` fills besides model, how, severity and summary."""
+
+    incident_id: str
+    incident: IncidentSummary
+    why: str
+    requested_new: bool
+
+
 class JournalService:
     """Records events as one actor and reads the journal back.
 
@@ -123,7 +133,7 @@ class JournalService:
 
     # --- recording --------------------------------------------------------------------------
 
-    def draft(self, incident_id: str, kind: EventKind, payload: Mapping) -> EventDraft:
+    def draft(self, incident_id: str, kind: EventKind, payload: Mapping[str, object]) -> EventDraft:
         """Prepare one event: check its payload, redact secrets, stamp time and actor.
 
         Raises:
@@ -139,7 +149,8 @@ class JournalService:
             raise UsageError(f"a {kind} event's payload: {exc}") from None
         return EventDraft(incident_id, format_ts(self.clock()), self.actor, kind, prepared)
 
-    def record(self, incident_id: str, kind: EventKind, payload: Mapping, lock: LockChange | None = None) -> Event:
+    def record(self, incident_id: str, kind: EventKind, payload: Mapping[str, object],
+               lock: LockChange | None = None) -> Event:
         """Append one event to an incident and return it once it is durably written.
 
         With ``lock``, the model's action lock is taken or released in the same
@@ -148,12 +159,12 @@ class JournalService:
         """
         return self.journal.append(incident_id, [self.draft(incident_id, kind, payload)], lock=lock)[0]
 
-    def record_many(self, incident_id: str, items: Sequence[tuple[EventKind, Mapping]]) -> list[Event]:
+    def record_many(self, incident_id: str, items: Sequence[tuple[EventKind, Mapping[str, object]]]) -> list[Event]:
         """Append several events to an incident in one transaction, in order."""
         return self.journal.append(incident_id, [self.draft(incident_id, k, p) for k, p in items])
 
     def open_incident(self, model: str, severity: str, summary: str, impact_started_at: str | None = None,
-                      detected_at: str | None = None, extra: Mapping | None = None) -> Event:
+                      detected_at: str | None = None, extra: Mapping[str, object] | None = None) -> Event:
         """Open a new incident with its ``incident.opened`` event.
 
         Args:
@@ -172,8 +183,8 @@ class JournalService:
         if not summary.strip():
             raise UsageError("an incident needs a summary (--summary)")
         try:
-            payload: dict = {**(extra or {}), "model": model.strip(), "severity": parse_severity(severity),
-                             "summary": summary.strip()}
+            payload: dict[str, object] = {**(extra or {}), "model": model.strip(), "severity": parse_severity(severity),
+                                         "summary": summary.strip()}
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         for key, value in (("impact_started_at", impact_started_at), ("detected_at", detected_at)):
@@ -225,7 +236,7 @@ class JournalService:
         """
         if named and new:
             raise UsageError("--incident and --new-incident cannot be used together")
-        def place(how: str, **more) -> Placement:
+        def place(how: str, **more: Unpack[_PlacementFacts]) -> Placement:
             return Placement(model=model, how=how, severity=severity, summary=summary, **more)
 
         if named:

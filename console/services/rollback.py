@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict
 
 from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
 from console.domain.authority import Identity, Permission, Policy, approval_refusal
@@ -93,7 +94,16 @@ class Outcome:
     weights: dict[str, int]
     aliases: dict[str, str]
     message: str
-    evidence: dict = field(default_factory=dict)
+    evidence: dict[str, object] = field(default_factory=dict)
+
+
+class _Observed(TypedDict, total=False):
+    """Each system's state as :meth:`RollbackService._observe` read it back, or why it could not."""
+
+    weights: dict[str, int]
+    router_error: str
+    aliases: dict[str, str]
+    registry_error: str
 
 
 def new_action_id() -> str:
@@ -156,7 +166,8 @@ class RollbackService:
                 moves = event.payload.get("alias_moves") or []
                 for move in moves:
                     if move.get("alias") == self.settings.stable_alias and move.get("after") == champion:
-                        return move.get("before")
+                        before: str | None = move.get("before")
+                        return before
         by_version = {v.version: v for v in versions}
         if champion and champion in by_version:
             return by_version[champion].tags.get(PREVIOUS_CHAMPION_TAG)
@@ -220,7 +231,7 @@ class RollbackService:
         for incident in self.journal.incidents():
             if incident.model not in (None, model):
                 continue
-            plans: dict[str, dict] = {}
+            plans: dict[str, dict[str, Any]] = {}
             for event in self.journal.journal.events(incident.incident_id,
                                                      [EventKind.ACTION_INTENT, EventKind.ACTION_APPLIED]):
                 action_id = str(event.payload.get("action_id"))
@@ -470,7 +481,7 @@ class RollbackService:
                 self.lock.release(plan.model, plan.action_id)
                 self._holding = False
 
-    def _outcome(self, incident_id: str, plan: Plan, kind: EventKind, payload: dict) -> None:
+    def _outcome(self, incident_id: str, plan: Plan, kind: EventKind, payload: dict[str, object]) -> None:
         """Journal an action's outcome and release its lock, in one transaction."""
         self.journal.record(incident_id, kind, payload, lock=LockChange(False, plan.model, plan.action_id))
         self._holding = False
@@ -599,7 +610,7 @@ class RollbackService:
         raised = type(exc)(f"{reason}. {what}: {state}")
         raise raised
 
-    def _compensate(self, incident_id: str, plan: Plan, done: list, exc: RewindError) -> Outcome:
+    def _compensate(self, incident_id: str, plan: Plan, done: list[AliasMove], exc: RewindError) -> Outcome:
         """The registry failed after the router changed: put the router (and any alias moved) back."""
         problems = []
         for move in reversed(done):
@@ -624,9 +635,9 @@ class RollbackService:
         raise type(exc)(f"registry failed after the router changed ({exc}); {where}; "
                         f"router {_router_state(observed)}, registry {_registry_state(observed)}")
 
-    def _observe(self, model: str) -> dict:
+    def _observe(self, model: str) -> _Observed:
         """Each system's state read back on its own: one unreachable system does not hide the other's."""
-        observed: dict = {}
+        observed: _Observed = {}
         try:
             observed["weights"] = self.router.read_state(model).weights()
         except RewindError as exc:
@@ -638,7 +649,7 @@ class RollbackService:
         return observed
 
     # -- gates and verification -------------------------------------------------------------
-    def _check(self, plan: Plan, metric_names: tuple[str, ...]) -> tuple[bool, dict]:
+    def _check(self, plan: Plan, metric_names: tuple[str, ...]) -> tuple[bool, dict[str, object]]:
         """Do the target's cells of ``metric_names`` pass right now? With the values as evidence."""
         specs = tuple(s for s in self.catalogue if s.name in metric_names or s.name == self.traffic_metric)
         results = self.metrics.evaluate(specs, plan.model)
@@ -659,7 +670,7 @@ class RollbackService:
         return not breaches, evidence
 
     def _watch(self, plan: Plan, window_s: float, metric_names: tuple[str, ...],
-               until_pass: bool) -> tuple[bool, dict]:
+               until_pass: bool) -> tuple[bool, dict[str, object]]:
         """Check every poll interval for ``window_s``.
 
         A gate (``until_pass`` false) fails at the first breach; verification
@@ -771,7 +782,7 @@ class RollbackService:
                 f"weights now {weights}, aliases {_aliases(aliases)}")
 
 
-def _version_facts(*versions: ModelVersion | None) -> dict[str, dict]:
+def _version_facts(*versions: ModelVersion | None) -> dict[str, dict[str, object]]:
     """What the registry said of the versions an action moves between, for the post-mortem's trigger."""
     return {
         v.version: {"created_at": v.created_at.isoformat() if v.created_at else None, "run_id": v.run_id,
@@ -789,10 +800,10 @@ def _aliases(aliases: dict[str, str]) -> str:
     return ", ".join(f"{a} → v{v}" for a, v in sorted(aliases.items())) or "none"
 
 
-def _router_state(observed: dict) -> str:
+def _router_state(observed: _Observed) -> str:
     return f"weights now {observed['weights']}" if "weights" in observed else observed["router_error"]
 
 
-def _registry_state(observed: dict) -> str:
+def _registry_state(observed: _Observed) -> str:
     return f"aliases {_aliases(observed['aliases'])}" if "aliases" in observed else observed["registry_error"]
 

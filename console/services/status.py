@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from console.adapters.protocols import MetricsSource, Registry, Router
 from console.domain.errors import RewindError
-from console.domain.metrics import MetricSpec
+from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.status import StatusSnapshot, shown_versions
 from console.domain.verdicts import build_matrix
 from console.domain.versions import AliasMap
@@ -78,7 +78,7 @@ class StatusService:
         self._pool.shutdown(wait=False)
 
 
-def _versions_with_traffic(results: dict, traffic_metric: str | None) -> set[str]:
+def _versions_with_traffic(results: dict[str, QueryResult], traffic_metric: str | None) -> set[str]:
     """Versions that served traffic (any sample at all when no traffic metric is configured)."""
     traffic = results.get(traffic_metric) if traffic_metric else None
     if traffic is None or traffic.error:

@@ -21,10 +21,10 @@ import html
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import TextIO
+from typing import Any, TextIO, TypedDict
 
 from console.domain.errors import UsageError
 from console.domain.incident import (
@@ -77,6 +77,16 @@ HASH_DEFINITION = (
 )
 
 
+_Point = tuple[float, float | None]
+"""A chart point: ``(Unix time, value)``, the value ``None`` where there is no data."""
+
+
+class _ViewCache(TypedDict, total=False):
+    """What an :class:`IncidentView` computes once, on first use."""
+
+    breaches: list[_Breach]
+
+
 @dataclass(frozen=True)
 class IncidentView:
     """Everything the exports show, computed once from one read of the incident."""
@@ -91,7 +101,7 @@ class IncidentView:
     verification: VerifyResult
     history: dict[str, Event] = field(default_factory=dict)
     history_note: str | None = None
-    cache: dict = field(default_factory=dict, compare=False, repr=False)
+    cache: _ViewCache = field(default_factory=_ViewCache, compare=False, repr=False)
 
 
 def build_view(head: IncidentHead, events: list[Event], history_note: str | None = None) -> IncidentView:
@@ -348,7 +358,7 @@ class _EvidenceRow:
     rest: str = ""
 
 
-def _cell_reason(cell: Mapping, value: float | None, unit: Unit | None, threshold: float | None,
+def _cell_reason(cell: Mapping[str, object], value: float | None, unit: Unit | None, threshold: float | None,
                  direction: str) -> str:
     """The cell's own reason when the judge wrote one; else what can be said from its value and threshold."""
     if cell.get("reason"):
@@ -396,7 +406,7 @@ def _check_row(ev: Event) -> _EvidenceRow:
     unit = _unit(c)
     direction = str(ev.payload.get("direction", "higher_is_worse"))
     given = ev.payload.get("values")
-    raw_cells: list = given if isinstance(given, list) else []
+    raw_cells: list[object] = given if isinstance(given, list) else []
     by_key = {(str(r.get("version", "?")), str(r.get("segment", "all"))): r for r in raw_cells
               if isinstance(r, Mapping)}
     flagged = []
@@ -602,7 +612,7 @@ def _first_breach(view: IncidentView) -> Event | None:
                  and str(e.payload.get("verdict", "")).lower() == "breach"), None)
 
 
-def _left_versions(view: IncidentView) -> list[tuple[ActionRecord, Mapping]]:
+def _left_versions(view: IncidentView) -> list[tuple[ActionRecord, Mapping[str, Any]]]:
     """The rollbacks (not undos) that changed something, with their plans."""
     found = []
     for action in view.actions:
@@ -668,7 +678,7 @@ def _trigger_lines(view: IncidentView) -> list[str]:
     for action, plan in left:
         version = str(plan.get("leave"))
         given = plan.get("aliases_before")
-        aliases: Mapping = given if isinstance(given, Mapping) else {}
+        aliases: Mapping[str, object] = given if isinstance(given, Mapping) else {}
         held = [a for a, v in aliases.items() if str(v) == version]
         facts = _version_facts(view, version)
         lines.append(f"v{version} of {plan.get('model', view.summary.model)} was the version left by "
@@ -934,7 +944,7 @@ def parse_incident_document(document: object, source: str) -> list[Event]:
     if not isinstance(raw_events, list) or not raw_events:
         raise bad("has no events")
     events: list[Event] = []
-    actors: dict[tuple, Actor] = {}
+    actors: dict[tuple[str, str, str | None], Actor] = {}
     for index, item in enumerate(raw_events):
         where = f"events[{index}]"
         if not isinstance(item, Mapping):
@@ -1028,15 +1038,15 @@ def _e(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
-def _chart_data(events: Sequence[Event]) -> tuple[dict[str, dict[str, dict[str, list]]], dict[str, CheckEvidence],
-                                                   list[float]]:
+def _chart_data(events: Sequence[Event]) -> tuple[dict[str, dict[str, dict[str, list[_Point]]]],
+                                                   dict[str, CheckEvidence], list[float]]:
     """metric -> segment -> version -> [(t, value)], the latest evidence per metric, all check times.
 
     Reads the payloads directly rather than through :func:`check_evidence`: an
     incident can hold tens of thousands of checks.
     """
-    data: dict[str, dict[str, dict[str, list]]] = {}
-    latest_payload: dict[str, Mapping] = {}
+    data: dict[str, dict[str, dict[str, list[_Point]]]] = {}
+    latest_payload: dict[str, Mapping[str, Any]] = {}
     times: list[float] = []
     isfinite = math.isfinite
     for event in events:
@@ -1212,8 +1222,8 @@ class _MetricChart:
     threshold: float | None
     stable: str | None
     source: str
-    segments: dict[str, dict[str, list]]
-    served: dict[str, list] = field(default_factory=dict)
+    segments: dict[str, dict[str, list[_Point]]]
+    served: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     direction: str | None = None
 
 
@@ -1221,11 +1231,11 @@ _SERVED_UNITS = (Unit.RATIO, Unit.SCORE)
 """Units whose traffic-weighted mean over versions is what a segment's users got (not so for a quantile)."""
 
 
-def _served(chart: _MetricChart, traffic: _MetricChart | None) -> dict[str, list]:
+def _served(chart: _MetricChart, traffic: _MetricChart | None) -> dict[str, list[tuple[float, float]]]:
     """Per segment, the versions' values weighted by their traffic at each time: what the segment's users got."""
     if traffic is None or traffic is chart or chart.unit not in _SERVED_UNITS:
         return {}
-    served = {}
+    served: dict[str, list[tuple[float, float]]] = {}
     for segment, by_version in chart.segments.items():
         rates = traffic.segments.get(segment, {})
         times: dict[float, list[float]] = {}
@@ -1246,7 +1256,7 @@ def _served(chart: _MetricChart, traffic: _MetricChart | None) -> dict[str, list
 def _history_chart(event: Event) -> _MetricChart:
     p = event.payload
     start, step = _number(p.get("start")) or 0.0, _number(p.get("step")) or 1.0
-    segments: dict[str, dict[str, list]] = {}
+    segments: dict[str, dict[str, list[_Point]]] = {}
     for series in p.get("series") or []:
         if not isinstance(series, Mapping):
             continue
@@ -1311,9 +1321,9 @@ def _legend_swatch(style: int | None) -> str:
             f'{_shape(shape, 20, 6, colour)}</svg>')
 
 
-def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list], styles: dict[str, int],
+def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list[_Point]], styles: dict[str, int],
                x0: float, x1: float, markers: list[_Marker], window: tuple[float, float], geo: _Geo,
-               served: list | None = None) -> str:
+               served: list[tuple[float, float]] | None = None) -> str:
     unit, threshold, stable = chart.unit, chart.threshold, chart.stable
     plot_w, plot_h = geo.w - geo.left - geo.right, geo.h - geo.top - geo.bottom
     values = [v for points in series.values() for _, v in points if v is not None]
@@ -1449,7 +1459,7 @@ def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list], styles:
     return "".join(parts)
 
 
-def _marker_parts(parts: list[str], markers: list[_Marker], sx, x0: float, x1: float,  # noqa: ANN001
+def _marker_parts(parts: list[str], markers: list[_Marker], sx: Callable[[float], float], x0: float, x1: float,
                   geo: _Geo, plot_h: float) -> list[str]:
     """Draw the decision and action lines; return their labels (drawn last, above the lines).
 

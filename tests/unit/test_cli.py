@@ -12,8 +12,19 @@ from console.cli import main
 
 
 def test_help_exits_zero(capsys):
-    assert main([]) == 0
-    assert "status" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "status" in out and "tui" in out
+
+
+def test_rewind_alone_opens_the_console_and_says_what_is_missing(capsys, monkeypatch, tmp_path):
+    # With no command `rewind` is `rewind tui`: without a config it names what to do, in one line.
+    monkeypatch.setenv("REWIND_CONFIG", str(tmp_path / "missing.yaml"))
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert "missing.yaml" in err and len(err.strip().splitlines()) == 1
 
 
 def test_usage_errors_exit_2():

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
-
 import pytest
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
@@ -12,80 +9,11 @@ from console.domain.authority import Identity, Permission, Policy
 from console.domain.errors import ConflictError, MetricsError, RegistryError, UsageError
 from console.domain.journal import Actor, EventKind
 from console.domain.rollback import Mode
-from console.domain.routing import RouterState, ServerState
-from console.domain.versions import AliasMap, ModelVersion
 from console.services.journal import JournalService
 from console.services.rollback import RefusedError, RollbackService, RollbackSettings
+from tests.fixtures.fakes import FakeRegistry, FakeRouter, signature
 
 MODEL = "m"
-
-
-def signature(*columns):
-    return {"inputs": json.dumps([{"name": n, "type": t} for n, t in columns]), "outputs": None}
-
-
-class FakeRegistry:
-    def __init__(self):
-        self.aliases = {"champion": "2", "challenger": "3"}
-        self.signatures = {"2": signature(("a", "double")), "3": signature(("a", "double"))}
-        self.fail_writes = False
-
-    def describe(self):
-        return "fake registry"
-
-    def get_aliases(self, model):
-        return AliasMap(model, dict(self.aliases))
-
-    def get_alias(self, model, alias):
-        return self.aliases.get(alias)
-
-    def list_versions(self, model, with_signatures=False):
-        return [ModelVersion(model, v, f"run{v}", datetime(2026, 1, int(v), tzinfo=UTC),
-                             aliases=self.get_aliases(model).aliases_of(v)) for v in ("1", "2", "3")]
-
-    def get_signature(self, model, version):
-        return self.signatures.get(version)
-
-    def set_alias(self, model, alias, version, expected, checked=False):
-        if self.fail_writes:
-            raise RegistryError("fake registry: unreachable")
-        if not checked and self.aliases.get(alias) != expected:
-            raise ConflictError(f"alias {alias} moved")
-        self.aliases[alias] = version
-        return version
-
-    def delete_alias(self, model, alias, expected, checked=False):
-        if self.fail_writes:
-            raise RegistryError("fake registry: unreachable")
-        if not checked and self.aliases.get(alias) != expected:
-            raise ConflictError(f"alias {alias} moved")
-        self.aliases.pop(alias, None)
-
-    def set_version_tag(self, model, version, key, value):
-        pass
-
-
-class FakeRouter:
-    def __init__(self):
-        self.weights = {"1": 0, "2": 90, "3": 10}
-
-    def describe(self):
-        return "fake router"
-
-    def read_state(self, model):
-        return self._state()
-
-    def _state(self):
-        return RouterState("be", tuple(ServerState(f"v{v}", v, w, True) for v, w in self.weights.items()))
-
-    def set_weights(self, model, weights, expected, checked=False):
-        if not checked and expected and any(self.weights[v] != w for v, w in expected.items()):
-            raise ConflictError("weights moved")
-        self.weights.update(weights)
-        return self._state()  # the read-back rides on the write, as HAProxy's does
-
-    def served(self, model):
-        return {v: 0 for v in self.weights}
 
 
 class FakeMetrics:

@@ -1,0 +1,51 @@
+"""Rich renderables both faces show: the command line prints them, the console puts them on its dialogs."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from console.services.rollback import Preview
+
+
+def render_preview(preview: Preview, title: str) -> Group:
+    """The whole plan on one screen: weights, alias moves, both versions, signature check."""
+    plan = preview.plan
+    weights = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Router weights", title_justify="left")
+    weights.add_column("version")
+    weights.add_column("now", justify="right")
+    for index in range(len(plan.steps)):
+        weights.add_column("planned" if len(plan.steps) == 1 else f"step {index + 1}", justify="right")
+    for version in sorted(plan.weights_before, key=lambda v: int(v) if v.isdigit() else 1 << 30):
+        cells = [str(plan.weights_before[version])]
+        for step in plan.steps:
+            cells.append(str(step[version]))
+        changed = plan.weights_after[version] != plan.weights_before[version]
+        weights.add_row(f"v{version}", *cells, style="bold" if changed else "dim")
+
+    aliases = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Registry aliases", title_justify="left")
+    for column in ("alias", "now", "planned"):
+        aliases.add_column(column)
+    for move in plan.alias_moves:
+        aliases.add_row(move.alias, f"v{move.before}" if move.before else "-",
+                        f"v{move.after}" if move.after else "(removed)", style="bold")
+    if not plan.alias_moves:
+        aliases.add_row("(none)", "", "")
+
+    versions = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Versions", title_justify="left")
+    for column in ("", "version", "created (UTC)", "run", "tags"):
+        versions.add_column(column)
+    for role, info in (("leave", preview.leaving), ("go back to", preview.target)):
+        if info is None:
+            continue
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(info.tags.items())) or "-"
+        versions.add_row(role, f"v{info.version}", f"{info.created_at:%Y-%m-%d %H:%M}" if info.created_at else "-",
+                         (info.run_id or "-")[:12], tags)
+
+    signature = Text(("✓ " if preview.signature.compatible else "✗ ") + f"signatures: {preview.signature.reason}",
+                     style="green" if preview.signature.compatible else "bold red")
+    header = Text.assemble((title, "bold"), f"  {plan.model}: v{plan.leave} → v{plan.target} ({preview.why_target})",
+                           f"  ·  {plan.mode.value}", f"  ·  action {plan.action_id}")
+    return Group(header, weights, aliases, versions, signature)

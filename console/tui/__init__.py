@@ -1,0 +1,1 @@
+"""The full-screen Textual console: app, screens, widgets, dialogs and themes."""

@@ -1,0 +1,737 @@
+"""The Rewind console: the Textual app, its workers and its handlers.
+
+Workers fetch, handlers change state. Each system (registry, router,
+metrics, journal) has its own poll, run in a thread worker and chained: the
+next read starts ``refresh_s`` after the previous one finished, so polls never
+overlap and a slow system delays only its own panel. Actions run through the
+one action procedure (:func:`console.services.actions.carry_out`) in a thread
+worker started by the app, never by a dialog that may close.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Static
+
+from console.domain.errors import RewindError
+from console.domain.journal import EventKind
+from console.domain.rollback import Mode
+from console.domain.status import StatusSnapshot
+from console.rendering import render_preview
+from console.services.live import SYSTEMS, Health, HealthWatch, Reading
+from console.services.rollback import Preview
+from console.tui import themes
+from console.tui.backend import Backend
+from console.tui.dialogs.confirm import ConfirmDialog
+from console.tui.dialogs.progress import ActionScreen
+from console.tui.dialogs.prompt import ExportDialog, TextPrompt
+from console.tui.face import ConsoleFace
+from console.tui.messages import ActionDone, ActionStep, JournalRead, SnapshotReady, SystemRead
+from console.tui.screens.help import HelpScreen
+from console.tui.screens.overview import OverviewScreen, explanation
+from console.tui.screens.timeline import TimelineScreen
+from console.tui.terminal import HangupWatch
+from console.tui.widgets.matrix import MatrixView
+from console.tui.widgets.status_header import StatusHeader, model_line, systems_line, verdict_line
+from console.tui.widgets.trend import TrendHistory, TrendPanel
+
+ACTING = ("rollback", "gradual", "undo", "approve")
+"""Actions that change the systems: not shown at all in a read-only console."""
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    """How the console was started.
+
+    Attributes:
+        model: the model to open on (default: the backend's first).
+        read_only: never act; the acting keys are not shown.
+        theme: the theme asked for (``--theme``), else ``$REWIND_THEME``, else rewind-dark.
+        mouse: mouse reporting on (``--mouse``).
+        refresh_s: seconds between the end of one read of a system and the start of the next.
+        export_dir: where exports are written.
+        clock: the wall clock (tests freeze it).
+        watch_terminal: exit when the terminal goes away (off under the test pilot).
+    """
+
+    model: str | None = None
+    read_only: bool = False
+    theme: str | None = None
+    mouse: bool = False
+    refresh_s: float = 2.0
+    export_dir: Path | None = None
+    clock: Callable[[], float] = time.time
+    watch_terminal: bool = True
+
+
+class RewindApp(App[int]):
+    """The incident console."""
+
+    CSS_PATH = "rewind.tcss"
+    TITLE = "Rewind"
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "quit", priority=True),
+        Binding("f1,question_mark", "help", "help"),
+        Binding("r", "rollback", "roll back"),
+        Binding("g", "gradual", "gradual"),
+        Binding("u", "undo", "undo"),
+        Binding("a", "approve", "approve"),
+        Binding("t", "timeline", "timeline"),
+        Binding("e,enter", "explain", "explain"),
+        Binding("s", "sort", "sort"),
+        Binding("slash", "filter", "filter"),
+        Binding("m", "next_model", "model"),
+    ]
+
+    def __init__(self, backend: Backend, options: ConsoleOptions = ConsoleOptions()) -> None:
+        super().__init__()
+        self.backend = backend
+        self.options = options
+        self.read_only = options.read_only
+        self.mouse_enabled = options.mouse
+        self.models = backend.models
+        self.model = options.model or (self.models[0] if self.models else "")
+        self.readings: dict[str, Reading[object]] = {}
+        self.snapshot: StatusSnapshot | None = None
+        self.journal_state: JournalRead | None = None
+        self.health = HealthWatch()
+        self.trend = TrendHistory()
+        self.acting = False
+        self.action_screen: ActionScreen | None = None
+        self.faces: list[ConsoleFace] = []
+        self.refreshes = 0
+        self.hangup: HangupWatch | None = None
+        self._theme_problems: list[str] = []
+        self._register_themes()
+
+    # -- themes ------------------------------------------------------------------------------
+    def _register_themes(self) -> None:
+        loaded, problems = themes.load_themes()
+        for theme in loaded:
+            self.register_theme(theme)
+        self._theme_problems = problems
+        name, problem = themes.resolve_theme(self.options.theme, self.available_themes, os.environ)
+        if problem:
+            self._theme_problems.append(problem)
+        self.theme = name
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        current = self.available_themes.get(getattr(self, "_theme_name", "") or "textual-dark")
+        ansi = bool(current and current.name.startswith("ansi"))
+        dark = bool(current.dark) if current else True
+        return themes.variable_defaults(ansi=ansi, dark=dark)
+
+    def watch_theme(self, theme: str) -> None:
+        self._theme_name = theme
+
+    # -- start and stop -----------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[None]:
+        return OverviewScreen()
+
+    def on_mount(self) -> None:
+        for problem in self._theme_problems:
+            self.notify(problem, title="theme", severity="warning", timeout=10)
+        if self.read_only:
+            banner = self.screen.query_one("#banner", Static)
+            banner.update(Text("READ-ONLY console: it never acts; the acting keys are off.", style="bold"))
+            banner.display = True
+        if not self.model:
+            self.notify("no model is configured (router.backends)", severity="error", timeout=30)
+        self._paint_header()
+        if self.options.watch_terminal:
+            self.hangup = HangupWatch(self._hung_up)
+            self.hangup.start()
+        for system in (*SYSTEMS, "journal"):
+            self._poll(system)
+
+    def _hung_up(self, why: str) -> None:
+        """The terminal went away (SIGHUP, end of input, or an I/O error): end the process cleanly."""
+        for face in self.faces:
+            face.abandoned.set()  # a question nobody can answer is a cancel
+
+        def leave() -> None:
+            if self.acting:  # an action confirmed before the hangup ends (and is journaled) first
+                self.set_timer(0.5, leave)
+                return
+            self.exit(129)
+
+        try:
+            self.call_from_thread(leave)
+        except RuntimeError:
+            pass
+
+    def on_unmount(self) -> None:
+        for face in self.faces:
+            face.abandoned.set()
+        if self.hangup is not None:
+            self.hangup.stop()
+
+    # -- polls ---------------------------------------------------------------------------------
+    def _poll(self, system: str) -> None:
+        """Read one system in a thread worker; its message's handler schedules the next read."""
+        model = self.model
+        target = {"registry": self._read_registry, "router": self._read_router, "metrics": self._read_metrics,
+                  "journal": self._read_journal}[system]
+        self.run_worker(lambda: self._guarded(system, model, target), thread=True, exit_on_error=False,
+                        group=f"poll-{system}", name=f"poll {system}")
+
+    def _next_poll(self, system: str) -> None:
+        self.set_timer(self.options.refresh_s, lambda: self._poll(system), name=f"next {system}")
+
+    def _guarded(self, system: str, model: str, read: Callable[[str], None]) -> None:
+        """Run a read; whatever it raises becomes a failing reading, never an exit."""
+        try:
+            read(model)
+        except Exception as exc:  # noqa: BLE001 - a poll must never close the app
+            message = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, RewindError) else str(exc)
+            if system == "journal":
+                self.post_message(JournalRead(None, [], None, None, error=message))
+            else:
+                self.post_message(SystemRead(Reading(system, Health.FAILING, None, message, 0.0,
+                                                     self.options.clock())))
+
+    def _read_registry(self, model: str) -> None:
+        self.post_message(SystemRead(self.backend.live().read_registry(model)))  # type: ignore[arg-type]
+
+    def _read_router(self, model: str) -> None:
+        self.post_message(SystemRead(self.backend.live().read_router(model)))  # type: ignore[arg-type]
+
+    def _read_metrics(self, model: str) -> None:
+        live = self.backend.live()
+        reading = live.read_metrics(model)
+        self.post_message(SystemRead(reading))  # type: ignore[arg-type]
+        if reading.value is None:
+            return
+        started = time.perf_counter()
+        registry = self.readings.get("registry")
+        router = self.readings.get("router")
+        snapshot = live.compose(model, registry.value if registry else None,  # type: ignore[arg-type]
+                                router.value if router else None, reading.value, reading.at)  # type: ignore[arg-type]
+        self.post_message(SnapshotReady(snapshot, (time.perf_counter() - started) * 1000))
+
+    def _read_journal(self, model: str) -> None:
+        from console.services.approvals import pending_requests
+
+        service = self.backend.rollback()
+        journal = service.journal
+        incident = journal.open_incident_of(model)
+        if incident is None:
+            closed = [i for i in journal.incidents() if i.model == model]
+            incident = closed[-1] if closed else None
+        events = journal.chain(incident.incident_id)[1] if incident is not None else []
+        holder = service.lock.holder(model)
+        since = None
+        if holder is not None:
+            since = next((e.ts for e in events if e.kind is EventKind.ACTION_INTENT
+                          and e.payload.get("action_id") == holder[0]), None)
+        pending = pending_requests(events) if incident is not None and incident.status == "open" else []
+        self.post_message(JournalRead(incident, events, holder, since, pending))
+
+    # -- handlers ------------------------------------------------------------------------------
+    @on(SystemRead)
+    def _system_read(self, message: SystemRead) -> None:
+        reading = message.reading
+        if reading.value is None and reading.health.usable:
+            return
+        previous = self.readings.get(reading.system)
+        if reading.value is None and previous is not None and previous.value is not None:
+            # Keep the last good value to compose with; the header shows the failure.
+            self.readings[reading.system] = Reading(reading.system, reading.health, previous.value,
+                                                    reading.error, reading.took_s, reading.at)
+        else:
+            self.readings[reading.system] = reading
+        change = self.health.change(reading)
+        if change:
+            self.notify(change, title="systems", severity="information" if reading.health.usable else "warning")
+            self._journal_health(change, reading)
+        if reading.system == "metrics" and reading.value is None:
+            self._show_matrix_problem(reading)
+        self._paint_header()
+        if reading.system != "metrics" or reading.value is None:
+            self._next_poll(reading.system)
+
+    def _show_matrix_problem(self, reading: Reading[object]) -> None:
+        if self.snapshot is None:
+            matrix = self._matrix()
+            if matrix is not None:
+                matrix.show(None, f"no metrics: {reading.error}")
+
+    @on(SnapshotReady)
+    def _snapshot_ready(self, message: SnapshotReady) -> None:
+        snapshot = message.snapshot
+        if snapshot.model != self.model:
+            self._next_poll("metrics")
+            return
+        self.snapshot = snapshot
+        self.refreshes += 1
+        matrix = self._matrix()
+        if matrix is not None:
+            with self.batch_update():
+                matrix.show(snapshot.matrix)
+                self._record_trend()
+                self._paint_header()
+                self._paint_trend()
+                self._paint_explain()
+        self._next_poll("metrics")
+
+    @on(JournalRead)
+    def _journal_read(self, message: JournalRead) -> None:
+        self.journal_state = message
+        self._paint_header()
+        screen = self.screen
+        if isinstance(screen, TimelineScreen):
+            screen.show(message.incident, message.events, message.error)
+        if self.action_screen is not None and self.action_plan_id:
+            for event in message.events:
+                if event.payload.get("action_id") == self.action_plan_id:
+                    self.action_screen.journal_event(event)
+        self._next_poll("journal")
+
+    @on(MatrixView.CursorMoved)
+    def _cursor_moved(self, message: MatrixView.CursorMoved) -> None:
+        self._record_trend()
+        self._paint_trend()
+        self._paint_explain()
+
+    # -- painting ------------------------------------------------------------------------------
+    def _matrix(self) -> MatrixView | None:
+        screen = self.screen_stack[0] if len(self.screen_stack) > 0 else None
+        for candidate in self.screen_stack:
+            if isinstance(candidate, OverviewScreen):
+                screen = candidate
+        if not isinstance(screen, OverviewScreen) or not screen.is_mounted:
+            return None
+        return screen.query_one(MatrixView)
+
+    def _overview(self) -> OverviewScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, OverviewScreen)), None)
+
+    def _paint_header(self) -> None:
+        overview = self._overview()
+        if overview is None or not overview.is_mounted:
+            return
+        registry = self.readings.get("registry")
+        journal = self.journal_state
+        lines = [
+            model_line(self.model, registry, self.snapshot, self.options.clock()),  # type: ignore[arg-type]
+            systems_line(self.readings, journal.error if journal else None),
+            verdict_line(self.snapshot),
+        ]
+        extra = Text()
+        if journal is not None and journal.lock is not None:
+            action_id, holder = journal.lock
+            since = f" since {journal.lock_since[11:19]}Z" if journal.lock_since else ""
+            extra.append(f"⚑ {holder} is acting on {self.model} ({action_id}){since}", style="bold yellow")
+        if journal is not None and journal.pending and not self.read_only:
+            first = journal.pending[0]
+            if extra:
+                extra.append("  ")
+            extra.append(f"⚑ {len(journal.pending)} request(s) wait for approval: {first.requester}'s "
+                         f"{first.action_id} (press a)", style="bold cyan")
+        if extra:
+            lines.append(extra)
+        overview.query_one(StatusHeader).show(lines)
+
+    def _record_trend(self) -> None:
+        matrix = self._matrix()
+        if self.snapshot is None or matrix is None or matrix.current_key is None or not self.snapshot.matrix.metrics:
+            return
+        spec = self.snapshot.matrix.metrics[min(matrix.cursor_metric, len(self.snapshot.matrix.metrics) - 1)]
+        segment = matrix.current_key[0]
+        if self.trend.focus != (spec.name, segment) or self.trend.last_refresh != self.refreshes:
+            self.trend.record(self.snapshot.matrix, spec.name, segment)
+            self.trend.last_refresh = self.refreshes
+
+    def _paint_trend(self) -> None:
+        overview = self._overview()
+        if overview is None or not overview.is_mounted:
+            return
+        overview.query_one(TrendPanel).show(self.trend, self.snapshot.matrix if self.snapshot else None,
+                                            self.size.width, max_versions=2 if self.size.height < 30 else 4)
+
+    def _paint_explain(self) -> None:
+        overview = self._overview()
+        if overview is None or not overview.is_mounted:
+            return
+        panel = overview.query_one("#explain", Static)
+        matrix = overview.query_one(MatrixView)
+        if not panel.display:
+            return
+        if self.snapshot is None or matrix.current_key is None or not self.snapshot.matrix.metrics:
+            panel.update("no cell selected")
+            return
+        panel.update(explanation(self.snapshot.matrix, matrix.current_key, matrix.cursor_metric))
+
+    # -- bindings ------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ACTING and self.read_only:
+            return False
+        if action == "approve":
+            return bool(self.journal_state and self.journal_state.pending)
+        overview_only = ("explain", "sort", "filter", "rollback", "gradual")
+        if action in overview_only and not isinstance(self.screen, OverviewScreen):
+            return False
+        if action == "next_model":
+            return len(self.models) > 1
+        return True
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        commands = [
+            ("Roll back", "preview a rollback, then confirm it by typing the model's name", self.action_rollback,
+             "rollback"),
+            ("Gradual rollback", "step the weights down, each step gated on metrics", self.action_gradual,
+             "gradual"),
+            ("Undo the last action", "reverse the model's latest action (typed confirmation)", self.action_undo,
+             "undo"),
+            ("Approve a pending request", "two-person rule: approve another user's action", self.action_approve,
+             "approve"),
+            ("Timeline", "the model's incident: events, notes, close, export", self.action_timeline, "timeline"),
+            ("Sort worst-first", "toggle the matrix order", self.action_sort, "sort"),
+            ("Filter segments", "show only segments containing a text", self.action_filter, "filter"),
+            ("Explain the selected cell", "PromQL, values, criterion, reason", self.action_explain, "explain"),
+            ("Help", "every key, and what the console detected about the terminal", self.action_help, "help"),
+        ]
+        for title, help_text, callback, action in commands:
+            if self.check_action(action, ()) is not False:
+                yield SystemCommand(title, help_text, callback)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.read_only, self.backend.source))
+
+    def action_timeline(self) -> None:
+        if isinstance(self.screen, TimelineScreen):
+            self.pop_screen()
+            return
+        screen = TimelineScreen()
+        self.push_screen(screen)
+        state = self.journal_state
+        if state is not None:
+            self.call_after_refresh(screen.show, state.incident, state.events, state.error)
+
+    def action_explain(self) -> None:
+        overview = self._overview()
+        if overview is None:
+            return
+        panel = overview.query_one("#explain", Static)
+        panel.display = not panel.display
+        self._paint_explain()
+
+    def action_sort(self) -> None:
+        matrix = self._matrix()
+        if matrix is not None:
+            matrix.reorder(worst_first=not matrix.worst_first)
+            self.notify("worst first" if matrix.worst_first else "by segment, then version", timeout=2)
+
+    def action_filter(self) -> None:
+        matrix = self._matrix()
+        if matrix is None:
+            return
+
+        def apply(text: str | None) -> None:
+            if text is not None:
+                matrix.reorder(segment_filter=text)
+
+        self.push_screen(TextPrompt("Show segments containing (empty: all)", matrix.segment_filter,
+                                    allow_empty=True), apply)
+
+    def action_next_model(self) -> None:
+        if len(self.models) < 2:
+            return
+        self.model = self.models[(self.models.index(self.model) + 1) % len(self.models)]
+        self.snapshot = None
+        self.readings.clear()
+        self.trend = TrendHistory()
+        matrix = self._matrix()
+        if matrix is not None:
+            matrix.show(None, f"reading {self.model}…")
+        self._paint_header()
+
+    # -- actions -------------------------------------------------------------------------------
+    action_plan_id: str | None = None
+
+    def _begin(self, title: str) -> bool:
+        if self.read_only:
+            self.notify("read-only console: it never acts", severity="warning")
+            return False
+        if self.acting:
+            self.notify("an action is already under way", severity="warning")
+            return False
+        self.acting = True
+        self.action_plan_id = None
+        self.action_screen = ActionScreen(title)
+        self.push_screen(self.action_screen, self._action_screen_closed)
+        return True
+
+    def _action_screen_closed(self, choice: str | None) -> None:
+        screen = self.action_screen
+        self.action_screen = None
+        if choice == "undo" and screen is not None and screen.result is not None and screen.result.outcomes:
+            self._start_undo(screen.result.outcomes[0].action_id)
+
+    def action_rollback(self) -> None:
+        if self._begin("Rollback"):
+            self._rollback(Mode.IMMEDIATE)
+
+    def action_gradual(self) -> None:
+        if self._begin("Gradual rollback"):
+            self._rollback(Mode.GRADUAL)
+
+    def action_undo(self) -> None:
+        if self._begin("Undo"):
+            self._undo(None)
+
+    def _start_undo(self, action_id: str) -> None:
+        if self._begin("Undo"):
+            self._undo(action_id)
+
+    def ask_confirmation(self, preview: Preview, title: str, reply: Callable[[bool | None], None]) -> None:
+        """Put the typed confirmation on screen (called on the event loop by the worker's face)."""
+        if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
+            reply(False)  # never two confirmations at once
+            return
+        self.action_plan_id = preview.plan.action_id
+        verb = {"Rollback": "Roll back", "Gradual rollback": "Roll back gradually", "Undo": "Undo"}.get(title, title)
+        self.push_screen(ConfirmDialog(f"{title} of {preview.plan.model}", render_preview(preview, title),
+                                       preview.plan.model, verb), reply)
+
+    def _face(self, preview: Preview, title: str) -> ConsoleFace:
+        face = ConsoleFace(self, preview, title)
+        self.faces.append(face)
+        return face
+
+    @work(thread=True, exit_on_error=False, group="action")
+    def _rollback(self, mode: Mode) -> None:
+        from console.services.actions import ActionOptions, carry_out
+
+        title = "Gradual rollback" if mode is Mode.GRADUAL else "Rollback"
+        try:
+            service = self.backend.rollback()
+            self.post_message(ActionStep("reading the registry and the router for the preview…"))
+            preview = service.preview(self.model, None, None, mode, "")
+            summary = f"rollback of {self.model}: v{preview.plan.leave} → v{preview.plan.target}"
+            placement = service.journal.place(self.model, "2", summary)
+            result = carry_out(service, preview, placement, self._face(preview, title),
+                               ActionOptions(read_only=self.read_only))
+        except RewindError as exc:
+            self.post_message(ActionDone(title, None, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - an action's failure is shown, never a crash
+            self.post_message(ActionDone(title, None, f"unexpected error: {exc.__class__.__name__}: {exc}"))
+        else:
+            self.post_message(ActionDone(title, result))
+
+    @work(thread=True, exit_on_error=False, group="action")
+    def _undo(self, action_id: str | None) -> None:
+        from console.services.actions import ActionOptions, carry_out
+
+        try:
+            service = self.backend.rollback()
+            if action_id is None:
+                last = service.last_action(self.model)
+                if last is None:
+                    raise RewindError(f"nothing to undo: the journal has no action on {self.model}")
+                action_id = last.action_id
+            self.post_message(ActionStep(f"preparing the undo of {action_id}…"))
+            placement = service.undo_placement(action_id)
+            preview, _ = service.undo_preview(action_id, "", placement)
+            result = carry_out(service, preview, placement, self._face(preview, "Undo"),
+                               ActionOptions(read_only=self.read_only))
+        except RewindError as exc:
+            self.post_message(ActionDone("Undo", None, str(exc)))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(ActionDone("Undo", None, f"unexpected error: {exc.__class__.__name__}: {exc}"))
+        else:
+            self.post_message(ActionDone("Undo", result))
+
+    @on(ActionStep)
+    def _action_step(self, message: ActionStep) -> None:
+        if self.action_screen is not None:
+            self.action_screen.say(message.text, message.tone)
+
+    @on(ActionDone)
+    def _action_done(self, message: ActionDone) -> None:
+        self.acting = False
+        self.faces.clear()
+        screen = self.action_screen
+        result = message.result
+        if result is not None and result.cancelled:
+            if screen is not None and self.screen is screen:
+                screen.dismiss(None)
+            self.notify(f"{message.title} cancelled: nothing changed", timeout=4)
+        elif screen is not None:
+            screen.finish(result, message.error)
+        elif message.error:
+            self.notify(message.error, title=message.title, severity="error", timeout=15)
+        for system in ("router", "registry", "journal"):
+            self._poll_soon(system)
+
+    def _poll_soon(self, system: str) -> None:
+        """Read a system now rather than at its next turn (after an action), without overlapping a read."""
+        running = [w for w in self.workers if w.group == f"poll-{system}" and not w.is_finished]
+        if not running:
+            self._poll(system)
+
+    # -- approvals -----------------------------------------------------------------------------
+    def action_approve(self) -> None:
+        state = self.journal_state
+        if self.read_only or state is None or not state.pending:
+            self.notify("no request waits for approval", severity="warning")
+            return
+        self._approval_preview(state.pending[0].action_id)
+
+    @work(thread=True, exit_on_error=False, group="approve")
+    def _approval_preview(self, action_id: str) -> None:
+        from console.services.approvals import approval_preview
+
+        try:
+            _, preview, requester = approval_preview(self.backend.rollback(), action_id)
+        except RewindError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        self.call_from_thread(self._ask_approval, preview, requester)
+
+    def _ask_approval(self, preview: Preview, requester: str) -> None:
+        if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
+            return
+
+        def answered(confirmed: bool | None) -> None:
+            if confirmed:
+                self._approve(preview.plan.action_id)
+            else:
+                self.notify("not approved", timeout=3)
+
+        self.push_screen(ConfirmDialog(f"Approve {requester}'s action on {preview.plan.model}",
+                                       render_preview(preview, "Approve"), preview.plan.model, "Approve"), answered)
+
+    @work(thread=True, exit_on_error=False, group="approve")
+    def _approve(self, action_id: str) -> None:
+        try:
+            incident_id, _ = self.backend.rollback().approve(action_id)
+        except RewindError as exc:
+            self.call_from_thread(self.notify, str(exc), title="approve", severity="error", timeout=10)
+            return
+        self.call_from_thread(self.notify, f"approved {action_id} (incident {incident_id})", timeout=6)
+        self.call_from_thread(self._poll_soon, "journal")
+
+    # -- the timeline's writes -----------------------------------------------------------------
+    def _incident_id(self, open_only: bool = True) -> str | None:
+        state = self.journal_state
+        if state is None or state.incident is None:
+            return None
+        if open_only and state.incident.status != "open":
+            return None
+        return state.incident.incident_id
+
+    def prompt_note(self) -> None:
+        """Ask for a note and journal it in the open incident."""
+        incident_id = self._incident_id()
+        if incident_id is None:
+            self.notify("no open incident: press o to open one", severity="warning")
+            return
+        self.push_screen(TextPrompt(f"Note for {incident_id}"),
+                         lambda text: self._journal_write("note", incident_id, text) if text else None)
+
+    def prompt_open(self) -> None:
+        """Ask for a summary and open an incident for the model."""
+        if self._incident_id() is not None:
+            self.notify("the model has an open incident already", severity="warning")
+            return
+        self.push_screen(TextPrompt(f"Open an incident for {self.model}: what is wrong?"),
+                         lambda text: self._journal_write("open", None, text) if text else None)
+
+    def prompt_close(self) -> None:
+        """Ask for the resolution and close the open incident (its metric history is captured first)."""
+        incident_id = self._incident_id()
+        if incident_id is None:
+            self.notify("no open incident to close", severity="warning")
+            return
+        self.push_screen(TextPrompt(f"Close {incident_id}: the resolution", allow_empty=True),
+                         lambda text: self._journal_write("close", incident_id, text) if text is not None else None)
+
+    def prompt_export(self) -> None:
+        """Ask for the format and export the incident."""
+        incident_id = self._incident_id(open_only=False)
+        if incident_id is None:
+            self.notify("no incident to export", severity="warning")
+            return
+        directory = self.options.export_dir or Path.cwd()
+        self.push_screen(ExportDialog(incident_id, str(directory)),
+                         lambda fmt: self._export(incident_id, fmt, directory) if fmt else None)
+
+    @work(thread=True, exit_on_error=False, group="journal-write")
+    def _journal_write(self, what: str, incident_id: str | None, text: str) -> None:
+        try:
+            journal = self.backend.rollback().journal
+            if what == "note" and incident_id:
+                event = journal.note(incident_id, text)
+                said = f"note recorded ({event.incident_id} #{event.seq})"
+            elif what == "open":
+                event = journal.open_incident(self.model, "2", text)
+                said = f"incident {event.incident_id} opened"
+            else:
+                assert incident_id is not None
+                event, warning = self.backend.postmortems().close(incident_id, text or None)
+                said = f"incident {event.incident_id} closed" + (f"; warning: {warning}" if warning else "")
+        except RewindError as exc:
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
+            return
+        self.call_from_thread(self.notify, said, timeout=5)
+        self.call_from_thread(self._poll_soon, "journal")
+
+    @work(thread=True, exit_on_error=False, group="export")
+    def _export(self, incident_id: str, fmt: str, directory: Path) -> None:
+        from console.services.postmortem import default_export_path
+
+        try:
+            exported = self.backend.postmortems().export_to(incident_id, fmt, default_export_path(
+                directory, incident_id, fmt))
+        except RewindError as exc:
+            self.call_from_thread(self.notify, str(exc), title="export", severity="error", timeout=10)
+            return
+        except OSError as exc:
+            self.call_from_thread(self.notify, f"export failed: {exc}", title="export", severity="error", timeout=10)
+            return
+        said = f"wrote {exported.path} ({fmt}, {exported.events} events)"
+        if exported.note:
+            said += f"; {exported.note}"
+        self.call_from_thread(self.notify, said, title="export", timeout=10)
+
+    @work(thread=True, exit_on_error=False, group="journal-write")
+    def _journal_health(self, sentence: str, reading: Reading[object]) -> None:
+        """Once per change of a system's state: a line in the open incident's timeline."""
+        incident_id = self._incident_id()
+        if incident_id is None:
+            return
+        try:
+            self.backend.rollback().journal.record(incident_id, EventKind.NOTE, {
+                "text": f"console: {sentence}", "system": reading.system, "health": reading.health.value})
+        except RewindError:
+            pass  # the journal being down is on the header already
+
+
+def create_app(backend: Backend, options: ConsoleOptions = ConsoleOptions()) -> RewindApp:
+    """The one app factory, used by ``rewind tui`` and by the tests."""
+    return RewindApp(backend, options)
+
+
+def install_hangup_signal(app: RewindApp) -> None:
+    """SIGHUP (the SSH session closed) ends the console cleanly instead of killing it mid-write."""
+    def handler(signum: int, frame: object) -> None:
+        threading.Thread(target=app._hung_up, args=("SIGHUP",), daemon=True).start()
+
+    signal.signal(signal.SIGHUP, handler)

@@ -1,0 +1,1 @@
+"""The console's modal dialogs: confirmations, action progress, text prompts."""

@@ -1,0 +1,100 @@
+"""An action as it happens: each step, each gate, the outcome with what both systems now report."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from console.domain.journal import Event
+from console.services.actions import ActionResult
+
+TONE = {"info": "", "good": "bold green", "warn": "bold yellow", "bad": "bold red"}
+
+
+class ActionScreen(ModalScreen[str | None]):
+    """Progress lines, then the outcome; dismisses with ``"undo"`` when the responder asks for the undo."""
+
+    BINDINGS = [
+        Binding("escape,q,enter", "close", "close"),
+        Binding("u", "undo", "undo"),
+    ]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines: list[Text] = []
+        self.journal_lines: dict[int, Text] = {}
+        self.result: ActionResult | None = None
+        self.finished = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="progress"):
+            yield Static(self.title_text, id="dialog-title")
+            with VerticalScroll(id="dialog-body"):
+                yield Static("", id="progress-lines")
+            yield Static("working… (the action continues if you close this; its outcome is journaled)",
+                         id="dialog-hint")
+
+    def _render(self) -> None:
+        text = Text()
+        for line in [*self.lines, *self.journal_lines.values()] if False else self.lines:
+            text.append_text(line)
+            text.append("\n")
+        self.query_one("#progress-lines", Static).update(text)
+
+    def say(self, line: str, tone: str = "info") -> None:
+        """Add a line of progress."""
+        self.lines.append(Text(line, style=TONE.get(tone, "")))
+        if self.is_mounted:
+            self._render()
+
+    def journal_event(self, event: Event) -> None:
+        """A step the journal recorded for this action (a gradual step, a gate)."""
+        if event.seq in self.journal_lines:
+            return
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        text = payload.get("text") or payload.get("reason") or payload.get("message")
+        if text and event.kind in ("note", "action.applied", "action.verified", "action.not_verified"):
+            self.journal_lines[event.seq] = Text(f"journal #{event.seq}: {text}", style="dim")
+            self.say(f"journal #{event.seq}: {text}")
+
+    def finish(self, result: ActionResult | None, error: str | None) -> None:
+        """The action ended: say how, and what both systems now report."""
+        self.finished = True
+        self.result = result
+        hint = "Esc / q / Enter: close"
+        if error is not None:
+            self.say(error, "bad")
+        elif result is not None and result.cancelled:
+            self.say("cancelled: nothing changed", "warn")
+        elif result is not None:
+            for outcome in result.outcomes:
+                good = outcome.status in ("applied", "verified", "already_applied")
+                self.say(outcome.message, "good" if good else "bad")
+            last = result.outcomes[-1] if result.outcomes else None
+            if last is not None:
+                weights = ", ".join(f"v{v}: {w}" for v, w in sorted(last.weights.items()))
+                aliases = ", ".join(f"{a} → v{v}" for a, v in sorted(last.aliases.items())) or "none"
+                self.say(f"router weights now   {weights}")
+                self.say(f"registry aliases now {aliases}")
+            if result.succeeded and any(o.status in ("applied", "verified") for o in result.outcomes):
+                hint = f"u: undo ({result.outcomes[0].action_id})  ·  " + hint
+        if self.is_mounted:
+            self.query_one("#dialog-hint", Static).update(hint)
+
+    def on_mount(self) -> None:
+        self._render()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_undo(self) -> None:
+        result = self.result
+        if self.finished and result is not None and result.succeeded and result.outcomes:
+            self.dismiss("undo")
+        else:
+            self.notify("nothing to undo yet", severity="warning")

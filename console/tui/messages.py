@@ -1,0 +1,67 @@
+"""Messages workers post to the app: workers fetch, handlers change state (never the other way round)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from console.domain.incident import IncidentSummary
+from console.domain.journal import Event
+from console.domain.status import StatusSnapshot
+from console.services.actions import ActionResult
+from console.services.approvals import PendingRequest
+from console.services.live import Reading
+
+
+@dataclass
+class SystemRead(Message):
+    """One system answered (or failed to); a newer reading of the same system replaces a queued one."""
+
+    reading: Reading[object]
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SystemRead) and message.reading.system == self.reading.system
+
+
+@dataclass
+class SnapshotReady(Message):
+    """The metrics were read and judged with the latest registry and router readings."""
+
+    snapshot: StatusSnapshot
+    compose_ms: float
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReady)
+
+
+@dataclass
+class JournalRead(Message):
+    """The model's open incident, its events, the action lock and pending approvals."""
+
+    incident: IncidentSummary | None
+    events: list[Event]
+    lock: tuple[str, str] | None
+    lock_since: str | None
+    pending: list[PendingRequest] = field(default_factory=list)
+    error: str | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, JournalRead)
+
+
+@dataclass
+class ActionStep(Message):
+    """A line of progress of the action being carried out."""
+
+    text: str
+    tone: str = "info"  # info | good | warn | bad
+
+
+@dataclass
+class ActionDone(Message):
+    """The action ended: its result, or the one-line error that ended it."""
+
+    title: str
+    result: ActionResult | None
+    error: str | None = None

@@ -1,0 +1,62 @@
+"""The timeline of the model's current incident: events as they are journaled, by any console or machine."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, RichLog, Static
+
+from console.domain.incident import IncidentSummary, timeline_rows
+from console.domain.journal import Event
+
+MARK_STYLE = {"D": "bold cyan", "A": "bold magenta"}
+
+
+class TimelineScreen(Screen[None]):
+    """Events appended as they arrive (only new ones are written: nothing is repainted every refresh)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shown_seq = 0
+        self.incident_id: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="timeline-header")
+        yield RichLog(id="timeline-log", wrap=True, markup=False, highlight=False, auto_scroll=True)
+        yield Footer()
+
+    def show(self, incident: IncidentSummary | None, events: list[Event], note: str | None = None) -> None:
+        """Show the incident's facts and append the events not shown yet."""
+        header = self.query_one("#timeline-header", Static)
+        log = self.query_one("#timeline-log", RichLog)
+        if incident is None:
+            header.update(Text.assemble(("No open incident for this model.", "bold"),
+                                        "  o: open one  ·  Esc: back to the overview"))
+            if self.incident_id is not None:
+                log.clear()
+            self.incident_id, self.shown_seq = None, 0
+            return
+        if incident.incident_id != self.incident_id:
+            log.clear()
+            self.incident_id, self.shown_seq = incident.incident_id, 0
+        header.update(Text.assemble(
+            (incident.incident_id, "bold"), f"  {incident.severity}  {incident.status}  ",
+            (incident.summary, "italic"), f"  ·  {len(events)} events",
+            ("" if note is None else f"\n{note}", "yellow")))
+        # Rows fold runs of checks; a run still growing is rewritten from its first event on.
+        rows = timeline_rows(events)
+        fresh = [row for row in rows if row.last_seq > self.shown_seq]
+        if fresh and fresh[0].first_seq <= self.shown_seq:
+            fresh = fresh[1:]  # the run's first line is shown already; its growth shows in the next row
+        for row in fresh:
+            line = Text(f"{row.ts[11:19]}Z ", style="dim")
+            line.append(f"{row.actor.label():<18} ")
+            if row.marker:
+                line.append(f"{row.marker:<3} ", style=MARK_STYLE.get(row.marker[0], ""))
+            else:
+                line.append("    ")
+            line.append(row.text)
+            log.write(line)
+        if rows:
+            self.shown_seq = max(self.shown_seq, rows[-1].last_seq)

@@ -1,0 +1,1 @@
+"""The console's widgets: the matrix (Line API), the status header, the trend lines."""

@@ -1,0 +1,122 @@
+"""The overview's header: model, aliases, weights, evaluation time and data age, each system's state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual.widgets import Static
+
+from console.domain.status import StatusSnapshot
+from console.domain.verdicts import State
+from console.domain.versions import AliasMap, ModelVersion, version_sort_key
+from console.services.live import SYSTEMS, Health, Reading
+
+HEALTH_STYLE = {
+    Health.CONNECTING: "italic",
+    Health.OK: "green",
+    Health.SLOW: "bold yellow",
+    Health.UNREACHABLE: "bold red",
+    Health.GARBAGE: "bold red",
+    Health.FAILING: "bold red",
+}
+HEALTH_SYMBOL = {Health.CONNECTING: "…", Health.OK: "✓", Health.SLOW: "!", Health.UNREACHABLE: "✗",
+                 Health.GARBAGE: "✗", Health.FAILING: "✗"}
+CONNECTING_TEXT = {"registry": "connecting to MLflow…", "router": "connecting to HAProxy…",
+                   "metrics": "connecting to Prometheus…", "journal": "opening the journal…"}
+
+
+def _clock(ts: float) -> str:
+    return f"{datetime.fromtimestamp(ts, UTC):%H:%M:%S}Z"
+
+
+def model_line(model: str, registry: Reading[list[ModelVersion]] | None, snapshot: StatusSnapshot | None,
+               now: float) -> Text:
+    """Model, aliases, router weights, evaluation time and data age."""
+    line = Text.assemble((model, "bold"))
+    versions = registry.value if registry is not None and registry.value is not None else None
+    if versions is not None:
+        aliases = AliasMap.of_versions(model, versions).aliases
+        shown = "  ".join(f"{alias}→v{version}" for alias, version in sorted(aliases.items())) or "no aliases"
+        line.append(f"  {shown}")
+    if snapshot is not None and snapshot.router.servers:
+        weights = snapshot.router.weights()
+        line.append("  weights ")
+        line.append(" ".join(f"v{v}:{w}" for v, w in sorted(weights.items(), key=lambda i: version_sort_key(i[0]))))
+    if snapshot is not None:
+        age = max(0.0, now - snapshot.evaluated_at)
+        line.append(f"  evaluated {_clock(snapshot.evaluated_at)} ({age:.0f}s ago)",
+                    style="bold yellow" if age > 30 else "")
+    return line
+
+
+def systems_line(readings: dict[str, Reading[object]], journal: str | None) -> Text:
+    """Each system's state, with the last error of a failing one."""
+    line = Text()
+    errors: list[tuple[str, str]] = []
+    for system in SYSTEMS:
+        reading = readings.get(system)
+        health = reading.health if reading is not None else Health.CONNECTING
+        if line:
+            line.append(" · ")
+        if health is Health.CONNECTING:
+            line.append(CONNECTING_TEXT[system], style=HEALTH_STYLE[health])
+            continue
+        took = f" {reading.took_s * 1000:.0f}ms" if reading is not None and health.usable else ""
+        line.append(f"{HEALTH_SYMBOL[health]} {system} {health.value}{took}", style=HEALTH_STYLE[health])
+        if reading is not None and reading.error:
+            errors.append((system, reading.error))
+    line.append(" · ")
+    if journal is None:
+        line.append("✓ journal ok", style="green")
+    else:
+        line.append("✗ journal failing", style="bold red")
+        errors.append(("journal", journal))
+    for system, error in errors[:1]:
+        line.append(f"  {system}: {error}", style="red")
+    return line
+
+
+def verdict_line(snapshot: StatusSnapshot | None) -> Text:
+    """How many cells breach or are suspect, or that all is well."""
+    if snapshot is None:
+        return Text("no verdicts yet", style="italic")
+    counts = snapshot.matrix.counts()
+    failed = [r.metric for r in snapshot.matrix.results.values() if r.error]
+    line = Text()
+    if counts[State.BREACH]:
+        worst = snapshot.matrix.breaches()[0]
+        line.append(f"✗ {counts[State.BREACH]} breaching", style="bold red")
+        line.append(f" (first: v{worst.version} {worst.segment} {snapshot.matrix.spec(worst.metric).title})",
+                    style="red")
+    else:
+        line.append("✓ no breaches", style="green")
+    if counts[State.SUSPECT]:
+        line.append(f"  ! {counts[State.SUSPECT]} suspect", style="yellow")
+    if counts[State.NO_DATA]:
+        line.append(f"  ? {counts[State.NO_DATA]} no data", style="dim")
+    if counts[State.LOW_TRAFFIC]:
+        line.append(f"  ~ {counts[State.LOW_TRAFFIC]} low traffic", style="dim")
+    if failed:
+        line.append(f"  ? query failed: {', '.join(failed)}", style="yellow")
+    return line
+
+
+class StatusHeader(Static):
+    """Three lines at the top of the overview; repainted only when their text changes."""
+
+    DEFAULT_CSS = """
+    StatusHeader { height: auto; max-height: 4; padding: 0 1; background: $panel; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self._shown: str | None = None
+
+    def show(self, lines: list[Text]) -> None:
+        """Show ``lines`` unless they are what is already shown."""
+        text = Text("\n").join(lines)
+        signature = text.markup
+        if signature != self._shown:
+            self._shown = signature
+            self.update(text)

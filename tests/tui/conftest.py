@@ -1,0 +1,33 @@
+"""Console tests: the app over a world of fakes, driven by Textual's pilot."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.tui.app import ConsoleOptions, RewindApp, create_app
+from tests.tui.world import FROZEN_AT, MODEL, World
+
+
+@pytest.fixture
+def world(tmp_path):
+    made = World(tmp_path)
+    yield made
+    made.close()
+
+
+def console(world: World, **options) -> RewindApp:
+    """The app as `rewind tui` builds it, over fakes, on a frozen clock, refreshing fast."""
+    settings = {"model": MODEL, "refresh_s": 0.05, "clock": lambda: FROZEN_AT, "watch_terminal": False,
+                **options}
+    return create_app(world, ConsoleOptions(**settings))
+
+
+async def wait_until(pilot, condition, timeout: float = 10.0, what: str = "condition") -> None:
+    """Poll ``condition`` (letting the app run) until it holds; fail naming ``what``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)

@@ -1,0 +1,133 @@
+"""A deterministic world for the console's tests: fake registry, router and metrics; a real SQLite journal.
+
+The metrics follow a scenario (``healthy``, ``regression``) and can be made
+slow, unreachable or to answer garbage, as the console must show each.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from console.adapters.journal_sql import SqlActionLock, SqlJournal
+from console.domain.authority import Identity, Permission, Policy
+from console.domain.errors import MetricsError
+from console.domain.journal import Actor
+from console.domain.metrics import CellCounts, Criteria, Direction, MetricKind, MetricSpec, QueryResult, Unit
+from console.services.journal import JournalService
+from console.services.live import LiveStatus
+from console.services.postmortem import PostMortems
+from console.services.rollback import RollbackService, RollbackSettings
+from tests.fixtures.fakes import FakeRegistry, FakeRouter
+
+MODEL = "fraud-detector"
+FROZEN_AT = 1_780_000_000.0  # 2026-05-28T20:26:40Z: every snapshot test shows this time
+SEGMENTS = ("mobile", "partner-api", "web")
+
+CATALOGUE = (
+    MetricSpec("error_rate", "error rate", "sum(rate(errors[$window]))", Unit.RATIO, Direction.HIGHER_IS_WORSE,
+               Criteria(threshold=0.05, max_delta=0.02), MetricKind.RATIO, numerator="errors", denominator="requests"),
+    MetricSpec("latency_p95", "p95 latency", "histogram_quantile(0.95, ...)", Unit.SECONDS,
+               Direction.HIGHER_IS_WORSE, Criteria(threshold=0.5), MetricKind.QUANTILE),
+    MetricSpec("accuracy", "accuracy", "sum(correct)/sum(labels)", Unit.RATIO, Direction.HIGHER_IS_BETTER,
+               Criteria(threshold=0.8), MetricKind.VALUE),
+    MetricSpec("traffic", "traffic", "sum(rate(requests[$window]))", Unit.PER_SECOND, Direction.HIGHER_IS_BETTER,
+               Criteria(), MetricKind.RATE),
+)
+
+
+class FakeMetrics:
+    """Answers the catalogue from a scenario; ``mode`` makes it slow, unreachable or garbage."""
+
+    def __init__(self, versions: tuple[str, ...] = ("2", "3"), segments: tuple[str, ...] = SEGMENTS) -> None:
+        self.scenario = "regression"
+        self.mode = "ok"
+        self.delay_s = 0.0
+        self.versions = versions
+        self.segments = segments
+        self.calls = 0
+        self.lock = threading.Lock()
+
+    def describe(self) -> str:
+        return "fake Prometheus"
+
+    def close(self) -> None:
+        pass
+
+    def _errors(self, version: str, segment: str) -> tuple[float, float]:
+        requests = 400.0
+        if self.scenario == "regression" and version == self.versions[-1] and segment == self.segments[0]:
+            return 60.0, requests  # 15 %: a breach beyond doubt
+        return 4.0, requests  # 1 %
+
+    def evaluate(self, specs: tuple[MetricSpec, ...], model: str, at: float | None = None) -> dict[str, QueryResult]:
+        with self.lock:
+            self.calls += 1
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        if self.mode == "down":
+            raise MetricsError("Prometheus at http://127.0.0.1:9/: unreachable (metrics.url)")
+        if self.mode == "garbage":
+            raise MetricsError("Prometheus at http://127.0.0.1:9/: answered HTTP 200 with a body that is not JSON")
+        at = at or FROZEN_AT
+        results = {}
+        for spec in specs:
+            raw: dict[tuple[str, str], str] = {}
+            counts: dict[tuple[str, str], CellCounts] = {}
+            for version in self.versions:
+                for segment in self.segments:
+                    key = (version, segment)
+                    if spec.name == "error_rate":
+                        errors, requests = self._errors(version, segment)
+                        counts[key] = CellCounts(errors, requests)
+                        raw[key] = repr(errors / requests)
+                    elif spec.name == "latency_p95":
+                        raw[key] = "0.120" if segment != "web" else "0.180"
+                    elif spec.name == "accuracy":
+                        raw[key] = "0.93"
+                    else:
+                        raw[key] = "6.5" if version == self.versions[0] else "0.7"
+            results[spec.name] = QueryResult(spec.name, spec.query.replace("$window", "1m"), at, raw, counts=counts)
+        return results
+
+    def history(self, specs, model, start, end, step):  # noqa: ANN001, ANN201 - the protocol's signature
+        raise MetricsError("fake Prometheus keeps no history")
+
+
+class World:
+    """Every fake a console test needs, and a backend over them."""
+
+    def __init__(self, tmp: Path, user: str = "alice", two_person: bool = False) -> None:
+        self.registry = FakeRegistry()
+        self.router = FakeRouter()
+        self.metrics = FakeMetrics()
+        self.records = SqlJournal(f"sqlite:///{tmp / 'journal.db'}")
+        self.user = user
+        self.journal = JournalService(self.records, Actor(user, "host"))
+        everything = frozenset(Permission)
+        policy = (Policy(default=everything, two_person=frozenset({MODEL})) if two_person
+                  else Policy(enforced=False))
+        settings = RollbackSettings(gate_window_s=0.0, poll_interval_s=0.01, verify_window_s=0.0)
+        self.service = RollbackService(self.registry, self.router, self.metrics, self.journal,
+                                       SqlActionLock(self.records), CATALOGUE, "traffic", settings=settings,
+                                       policy=policy, identity=Identity(user), holder=f"{user}@host 1",
+                                       approval_timeout_s=30)
+        self.live_status = LiveStatus(self.registry, self.router, self.metrics, CATALOGUE, "traffic",
+                                      clock=lambda: FROZEN_AT)
+
+    # The Backend protocol
+    models = (MODEL,)
+    source = "tests/tui/world.py (fakes)"
+
+    def live(self) -> LiveStatus:
+        return self.live_status
+
+    def rollback(self) -> RollbackService:
+        return self.service
+
+    def postmortems(self) -> PostMortems:
+        return PostMortems(self.journal, None, "rewind test")
+
+    def close(self) -> None:
+        self.records.close()
