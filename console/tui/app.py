@@ -401,6 +401,11 @@ class RewindApp(App[int]):
             ("Approve a pending request", "two-person rule: approve another user's action", self.action_approve,
              "approve"),
             ("Timeline", "the model's incident: events, notes, close, export", self.action_timeline, "timeline"),
+            ("Note", "add a note to the model's open incident", self.action_note, "note"),
+            ("Open an incident", "for the model, when none is open", self.action_open_incident, "open_incident"),
+            ("Close the incident", "its metric history is captured first", self.action_close_incident,
+             "close_incident"),
+            ("Export the incident", "Markdown, JSON or HTML post-mortem", self.action_export, "export"),
             ("Sort worst-first", "toggle the matrix order", self.action_sort, "sort"),
             ("Filter segments", "show only segments containing a text", self.action_filter, "filter"),
             ("Explain the selected cell", "PromQL, values, criterion, reason", self.action_explain, "explain"),
@@ -636,6 +641,18 @@ class RewindApp(App[int]):
         if open_only and state.incident.status != "open":
             return None
         return state.incident.incident_id
+
+    def action_note(self) -> None:
+        self.prompt_note()
+
+    def action_open_incident(self) -> None:
+        self.prompt_open()
+
+    def action_close_incident(self) -> None:
+        self.prompt_close()
+
+    def action_export(self) -> None:
+        self.prompt_export()
 
     def prompt_note(self) -> None:
         """Ask for a note and journal it in the open incident."""

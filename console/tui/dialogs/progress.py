@@ -39,9 +39,9 @@ class ActionScreen(ModalScreen[str | None]):
             yield Static("working… (the action continues if you close this; its outcome is journaled)",
                          id="dialog-hint")
 
-    def _render(self) -> None:
+    def _paint_lines(self) -> None:
         text = Text()
-        for line in [*self.lines, *self.journal_lines.values()] if False else self.lines:
+        for line in self.lines:
             text.append_text(line)
             text.append("\n")
         self.query_one("#progress-lines", Static).update(text)
@@ -50,7 +50,7 @@ class ActionScreen(ModalScreen[str | None]):
         """Add a line of progress."""
         self.lines.append(Text(line, style=TONE.get(tone, "")))
         if self.is_mounted:
-            self._render()
+            self._paint_lines()
 
     def journal_event(self, event: Event) -> None:
         """A step the journal recorded for this action (a gradual step, a gate)."""
@@ -60,7 +60,9 @@ class ActionScreen(ModalScreen[str | None]):
         text = payload.get("text") or payload.get("reason") or payload.get("message")
         if text and event.kind in ("note", "action.applied", "action.verified", "action.not_verified"):
             self.journal_lines[event.seq] = Text(f"journal #{event.seq}: {text}", style="dim")
-            self.say(f"journal #{event.seq}: {text}")
+            self.lines.append(self.journal_lines[event.seq])
+            if self.is_mounted:
+                self._paint_lines()
 
     def finish(self, result: ActionResult | None, error: str | None) -> None:
         """The action ended: say how, and what both systems now report."""
@@ -87,7 +89,7 @@ class ActionScreen(ModalScreen[str | None]):
             self.query_one("#dialog-hint", Static).update(hint)
 
     def on_mount(self) -> None:
-        self._render()
+        self._paint_lines()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, RichLog, Static
 
@@ -15,6 +16,14 @@ MARK_STYLE = {"D": "bold cyan", "A": "bold magenta"}
 
 class TimelineScreen(Screen[None]):
     """Events appended as they arrive (only new ones are written: nothing is repainted every refresh)."""
+
+    BINDINGS = [
+        Binding("n", "app.note", "note"),
+        Binding("o", "app.open_incident", "open"),
+        Binding("c", "app.close_incident", "close"),
+        Binding("x", "app.export", "export"),
+        Binding("escape,t", "app.pop_screen", "back"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()

@@ -99,6 +99,7 @@ class MatrixView(Widget, can_focus=True):
         self._drawn: dict[int, tuple[_RowContent, Strip]] = {}
         self._header: tuple[tuple, Strip] | None = None
         self.lines_repainted = 0
+        self.matrix_seen = False
 
     # -- data ----------------------------------------------------------------------------------
     def show(self, matrix: Matrix | None, empty_text: str | None = None) -> None:
@@ -108,6 +109,10 @@ class MatrixView(Widget, can_focus=True):
         previous_key = self.current_key
         self.matrix = matrix
         keys = row_keys(matrix, self.segment_filter, self.worst_first) if matrix is not None else []
+        if matrix is not None and self.matrix_seen is False:
+            self.matrix_seen = True
+            judged = [i for i, spec in enumerate(matrix.metrics) if spec.criteria.judges]
+            self.cursor_metric = judged[0] if judged else 0
         if keys != self.keys:
             self.keys = keys
             # The cursor stays on its (segment, version) when that row is still shown.
