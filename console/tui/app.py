@@ -44,8 +44,8 @@ from console.tui.screens.overview import OverviewScreen, explanation
 from console.tui.screens.timeline import TimelineScreen
 from console.tui.terminal import HangupWatch
 from console.tui.widgets.matrix import MatrixView
-from console.tui.widgets.status_header import StatusHeader, model_line, systems_line, verdict_line
-from console.tui.widgets.trend import TrendHistory, TrendPanel
+from console.tui.widgets.status_header import model_line, systems_line, verdict_line
+from console.tui.widgets.trend import TrendHistory
 
 ACTING = ("rollback", "gradual", "undo", "approve")
 """Actions that change the systems: not shown at all in a read-only console."""
@@ -116,6 +116,7 @@ class RewindApp(App[int]):
         self.refreshes = 0
         self.hangup: HangupWatch | None = None
         self._theme_problems: list[str] = []
+        self.overview_screen: OverviewScreen | None = None
         self._register_themes()
 
     # -- themes ------------------------------------------------------------------------------
@@ -145,10 +146,6 @@ class RewindApp(App[int]):
     def on_mount(self) -> None:
         for problem in self._theme_problems:
             self.notify(problem, title="theme", severity="warning", timeout=10)
-        if self.read_only:
-            banner = self.screen.query_one("#banner", Static)
-            banner.update(Text("READ-ONLY console: it never acts; the acting keys are off.", style="bold"))
-            banner.display = True
         if not self.model:
             self.notify("no model is configured (router.backends)", severity="error", timeout=30)
         self._paint_header()
@@ -292,7 +289,7 @@ class RewindApp(App[int]):
     def _journal_read(self, message: JournalRead) -> None:
         self.journal_state = message
         self._paint_header()
-        screen = self.screen
+        screen = self.top_screen
         if isinstance(screen, TimelineScreen):
             screen.show(message.incident, message.events, message.error)
         if self.action_screen is not None and self.action_plan_id:
@@ -308,21 +305,32 @@ class RewindApp(App[int]):
         self._paint_explain()
 
     # -- painting ------------------------------------------------------------------------------
+    @property
+    def top_screen(self) -> Screen[object] | None:
+        """The screen on top, or ``None`` while the app starts or after it closed (messages still arrive)."""
+        return self.screen_stack[-1] if self.screen_stack else None
+
     def _matrix(self) -> MatrixView | None:
-        screen = self.screen_stack[0] if len(self.screen_stack) > 0 else None
-        for candidate in self.screen_stack:
-            if isinstance(candidate, OverviewScreen):
-                screen = candidate
-        if not isinstance(screen, OverviewScreen) or not screen.is_mounted:
-            return None
-        return screen.query_one(MatrixView)
+        overview = self._overview()
+        return overview.matrix if overview is not None else None
 
     def _overview(self) -> OverviewScreen | None:
-        return next((s for s in self.screen_stack if isinstance(s, OverviewScreen)), None)
+        """The overview once its widgets exist (handlers may run before it is composed, or after the app closed)."""
+        overview = self.overview_screen
+        return overview if overview is not None and overview.is_attached and self.is_running else None
+
+    def overview_ready(self, overview: OverviewScreen) -> None:
+        """The overview composed its widgets: paint what is known already."""
+        self.overview_screen = overview
+        if self.read_only:
+            banner = overview.query_one("#banner", Static)
+            banner.update(Text("READ-ONLY console: it never acts; the acting keys are off.", style="bold"))
+            banner.display = True
+        self._paint_header()
 
     def _paint_header(self) -> None:
         overview = self._overview()
-        if overview is None or not overview.is_mounted:
+        if overview is None:
             return
         registry = self.readings.get("registry")
         journal = self.journal_state
@@ -344,7 +352,7 @@ class RewindApp(App[int]):
                          f"{first.action_id} (press a)", style="bold cyan")
         if extra:
             lines.append(extra)
-        overview.query_one(StatusHeader).show(lines)
+        overview.header.show(lines)
 
     def _record_trend(self) -> None:
         matrix = self._matrix()
@@ -358,17 +366,16 @@ class RewindApp(App[int]):
 
     def _paint_trend(self) -> None:
         overview = self._overview()
-        if overview is None or not overview.is_mounted:
+        if overview is None:
             return
-        overview.query_one(TrendPanel).show(self.trend, self.snapshot.matrix if self.snapshot else None,
+        overview.trend.show(self.trend, self.snapshot.matrix if self.snapshot else None,
                                             self.size.width, max_versions=2 if self.size.height < 30 else 4)
 
     def _paint_explain(self) -> None:
         overview = self._overview()
-        if overview is None or not overview.is_mounted:
+        if overview is None:
             return
-        panel = overview.query_one("#explain", Static)
-        matrix = overview.query_one(MatrixView)
+        panel, matrix = overview.explain, overview.matrix
         if not panel.display:
             return
         if self.snapshot is None or matrix.current_key is None or not self.snapshot.matrix.metrics:
@@ -383,7 +390,7 @@ class RewindApp(App[int]):
         if action == "approve":
             return bool(self.journal_state and self.journal_state.pending)
         overview_only = ("explain", "sort", "filter", "rollback", "gradual")
-        if action in overview_only and not isinstance(self.screen, OverviewScreen):
+        if action in overview_only and not isinstance(self.top_screen, OverviewScreen):
             return False
         if action == "next_model":
             return len(self.models) > 1
@@ -416,11 +423,11 @@ class RewindApp(App[int]):
                 yield SystemCommand(title, help_text, callback)
 
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        if not isinstance(self.top_screen, HelpScreen):
             self.push_screen(HelpScreen(self.read_only, self.backend.source))
 
     def action_timeline(self) -> None:
-        if isinstance(self.screen, TimelineScreen):
+        if isinstance(self.top_screen, TimelineScreen):
             self.pop_screen()
             return
         screen = TimelineScreen()
@@ -433,7 +440,7 @@ class RewindApp(App[int]):
         overview = self._overview()
         if overview is None:
             return
-        panel = overview.query_one("#explain", Static)
+        panel = overview.explain
         panel.display = not panel.display
         self._paint_explain()
 
@@ -575,7 +582,7 @@ class RewindApp(App[int]):
         screen = self.action_screen
         result = message.result
         if result is not None and result.cancelled:
-            if screen is not None and self.screen is screen:
+            if screen is not None and self.top_screen is screen:
                 screen.dismiss(None)
             self.notify(f"{message.title} cancelled: nothing changed", timeout=4)
         elif screen is not None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from console.domain.metrics import DeltaKind, MetricSpec, format_delta, format_value
-from console.domain.verdicts import SEVERITY, SYMBOL, WORD, Matrix, State
+from console.domain.verdicts import SEVERITY, SYMBOL, Matrix, State
 
 RowKey = tuple[str, str]
 """(segment, version)."""
@@ -141,4 +141,4 @@ def row_cells(matrix: Matrix, key: RowKey, layout: Layout) -> tuple[Cell, ...]:
 
 def verdict_word(state: State) -> str:
     """The row's verdict column: symbol and word."""
-    return f"{SYMBOL[state]} {WORD[state]}"
+    return f"{SYMBOL[state]} {SHORT_WORD[state]}"

@@ -37,7 +37,7 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Static(self.body)
             yield Label(f"Type the model name ({self.expected}) to {self.verb.lower()}; Esc or Cancel to keep "
                         f"everything as it is.", id="dialog-hint")
-            yield Input(placeholder=self.expected, id="typed")
+            yield Input(placeholder=self.expected, id="typed", select_on_focus=False)
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.verb, id="confirm", variant="error", disabled=True)

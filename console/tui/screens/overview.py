@@ -45,6 +45,13 @@ class OverviewScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#explain").display = False
+        self.header = self.query_one(StatusHeader)
+        self.matrix = self.query_one(MatrixView)
+        self.trend = self.query_one(TrendPanel)
+        self.explain = self.query_one("#explain", Static)
+        self.explain.display = False
         self.query_one("#banner").display = False
-        self.query_one(MatrixView).focus()
+        self.matrix.focus()
+        ready = getattr(self.app, "overview_ready", None)
+        if ready is not None:
+            ready(self)

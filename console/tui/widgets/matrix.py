@@ -116,7 +116,7 @@ class MatrixView(Widget, can_focus=True):
         if keys != self.keys:
             self.keys = keys
             # The cursor stays on its (segment, version) when that row is still shown.
-            if previous_key in keys:
+            if previous_key in keys and self.keys:
                 self.cursor_row = keys.index(previous_key)
             self.cursor_row = max(0, min(self.cursor_row, len(keys) - 1))
             self._scroll_to_cursor()
@@ -132,6 +132,9 @@ class MatrixView(Widget, can_focus=True):
             self.segment_filter = segment_filter
         if worst_first is not None:
             self.worst_first = worst_first
+        # A new order asked for by the responder starts at its top (the worst row when sorted worst-first).
+        self.cursor_row, self.top = 0, 0
+        self.keys = []
         self.show(self.matrix)
 
     @property

@@ -62,7 +62,8 @@ def systems_line(readings: dict[str, Reading[object]], journal: str | None) -> T
         if health is Health.CONNECTING:
             line.append(CONNECTING_TEXT[system], style=HEALTH_STYLE[health])
             continue
-        took = f" {reading.took_s * 1000:.0f}ms" if reading is not None and health.usable else ""
+        # Only a slow answer shows its time: a figure that changes every refresh costs bytes and says nothing.
+        took = f" {reading.took_s:.1f}s" if reading is not None and health is Health.SLOW else ""
         line.append(f"{HEALTH_SYMBOL[health]} {system} {health.value}{took}", style=HEALTH_STYLE[health])
         if reading is not None and reading.error:
             errors.append((system, reading.error))
@@ -116,6 +117,8 @@ class StatusHeader(Static):
     def show(self, lines: list[Text]) -> None:
         """Show ``lines`` unless they are what is already shown."""
         text = Text("\n").join(lines)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
         signature = text.markup
         if signature != self._shown:
             self._shown = signature

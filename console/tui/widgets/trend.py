@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from rich.text import Text
 from textual.widgets import Static
 
-from console.domain.metrics import MetricSpec, format_value
+from console.domain.metrics import MetricSpec, format_delta, format_value
 from console.domain.verdicts import SYMBOL, Matrix
 from console.domain.versions import version_sort_key
 
@@ -40,8 +40,7 @@ def criterion_text(spec: MetricSpec) -> str:
     if c.threshold is not None:
         parts.append(f"{'≤' if worse_up else '≥'} {format_value(c.threshold, spec.unit)}")
     if c.max_delta is not None:
-        parts.append(f"Δ {c.max_delta * 100:.0f}%" if c.delta_kind.value == "relative"
-                     else f"Δ {format_value(c.max_delta, spec.unit)}")
+        parts.append(f"Δ ≤ {format_delta(c.max_delta, spec.unit, c.delta_kind)}")
     return ", ".join(parts) or "information only"
 
 

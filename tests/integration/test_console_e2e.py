@@ -1,0 +1,181 @@
+"""The real ``rewind tui`` binary in tmux, driven by keys, against the sandbox's real systems.
+
+A responder's whole drill, as they would do it: the regression shows as a
+breach, ``r`` previews the rollback, the model's name is typed, the outcome is
+shown; then MLflow and HAProxy themselves are asked whether the alias and the
+weights changed, the incident is exported from the timeline, and ``ctrl+q``
+ends the process. Every wait fails with what the screen showed.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from console.adapters.journal_sql import SqlJournal
+from console.config import load_config
+from console.domain.journal import EventKind
+from console.wiring import build_registry, build_router
+from tests.fixtures.servers import require_binary, run_cli
+
+MODEL = "fraud-detector"
+START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
+START_ALIASES = {"champion": "2", "challenger": "3"}
+# What the rollback's preview plans from that start: v3 (the challenger) drained into v2, its alias removed.
+PLANNED_WEIGHTS = {"1": 0, "2": 100, "3": 0}
+PLANNED_ALIASES = {"champion": "2"}
+EXITED = "[rewind exited with status "
+
+
+@dataclass
+class Tmux:
+    """One tmux server of the test's own (its own socket), holding one 120x40 session."""
+
+    socket: str
+    session: str
+
+    def run(self, *args: str) -> str:
+        completed = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
+                                   timeout=10, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"tmux {' '.join(args)}: {completed.stderr.strip()}")
+        return completed.stdout
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", "-t", self.session, *(["-l"] if literal else []), *keys)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session)
+
+    def pane(self, fmt: str) -> str:
+        return self.run("display-message", "-p", "-t", self.session, fmt).strip()
+
+    def wait(self, condition: Callable[[str], object], timeout: float, what: str) -> str:
+        """Poll the screen until ``condition(screen)`` holds; fail with the screen after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if condition(screen):
+                return screen
+            dead, size = self.pane("#{pane_dead} #{pane_width}x#{pane_height}").split()
+            if dead == "1":
+                pytest.fail(f"the console's pane died while waiting for {what}; the {size} screen:\n{screen}",
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; the {size} screen:\n{screen}",
+                            pytrace=False)
+            time.sleep(0.25)
+
+
+def champion_calm_and_challenger_breaching(screen: str) -> bool:
+    """The matrix shows v3 breaching somewhere and no v2 row breaching (so the rollback verifies)."""
+    rows = [line.split() for line in screen.splitlines()]
+    rows = [(row[1].rstrip("*"), row) for row in rows if len(row) > 3]  # segment, version, verdict, ...
+    challenger = any(version == "v3" and "BREACH" in row for version, row in rows)
+    champion = [row for version, row in rows if version == "v2"]
+    return challenger and bool(champion) and not any("BREACH" in row for row in champion)
+
+
+@pytest.fixture
+def systems(sandbox_config) -> Iterator[tuple]:
+    """The sandbox's router and registry from its config; put back as they were after the test."""
+    config = load_config(sandbox_config, environ={}).config
+    router, registry = build_router(config), build_registry(config)
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
+    yield router, registry
+    run_cli("sandbox", "scenario", "healthy", "--dir", str(Path(sandbox_config).parent))
+    router.set_weights(MODEL, START_WEIGHTS, expected=None)
+    for alias, version in START_ALIASES.items():
+        registry.set_alias(MODEL, alias, version, expected=registry.get_aliases(MODEL).version_of(alias))
+
+
+@pytest.fixture
+def console_in_tmux(sandbox_config, tmp_path) -> Iterator[tuple[Tmux, Path, str]]:
+    """``rewind tui`` in a tmux session of its own; the tmux, the export directory, the journal URL."""
+    require_binary("tmux", "tmux")
+    rewind = Path(sys.executable).with_name("rewind")
+    assert rewind.exists(), f"{rewind} is missing: run `make install`"
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
+    settings = {"REWIND_JOURNAL__URL": journal_url, "REWIND_EXPORT_DIR": str(exports),
+                "REWIND_ROLLBACK__VERIFY_WINDOW_S": "5", "REWIND_ROLLBACK__POLL_INTERVAL_S": "0.5"}
+    console = " ".join(["env", "-u", "REWIND_CONFIG", *(f"{k}={shlex.quote(v)}" for k, v in settings.items()),
+                        shlex.quote(str(rewind)), "tui", "--config", shlex.quote(sandbox_config)])
+    # The shell reaps the console and prints how it ended; remain-on-exit keeps that on the pane.
+    command = f'{console}; echo "{EXITED}$?]"'
+    conf = tmp_path / "tmux.conf"
+    conf.write_text("set -g remain-on-exit on\nset -sg escape-time 0\nset -g status off\n")
+    tmux = Tmux(f"rewind-e2e-{os.getpid()}-{uuid.uuid4().hex[:6]}", "console")
+    tmux.run("-f", str(conf), "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)
+    try:
+        yield tmux, exports, journal_url
+    finally:
+        tmux.run("kill-server")
+
+
+def test_a_responder_rolls_back_the_regression_in_the_real_console(sandbox_config, systems, console_in_tmux):
+    router, registry = systems
+    tmux, exports, journal_url = console_in_tmux
+    tmux.wait(lambda screen: "fraud-detector" in screen and "router ok" in screen, 30,
+              "the overview to paint with the router read")
+
+    switched = run_cli("sandbox", "scenario", "regression", "--dir", str(Path(sandbox_config).parent))
+    assert switched.returncode == 0, switched.stderr
+    tmux.wait(champion_calm_and_challenger_breaching, 75, "v3 to show BREACH in the matrix while v2 does not")
+
+    tmux.keys("r")
+    dialog = tmux.wait(lambda screen: "Type the model name" in screen, 30, "the typed confirmation")
+    assert "v3 → v2" in dialog and "(removed)" in dialog, dialog  # the preview: v3 drained, its alias removed
+    tmux.keys(MODEL, literal=True)  # Cancel has the focus: typing goes into the name field
+    tmux.keys("Enter")
+    outcome = tmux.wait(lambda screen: "registry aliases now" in screen, 60, "the rollback's outcome")
+    assert "router weights now   v1: 0, v2: 100, v3: 0" in outcome, outcome
+    assert "registry aliases now champion → v2" in outcome, outcome
+    assert "verified: v3 got" in outcome and "NOT verified" not in outcome, outcome
+
+    # The systems themselves, not the console, say what changed.
+    assert router.read_state(MODEL).weights() == PLANNED_WEIGHTS, outcome
+    assert registry.get_aliases(MODEL).aliases == PLANNED_ALIASES, outcome
+    journal = SqlJournal(journal_url)
+    try:
+        [incident] = journal.incidents()
+        [applied] = list(journal.events(incident.incident_id, [EventKind.ACTION_APPLIED]))
+        [verified] = list(journal.events(incident.incident_id, [EventKind.ACTION_VERIFIED]))
+    finally:
+        journal.close()
+    action_id = applied.payload["action_id"]
+    assert verified.payload["action_id"] == action_id
+
+    tmux.keys("Escape")
+    tmux.wait(lambda screen: "registry aliases now" not in screen and "r roll back" in screen, 10,
+              "the progress dialog to close")
+    tmux.keys("t")
+    tmux.wait(lambda screen: incident.incident_id in screen and "x export" in screen, 10, "the timeline")
+    tmux.keys("x")
+    tmux.wait(lambda screen: f"Export incident {incident.incident_id}" in screen, 10, "the export dialog")
+    tmux.keys("m")
+    exported = exports / f"{incident.incident_id}.md"
+    tmux.wait(lambda screen: f"wrote {exported}" in screen, 30, f"the export to {exported}")
+    markdown = exported.read_text(encoding="utf-8")
+    assert markdown.startswith(f"# Post-mortem: rollback of {MODEL}: v3 → v2"), markdown[:500]
+    assert incident.incident_id in markdown and action_id in markdown and "verified" in markdown
+
+    console_pid = int(tmux.run("list-panes", "-t", tmux.session, "-F", "#{pane_pid}").split()[0])
+    children = Path(f"/proc/{console_pid}/task/{console_pid}/children").read_text().split()
+    tmux.keys("C-q")
+    ended = tmux.wait(lambda screen: EXITED in screen, 15, "the console to exit on ctrl+q")
+    assert f"{EXITED}0]" in ended, ended
+    assert tmux.pane("#{pane_dead}") == "1"
+    for pid in children:  # the console process itself is gone (reaped by the shell), not left running
+        assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text(), pid

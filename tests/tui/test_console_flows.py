@@ -1,0 +1,337 @@
+"""Every console flow over fakes: overview, sort and filter, explain, rollback confirmed and cancelled, undo,
+read-only, approval, a timeline written by another console, systems down, slow or answering garbage."""
+
+from __future__ import annotations
+
+import pytest
+
+from console.domain.journal import Actor, EventKind
+from console.services.journal import JournalService
+from console.tui.dialogs.confirm import ConfirmDialog
+from console.tui.dialogs.progress import ActionScreen
+from console.tui.screens.timeline import TimelineScreen
+from console.tui.widgets.matrix import MatrixView
+from console.tui.widgets.status_header import StatusHeader
+from tests.tui.conftest import console, screen_text, wait_until
+from tests.tui.world import MODEL, World
+
+
+def matrix_lines(app, rows: int = 10) -> list[str]:
+    matrix = app.screen_stack[0].query_one(MatrixView)
+    return [matrix.render_line(y).text for y in range(min(rows, matrix.size.height))]
+
+
+def header_text(app) -> str:
+    return str(app.screen_stack[0].query_one(StatusHeader).render())
+
+
+def footer_keys(app) -> set[str]:
+    return {binding.action for (_, binding, enabled, _) in app.active_bindings.values() if enabled}
+
+
+def kinds(world: World) -> list[str]:
+    incident = world.journal.open_incident_of(MODEL)
+    assert incident is not None
+    return [str(e.kind) for e in world.journal.chain(incident.incident_id)[1]]
+
+
+def decisions(world: World) -> list[dict]:
+    incident = world.journal.open_incident_of(MODEL)
+    return [e.payload for e in world.journal.chain(incident.incident_id)[1] if e.kind is EventKind.DECISION]
+
+
+async def first_matrix(pilot, app) -> None:
+    await wait_until(pilot, lambda: app.snapshot is not None, what="the first judged matrix")
+    await pilot.pause()
+
+
+async def test_the_overview_shows_each_verdict_with_a_symbol_and_a_word(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        lines = matrix_lines(app)
+        breach = next(line for line in lines if line.startswith("mobile") and "v3" in line)
+        assert "✗ BREACH" in breach and "15.0%" in breach and "+14.0 pt" in breach
+        assert any(line.startswith("mobile") and "v2*" in line and "✓ ok" in line for line in lines)
+        header = header_text(app)
+        assert "champion→v2" in header and "v2:90" in header and "v3:10" in header
+        assert "✗ 1 breaching" in header and "registry ok" in header and "metrics ok" in header
+
+
+async def test_wide_terminals_show_the_delta_against_the_stable_version(world):
+    app = console(world)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await first_matrix(pilot, app)
+        breach = next(line for line in matrix_lines(app) if line.startswith("mobile") and "v3" in line)
+        assert "✗ BREACH" in breach and "+14.0 pt" in breach and "ok" in matrix_lines(app)[1]
+
+
+async def test_sort_worst_first_and_filter_segments(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        assert matrix_lines(app)[1].startswith("mobile") and "v2" in matrix_lines(app)[1]
+        await pilot.press("s")
+        await pilot.pause()
+        assert "BREACH" in matrix_lines(app)[1], "worst first puts the breaching row on top"
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"web", "enter")
+        await pilot.pause()
+        rows = [line for line in matrix_lines(app)[1:] if line.strip()]
+        assert rows and all(line.startswith("web") for line in rows)
+
+
+async def test_explain_shows_the_promql_values_criterion_and_reason(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("s", "e")  # the breaching row is first; error rate is the focused metric
+        await pilot.pause()
+        text = str(app.screen.query_one("#explain").render())
+        assert "BREACH" in text and "error rate" in text and "v3" in text and "mobile" in text
+        assert "PromQL: sum(rate(errors[1m]))" in text and "counts 60/400" in text and "criterion" in text
+
+
+async def test_a_rollback_needs_the_typed_name_then_changes_both_systems_and_is_journaled(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        dialog = app.screen
+        assert app.focused.id == "cancel", "Cancel is focused when the dialog opens"
+        assert dialog.query_one("#confirm").disabled
+        await pilot.press(*MODEL)
+        await pilot.pause()
+        assert not dialog.query_one("#confirm").disabled
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen.finished,
+                         what="the outcome")
+        assert world.router.weights == {"1": 0, "2": 100, "3": 0}
+        assert world.registry.aliases.get("challenger") is None and world.registry.aliases["champion"] == "2"
+        text = "\n".join(line.plain for line in app.screen.lines)
+        assert "router weights now   v1: 0, v2: 100, v3: 0" in text and "registry aliases now champion → v2" in text
+        made = [d for d in decisions(world) if d["option"] == "rollback"]
+        assert made and made[0]["confirmed_by"] == "typed the model name in the console"
+        assert "action.applied" in kinds(world)
+
+
+async def test_enter_on_the_dialog_cancels_and_nothing_changes(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press("enter")  # Cancel is focused: Enter never confirms by default
+        await wait_until(pilot, lambda: not app.acting, what="the action to end")
+        assert world.router.weights == {"1": 0, "2": 90, "3": 10}
+        assert decisions(world)[-1]["option"] == "cancel"
+        assert "action.intent" not in kinds(world)
+
+
+async def test_a_wrong_name_does_not_confirm(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press(*"fraud-detectr", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and app.screen.query_one("#confirm").disabled
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: not app.acting, what="the action to end")
+        assert world.router.weights["3"] == 10
+
+
+async def test_undo_from_the_outcome_restores_both_systems(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("r")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await pilot.press(*MODEL, "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen.finished,
+                         what="the rollback's outcome")
+        await pilot.press("u")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the undo's confirmation")
+        await pilot.press(*MODEL, "enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen.finished,
+                         what="the undo's outcome")
+        assert world.router.weights == {"1": 0, "2": 90, "3": 10}
+        assert world.registry.aliases == {"champion": "2", "challenger": "3"}
+
+
+async def test_read_only_hides_the_acting_keys_and_never_acts(world):
+    app = console(world, read_only=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        assert not {"rollback", "gradual", "undo", "approve"} & footer_keys(app)
+        assert "READ-ONLY" in str(app.screen.query_one("#banner").render())
+        await pilot.press("r", "g", "u")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmDialog) and world.router.weights["3"] == 10
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Roll back" not in titles and "Timeline" in titles
+
+
+async def test_the_footer_offers_the_acting_keys_when_acting_is_allowed(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        assert {"rollback", "gradual", "undo", "timeline", "help"} <= footer_keys(app)
+        assert "approve" not in footer_keys(app), "approve applies only when a request waits"
+
+
+async def test_the_timeline_shows_what_another_console_writes_within_a_refresh(world):
+    incident = world.journal.open_incident(MODEL, "2", "error rate up on mobile").incident_id
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TimelineScreen) and app.screen.shown_seq >= 1,
+                         what="the timeline")
+        other = JournalService(world.records, Actor("bob", "bastion-2"))
+        other.note(incident, "bob: customers on mobile report failures")
+        log = app.screen.query_one("#timeline-log")
+        await wait_until(pilot, lambda: any("customers on mobile" in line.text for line in log.lines),
+                         what="bob's note")
+        assert any("bob@bastion-2" in line.text for line in log.lines)
+
+
+async def test_a_note_and_the_close_are_journaled_from_the_timeline(world, tmp_path):
+    incident = world.journal.open_incident(MODEL, "2", "error rate up on mobile").incident_id
+    app = console(world, export_dir=tmp_path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TimelineScreen), what="the timeline")
+        await pilot.press("n", *"rolled back v3", "enter")
+        await wait_until(pilot, lambda: "note" in kinds(world), what="the note")
+        await pilot.press("x", "j")
+        target = tmp_path / f"{incident}.json"
+        await wait_until(pilot, target.exists, what="the JSON export")
+        assert "rolled back v3" in target.read_text()
+        await pilot.press("c", *"fixed by rollback", "enter")
+        await wait_until(pilot, lambda: world.journal.open_incident_of(MODEL) is None, what="the close")
+
+
+@pytest.mark.parametrize(("mode", "shown"), [("down", "metrics unreachable"), ("garbage", "metrics garbage")])
+async def test_a_failing_metrics_source_is_a_visible_state_and_journaled_once(world, mode, shown):
+    incident = world.journal.open_incident(MODEL, "2", "watching").incident_id
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        world.metrics.mode = mode
+        await wait_until(pilot, lambda: shown in header_text(app), what=shown)
+        calls = world.metrics.calls
+        await wait_until(pilot, lambda: world.metrics.calls >= calls + 3, what="more refreshes")
+        assert "v3" in matrix_lines(app)[2], "the last matrix stays on screen"
+        notes = [e.payload["text"] for e in world.journal.chain(incident)[1] if e.kind is EventKind.NOTE]
+        assert len([n for n in notes if f"metrics is {mode.replace('down', 'unreachable')}" in n]) == 1
+        world.metrics.mode = "ok"
+        await wait_until(pilot, lambda: "metrics ok" in header_text(app), what="metrics back")
+        await wait_until(pilot, lambda: any("back" in e.payload.get("text", "") for e in
+                                            world.journal.chain(incident)[1] if e.kind is EventKind.NOTE),
+                         what="the recovery note")
+
+
+async def test_a_slow_system_delays_only_its_own_panel(world):
+    app = console(world)
+    app.backend.live().slow_after_s = 0.2
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        world.metrics.delay_s = 0.5
+        await wait_until(pilot, lambda: "metrics slow" in header_text(app), what="metrics slow")
+        # The router keeps refreshing meanwhile: its reads are not behind the slow metrics.
+        world.router.weights["3"] = 5
+        await wait_until(pilot, lambda: app.readings["router"].value.weights()["3"] == 5, timeout=2,
+                         what="the router's next reading while metrics are slow")
+        await pilot.press("j")  # and keys still answer
+        assert app.screen.query_one(MatrixView).cursor_row == 1
+
+
+async def test_the_approver_sees_the_pending_request_and_approves_with_the_typed_name(tmp_path):
+    requester = World(tmp_path, user="alice", two_person=True)
+    approver = World(tmp_path, user="bob", two_person=True)
+    try:
+        incident = requester.journal.open_incident(MODEL, "2", "needs two").incident_id
+        preview = requester.service.preview(MODEL)
+        requester.service.request_approval(incident, preview.plan)
+        app = console(approver)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await first_matrix(pilot, app)
+            await wait_until(pilot, lambda: "wait for approval" in header_text(app), what="the pending request")
+            assert "approve" in footer_keys(app)
+            await pilot.press("a")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the approval dialog")
+            await pilot.press(*MODEL, "enter")
+            await wait_until(pilot, lambda: requester.service.approver_of(incident, preview.plan.action_id,
+                                                                          "alice") == "bob", what="the approval")
+    finally:
+        requester.close()
+        approver.close()
+
+
+async def test_the_requester_sees_waiting_for_approval_live(tmp_path):
+    world = World(tmp_path, user="alice", two_person=True)
+    try:
+        app = console(world)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await first_matrix(pilot, app)
+            await pilot.press("r")
+            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+            await pilot.press(*MODEL, "enter")
+            await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and any(
+                "waiting for approval by another user" in line.plain for line in app.screen.lines),
+                what="the waiting line")
+            bob = World(tmp_path, user="bob", two_person=True)
+            try:
+                action_id = app.action_plan_id
+                bob.service.approve(action_id)
+            finally:
+                bob.close()
+            await wait_until(pilot, lambda: app.screen.finished, timeout=15, what="the approved rollback")
+            assert world.router.weights["3"] == 0
+            assert any("approved by bob" in line.plain for line in app.screen.lines)
+    finally:
+        world.close()
+
+
+async def test_a_broken_theme_file_falls_back_to_the_default_and_names_the_file(world, tmp_path, monkeypatch):
+    import shutil
+
+    from console.tui import themes
+
+    shutil.copy(themes.THEMES_DIR / "rewind-dark.yaml", tmp_path / "rewind-dark.yaml")
+    (tmp_path / "rewind-broken.yaml").write_text("name: rewind-broken\nprimary: 'not a colour'\n")
+    monkeypatch.setenv("REWIND_THEMES_DIR", str(tmp_path))
+    app = console(world, theme="rewind-broken")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        messages = [n.message for n in app._notifications]
+        assert any("rewind-broken.yaml" in m for m in messages)
+        assert app.theme == "rewind-dark"
+
+
+async def test_sixteen_colours_and_the_ansi_theme_still_show_every_verdict(world, monkeypatch):
+    monkeypatch.setenv("TEXTUAL_COLOR_SYSTEM", "standard")
+    app = console(world, theme="ansi-dark")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await first_matrix(pilot, app)
+        assert app.theme == "ansi-dark"
+        assert any("✗ BREACH" in line for line in matrix_lines(app, 24))
+
+
+async def test_help_lists_every_key_and_what_was_detected(world, monkeypatch):
+    monkeypatch.setenv("TERM", "tmux-256color")
+    monkeypatch.delenv("COLORTERM", raising=False)
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        await pilot.press("f1")
+        await pilot.pause()
+        text = screen_text(app)
+        for words in ("roll back", "timeline", "filter segments", "ctrl+q", "TERM", "tmux-256color", "COLORTERM",
+                      "120×40", "colour system"):
+            assert words in text, words
