@@ -326,6 +326,10 @@ class RewindApp(App[int]):
             banner = overview.query_one("#banner", Static)
             banner.update(Text("READ-ONLY console: it never acts; the acting keys are off.", style="bold"))
             banner.display = True
+        if self.snapshot is not None:  # a snapshot that arrived before the overview was composed
+            overview.matrix.show(self.snapshot.matrix)
+            self._record_trend()
+            self._paint_trend()
         self._paint_header()
 
     def _paint_header(self) -> None:

@@ -27,6 +27,8 @@ from console.domain.journal import EventKind
 from console.wiring import build_registry, build_router
 from tests.fixtures.servers import require_binary, run_cli
 
+pytestmark = pytest.mark.integration
+
 MODEL = "fraud-detector"
 START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
 START_ALIASES = {"champion": "2", "challenger": "3"}
@@ -44,8 +46,10 @@ class Tmux:
     session: str
 
     def run(self, *args: str) -> str:
+        # os.environ, not the C environment: pytest imports readline, which exports LINES=24 and
+        # COLUMNS=80 to every child, and the console would then draw 80x24 in a 120x40 pane.
         completed = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                                   timeout=10, check=False)
+                                   env=dict(os.environ), timeout=10, check=False)
         if completed.returncode != 0:
             raise RuntimeError(f"tmux {' '.join(args)}: {completed.stderr.strip()}")
         return completed.stdout
@@ -54,7 +58,8 @@ class Tmux:
         self.run("send-keys", "-t", self.session, *(["-l"] if literal else []), *keys)
 
     def screen(self) -> str:
-        return self.run("capture-pane", "-p", "-t", self.session)
+        # From the top of the history: tmux's "Pane is dead" line scrolls the last output up into it.
+        return self.run("capture-pane", "-p", "-S", "-", "-t", self.session)
 
     def pane(self, fmt: str) -> str:
         return self.run("display-message", "-p", "-t", self.session, fmt).strip()
@@ -110,8 +115,9 @@ def console_in_tmux(sandbox_config, tmp_path) -> Iterator[tuple[Tmux, Path, str]
     journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
     settings = {"REWIND_JOURNAL__URL": journal_url, "REWIND_EXPORT_DIR": str(exports),
                 "REWIND_ROLLBACK__VERIFY_WINDOW_S": "5", "REWIND_ROLLBACK__POLL_INTERVAL_S": "0.5"}
-    console = " ".join(["env", "-u", "REWIND_CONFIG", *(f"{k}={shlex.quote(v)}" for k, v in settings.items()),
-                        shlex.quote(str(rewind)), "tui", "--config", shlex.quote(sandbox_config)])
+    console = shlex.join(["env", "-u", "REWIND_CONFIG", "-u", "COLUMNS", "-u", "LINES",
+                          *(f"{name}={value}" for name, value in settings.items()),
+                          str(rewind), "tui", "--config", sandbox_config])
     # The shell reaps the console and prints how it ended; remain-on-exit keeps that on the pane.
     command = f'{console}; echo "{EXITED}$?]"'
     conf = tmp_path / "tmux.conf"
@@ -166,16 +172,16 @@ def test_a_responder_rolls_back_the_regression_in_the_real_console(sandbox_confi
     tmux.wait(lambda screen: f"Export incident {incident.incident_id}" in screen, 10, "the export dialog")
     tmux.keys("m")
     exported = exports / f"{incident.incident_id}.md"
-    tmux.wait(lambda screen: f"wrote {exported}" in screen, 30, f"the export to {exported}")
+    # The notification (it comes once the file is written) wraps the long path: its first word will do.
+    tmux.wait(lambda screen: "wrote" in screen and exported.exists(), 30, f"the export to {exported}")
     markdown = exported.read_text(encoding="utf-8")
     assert markdown.startswith(f"# Post-mortem: rollback of {MODEL}: v3 → v2"), markdown[:500]
     assert incident.incident_id in markdown and action_id in markdown and "verified" in markdown
 
-    console_pid = int(tmux.run("list-panes", "-t", tmux.session, "-F", "#{pane_pid}").split()[0])
-    children = Path(f"/proc/{console_pid}/task/{console_pid}/children").read_text().split()
+    shell = tmux.pane("#{pane_pid}")
+    [console] = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()  # env exec'd rewind
     tmux.keys("C-q")
     ended = tmux.wait(lambda screen: EXITED in screen, 15, "the console to exit on ctrl+q")
     assert f"{EXITED}0]" in ended, ended
     assert tmux.pane("#{pane_dead}") == "1"
-    for pid in children:  # the console process itself is gone (reaped by the shell), not left running
-        assert not Path(f"/proc/{pid}").exists() or " Z " in Path(f"/proc/{pid}/stat").read_text(), pid
+    assert not Path(f"/proc/{console}").exists(), f"the console (pid {console}) still exists after ctrl+q"

@@ -17,7 +17,7 @@ def world(tmp_path):
 
 def console(world: World, **options) -> RewindApp:
     """The app as `rewind tui` builds it, over fakes, on a frozen clock, refreshing fast."""
-    settings = {"model": MODEL, "refresh_s": 0.05, "clock": lambda: FROZEN_AT, "watch_terminal": False,
+    settings = {"model": MODEL, "refresh_s": 0.2, "clock": lambda: FROZEN_AT, "watch_terminal": False,
                 **options}
     return create_app(world, ConsoleOptions(**settings))
 

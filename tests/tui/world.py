@@ -98,13 +98,15 @@ class FakeMetrics:
 class World:
     """Every fake a console test needs, and a backend over them."""
 
-    def __init__(self, tmp: Path, user: str = "alice", two_person: bool = False) -> None:
+    def __init__(self, tmp: Path, user: str = "alice", two_person: bool = False, frozen_journal: bool = False) -> None:
         self.registry = FakeRegistry()
         self.router = FakeRouter()
         self.metrics = FakeMetrics()
         self.records = SqlJournal(f"sqlite:///{tmp / 'journal.db'}")
         self.user = user
-        self.journal = JournalService(self.records, Actor(user, "host"))
+        ticks = iter(range(1_000_000))
+        clock = (lambda: FROZEN_AT + next(ticks)) if frozen_journal else None  # one second per event
+        self.journal = JournalService(self.records, Actor(user, "host"), clock=clock)
         everything = frozenset(Permission)
         policy = (Policy(default=everything, two_person=frozenset({MODEL})) if two_person
                   else Policy(enforced=False))

@@ -17,6 +17,8 @@ from textual.events import Key
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from console.tui.widgets.steady_input import SteadyInput
+
 
 class ConfirmDialog(ModalScreen[bool]):
     """Ask for ``expected`` to be typed before ``verb`` is allowed; dismisses with whether it was."""
@@ -37,7 +39,7 @@ class ConfirmDialog(ModalScreen[bool]):
                 yield Static(self.body)
             yield Label(f"Type the model name ({self.expected}) to {self.verb.lower()}; Esc or Cancel to keep "
                         f"everything as it is.", id="dialog-hint")
-            yield Input(placeholder=self.expected, id="typed", select_on_focus=False)
+            yield SteadyInput(placeholder=self.expected, id="typed")
             with Horizontal(id="dialog-buttons"):
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.verb, id="confirm", variant="error", disabled=True)

@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from console.tui.widgets.steady_input import SteadyInput
+
 
 class TextPrompt(ModalScreen[str | None]):
     """Ask for one line of text; Enter submits, Esc cancels (dismisses with ``None``)."""
@@ -25,7 +27,7 @@ class TextPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="prompt"):
             yield Static(self.question, id="dialog-title")
-            yield Input(self.value, placeholder=self.placeholder, id="answer")
+            yield SteadyInput(self.value, placeholder=self.placeholder, id="answer")
             yield Static("Enter: OK  ·  Esc: cancel", id="dialog-hint")
 
     @on(Input.Submitted, "#answer")

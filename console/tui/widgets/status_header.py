@@ -107,7 +107,8 @@ class StatusHeader(Static):
     """Three lines at the top of the overview; repainted only when their text changes."""
 
     DEFAULT_CSS = """
-    StatusHeader { height: auto; max-height: 4; padding: 0 1; background: $panel; }
+    StatusHeader { height: auto; max-height: 4; padding: 0 1; background: $panel;
+                   text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def __init__(self, **kwargs: object) -> None:
@@ -117,8 +118,6 @@ class StatusHeader(Static):
     def show(self, lines: list[Text]) -> None:
         """Show ``lines`` unless they are what is already shown."""
         text = Text("\n").join(lines)
-        text.no_wrap = True
-        text.overflow = "ellipsis"
         signature = text.markup
         if signature != self._shown:
             self._shown = signature

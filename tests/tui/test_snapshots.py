@@ -1,0 +1,94 @@
+"""Snapshots of the main screens at 80x24 and 160x50, on deterministic data (frozen clocks, no cursor blink).
+
+After a deliberate change of the look, review the SVGs and accept them with
+``pytest tests/tui/test_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from console.tui.dialogs.confirm import ConfirmDialog
+from console.tui.screens.timeline import TimelineScreen
+from tests.tui.conftest import console
+from tests.tui.world import MODEL, World
+
+SIZES = [(80, 24), (160, 50)]
+
+
+@pytest.fixture
+def frozen(tmp_path, monkeypatch):
+    for name, value in (("TERM", "xterm-256color"), ("COLORTERM", "truecolor")):
+        monkeypatch.setenv(name, value)
+    for name in ("TMUX", "NO_COLOR", "REWIND_THEME", "REWIND_THEMES_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    world = World(tmp_path, frozen_journal=True)
+    yield world
+    world.close()
+
+
+def still(world: World, **options):
+    """One read of each system, then nothing moves: a refresh every hour."""
+    return console(world, refresh_s=3600.0, **options)
+
+
+async def settled(pilot) -> None:
+    app = pilot.app
+    while app.snapshot is None or app.journal_state is None or app.trend.focus is None:
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_overview(snap_compare, frozen, size):
+    assert snap_compare(still(frozen), terminal_size=size, run_before=settled)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_overview_sorted_with_the_explanation(snap_compare, frozen, size):
+    async def before(pilot):
+        await settled(pilot)
+        await pilot.press("s", "e")
+        await pilot.pause()
+
+    assert snap_compare(still(frozen), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rollback_confirmation(snap_compare, frozen, size):
+    async def before(pilot):
+        await settled(pilot)
+        await pilot.press("r")
+        while not isinstance(pilot.app.screen, ConfirmDialog):
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(still(frozen), terminal_size=size, run_before=before)
+
+
+def test_read_only_overview(snap_compare, frozen):
+    assert snap_compare(still(frozen, read_only=True), terminal_size=(80, 24), run_before=settled)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_timeline(snap_compare, frozen, size):
+    incident = frozen.journal.open_incident(MODEL, "2", "error rate up on mobile for v3").incident_id
+    frozen.journal.note(incident, "paged by the error-rate alert; looking at the console")
+
+    async def before(pilot):
+        await settled(pilot)
+        await pilot.press("t")
+        while not (isinstance(pilot.app.screen, TimelineScreen) and pilot.app.screen.shown_seq >= 2):
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(still(frozen), terminal_size=size, run_before=before)
+
+
+def test_help(snap_compare, frozen):
+    async def before(pilot):
+        await settled(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+
+    assert snap_compare(still(frozen), terminal_size=(80, 24), run_before=before)
