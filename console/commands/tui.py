@@ -32,10 +32,11 @@ def open_console(loaded: LoadedConfig, model: str | None = None, read_only: bool
     app = create_app(backend, options)
     install_hangup_signal(app)
     try:
-        code = app.run(mouse=mouse)
+        result = app.run(mouse=mouse)
     finally:
         backend.close()
-    return int(code or 0)
+    # A crash leaves no result but a return code (1): never report it as a clean exit.
+    return int(app.return_code or result or 0)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ from textual.widgets import Static
 
 from console.domain.errors import RewindError
 from console.domain.journal import EventKind
+from console.domain.metrics import QueryResult
 from console.domain.rollback import Mode
 from console.domain.status import StatusSnapshot
 from console.rendering import render_preview
@@ -42,7 +43,7 @@ from console.tui.messages import ActionDone, ActionStep, JournalRead, SnapshotRe
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.overview import OverviewScreen, explanation
 from console.tui.screens.timeline import TimelineScreen
-from console.tui.terminal import HangupWatch
+from console.tui.terminal import HangupWatch, terminal_alive
 from console.tui.widgets.matrix import MatrixView
 from console.tui.widgets.status_header import model_line, systems_line, verdict_line
 from console.tui.widgets.trend import TrendHistory
@@ -82,6 +83,8 @@ class RewindApp(App[int]):
     CSS_PATH = "rewind.tcss"
     TITLE = "Rewind"
     ENABLE_COMMAND_PALETTE = True
+    # Dialogs take the whole height of a short terminal (80x24), and scroll their preview.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]
 
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True),
@@ -117,6 +120,7 @@ class RewindApp(App[int]):
         self.hangup: HangupWatch | None = None
         self._theme_problems: list[str] = []
         self.overview_screen: OverviewScreen | None = None
+        self.last_results: tuple[str, dict[str, QueryResult], float] | None = None
         self._register_themes()
 
     # -- themes ------------------------------------------------------------------------------
@@ -152,8 +156,27 @@ class RewindApp(App[int]):
         if self.options.watch_terminal:
             self.hangup = HangupWatch(self._hung_up)
             self.hangup.start()
+            self._guard_resume()
         for system in (*SYSTEMS, "journal"):
             self._poll(system)
+
+    def _guard_resume(self) -> None:
+        """On a hangup the kernel sends SIGCONT too: resume the terminal only while it is still there.
+
+        Textual's SIGCONT handler restarts application mode and a second input thread, which on a
+        dead terminal spins on end-of-file until the process exits.
+        """
+        resume = signal.getsignal(signal.SIGCONT)
+        fd = self.hangup.fd if self.hangup is not None else 0
+
+        def on_continue(signum: int, frame: object) -> None:
+            if terminal_alive(fd):
+                if callable(resume):
+                    resume(signum, frame)
+            else:
+                threading.Thread(target=self._hung_up, args=("SIGCONT on a dead terminal",), daemon=True).start()
+
+        signal.signal(signal.SIGCONT, on_continue)
 
     def _hung_up(self, why: str) -> None:
         """The terminal went away (SIGHUP, end of input, or an I/O error): end the process cleanly."""
@@ -218,7 +241,20 @@ class RewindApp(App[int]):
         router = self.readings.get("router")
         snapshot = live.compose(model, registry.value if registry else None,  # type: ignore[arg-type]
                                 router.value if router else None, reading.value, reading.at)  # type: ignore[arg-type]
+        self.last_results = (model, reading.value, reading.at)
         self.post_message(SnapshotReady(snapshot, (time.perf_counter() - started) * 1000))
+
+    @work(thread=True, exit_on_error=False, group="compose")
+    def _recompose(self) -> None:
+        """Judge the last metrics again with the latest registry and router readings."""
+        if self.last_results is None:
+            return
+        model, results, at = self.last_results
+        registry, router = self.readings.get("registry"), self.readings.get("router")
+        started = time.perf_counter()
+        snapshot = self.backend.live().compose(model, registry.value if registry else None,  # type: ignore[arg-type]
+                                               router.value if router else None, results, at)  # type: ignore[arg-type]
+        self.post_message(SnapshotReady(snapshot, (time.perf_counter() - started) * 1000, chained=False))
 
     def _read_journal(self, model: str) -> None:
         from console.services.approvals import pending_requests
@@ -257,6 +293,9 @@ class RewindApp(App[int]):
             self._journal_health(change, reading)
         if reading.system == "metrics" and reading.value is None:
             self._show_matrix_problem(reading)
+        if (reading.system != "metrics" and reading.value is not None and self.last_results is not None
+                and (previous is None or previous.value != reading.value)):
+            self._recompose()  # new aliases or weights: judge the last metrics against them now
         self._paint_header()
         if reading.system != "metrics" or reading.value is None:
             self._next_poll(reading.system)
@@ -271,10 +310,12 @@ class RewindApp(App[int]):
     def _snapshot_ready(self, message: SnapshotReady) -> None:
         snapshot = message.snapshot
         if snapshot.model != self.model:
-            self._next_poll("metrics")
+            if message.chained:
+                self._next_poll("metrics")
             return
         self.snapshot = snapshot
-        self.refreshes += 1
+        if message.chained:  # a recomposition judges the same data again: not a new point of the trend
+            self.refreshes += 1
         matrix = self._matrix()
         if matrix is not None:
             with self.batch_update():
@@ -283,7 +324,8 @@ class RewindApp(App[int]):
                 self._paint_header()
                 self._paint_trend()
                 self._paint_explain()
-        self._next_poll("metrics")
+        if message.chained:
+            self._next_poll("metrics")
 
     @on(JournalRead)
     def _journal_read(self, message: JournalRead) -> None:

@@ -30,9 +30,12 @@ class SnapshotReady(Message):
 
     snapshot: StatusSnapshot
     compose_ms: float
+    chained: bool = True
+    """Whether the metrics poll waits for this message to schedule its next read (a recomposition does not)."""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotReady)
+        # Only a recomposition may be dropped for a newer snapshot: the poll's message schedules the next read.
+        return isinstance(message, SnapshotReady) and not message.chained
 
 
 @dataclass

@@ -10,6 +10,7 @@ ends the process. Every wait fails with what the screen showed.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -124,10 +125,12 @@ def console_in_tmux(sandbox_config, tmp_path) -> Iterator[tuple[Tmux, Path, str]
     conf.write_text("set -g remain-on-exit on\nset -sg escape-time 0\nset -g status off\n")
     tmux = Tmux(f"rewind-e2e-{os.getpid()}-{uuid.uuid4().hex[:6]}", "console")
     tmux.run("-f", str(conf), "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)
+    socket = Path(tmux.pane("#{socket_path}"))
     try:
         yield tmux, exports, journal_url
     finally:
         tmux.run("kill-server")
+        socket.unlink(missing_ok=True)  # tmux leaves its socket file behind
 
 
 def test_a_responder_rolls_back_the_regression_in_the_real_console(sandbox_config, systems, console_in_tmux):
@@ -141,7 +144,8 @@ def test_a_responder_rolls_back_the_regression_in_the_real_console(sandbox_confi
     tmux.wait(champion_calm_and_challenger_breaching, 75, "v3 to show BREACH in the matrix while v2 does not")
 
     tmux.keys("r")
-    dialog = tmux.wait(lambda screen: "Type the model name" in screen, 30, "the typed confirmation")
+    dialog = tmux.wait(lambda screen: re.search(rf"Type .*{MODEL}.* to roll back", screen), 30,
+                       "the typed confirmation")
     assert "v3 → v2" in dialog and "(removed)" in dialog, dialog  # the preview: v3 drained, its alias removed
     tmux.keys(MODEL, literal=True)  # Cancel has the focus: typing goes into the name field
     tmux.keys("Enter")

@@ -22,6 +22,7 @@ def frozen(tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     for name in ("TMUX", "NO_COLOR", "REWIND_THEME", "REWIND_THEMES_DIR"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("console.services.rollback.new_action_id", lambda: "act-0000beef")
     world = World(tmp_path, frozen_journal=True)
     yield world
     world.close()
@@ -34,7 +35,8 @@ def still(world: World, **options):
 
 async def settled(pilot) -> None:
     app = pilot.app
-    while app.snapshot is None or app.journal_state is None or app.trend.focus is None:
+    while (app.snapshot is None or app.journal_state is None or app.trend.focus is None
+           or app.snapshot.stable_version is None or not app.snapshot.router.servers):
         await pilot.pause(0.02)
     await pilot.pause()
 

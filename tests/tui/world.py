@@ -106,7 +106,9 @@ class World:
         self.user = user
         ticks = iter(range(1_000_000))
         clock = (lambda: FROZEN_AT + next(ticks)) if frozen_journal else None  # one second per event
-        self.journal = JournalService(self.records, Actor(user, "host"), clock=clock)
+        new_id = (lambda now: "INC-20260528-0000AA") if frozen_journal else None
+        self.journal = (JournalService(self.records, Actor(user, "host"), clock=clock, new_id=new_id) if new_id
+                        else JournalService(self.records, Actor(user, "host")))
         everything = frozenset(Permission)
         policy = (Policy(default=everything, two_person=frozenset({MODEL})) if two_person
                   else Policy(enforced=False))

@@ -23,7 +23,12 @@ from console.tui.widgets.steady_input import SteadyInput
 class ConfirmDialog(ModalScreen[bool]):
     """Ask for ``expected`` to be typed before ``verb`` is allowed; dismisses with whether it was."""
 
-    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+c", "cancel", show=False)]
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel"),
+        Binding("ctrl+c", "cancel", show=False),
+        Binding("pageup", "scroll_body(-1)", show=False),
+        Binding("pagedown", "scroll_body(1)", show=False),
+    ]
 
     def __init__(self, title: str, body: RenderableType, expected: str, verb: str) -> None:
         super().__init__()
@@ -37,12 +42,16 @@ class ConfirmDialog(ModalScreen[bool]):
             yield Static(self.title_text, id="dialog-title")
             with VerticalScroll(id="dialog-body"):
                 yield Static(self.body)
-            yield Label(f"Type the model name ({self.expected}) to {self.verb.lower()}; Esc or Cancel to keep "
-                        f"everything as it is.", id="dialog-hint")
-            yield SteadyInput(placeholder=self.expected, id="typed")
+            yield Label(f"Type {self.expected} to {self.verb.lower()} · Esc: nothing changes · PgDn: more",
+                        id="dialog-hint")
             with Horizontal(id="dialog-buttons"):
+                yield SteadyInput(placeholder=self.expected, id="typed")
                 yield Button("Cancel", id="cancel", variant="primary")
                 yield Button(self.verb, id="confirm", variant="error", disabled=True)
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one("#dialog-body", VerticalScroll)
+        body.scroll_page_down(animate=False) if direction > 0 else body.scroll_page_up(animate=False)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()
