@@ -381,9 +381,9 @@ class RewindApp(App[int]):
         registry = self.readings.get("registry")
         journal = self.journal_state
         lines = [
-            model_line(self.model, registry, self.snapshot, self.options.clock()),  # type: ignore[arg-type]
+            model_line(self.model, registry, self.snapshot),  # type: ignore[arg-type]
             systems_line(self.readings, journal.error if journal else None),
-            verdict_line(self.snapshot),
+            verdict_line(self.snapshot, self.options.clock()),
         ]
         extra = Text()
         if journal is not None and journal.lock is not None:

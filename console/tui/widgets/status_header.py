@@ -30,9 +30,8 @@ def _clock(ts: float) -> str:
     return f"{datetime.fromtimestamp(ts, UTC):%H:%M:%S}Z"
 
 
-def model_line(model: str, registry: Reading[list[ModelVersion]] | None, snapshot: StatusSnapshot | None,
-               now: float) -> Text:
-    """Model, aliases, router weights, evaluation time and data age."""
+def model_line(model: str, registry: Reading[list[ModelVersion]] | None, snapshot: StatusSnapshot | None) -> Text:
+    """Model, aliases, router weights."""
     line = Text.assemble((model, "bold"))
     versions = registry.value if registry is not None and registry.value is not None else None
     if versions is not None:
@@ -43,10 +42,6 @@ def model_line(model: str, registry: Reading[list[ModelVersion]] | None, snapsho
         weights = snapshot.router.weights()
         line.append("  weights ")
         line.append(" ".join(f"v{v}:{w}" for v, w in sorted(weights.items(), key=lambda i: version_sort_key(i[0]))))
-    if snapshot is not None:
-        age = max(0.0, now - snapshot.evaluated_at)
-        line.append(f"  evaluated {_clock(snapshot.evaluated_at)} ({age:.0f}s ago)",
-                    style="bold yellow" if age > 30 else "")
     return line
 
 
@@ -78,13 +73,14 @@ def systems_line(readings: dict[str, Reading[object]], journal: str | None) -> T
     return line
 
 
-def verdict_line(snapshot: StatusSnapshot | None) -> Text:
-    """How many cells breach or are suspect, or that all is well."""
+def verdict_line(snapshot: StatusSnapshot | None, now: float) -> Text:
+    """When the metrics were evaluated and how old they are; how many cells breach or are suspect."""
     if snapshot is None:
         return Text("no verdicts yet", style="italic")
     counts = snapshot.matrix.counts()
     failed = [r.metric for r in snapshot.matrix.results.values() if r.error]
-    line = Text()
+    age = max(0.0, now - snapshot.evaluated_at)
+    line = Text(f"{_clock(snapshot.evaluated_at)} ({age:.0f}s ago)  ", style="bold yellow" if age > 30 else "")
     if counts[State.BREACH]:
         worst = snapshot.matrix.breaches()[0]
         line.append(f"✗ {counts[State.BREACH]} breaching", style="bold red")
