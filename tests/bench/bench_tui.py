@@ -1,32 +1,37 @@
 """Issue 9's figures: the Textual console, from the real binary in a pseudo-terminal and headless in-process.
 
 - ``tui_first_frame_ms``: process start to the first frame of ``rewind tui`` in a
-  120x40 pty (TERM=xterm-256color): the first moment its output holds the
-  overview's text ("connecting to", the model name or "registry"). Median of 7
-  runs with the bytecode cached, as an installed package has it (the cache goes
-  to a temporary ``PYTHONPYCACHEPREFIX``, never into the tree). Target 500.
-- ``tui_first_metrics_ms``: process start to the first judged matrix (a verdict
-  in a row, or the header's "evaluated") on a running sandbox. Median of 5. Target 2500.
+  120x40 pty (its controlling terminal, TERM=xterm-256color): the first moment its
+  output holds the overview's text ("connecting to", the model name or "registry").
+  Median of 7 runs with the bytecode cached, as an installed package has it (the
+  cache goes to a temporary ``PYTHONPYCACHEPREFIX``, never into the tree); the CPU
+  used by then and one run without a bytecode cache ride along. Target 500.
+- ``tui_first_metrics_ms``: process start to the first judged matrix (a verdict in
+  a row, or the header's "evaluated") on a sandbox started for it. Median of 5. Target 2500.
 - ``tui_bytes_per_refresh``: bytes the binary writes per metrics refresh at 120x40
-  when a tenth of the cells change: metrics from a stand-in Prometheus (20
-  versions x 200 segments x 6 metrics, two answers that differ in every tenth
-  cell, alternating per evaluation time), registry and router from the sandbox.
-  Bytes between the arrival of refresh k's queries and of refresh k+10's, over 10. Target 2048.
+  when a tenth of the cells change: metrics from a stand-in Prometheus (20 versions
+  x 200 segments x 6 metrics, two answers that differ in every tenth cell, one per
+  evaluation time in turn), registry and router from the sandbox. Bytes between the
+  arrival of refresh k's queries and of refresh k+8's, over 8, with the share of
+  each screen area (attributed by the cursor moves). Target 2048.
 - ``tui_refresh_cpu_ms``: the console's CPU for one refresh at 20 x 200 x 6 on
-  decoded (recorded) answers: the judge (``LiveStatus.compose``) plus the app
-  applying the snapshot and rendering the screen update to terminal bytes, headless
-  at 120x40. Two answers alternate so the diff has work. Median of 80. Target 30.
+  answers decoded once: the judge (``LiveStatus.compose``) plus the app applying
+  the snapshot (``SnapshotReady``) until its screen update is rendered to terminal
+  bytes, headless at 120x40. The two answers alternate so the diff has work.
+  Median of 40 (after 6 to warm). Target 30.
 - ``tui_keys_to_rollback``: keys pressed from launch to a confirmed rollback on the
   regression scenario (tests/tui/world.py), the typed model name excluded; the
   fake router's weights must have moved. Target 6.
 - ``tui_rss_mb`` / ``tui_rss_growth_mb``: resident memory (VmRSS) after start, and
-  its growth over 14,400 metric refreshes (8 hours at 2 s) of the headless app
-  over a fake world of 5 versions x 50 segments whose values change every refresh,
-  all four polls chained at a tiny interval. Target growth 10.
+  its growth (after ``gc.collect()``) over up to 14,400 metric refreshes (8 hours
+  at 2 s) of the headless app over a fake world of 5 versions x 50 segments whose
+  values change every refresh, all four polls chained at a tiny interval. At most
+  100 s: the refreshes done, the slope after the first thousand and the growth
+  extrapolated to 14,400 ride along. Target growth 10.
 
 Figures 4-6 each run in a fresh interpreter (``python -m tests.bench.bench_tui
-<figure>``) so one does not see another's memory or warm caches. Extra JSON fields
-(minimums, splits, counts) ride on each figure's record.
+<figure>``) so one does not see another's memory or warm caches. Wall-clock
+figures depend on the machine's load: the 1-minute load average rides along.
 """
 
 from __future__ import annotations
@@ -351,19 +356,21 @@ def _first_frame(config: Path, env: dict[str, str], runs: int) -> tuple[list[flo
     return times, cpu
 
 
-def _first_metrics(config: Path, env: dict[str, str], runs: int) -> list[tuple[float, float]]:
+def _first_metrics(config: Path, env: dict[str, str], runs: int) -> list[tuple[float, float, float]]:
+    """Per run: milliseconds to the first frame, to the first judged matrix, and the CPU used by then."""
     times = []
     for _ in range(runs):
         console = PtyConsole(config, env)
         try:
             frame = console.wait_for(FIRST_FRAME, 20, "first frame")
-            times.append((frame, console.wait_for(JUDGED_BYTES, 30, "judged matrix")))
+            judged = console.wait_for(JUDGED_BYTES, 30, "judged matrix")
+            times.append((frame, judged, _cpu_ms(console.process.pid)))
         finally:
             console.stop()
     return times
 
 
-def _bytes_per_refresh(sandbox_config: Path, env: dict[str, str], tmp: Path, refreshes: int = 10) -> dict:
+def _bytes_per_refresh(sandbox_config: Path, env: dict[str, str], tmp: Path, refreshes: int = 8) -> dict:
     import yaml
 
     prometheus = VaryingPrometheus()
@@ -414,20 +421,21 @@ def _pty_figures():
             _first_frame(config, env, 1)  # warm: writes the bytecode cache, as an install would have it
             frames, frame_cpu = _first_frame(config, env, 7)
             cold_env = {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(tmp / "empty-cache")}
-            cold, _ = _first_frame(config, cold_env, 2)
+            cold, _ = _first_frame(config, cold_env, 1)
             _wait_for_sandbox_data(config)
             metrics = _first_metrics(config, env, 5)
             traffic = _bytes_per_refresh(config, env, tmp)
         finally:
             box.down()
-    judged = [m for _, m in metrics]
+    judged = [m for _, m, _ in metrics]
     yield ("tui_first_frame_ms", round(statistics.median(frames)), "ms",
            {"min": round(min(frames)), "runs": len(frames),
             "cpu_ms_by_first_frame_median": round(statistics.median(frame_cpu)),
             "no_bytecode_cache_median": round(statistics.median(cold)), "load_average_1m": load})
     yield ("tui_first_metrics_ms", round(statistics.median(judged)), "ms",
            {"min": round(min(judged)), "runs": len(judged),
-            "first_frame_median_in_these_runs": round(statistics.median(f for f, _ in metrics))})
+            "first_frame_median_in_these_runs": round(statistics.median(f for f, _, _ in metrics)),
+            "cpu_ms_by_first_metrics_median": round(statistics.median(c for _, _, c in metrics))})
     per_refresh = traffic.pop("per_refresh")
     yield "tui_bytes_per_refresh", round(per_refresh), "bytes", traffic
 
@@ -716,7 +724,7 @@ def _memory(target: int = 14_400, budget_s: float = 100.0) -> dict:
                 await pilot.pause(0.25)
                 if app.refreshes >= next_sample:
                     samples.append((app.refreshes, round(_rss_mb(), 1)))
-                    next_sample += 1000
+                    next_sample += 500
             figures["seconds"] = time.monotonic() - started
             gc.collect()
             figures["end_mb"] = _rss_mb()
@@ -746,10 +754,12 @@ def figures():
     memory = _in_child("memory")
     done = memory["refreshes"] - memory["start_refreshes"]
     growth = memory["end_mb"] - memory["start_mb"]
-    # After the first thousand refreshes (caches filling, the trend's 60 points), the slope of what is left.
+    # After the first thousand refreshes (caches filling, the allocator's high-water mark), the slope of
+    # what is left: a least-squares line through the samples, in MB per thousand refreshes.
     samples = memory["samples"]
-    settled = next(((n, mb) for n, mb in samples if n >= 1000), samples[0])
-    slope = (samples[-1][1] - settled[1]) / max(1, samples[-1][0] - settled[0]) * 1000
+    settled = [(n, mb) for n, mb in samples if n >= 1000] or samples
+    counts, sizes = [n for n, _ in settled], [mb for _, mb in settled]
+    slope = statistics.linear_regression(counts, sizes).slope * 1000 if len(set(counts)) > 1 else 0.0
     extra = {"refreshes": done, "target_refreshes": 14_400, "seconds": round(memory["seconds"], 1),
              "growth_per_1000_refreshes_after_1000": round(slope, 2),
              "growth_extrapolated_to_14400_mb": round(growth + slope * max(0, 14_400 - done) / 1000, 1),
@@ -760,4 +770,7 @@ def figures():
 
 if __name__ == "__main__":
     child = {"refresh_cpu": _refresh_cpu, "keys": _keys_to_rollback, "memory": _memory}[sys.argv[1]]
-    print(json.dumps(child()))
+    with tempfile.TemporaryDirectory(prefix="bench-tui-") as scratch:
+        tempfile.tempdir = scratch  # every mkdtemp of the figure lands here and goes with it
+        answer = child()
+    print(json.dumps(answer))
