@@ -257,6 +257,7 @@ class RewindApp(App[int]):
         self.post_message(SnapshotReady(snapshot, (time.perf_counter() - started) * 1000, chained=False))
 
     def _read_journal(self, model: str) -> None:
+        from console.domain.authority import approval_refusal
         from console.services.approvals import pending_requests
 
         service = self.backend.rollback()
@@ -272,6 +273,8 @@ class RewindApp(App[int]):
             since = next((e.ts for e in events if e.kind is EventKind.ACTION_INTENT
                           and e.payload.get("action_id") == holder[0]), None)
         pending = pending_requests(events) if incident is not None and incident.status == "open" else []
+        # Offered only to a user who may approve them: not the requester, and holding `approve`.
+        pending = [p for p in pending if approval_refusal(p.requester, service.identity, service.policy) is None]
         self.post_message(JournalRead(incident, events, holder, since, pending))
 
     # -- handlers ------------------------------------------------------------------------------

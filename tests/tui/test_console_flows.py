@@ -285,6 +285,9 @@ async def test_the_requester_sees_waiting_for_approval_live(tmp_path):
             await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and any(
                 "waiting for approval by another user" in line.plain for line in app.screen.lines),
                 what="the waiting line")
+            await wait_until(pilot, lambda: any(e.payload.get("option") == "request_approval"
+                                                for e in app.journal_state.events), what="the request journaled")
+            assert app.journal_state.pending == [], "the requester is never offered their own request"
             bob = World(tmp_path, user="bob", two_person=True)
             try:
                 action_id = app.action_plan_id
