@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -58,14 +59,17 @@ class TimelineScreen(Screen[None]):
         fresh = [row for row in rows if row.last_seq > self.shown_seq]
         if fresh and fresh[0].first_seq <= self.shown_seq:
             fresh = fresh[1:]  # the run's first line is shown already; its growth shows in the next row
+        width = self.size.width
+        who_width = 18 if width >= 100 else 12
         for row in fresh:
-            line = Text(f"{row.ts[11:19]}Z ", style="dim")
-            line.append(f"{row.actor.label():<18} ")
-            if row.marker:
-                line.append(f"{row.marker:<3} ", style=MARK_STYLE.get(row.marker[0], ""))
-            else:
-                line.append("    ")
-            line.append(row.text)
-            log.write(line)
+            line = Table.grid(padding=(0, 1), expand=True)
+            line.add_column(width=9, style="dim", no_wrap=True)
+            line.add_column(width=who_width, no_wrap=True, overflow="ellipsis")
+            line.add_column(width=3, no_wrap=True)
+            line.add_column(ratio=1)
+            line.add_row(f"{row.ts[11:19]}Z", row.actor.label(),
+                         Text(row.marker, style=MARK_STYLE.get(row.marker[:1], "")), row.text)
+            # Rendered at the log's width less its padding and scrollbar: never clipped on the right.
+            log.write(line, width=max(20, (log.size.width or width) - 3))
         if rows:
             self.shown_seq = max(self.shown_seq, rows[-1].last_seq)
