@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from rich.text import Text
 from textual import on, work
@@ -169,7 +170,7 @@ class RewindApp(App[int]):
         resume = signal.getsignal(signal.SIGCONT)
         fd = self.hangup.fd if self.hangup is not None else 0
 
-        def on_continue(signum: int, frame: object) -> None:
+        def on_continue(signum: int, frame: FrameType | None) -> None:
             if terminal_alive(fd):
                 if callable(resume):
                     resume(signum, frame)
@@ -632,7 +633,7 @@ class RewindApp(App[int]):
         result = message.result
         if result is not None and result.cancelled:
             if screen is not None and self.top_screen is screen:
-                screen.dismiss(None)
+                screen.dismiss(None)  # type: ignore[union-attr]
             self.notify(f"{message.title} cancelled: nothing changed", timeout=4)
         elif screen is not None:
             screen.finish(result, message.error)
@@ -716,16 +717,22 @@ class RewindApp(App[int]):
         if incident_id is None:
             self.notify("no open incident: press o to open one", severity="warning")
             return
-        self.push_screen(TextPrompt(f"Note for {incident_id}"),
-                         lambda text: self._journal_write("note", incident_id, text) if text else None)
+        def write(text: str | None) -> None:
+            if text:
+                self._journal_write("note", incident_id, text)
+
+        self.push_screen(TextPrompt(f"Note for {incident_id}"), write)
 
     def prompt_open(self) -> None:
         """Ask for a summary and open an incident for the model."""
         if self._incident_id() is not None:
             self.notify("the model has an open incident already", severity="warning")
             return
-        self.push_screen(TextPrompt(f"Open an incident for {self.model}: what is wrong?"),
-                         lambda text: self._journal_write("open", None, text) if text else None)
+        def write(text: str | None) -> None:
+            if text:
+                self._journal_write("open", None, text)
+
+        self.push_screen(TextPrompt(f"Open an incident for {self.model}: what is wrong?"), write)
 
     def prompt_close(self) -> None:
         """Ask for the resolution and close the open incident (its metric history is captured first)."""
@@ -733,8 +740,11 @@ class RewindApp(App[int]):
         if incident_id is None:
             self.notify("no open incident to close", severity="warning")
             return
-        self.push_screen(TextPrompt(f"Close {incident_id}: the resolution", allow_empty=True),
-                         lambda text: self._journal_write("close", incident_id, text) if text is not None else None)
+        def write(text: str | None) -> None:
+            if text is not None:
+                self._journal_write("close", incident_id, text)
+
+        self.push_screen(TextPrompt(f"Close {incident_id}: the resolution", allow_empty=True), write)
 
     def prompt_export(self) -> None:
         """Ask for the format and export the incident."""
@@ -743,8 +753,11 @@ class RewindApp(App[int]):
             self.notify("no incident to export", severity="warning")
             return
         directory = self.options.export_dir or Path.cwd()
-        self.push_screen(ExportDialog(incident_id, str(directory)),
-                         lambda fmt: self._export(incident_id, fmt, directory) if fmt else None)
+        def write(fmt: str | None) -> None:
+            if fmt:
+                self._export(incident_id, fmt, directory)
+
+        self.push_screen(ExportDialog(incident_id, str(directory)), write)
 
     @work(thread=True, exit_on_error=False, group="journal-write")
     def _journal_write(self, what: str, incident_id: str | None, text: str) -> None:

@@ -37,6 +37,7 @@ figures depend on the machine's load: the 1-minute load average rides along.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import fcntl
 import gc
 import json
@@ -65,7 +66,8 @@ VERSIONS, SEGMENTS = 20, 200
 CHANGED_SHARE = 10  # one cell in CHANGED_SHARE differs between the two answers
 
 FIRST_FRAME = (b"connecting to", MODEL.encode(), b"registry")
-JUDGED = ("✓ ok", "✗ BREACH", "! suspect", "? no data", "~ low", "· info", "evaluated ")
+# A verdict in a matrix row, or the header's evaluation time ("evaluated HH:MM:SSZ", or "HH:MM:SSZ (3s ago)").
+JUDGED = ("✓ ok", "✗ BREACH", "! suspect", "? no data", "~ low", "· info", "evaluated ", "s ago)")
 JUDGED_BYTES = tuple(word.encode() for word in JUDGED)
 # The overview at 120x40 (measured headless), as screen rows: the status header 1-3, the matrix 4-33 (its
 # column header on 4), the trend panel 34-39 (a border, a title, a line per version), the footer 40.
@@ -116,8 +118,9 @@ class PtyConsole:
         with self._changed:
             while True:
                 start = max(since, searched - longest)
-                if any(self.output.find(n, start) >= 0 for n in needles):
-                    return (self.chunks[-1][0] - self.started) * 1000
+                found = [at + len(n) for n in needles if (at := self.output.find(n, start)) >= 0]
+                if found:  # when the chunk that completed the first match arrived
+                    return (self._arrival(min(found)) - self.started) * 1000
                 searched = len(self.output)
                 if self._ended:
                     raise RuntimeError(f"rewind tui exited (code {self.process.poll()}) before {what}; it wrote: "
@@ -127,6 +130,11 @@ class PtyConsole:
                     raise TimeoutError(f"no {what} within {timeout:g}s; the console wrote: "
                                        f"{_plain(bytes(self.output))[-600:]!r}")
                 self._changed.wait(min(left, 0.5))
+
+    def _arrival(self, end: int) -> float:
+        """When the byte before offset ``end`` arrived (a perf_counter reading; call with the lock held)."""
+        index = bisect.bisect_left([cumulative for _, cumulative in self.chunks], end)
+        return self.chunks[min(index, len(self.chunks) - 1)][0]
 
     def bytes_at(self, moment: float) -> int:
         """Bytes written up to ``moment`` (a perf_counter reading)."""
@@ -728,9 +736,15 @@ def _memory(target: int = 14_400, budget_s: float = 150.0) -> dict:
                     samples.append((app.refreshes, round(_rss_mb(), 1)))
                     next_sample += 500
             figures["seconds"] = time.monotonic() - started
-            gc.collect()
-            figures["end_mb"] = _rss_mb()
             figures["refreshes"] = app.refreshes
+            figures["before_collect_mb"] = _rss_mb()
+            gc.collect()
+            # A reading can catch a refresh in flight (four polls run all the time): the least of a few.
+            readings = []
+            for _ in range(5):
+                readings.append(_rss_mb())
+                await pilot.pause(0.2)
+            figures["end_mb"], figures["end_readings_mb"] = min(readings), [round(r, 1) for r in readings]
             samples.append((app.refreshes, round(figures["end_mb"], 1)))
 
     asyncio.run(drive())
@@ -766,6 +780,7 @@ def figures():
     extra = {"refreshes": done, "target_refreshes": 14_400, "seconds": round(memory["seconds"], 1),
              "growth_per_1000_refreshes_after_1000": round(slope, 2),
              "growth_extrapolated_to_14400_mb": round(growth + slope * max(0, 14_400 - done) / 1000, 1),
+             "before_collect_mb": round(memory["before_collect_mb"], 1), "end_readings_mb": memory["end_readings_mb"],
              "samples_refreshes_mb": samples}
     yield "tui_rss_mb", round(memory["start_mb"], 1), "MB", {"after_refreshes": memory["start_refreshes"]}
     yield "tui_rss_growth_mb", round(growth, 1), "MB", extra
