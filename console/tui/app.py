@@ -40,6 +40,7 @@ from console.tui.dialogs.confirm import ConfirmDialog
 from console.tui.dialogs.progress import ActionScreen
 from console.tui.dialogs.prompt import ExportDialog, TextPrompt
 from console.tui.face import ConsoleFace
+from console.tui.matrix_model import Summary, summarise
 from console.tui.messages import ActionDone, ActionStep, JournalRead, SnapshotReady, SystemRead
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.overview import OverviewScreen, explanation
@@ -111,6 +112,7 @@ class RewindApp(App[int]):
         self.model = options.model or (self.models[0] if self.models else "")
         self.readings: dict[str, Reading[object]] = {}
         self.snapshot: StatusSnapshot | None = None
+        self.summary: Summary | None = None
         self.journal_state: JournalRead | None = None
         self.health = HealthWatch()
         self.trend = TrendHistory()
@@ -243,7 +245,8 @@ class RewindApp(App[int]):
         snapshot = live.compose(model, registry.value if registry else None,  # type: ignore[arg-type]
                                 router.value if router else None, reading.value, reading.at)  # type: ignore[arg-type]
         self.last_results = (model, reading.value, reading.at)
-        self.post_message(SnapshotReady(snapshot, (time.perf_counter() - started) * 1000))
+        summary = summarise(snapshot.matrix)
+        self.post_message(SnapshotReady(snapshot, summary, (time.perf_counter() - started) * 1000))
 
     @work(thread=True, exit_on_error=False, group="compose")
     def _recompose(self) -> None:
@@ -255,7 +258,8 @@ class RewindApp(App[int]):
         started = time.perf_counter()
         snapshot = self.backend.live().compose(model, registry.value if registry else None,  # type: ignore[arg-type]
                                                router.value if router else None, results, at)  # type: ignore[arg-type]
-        self.post_message(SnapshotReady(snapshot, (time.perf_counter() - started) * 1000, chained=False))
+        summary = summarise(snapshot.matrix)
+        self.post_message(SnapshotReady(snapshot, summary, (time.perf_counter() - started) * 1000, chained=False))
 
     def _read_journal(self, model: str) -> None:
         from console.domain.authority import approval_refusal
@@ -318,6 +322,7 @@ class RewindApp(App[int]):
                 self._next_poll("metrics")
             return
         self.snapshot = snapshot
+        self.summary = message.summary
         if message.chained:  # a recomposition judges the same data again: not a new point of the trend
             self.refreshes += 1
         matrix = self._matrix()
@@ -387,7 +392,7 @@ class RewindApp(App[int]):
         lines = [
             model_line(self.model, registry, self.snapshot),  # type: ignore[arg-type]
             systems_line(self.readings, journal.error if journal else None),
-            verdict_line(self.snapshot, self.options.clock()),
+            verdict_line(self.snapshot, self.summary, self.options.clock()),
         ]
         extra = Text()
         if journal is not None and journal.lock is not None:

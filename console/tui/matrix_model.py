@@ -142,3 +142,43 @@ def row_cells(matrix: Matrix, key: RowKey, layout: Layout) -> tuple[Cell, ...]:
 def verdict_word(state: State) -> str:
     """The row's verdict column: symbol and word."""
     return f"{SYMBOL[state]} {SHORT_WORD[state]}"
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The matrix in one line's worth of facts: how many cells in each state, and the first breach.
+
+    Computed in the worker that judged the matrix, so the event loop never walks 24,000 cells.
+    """
+
+    counts: dict[State, int]
+    first_breach: tuple[str, str, str] | None  # (version, segment, metric title)
+    failed_metrics: tuple[str, ...]
+
+
+def summarise(matrix: Matrix) -> Summary:
+    """Count the shown cells by state (from the judged states; unjudged metrics are info or no data)."""
+    counts = dict.fromkeys(State, 0)
+    shown = {(version, segment) for version in matrix.versions for segment in matrix.segments}
+    first: tuple[str, str, str] | None = None
+    order = {v: i for i, v in enumerate(matrix.versions)}
+    for spec in matrix.metrics:
+        per_cell = matrix.states.get(spec.name)
+        if per_cell is None:
+            values = matrix.values.get(spec.name, {})
+            with_value = sum(1 for key in shown if values.get(key) is not None)
+            counts[State.INFO] += with_value
+            counts[State.NO_DATA] += len(shown) - with_value
+            continue
+        judged = 0
+        for key, state in per_cell.items():
+            if key in shown:
+                counts[state] += 1
+                judged += 1
+                if state is State.BREACH:
+                    candidate = (key[0], key[1], spec.title)
+                    if first is None or (order[key[0]], key[1]) < (order[first[0]], first[1]):
+                        first = candidate
+        counts[State.NO_DATA] += len(shown) - judged
+    failed = tuple(r.metric for r in matrix.results.values() if r.error)
+    return Summary(counts, first, failed)

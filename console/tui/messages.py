@@ -12,6 +12,7 @@ from console.domain.status import StatusSnapshot
 from console.services.actions import ActionResult
 from console.services.approvals import PendingRequest
 from console.services.live import Reading
+from console.tui.matrix_model import Summary
 
 
 @dataclass
@@ -29,6 +30,7 @@ class SnapshotReady(Message):
     """The metrics were read and judged with the latest registry and router readings."""
 
     snapshot: StatusSnapshot
+    summary: Summary
     compose_ms: float
     chained: bool = True
     """Whether the metrics poll waits for this message to schedule its next read (a recomposition does not)."""

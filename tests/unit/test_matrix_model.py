@@ -45,3 +45,13 @@ def test_a_cell_has_its_symbol_word_value_and_delta_against_the_stable_version()
     assert stable[0].text.split()[-1] == "stable"
     small = row_cells(m, ("mobile", "3"), plan_layout(80, m.segments, len(m.metrics)))
     assert small[0].text.split() == ["✗", "15.0%"]
+
+
+def test_the_summary_counts_what_the_matrix_counts_and_names_its_first_breach():
+    from console.tui.matrix_model import summarise
+
+    m = matrix()
+    summary = summarise(m)
+    assert summary.counts == m.counts()
+    first = m.breaches()[0]
+    assert summary.first_breach == (first.version, first.segment, m.spec(first.metric).title)

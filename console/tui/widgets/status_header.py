@@ -11,6 +11,7 @@ from console.domain.status import StatusSnapshot
 from console.domain.verdicts import State
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 from console.services.live import SYSTEMS, Health, Reading
+from console.tui.matrix_model import Summary
 
 HEALTH_STYLE = {
     Health.CONNECTING: "italic",
@@ -73,19 +74,18 @@ def systems_line(readings: dict[str, Reading[object]], journal: str | None) -> T
     return line
 
 
-def verdict_line(snapshot: StatusSnapshot | None, now: float) -> Text:
+def verdict_line(snapshot: StatusSnapshot | None, summary: Summary | None, now: float) -> Text:
     """When the metrics were evaluated and how old they are; how many cells breach or are suspect."""
-    if snapshot is None:
+    if snapshot is None or summary is None:
         return Text("no verdicts yet", style="italic")
-    counts = snapshot.matrix.counts()
-    failed = [r.metric for r in snapshot.matrix.results.values() if r.error]
+    counts = summary.counts
     age = max(0.0, now - snapshot.evaluated_at)
     line = Text(f"{_clock(snapshot.evaluated_at)} ({age:.0f}s ago)  ", style="bold yellow" if age > 30 else "")
     if counts[State.BREACH]:
-        worst = snapshot.matrix.breaches()[0]
         line.append(f"✗ {counts[State.BREACH]} breaching", style="bold red")
-        line.append(f" (first: v{worst.version} {worst.segment} {snapshot.matrix.spec(worst.metric).title})",
-                    style="red")
+        if summary.first_breach is not None:
+            version, segment, title = summary.first_breach
+            line.append(f" (first: v{version} {segment} {title})", style="red")
     else:
         line.append("✓ no breaches", style="green")
     if counts[State.SUSPECT]:
@@ -94,8 +94,8 @@ def verdict_line(snapshot: StatusSnapshot | None, now: float) -> Text:
         line.append(f"  ? {counts[State.NO_DATA]} no data", style="dim")
     if counts[State.LOW_TRAFFIC]:
         line.append(f"  ~ {counts[State.LOW_TRAFFIC]} low traffic", style="dim")
-    if failed:
-        line.append(f"  ? query failed: {', '.join(failed)}", style="yellow")
+    if summary.failed_metrics:
+        line.append(f"  ? query failed: {', '.join(summary.failed_metrics)}", style="yellow")
     return line
 
 
