@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -27,28 +28,26 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from console.domain.errors import RewindError
-from console.domain.journal import EventKind
-from console.domain.metrics import QueryResult
-from console.domain.rollback import Mode
-from console.domain.status import StatusSnapshot
-from console.rendering import render_preview
 from console.services.live import SYSTEMS, Health, HealthWatch, Reading
-from console.services.rollback import Preview
 from console.tui import themes
 from console.tui.backend import Backend
-from console.tui.dialogs.confirm import ConfirmDialog
-from console.tui.dialogs.progress import ActionScreen
-from console.tui.dialogs.prompt import ExportDialog, TextPrompt
-from console.tui.face import ConsoleFace
 from console.tui.matrix_model import Summary, summarise
 from console.tui.messages import ActionDone, ActionStep, JournalRead, SnapshotReady, SystemRead
-from console.tui.screens.help import HelpScreen
 from console.tui.screens.overview import OverviewScreen, explanation
-from console.tui.screens.timeline import TimelineScreen
 from console.tui.terminal import HangupWatch, terminal_alive
 from console.tui.widgets.matrix import MatrixView
 from console.tui.widgets.status_header import model_line, systems_line, verdict_line
 from console.tui.widgets.trend import TrendHistory
+
+if TYPE_CHECKING:
+    # Loaded on first use, after the first frame: the dialogs, the other screens, the journal's
+    # and the actions' modules are not needed to paint the overview.
+    from console.domain.metrics import QueryResult
+    from console.domain.rollback import Mode
+    from console.domain.status import StatusSnapshot
+    from console.services.rollback import Preview
+    from console.tui.dialogs.progress import ActionScreen
+    from console.tui.face import ConsoleFace
 
 ACTING = ("rollback", "gradual", "undo", "approve")
 """Actions that change the systems: not shown at all in a read-only console."""
@@ -103,6 +102,7 @@ class RewindApp(App[int]):
     ]
 
     def __init__(self, backend: Backend, options: ConsoleOptions = ConsoleOptions()) -> None:
+
         super().__init__()
         self.backend = backend
         self.options = options
@@ -263,6 +263,7 @@ class RewindApp(App[int]):
 
     def _read_journal(self, model: str) -> None:
         from console.domain.authority import approval_refusal
+        from console.domain.journal import EventKind
         from console.services.approvals import pending_requests
 
         service = self.backend.rollback()
@@ -338,6 +339,8 @@ class RewindApp(App[int]):
 
     @on(JournalRead)
     def _journal_read(self, message: JournalRead) -> None:
+        from console.tui.screens.timeline import TimelineScreen
+
         self.journal_state = message
         self._paint_header()
         screen = self.top_screen
@@ -478,10 +481,14 @@ class RewindApp(App[int]):
                 yield SystemCommand(title, help_text, callback)
 
     def action_help(self) -> None:
+        from console.tui.screens.help import HelpScreen
+
         if not isinstance(self.top_screen, HelpScreen):
             self.push_screen(HelpScreen(self.read_only, self.backend.source))
 
     def action_timeline(self) -> None:
+        from console.tui.screens.timeline import TimelineScreen
+
         if isinstance(self.top_screen, TimelineScreen):
             self.pop_screen()
             return
@@ -506,6 +513,8 @@ class RewindApp(App[int]):
             self.notify("worst first" if matrix.worst_first else "by segment, then version", timeout=2)
 
     def action_filter(self) -> None:
+        from console.tui.dialogs.prompt import TextPrompt
+
         matrix = self._matrix()
         if matrix is None:
             return
@@ -533,6 +542,8 @@ class RewindApp(App[int]):
     action_plan_id: str | None = None
 
     def _begin(self, title: str) -> bool:
+        from console.tui.dialogs.progress import ActionScreen
+
         if self.read_only:
             self.notify("read-only console: it never acts", severity="warning")
             return False
@@ -552,10 +563,14 @@ class RewindApp(App[int]):
             self._start_undo(screen.result.outcomes[0].action_id)
 
     def action_rollback(self) -> None:
+        from console.domain.rollback import Mode
+
         if self._begin("Rollback"):
             self._rollback(Mode.IMMEDIATE)
 
     def action_gradual(self) -> None:
+        from console.domain.rollback import Mode
+
         if self._begin("Gradual rollback"):
             self._rollback(Mode.GRADUAL)
 
@@ -569,6 +584,9 @@ class RewindApp(App[int]):
 
     def ask_confirmation(self, preview: Preview, title: str, reply: Callable[[bool | None], None]) -> None:
         """Put the typed confirmation on screen (called on the event loop by the worker's face)."""
+        from console.rendering import render_preview
+        from console.tui.dialogs.confirm import ConfirmDialog
+
         if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
             reply(False)  # never two confirmations at once
             return
@@ -578,12 +596,15 @@ class RewindApp(App[int]):
                                        preview.plan.model, verb), reply)
 
     def _face(self, preview: Preview, title: str) -> ConsoleFace:
+        from console.tui.face import ConsoleFace
+
         face = ConsoleFace(self, preview, title)
         self.faces.append(face)
         return face
 
     @work(thread=True, exit_on_error=False, group="action")
     def _rollback(self, mode: Mode) -> None:
+        from console.domain.rollback import Mode
         from console.services.actions import ActionOptions, carry_out
 
         title = "Gradual rollback" if mode is Mode.GRADUAL else "Rollback"
@@ -673,6 +694,9 @@ class RewindApp(App[int]):
         self.call_from_thread(self._ask_approval, preview, requester)
 
     def _ask_approval(self, preview: Preview, requester: str) -> None:
+        from console.rendering import render_preview
+        from console.tui.dialogs.confirm import ConfirmDialog
+
         if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
             return
 
@@ -718,6 +742,8 @@ class RewindApp(App[int]):
 
     def prompt_note(self) -> None:
         """Ask for a note and journal it in the open incident."""
+        from console.tui.dialogs.prompt import TextPrompt
+
         incident_id = self._incident_id()
         if incident_id is None:
             self.notify("no open incident: press o to open one", severity="warning")
@@ -730,6 +756,8 @@ class RewindApp(App[int]):
 
     def prompt_open(self) -> None:
         """Ask for a summary and open an incident for the model."""
+        from console.tui.dialogs.prompt import TextPrompt
+
         if self._incident_id() is not None:
             self.notify("the model has an open incident already", severity="warning")
             return
@@ -741,6 +769,8 @@ class RewindApp(App[int]):
 
     def prompt_close(self) -> None:
         """Ask for the resolution and close the open incident (its metric history is captured first)."""
+        from console.tui.dialogs.prompt import TextPrompt
+
         incident_id = self._incident_id()
         if incident_id is None:
             self.notify("no open incident to close", severity="warning")
@@ -753,6 +783,8 @@ class RewindApp(App[int]):
 
     def prompt_export(self) -> None:
         """Ask for the format and export the incident."""
+        from console.tui.dialogs.prompt import ExportDialog
+
         incident_id = self._incident_id(open_only=False)
         if incident_id is None:
             self.notify("no incident to export", severity="warning")
@@ -805,6 +837,8 @@ class RewindApp(App[int]):
     @work(thread=True, exit_on_error=False, group="journal-write")
     def _journal_health(self, sentence: str, reading: Reading[object]) -> None:
         """Once per change of a system's state: a line in the open incident's timeline."""
+        from console.domain.journal import EventKind
+
         incident_id = self._incident_id()
         if incident_id is None:
             return

@@ -6,11 +6,12 @@ the tests hand the console one over fake adapters.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from console.services.live import LiveStatus
-from console.services.postmortem import PostMortems
-from console.services.rollback import RollbackService
+if TYPE_CHECKING:  # the services load when the console first uses them, after its first frame
+    from console.services.live import LiveStatus
+    from console.services.postmortem import PostMortems
+    from console.services.rollback import RollbackService
 
 
 class Backend(Protocol):

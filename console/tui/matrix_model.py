@@ -8,6 +8,7 @@ versions x 200 segments x 6 metrics formats a screenful, not 24,000 cells.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -157,28 +158,31 @@ class Summary:
 
 
 def summarise(matrix: Matrix) -> Summary:
-    """Count the shown cells by state (from the judged states; unjudged metrics are info or no data)."""
+    """Count the shown cells by state (from the judged states; unjudged metrics are info or no data).
+
+    Every judged cell is a shown cell (the matrix judges the shown versions in every segment it
+    found), so the states are tallied as they are, without a lookup per cell.
+    """
     counts = dict.fromkeys(State, 0)
-    shown = {(version, segment) for version in matrix.versions for segment in matrix.segments}
-    first: tuple[str, str, str] | None = None
+    total = len(matrix.versions) * len(matrix.segments)
     order = {v: i for i, v in enumerate(matrix.versions)}
-    for spec in matrix.metrics:
+    first: tuple[int, str, int] | None = None  # (version order, segment, catalogue index)
+    for index, spec in enumerate(matrix.metrics):
         per_cell = matrix.states.get(spec.name)
         if per_cell is None:
-            values = matrix.values.get(spec.name, {})
-            with_value = sum(1 for key in shown if values.get(key) is not None)
+            with_value = sum(1 for value in matrix.values.get(spec.name, {}).values() if value is not None)
             counts[State.INFO] += with_value
-            counts[State.NO_DATA] += len(shown) - with_value
+            counts[State.NO_DATA] += total - with_value
             continue
-        judged = 0
-        for key, state in per_cell.items():
-            if key in shown:
-                counts[state] += 1
-                judged += 1
-                if state is State.BREACH:
-                    candidate = (key[0], key[1], spec.title)
-                    if first is None or (order[key[0]], key[1]) < (order[first[0]], first[1]):
-                        first = candidate
-        counts[State.NO_DATA] += len(shown) - judged
+        tally = Counter(per_cell.values())
+        for state, number in tally.items():
+            counts[state] += number
+        counts[State.NO_DATA] += total - len(per_cell)
+        if tally[State.BREACH]:
+            here = min((order[version], segment) for (version, segment), state in per_cell.items()
+                       if state is State.BREACH)
+            if first is None or (here[0], here[1], index) < first:
+                first = (here[0], here[1], index)
     failed = tuple(r.metric for r in matrix.results.values() if r.error)
-    return Summary(counts, first, failed)
+    named = None if first is None else (matrix.versions[first[0]], first[1], matrix.metrics[first[2]].title)
+    return Summary(counts, named, failed)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from console.domain.incident import IncidentSummary
-from console.domain.journal import Event
-from console.domain.status import StatusSnapshot
-from console.services.actions import ActionResult
-from console.services.approvals import PendingRequest
-from console.services.live import Reading
-from console.tui.matrix_model import Summary
+if TYPE_CHECKING:  # annotations only: the journal's and the actions' modules load on first use
+    from console.domain.incident import IncidentSummary
+    from console.domain.journal import Event
+    from console.domain.status import StatusSnapshot
+    from console.services.actions import ActionResult
+    from console.services.approvals import PendingRequest
+    from console.services.live import Reading
+    from console.tui.matrix_model import Summary
 
 
 @dataclass

@@ -529,7 +529,7 @@ def _refresh_cpu(iterations: int = 40, warm: int = 6) -> dict:
     from console.runtime import tune_gc
     from console.services.live import LiveStatus
     from console.tui.app import ConsoleOptions, create_app
-    from console.tui.matrix_model import plan_layout, row_cells, row_keys
+    from console.tui.matrix_model import plan_layout, row_cells, row_keys, summarise
     from console.tui.messages import SnapshotReady
     tmp = Path(tempfile.mkdtemp(prefix="bench-tui-cpu-"))
     specs, traffic_metric, window = _sandbox_specs(tmp)
@@ -593,8 +593,9 @@ def _refresh_cpu(iterations: int = 40, warm: int = 6) -> dict:
                 seen = len(displays)
                 started = time.process_time()
                 snapshot = live.compose(MODEL, versions, state, results, at + 2 * (i % 2))
+                summary = summarise(snapshot.matrix)  # the worker summarises what it judged, as the app's does
                 composed = time.process_time()
-                app.post_message(SnapshotReady(snapshot, 0.0))
+                app.post_message(SnapshotReady(snapshot, summary, 0.0))
                 limit = time.monotonic() + 10
                 while len(displays) == seen or app.refreshes < i + 2 or not painted():
                     if time.monotonic() > limit:
