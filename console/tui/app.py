@@ -426,7 +426,7 @@ class RewindApp(App[int]):
         overview = self._overview()
         if overview is None:
             return
-        overview.trend.show(self.trend, self.snapshot.matrix if self.snapshot else None,
+        overview.trend.draw(self.trend, self.snapshot.matrix if self.snapshot else None,
                                             self.size.width, max_versions=2 if self.size.height < 30 else 4)
 
     def _paint_explain(self) -> None:

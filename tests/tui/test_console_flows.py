@@ -18,11 +18,11 @@ from tests.tui.world import MODEL, World
 
 def matrix_lines(app, rows: int = 10) -> list[str]:
     matrix = app.screen_stack[0].query_one(MatrixView)
-    return [matrix.render_line(y).text for y in range(min(rows, matrix.size.height))]
+    return [matrix.line_text(y) for y in range(min(rows, matrix.size.height))]
 
 
 def header_text(app) -> str:
-    return str(app.screen_stack[0].query_one(StatusHeader).render())
+    return "\n".join(line.plain for line in app.screen_stack[0].query_one(StatusHeader).lines)
 
 
 def footer_keys(app) -> set[str]:

@@ -1,9 +1,12 @@
-"""The version x segment matrix: one Line-API widget with a strip cache per row.
+"""The version x segment matrix: a few Line-API column widgets with a strip cache per row and column.
 
-A Textual ``DataTable`` repaints its whole visible area on any cell update;
-this widget repaints only the rows whose text changed (``refresh(region)``
-per row), so a refresh where a tenth of the cells change writes a tenth of
-the screen. Only rows on screen are ever formatted.
+A Textual ``DataTable`` repaints its whole visible area on any cell update,
+and Textual writes a changed line of a widget from that widget's left edge.
+So the matrix is one focusable container (cursor, scrolling, layout) over one
+column widget for the row labels and one per metric shown: a changed cell
+repaints only its own column's line, a refresh where a tenth of the cells
+change writes about a tenth of the matrix. Only rows on screen are formatted.
+Never a widget per cell: that multiplies layout and garbage-collection costs.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.message import Message
@@ -20,7 +24,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from console.domain.verdicts import Matrix, State
-from console.tui.matrix_model import Layout, RowKey, plan_layout, row_cells, row_keys, row_state, verdict_word
+from console.tui.matrix_model import Cell, Layout, RowKey, plan_layout, row_cells, row_keys, row_state, verdict_word
 
 STATE_CLASS = {
     State.PASS: "matrix--pass",
@@ -31,20 +35,53 @@ STATE_CLASS = {
     State.INFO: "matrix--info",
 }
 
+LABELS = -1
+"""The column index of the row labels (segment, version, verdict)."""
+REST = -2
+"""The column index of the filler on the right (it says how many metrics are scrolled out of view)."""
+
 
 @dataclass(frozen=True)
 class _RowContent:
-    """What a drawn row depends on: its strip is reused while this stays equal."""
+    """What a drawn row depends on; each column's part of it decides whether that column repaints."""
 
     key: RowKey
     verdict: State
-    cells: tuple
+    stable: bool
+    cells: tuple[Cell, ...]
     cursor_column: int | None
-    width: int
+
+    def part(self, column: int) -> object:
+        if column == LABELS:
+            return (self.key, self.verdict, self.stable)
+        if column == REST:
+            return None
+        return (self.cells[column], self.cursor_column == column)
+
+
+class MatrixColumn(Widget):
+    """One column of the matrix; it draws what its :class:`MatrixView` tells it."""
+
+    DEFAULT_CSS = """
+    MatrixColumn { height: 100%; }
+    """
+
+    def __init__(self, column: int, width: int | None) -> None:
+        super().__init__()
+        self.column = column
+        if width is not None:
+            self.styles.width = width
+        else:
+            self.styles.width = "1fr"
+
+    def render_line(self, y: int) -> Strip:
+        view = self.parent
+        assert isinstance(view, MatrixView)
+        return view.column_line(self.column, y, self.size.width)
 
 
 class MatrixView(Widget, can_focus=True):
-    """Rows of (segment, version), columns of metrics, a cell cursor; header on the first line."""
+    """Rows of (segment, version), columns of metrics, a cell cursor; the header on the first line."""
 
     COMPONENT_CLASSES = {
         "matrix--header", "matrix--pass", "matrix--breach", "matrix--suspect", "matrix--no-data",
@@ -52,7 +89,7 @@ class MatrixView(Widget, can_focus=True):
     }
 
     DEFAULT_CSS = """
-    MatrixView { height: 1fr; min-height: 3; }
+    MatrixView { height: 1fr; min-height: 3; layout: horizontal; }
     MatrixView > .matrix--header { text-style: bold; }
     MatrixView > .matrix--pass { color: $pass; }
     MatrixView > .matrix--breach { color: $breach; text-style: bold; }
@@ -95,24 +132,38 @@ class MatrixView(Widget, can_focus=True):
         self.worst_first = False
         self.top = 0
         self.empty_text = "connecting to Prometheus…"
-        self._layout: Layout | None = None
-        self._drawn: dict[int, tuple[_RowContent, Strip]] = {}
-        self._header: tuple[tuple, Strip] | None = None
+        self.columns_layout: Layout = plan_layout(80, (), 0)
+        self._columns: list[MatrixColumn] = []
+        self._contents: dict[int, _RowContent] = {}
+        self._drawn: dict[tuple[int, int], tuple[object, int, Strip]] = {}
+        self._headers: dict[int, tuple[object, Strip]] = {}
         self.lines_repainted = 0
         self.matrix_seen = False
 
+    def compose(self) -> ComposeResult:
+        yield from self._make_columns()
+
+    def _make_columns(self) -> list[MatrixColumn]:
+        layout = self.columns_layout
+        columns = [MatrixColumn(LABELS, layout.left_width)]
+        columns += [MatrixColumn(position, layout.cell_width + 1) for position in range(len(layout.metric_indexes))]
+        columns.append(MatrixColumn(REST, None))
+        self._columns = columns
+        return columns
+
     # -- data ----------------------------------------------------------------------------------
     def show(self, matrix: Matrix | None, empty_text: str | None = None) -> None:
-        """Show a new matrix, repainting only the rows on screen whose content changed."""
+        """Show a new matrix, repainting only the cells on screen whose content changed."""
         if empty_text is not None:
             self.empty_text = empty_text
         previous_key = self.current_key
         self.matrix = matrix
         keys = row_keys(matrix, self.segment_filter, self.worst_first) if matrix is not None else []
-        if matrix is not None and self.matrix_seen is False:
+        if matrix is not None and not self.matrix_seen:
             self.matrix_seen = True
             judged = [i for i, spec in enumerate(matrix.metrics) if spec.criteria.judges]
             self.cursor_metric = judged[0] if judged else 0
+        relaid = self._relayout()
         if keys != self.keys:
             self.keys = keys
             # The cursor stays on its (segment, version) when that row is still shown.
@@ -120,14 +171,13 @@ class MatrixView(Widget, can_focus=True):
                 self.cursor_row = keys.index(previous_key)
             self.cursor_row = max(0, min(self.cursor_row, len(keys) - 1))
             self._scroll_to_cursor()
-            self._drawn.clear()
-            self.refresh()
-        else:
-            self._refresh_changed_rows()
+            self._repaint_all()
+        elif not relaid:
+            self._refresh_changed()
         self.post_message(self.CursorMoved(self.current_key, self.cursor_metric))
 
     def reorder(self, segment_filter: str | None = None, worst_first: bool | None = None) -> None:
-        """Filter segments by a substring, or sort worst-first; the cursor stays on its row when shown."""
+        """Filter segments by a substring, or sort worst-first; the new order starts at its top."""
         if segment_filter is not None:
             self.segment_filter = segment_filter
         if worst_first is not None:
@@ -147,129 +197,167 @@ class MatrixView(Widget, can_focus=True):
         """Data rows on screen (the first line is the header)."""
         return max(1, self.size.height - 1)
 
+    def line_text(self, y: int) -> str:
+        """The plain text of screen line ``y`` across every column (for tests and logs)."""
+        return "".join(column.render_line(y).text for column in self._columns if column.size.width)
+
     # -- layout --------------------------------------------------------------------------------
-    def layout_for(self, width: int) -> Layout:
-        """The columns that fit ``width``, keeping the cursor's metric on screen."""
+    def _wanted_layout(self) -> Layout:
+        """The columns that fit the width, keeping the cursor's metric on screen."""
         matrix = self.matrix
         segments = matrix.segments if matrix else ()
         count = len(matrix.metrics) if matrix else 0
-        layout = self._layout
-        first = layout.metric_indexes[0] if layout and layout.metric_indexes else 0
-        if layout is not None and layout.metric_indexes and self.cursor_metric > layout.metric_indexes[-1]:
-            first = self.cursor_metric - len(layout.metric_indexes) + 1
+        shown = self.columns_layout.metric_indexes
+        first = shown[0] if shown else 0
+        if shown and self.cursor_metric > shown[-1]:
+            first = self.cursor_metric - len(shown) + 1
         if self.cursor_metric < first:
             first = self.cursor_metric
-        return plan_layout(width, segments, count, first)
+        return plan_layout(self.size.width or 80, segments, count, first)
+
+    def _relayout(self) -> bool:
+        """Make the columns fit the width and the metrics; whether they changed (everything repaints then)."""
+        wanted = self._wanted_layout()
+        if wanted == self.columns_layout:
+            return False
+        old = self.columns_layout
+        same_shape = (len(wanted.metric_indexes) == len(old.metric_indexes)
+                      and wanted.left_width == old.left_width and wanted.cell_width == old.cell_width)
+        self.columns_layout = wanted
+        if self.is_mounted and not same_shape:
+            self.remove_children()
+            self.mount_all(self._make_columns())
+        self._repaint_all()
+        return True
 
     def on_resize(self) -> None:
-        self._drawn.clear()
-        self._header = None
+        self._relayout()
         self._scroll_to_cursor()
-        self.refresh()
+        self._repaint_all()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._drawn.clear()
-        self._header = None
+        self._headers.clear()
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return max(3, len(self.keys) + 1)
+
+    def _repaint_all(self) -> None:
+        self._drawn.clear()
+        self._headers.clear()
+        self._contents.clear()
+        for column in self._columns:
+            column.refresh()
 
     # -- drawing -------------------------------------------------------------------------------
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(name, partial=True)
 
-    def _content(self, index: int, layout: Layout, width: int) -> _RowContent:
+    def _content(self, index: int) -> _RowContent:
         assert self.matrix is not None
+        layout = self.columns_layout
         key = self.keys[index]
         cells = row_cells(self.matrix, key, layout)
         column = None
         if index == self.cursor_row and self.cursor_metric in layout.metric_indexes:
             column = layout.metric_indexes.index(self.cursor_metric)
-        return _RowContent(key, row_state(self.matrix, key), cells, column, width)
+        return _RowContent(key, row_state(self.matrix, key), key[1] == self.matrix.baseline_version, cells, column)
 
-    def _row_strip(self, content: _RowContent, layout: Layout, base: Style) -> Strip:
-        segment, version = content.key
-        matrix = self.matrix
-        stable = matrix is not None and version == matrix.baseline_version
-        label = f"v{version}" + ("*" if stable else "")
-        parts = [
-            Segment(f"{segment[:layout.segment_width]:<{layout.segment_width}} ", base),
-            Segment(f"{label:<{layout.version_width}} ", base + self._style("matrix--stable") if stable else base),
-            Segment(f"{verdict_word(content.verdict)[:layout.verdict_width]:<{layout.verdict_width}} ",
-                    base + self._style(STATE_CLASS[content.verdict])),
-        ]
-        cursor = self._style("matrix--cursor")
-        for column, shown in enumerate(content.cells):
-            style = base + self._style(STATE_CLASS[shown.state])
-            if column == content.cursor_column:
-                style += cursor
-            parts.append(Segment(f"{shown.text[:layout.cell_width]:<{layout.cell_width}}", style))
-            parts.append(Segment(" ", base))
-        return Strip(parts).adjust_cell_length(content.width, base)
+    def _part_strip(self, column: int, content: _RowContent, width: int, base: Style) -> Strip:
+        layout = self.columns_layout
+        if column == LABELS:
+            segment, version = content.key
+            label = f"v{version}" + ("*" if content.stable else "")
+            parts = [
+                Segment(f"{segment[:layout.segment_width]:<{layout.segment_width}} ", base),
+                Segment(f"{label:<{layout.version_width}} ",
+                        base + self._style("matrix--stable") if content.stable else base),
+                Segment(f"{verdict_word(content.verdict)[:layout.verdict_width]:<{layout.verdict_width}} ",
+                        base + self._style(STATE_CLASS[content.verdict])),
+            ]
+            return Strip(parts).adjust_cell_length(width, base)
+        if column == REST:
+            return Strip.blank(width, base)
+        shown = content.cells[column]
+        style = base + self._style(STATE_CLASS[shown.state])
+        if content.cursor_column == column:
+            style += self._style("matrix--cursor")
+        text = f"{shown.text[:layout.cell_width]:<{layout.cell_width}}"
+        return Strip([Segment(text, style), Segment(" ", base)]).adjust_cell_length(width, base)
 
-    def _header_strip(self, layout: Layout, width: int, base: Style) -> Strip:
-        matrix = self.matrix
-        titles = tuple(matrix.metrics[i].title for i in layout.metric_indexes) if matrix else ()
-        signature = (titles, layout, width, len(self.keys), self.top)
-        if self._header is not None and self._header[0] == signature:
-            return self._header[1]
+    def _header_strip(self, column: int, width: int, base: Style) -> Strip:
+        layout, matrix = self.columns_layout, self.matrix
+        if column >= 0:
+            index = layout.metric_indexes[column] if column < len(layout.metric_indexes) else None
+            title = matrix.metrics[index].title if matrix is not None and index is not None else ""
+            signature: object = (title, index == self.cursor_metric, width)
+        else:
+            hidden = len(matrix.metrics) - len(layout.metric_indexes) if matrix is not None else 0
+            signature = (column, hidden, width, layout.left_width)
+        cached = self._headers.get(column)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
         style = base + self._style("matrix--header")
-        parts = [Segment(f"{'segment':<{layout.segment_width}} {'ver':<{layout.version_width}} "
-                         f"{'verdict':<{layout.verdict_width}} ", style)]
-        for index, title in zip(layout.metric_indexes, titles, strict=True):
+        if column == LABELS:
+            text = (f"{'segment':<{layout.segment_width}} {'ver':<{layout.version_width}} "
+                    f"{'verdict':<{layout.verdict_width}} ")
+            strip = Strip([Segment(text, style)])
+        elif column == REST:
+            strip = Strip([Segment(f"+{hidden} ←→", base + self._style("matrix--dim"))] if hidden else [])
+        else:
             mark = "▸" if index == self.cursor_metric else " "
-            parts.append(Segment(f"{mark}{title}"[:layout.cell_width].ljust(layout.cell_width) + " ", style))
-        if matrix is not None and len(layout.metric_indexes) < len(matrix.metrics):
-            hidden = len(matrix.metrics) - len(layout.metric_indexes)
-            parts.append(Segment(f"+{hidden} ←→", base + self._style("matrix--dim")))
-        strip = Strip(parts).adjust_cell_length(width, base)
-        self._header = (signature, strip)
+            strip = Strip([Segment(f"{mark}{title}"[:layout.cell_width].ljust(layout.cell_width) + " ", style)])
+        strip = strip.adjust_cell_length(width, base)
+        self._headers[column] = (signature, strip)
         return strip
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
+    def column_line(self, column: int, y: int, width: int) -> Strip:
+        """Line ``y`` of one column (``y`` 0 is the header)."""
         base = self.rich_style
-        layout = self.layout_for(width)
-        if layout != self._layout:
-            self._layout = layout
-            self._drawn.clear()
         if y == 0:
-            return self._header_strip(layout, width, base)
+            return self._header_strip(column, width, base)
         if self.matrix is None or not self.keys:
-            if y == 1:
+            if y == 1 and column == LABELS:
                 text = self.empty_text if self.matrix is None else "no rows: no segment matches the filter"
-                return Strip([Segment(text, base + self._style("matrix--dim"))]).adjust_cell_length(width, base)
+                return Strip([Segment(text, base + self._style("matrix--dim"))])  # spills over the next columns
             return Strip.blank(width, base)
         index = self.top + y - 1
         if index >= len(self.keys):
             return Strip.blank(width, base)
-        content = self._content(index, layout, width)
-        drawn = self._drawn.get(index)
-        if drawn is not None and drawn[0] == content:
-            return drawn[1]
-        strip = self._row_strip(content, layout, base)
-        self._drawn[index] = (content, strip)
+        content = self._contents.get(index)
+        if content is None:
+            content = self._contents[index] = self._content(index)
+        part = content.part(column)
+        drawn = self._drawn.get((index, column))
+        if drawn is not None and drawn[1] == width and drawn[0] == part:
+            return drawn[2]
+        strip = self._part_strip(column, content, width, base)
+        self._drawn[(index, column)] = (part, width, strip)
         self.lines_repainted += 1
         return strip
 
-    def _refresh_changed_rows(self) -> None:
-        """Repaint the rows on screen whose content changed since they were drawn."""
-        layout = self._layout
-        if layout is None or self.matrix is None:
-            self.refresh()
+    def _refresh_changed(self) -> None:
+        """Repaint, column by column, the lines on screen whose part of the row changed since drawn."""
+        if self.matrix is None:
+            self._repaint_all()
             return
-        width = self.size.width
-        for y in range(1, self.size.height):
-            index = self.top + y - 1
-            if index >= len(self.keys):
-                break
-            drawn = self._drawn.get(index)
-            if drawn is None or drawn[0] != self._content(index, layout, width):
-                self.refresh(Region(0, y, width, 1))
-        # Only rows on screen are kept: a long list scrolled through does not grow the cache.
-        for index in [i for i in self._drawn if not self.top <= i < self.top + self.page_height]:
-            del self._drawn[index]
+        visible = range(self.top, min(len(self.keys), self.top + self.page_height))
+        for index in visible:
+            content = self._content(index)
+            self._contents[index] = content
+            y = index - self.top + 1
+            for column in self._columns:
+                if column.column == REST:
+                    continue
+                drawn = self._drawn.get((index, column.column))
+                if drawn is None or drawn[0] != content.part(column.column):
+                    column.refresh(Region(0, y, column.size.width, 1))
+        # Only rows on screen are kept: a long list scrolled through does not grow the caches.
+        for index in [i for i in self._contents if i not in visible]:
+            del self._contents[index]
+        for key in [k for k in self._drawn if k[0] not in visible]:
+            del self._drawn[key]
 
     # -- cursor --------------------------------------------------------------------------------
     def _scroll_to_cursor(self) -> None:
@@ -283,14 +371,18 @@ class MatrixView(Widget, can_focus=True):
     def _moved(self, old_row: int, old_metric: int) -> None:
         old_top = self.top
         self._scroll_to_cursor()
-        old_layout = self._layout
-        new_layout = self.layout_for(self.size.width)
-        if self.top != old_top or new_layout != old_layout or old_metric != self.cursor_metric:
-            self.refresh()  # scrolled, columns shifted, or the header's ▸ moved
-        else:
-            width = self.size.width
+        relaid = self._relayout()
+        if self.top != old_top and not relaid:
+            self._repaint_all()  # scrolled: every line shows another row
+        elif not relaid:
             for row in {old_row, self.cursor_row}:
-                self.refresh(Region(0, row - self.top + 1, width, 1))
+                if 0 <= row < len(self.keys):
+                    self._contents.pop(row, None)
+            if old_metric != self.cursor_metric:
+                self._headers.clear()
+                for column in self._columns:
+                    column.refresh(Region(0, 0, column.size.width, 1))
+            self._refresh_changed()
         self.post_message(self.CursorMoved(self.current_key, self.cursor_metric))
 
     def action_move(self, rows: int, metrics: int) -> None:

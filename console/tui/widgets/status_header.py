@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from rich.text import Text
-from textual.widgets import Static
 
 from console.domain.status import StatusSnapshot
 from console.domain.verdicts import State
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 from console.services.live import SYSTEMS, Health, Reading
 from console.tui.matrix_model import Summary
+from console.tui.widgets.line_stack import LineStack
 
 HEALTH_STYLE = {
     Health.CONNECTING: "italic",
@@ -99,22 +99,13 @@ def verdict_line(snapshot: StatusSnapshot | None, summary: Summary | None, now: 
     return line
 
 
-class StatusHeader(Static):
-    """Three lines at the top of the overview; repainted only when their text changes."""
+class StatusHeader(LineStack):
+    """The lines at the top of the overview; each repainted only when its own text changes."""
 
     DEFAULT_CSS = """
-    StatusHeader { height: auto; max-height: 4; padding: 0 1; background: $panel;
-                   text-wrap: nowrap; text-overflow: ellipsis; }
+    StatusHeader { height: auto; max-height: 4; background: $panel; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
-        self._shown: str | None = None
-
     def show(self, lines: list[Text]) -> None:
-        """Show ``lines`` unless they are what is already shown."""
-        text = Text("\n").join(lines)
-        signature = text.markup
-        if signature != self._shown:
-            self._shown = signature
-            self.update(text)
+        """Show ``lines`` (one leading space each, as padding)."""
+        super().show([Text(" ") + line for line in lines])

@@ -6,15 +6,15 @@ from collections import deque
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.widgets import Static
 
 from console.domain.metrics import MetricSpec, format_delta, format_value
 from console.domain.verdicts import SYMBOL, Matrix
 from console.domain.versions import version_sort_key
+from console.tui.widgets.line_stack import LineStack
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 POINTS = 60
-"""Points kept per line: two minutes at the default refresh; memory stays bounded whatever the uptime."""
+"""Points kept per line: ten minutes at the default refresh; memory stays bounded whatever the uptime."""
 
 
 def sparkline(values: Sequence[float | None], width: int, low: float, high: float) -> str:
@@ -45,19 +45,31 @@ def criterion_text(spec: MetricSpec) -> str:
 
 
 class TrendHistory:
-    """The focused (metric, segment)'s value per version at each refresh; starts over when the focus moves."""
+    """The focused (metric, segment)'s value per version; starts over when the focus moves.
 
-    def __init__(self, points: int = POINTS) -> None:
+    A point is kept every ``every`` refreshes (the first at once): the sparkline then shifts,
+    and is sent to the terminal again, every ten seconds rather than every refresh, and its
+    ``points`` span ten minutes at the default refresh.
+    """
+
+    def __init__(self, points: int = POINTS, every: int = 5) -> None:
         self.points = points
+        self.every = every
         self.focus: tuple[str, str] | None = None
         self.last_refresh = -1
         self.series: dict[str, deque[float | None]] = {}
+        self._since_point = 0
 
     def record(self, matrix: Matrix, metric: str, segment: str) -> None:
-        """Append this refresh's values (a focus change drops the old series)."""
+        """Count a refresh; keep a point when one is due (a focus change starts over, with a point)."""
         if self.focus != (metric, segment):
             self.focus = (metric, segment)
             self.series = {}
+            self._since_point = self.every
+        self._since_point += 1
+        if self._since_point < self.every:
+            return
+        self._since_point = 0
         values = matrix.values.get(metric, {})
         for version in matrix.versions:
             series = self.series.setdefault(version, deque(maxlen=self.points))
@@ -66,41 +78,35 @@ class TrendHistory:
             del self.series[version]
 
 
-class TrendPanel(Static):
-    """One line per version: sparkline, current value and verdict, the criterion."""
+class TrendPanel(LineStack):
+    """One line per version: sparkline, current value and verdict; above them the criterion."""
 
     DEFAULT_CSS = """
-    TrendPanel { height: auto; max-height: 6; padding: 0 1; border-top: solid $panel; }
+    TrendPanel { height: auto; max-height: 6; border-top: solid $panel; }
     """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__("", **kwargs)  # type: ignore[arg-type]
-        self._shown: str | None = None
-
-    def show(self, history: TrendHistory, matrix: Matrix | None, width: int, max_versions: int = 4) -> None:
-        """Draw the trend of the focused cell's metric and segment."""
+    def draw(self, history: TrendHistory, matrix: Matrix | None, width: int, max_versions: int = 4) -> None:
+        """Draw the trend of the focused cell's metric and segment (each line repainted only when it changes)."""
         if matrix is None or history.focus is None:
-            text = Text("trend: waiting for the first judged matrix", style="italic")
-        else:
-            metric, segment = history.focus
-            spec = matrix.spec(metric)
-            text = Text.assemble((f"{spec.title}", "bold"), f" in {segment} · ", (criterion_text(spec), "dim"))
-            every = [v for v in history.series if any(x is not None for x in history.series[v])]
-            numbers = [x for v in every for x in history.series[v] if x is not None]
-            low, high = (min(numbers), max(numbers)) if numbers else (0.0, 0.0)
-            if spec.criteria.threshold is not None and numbers:
-                low, high = min(low, spec.criteria.threshold), max(high, spec.criteria.threshold)
-            line_width = max(8, min(POINTS, width - 40))
-            versions = sorted(history.series, key=version_sort_key)[:max_versions]
-            for version in versions:
-                state = matrix.state(metric, version, segment)
-                current = matrix.values.get(metric, {}).get((version, segment))
-                text.append(f"\nv{version:<4}")
-                text.append(sparkline(history.series[version], line_width, low, high), style="bold")
-                text.append(f" {format_value(current, spec.unit):>8} {SYMBOL[state]}")
-            if len(history.series) > max_versions:
-                text.append(f"\n+{len(history.series) - max_versions} more versions", style="dim")
-        signature = text.markup
-        if signature != self._shown:
-            self._shown = signature
-            self.update(text)
+            self.show([Text(" trend: waiting for the first judged matrix", style="italic")])
+            return
+        metric, segment = history.focus
+        spec = matrix.spec(metric)
+        lines = [Text.assemble(" ", (f"{spec.title}", "bold"), f" in {segment} · ", (criterion_text(spec), "dim"))]
+        every = [v for v in history.series if any(x is not None for x in history.series[v])]
+        numbers = [x for v in every for x in history.series[v] if x is not None]
+        low, high = (min(numbers), max(numbers)) if numbers else (0.0, 0.0)
+        if spec.criteria.threshold is not None and numbers:
+            low, high = min(low, spec.criteria.threshold), max(high, spec.criteria.threshold)
+        line_width = max(8, min(POINTS, width - 40))
+        versions = sorted(history.series, key=version_sort_key)[:max_versions]
+        for version in versions:
+            state = matrix.state(metric, version, segment)
+            current = matrix.values.get(metric, {}).get((version, segment))
+            line = Text(f" v{version:<4}")
+            line.append(sparkline(history.series[version], line_width, low, high), style="bold")
+            line.append(f" {format_value(current, spec.unit):>8} {SYMBOL[state]}")
+            lines.append(line)
+        if len(history.series) > max_versions:
+            lines.append(Text(f" +{len(history.series) - max_versions} more versions", style="dim"))
+        self.show(lines)
