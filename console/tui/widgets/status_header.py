@@ -27,6 +27,10 @@ CONNECTING_TEXT = {"registry": "connecting to MLflow…", "router": "connecting 
                    "metrics": "connecting to Prometheus…", "journal": "opening the journal…"}
 
 
+STALE_AFTER_S = 15.0
+"""Metrics older than this are flagged stale in the header."""
+
+
 def _clock(ts: float) -> str:
     return f"{datetime.fromtimestamp(ts, UTC):%H:%M:%S}Z"
 
@@ -79,8 +83,12 @@ def verdict_line(snapshot: StatusSnapshot | None, summary: Summary | None, now: 
     if snapshot is None or summary is None:
         return Text("no verdicts yet", style="italic")
     counts = summary.counts
+    # The age is said only once it matters: a count of seconds that changes at every repaint would resend
+    # the line four times per refresh (each system's read repaints the header).
     age = max(0.0, now - snapshot.evaluated_at)
-    line = Text(f"{_clock(snapshot.evaluated_at)} ({age:.0f}s ago)  ", style="bold yellow" if age > 30 else "")
+    line = Text(f"{_clock(snapshot.evaluated_at)}  ")
+    if age > STALE_AFTER_S:
+        line = Text(f"{_clock(snapshot.evaluated_at)} (stale: {age:.0f}s old)  ", style="bold yellow")
     if counts[State.BREACH]:
         line.append(f"✗ {counts[State.BREACH]} breaching", style="bold red")
         if summary.first_breach is not None:
