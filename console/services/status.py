@@ -8,10 +8,11 @@ from typing import TypeVar
 
 from console.adapters.protocols import MetricsSource, Registry, Router
 from console.domain.errors import RewindError
-from console.domain.metrics import MetricSpec, QueryResult
+from console.domain.metrics import MetricSpec
 from console.domain.status import StatusSnapshot, shown_versions
 from console.domain.verdicts import build_matrix
 from console.domain.versions import AliasMap
+from console.services.live import versions_with_traffic
 
 T = TypeVar("T")
 
@@ -57,7 +58,7 @@ class StatusService:
             raise error
         aliases = AliasMap.of_versions(model, versions)
         weights = router_state.weights()
-        with_data = _versions_with_traffic(results, self.traffic_metric)
+        with_data = versions_with_traffic(results, self.traffic_metric)
         all_versions = sorted({v.version for v in versions} | set(weights), key=int)
         shown = shown_versions(all_versions, aliases, weights, with_data)
         matrix = build_matrix(
@@ -76,11 +77,3 @@ class StatusService:
     def close(self) -> None:
         """Stop the worker threads."""
         self._pool.shutdown(wait=False)
-
-
-def _versions_with_traffic(results: dict[str, QueryResult], traffic_metric: str | None) -> set[str]:
-    """Versions that served traffic (any sample at all when no traffic metric is configured)."""
-    traffic = results.get(traffic_metric) if traffic_metric else None
-    if traffic is None or traffic.error:
-        return {key[0] for result in results.values() for key in result.raw}
-    return {key[0] for key in traffic.raw if (traffic.value(key) or 0.0) > 0.0}

@@ -45,6 +45,22 @@ async def first_matrix(pilot, app) -> None:
     await pilot.pause()
 
 
+async def ask(pilot, app, key: str = "r") -> ConfirmDialog:
+    """Press ``key`` and wait for its typed confirmation."""
+    await pilot.press(key)
+    await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what=f"the confirmation after {key}")
+    return app.screen
+
+
+async def confirmed(pilot, app, key: str = "r") -> ActionScreen:
+    """Press ``key``, type the model's name, Enter; wait for the outcome."""
+    await ask(pilot, app, key)
+    await pilot.press(*MODEL, "enter")
+    await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen.finished,
+                     what=f"the outcome after {key}")
+    return app.screen
+
+
 async def test_the_overview_shows_each_verdict_with_a_symbol_and_a_word(world):
     app = console(world)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -97,9 +113,7 @@ async def test_a_rollback_needs_the_typed_name_then_changes_both_systems_and_is_
     app = console(world)
     async with app.run_test(size=(120, 40)) as pilot:
         await first_matrix(pilot, app)
-        await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
-        dialog = app.screen
+        dialog = await ask(pilot, app)
         assert app.focused.id == "cancel", "Cancel is focused when the dialog opens"
         assert dialog.query_one("#confirm").disabled
         await pilot.press(*MODEL)
@@ -121,8 +135,7 @@ async def test_enter_on_the_dialog_cancels_and_nothing_changes(world):
     app = console(world)
     async with app.run_test(size=(120, 40)) as pilot:
         await first_matrix(pilot, app)
-        await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await ask(pilot, app)
         await pilot.press("enter")  # Cancel is focused: Enter never confirms by default
         await wait_until(pilot, lambda: not app.acting, what="the action to end")
         assert world.router.weights == {"1": 0, "2": 90, "3": 10}
@@ -134,8 +147,7 @@ async def test_a_wrong_name_does_not_confirm(world):
     app = console(world)
     async with app.run_test(size=(120, 40)) as pilot:
         await first_matrix(pilot, app)
-        await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
+        await ask(pilot, app)
         await pilot.press(*"fraud-detectr", "enter")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog) and app.screen.query_one("#confirm").disabled
@@ -148,16 +160,8 @@ async def test_undo_from_the_outcome_restores_both_systems(world):
     app = console(world)
     async with app.run_test(size=(120, 40)) as pilot:
         await first_matrix(pilot, app)
-        await pilot.press("r")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
-        await pilot.press(*MODEL, "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen.finished,
-                         what="the rollback's outcome")
-        await pilot.press("u")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the undo's confirmation")
-        await pilot.press(*MODEL, "enter")
-        await wait_until(pilot, lambda: isinstance(app.screen, ActionScreen) and app.screen.finished,
-                         what="the undo's outcome")
+        await confirmed(pilot, app, "r")
+        await confirmed(pilot, app, "u")
         assert world.router.weights == {"1": 0, "2": 90, "3": 10}
         assert world.registry.aliases == {"champion": "2", "challenger": "3"}
 
