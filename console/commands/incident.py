@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console.commands.journal import journal_service
 from console.domain.errors import UsageError
-from console.domain.journal import EventKind
 from console.services.journal import JournalService
+
+if TYPE_CHECKING:
+    from console.services.postmortem import PostMortems
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,46 +41,47 @@ def _note(service: JournalService, args: argparse.Namespace) -> int:
 
 
 def _close(service: JournalService, args: argparse.Namespace) -> int:
-    _, events = service.chain(args.id)  # NotFoundError first, before anything is read from Prometheus
-    if not any(e.kind is EventKind.INCIDENT_CLOSED for e in events):
-        _, problem = _capture(service, args, events)
-        if problem:
-            print(f"rewind: warning: metrics history not captured before closing: {problem}", file=sys.stderr)
-    event = service.close_incident(args.id, args.summary)
+    postmortems, opened = _postmortems(service, args)
+    try:
+        event, warning = postmortems.close(args.id, args.summary)
+    finally:
+        _close_all(opened)
+    if warning:
+        print(f"rewind: warning: {warning}", file=sys.stderr)
     print(f"{event.incident_id} #{event.seq}: incident closed")
     return 0
 
 
-def _capture(service: JournalService, args: argparse.Namespace, events: list) -> tuple[bool, str | None]:
-    """Read and journal the incident's metric history: whether events were journaled, and what failed (one line).
+def _postmortems(service: JournalService, args: argparse.Namespace) -> tuple[PostMortems, list]:
+    """The close and export flows (console/services/postmortem.py), with the history read through the config.
 
-    Needs the full config (the catalogue and Prometheus); the journal commands
-    otherwise work without one, so a missing or incomplete config is a reason, not an error.
+    The journal commands otherwise work without a config, so a missing or incomplete one
+    is a reason the history is missing, not an error. Returns the flows and the metrics
+    clients they opened (to close).
     """
-    from console.domain.errors import ChainBrokenError, JournalError, RewindError
+    from console import __version__
+    from console.services.history import HistoryService
+    from console.services.postmortem import PostMortems
 
-    metrics = None
-    try:
+    opened: list = []
+
+    def history() -> HistoryService:
         from console.config import load_config
-        from console.services.history import HistoryService
         from console.wiring import build_metrics
 
         config = load_config(getattr(args, "config", None)).config
         metrics = build_metrics(config)
-        history = HistoryService(metrics, service, config.metrics.specs(), config.postmortem.history_margin_s,
-                                 config.postmortem.history_points,
-                                 traffic_metric=getattr(config.metrics, "traffic_metric", None))
-        capture = history.capture(events[0].incident_id, events)
-    except (JournalError, ChainBrokenError):
-        raise
-    except RewindError as exc:
-        return False, " ".join(str(exc).split())
-    finally:
-        if metrics is not None:
-            metrics.close()
-    if capture.failed:
-        return True, "; ".join(f"{metric}: {' '.join(why.split())}" for metric, why in capture.failed.items())
-    return True, None
+        opened.append(metrics)
+        return HistoryService(metrics, service, config.metrics.specs(), config.postmortem.history_margin_s,
+                              config.postmortem.history_points,
+                              traffic_metric=getattr(config.metrics, "traffic_metric", None))
+
+    return PostMortems(service, history, f"rewind {__version__}"), opened
+
+
+def _close_all(opened: list) -> None:
+    for client in opened:
+        client.close()
 
 
 def _list(service: JournalService, args: argparse.Namespace) -> int:
@@ -151,10 +153,8 @@ def _show(service: JournalService, args: argparse.Namespace) -> int:
 
 
 def _export(service: JournalService, args: argparse.Namespace) -> int:
-    from console import __version__
-    from console.services.timeline import FORMATS, HISTORY_FORMATS, build_view, clock_for, export
+    from console.services.timeline import FORMATS, clock_for, export
 
-    generator = f"rewind {__version__}"
     clock = clock_for(args.tz)
     if args.format not in FORMATS:
         raise UsageError(f"unknown export format {args.format!r}: use one of {', '.join(FORMATS)}")
@@ -165,34 +165,24 @@ def _export(service: JournalService, args: argparse.Namespace) -> int:
             raise UsageError(f"-o {target}: is a directory; name the file to write")
         if not target.parent.is_dir():
             raise UsageError(f"-o {target}: directory {target.parent} does not exist")
-    head, events = service.chain(args.id)
-    note = None
-    if args.format in HISTORY_FORMATS:
-        from console.services.history import fallback_note, needs_capture
-
-        if needs_capture(head, events):
-            recorded, problem = _capture(service, args, events)
-            if recorded:
-                head, events = service.chain(args.id)
-            if problem is not None:
-                note = fallback_note(problem, events)
-                print(f"rewind: warning: {note}", file=sys.stderr)
-    view = build_view(head, events, history_note=note)
-    if target is None:
-        export(view, args.format, sys.stdout, clock, generator=generator)
-        return _chain_warning(view)
-    # Written beside the target and renamed into place: a failed export leaves nothing half-written.
-    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    postmortems, opened = _postmortems(service, args)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            export(view, args.format, out, clock, generator=generator)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    print(f"rewind: wrote {target} ({args.format}, {len(view.events)} events)", file=sys.stderr)
-    return _chain_warning(view)
+        if target is None:
+            view, note = postmortems.view(args.id, args.format)
+            if note is not None:
+                print(f"rewind: warning: {note}", file=sys.stderr)
+            export(view, args.format, sys.stdout, clock, generator=postmortems.generator)
+            return _chain_warning(view)
+        exported = postmortems.export_to(args.id, args.format, target, clock)
+    finally:
+        _close_all(opened)
+    if exported.note is not None:
+        print(f"rewind: warning: {exported.note}", file=sys.stderr)
+    print(f"rewind: wrote {target} ({args.format}, {exported.events} events)", file=sys.stderr)
+    if exported.chain_problem is not None:
+        print(f"rewind: warning: the export shows a broken chain: {exported.chain_problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _chain_warning(view) -> int:  # noqa: ANN001 - an IncidentView

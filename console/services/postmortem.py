@@ -32,12 +32,14 @@ class Exported:
         events: how many events it holds.
         note: why the metric history is missing or partial (also in the file), or ``None``.
         chain_ok: whether the incident's hash chain verified (the file says so either way).
+        chain_problem: where the chain breaks, when it does.
     """
 
     path: Path
     events: int
     note: str | None
     chain_ok: bool
+    chain_problem: str | None = None
 
 
 class PostMortems:
@@ -116,7 +118,9 @@ class PostMortems:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        return Exported(target, len(view.events), note, view.verification.ok)
+        problem = view.verification.problem
+        return Exported(target, len(view.events), note, view.verification.ok,
+                        problem.message() if problem is not None else None)
 
 
 def default_export_path(directory: Path, incident_id: str, fmt: str) -> Path:
