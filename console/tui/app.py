@@ -102,7 +102,6 @@ class RewindApp(App[int]):
     ]
 
     def __init__(self, backend: Backend, options: ConsoleOptions = ConsoleOptions()) -> None:
-
         super().__init__()
         self.backend = backend
         self.options = options
