@@ -26,7 +26,7 @@ from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.routing import RouterState
 from console.domain.status import StatusSnapshot, shown_versions
 from console.domain.verdicts import build_matrix
-from console.domain.versions import AliasMap, ModelVersion
+from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 
 T = TypeVar("T")
 
@@ -141,24 +141,30 @@ class LiveStatus:
 
     def compose(self, model: str, versions: list[ModelVersion] | None, router: RouterState | None,
                 results: dict[str, QueryResult], evaluated_at: float) -> StatusSnapshot:
-        """The snapshot of the latest readings, judged as ``rewind status`` judges.
+        """The snapshot of the latest readings, judged as ``rewind status`` judges (:func:`compose`)."""
+        return compose(model, versions, router, results, evaluated_at, self.catalogue, self.traffic_metric,
+                       self.stable_alias)
 
-        A registry or router not heard from yet counts as empty: no aliases (so no
-        baseline) or no weights; the matrix still shows every version with data.
-        """
-        known_versions = list(versions or [])
-        router_state = router or RouterState("", ())
-        aliases = AliasMap.of_versions(model, known_versions)
-        weights = router_state.weights()
-        with_data = versions_with_traffic(results, self.traffic_metric)
-        every = {v.version for v in known_versions} | set(weights) | {key[0] for r in results.values() for key in r.raw}
-        ordered = sorted(every, key=lambda v: (0, int(v), v) if v.isdigit() else (1, 0, v))
-        shown = shown_versions(ordered, aliases, weights, with_data)
-        matrix = build_matrix(self.catalogue, results, shown, aliases.version_of(self.stable_alias),
-                              self.traffic_metric)
-        return StatusSnapshot(model=model, stable_alias=self.stable_alias, aliases=aliases,
-                              versions=tuple(known_versions), router=router_state, matrix=matrix,
-                              evaluated_at=evaluated_at)
+
+def compose(model: str, versions: list[ModelVersion] | None, router: RouterState | None,
+            results: dict[str, QueryResult], evaluated_at: float, catalogue: tuple[MetricSpec, ...],
+            traffic_metric: str | None, stable_alias: str) -> StatusSnapshot:
+    """Judge the metrics against the registry's aliases and the router's weights: the one status snapshot.
+
+    ``rewind status`` and the console both build their snapshot here. A registry or
+    router not heard from yet counts as empty: no aliases (so no baseline) or no
+    weights; the matrix still shows every version with traffic.
+    """
+    known_versions = list(versions or [])
+    router_state = router or RouterState("", ())
+    aliases = AliasMap.of_versions(model, known_versions)
+    weights = router_state.weights()
+    with_data = versions_with_traffic(results, traffic_metric)
+    every = {v.version for v in known_versions} | set(weights) | with_data
+    shown = shown_versions(sorted(every, key=version_sort_key), aliases, weights, with_data)
+    matrix = build_matrix(catalogue, results, shown, aliases.version_of(stable_alias), traffic_metric)
+    return StatusSnapshot(model=model, stable_alias=stable_alias, aliases=aliases, versions=tuple(known_versions),
+                          router=router_state, matrix=matrix, evaluated_at=evaluated_at)
 
 
 def versions_with_traffic(results: dict[str, QueryResult], traffic_metric: str | None) -> set[str]:

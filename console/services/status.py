@@ -9,10 +9,8 @@ from typing import TypeVar
 from console.adapters.protocols import MetricsSource, Registry, Router
 from console.domain.errors import RewindError
 from console.domain.metrics import MetricSpec
-from console.domain.status import StatusSnapshot, shown_versions
-from console.domain.verdicts import build_matrix
-from console.domain.versions import AliasMap
-from console.services.live import versions_with_traffic
+from console.domain.status import StatusSnapshot
+from console.services.live import compose
 
 T = TypeVar("T")
 
@@ -56,23 +54,8 @@ class StatusService:
                 raise failures[0]
             error = type(failures[0])("; ".join(str(f) for f in failures))
             raise error
-        aliases = AliasMap.of_versions(model, versions)
-        weights = router_state.weights()
-        with_data = versions_with_traffic(results, self.traffic_metric)
-        all_versions = sorted({v.version for v in versions} | set(weights), key=int)
-        shown = shown_versions(all_versions, aliases, weights, with_data)
-        matrix = build_matrix(
-            self.catalogue, results, shown, aliases.version_of(self.stable_alias), self.traffic_metric
-        )
-        return StatusSnapshot(
-            model=model,
-            stable_alias=self.stable_alias,
-            aliases=aliases,
-            versions=tuple(versions),
-            router=router_state,
-            matrix=matrix,
-            evaluated_at=at,
-        )
+        return compose(model, versions, router_state, results, at, self.catalogue, self.traffic_metric,
+                       self.stable_alias)
 
     def close(self) -> None:
         """Stop the worker threads."""

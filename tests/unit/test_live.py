@@ -55,3 +55,12 @@ def test_composing_without_the_registry_still_shows_every_version_with_data_but_
     assert blind.matrix.versions == ("2", "3") and blind.matrix.baseline_version is None
     full = live.compose(MODEL, live.read_registry(MODEL).value, live.read_router(MODEL).value, results, FROZEN_AT)
     assert full.matrix.baseline_version == "2" and full.router.weights() == {"1": 0, "2": 90, "3": 10}
+
+
+def test_a_version_only_the_metrics_know_gets_a_row_when_it_serves_traffic():
+    # Both faces compose here: a version outside the registry and the router that takes traffic is evidence.
+    metrics = FakeMetrics(versions=("2", "3", "7"))
+    live = LiveStatus(FakeRegistry(), FakeRouter(), metrics, CATALOGUE, "traffic")
+    snapshot = live.compose(MODEL, live.read_registry(MODEL).value, live.read_router(MODEL).value,
+                            live.read_metrics(MODEL).value, FROZEN_AT)
+    assert snapshot.matrix.versions == ("2", "3", "7")
