@@ -286,8 +286,6 @@ class RewindApp(App[int]):
     @on(SystemRead)
     def _system_read(self, message: SystemRead) -> None:
         reading = message.reading
-        if reading.value is None and reading.health.usable:
-            return
         previous = self.readings.get(reading.system)
         if reading.value is None and previous is not None and previous.value is not None:
             # Keep the last good value to compose with; the header shows the failure.
@@ -728,18 +726,6 @@ class RewindApp(App[int]):
         return state.incident.incident_id
 
     def action_note(self) -> None:
-        self.prompt_note()
-
-    def action_open_incident(self) -> None:
-        self.prompt_open()
-
-    def action_close_incident(self) -> None:
-        self.prompt_close()
-
-    def action_export(self) -> None:
-        self.prompt_export()
-
-    def prompt_note(self) -> None:
         """Ask for a note and journal it in the open incident."""
         from console.tui.dialogs.prompt import TextPrompt
 
@@ -747,26 +733,28 @@ class RewindApp(App[int]):
         if incident_id is None:
             self.notify("no open incident: press o to open one", severity="warning")
             return
+
         def write(text: str | None) -> None:
             if text:
                 self._journal_write("note", incident_id, text)
 
         self.push_screen(TextPrompt(f"Note for {incident_id}"), write)
 
-    def prompt_open(self) -> None:
+    def action_open_incident(self) -> None:
         """Ask for a summary and open an incident for the model."""
         from console.tui.dialogs.prompt import TextPrompt
 
         if self._incident_id() is not None:
             self.notify("the model has an open incident already", severity="warning")
             return
+
         def write(text: str | None) -> None:
             if text:
                 self._journal_write("open", None, text)
 
         self.push_screen(TextPrompt(f"Open an incident for {self.model}: what is wrong?"), write)
 
-    def prompt_close(self) -> None:
+    def action_close_incident(self) -> None:
         """Ask for the resolution and close the open incident (its metric history is captured first)."""
         from console.tui.dialogs.prompt import TextPrompt
 
@@ -774,13 +762,14 @@ class RewindApp(App[int]):
         if incident_id is None:
             self.notify("no open incident to close", severity="warning")
             return
+
         def write(text: str | None) -> None:
             if text is not None:
                 self._journal_write("close", incident_id, text)
 
         self.push_screen(TextPrompt(f"Close {incident_id}: the resolution", allow_empty=True), write)
 
-    def prompt_export(self) -> None:
+    def action_export(self) -> None:
         """Ask for the format and export the incident."""
         from console.tui.dialogs.prompt import ExportDialog
 

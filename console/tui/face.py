@@ -8,7 +8,6 @@ answered, and turns every step into an :class:`~console.tui.messages.ActionStep`
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from console.domain.rollback import Plan
@@ -61,7 +60,9 @@ class ConsoleFace:
             answer.append(bool(confirmed))
             answered.set()
 
-        ask: Callable[[], None] = lambda: self.app.ask_confirmation(self.preview, self.title, reply)  # noqa: E731
+        def ask() -> None:
+            self.app.ask_confirmation(self.preview, self.title, reply)
+
         try:
             self.app.call_from_thread(ask)
         except RuntimeError:  # the app is gone: nobody confirmed

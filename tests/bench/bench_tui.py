@@ -531,6 +531,7 @@ def _refresh_cpu(iterations: int = 40, warm: int = 6) -> dict:
     from console.tui.app import ConsoleOptions, create_app
     from console.tui.matrix_model import plan_layout, row_cells, row_keys, summarise
     from console.tui.messages import SnapshotReady
+    from tests.tui.conftest import wait_until
     tmp = Path(tempfile.mkdtemp(prefix="bench-tui-cpu-"))
     specs, traffic_metric, window = _sandbox_specs(tmp)
     prometheus = VaryingPrometheus()
@@ -573,11 +574,7 @@ def _refresh_cpu(iterations: int = 40, warm: int = 6) -> dict:
 
     async def drive() -> None:
         async with app.run_test(size=(COLUMNS, ROWS)) as pilot:
-            deadline = time.monotonic() + 30
-            while app.refreshes < 1:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("no first snapshot in the headless app")
-                await pilot.pause(0.02)
+            await wait_until(pilot, lambda: app.refreshes >= 1, 30, "the headless app's first snapshot")
             await app.workers.wait_for_complete()
             await pilot.pause(0.1)
             tune_gc()
@@ -679,7 +676,7 @@ def _memory(target: int = 14_400, budget_s: float = 150.0) -> dict:
     from console.domain.metrics import CellCounts, QueryResult
     from console.runtime import tune_gc
     from console.services.live import LiveStatus
-    from tests.tui.conftest import console
+    from tests.tui.conftest import console, wait_until
     from tests.tui.world import CATALOGUE, FakeMetrics
 
     class VaryingMetrics(FakeMetrics):
@@ -720,11 +717,7 @@ def _memory(target: int = 14_400, budget_s: float = 150.0) -> dict:
 
     async def drive() -> None:
         async with app.run_test(size=(COLUMNS, ROWS)) as pilot:
-            deadline = time.monotonic() + 30
-            while app.refreshes < 20:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("the headless app did not refresh")
-                await pilot.pause(0.01)
+            await wait_until(pilot, lambda: app.refreshes >= 20, 30, "the headless app's first 20 refreshes")
             tune_gc()
             gc.collect()
             figures["start_mb"] = _rss_mb()
