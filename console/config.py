@@ -12,14 +12,17 @@ sections joined by a double underscore: ``REWIND_METRICS__URL``,
 ``REWIND_ROUTER__SOCKET``, ``REWIND_DEFAULT_MODEL``. Values are read as YAML
 scalars, so ``REWIND_METRICS__TIMEOUT_S=2.5`` is a number.
 
-Secrets never live in this file: the Prometheus token or password is named by
-the environment variable or file that holds it.
+Secrets never live in this file: the Prometheus token or password, webhook URLs
+(``notify.webhooks.NAME.url_env``/``url_file``) and endpoint headers
+(``endpoints.NAME.headers_env``) are named by the environment variable or file
+that holds them, and read only when they are used.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -302,6 +305,173 @@ class RolesConfig(_Section):
         )
 
 
+_TARGET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+_RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection",
+                               "idempotency-key"})
+
+
+def _http_url(value: str | None) -> str | None:
+    """A literal URL must be an absolute http(s) URL."""
+    if value is not None and not re.match(r"^https?://[^/\s?#]+", value):
+        raise ValueError("must be an absolute http:// or https:// URL")
+    return value
+
+
+def _target_names(names: Iterable[str], what: str) -> None:
+    """Webhook and endpoint names are what playbooks refer to: lower case, as the env overrides give them."""
+    for name in names:
+        if not _TARGET_NAME.match(name):
+            raise ValueError(f"{what} name {name!r} must be lower case letters, digits, '-' and '_'")
+
+
+@dataclass(frozen=True)
+class SecretSource:
+    """Where one secret setting's value comes from (for reading it, and for redacting it from the journal).
+
+    Attributes:
+        setting: the setting's path without its ``_env``/``_file`` suffix, e.g.
+            ``notify.webhooks.oncall.url`` or ``endpoints.pager.headers_env.Authorization``.
+        env: the environment variable that holds it, if any.
+        file: the file that holds it, if any.
+    """
+
+    setting: str
+    env: str | None
+    file: str | None
+
+
+class _UrlSource(_Section):
+    """A URL given literally (``url``) or, as it usually is a secret, by env var or file (``url_env``, ``url_file``)."""
+
+    url: str | None = Field(None, repr=False, description="literal URL: only for receivers without a secret")
+    url_env: str | None = Field(None, description="environment variable holding the URL")
+    url_file: str | None = Field(None, description="file holding the URL")
+    timeout_s: float = Field(5.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _literal_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("url_env")
+    @classmethod
+    def _env(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> _UrlSource:
+        given = [k for k in ("url", "url_env", "url_file") if getattr(self, k) is not None]
+        if len(given) != 1:
+            found = f"found {' and '.join(given)}" if given else "found none"
+            raise ValueError(f"give exactly one of url, url_env or url_file ({found})")
+        return self
+
+    def url_source(self, setting: str) -> SecretSource | None:
+        """Where the URL is read from when it is not literal; ``setting`` is this entry's path."""
+        if self.url is not None:
+            return None
+        return SecretSource(f"{setting}.url", self.url_env, self.url_file)
+
+
+class WebhookConfig(_UrlSource):
+    """A Slack-compatible incoming webhook (it takes ``{"text": ...}`` as JSON)."""
+
+
+class NotifyConfig(_Section):
+    """Where playbook ``notify`` steps post: webhooks by name."""
+
+    webhooks: dict[str, WebhookConfig] = Field(default_factory=dict)
+
+    @field_validator("webhooks")
+    @classmethod
+    def _names(cls, value: dict[str, WebhookConfig]) -> dict[str, WebhookConfig]:
+        _target_names(value, "webhook")
+        if "copy" in value:
+            raise ValueError("'copy' is not a webhook name: a notify step's channel 'copy' shows the message instead")
+        return value
+
+    def secret_sources(self) -> tuple[SecretSource, ...]:
+        """Every webhook URL read from the environment or a file."""
+        found = (w.url_source(f"notify.webhooks.{name}") for name, w in self.webhooks.items())
+        return tuple(s for s in found if s is not None)
+
+
+class EndpointConfig(_UrlSource):
+    """An HTTP endpoint a playbook ``http`` action may call with a JSON body."""
+
+    method: Literal["POST", "PUT", "PATCH"] = "POST"
+    headers_env: dict[str, str] = Field(default_factory=dict,
+                                        description="header name -> environment variable holding its value")
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _method(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("headers_env", mode="before")
+    @classmethod
+    def _one_spelling(cls, value: object) -> object:
+        # Header names are case-insensitive, and REWIND_ENDPOINTS__X__HEADERS_ENV__AUTHORIZATION arrives
+        # lower-cased after the file's "Authorization": keep one entry per header, the later (the override).
+        if not isinstance(value, dict):
+            return value
+        kept: dict[str, object] = {}
+        for header, env in value.items():
+            for existing in [k for k in kept if isinstance(k, str) and isinstance(header, str)
+                             and k.lower() == header.lower()]:
+                del kept[existing]
+            kept[header] = env
+        return kept
+
+    @field_validator("headers_env")
+    @classmethod
+    def _headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for header, env in value.items():
+            if not _HEADER_NAME.match(header):
+                raise ValueError(f"{header!r} is not an HTTP header name")
+            if header.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"{header} is set by Rewind itself")
+            if not _ENV_NAME.match(env):
+                raise ValueError(f"{header}: {env!r} is not an environment variable name (values come from env only)")
+        return value
+
+    def secret_sources(self, setting: str) -> tuple[SecretSource, ...]:
+        """The URL (unless literal) and every header value; ``setting`` is this entry's path."""
+        url = self.url_source(setting)
+        headers = tuple(SecretSource(f"{setting}.headers_env.{h}", env, None) for h, env in self.headers_env.items())
+        return ((url,) if url else ()) + headers
+
+
+def default_playbook_dirs() -> list[Path]:
+    """The repository's ``playbooks/`` directory, then ``$XDG_CONFIG_HOME/rewind/playbooks``."""
+    return [Path(__file__).resolve().parents[1] / "playbooks", user_config_file().parent / "playbooks"]
+
+
+class PlaybooksConfig(_Section):
+    """Where playbooks are found, and whether their rollbacks must be confirmed."""
+
+    dirs: list[Path] = Field(default_factory=default_playbook_dirs,
+                             description="searched in order; relative paths are relative to the config file")
+    require_confirmation: bool = Field(True, description="refuse `confirm: false` on rollback and undo actions")
+
+    @field_validator("dirs", mode="before")
+    @classmethod
+    def _path_list(cls, value: object) -> object:
+        # From the environment a list arrives as text: REWIND_PLAYBOOKS__DIRS=/srv/playbooks:~/playbooks
+        if isinstance(value, str):
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
+
+    def resolved_dirs(self, config_path: Path | None = None) -> tuple[Path, ...]:
+        """The directories with ``~`` expanded, relative ones taken from the config file's directory."""
+        base = config_path.parent if config_path is not None else Path.cwd()
+        return tuple(p if p.is_absolute() else base / p for p in (d.expanduser() for d in self.dirs))
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -312,7 +482,21 @@ class Config(_Section):
     rollback: RollbackConfig = RollbackConfig()
     postmortem: PostmortemConfig = PostmortemConfig()
     roles: RolesConfig | None = None
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    playbooks: PlaybooksConfig = Field(default_factory=lambda: PlaybooksConfig())
     default_model: str | None = None
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoint_names(cls, value: dict[str, EndpointConfig]) -> dict[str, EndpointConfig]:
+        _target_names(value, "endpoint")
+        return value
+
+    def outbound_secrets(self) -> tuple[SecretSource, ...]:
+        """Where every webhook URL and endpoint credential is read from (to read it, or to redact it)."""
+        return self.notify.secret_sources() + tuple(
+            s for name, e in self.endpoints.items() for s in e.secret_sources(f"endpoints.{name}"))
 
     def policy(self) -> Policy:
         """Who may do what; with no ``roles`` section everyone may act (a sandbox, one responder)."""
@@ -478,11 +662,14 @@ class JournalSettings:
         metrics_auth: the metrics credentials' sources, so their values can be
             redacted from events; ``None`` when absent or invalid.
         path: the config file read, or ``None`` when there is none.
+        outbound: where the webhook URLs and endpoint credentials are read from,
+            so their values can be redacted from events too.
     """
 
     journal: JournalConfig
     metrics_auth: MetricsAuth | None
     path: Path | None
+    outbound: tuple[SecretSource, ...] = ()
 
 
 def load_journal_settings(explicit: str | None = None, environ: dict[str, str] | None = None) -> JournalSettings:
@@ -519,4 +706,20 @@ def load_journal_settings(explicit: str | None = None, environ: dict[str, str] |
         auth = MetricsAuth.model_validate(auth_data) if isinstance(auth_data, dict) else None
     except ValidationError:
         auth = None  # not the journal's business: `rewind status` reports it
-    return JournalSettings(journal, auth, path)
+    return JournalSettings(journal, auth, path, _outbound_sources(merged))
+
+
+def _outbound_sources(merged: dict) -> tuple[SecretSource, ...]:
+    """The secret sources of every valid webhook and endpoint (invalid ones are not the journal's business)."""
+    found: list[SecretSource] = []
+    try:
+        found.extend(NotifyConfig.model_validate(merged.get("notify") or {}).secret_sources())
+    except ValidationError:
+        pass
+    endpoints = merged.get("endpoints")
+    for name, data in (endpoints.items() if isinstance(endpoints, dict) else ()):
+        try:
+            found.extend(EndpointConfig.model_validate(data).secret_sources(f"endpoints.{name}"))
+        except ValidationError:
+            pass
+    return tuple(found)

@@ -6,9 +6,10 @@ so tests can hand them fakes and the CLI and TUI can hand them real systems.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Protocol
 
+from console.domain.delivery import Delivery
 from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
 from console.domain.metrics import MetricSpec, QueryResult, RangeResult
 from console.domain.routing import RouterState
@@ -136,3 +137,42 @@ class Journal(Protocol):
 
     def close(self) -> None:
         """Release the connections."""
+
+
+class Notifier(Protocol):
+    """Posts notifications to named chat webhooks (config ``notify.webhooks``).
+
+    Results and errors name a webhook by its config name, never by its URL (a secret).
+    """
+
+    def describe(self) -> str:
+        """The configured webhooks by name, for messages (never their URLs)."""
+
+    def webhooks(self) -> tuple[str, ...]:
+        """The configured webhook names."""
+
+    def post(self, webhook: str, text: str, dedupe_key: str) -> Delivery:
+        """Post ``text`` to the named webhook, with ``dedupe_key`` as its ``Idempotency-Key``.
+
+        Raises NotifyError (one line naming the webhook) when the name is unknown, the
+        receiver is unreachable or silent, or it answers non-2xx; ConfigError when the
+        webhook's URL cannot be read from its env var or file.
+        """
+
+
+class Endpoints(Protocol):
+    """Calls named HTTP endpoints with a JSON body (config ``endpoints``, playbook ``http`` actions).
+
+    Results and errors name an endpoint by its config name, never its URL or headers.
+    """
+
+    def names(self) -> tuple[str, ...]:
+        """The configured endpoint names."""
+
+    def call(self, endpoint: str, body: Mapping[str, object], *, dedupe_key: str | None = None) -> Delivery:
+        """Send ``body`` as JSON to the named endpoint; ``dedupe_key``, if given, as its ``Idempotency-Key``.
+
+        Raises EndpointError (one line naming the endpoint) when the name is unknown, the
+        body is not JSON, the endpoint is unreachable or silent, or it answers non-2xx;
+        ConfigError when its URL or a header value cannot be read.
+        """

@@ -159,6 +159,14 @@ def prometheus_config(model_ports: dict[str, int], exporter_port: int) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
+SANDBOX_WEBHOOKS = {
+    "oncall": "REWIND_WEBHOOK_ONCALL",
+    "data-owners": "REWIND_WEBHOOK_DATA_OWNERS",
+    "model-owners": "REWIND_WEBHOOK_MODEL_OWNERS",
+}
+"""The webhooks the sandbox's config names, and the environment variables that hold their URLs."""
+
+
 def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
     """The Rewind config that points every other command at this sandbox."""
     config = {
@@ -181,6 +189,9 @@ def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
             "catalogue": CATALOGUE,
         },
         "journal": {"url": f"sqlite:///{state_dir / 'journal.db'}"},
+        # The shipped playbooks post to these. A webhook URL is a secret: it is read from the environment
+        # when a notify step runs; unset, the step says the message was not posted and shows it.
+        "notify": {"webhooks": {name: {"url_env": env} for name, env in SANDBOX_WEBHOOKS.items()}},
     }
     header = "# Written by `rewind sandbox up`; rewritten on every start.\n"
     return header + yaml.safe_dump(config, sort_keys=False, width=120)
