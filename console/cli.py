@@ -10,6 +10,7 @@ failed), 2 usage or config error.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -131,6 +132,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", metavar="D", help="sandbox state directory")
     console_options(p, with_model=False)
 
+    p = command("playbook", "incident playbooks: list those that apply, validate files, run one (headless)",
+                "console.commands.playbook:run")
+    playbook = p.add_subparsers(dest="playbook_command", metavar="ACTION", required=True)
+    sp = playbook.add_parser("list", help="the playbooks; with --model, ranked by the current verdicts, with why",
+                             description="List the playbooks; with --model, those that apply to the model, best "
+                                         "match of their entry conditions on the current verdicts first.")
+    _common(sp)
+    sp.add_argument("--model", "-m", help="rank for this model's current verdicts")
+    sp = playbook.add_parser("validate", help="check playbook files: every problem, as file:line:col (exit 1)",
+                             description="Check playbook files and print every problem as file:line:col: path: "
+                                         "message. Exit 0 when every file is valid, 1 otherwise.")
+    _common(sp)
+    sp.add_argument("files", nargs="+", metavar="FILE")
+    sp = playbook.add_parser("run", help="run a playbook headless (or resume its unfinished run)",
+                             description="Run a playbook step by step, printing each step; choices and "
+                                         "confirmations come from --answers (or are typed at a terminal). An "
+                                         "unfinished run of the same playbook in the model's open incident is "
+                                         "resumed where it stopped. Exit 0 when it ended as planned, 1 otherwise.")
+    _common(sp)
+    sp.add_argument("playbook", metavar="ID", help="the playbook's id (or its file)")
+    sp.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+    sp.add_argument("--answers", metavar="FILE", help="YAML: step id -> {option, reason} or {confirm: true}")
+    sp.add_argument("--yes", action="store_true", help="confirm every action without asking (automation)")
+    sp.add_argument("--dry-run", action="store_true", help="change nothing, journal nothing: say per action "
+                    "what it would do")
+
     p = command("journal", "the decision journal: verify its hash chains", "console.commands.journal:run")
     journal = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
     sp = journal.add_parser("verify", help="detect edited, deleted, reordered or inserted events (exit 1)",
@@ -196,11 +223,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (tracebacks of database errors among them) are for --debug.
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "CRITICAL")
     from console.domain.errors import RewindError
-    from console.runtime import tune_gc
+    from console.runtime import GEN0_THRESHOLD, tune_gc
 
     try:
         handler = _resolve(args.handler)
-        tune_gc()
+        if args.command == "tui":
+            # The console collects and freezes once its config is loaded, after its first frame: a full
+            # collection now (~10 ms) would delay that frame. Until then, only the threshold.
+            gc.set_threshold(GEN0_THRESHOLD, *gc.get_threshold()[1:])
+        else:
+            tune_gc()
         return handler(args)
     except RewindError as exc:
         if debug:

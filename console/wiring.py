@@ -14,8 +14,10 @@ from console.services.status import StatusService
 
 if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a journal is built
     from console.adapters.journal_sql import SqlJournal
+    from console.adapters.notify import HttpEndpoints, WebhookNotifier
     from console.services.journal import JournalService
     from console.services.live import LiveStatus
+    from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
     from console.services.rollback import RollbackService
 
@@ -56,6 +58,45 @@ def build_status_service(config: Config) -> StatusService:
     )
 
 
+def build_notifier(config: Config, environ: Mapping[str, str] | None = None) -> WebhookNotifier:
+    """The webhooks playbook ``notify`` steps post to (config ``notify.webhooks``).
+
+    Nothing is read yet: each webhook's URL comes from its env var or file when it is posted to.
+
+    Args:
+        config: the validated config.
+        environ: where ``url_env`` is looked up; default ``os.environ``.
+    """
+    from console.adapters.notify import HttpTarget, WebhookNotifier
+
+    targets = {
+        name: HttpTarget(name=name, setting=f"notify.webhooks.{name}", url=w.url, url_env=w.url_env,
+                         url_file=w.url_file, timeout_s=w.timeout_s)
+        for name, w in config.notify.webhooks.items()
+    }
+    return WebhookNotifier(targets, environ)
+
+
+def build_endpoints(config: Config, environ: Mapping[str, str] | None = None) -> HttpEndpoints:
+    """The HTTP endpoints playbook ``http`` actions may call (config ``endpoints``).
+
+    Nothing is read yet: URLs and header values come from env vars or files at each call.
+
+    Args:
+        config: the validated config.
+        environ: where ``url_env`` and ``headers_env`` are looked up; default ``os.environ``.
+    """
+    from console.adapters.notify import HttpEndpoints, HttpTarget
+
+    targets = {
+        name: HttpTarget(name=name, setting=f"endpoints.{name}", url=e.url, url_env=e.url_env,
+                         url_file=e.url_file, timeout_s=e.timeout_s, method=e.method,
+                         headers_env=tuple(e.headers_env.items()))
+        for name, e in config.endpoints.items()
+    }
+    return HttpEndpoints(targets, environ)
+
+
 def build_journal(journal: JournalConfig) -> SqlJournal:
     """The decision journal the config names (SQLite under the XDG state dir by default)."""
     from console.adapters.journal_sql import SqlJournal
@@ -67,7 +108,8 @@ def known_secrets(settings: JournalSettings, environ: Mapping[str, str] | None =
     """Every secret value the journal must never record.
 
     The journal database's password, the metrics credentials the config names,
-    and the values of the environment's secret-named variables (``*_TOKEN``...).
+    the webhook URLs and endpoint header values read from env or files, and the
+    values of the environment's secret-named variables (``*_TOKEN``...).
     """
     from console.adapters.identity import environment_secrets
     from console.adapters.journal_sql import journal_url
@@ -80,6 +122,14 @@ def known_secrets(settings: JournalSettings, environ: Mapping[str, str] | None =
                                              (auth.password_env, auth.password_file, "password")):
             try:
                 values.append(read_secret(env_name, file_name, f"metrics.auth.{setting}"))
+            except ConfigError:
+                pass  # an unset secret cannot leak
+    if settings.outbound:
+        from console.adapters.notify import secret_value
+
+        for source in settings.outbound:
+            try:
+                values.append(secret_value(source.env, source.file, source.setting, environ))
             except ConfigError:
                 pass  # an unset secret cannot leak
     values.extend(environment_secrets(environ))
@@ -107,7 +157,8 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
     from console.services.rollback import RollbackService, RollbackSettings
 
     config = loaded.config
-    settings = JournalSettings(journal=config.journal, metrics_auth=config.metrics.auth, path=loaded.path)
+    settings = JournalSettings(journal=config.journal, metrics_auth=config.metrics.auth, path=loaded.path,
+                               outbound=config.outbound_secrets())
     records = build_journal(config.journal)
     journal = build_journal_service(settings, environ, journal=records)
     r = config.rollback
@@ -135,6 +186,16 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
         identity=os_identity(),
         approval_timeout_s=config.roles.approval_timeout_s if config.roles else 900.0,
     )
+
+
+def build_playbook_runner(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> PlaybookRunner:
+    """The playbook runner over the rollback use case, the webhooks and the endpoints."""
+    from console.adapters.identity import holder_alive
+    from console.services.playbooks import PlaybookRunner
+
+    config = loaded.config
+    return PlaybookRunner(build_rollback_service(loaded, environ), build_notifier(config), build_endpoints(config),
+                          is_live=holder_alive)
 
 
 class ConsoleBackend:

@@ -15,10 +15,10 @@ def run(args: argparse.Namespace) -> int:
 
     sandbox = sandbox_for(args)
     sandbox.up(say=lambda line: print(line, file=sys.stderr, flush=True))
-    loaded = load_config(str(sandbox.config_path))
     command = sys.argv[0] if "/" in sys.argv[0] else "rewind"
     try:
-        return open_console(loaded, None, bool(getattr(args, "read_only", False)), getattr(args, "theme", None),
+        return open_console(lambda: load_config(str(sandbox.config_path)), None,
+                            bool(getattr(args, "read_only", False)), getattr(args, "theme", None),
                             bool(getattr(args, "mouse", False)))
     finally:
         where = f" --dir {sandbox.dir}" if getattr(args, "dir", None) else ""

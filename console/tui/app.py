@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -28,23 +28,31 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from console.domain.errors import RewindError
-from console.services.live import SYSTEMS, Health, HealthWatch, Reading
 from console.tui import themes
-from console.tui.backend import Backend
+from console.tui.backend import Backend, BackendLoader, LoadingBackend
 from console.tui.matrix_model import Summary, summarise
-from console.tui.messages import ActionDone, ActionStep, JournalRead, SnapshotReady, SystemRead
+from console.tui.messages import (
+    ActionDone,
+    ActionStep,
+    BackendFailed,
+    BackendReady,
+    JournalRead,
+    SnapshotReady,
+    SystemRead,
+)
 from console.tui.screens.overview import OverviewScreen, explanation
 from console.tui.terminal import HangupWatch, terminal_alive
 from console.tui.widgets.matrix import MatrixView
-from console.tui.widgets.status_header import model_line, systems_line, verdict_line
+from console.tui.widgets.status_header import loading_line, model_line, systems_line, verdict_line
 from console.tui.widgets.trend import TrendHistory
 
 if TYPE_CHECKING:
-    # Loaded on first use, after the first frame: the dialogs, the other screens, the journal's
-    # and the actions' modules are not needed to paint the overview.
+    # Loaded on first use, after the first frame: the services (and the domain's journal under their
+    # protocols), the dialogs, the other screens and the actions' modules are not needed to paint the overview.
     from console.domain.metrics import QueryResult
     from console.domain.rollback import Mode
     from console.domain.status import StatusSnapshot
+    from console.services.live import HealthWatch, Reading
     from console.services.rollback import Preview
     from console.tui.dialogs.progress import ActionScreen
     from console.tui.face import ConsoleFace
@@ -101,19 +109,26 @@ class RewindApp(App[int]):
         Binding("m", "next_model", "model"),
     ]
 
-    def __init__(self, backend: Backend, options: ConsoleOptions = ConsoleOptions()) -> None:
+    def __init__(self, backend: Backend | None = None, options: ConsoleOptions = ConsoleOptions(),
+                 load_backend: BackendLoader | None = None) -> None:
         super().__init__()
-        self.backend = backend
+        if (backend is None) == (load_backend is None):
+            raise ValueError("give the console either a backend or a loader of one")
+        self.backend: Backend = backend or LoadingBackend()
+        self.load_backend = load_backend
+        self.backend_ready = backend is not None
+        self.start_error: BaseException | None = None
+        """What the loader raised: the console ended on it (exit code 2 for a config or usage error)."""
         self.options = options
         self.read_only = options.read_only
         self.mouse_enabled = options.mouse
-        self.models = backend.models
+        self.models = self.backend.models
         self.model = options.model or (self.models[0] if self.models else "")
         self.readings: dict[str, Reading[object]] = {}
         self.snapshot: StatusSnapshot | None = None
         self.summary: Summary | None = None
         self.journal_state: JournalRead | None = None
-        self.health = HealthWatch()
+        self.health: HealthWatch | None = None
         self.trend = TrendHistory()
         self.acting = False
         self.action_screen: ActionScreen | None = None
@@ -152,13 +167,48 @@ class RewindApp(App[int]):
     def on_mount(self) -> None:
         for problem in self._theme_problems:
             self.notify(problem, title="theme", severity="warning", timeout=10)
-        if not self.model:
-            self.notify("no model is configured (router.backends)", severity="error", timeout=30)
         self._paint_header()
         if self.options.watch_terminal:
             self.hangup = HangupWatch(self._hung_up)
             self.hangup.start()
             self._guard_resume()
+        if self.load_backend is not None:
+            # The config is read once the first frame is on the terminal: a thread started now would
+            # take the interpreter from the event loop that paints it.
+            self.call_after_refresh(self._load, self.load_backend)
+        else:
+            self._start_polls()
+
+    @work(thread=True, exit_on_error=False, group="start", name="load the config")
+    def _load(self, load: BackendLoader) -> None:
+        """Read the config and build the backend (pydantic, YAML, the adapters' modules)."""
+        try:
+            backend = load()
+        except Exception as exc:  # noqa: BLE001 - the CLI reports it in one line once the terminal is restored
+            self.post_message(BackendFailed(exc))
+        else:
+            self.post_message(BackendReady(backend))
+
+    @on(BackendReady)
+    def _backend_loaded(self, message: BackendReady) -> None:
+        self.backend = message.backend
+        self.backend_ready = True
+        self.models = self.backend.models
+        self.model = self.options.model or (self.models[0] if self.models else "")
+        self._paint_header()
+        self._start_polls()
+
+    @on(BackendFailed)
+    def _backend_failed(self, message: BackendFailed) -> None:
+        self.start_error = message.error
+        self.exit(return_code=getattr(message.error, "exit_code", 1))
+
+    def _start_polls(self) -> None:
+        from console.services.live import SYSTEMS, HealthWatch
+
+        self.health = HealthWatch()
+        if not self.model:
+            self.notify("no model is configured (router.backends)", severity="error", timeout=30)
         for system in (*SYSTEMS, "journal"):
             self._poll(system)
 
@@ -219,6 +269,8 @@ class RewindApp(App[int]):
         try:
             read(model)
         except Exception as exc:  # noqa: BLE001 - a poll must never close the app
+            from console.services.live import Health, Reading
+
             message = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, RewindError) else str(exc)
             if system == "journal":
                 self.post_message(JournalRead(None, [], None, None, error=message))
@@ -289,11 +341,10 @@ class RewindApp(App[int]):
         previous = self.readings.get(reading.system)
         if reading.value is None and previous is not None and previous.value is not None:
             # Keep the last good value to compose with; the header shows the failure.
-            self.readings[reading.system] = Reading(reading.system, reading.health, previous.value,
-                                                    reading.error, reading.took_s, reading.at)
+            self.readings[reading.system] = replace(reading, value=previous.value)
         else:
             self.readings[reading.system] = reading
-        change = self.health.change(reading)
+        change = self.health.change(reading) if self.health is not None else None
         if change:
             self.notify(change, title="systems", severity="information" if reading.health.usable else "warning")
             self._journal_health(change, reading)
@@ -390,7 +441,8 @@ class RewindApp(App[int]):
         registry = self.readings.get("registry")
         journal = self.journal_state
         lines = [
-            model_line(self.model, registry, self.snapshot),  # type: ignore[arg-type]
+            model_line(self.model, registry, self.snapshot)  # type: ignore[arg-type]
+            if self.backend_ready else loading_line(self.model),
             systems_line(self.readings, journal.error if journal else None),
             verdict_line(self.snapshot, self.summary, self.options.clock()),
         ]
@@ -837,9 +889,21 @@ class RewindApp(App[int]):
             pass  # the journal being down is on the header already
 
 
-def create_app(backend: Backend, options: ConsoleOptions = ConsoleOptions()) -> RewindApp:
-    """The one app factory, used by ``rewind tui`` and by the tests."""
-    return RewindApp(backend, options)
+def create_app(backend: Backend | None = None, options: ConsoleOptions = ConsoleOptions(), *,
+               load_backend: BackendLoader | None = None) -> RewindApp:
+    """The one app factory, used by ``rewind tui`` and by the tests.
+
+    Args:
+        backend: the console's services, ready to use (the tests' fakes).
+        options: how the console was started.
+        load_backend: instead of ``backend``, what reads the config and builds it: called in a thread
+            worker after the first frame (``rewind tui``). What it raises ends the app, with exit code 2
+            for a config or usage error, and is kept in ``app.start_error`` for the CLI to report.
+
+    Returns:
+        The app, not yet running.
+    """
+    return RewindApp(backend, options, load_backend)
 
 
 def install_hangup_signal(app: RewindApp) -> None:

@@ -1,12 +1,17 @@
 """What the console needs from the rest of Rewind: its services, built on first use.
 
 :class:`console.wiring.ConsoleBackend` builds them over the configured systems;
-the tests hand the console one over fake adapters.
+the tests hand the console one over fake adapters. ``rewind tui`` hands the
+console a :data:`BackendLoader` instead: the console paints its first frame,
+then reads the config and builds the backend in a thread worker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
+
+from console.domain.errors import RewindError
 
 if TYPE_CHECKING:  # the services load when the console first uses them, after its first frame
     from console.services.live import LiveStatus
@@ -36,3 +41,31 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+
+
+BackendLoader = Callable[[], Backend]
+"""Reads the config and builds the backend; it blocks (pydantic, the config file), so the console calls it
+in a thread worker after its first frame. What it raises ends the console: a :class:`RewindError` (a
+missing or invalid config, an unknown ``--model``) is then reported by the CLI in one line, exit code 2."""
+
+
+class LoadingBackend:
+    """Stands in for the backend while the config loads: no models, and every service says so."""
+
+    models: tuple[str, ...] = ()
+    source = "the config (still loading)"
+
+    def _loading(self) -> RewindError:
+        return RewindError("the config is still loading: try again in a moment")
+
+    def live(self) -> LiveStatus:
+        raise self._loading()
+
+    def rollback(self) -> RollbackService:
+        raise self._loading()
+
+    def postmortems(self) -> PostMortems:
+        raise self._loading()
+
+    def close(self) -> None:
+        """Nothing to release."""

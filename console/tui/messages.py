@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: the journal's and the actions' modules lo
     from console.services.actions import ActionResult
     from console.services.approvals import PendingRequest
     from console.services.live import Reading
+    from console.tui.backend import Backend
     from console.tui.matrix_model import Summary
 
 
@@ -72,3 +73,17 @@ class ActionDone(Message):
     title: str
     result: ActionResult | None
     error: str | None = None
+
+
+@dataclass
+class BackendReady(Message):
+    """The config was read and the backend built (after the first frame): the polls can start."""
+
+    backend: Backend
+
+
+@dataclass
+class BackendFailed(Message):
+    """The config could not be read or used: the console ends, and the CLI says why in one line."""
+
+    error: BaseException

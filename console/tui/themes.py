@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from textual.color import Color, ColorParseError
 from textual.design import ColorSystem
 from textual.theme import Theme
@@ -111,87 +111,93 @@ def _colour_problem(value: str) -> str | None:
     return None
 
 
-class _VariableError(ValueError):
-    """A fault in one entry of ``variables``, so the message can name ``variables.<key>``."""
-
-    def __init__(self, key: str, detail: str) -> None:
-        super().__init__(f"{key}: {detail}")
-        self.key = key
-        self.detail = detail
+_FIELDS = ("name", "dark", *_BASE_COLOURS, "variables")
+"""A theme file's keys, in the order its problems are reported."""
+_NOT_TEXT = "Input should be a valid string"
+_NOT_BOOL = "Input should be a valid boolean"
+_NOT_MAPPING = "Input should be a valid dictionary"
 
 
-class _ThemeFile(BaseModel):
-    """The shape of a theme file, as read from YAML."""
+@dataclass(frozen=True)
+class _Problem:
+    """One fault of a theme file: where (its keys, for the line number) and what.
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    ``kind`` is ``missing`` for a required key that is absent, else ``value``.
+    """
 
-    name: str
-    dark: bool = True
-    primary: str
-    secondary: str | None = None
-    accent: str | None = None
-    foreground: str | None = None
-    background: str | None = None
-    surface: str | None = None
-    panel: str | None = None
-    boost: str | None = None
-    warning: str | None = None
-    error: str | None = None
-    success: str | None = None
-    variables: dict[str, str] = {}
+    loc: tuple[Any, ...]
+    message: str
+    kind: str = "value"
 
-    @field_validator(*_BASE_COLOURS, mode="before")
-    @classmethod
-    def _present(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError(_NO_VALUE)
-        return value
 
-    @field_validator(*_BASE_COLOURS)
-    @classmethod
-    def _colour(cls, value: str) -> str:
-        problem = _colour_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
+def _base_colour_problems(key: str, value: Any) -> list[_Problem]:
+    if value is None:
+        return [_Problem((key,), _NO_VALUE)]
+    if not isinstance(value, str):
+        return [_Problem((key,), _NOT_TEXT)]
+    problem = _colour_problem(value)
+    return [_Problem((key,), problem)] if problem else []
 
-    @field_validator("variables", mode="before")
-    @classmethod
-    def _variables_present(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("no value: expected a mapping of variable names to values")
-        if isinstance(value, dict):
-            for key, entry in value.items():
-                if entry is None:
-                    raise _VariableError(str(key), _NO_VALUE)
-        return value
 
-    @field_validator("variables")
-    @classmethod
-    def _variables_known(cls, value: dict[str, str]) -> dict[str, str]:
-        known = _textual_variables()
-        for key, entry in value.items():
-            if key in APP_VARIABLES:
-                problem = _colour_problem(entry)
-                if problem:
-                    raise _VariableError(key, problem)
-            elif key not in known:
-                raise _VariableError(key, "unknown variable (neither an app variable nor one of Textual's)")
-            elif not entry.strip():
-                raise _VariableError(key, "empty value")
-        return value
+def _variables_problems(value: Any) -> list[_Problem]:
+    """The faults of ``variables``: its shape first (every one), then the first wrong entry."""
+    if value is None:
+        return [_Problem(("variables",), "no value: expected a mapping of variable names to values")]
+    if not isinstance(value, dict):
+        return [_Problem(("variables",), _NOT_MAPPING)]
+    for key, entry in value.items():
+        if entry is None:
+            return [_Problem(("variables", str(key)), _NO_VALUE)]
+    shape = []
+    for key, entry in value.items():
+        if not isinstance(key, str):
+            shape.append(_Problem(("variables", key, "[key]"), _NOT_TEXT))
+        if not isinstance(entry, str):
+            shape.append(_Problem(("variables", key), _NOT_TEXT))
+    if shape:
+        return shape
+    known = _textual_variables()
+    for key, entry in value.items():
+        if key in APP_VARIABLES:
+            problem = _colour_problem(entry)
+            if problem:
+                return [_Problem(("variables", key), problem)]
+        elif key not in known:
+            return [_Problem(("variables", key), "unknown variable (neither an app variable nor one of Textual's)")]
+        elif not entry.strip():
+            return [_Problem(("variables", key), "empty value")]
+    return []
 
-    @model_validator(mode="after")
-    def _app_variables_set(self) -> _ThemeFile:
-        missing = [name for name in APP_VARIABLES if name not in self.variables]
-        if missing:
-            raise ValueError(f"missing app variable{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
-        return self
 
-    def to_theme(self) -> Theme:
-        """The Textual theme this file describes."""
-        fields = self.model_dump(exclude={"variables"})
-        return Theme(**fields, variables=dict(self.variables))
+def _theme_problems(data: dict[Any, Any]) -> list[_Problem]:
+    """Every fault of a theme file read from YAML, key by key in ``_FIELDS`` order, then the unknown keys.
+
+    Checked by hand rather than by a pydantic model, so the console paints its first frame without
+    loading pydantic; the checks (strict types, no coercion) and their messages are pydantic's.
+    """
+    problems: list[_Problem] = []
+    for key in _FIELDS:
+        if key not in data:
+            if key in ("name", "primary"):
+                problems.append(_Problem((key,), "", "missing"))
+        elif key == "name":
+            if not isinstance(data[key], str):
+                problems.append(_Problem((key,), _NOT_TEXT))
+        elif key == "dark":
+            if not isinstance(data[key], bool):
+                problems.append(_Problem((key,), _NOT_BOOL))
+        elif key == "variables":
+            problems += _variables_problems(data[key])
+        else:
+            problems += _base_colour_problems(key, data[key])
+    problems += [_Problem((key,), "unknown key" if isinstance(key, str) else "Keys should be strings")
+                 for key in data if key not in _FIELDS]
+    if problems:
+        return problems
+    missing = [name for name in APP_VARIABLES if name not in data.get("variables", {})]
+    if missing:
+        return [_Problem((), f"missing app variable{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")]
+    return []
 
 
 def _display(path: Path) -> str:
@@ -203,8 +209,22 @@ def _display(path: Path) -> str:
 
 
 def _read_yaml(text: str) -> tuple[Any, yaml.Node | None]:
-    """The YAML document and its node tree (for line numbers)."""
-    loader = yaml.SafeLoader(text)
+    """The YAML document and its node tree (for line numbers).
+
+    libyaml's loader reads it when it is there (ten times faster); a document it refuses is
+    read again by PyYAML's own loader, whose error messages Rewind reports everywhere.
+    """
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None:
+        try:
+            return _load_yaml(fast, text)
+        except yaml.YAMLError:
+            pass
+    return _load_yaml(yaml.SafeLoader, text)
+
+
+def _load_yaml(loader_class: Any, text: str) -> tuple[Any, yaml.Node | None]:
+    loader = loader_class(text)
     try:
         node = loader.get_single_node()
         return (loader.construct_document(node) if node is not None else None), node
@@ -227,22 +247,14 @@ def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def _describe(error: Mapping[str, Any], root: yaml.Node | None) -> str:
-    """One pydantic error as ``line N: where: what``."""
-    loc = tuple(error["loc"])
-    where = ".".join(str(part) for part in loc)
-    cause = (error.get("ctx") or {}).get("error")
-    if isinstance(cause, _VariableError):
-        loc, where, message = (*loc, cause.key), f"{where}.{cause.key}", cause.detail
-    elif error["type"] == "missing":
+def _describe(problem: _Problem, root: yaml.Node | None) -> str:
+    """One problem as ``line N: where: what``."""
+    where = ".".join(str(part) for part in problem.loc)
+    if problem.kind == "missing":
         return f"missing key {where!r}"
-    elif error["type"] == "extra_forbidden":
-        message = "unknown key"
-    else:
-        message = error["msg"].removeprefix("Value error, ")
-    line = _line_of(root, loc) if loc else None
+    line = _line_of(root, problem.loc) if problem.loc else None
     at = f"line {line}: " if line else ""
-    return f"{at}{where}: {message}" if where else f"{at}{message}"
+    return f"{at}{where}: {problem.message}" if where else f"{at}{problem.message}"
 
 
 def load_theme_file(path: Path) -> Theme:
@@ -272,19 +284,19 @@ def load_theme_file(path: Path) -> Theme:
     if not isinstance(data, dict):
         found = "an empty file" if data is None else f"a {type(data).__name__}"
         raise ThemeFileError(f"{shown}: not a theme: expected a mapping of keys, found {found}")
-    try:
-        parsed = _ThemeFile.model_validate(data)
-    except ValidationError as error:
-        errors = error.errors()
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ThemeFileError(f"{shown}: not a theme: {_describe(errors[0], root)}{more}") from None
-    if parsed.name != path.stem:
+    problems = _theme_problems(data)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ThemeFileError(f"{shown}: not a theme: {_describe(problems[0], root)}{more}")
+    if data["name"] != path.stem:
         line = _line_of(root, ("name",))
         at = f"line {line}: " if line else ""
         raise ThemeFileError(
-            f"{shown}: not a theme: {at}name {parsed.name!r} does not match the file name (expected {path.stem!r})"
+            f"{shown}: not a theme: {at}name {data['name']!r} does not match the file name (expected {path.stem!r})"
         )
-    return parsed.to_theme()
+    colours: dict[str, Any] = {key: data.get(key) for key in _BASE_COLOURS}
+    return Theme(name=data["name"], dark=data.get("dark", True), variables=dict(data.get("variables", {})),
+                 **colours)
 
 
 def load_themes(directory: Path | None = None) -> tuple[list[Theme], list[str]]:

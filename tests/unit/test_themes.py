@@ -117,6 +117,14 @@ BROKEN = [
      f"line {_line('dark:') + 1}: primray: unknown key"),
     ("unknown-variable", _variant("rewind-broken", old="  info:", new="  infoo:"), "variables.infoo: unknown variable"),
     ("wrong-name", _variant("rewind-other"), "name 'rewind-other' does not match the file name"),
+    # Checked strictly, as a pydantic model in strict mode would: no coercion, every problem counted.
+    ("dark-not-a-boolean", _variant("rewind-broken", old="dark: true", new="dark: 1"),
+     f"line {_line('dark:')}: dark: Input should be a valid boolean"),
+    ("name-not-text", GOOD.replace("name: rewind-dark", "name: 7"), f"line {_line('name:')}: name: Input should be"),
+    ("variables-not-a-mapping", _variant("rewind-broken", old="variables:", new="variables: [breach]\nunused:"),
+     f"line {_line('variables:')}: variables: Input should be a valid dictionary (and 1 more)"),
+    ("two-problems", _variant("rewind-broken", old='primary: "#4C9BE8"', new='primary: "blu"\nprimray: "#000000"'),
+     f"line {_line('primary:')}: primary: bad colour 'blu' (did you mean 'blue'?) (and 1 more)"),
 ]
 
 

@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
-from console.domain.status import StatusSnapshot
 from console.domain.verdicts import State
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
-from console.services.live import SYSTEMS, Health, Reading
-from console.tui.matrix_model import Summary
 from console.tui.widgets.line_stack import LineStack
 
+if TYPE_CHECKING:  # the header paints the first frame before the services' and the journal's modules load
+    from console.domain.status import StatusSnapshot
+    from console.services.live import Reading
+    from console.tui.matrix_model import Summary
+
+SYSTEMS = ("registry", "router", "metrics")
+"""The systems the header shows: ``console.services.live.SYSTEMS``, spelled out so the first frame needs none of
+the services' modules (tests/tui keeps the two equal)."""
+
+# Keyed by ``console.services.live.Health``'s values: a StrEnum, its members look these up (tests/tui checks
+# that every state has its style and symbol).
 HEALTH_STYLE = {
-    Health.CONNECTING: "italic",
-    Health.OK: "green",
-    Health.SLOW: "bold yellow",
-    Health.UNREACHABLE: "bold red",
-    Health.GARBAGE: "bold red",
-    Health.FAILING: "bold red",
+    "connecting": "italic",
+    "ok": "green",
+    "slow": "bold yellow",
+    "unreachable": "bold red",
+    "garbage": "bold red",
+    "failing": "bold red",
 }
-HEALTH_SYMBOL = {Health.CONNECTING: "…", Health.OK: "✓", Health.SLOW: "!", Health.UNREACHABLE: "✗",
-                 Health.GARBAGE: "✗", Health.FAILING: "✗"}
+HEALTH_SYMBOL = {"connecting": "…", "ok": "✓", "slow": "!", "unreachable": "✗", "garbage": "✗", "failing": "✗"}
 CONNECTING_TEXT = {"registry": "connecting to MLflow…", "router": "connecting to HAProxy…",
                    "metrics": "connecting to Prometheus…", "journal": "opening the journal…"}
 
@@ -50,21 +58,28 @@ def model_line(model: str, registry: Reading[list[ModelVersion]] | None, snapsho
     return line
 
 
+def loading_line(model: str) -> Text:
+    """The model line while the config loads: the model when ``--model`` named it, and what is happening."""
+    line = Text.assemble((model, "bold"), "  ") if model else Text()
+    line.append("loading the config…", style="italic")
+    return line
+
+
 def systems_line(readings: dict[str, Reading[object]], journal: str | None) -> Text:
     """Each system's state, with the last error of a failing one."""
     line = Text()
     errors: list[tuple[str, str]] = []
     for system in SYSTEMS:
         reading = readings.get(system)
-        health = reading.health if reading is not None else Health.CONNECTING
+        health = reading.health if reading is not None else "connecting"
         if line:
             line.append(" · ")
-        if health is Health.CONNECTING:
+        if health == "connecting":
             line.append(CONNECTING_TEXT[system], style=HEALTH_STYLE[health])
             continue
         # Only a slow answer shows its time: a figure that changes every refresh costs bytes and says nothing.
-        took = f" {reading.took_s:.1f}s" if reading is not None and health is Health.SLOW else ""
-        line.append(f"{HEALTH_SYMBOL[health]} {system} {health.value}{took}", style=HEALTH_STYLE[health])
+        took = f" {reading.took_s:.1f}s" if reading is not None and health == "slow" else ""
+        line.append(f"{HEALTH_SYMBOL[health]} {system} {health}{took}", style=HEALTH_STYLE[health])
         if reading is not None and reading.error:
             errors.append((system, reading.error))
     line.append(" · ")
