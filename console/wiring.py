@@ -15,6 +15,7 @@ from console.services.status import StatusService
 if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a journal is built
     from console.adapters.journal_sql import SqlJournal
     from console.adapters.notify import HttpEndpoints, WebhookNotifier
+    from console.adapters.playbook_files import PlaybookFiles
     from console.services.journal import JournalService
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
@@ -188,14 +189,27 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
     )
 
 
-def build_playbook_runner(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> PlaybookRunner:
-    """The playbook runner over the rollback use case, the webhooks and the endpoints."""
+def build_playbook_source(loaded: LoadedConfig | None) -> PlaybookFiles:
+    """The playbook files of the configured directories, checked against the config's names."""
+    from console.adapters.playbook_files import PlaybookFiles, check_context
+
+    if loaded is None:
+        from console.config import default_playbook_dirs
+        from console.domain.playbook_check import CheckContext
+
+        return PlaybookFiles(default_playbook_dirs(), CheckContext())
+    return PlaybookFiles(loaded.config.playbooks.resolved_dirs(loaded.path), check_context(loaded.config))
+
+
+def build_playbook_runner(loaded: LoadedConfig, environ: Mapping[str, str] | None = None,
+                          rollback: RollbackService | None = None) -> PlaybookRunner:
+    """The playbook runner over the rollback use case, the playbook files, the webhooks and the endpoints."""
     from console.adapters.identity import holder_alive
     from console.services.playbooks import PlaybookRunner
 
     config = loaded.config
-    return PlaybookRunner(build_rollback_service(loaded, environ), build_notifier(config), build_endpoints(config),
-                          is_live=holder_alive)
+    return PlaybookRunner(rollback or build_rollback_service(loaded, environ), build_playbook_source(loaded),
+                          build_notifier(config, environ), build_endpoints(config, environ), is_live=holder_alive)
 
 
 class ConsoleBackend:
@@ -218,6 +232,7 @@ class ConsoleBackend:
         self._lock = threading.Lock()
         self._live: LiveStatus | None = None
         self._rollback: RollbackService | None = None
+        self._playbooks: PlaybookRunner | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -251,6 +266,14 @@ class ConsoleBackend:
             if self._rollback is None:
                 self._rollback = build_rollback_service(self.loaded, self.environ)
             return self._rollback
+
+    def playbooks(self) -> PlaybookRunner:
+        """The playbook runner, over the same rollback use case (and journal) as the console's actions."""
+        rollback = self.rollback()
+        with self._lock:
+            if self._playbooks is None:
+                self._playbooks = build_playbook_runner(self.loaded, self.environ, rollback)
+            return self._playbooks
 
     def postmortems(self) -> PostMortems:
         """Closing and exporting incidents, with their metric history."""

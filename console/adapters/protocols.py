@@ -7,13 +7,17 @@ so tests can hand them fakes and the CLI and TUI can hand them real systems.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from console.domain.delivery import Delivery
 from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
 from console.domain.metrics import MetricSpec, QueryResult, RangeResult
 from console.domain.routing import RouterState
 from console.domain.versions import AliasMap, ModelVersion
+
+if TYPE_CHECKING:  # the playbook language loads only where playbooks are used
+    from console.domain.playbook import LoadedPlaybook, Playbook
+    from console.domain.playbook_check import Problem
 
 
 class Registry(Protocol):
@@ -176,3 +180,22 @@ class Endpoints(Protocol):
         body is not JSON, the endpoint is unreachable or silent, or it answers non-2xx;
         ConfigError when its URL or a header value cannot be read.
         """
+
+
+class PlaybookSource(Protocol):
+    """The playbook files (config ``playbooks.dirs``), read and validated against the config's names."""
+
+    def describe(self) -> str:
+        """Where the playbooks are read from."""
+
+    def load(self) -> tuple[list[LoadedPlaybook], list[Problem]]:
+        """Every valid playbook (ids unique, the first directory wins) and every problem of the others."""
+
+    def find(self, playbook_id: str) -> LoadedPlaybook:
+        """The valid playbook with this id, or read from this file path.
+
+        Raises UsageError naming the playbook, with the close matches or its first problem.
+        """
+
+    def parse(self, text: str, source: str) -> Playbook:
+        """A journaled copy of a playbook, checked again; UsageError when it no longer validates."""

@@ -84,6 +84,8 @@ def seed_registry(tracking_uri: str, artifact_dir: Path, model: str) -> list[str
         versions.append(version)
     client.set_registered_model_alias(model, "champion", versions[-2])
     client.set_registered_model_alias(model, "challenger", versions[-1])
+    # The champion was promoted from the version before it: what a regression after promotion reverts to.
+    client.set_model_version_tag(model, versions[-2], "rewind.previous_champion", versions[-3])
     return versions
 
 

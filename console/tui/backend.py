@@ -15,6 +15,7 @@ from console.domain.errors import RewindError
 
 if TYPE_CHECKING:  # the services load when the console first uses them, after its first frame
     from console.services.live import LiveStatus
+    from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
     from console.services.rollback import RollbackService
 
@@ -38,6 +39,9 @@ class Backend(Protocol):
 
     def postmortems(self) -> PostMortems:
         """Closing and exporting incidents."""
+
+    def playbooks(self) -> PlaybookRunner:
+        """The playbook runner (the walkthrough), over the same journal as the console's actions."""
 
     def close(self) -> None:
         """Release connections."""
@@ -65,6 +69,9 @@ class LoadingBackend:
         raise self._loading()
 
     def postmortems(self) -> PostMortems:
+        raise self._loading()
+
+    def playbooks(self) -> PlaybookRunner:
         raise self._loading()
 
     def close(self) -> None:

@@ -1,0 +1,110 @@
+"""The playbook files of the configured directories: read safely, validated, found by id.
+
+Implements :class:`console.adapters.protocols.PlaybookSource` over
+:mod:`console.adapters.playbook_yaml`. A file is read once; the playbook and the
+exact text it was validated from travel together, so the text a run journals is
+the text that was checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from console.adapters.playbook_yaml import load_playbook_with_text, read_playbook_text
+from console.domain.errors import UsageError
+from console.domain.playbook import LoadedPlaybook, Playbook
+from console.domain.playbook_check import CheckContext, Problem
+
+if TYPE_CHECKING:
+    from console.config import Config
+
+
+def check_context(config: Config) -> CheckContext:
+    """What a playbook may name under this config: its metrics, endpoints and webhooks, and its rules."""
+    return CheckContext(
+        metric_names=frozenset(m.name for m in config.metrics.catalogue),
+        endpoint_names=frozenset(config.endpoints),
+        webhook_names=frozenset(config.notify.webhooks),
+        require_confirmation=config.playbooks.require_confirmation,
+    )
+
+
+class PlaybookFiles:
+    """``*.yaml`` and ``*.yml`` files in ``dirs``; a name found in an earlier directory hides later ones.
+
+    Args:
+        dirs: the directories, in order.
+        context: the names playbooks are checked against.
+    """
+
+    def __init__(self, dirs: Sequence[Path], context: CheckContext) -> None:
+        self.dirs = tuple(dirs)
+        self.context = context
+
+    def describe(self) -> str:
+        return ", ".join(str(d) for d in self.dirs) or "no directory"
+
+    def files(self) -> list[Path]:
+        """Every playbook file, the first of each name, sorted by name."""
+        found: dict[str, Path] = {}
+        for directory in self.dirs:
+            if directory.is_dir():
+                for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
+                    if path.name.lower() != "readme.yaml":
+                        found.setdefault(path.name, path)
+        return [found[name] for name in sorted(found)]
+
+    def check(self, path: Path) -> tuple[LoadedPlaybook | None, list[Problem]]:
+        """One file, read and checked."""
+        playbook, problems, text = load_playbook_with_text(path, self.context)
+        if playbook is None or problems or text is None:
+            return None, problems
+        return LoadedPlaybook(playbook, text), []
+
+    def load(self) -> tuple[list[LoadedPlaybook], list[Problem]]:
+        valid: list[LoadedPlaybook] = []
+        problems: list[Problem] = []
+        seen: dict[str, str] = {}
+        for path in self.files():
+            loaded, found = self.check(path)
+            problems.extend(found)
+            if loaded is None:
+                continue
+            first = seen.get(loaded.playbook.id)
+            if first is not None:
+                problems.append(Problem(str(path), 0, 0, "id", f"id {loaded.playbook.id!r} is already used by "
+                                                                f"{first}: playbook ids are unique"))
+                continue
+            seen[loaded.playbook.id] = str(path)
+            valid.append(loaded)
+        return valid, problems
+
+    def find(self, playbook_id: str) -> LoadedPlaybook:
+        path = Path(playbook_id)
+        if path.suffix in (".yaml", ".yml") and path.exists():
+            loaded, problems = self.check(path)
+            if loaded is None:
+                raise UsageError(f"{path} does not validate: {problems[0] if problems else 'invalid'} "
+                                 f"(rewind playbook validate {path})")
+            return loaded
+        valid, problems = self.load()
+        for loaded in valid:
+            if loaded.playbook.id == playbook_id:
+                return loaded
+        broken = [p for p in problems if Path(p.file).stem == playbook_id]
+        if broken:
+            raise UsageError(f"playbook {playbook_id} does not validate: {broken[0]} "
+                             f"(rewind playbook validate {broken[0].file})")
+        ids = [loaded.playbook.id for loaded in valid]
+        close = difflib.get_close_matches(playbook_id, ids, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(ids) or 'none'}"
+        raise UsageError(f"no playbook {playbook_id!r} in {self.describe()}{hint}")
+
+    def parse(self, text: str, source: str) -> Playbook:
+        playbook, problems = read_playbook_text(text, source, self.context)
+        if playbook is None:
+            raise UsageError(f"{source} no longer validates: {problems[0] if problems else 'invalid'}")
+        return playbook

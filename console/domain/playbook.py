@@ -1,0 +1,251 @@
+"""The playbook language: typed steps of an incident walkthrough (see playbooks/README.md).
+
+Pure data. A playbook is parsed and validated from YAML by
+:mod:`console.domain.playbook_check` (positions from the loader in
+``console.adapters.playbook_yaml``); the runner in ``console.services`` only
+ever sees a :class:`Playbook` that validated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class StepKind(StrEnum):
+    """What a step does."""
+
+    GUIDANCE = "guidance"
+    CHECK = "check"
+    CHOICE = "choice"
+    ACTION = "action"
+    WAIT = "wait"
+    NOTIFY = "notify"
+    END = "end"
+
+
+class ActionKind(StrEnum):
+    """What an action step changes (never a shell command)."""
+
+    ROLLBACK = "rollback"
+    UNDO = "undo"
+    TAG = "tag"
+    HTTP = "http"
+
+
+OUTCOMES = ("rolled_back", "not_rolled_back", "escalated", "aborted", "resolved")
+"""The outcomes an ``end`` step may declare (``aborted`` and ``escalated`` also end a run on a timeout)."""
+
+TIMEOUT_ENDS = ("abort", "escalate")
+"""``on_timeout`` values that end the run rather than take an option."""
+
+BRANCHES: dict[StepKind, tuple[str, ...]] = {
+    StepKind.CHECK: ("pass", "fail", "no_data"),
+    StepKind.ACTION: ("done", "failed"),
+    StepKind.WAIT: ("stable", "worse", "timeout"),
+}
+"""The branches each branching step must give, all of them."""
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where something is in the playbook's file (1-based)."""
+
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """How long a human step waits, and what happens then.
+
+    Attributes:
+        minutes: how long to wait for an answer.
+        on_timeout: ``abort``, ``escalate``, or (for a choice) an option's id.
+    """
+
+    minutes: float
+    on_timeout: str = "abort"
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """A version the run resolves when it starts: from an alias, the alias's previous holder, or fixed.
+
+    Attributes:
+        name: how steps refer to it (``candidate``, ``stable``...).
+        alias: the version this alias points at.
+        version: a fixed version.
+        previous: the version this alias pointed at before its current one (the journal's last
+            move of it, else the registry's ``rewind.previous_champion`` tag); only the stable alias.
+    """
+
+    name: str
+    alias: str | None = None
+    version: str | None = None
+    previous: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryCondition:
+    """A verdict that makes the playbook relevant.
+
+    Attributes:
+        version: an input's name, or ``all`` (every version with traffic, in a common segment).
+        verdict: ``breach``, ``suspect``, ``pass`` or ``no_data``.
+        metrics: catalogue metrics it is restricted to (empty: any).
+    """
+
+    version: str
+    verdict: str
+    metrics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One answer to a choice."""
+
+    id: str
+    label: str
+    next: str
+
+
+@dataclass(frozen=True)
+class Message:
+    """A notification's template fields (each may hold ``{{ references }}``)."""
+
+    summary: str
+    what_changed: str = ""
+    why: str = ""
+    user_impact: str = ""
+    next_update: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step. Fields that do not apply to the step's kind keep their defaults.
+
+    Attributes:
+        id: unique within the playbook.
+        kind: what the step does.
+        title: a short heading (default: derived from the id).
+        text: Markdown for the responder (guidance's body; optional elsewhere).
+        next: the following step (guidance, choice options aside, notify).
+        branches: branch name -> step id (check, action, wait).
+        metric: a check's catalogue metric.
+        metrics: a wait's catalogue metrics.
+        version: the input a check or wait judges, a tag's version.
+        segments: a check's segments (empty: every segment).
+        suspect_as: what a suspect cell counts as in a check: ``no_data``, ``fail`` or ``pass``.
+        prompt: a choice's question.
+        options: a choice's answers.
+        timeout: how long a human step (choice, confirmed action) waits; a wait's duration.
+        action: an action's kind.
+        leave, target: a rollback's inputs.
+        mode: a rollback's mode, ``immediate`` or ``gradual``.
+        of: an undo's rollback step.
+        key, value: a tag's key and (templated) value.
+        endpoint: an http action's endpoint name (config ``endpoints``).
+        body: an http action's templated body.
+        confirm: whether an action asks for confirmation.
+        dry_run: ``describe`` or ``stop``: what the action does in a dry run.
+        stable_for: a wait's consecutive evaluations without a breach.
+        every_s: a wait's seconds between evaluations.
+        channel: a notify's webhook name, or ``copy``.
+        message: a notify's template.
+        outcome: an end's outcome.
+        position: where the step starts in the file.
+    """
+
+    id: str
+    kind: StepKind
+    title: str = ""
+    text: str = ""
+    next: str | None = None
+    branches: dict[str, str] = field(default_factory=dict)
+    metric: str | None = None
+    metrics: tuple[str, ...] = ()
+    version: str = "candidate"
+    segments: tuple[str, ...] = ()
+    suspect_as: str = "no_data"
+    prompt: str = ""
+    options: tuple[Option, ...] = ()
+    timeout: Timeout | None = None
+    action: ActionKind | None = None
+    leave: str = "candidate"
+    target: str = "stable"
+    mode: str = "immediate"
+    of: str | None = None
+    key: str = ""
+    value: str = ""
+    endpoint: str | None = None
+    body: dict[str, object] = field(default_factory=dict)
+    confirm: bool = True
+    dry_run: str = "describe"
+    stable_for: int = 3
+    every_s: float = 5.0
+    channel: str = "copy"
+    message: Message | None = None
+    outcome: str | None = None
+    position: Position = Position(0, 0)
+
+    def targets(self) -> tuple[str, ...]:
+        """Every step id this step can go to."""
+        found = [self.next] if self.next else []
+        found += list(self.branches.values())
+        found += [option.next for option in self.options]
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """A validated playbook.
+
+    Attributes:
+        id, title, version, description: what it is.
+        models: model names it applies to (``*``: every model).
+        severity: 1-4, for an incident a run opens.
+        roles: permissions needed to start it.
+        inputs: versions resolved when a run starts, by name.
+        when: entry conditions.
+        start: the first step's id.
+        steps: in file order.
+        source: the file it came from.
+        content_hash: sha256 of the file's bytes.
+        structure_hash: sha256 of its structure (steps, kinds, links, fields that change what runs),
+            prose (titles, text, prompts, labels, messages, description) left out.
+    """
+
+    id: str
+    title: str
+    version: int
+    steps: tuple[Step, ...]
+    start: str
+    description: str = ""
+    models: tuple[str, ...] = ("*",)
+    severity: int = 2
+    roles: tuple[str, ...] = ("act",)
+    inputs: tuple[InputSpec, ...] = (InputSpec("candidate", alias="challenger"), InputSpec("stable", alias="champion"))
+    when: tuple[EntryCondition, ...] = ()
+    source: str = ""
+    content_hash: str = ""
+    structure_hash: str = ""
+
+    def step(self, step_id: str) -> Step:
+        """The step with this id (KeyError when there is none)."""
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def applies_to(self, model: str) -> bool:
+        """Whether the playbook is written for this model."""
+        return "*" in self.models or model in self.models
+
+
+@dataclass(frozen=True)
+class LoadedPlaybook:
+    """A valid playbook and the exact text it was read from (journaled with each run)."""
+
+    playbook: Playbook
+    text: str

@@ -1,0 +1,580 @@
+"""Playbook validation: a malformed corpus is refused file by file, hostile input fast and without running
+anything, every problem is reported where it is, a valid playbook builds the expected model, and the
+structure/prose fingerprints tell a changed playbook from a reworded one."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from console.adapters.playbook_yaml import (
+    MAX_DEPTH,
+    MAX_NODES,
+    load_playbook,
+    load_playbook_with_text,
+    load_playbooks,
+    read_playbook_text,
+)
+from console.domain.playbook import (
+    ActionKind,
+    EntryCondition,
+    InputSpec,
+    Message,
+    Option,
+    Playbook,
+    Position,
+    Step,
+    StepKind,
+    Timeout,
+)
+from console.domain.playbook_check import (
+    DEFAULT_INPUTS,
+    CheckContext,
+    Problem,
+    prose_changes,
+    structure_changes,
+)
+
+CORPUS = Path(__file__).parent / "playbook_corpus"
+CONTEXT = CheckContext(
+    metric_names=frozenset({"error_rate", "latency_p99"}),
+    endpoint_names=frozenset({"pager"}),
+    webhook_names=frozenset({"oncall"}),
+    require_confirmation=True,
+)
+
+# Each corpus file holds one class of problem; its first problem must contain this fragment.
+EXPECTED = {
+    # hostile files
+    "alias_bomb.yaml": "anchor &a is not allowed",
+    "alias_only.yaml": "anchor &step is not allowed",
+    "python_object_apply.yaml": "tag !!python/object/apply:os.system is not allowed",
+    "python_name.yaml": "tag !!python/name:os.system is not allowed",
+    "custom_tag.yaml": "tag !include is not allowed",
+    "binary_tag.yaml": "tag !!binary is not allowed",
+    "bad_explicit_int.yaml": "'twelve' is not a valid !!int",
+    "huge_int.yaml": "5000 characters is not a valid !!int",
+    "non_utf8.yaml": "not UTF-8 text: byte 0xe9",
+    "nul_byte.yaml": "NUL byte",
+    "utf16.yaml": "NUL byte",
+    "control_char.yaml": "control character U+001B",
+    "duplicate_key.yaml": "duplicate key 'metric' (first at line 7)",
+    "tab_indent.yaml": "tab in the indentation",
+    "top_level_list.yaml": "a playbook must be a mapping of keys (id, version, steps, ...), found a list",
+    "top_level_scalar.yaml": "found the text 'just some text'",
+    "empty.yaml": "the file is empty",
+    "comments_only.yaml": "the file is empty",
+    "syntax_error.yaml": "not valid YAML: did not find expected ',' or ']'",
+    "two_documents.yaml": "a second YAML document",
+    "complex_key.yaml": "a mapping key must be a plain value",
+    # the playbook's shape
+    "missing_steps.yaml": "a playbook needs 'steps'",
+    "unknown_top_key.yaml": "unknown key 'titel' in a playbook (did you mean 'title'?)",
+    "version_not_integer.yaml": "must be a whole number, found the text 'three'",
+    "severity_out_of_range.yaml": "must be between 1 and 4, found 7",
+    "bad_playbook_id.yaml": "id 'Canary_Regression' may hold only lower-case letters, digits and '-'",
+    "steps_not_list.yaml": "must be a list of steps, found a mapping",
+    "step_not_mapping.yaml": "a step must be a mapping",
+    "unknown_step_kind.yaml": "unknown kind 'chek' (did you mean 'check'?)",
+    "unknown_step_key.yaml": "unknown key 'nxt' in a guidance step (did you mean 'next'?)",
+    "key_of_other_kind.yaml": "'next' does not apply to a check step",
+    "wrong_bool.yaml": "must be true or false, found the text 'maybe'",
+    "yes_as_option_id.yaml": "quote it to keep it text: 'yes'",
+    # names
+    "unknown_next.yaml": "unknown step 'fin' (did you mean 'fine'?)",
+    "unknown_start.yaml": "unknown step 'begin'",
+    "unknown_branch_target.yaml": "unknown step 'fien' (did you mean 'fine'?)",
+    "unknown_input.yaml": "unknown input 'canddate' (did you mean 'candidate'?)",
+    "unknown_metric.yaml": "unknown metric 'eror_rate' (did you mean 'error_rate'?)",
+    "unknown_endpoint.yaml": "unknown endpoint 'pagr' (did you mean 'pager'?)",
+    "unknown_webhook.yaml": "unknown channel 'on-call' (did you mean 'oncall'?)",
+    "unknown_role.yaml": "unknown role 'admin'",
+    "bad_when.yaml": "unknown verdict 'breached' (did you mean 'breach'?)",
+    "input_alias_and_version.yaml": "needs exactly one of alias ({alias: challenger}), version",
+    # step kinds
+    "check_missing_branch.yaml": "missing branch 'no_data'",
+    "misspelt_branch.yaml": "unknown key 'nodata' in a check step's branches (did you mean 'no_data'?)",
+    "action_missing_branches.yaml": "a rollback action needs 'branches'",
+    "wait_missing_branches.yaml": "a wait step needs 'branches'",
+    "choice_without_timeout.yaml": "a choice step needs 'timeout'",
+    "confirmed_action_without_timeout.yaml": "a confirmed action needs 'timeout'",
+    "timeout_zero_minutes.yaml": "must be greater than 0",
+    "on_timeout_unknown_option.yaml": "unknown on_timeout 'latr' (did you mean 'later'?)",
+    "option_id_abort.yaml": "an option may not be called 'abort'",
+    "missing_dry_run.yaml": "needs 'dry_run'",
+    "undo_of_not_rollback.yaml": "undo names 'look', which is a check step, not a rollback",
+    "undo_before_rollback.yaml": "undo of 'drain' comes before it",
+    "rollback_without_confirmation.yaml": "confirm: false is refused for a rollback",
+    "rollback_same_input.yaml": "leave and target are the same input",
+    "wait_never_stable.yaml": "can never be stable",
+    "end_unknown_outcome.yaml": "unknown outcome 'rolledback' (did you mean 'rolled_back'?)",
+    "end_with_next.yaml": "'next' does not apply to an end step",
+    # references in text
+    "unknown_reference.yaml": "unknown reference {{ modle }}",
+    "reference_unknown_step.yaml": "{{ steps.lok.reason }}: no step 'lok' (did you mean 'look'?)",
+    "reference_wrong_attribute.yaml": "{{ steps.look.verdict }}: a step's result is its outcome, reason or summary",
+    "reference_expression.yaml": "unknown reference {{ model.__class__.__mro__ }}",
+    "unclosed_reference.yaml": "'{{' is never closed",
+    # the graph
+    "duplicate_step_id.yaml": "duplicate step id 'look' (first at line 5)",
+    "unreachable_step.yaml": "unreachable: no path from the start step 'look' leads to 'orphan'",
+    "loop_no_way_out.yaml": "loop with no way out: again -> still -> again",
+    "never_reaches_end.yaml": "never reaches an end",
+    "no_end_step.yaml": "no end step",
+    "dead_end_step.yaml": "a guidance step needs 'next'",
+}
+
+CORPUS_FILES = sorted(path for path in CORPUS.iterdir() if path.is_file())
+
+VALID = """\
+id: canary-regression
+title: Canary regression — drain the challenger
+version: 3
+description: |
+  The challenger breaches on {{ model }}; drain it.
+models: [fraud-detector]
+severity: 1
+roles: [act]
+when:
+  - {version: candidate, verdict: breach}
+  - {version: stable, verdict: pass, metrics: [error_rate]}
+steps:
+  - id: look
+    kind: check
+    title: Is the challenger failing?
+    metric: error_rate
+    segments: [eu, us]
+    suspect_as: fail
+    branches: {pass: all-clear, fail: decide, no_data: decide}
+  - id: decide
+    kind: choice
+    prompt: Roll {{ inputs.candidate }} back? The check said {{ steps.look.reason }}.
+    options:
+      - {id: rollback, label: Roll back now, next: drain}
+      - {id: watch, label: Keep watching, next: watch}
+    timeout: {minutes: 10, on_timeout: rollback}
+  - id: drain
+    kind: action
+    action: rollback
+    mode: gradual
+    dry_run: describe
+    timeout: {minutes: 5, on_timeout: escalate}
+    branches: {done: settle, failed: escalate-end}
+  - id: settle
+    kind: wait
+    metrics: [error_rate, latency_p99]
+    stable_for: 3
+    every_s: 10
+    timeout: {minutes: 15}
+    branches: {stable: tell, worse: put-back, timeout: tell}
+  - id: put-back
+    kind: action
+    action: undo
+    of: drain
+    dry_run: stop
+    timeout: {minutes: 5, on_timeout: abort}
+    branches: {done: escalate-end, failed: escalate-end}
+  - id: tell
+    kind: notify
+    channel: oncall
+    message:
+      summary: "{{ model }}: rolled back {{ inputs.candidate }} ({{ steps.drain.summary }})"
+      what_changed: traffic moved to {{ inputs.stable }}
+    next: page
+  - id: page
+    kind: action
+    action: http
+    endpoint: pager
+    body: {text: "{{ model }} rolled back", severity: 2, tags: [rewind]}
+    confirm: false
+    dry_run: describe
+    branches: {done: tag-it, failed: tag-it}
+  - id: tag-it
+    kind: action
+    action: tag
+    version: candidate
+    key: rewind.rolled_back
+    value: "{{ incident }}"
+    confirm: false
+    dry_run: describe
+    branches: {done: rolled-back, failed: rolled-back}
+  - id: watch
+    kind: guidance
+    text: Keep an eye on the matrix; open the playbook again if it gets worse.
+    next: all-clear
+  - id: all-clear
+    kind: end
+    outcome: not_rolled_back
+  - id: rolled-back
+    kind: end
+    outcome: rolled_back
+  - id: escalate-end
+    kind: end
+    outcome: escalated
+"""
+
+MINIMAL = """\
+id: minimal
+version: 1
+steps:
+  - id: look
+    kind: check
+    metric: error_rate
+    branches: {pass: fine, fail: fine, no_data: fine}
+  - id: fine
+    kind: end
+    outcome: resolved
+"""
+
+
+def _valid(text: str = VALID, context: CheckContext = CONTEXT) -> Playbook:
+    playbook, problems = read_playbook_text(text, "valid.yaml", context)
+    assert problems == [] and playbook is not None, [str(p) for p in problems]
+    return playbook
+
+
+def _refused(path: Path, context: CheckContext = CONTEXT) -> tuple[list[Problem], float]:
+    started = time.perf_counter()
+    playbook, problems = load_playbook(path, context)
+    elapsed = time.perf_counter() - started
+    assert playbook is None and problems
+    return problems, elapsed
+
+
+# -- the corpus -------------------------------------------------------------------------------------
+
+def test_the_corpus_is_large_and_every_file_has_an_expectation():
+    names = {path.name for path in CORPUS_FILES}
+    assert len(names) >= 30
+    assert names == set(EXPECTED)
+
+
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda path: path.name)
+def test_every_corpus_file_is_refused_with_a_clear_first_problem(path):
+    problems, elapsed = _refused(path)
+    first = str(problems[0])
+    assert first.startswith(f"{path}:"), first
+    assert EXPECTED[path.name] in first, first
+    assert "Traceback" not in first and "\n" not in first
+    assert elapsed < 1.0
+
+
+# -- hostile input made in the test ------------------------------------------------------------------
+
+def _ten_megabytes(path: Path) -> Path:
+    path.write_bytes((b"description: padding padding\n" * 400_000)[: 10 * 1024 * 1024])
+    assert path.stat().st_size == 10 * 1024 * 1024
+    return path
+
+
+def _deep(path: Path) -> Path:
+    path.write_text("id: deep\nversion: 1\nsteps: " + "[\n" * 10_000 + "]\n" * 10_000)
+    return path
+
+
+def _long_line(path: Path) -> Path:
+    path.write_text("id: long\nversion: 1\ntitle: " + "a" * 100_000 + "\n")
+    return path
+
+
+def _many_values(path: Path) -> Path:
+    path.write_text("id: many\nversion: 1\nsteps:\n" + "  - a\n" * (MAX_NODES + 10))
+    return path
+
+
+def _fifo(path: Path) -> Path:
+    os.mkfifo(path)  # opening it for reading would block until a writer came
+    return path
+
+
+def _directory(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize(("make", "fragment"), [
+    (_ten_megabytes, "larger than a playbook may be (10,485,760 bytes; the limit is 1 MiB, 1,048,576 bytes)"),
+    (_deep, f"nested more than {MAX_DEPTH} levels deep"),
+    (_long_line, "line 3 is 100007 characters long; the limit is 10000"),
+    (_many_values, f"more than {MAX_NODES} values"),
+    pytest.param(_fifo, "not a regular file", marks=pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX")),
+    (_directory, "is a directory"),
+    (lambda path: path, "file not found"),
+], ids=["10MB", "10000-deep", "100k-line", "too-many-values", "fifo", "directory", "missing"])
+def test_hostile_files_are_refused_at_once_with_one_line(tmp_path, make, fragment):
+    path = make(tmp_path / "hostile.yaml")
+    problems, elapsed = _refused(path)
+    assert len(problems) == 1
+    assert str(problems[0]).startswith(str(path)) and fragment in str(problems[0])
+    assert elapsed < 1.0
+
+
+def test_a_ten_megabyte_text_is_refused_without_parsing_it():
+    text = "description: padding\n" * 500_000
+    started = time.perf_counter()
+    playbook, problems = read_playbook_text(text, "big.yaml")
+    assert playbook is None and "larger than a playbook may be" in str(problems[0])
+    assert time.perf_counter() - started < 0.2
+
+
+def test_a_thousand_misspellings_stay_fast():
+    steps = "".join(f"  - id: s{i}\n    kind: guidance\n    text: '{{{{ steps.t{i}.outcome }}}}'\n    next: q{i}\n"
+                    for i in range(1500))
+    started = time.perf_counter()
+    playbook, problems = read_playbook_text(f"id: typos\nversion: 1\nsteps:\n{steps}", "typos.yaml")
+    assert playbook is None and len(problems) > 3000
+    assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize("payload", [
+    "!!python/object/apply:builtins.open [{marker}, w]",
+    "!!python/object/new:builtins.open [{marker}, w]",
+    "!!python/object/apply:os.system [\"touch {marker}\"]",
+])
+def test_a_python_tag_never_runs(tmp_path, payload):
+    marker = tmp_path / "marker"
+    text = f"id: evil\nversion: 1\ntitle: {payload.format(marker=marker)}\nsteps: []\n"
+    if "builtins.open" in payload and "apply" in payload:  # the payload is live: an unsafe loader runs it
+        yaml.unsafe_load(text)["title"].close()
+        assert marker.exists()
+        marker.unlink()
+    path = tmp_path / "evil.yaml"
+    path.write_text(text)
+    for playbook, problems in (load_playbook(path), read_playbook_text(text, "evil.yaml")):
+        assert playbook is None and len(problems) == 1 and "is not allowed" in problems[0].message
+    assert not marker.exists()
+
+
+def test_bytes_and_a_byte_order_mark_read_like_text():
+    from_text, from_bytes = _valid(MINIMAL), _valid(MINIMAL.encode("utf-8-sig"))
+    assert replace(from_bytes, content_hash="") == replace(from_text, content_hash="")
+    assert from_bytes.content_hash == hashlib.sha256(MINIMAL.encode("utf-8-sig")).hexdigest()
+
+
+# -- the good path ----------------------------------------------------------------------------------
+
+def test_a_valid_playbook_builds_the_expected_model():
+    playbook = _valid()
+    assert (playbook.id, playbook.title, playbook.version, playbook.start) == (
+        "canary-regression", "Canary regression — drain the challenger", 3, "look")
+    assert playbook.description == "The challenger breaches on {{ model }}; drain it.\n"
+    assert (playbook.models, playbook.severity, playbook.roles) == (("fraud-detector",), 1, ("act",))
+    assert playbook.inputs == DEFAULT_INPUTS == Playbook("x", "x", 1, (), "x").inputs
+    assert playbook.when == (EntryCondition("candidate", "breach"), EntryCondition("stable", "pass", ("error_rate",)))
+    assert playbook.source == "valid.yaml"
+    assert playbook.content_hash == hashlib.sha256(VALID.encode()).hexdigest()
+    assert len(playbook.structure_hash) == 64
+    assert [step.id for step in playbook.steps] == [
+        "look", "decide", "drain", "settle", "put-back", "tell", "page", "tag-it", "watch", "all-clear",
+        "rolled-back", "escalate-end"]
+    assert playbook.step("look") == Step(
+        id="look", kind=StepKind.CHECK, title="Is the challenger failing?", metric="error_rate",
+        segments=("eu", "us"), suspect_as="fail",
+        branches={"pass": "all-clear", "fail": "decide", "no_data": "decide"}, position=Position(13, 5))
+    decide = playbook.step("decide")
+    assert decide.title == "Decide"  # derived from the id
+    assert decide.options == (Option("rollback", "Roll back now", "drain"), Option("watch", "Keep watching", "watch"))
+    assert decide.timeout == Timeout(10.0, "rollback")
+    drain = playbook.step("drain")
+    assert (drain.action, drain.mode, drain.leave, drain.target, drain.confirm, drain.dry_run, drain.timeout) == (
+        ActionKind.ROLLBACK, "gradual", "candidate", "stable", True, "describe", Timeout(5.0, "escalate"))
+    settle = playbook.step("settle")
+    assert (settle.metrics, settle.stable_for, settle.every_s, settle.timeout) == (
+        ("error_rate", "latency_p99"), 3, 10.0, Timeout(15.0))
+    assert playbook.step("put-back").of == "drain"
+    assert playbook.step("tell").message == Message(
+        summary="{{ model }}: rolled back {{ inputs.candidate }} ({{ steps.drain.summary }})",
+        what_changed="traffic moved to {{ inputs.stable }}")
+    assert playbook.step("page").body == {"text": "{{ model }} rolled back", "severity": 2, "tags": ["rewind"]}
+    tag = playbook.step("tag-it")
+    assert (tag.action, tag.version, tag.key, tag.value, tag.confirm) == (
+        ActionKind.TAG, "candidate", "rewind.rolled_back", "{{ incident }}", False)
+    assert playbook.step("all-clear") == Step(
+        id="all-clear", kind=StepKind.END, title="All clear", outcome="not_rolled_back", position=Position(76, 5))
+
+
+def test_defaults_fill_what_a_playbook_leaves_out():
+    playbook = _valid(MINIMAL)
+    assert (playbook.title, playbook.start, playbook.models, playbook.severity, playbook.roles) == (
+        "minimal", "look", ("*",), 2, ("act",))
+    assert playbook.inputs == (InputSpec("candidate", alias="challenger"), InputSpec("stable", alias="champion"))
+    assert playbook.step("look").version == "candidate"
+
+
+def test_given_inputs_replace_the_defaults():
+    text = MINIMAL.replace("steps:", "inputs:\n  new: {version: 7}\n  old: {alias: champion}\nsteps:")
+    playbook, problems = read_playbook_text(text, "inputs.yaml", CONTEXT)
+    assert playbook is None
+    assert [p.message for p in problems] == [
+        "'version' defaults to input 'candidate', which this playbook's inputs do not define; name one of: new, old"]
+    playbook = _valid(text.replace("    metric: error_rate\n", "    metric: error_rate\n    version: new\n"))
+    assert playbook.inputs == (InputSpec("new", version="7"), InputSpec("old", alias="champion"))
+
+
+def test_without_a_config_names_are_not_checked_but_copy_and_confirmation_are():
+    text = VALID.replace("metric: error_rate", "metric: anything").replace("endpoint: pager", "endpoint: any") \
+        .replace("channel: oncall", "channel: anywhere")
+    assert _valid(text, CheckContext()).step("look").metric == "anything"
+    _, problems = read_playbook_text(text, "v.yaml", CONTEXT)
+    assert len(problems) == 3
+    copy = VALID.replace("channel: oncall", "channel: copy")
+    assert _valid(copy, replace(CONTEXT, webhook_names=frozenset())).step("tell").channel == "copy"
+    unconfirmed = VALID.replace("    mode: gradual\n", "    mode: gradual\n    confirm: false\n")
+    assert _valid(unconfirmed, replace(CONTEXT, require_confirmation=False)).step("drain").confirm is False
+    _, problems = read_playbook_text(unconfirmed, "v.yaml", CONTEXT)
+    assert [p.path for p in problems] == ["steps[2].confirm"]
+
+
+def test_validating_a_playbook_is_quick():
+    started = time.perf_counter()
+    for _ in range(10):
+        _valid()
+    assert (time.perf_counter() - started) / 10 < 0.05
+
+
+# -- every problem, where it is ---------------------------------------------------------------------
+
+MULTI = """\
+id: Multi_Errors
+version: 1
+titel: Typo
+steps:
+  - id: look
+    kind: check
+    metric: eror_rate
+    branches: {pass: done, fail: decide}
+  - id: decide
+    kind: choice
+    prompt: Roll back {{ inputs.canddate }}?
+    options:
+      - {id: now, label: Now, next: don}
+  - id: done
+    kind: end
+    outcome: resolvd
+"""
+
+
+def test_every_problem_of_a_file_is_reported_with_its_line_column_and_path():
+    playbook, problems = read_playbook_text(MULTI, "multi.yaml", CONTEXT)
+    assert playbook is None
+    expected = [
+        (1, 5, "id", "id 'Multi_Errors' may hold only"),
+        (3, 1, "titel", "unknown key 'titel' in a playbook (did you mean 'title'?)"),
+        (7, 13, "steps[0].metric", "unknown metric 'eror_rate' (did you mean 'error_rate'?)"),
+        (8, 15, "steps[0].branches.no_data", "missing branch 'no_data'"),
+        (9, 5, "steps[1].timeout", "a choice step needs 'timeout'"),
+        (11, 13, "steps[1].prompt", "{{ inputs.canddate }}: no input 'canddate' (did you mean 'candidate'?)"),
+        (13, 37, "steps[1].options[0].next", "unknown step 'don' (did you mean 'done'?)"),
+        (16, 14, "steps[2].outcome", "unknown outcome 'resolvd' (did you mean 'resolved'?)"),
+    ]
+    assert len(problems) == len(expected), [str(p) for p in problems]
+    for problem, (line, column, path, fragment) in zip(problems, expected, strict=True):
+        assert (problem.line, problem.column, problem.path) == (line, column, path), str(problem)
+        assert fragment in problem.message
+    assert str(problems[3]) == ("multi.yaml:8:15: steps[0].branches.no_data: missing branch 'no_data': "
+                                "a check step needs all of pass, fail, no_data")
+
+
+def test_a_problem_prints_as_file_line_column_path_message():
+    assert str(Problem("a.yaml", 3, 7, "steps[1].next", "unknown step 'x'")) == \
+        "a.yaml:3:7: steps[1].next: unknown step 'x'"
+    assert str(Problem("a.yaml", 2, 1, "", "tab")) == "a.yaml:2:1: tab"
+    assert str(Problem("a.yaml", 0, 0, "", "file not found")) == "a.yaml: file not found"
+
+
+def test_malformed_shapes_never_raise():
+    rng = random.Random(20240611)
+    pieces = [":", "-", "[", "]", "{", "}", "'", '"', "#", "|", ">", "\n", "  ", "- ", "{{", "}}", "~", "? ", ","]
+    for _ in range(300):
+        text = list(VALID)
+        for _ in range(rng.randint(1, 5)):
+            at = rng.randrange(len(text))
+            if rng.random() < 0.5:
+                del text[at:at + rng.randint(1, 40)]
+            else:
+                text.insert(at, rng.choice(pieces))
+        playbook, problems = read_playbook_text("".join(text), "fuzz.yaml", CONTEXT)
+        assert (playbook is None) == bool(problems)
+        assert all(str(p).startswith("fuzz.yaml") for p in problems)
+
+
+def test_playbook_ids_are_unique_among_the_files(tmp_path):
+    first, second = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    first.write_text(MINIMAL)
+    second.write_text("# the same id again\n" + MINIMAL)
+    playbooks, problems = load_playbooks([first, second], CONTEXT)
+    assert [p.source for p in playbooks] == [str(first)]
+    assert [str(p) for p in problems] == [
+        f"{second}:2:5: id: id 'minimal' is already used by {first}: playbook ids are unique"]
+
+
+# -- what changed between two versions of a playbook --------------------------------------------------
+
+def test_rewording_changes_the_prose_and_not_the_structure():
+    old = _valid()
+    reworded = (VALID.replace("Is the challenger failing?", "Does the challenger fail?")
+                .replace("Keep watching", "Watch a while").replace("version: 3", "version: 4")
+                .replace("traffic moved to", "traffic now on").replace("drain it.", "drain it now.")
+                .replace("    stable_for: 3\n", "    # three calm evaluations\n    stable_for: 3\n"))
+    new = _valid(reworded)
+    assert new.content_hash != old.content_hash
+    assert new.structure_hash == old.structure_hash
+    assert structure_changes(old, new) == []
+    assert prose_changes(old, new) == [
+        '''version: 3 -> 4''',
+        '''description: "The challenger breaches on {{ model }}; drain it.\\n" -> '''
+        '''"The challenger breaches on {{ model }}; drain it now.\\n"''',
+        '''step 'look': title: "Is the challenger failing?" -> "Does the challenger fail?"''',
+        '''step 'decide': labels.watch: "Keep watching" -> "Watch a while"''',
+        '''step 'tell': message.what_changed: "traffic moved to {{ inputs.stable }}" -> '''
+        '''"traffic now on {{ inputs.stable }}"''',
+    ]
+
+
+def test_changing_what_runs_changes_the_structure():
+    old = _valid()
+    changed = _valid(VALID.replace("metric: error_rate\n    segments", "metric: latency_p99\n    segments")
+                     .replace("minutes: 10, on_timeout: rollback", "minutes: 10, on_timeout: watch")
+                     .replace("mode: gradual", "mode: immediate"))
+    assert changed.structure_hash != old.structure_hash
+    assert structure_changes(old, changed) == [
+        '''step 'look': metric: "error_rate" -> "latency_p99"''',
+        '''step 'decide': timeout.on_timeout: "rollback" -> "watch"''',
+        '''step 'drain': mode: "gradual" -> "immediate"''',
+    ]
+    assert prose_changes(old, changed) == []
+
+
+def test_added_removed_and_reordered_steps():
+    old = _valid(MINIMAL)
+    reordered = _valid("id: minimal\nversion: 1\nstart: look\nsteps:\n"
+                       "  - {id: fine, kind: end, outcome: resolved}\n"
+                       "  - {id: look, kind: check, metric: error_rate,\n"
+                       "     branches: {pass: fine, fail: fine, no_data: fine}}\n")
+    assert structure_changes(old, reordered) == [] and reordered.structure_hash == old.structure_hash
+    grown = _valid(MINIMAL.replace("fail: fine", "fail: tell") + "  - id: tell\n    kind: guidance\n"
+                                                                  "    text: Tell someone.\n    next: fine\n")
+    assert structure_changes(old, grown) == [
+        '''step 'look': branches.fail: "fine" -> "tell"''',
+        "step 'tell' added (guidance)",
+    ]
+    assert structure_changes(grown, old)[-1] == "step 'tell' removed"
+    assert prose_changes(old, grown) == []
+
+
+def test_the_text_a_file_was_checked_from_checks_the_same(tmp_path):
+    path = tmp_path / "bom.yaml"
+    path.write_bytes(MINIMAL.encode("utf-8-sig"))
+    playbook, problems, text = load_playbook_with_text(path, CONTEXT)
+    assert playbook is not None and problems == [] and text is not None
+    again, problems = read_playbook_text(text, str(path), CONTEXT)
+    assert again == playbook
+    path.write_bytes(b"title: caf\xe9\n")
+    assert load_playbook_with_text(path, CONTEXT)[2] is None
