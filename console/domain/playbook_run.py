@@ -284,10 +284,17 @@ class EntryMatch:
         return self.met / self.of if self.of else 0.0
 
 
+_VERB = {State.BREACH: ("breaches", "does not breach"), State.SUSPECT: ("is suspect", "is not suspect"),
+         State.PASS: ("passes", "does not pass"), State.NO_DATA: ("has no data", "has data")}
+"""How an entry condition's verdict reads in a sentence: (holds, does not hold)."""
+
+
 def _condition_met(condition: EntryCondition, matrix: Matrix, inputs: Mapping[str, str | None]) -> tuple[bool, str]:
     wanted = State(condition.verdict)
+    holds, fails = _VERB.get(wanted, (f"is {WORD[wanted]}", f"is not {WORD[wanted]}"))
     metrics = [m.name for m in matrix.metrics if m.criteria.judges
                and (not condition.metrics or m.name in condition.metrics)]
+    scope = ", ".join(condition.metrics) if condition.metrics else "any metric"
     if condition.version == "all":
         serving = list(matrix.versions)
         if len(serving) < 2:
@@ -295,17 +302,16 @@ def _condition_met(condition: EntryCondition, matrix: Matrix, inputs: Mapping[st
         for metric in metrics:
             for segment in matrix.segments:
                 if all(matrix.state(metric, v, segment) is wanted for v in serving):
-                    return True, f"every version is {WORD[wanted]} on {metric} in {segment}"
-        return False, f"no segment where every version is {WORD[wanted]}"
+                    return True, f"every version {holds} on {metric} in {segment}"
+        return False, f"no segment where every version {holds} on {scope}"
     version = inputs.get(condition.version)
     if version is None:
         return False, f"{condition.version} names no version now"
     for metric in metrics:
         for segment in matrix.segments:
             if matrix.state(metric, version, segment) is wanted:
-                return True, f"{condition.version} v{version} is {WORD[wanted]} on {metric} in {segment}"
-    scope = ", ".join(condition.metrics) if condition.metrics else "any metric"
-    return False, f"{condition.version} v{version} is not {WORD[wanted]} on {scope}"
+                return True, f"{condition.version} v{version} {holds} on {metric} in {segment}"
+    return False, f"{condition.version} v{version} {fails} on {scope}"
 
 
 def match_entry(playbook: Playbook, matrix: Matrix, inputs: Mapping[str, str | None]) -> EntryMatch:

@@ -390,7 +390,8 @@ class PlaybookRunner:
             run.log.record(EventKind.STEP_STARTED, {"run_id": state.run_id, "step_id": step.id, "visit": visit,
                                                     "kind": step.kind.value})
             self._refresh(run)
-        face.entering(step, visit, render(step.text, self._values(run)))
+        step = _rendered(step, self._values(run))
+        face.entering(step, visit, step.text)
         handler = {
             StepKind.GUIDANCE: self._guidance, StepKind.CHECK: self._check, StepKind.CHOICE: self._choice,
             StepKind.ACTION: self._action, StepKind.WAIT: self._wait, StepKind.NOTIFY: self._notify,
@@ -432,7 +433,7 @@ class PlaybookRunner:
         try:
             if remaining <= 0:
                 raise HumanTimeout(step.id)
-            answer = face.choose(step, render(step.prompt, self._values(run)), remaining)
+            answer = face.choose(step, step.prompt, remaining)
         except HumanTimeout:
             return self._human_timeout(run, step, face, visit)
         option = next((o for o in step.options if o.id == answer.option), None)
@@ -742,6 +743,13 @@ def _render_body(value: object, values: Mapping[str, str]) -> dict[str, object]:
 
     rendered = walk(value)
     return rendered if isinstance(rendered, dict) else {}
+
+
+def _rendered(step: Step, values: Mapping[str, str]) -> Step:
+    """The step with its prose (title, text, prompt, option labels) filled in, as a face shows it."""
+    return replace(step, title=render(step.title, values), text=render(step.text, values),
+                   prompt=render(step.prompt, values),
+                   options=tuple(replace(option, label=render(option.label, values)) for option in step.options))
 
 
 def _as_check(step: Step, metric: str | None) -> Step:

@@ -2,8 +2,30 @@
 
 import pytest
 
+from console.adapters.haproxy import HAProxyRouter
+from console.adapters.mlflow_registry import MlflowRegistry
+from console.sandbox.templates import backend_name
+
+MODEL = "fraud-detector"
+START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
+START_ALIASES = {"champion": "2", "challenger": "3"}
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/integration" in str(item.fspath):
             item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture
+def systems(sandbox):
+    """The shared sandbox's router and registry, checked as the sandbox starts them and put back after the test."""
+    router = HAProxyRouter(str(sandbox.dir / "haproxy.sock"), {MODEL: backend_name(MODEL)})
+    registry = MlflowRegistry(sandbox.load_state()["tracking_uri"])
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
+    yield router, registry
+    sandbox.set_scenario("healthy")
+    router.set_weights(MODEL, START_WEIGHTS, expected=None)
+    for alias, version in START_ALIASES.items():
+        registry.set_alias(MODEL, alias, version, expected=registry.get_aliases(MODEL).version_of(alias))

@@ -13,33 +13,14 @@ import pytest
 
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
-from console.adapters.mlflow_registry import MlflowRegistry
 from console.config import load_config
 from console.domain.errors import ConflictError, NotFoundError
 from console.domain.journal import EventKind
 from console.domain.verdicts import State
 from console.sandbox.scenarios import REGRESSION_SEGMENTS
-from console.sandbox.templates import backend_name
 from console.wiring import build_rollback_service, build_status_service
 from tests.fixtures.servers import run_cli, wait_for
-
-MODEL = "fraud-detector"
-START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
-START_ALIASES = {"champion": "2", "challenger": "3"}
-
-
-@pytest.fixture
-def systems(sandbox):
-    """The sandbox's router and registry; both are put back as they were after each test."""
-    router = HAProxyRouter(str(sandbox.dir / "haproxy.sock"), {MODEL: backend_name(MODEL)})
-    registry = MlflowRegistry(sandbox.load_state()["tracking_uri"])
-    assert router.read_state(MODEL).weights() == START_WEIGHTS
-    assert registry.get_aliases(MODEL).aliases == START_ALIASES
-    yield router, registry
-    sandbox.set_scenario("healthy")
-    router.set_weights(MODEL, START_WEIGHTS, expected=None)
-    for alias, version in START_ALIASES.items():
-        registry.set_alias(MODEL, alias, version, expected=registry.get_aliases(MODEL).version_of(alias))
+from tests.integration.conftest import MODEL, START_ALIASES, START_WEIGHTS
 
 
 @pytest.fixture
