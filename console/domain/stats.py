@@ -16,33 +16,44 @@ promises; the exact interval never exceeds what it promises.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 from statistics import NormalDist
+from typing import NamedTuple
 
 
 def _beta_fraction(a: float, b: float, x: float) -> float:
-    """The continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny = 1e-300
+    """The continued fraction of the incomplete beta function (modified Lentz).
+
+    The cells near a limit need it, a few hundred per refresh: ``abs(v) > tiny`` is
+    written ``v > tiny or v < -tiny`` (the same test, NaN included, without a call)
+    and ``a + 2m`` is computed once per step. The arithmetic is unchanged, so are
+    the results, to the last bit.
+    """
+    tiny, minus_tiny = 1e-300, -1e-300
     qab, qap, qam = a + b, a + 1.0, a - 1.0
     c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
+    d = 1.0 / (d if d > tiny or d < minus_tiny else tiny)
     h = d
     for m in range(1, 400):
         m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        a_m2 = a + m2
+        aa = m * (b - m) * x / ((qam + m2) * a_m2)
         d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
+        d = 1.0 / (d if d > tiny or d < minus_tiny else tiny)
         c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
+        if not (c > tiny or c < minus_tiny):
+            c = tiny
         h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        aa = -(a + m) * (qab + m) * x / (a_m2 * (qap + m2))
         d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
+        d = 1.0 / (d if d > tiny or d < minus_tiny else tiny)
         c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
+        if not (c > tiny or c < minus_tiny):
+            c = tiny
         step = d * c
         h *= step
-        if abs(step - 1.0) < 1e-12:
+        if -1e-12 < step - 1.0 < 1e-12:
             break
     return h
 
@@ -147,6 +158,148 @@ def upper_bound_above(successes: float, trials: float, level: float, confidence:
     if _far(successes, trials, level, tail):
         return False
     return regularized_beta(successes + 1.0, trials - successes, level) < 1.0 - tail
+
+
+class IntervalTests(NamedTuple):
+    """The interval's tests at one confidence, for a refresh's thousands of cells: see :func:`interval_tests`."""
+
+    lower_above: Callable[[float, float, float], bool]
+    """``lower_above(successes, trials, level)``: as :func:`lower_bound_above`."""
+    upper_above: Callable[[float, float, float], bool]
+    """``upper_above(successes, trials, level)``: as :func:`upper_bound_above`."""
+    lower_above_quick: Callable[[float, float, float], bool | None]
+    """:attr:`lower_above` without the incomplete beta function: ``None`` when only it can tell."""
+    upper_above_quick: Callable[[float, float, float], bool | None]
+    """:attr:`upper_above` without the incomplete beta function: ``None`` when only it can tell."""
+    lower_above_exact: Callable[[float, float, float], bool]
+    """:attr:`lower_above` by the incomplete beta function alone, for a cell the quick test left undecided."""
+    upper_above_exact: Callable[[float, float, float], bool]
+    """:attr:`upper_above` by the incomplete beta function alone, for a cell the quick test left undecided."""
+    lower_end: Callable[[float, float], float]
+    """``lower_end(successes, trials)``: as :func:`exact_lower`."""
+    upper_end: Callable[[float, float], float]
+    """``upper_end(successes, trials)``: as :func:`exact_upper`."""
+
+
+def interval_tests(confidence: float) -> IntervalTests:
+    """The bound tests and interval ends at one ``confidence`` (below 1), each in one function body.
+
+    :attr:`~IntervalTests.lower_above`, :attr:`~IntervalTests.upper_above`,
+    :attr:`~IntervalTests.lower_end` and :attr:`~IntervalTests.upper_end` stand for
+    :func:`lower_bound_above`, :func:`upper_bound_above`, :func:`exact_lower` and
+    :func:`exact_upper`, which stay as they are: the readable reference, and what the
+    explanations use.
+
+    A refresh asks these questions of thousands of cells, and most of a test's cost
+    was in its calls (``_far``, ``_kl``, ``min``, ``max``) and in the constants it
+    computed again for each cell. Here the tail, ``-log(tail)`` and the quantile
+    targets are computed once, the Chernoff pre-check and the clamps are inlined, and
+    each test keeps the same floating-point operations in the same order as the
+    readable function it stands for, so it answers exactly as that function does
+    (``tests/unit/test_judge_equivalence.py`` checks them on many cells, edges included).
+
+    Inlined, two steps of the readable functions simplify: when the Chernoff test is
+    reached, the proportion is above the level for the lower bound (so the count one
+    closer to the level is ``successes - 1``) and below it for the upper bound
+    (``successes + 1``); and when that test applies, the nearer proportion lies
+    between the level and the proportion, so inside ``[0, 1]``, where ``_far``'s clamp
+    changes nothing.
+
+    The tests are also split in two, the quick decision (clamps, proportion,
+    Chernoff bound) and the incomplete beta function, so that a judge with two
+    criteria can try the other criterion before paying for the exact interval.
+    """
+    tail = (1.0 - confidence) / 2.0
+    chernoff_limit = -math.log(tail)
+    upper_tail = 1.0 - tail
+    log, beta, quantile = math.log, regularized_beta, _beta_quantile
+
+    def lower_above_quick(successes: float, trials: float, level: float) -> bool | None:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        if successes <= 0 or level >= 1.0:
+            return False
+        if level <= 0.0:
+            return True
+        p = successes / trials
+        if p <= level:  # the lower bound never exceeds the proportion itself
+            return False
+        nearer = (successes - 1.0) / trials
+        if (nearer - level) * (p - level) > 0.0:
+            divergence = 0.0
+            if nearer > 0.0:
+                divergence += nearer * log(nearer / level)
+            if nearer < 1.0:
+                divergence += (1.0 - nearer) * log((1.0 - nearer) / (1.0 - level))
+            if trials * divergence > chernoff_limit:
+                return True
+        return None
+
+    def lower_above_exact(successes: float, trials: float, level: float) -> bool:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        return beta(successes, trials - successes + 1.0, level) < tail
+
+    def lower_above(successes: float, trials: float, level: float) -> bool:
+        decided = lower_above_quick(successes, trials, level)
+        return lower_above_exact(successes, trials, level) if decided is None else decided
+
+    def upper_above_quick(successes: float, trials: float, level: float) -> bool | None:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        if successes >= trials or level < 0.0:
+            return level < 1.0
+        if level >= 1.0:
+            return False
+        p = successes / trials
+        if p >= level:  # the upper bound is never below the proportion itself
+            return True
+        nearer = (successes + 1.0) / trials
+        if (nearer - level) * (p - level) > 0.0:
+            divergence = 0.0
+            if nearer > 0.0:
+                divergence += nearer * log(nearer / level)
+            if nearer < 1.0:
+                divergence += (1.0 - nearer) * log((1.0 - nearer) / (1.0 - level))
+            if trials * divergence > chernoff_limit:
+                return False
+        return None
+
+    def upper_above_exact(successes: float, trials: float, level: float) -> bool:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        return beta(successes + 1.0, trials - successes, level) < upper_tail
+
+    def upper_above(successes: float, trials: float, level: float) -> bool:
+        decided = upper_above_quick(successes, trials, level)
+        return upper_above_exact(successes, trials, level) if decided is None else decided
+
+    def lower_end(successes: float, trials: float) -> float:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        return 0.0 if successes <= 0 else quantile(successes, trials - successes + 1.0, tail)
+
+    def upper_end(successes: float, trials: float) -> float:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        if successes >= trials:
+            return 1.0
+        return quantile(successes + 1.0, trials - successes, upper_tail)
+
+    return IntervalTests(lower_above, upper_above, lower_above_quick, upper_above_quick, lower_above_exact,
+                         upper_above_exact, lower_end, upper_end)
 
 
 def exact_interval(successes: float, trials: float, confidence: float) -> tuple[float, float]:

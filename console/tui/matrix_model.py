@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress, repeat
+from operator import is_, is_not, itemgetter
 
 from console.domain.metrics import DeltaKind, MetricSpec, format_delta, format_value
 from console.domain.verdicts import SEVERITY, SYMBOL, Matrix, State
@@ -157,6 +159,27 @@ class Summary:
     failed_metrics: tuple[str, ...]
 
 
+def _first_breach(per_cell: dict[tuple[str, str], State], order: dict[str, int],
+                  segments: tuple[str, ...]) -> tuple[int, str]:
+    """The first breaching cell of a metric in display order, as ``(version order, segment)``.
+
+    A refresh may have thousands of breaching cells (a whole version misbehaving): the
+    versions with a breach are gathered by iterators that take no Python-level step per
+    cell, and the first of them is then probed segment by segment, in sorted order (the
+    matrix keeps them sorted: sorting them again costs one pass), up to its first breach.
+    ``segments`` lists every segment a cell is in, as :func:`summarise` assumes for its tallies.
+    """
+    breach = State.BREACH
+    breaching_versions = set(compress(map(itemgetter(0), per_cell), map(is_, per_cell.values(), repeat(breach))))
+    first = min(order[version] for version in breaching_versions)
+    version = next(version for version in breaching_versions if order[version] == first)
+    for segment in sorted(segments):
+        if per_cell.get((version, segment)) is breach:
+            return first, segment
+    # Breaches only in segments the matrix does not list (never from build_matrix): searched in full.
+    return first, min(segment for (of, segment), state in per_cell.items() if of == version and state is breach)
+
+
 def summarise(matrix: Matrix) -> Summary:
     """Count the shown cells by state (from the judged states; unjudged metrics are info or no data).
 
@@ -170,7 +193,7 @@ def summarise(matrix: Matrix) -> Summary:
     for index, spec in enumerate(matrix.metrics):
         per_cell = matrix.states.get(spec.name)
         if per_cell is None:
-            with_value = sum(1 for value in matrix.values.get(spec.name, {}).values() if value is not None)
+            with_value = sum(map(is_not, matrix.values.get(spec.name, {}).values(), repeat(None)))
             counts[State.INFO] += with_value
             counts[State.NO_DATA] += total - with_value
             continue
@@ -179,8 +202,7 @@ def summarise(matrix: Matrix) -> Summary:
             counts[state] += number
         counts[State.NO_DATA] += total - len(per_cell)
         if tally[State.BREACH]:
-            here = min((order[version], segment) for (version, segment), state in per_cell.items()
-                       if state is State.BREACH)
+            here = _first_breach(per_cell, order, matrix.segments)
             if first is None or (here[0], here[1], index) < first:
                 first = (here[0], here[1], index)
     failed = tuple(r.metric for r in matrix.results.values() if r.error)
