@@ -154,6 +154,8 @@ def fold_run(run_id: str, events: Iterable[Event]) -> RunState | None:
             if not again:  # a new visit (a second event of the same visit names its action, or a resume)
                 state.current, state.current_visit = step_id, visit
                 state.current_started, state.current_action_id = _epoch(event), None
+            elif payload.get("resumed"):  # taken up again after an interruption: its clock restarts
+                state.current_started = _epoch(event)
             if payload.get("action_id"):
                 state.current_action_id = str(payload["action_id"])
         elif kind is EventKind.STEP_FINISHED:

@@ -330,7 +330,14 @@ class PlaybookRunner:
         log = JournalLog(self.rollback, state.incident_id)
         log.record(EventKind.NOTE, {"text": f"resuming playbook run {state.run_id} ({state.playbook_id}) at step "
                                             f"{state.current}", "run_id": state.run_id})
-        return Run(chosen, log, state, yes=yes, notes=notes)
+        if state.current is not None:
+            # The step is taken up again now: a human step's timeout counts from here, not from before the
+            # interruption (a run stopped for a missing answer was not waiting for anyone meanwhile).
+            log.record(EventKind.STEP_STARTED, {"run_id": state.run_id, "step_id": state.current,
+                                                "visit": state.current_visit, "resumed": True})
+        resumed = fold_run(state.run_id, log.events())
+        assert resumed is not None
+        return Run(chosen, log, resumed, yes=yes, notes=notes)
 
     def _source(self) -> PlaybookSource:
         if self.source is None:

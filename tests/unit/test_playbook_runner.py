@@ -160,6 +160,18 @@ def test_a_missing_answer_stops_the_run_resumably(world):
     assert finished.count("candidate-errors") == 1
 
 
+def test_a_run_stopped_for_an_answer_is_not_timed_out_by_the_stop(world):
+    playbook, text = load("canary-regression")
+    now = [world.journal.clock()]
+    world.journal.clock = lambda: now[0]
+    runner = runner_for(world)
+    runner.clock = lambda: now[0]
+    runner.drive(runner.start(playbook, text, MODEL), Face())  # stops at decide (15 minutes to answer)
+    now[0] += 3600  # the answer file is fixed an hour later
+    end = runner.drive(runner.resume(runner.unfinished(MODEL)[0]), Face({"decide": ("drain", "breach")}))
+    assert end.state.finished == "rolled_back"
+
+
 def test_a_choice_timeout_takes_its_declared_way(world):
     playbook, text = load("canary-regression")
     runner = runner_for(world)
