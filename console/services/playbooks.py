@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from console.adapters.protocols import Endpoints, Notifier, PlaybookSource
-from console.domain.errors import RewindError, UsageError
-from console.domain.journal import Actor, Event, EventKind, canonical_json, check_payload, format_ts
+from console.domain.errors import LockHeldError, RewindError, UsageError
+from console.domain.journal import Actor, Event, EventKind, LockChange, canonical_json, check_payload, format_ts
 from console.domain.playbook import ActionKind, LoadedPlaybook, Playbook, Step, StepKind
 from console.domain.playbook_check import Problem, prose_changes, structure_changes
 from console.domain.playbook_run import (
@@ -60,6 +60,9 @@ from console.services.actions import ActionFace, ActionOptions, carry_out
 from console.services.journal import Placement
 from console.services.live import compose
 from console.services.rollback import TERMINAL, Preview, RollbackService
+
+RUN_LOCK_PREFIX = "playbook-run:"
+"""A run's lock is kept beside the models' action locks, under this prefix and the run's id."""
 
 
 class AnswerMissing(RewindError):
@@ -117,8 +120,8 @@ class RunLog(Protocol):
 
     incident_id: str
 
-    def record(self, kind: EventKind, payload: Mapping[str, object]) -> None:
-        """Record one event."""
+    def record(self, kind: EventKind, payload: Mapping[str, object], lock: LockChange | None = None) -> None:
+        """Record one event (taking or giving back the run's lock with it, when ``lock`` says so)."""
 
     def events(self) -> list[Event]:
         """Every event of the incident, in order."""
@@ -132,8 +135,8 @@ class JournalLog:
         self.service = service
         self.incident_id = incident_id
 
-    def record(self, kind: EventKind, payload: Mapping[str, object]) -> None:
-        self.service.journal.record(self.incident_id, kind, payload)
+    def record(self, kind: EventKind, payload: Mapping[str, object], lock: LockChange | None = None) -> None:
+        self.service.journal.record(self.incident_id, kind, payload, lock=lock)
 
     def events(self) -> list[Event]:
         return self.service.journal.chain(self.incident_id)[1]
@@ -148,7 +151,7 @@ class MemoryLog:
         self.clock = clock
         self._events: list[Event] = []
 
-    def record(self, kind: EventKind, payload: Mapping[str, object]) -> None:
+    def record(self, kind: EventKind, payload: Mapping[str, object], lock: LockChange | None = None) -> None:
         self._events.append(Event(self.incident_id, len(self._events) + 1, format_ts(self.clock()), self.actor,
                                   kind, canonical_json(dict(payload)), "", ""))
 
@@ -165,6 +168,8 @@ class Run:
     state: RunState
     dry_run: bool = False
     yes: bool = False
+    read_only: bool = False
+    """A read-only face: actions are refused (and journaled), notifications shown, not posted."""
     notes: list[str] = field(default_factory=list)
     """What the start or resume had to say (reconciled actions, prose changes), for the face."""
 
@@ -246,7 +251,7 @@ class PlaybookRunner:
         return found
 
     def start(self, playbook: Playbook, content: str, model: str, dry_run: bool = False,
-              yes: bool = False) -> Run:
+              yes: bool = False, read_only: bool = False) -> Run:
         """Begin a run: resolve the inputs, place it in the model's open incident (or a new one), journal it.
 
         Raises:
@@ -275,10 +280,16 @@ class PlaybookRunner:
             placement = self.rollback.journal.settle(self.rollback.journal.place(
                 model, str(playbook.severity), f"{playbook.title} ({model})"))
             log = JournalLog(self.rollback, placement.settled_id)
-        log.record(EventKind.PLAYBOOK_STARTED, started_payload(run_id, playbook, content, model, resolved, dry_run))
+        # The run's lock comes with its first event: one console carries a run out at a time.
+        log.record(EventKind.PLAYBOOK_STARTED, started_payload(run_id, playbook, content, model, resolved, dry_run),
+                   lock=None if dry_run else self._run_lock(run_id, take=True))
         state = fold_run(run_id, log.events())
         assert state is not None
-        return Run(playbook, log, state, dry_run=dry_run, yes=yes)
+        return Run(playbook, log, state, dry_run=dry_run, yes=yes, read_only=read_only)
+
+    def _run_lock(self, run_id: str, take: bool) -> LockChange:
+        """The lock that lets one console at a time carry a run out (beside the models' action locks)."""
+        return LockChange(take, RUN_LOCK_PREFIX + run_id, run_id, self.rollback.holder)
 
     def _previous(self, model: str, versions: list[ModelVersion] | None,
                   aliases: Mapping[str, str]) -> dict[str, str | None]:
@@ -295,7 +306,7 @@ class PlaybookRunner:
             if reason:
                 raise RefusedError(f"refused: playbook {playbook.id} needs {role!r}: {reason}")
 
-    def resume(self, state: RunState, yes: bool = False) -> Run:
+    def resume(self, state: RunState, yes: bool = False, read_only: bool = False) -> Run:
         """Take up an unfinished run where its journal says it stopped, with the playbook it started with.
 
         The playbook's text was journaled when the run started. When the file now
@@ -304,8 +315,15 @@ class PlaybookRunner:
 
         Raises:
             UsageError: the file's steps changed since the run started (the message lists the changes),
-                or the journaled copy no longer validates.
+                the journaled copy no longer validates, or another live console is carrying the run out.
         """
+        key = RUN_LOCK_PREFIX + state.run_id
+        holder = self.rollback.lock.holder(key)
+        if holder is not None:
+            if self.is_live(holder[1]):
+                raise UsageError(f"run {state.run_id} is being carried out by {holder[1]}; it can be resumed "
+                                 "once that console stops")
+            self.rollback.lock.release(key, holder[0])  # its console died: the run is free to take up
         source = self._source()
         original = source.parse(state.content, f"{state.playbook_id} (as journaled with {state.run_id})")
         try:
@@ -328,8 +346,12 @@ class PlaybookRunner:
                 notes.append("the playbook's wording changed since the run started (accepted): " + "; ".join(prose))
                 chosen = current
         log = JournalLog(self.rollback, state.incident_id)
-        log.record(EventKind.NOTE, {"text": f"resuming playbook run {state.run_id} ({state.playbook_id}) at step "
-                                            f"{state.current}", "run_id": state.run_id})
+        try:
+            log.record(EventKind.NOTE, {"text": f"resuming playbook run {state.run_id} ({state.playbook_id}) at "
+                                                f"step {state.current}", "run_id": state.run_id},
+                       lock=self._run_lock(state.run_id, take=True))
+        except LockHeldError:
+            raise UsageError(f"run {state.run_id} was just taken up by another console") from None
         if state.current is not None:
             # The step is taken up again now: a human step's timeout counts from here, not from before the
             # interruption (a run stopped for a missing answer was not waiting for anyone meanwhile).
@@ -337,7 +359,7 @@ class PlaybookRunner:
                                                 "visit": state.current_visit, "resumed": True})
         resumed = fold_run(state.run_id, log.events())
         assert resumed is not None
-        return Run(chosen, log, resumed, yes=yes, notes=notes)
+        return Run(chosen, log, resumed, yes=yes, read_only=read_only, notes=notes)
 
     def _source(self) -> PlaybookSource:
         if self.source is None:
@@ -367,6 +389,10 @@ class PlaybookRunner:
             try:
                 result = self._step(run, step, face)
             except AnswerMissing as missing:
+                run.log.record(EventKind.NOTE, {"text": f"playbook run {run.state.run_id} stopped at step "
+                                                        f"{step.id}: {missing}", "run_id": run.state.run_id},
+                               lock=None if run.dry_run else self._run_lock(run.state.run_id, take=False))
+                self._refresh(run)
                 return RunEnd(run.state, stopped=str(missing))
             run.log.record(EventKind.STEP_FINISHED, result.payload(run.state.run_id))
             self._refresh(run)
@@ -381,7 +407,8 @@ class PlaybookRunner:
 
     def _finish(self, run: Run, outcome: str, why: str) -> None:
         run.log.record(EventKind.PLAYBOOK_FINISHED, {"run_id": run.state.run_id, "playbook_id": run.playbook.id,
-                                                     "outcome": outcome, "reason": why})
+                                                     "outcome": outcome, "reason": why},
+                       lock=None if run.dry_run else self._run_lock(run.state.run_id, take=False))
         self._refresh(run)
 
     def _values(self, run: Run) -> dict[str, str]:
@@ -521,9 +548,10 @@ class PlaybookRunner:
         key = f"{run.state.run_id}/{step.id}/{visit}"
         seen = run.state.notifications.get(key)
         summary: str
-        if step.channel == "copy" or run.dry_run:
+        if step.channel == "copy" or run.dry_run or run.read_only:
             delivery = ("shown for copy and paste" if step.channel == "copy"
-                        else f"not posted (dry run) to {step.channel}")
+                        else f"not posted (dry run) to {step.channel}" if run.dry_run
+                        else f"not posted to {step.channel}: a read-only console posts nothing; copy it")
             if seen is None:
                 run.log.record(EventKind.NOTIFICATION_RENDERED, {"channel": step.channel, "text": text,
                                                                  "dedupe_key": key, "run_id": run.state.run_id,
@@ -594,7 +622,7 @@ class PlaybookRunner:
         self._refresh(run)
         timeout_s = self._remaining_s(run, step) if step.confirm and step.timeout else 0.0
         options = ActionOptions(confirmed_by=("--yes" if run.yes else None) if step.confirm else "playbook "
-                                f"{run.playbook.id} (confirm: false)")
+                                f"{run.playbook.id} (confirm: false)", read_only=run.read_only)
         try:
             if step.confirm and not run.yes and step.timeout and timeout_s <= 0:
                 raise HumanTimeout(step.id)
@@ -687,6 +715,12 @@ class PlaybookRunner:
             description = f"call endpoint {step.endpoint} with {canonical_json(body)}"
         if run.dry_run:
             return self._dry_action(step, face, visit, description)
+        if run.read_only:
+            reason = "refused: the console is in --read-only mode"
+            run.log.record(EventKind.DECISION, {"option": "refused", "reason": reason, "run_id": state.run_id,
+                                                "step_id": step.id, "change": description})
+            face.said(f"{step.id}: {reason}", "bad")
+            return StepResult(step.id, visit, "failed", reason=reason, next=step.branches["failed"])
         if state.current_action_id:  # interrupted after the call was announced: never repeated blindly
             reason = f"interrupted while it was being carried out ({state.current_action_id}); not repeated"
             face.said(f"{step.id}: {reason}", "warn")

@@ -335,3 +335,38 @@ def _raise_at(boundary):
             raise _Stop(name)
     return checkpoint
 
+
+
+def test_one_console_at_a_time_carries_a_run_out(world):
+    playbook, text = load("canary-regression")
+    runner = runner_for(world)
+    run = runner.start(playbook, text, MODEL)
+    world.service.checkpoint = _raise_at("after-router-step-1")
+    with pytest.raises(_Stop):  # the first console "dies" mid-action, its run lock still held
+        runner.drive(run, Face({"decide": ("drain", "breach")}))
+    world.service.checkpoint = lambda name: None
+    world.service._holding = False
+    state = runner.unfinished(MODEL)[0]
+    alive = PlaybookRunner(world.service, PlaybookFiles([SHIPPED], CONTEXT), Notifier(), None,
+                           is_live=lambda holder: True)
+    with pytest.raises(UsageError, match="is being carried out by alice@host"):
+        alive.resume(state)  # its holder still runs, as far as this machine can tell
+    resumed = runner.resume(state)  # its holder is dead: taken over
+    with pytest.raises(UsageError, match="is being carried out"):
+        alive.resume(state)
+    runner.drive(resumed, Face())
+    assert world.service.lock.holder("playbook-run:" + state.run_id) is None  # given back at the end
+
+
+def test_a_read_only_run_refuses_actions_and_posts_nothing(world):
+    playbook, text = load("canary-regression")
+    notifier = Notifier()
+    runner = runner_for(world, notifier)
+    run = runner.start(playbook, text, MODEL, read_only=True)
+    face = Face({"decide": ("drain", "breach")})
+    end = runner.drive(run, face)
+    assert end.state.finished == "escalated" and world.router.weights["3"] == 10
+    assert notifier.posts == []
+    assert "read-only console posts nothing" in face.notifications[-1][2]
+    refused = [e for e in events(world, run.state.incident_id) if e.kind is EventKind.ACTION_FAILED]
+    assert refused and refused[-1].payload.get("refused") is True
