@@ -5,7 +5,10 @@ metrics, journal) has its own poll, run in a thread worker and chained: the
 next read starts ``refresh_s`` after the previous one finished, so polls never
 overlap and a slow system delays only its own panel. Actions run through the
 one action procedure (:func:`console.services.actions.carry_out`) in a thread
-worker started by the app, never by a dialog that may close.
+worker started by the app, never by a dialog that may close. A playbook run
+(``p``) is driven the same way: the runner's ``drive`` in a thread worker of
+the app, its face (:mod:`console.tui.run_face`) posting progress and blocking
+on the responder's answers, the walkthrough screen drawing the run's view.
 """
 
 from __future__ import annotations
@@ -37,8 +40,11 @@ from console.tui.messages import (
     BackendFailed,
     BackendReady,
     JournalRead,
+    PlaybooksRanked,
+    RunProgress,
     SnapshotReady,
     SystemRead,
+    UnfinishedRuns,
 )
 from console.tui.screens.overview import OverviewScreen, explanation
 from console.tui.terminal import HangupWatch, terminal_alive
@@ -49,13 +55,21 @@ from console.tui.widgets.trend import TrendHistory
 if TYPE_CHECKING:
     # Loaded on first use, after the first frame: the services (and the domain's journal under their
     # protocols), the dialogs, the other screens and the actions' modules are not needed to paint the overview.
+    from rich.console import RenderableType
+
     from console.domain.metrics import QueryResult
+    from console.domain.playbook import LoadedPlaybook
+    from console.domain.playbook_run import RunState
     from console.domain.rollback import Mode
     from console.domain.status import StatusSnapshot
     from console.services.live import HealthWatch, Reading
     from console.services.rollback import Preview
+    from console.tui.dialogs.playbooks import Picked, PlaybookPicker
     from console.tui.dialogs.progress import ActionScreen
     from console.tui.face import ConsoleFace
+    from console.tui.run_face import PendingQuestion, WalkthroughFace
+    from console.tui.run_view import RunView
+    from console.tui.screens.walkthrough import WalkthroughScreen
 
 ACTING = ("rollback", "gradual", "undo", "approve")
 """Actions that change the systems: not shown at all in a read-only console."""
@@ -98,12 +112,14 @@ class RewindApp(App[int]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "quit", priority=True),
         Binding("f1,question_mark", "help", "help"),
+        # In the footer's order: what a responder reaches for first comes first (80 columns show about six).
         Binding("r", "rollback", "roll back"),
+        Binding("p", "playbooks", "playbooks"),
+        Binding("t", "timeline", "timeline"),
+        Binding("a", "approve", "approve"),
+        Binding("e,enter", "explain", "explain"),
         Binding("g", "gradual", "gradual"),
         Binding("u", "undo", "undo"),
-        Binding("a", "approve", "approve"),
-        Binding("t", "timeline", "timeline"),
-        Binding("e,enter", "explain", "explain"),
         Binding("s", "sort", "sort"),
         Binding("slash", "filter", "filter"),
         Binding("m", "next_model", "model"),
@@ -137,6 +153,15 @@ class RewindApp(App[int]):
         self.hangup: HangupWatch | None = None
         self._theme_problems: list[str] = []
         self.overview_screen: OverviewScreen | None = None
+        self.run_view: RunView | None = None
+        """The playbook run of this console (the latest one, until another starts)."""
+        self.run_face: WalkthroughFace | None = None
+        self.resumable: RunState | None = None
+        """The model's newest unfinished run, offered for resuming (header, picker)."""
+        self.picker: PlaybookPicker | None = None
+        self.playbook_library: dict[str, LoadedPlaybook] = {}
+        self.unfinished_runs: list[RunState] = []
+        self.walkthrough_screen: WalkthroughScreen | None = None
         self.last_results: tuple[str, dict[str, QueryResult], float] | None = None
         self._register_themes()
 
@@ -211,6 +236,8 @@ class RewindApp(App[int]):
             self.notify("no model is configured (router.backends)", severity="error", timeout=30)
         for system in (*SYSTEMS, "journal"):
             self._poll(system)
+        if self.model:
+            self._look_for_unfinished(self.model)
 
     def _guard_resume(self) -> None:
         """On a hangup the kernel sends SIGCONT too: resume the terminal only while it is still there.
@@ -234,9 +261,13 @@ class RewindApp(App[int]):
         """The terminal went away (SIGHUP, end of input, or an I/O error): end the process cleanly."""
         for face in self.faces:
             face.abandoned.set()  # a question nobody can answer is a cancel
+        run_face = self.run_face
+        if run_face is not None:
+            run_face.abandoned.set()  # and stops a playbook run where it is, resumable
 
         def leave() -> None:
-            if self.acting:  # an action confirmed before the hangup ends (and is journaled) first
+            applying = run_face is not None and run_face.applying.is_set()
+            if self.acting or applying:  # an action confirmed before the hangup ends (and is journaled) first
                 self.set_timer(0.5, leave)
                 return
             self.exit(129)
@@ -249,6 +280,8 @@ class RewindApp(App[int]):
     def on_unmount(self) -> None:
         for face in self.faces:
             face.abandoned.set()
+        if self.run_face is not None:
+            self.run_face.abandoned.set()
         if self.hangup is not None:
             self.hangup.stop()
 
@@ -382,6 +415,9 @@ class RewindApp(App[int]):
                 self._paint_header()
                 self._paint_trend()
                 self._paint_explain()
+        walkthrough = self._walkthrough()
+        if walkthrough is not None:
+            walkthrough.paint_header()
         if message.chained:
             self._next_poll("metrics")
 
@@ -457,9 +493,28 @@ class RewindApp(App[int]):
                 extra.append("  ")
             extra.append(f"⚑ {len(journal.pending)} request(s) wait for approval: {first.requester}'s "
                          f"{first.action_id} (press a)", style="bold cyan")
+        run = self._run_line()
+        if run is not None:
+            if extra:
+                extra.append("  ")
+            extra.append_text(run)
         if extra:
             lines.append(extra)
         overview.header.show(lines)
+
+    def _run_line(self) -> Text | None:
+        """The playbook run's state for the overview's header: waiting for an answer, running, resumable."""
+        view = self.run_view
+        if view is not None and view.active:
+            if view.question is not None:
+                return Text(f"? playbook {view.playbook_id} waits for your answer at {view.question.step_id} "
+                            "(press p)", style="bold yellow")
+            return Text(f"▶ playbook {view.playbook_id} running (p shows it)", style="bold cyan")
+        state = self.resumable
+        if state is not None and state.model == self.model:
+            return Text(f"↻ run {state.run_id} of {state.playbook_id} stopped at step {state.current}: press p to "
+                        "resume it", style="bold cyan")
+        return None
 
     def _record_trend(self) -> None:
         matrix = self._matrix()
@@ -494,6 +549,10 @@ class RewindApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ACTING and self.read_only:
             return False
+        if action in ("undo", "next_model") and self.run_active:
+            return False  # a playbook run acts through its own steps, on its own model
+        if action == "playbooks" and self.walkthrough_screen is not None and self.top_screen is self.walkthrough_screen:
+            return False  # the walkthrough is on screen already
         if action == "approve":
             return bool(self.journal_state and self.journal_state.pending)
         overview_only = ("explain", "sort", "filter", "rollback", "gradual")
@@ -515,6 +574,8 @@ class RewindApp(App[int]):
             ("Approve a pending request", "two-person rule: approve another user's action", self.action_approve,
              "approve"),
             ("Timeline", "the model's incident: events, notes, close, export", self.action_timeline, "timeline"),
+            ("Playbooks", "walk through a playbook ranked on the current verdicts, or resume a run",
+             self.action_playbooks, "playbooks"),
             ("Note", "add a note to the model's open incident", self.action_note, "note"),
             ("Open an incident", "for the model, when none is open", self.action_open_incident, "open_incident"),
             ("Close the incident", "its metric history is captured first", self.action_close_incident,
@@ -582,10 +643,12 @@ class RewindApp(App[int]):
         self.snapshot = None
         self.readings.clear()
         self.trend = TrendHistory()
+        self.resumable = None
         matrix = self._matrix()
         if matrix is not None:
             matrix.show(None, f"reading {self.model}…")
         self._paint_header()
+        self._look_for_unfinished(self.model)
 
     # -- actions -------------------------------------------------------------------------------
     action_plan_id: str | None = None
@@ -598,6 +661,9 @@ class RewindApp(App[int]):
             return False
         if self.acting:
             self.notify("an action is already under way", severity="warning")
+            return False
+        if self.run_active:
+            self.notify("a playbook run is under way: its action steps act (p shows it)", severity="warning")
             return False
         self.acting = True
         self.action_plan_id = None
@@ -722,6 +788,266 @@ class RewindApp(App[int]):
         running = [w for w in self.workers if w.group == f"poll-{system}" and not w.is_finished]
         if not running:
             self._poll(system)
+
+    # -- playbooks -------------------------------------------------------------------------------
+    @property
+    def run_active(self) -> bool:
+        """Whether this console is carrying out a playbook run (its worker has not returned)."""
+        return self.run_view is not None and self.run_view.active
+
+    def _walkthrough(self) -> WalkthroughScreen | None:
+        screen = self.walkthrough_screen
+        return screen if screen is not None and screen.is_mounted and self.is_running else None
+
+    def action_playbooks(self) -> None:
+        """The walkthrough of the run under way; otherwise the picker of the model's playbooks."""
+        from console.tui.dialogs.playbooks import PlaybookPicker
+
+        if self.run_active:
+            self._show_walkthrough()
+            return
+        if not self.backend_ready or not self.model:
+            self.notify("the config is still loading: try again in a moment", severity="warning")
+            return
+        if self.acting:
+            self.notify("an action is under way: wait for its outcome", severity="warning")
+            return
+        if self.picker is not None:
+            return
+        self.picker = PlaybookPicker(self.model, self.read_only)
+        self.push_screen(self.picker, self._picked)
+        self._rank_playbooks(self.model)
+
+    @work(thread=True, exit_on_error=False, group="playbooks", name="rank playbooks")
+    def _rank_playbooks(self, model: str) -> None:
+        """Read the playbooks, the model's unfinished runs, and rank the playbooks on the current verdicts."""
+        from console.domain.playbook import Playbook
+        from console.domain.playbook_run import EntryMatch
+
+        try:
+            runner = self.backend.playbooks()
+            library, problems = runner.library()
+            unfinished = runner.unfinished(model)
+            playbooks = [loaded.playbook for loaded in library]
+            rank_error = None
+            ranked: list[tuple[Playbook, EntryMatch | None]]
+            try:
+                ranked = list(runner.rank(playbooks, model))
+            except RewindError as exc:  # the metrics are down: the playbooks are still listed, unranked
+                ranked = [(playbook, None) for playbook in playbooks if playbook.applies_to(model)]
+                rank_error = str(exc)
+        except RewindError as exc:
+            self.post_message(PlaybooksRanked(model, error=str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown in the picker, never a crash
+            self.post_message(PlaybooksRanked(model, error=f"unexpected error: {exc.__class__.__name__}: {exc}"))
+            return
+        self.post_message(PlaybooksRanked(model, ranked, {loaded.playbook.id: loaded for loaded in library},
+                                          problems, unfinished, rank_error))
+
+    @work(thread=True, exit_on_error=False, group="playbooks", name="unfinished runs")
+    def _look_for_unfinished(self, model: str) -> None:
+        """The model's runs that have not ended, to offer resuming the newest."""
+        try:
+            runs = self.backend.playbooks().unfinished(model)
+        except Exception:  # noqa: BLE001 - best effort: the picker lists them too
+            return
+        self.post_message(UnfinishedRuns(model, runs))
+
+    @on(PlaybooksRanked)
+    def _playbooks_ranked(self, message: PlaybooksRanked) -> None:
+        if message.model != self.model:
+            return
+        if message.error is None:
+            self.playbook_library = message.library
+            self.unfinished_runs = message.unfinished
+            self.resumable = message.unfinished[-1] if message.unfinished else None
+            self._paint_header()
+        if self.picker is not None:
+            self.picker.show(message)
+
+    @on(UnfinishedRuns)
+    def _unfinished_runs(self, message: UnfinishedRuns) -> None:
+        if message.model != self.model:
+            return
+        newest = message.runs[-1] if message.runs else None
+        known = self.resumable.run_id if self.resumable is not None else None
+        self.unfinished_runs = message.runs
+        self.resumable = newest
+        self._paint_header()
+        if newest is not None and newest.run_id != known and not self.run_active:
+            self.notify(f"run {newest.run_id} of {newest.playbook_id} stopped at step {newest.current} "
+                        f"(started by {newest.started_by}): press p to resume it", title="unfinished playbook run",
+                        timeout=20)
+
+    def _picked(self, picked: Picked | None) -> None:
+        self.picker = None
+        if picked is None:
+            return
+        if picked.kind == "resume":
+            state = next((s for s in self.unfinished_runs if s.run_id == picked.id), None)
+            if state is None:
+                self.notify(f"run {picked.id} is no longer unfinished", severity="warning")
+                return
+            self._start_run(None, state)
+            return
+        loaded = self.playbook_library.get(picked.id)
+        if loaded is None:
+            self.notify(f"playbook {picked.id} is no longer there", severity="warning")
+            return
+        self._start_run(loaded, None)
+
+    def _start_run(self, loaded: LoadedPlaybook | None, state: RunState | None) -> None:
+        """Start (or resume) a run: the walkthrough at once, the runner in a thread worker of the app."""
+        from console.tui.run_face import WalkthroughFace
+        from console.tui.run_view import RunView
+
+        if self.run_active or self.acting:
+            self.notify("a run or an action is under way already", severity="warning")
+            return
+        playbook_id = loaded.playbook.id if loaded is not None else state.playbook_id if state is not None else "?"
+        title = loaded.playbook.title if loaded is not None else ""
+        self.run_view = RunView(self.model, playbook_id, title)
+        self.run_face = WalkthroughFace(self, self.options.clock)
+        self.resumable = None
+        self._paint_header()
+        self._show_walkthrough()
+        self._drive_run(self.run_face, self.model, loaded, state)
+
+    def _show_walkthrough(self) -> None:
+        from console.tui.screens.walkthrough import WalkthroughScreen
+
+        if self.walkthrough_screen is not None and self.walkthrough_screen in self.screen_stack:
+            return  # on screen already, or under a dialog of its own run
+        self.walkthrough_screen = WalkthroughScreen()
+        self.push_screen(self.walkthrough_screen, self._walkthrough_closed)
+
+    def _walkthrough_closed(self, result: None) -> None:
+        self.walkthrough_screen = None
+        self._paint_header()
+
+    @work(thread=True, exit_on_error=False, group="playbook-run", name="playbook run")
+    def _drive_run(self, face: WalkthroughFace, model: str, loaded: LoadedPlaybook | None,
+                   state: RunState | None) -> None:
+        """Start or resume the run and carry it out; whatever ends it becomes the walkthrough's last state."""
+        from console.services.playbooks import Run
+        from console.tui.run_view import RunEnded
+
+        run: Run | None = None
+        try:
+            runner = self.backend.playbooks()
+            if state is not None:
+                run = runner.resume(state, read_only=self.read_only)
+            else:
+                assert loaded is not None
+                run = runner.start(loaded.playbook, loaded.text, model, read_only=self.read_only)
+            face.attach(run, runner.rollback)
+            face.began(resumed=state is not None)
+            end = runner.drive(run, face)
+        except RewindError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a run's failure is shown and journaled, never a crash
+            error = f"unexpected error: {exc.__class__.__name__}: {exc}"
+        else:
+            self.post_message(RunProgress(RunEnded(end.state.finished, end.stopped, None, tuple(end.state.results))))
+            return
+        finally:
+            face.applying.clear()
+        if run is not None:
+            self._journal_run_error(run.state.incident_id, run.state.run_id, error)
+        results = tuple(run.state.results) if run is not None else ()
+        self.post_message(RunProgress(RunEnded(None, None, error, results)))
+
+    def _journal_run_error(self, incident_id: str, run_id: str, error: str) -> None:
+        """A run stopped by an error is a line in its incident's timeline (best effort: it may be the journal)."""
+        from console.domain.journal import EventKind
+
+        try:
+            self.backend.rollback().journal.record(incident_id, EventKind.NOTE, {
+                "text": f"console: playbook run {run_id} stopped on an error: {error}", "run_id": run_id})
+        except Exception:  # noqa: BLE001, S110 - the error is on screen already
+            pass
+
+    @on(RunProgress)
+    def _run_progress(self, message: RunProgress) -> None:
+        from console.tui.run_view import ChoiceAsked, QuestionClosed, RunEnded
+
+        view = self.run_view
+        if view is None:
+            return
+        event = message.event
+        view.apply(event)
+        screen = self._walkthrough()
+        if screen is not None:
+            screen.sync()
+        if isinstance(event, ChoiceAsked) and (screen is None or self.top_screen is not screen):
+            self.notify(f"playbook {view.playbook_id} waits for your answer at step {event.step_id}: press p",
+                        title="playbook run", severity="warning", timeout=15)
+        if isinstance(event, RunEnded):
+            self.run_face = None
+            if event.error is not None:
+                self.notify(event.error, title=f"playbook {view.playbook_id} stopped", severity="error", timeout=15)
+            elif event.stopped is not None:
+                self.notify(event.stopped, title=f"playbook {view.playbook_id} stopped", severity="warning",
+                            timeout=15)
+            else:
+                self.notify(f"ended: {event.outcome}", title=f"playbook {view.playbook_id}", timeout=8)
+            for system in ("router", "registry", "journal"):
+                self._poll_soon(system)
+            if event.error is not None or event.stopped is not None:
+                self._look_for_unfinished(self.model)
+        if isinstance(event, ChoiceAsked | QuestionClosed | RunEnded):
+            self._paint_header()
+
+    def answer_choice(self, step_id: str, option: str, reason: str) -> bool:
+        """The responder's answer to the run's open choice; ``False`` when that question is no longer open."""
+        from console.services.playbooks import ChoiceAnswer
+        from console.tui.run_view import QuestionClosed
+
+        face = self.run_face
+        question = face.pending if face is not None else None
+        if question is None or question.step_id != step_id or question.kind != "choice":
+            return False
+        if not question.give(ChoiceAnswer(option, reason)):
+            return False
+        if self.run_view is not None:  # closed now, so it cannot be answered twice (the face says so too)
+            self.run_view.apply(QuestionClosed(step_id, "answered"))
+            screen = self._walkthrough()
+            if screen is not None:
+                screen.sync()
+            self._paint_header()
+        return True
+
+    def ask_run_confirmation(self, question: PendingQuestion, title: str, body: RenderableType, expected: str,
+                             verb: str, note: str) -> None:
+        """Put a run's typed confirmation on screen (called on the event loop by the run's face)."""
+        from console.tui.dialogs.confirm import ConfirmDialog
+
+        if question.closed or question.answered.is_set():
+            return
+        if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
+            # Another confirmation is open (an approval): this one is asked once that one is answered.
+            self.set_timer(0.5, lambda: self.ask_run_confirmation(question, title, body, expected, verb, note))
+            return
+        dialog = ConfirmDialog(title, body, expected, verb, note=note)
+        question.dialog = dialog
+
+        def reply(confirmed: bool | None) -> None:
+            question.dialog = None
+            if not question.give(bool(confirmed)) and confirmed:
+                self.notify("that confirmation had expired: nothing changed", severity="warning")
+
+        self.push_screen(dialog, reply)
+
+    def withdraw_question(self, question: PendingQuestion) -> None:
+        """A run's question timed out: take its confirmation dialog down (nothing changed)."""
+        from console.tui.dialogs.confirm import ConfirmDialog
+
+        dialog = question.dialog
+        if isinstance(dialog, ConfirmDialog) and dialog.is_current:
+            dialog.dismiss(False)
+            self.notify(f"no confirmation in time for step {question.step_id}: nothing changed",
+                        severity="warning", timeout=10)
 
     # -- approvals -----------------------------------------------------------------------------
     def action_approve(self) -> None:

@@ -10,12 +10,16 @@ from textual.message import Message
 if TYPE_CHECKING:  # annotations only: the journal's and the actions' modules load on first use
     from console.domain.incident import IncidentSummary
     from console.domain.journal import Event
+    from console.domain.playbook import LoadedPlaybook, Playbook
+    from console.domain.playbook_check import Problem
+    from console.domain.playbook_run import EntryMatch, RunState
     from console.domain.status import StatusSnapshot
     from console.services.actions import ActionResult
     from console.services.approvals import PendingRequest
     from console.services.live import Reading
     from console.tui.backend import Backend
     from console.tui.matrix_model import Summary
+    from console.tui.run_view import RunEvent
 
 
 @dataclass
@@ -87,3 +91,41 @@ class BackendFailed(Message):
     """The config could not be read or used: the console ends, and the CLI says why in one line."""
 
     error: BaseException
+
+
+@dataclass
+class PlaybooksRanked(Message):
+    """The playbooks written for the model, best match of the current verdicts first, and its unfinished runs.
+
+    Attributes:
+        model: the model they were ranked for.
+        ranked: each playbook with how its entry conditions match (``None``: not ranked, see ``rank_error``).
+        library: every valid playbook with the exact text a run journals, by id.
+        problems: the playbook files that did not validate.
+        unfinished: the model's runs that have not ended, the newest last.
+        rank_error: why the playbooks could not be ranked (the metrics could not be read), if so.
+        error: why nothing could be listed, if so.
+    """
+
+    model: str
+    ranked: list[tuple[Playbook, EntryMatch | None]] = field(default_factory=list)
+    library: dict[str, LoadedPlaybook] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    unfinished: list[RunState] = field(default_factory=list)
+    rank_error: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class UnfinishedRuns(Message):
+    """The model's playbook runs that have not ended (looked up once the backend is ready)."""
+
+    model: str
+    runs: list[RunState]
+
+
+@dataclass
+class RunProgress(Message):
+    """A step of the playbook run being walked through, as the runner told the console's face."""
+
+    event: RunEvent

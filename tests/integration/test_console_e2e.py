@@ -211,3 +211,55 @@ def test_a_responder_rolls_back_the_regression_in_the_real_console(sandbox_confi
     assert f"{EXITED}0]" in ended, ended
     assert tmux.pane("#{pane_dead}") == "1"
     assert not Path(f"/proc/{console}").exists(), f"the console (pid {console}) still exists after ctrl+q"
+
+
+def test_a_responder_walks_the_canary_playbook_in_the_real_console(sandbox_config, systems, console_in_tmux):
+    """``p``, canary-regression ranked first, the choice answered with a reason, the name typed: drained."""
+    router, registry = systems
+    tmux, _, journal_url = console_in_tmux
+    tmux.wait(lambda screen: "fraud-detector" in screen and "router ok" in screen, 30,
+              "the overview to paint with the router read")
+    switched = run_cli("sandbox", "scenario", "regression", "--dir", str(Path(sandbox_config).parent))
+    assert switched.returncode == 0, switched.stderr
+    tmux.wait(champion_calm_and_challenger_breaching, 90, "v3 to show BREACH in the matrix while v2 does not")
+
+    tmux.keys("p")
+    picker = tmux.wait(lambda screen: "matches" in screen and "reading the systems" not in screen, 30,
+                       "the playbooks ranked on the current verdicts")
+    assert "▸ canary-regression v1  matches 2 of 2" in picker, picker
+    tmux.keys("Enter")
+    question = tmux.wait(lambda screen: "YOUR ANSWER" in screen and "▸ drain" in screen, 60,
+                         "the walkthrough to wait at its choice")
+    assert "✗ FAIL" in question or "✓ PASS" in question, question  # a check's verdict, in words
+    tmux.keys("Enter")  # no reason yet: the console asks for one and moves to the reason field
+    tmux.wait(lambda screen: "a reason is required" in screen, 10, "the reason to be required")
+    tmux.keys("v3 breaches in the sandbox", literal=True)
+    tmux.keys("Enter")
+    dialog = tmux.wait(lambda screen: re.search(rf"Type .*{MODEL}.* to roll back", screen), 30,
+                       "the typed confirmation of the drain step")
+    assert "(step drain)" in dialog and "v3 → v2" in dialog, dialog
+    tmux.keys(MODEL, literal=True)
+    tmux.keys("Enter")
+    ended = tmux.wait(lambda screen: "ENDED:" in screen, 120, "the run to end")
+    assert "✓ ENDED: rolled_back" in ended, ended
+    assert "notification · oncall" in ended, ended
+
+    # HAProxy and MLflow themselves, not the console, say what changed.
+    assert router.read_state(MODEL).weights() == PLANNED_WEIGHTS, ended
+    assert registry.get_aliases(MODEL).aliases == PLANNED_ALIASES, ended
+    journal = SqlJournal(journal_url)
+    try:
+        [incident] = journal.incidents()
+        finished = [e.payload["step_id"] for e in journal.events(incident.incident_id, [EventKind.STEP_FINISHED])]
+        [decision] = [e for e in journal.events(incident.incident_id, [EventKind.DECISION])
+                      if e.payload.get("step_id") == "decide"]
+        [outcome] = list(journal.events(incident.incident_id, [EventKind.PLAYBOOK_FINISHED]))
+    finally:
+        journal.close()
+    assert finished[0] == "orient" and finished[-1] == "rolled-back", finished
+    assert {"decide", "drain", "settle", "tell-drained"} <= set(finished), finished
+    assert decision.payload["option"] == "drain" and decision.payload["reason"] == "v3 breaches in the sandbox"
+    assert outcome.payload["outcome"] == "rolled_back"
+
+    tmux.keys("Escape")
+    tmux.wait(lambda screen: "r roll back" in screen and "YOUR ANSWER" not in screen, 10, "the overview again")

@@ -6,10 +6,15 @@ After a deliberate change of the look, review the SVGs and accept them with
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from console.tui.dialogs.confirm import ConfirmDialog
+from console.tui.dialogs.playbooks import PlaybookPicker
+from console.tui.run_view import ChoiceAsked
 from console.tui.screens.timeline import TimelineScreen
+from console.tui.screens.walkthrough import WalkthroughScreen
 from tests.tui.conftest import console
 from tests.tui.world import MODEL, World
 
@@ -23,6 +28,8 @@ def frozen(tmp_path, monkeypatch):
     for name in ("TMUX", "NO_COLOR", "REWIND_THEME", "REWIND_THEMES_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr("console.services.rollback.new_action_id", lambda: "act-0000beef")
+    monkeypatch.setattr("console.services.playbooks.uuid", SimpleNamespace(uuid4=lambda: SimpleNamespace(
+        hex="0000cafe0000cafe")))
     world = World(tmp_path, frozen_journal=True)
     yield world
     world.close()
@@ -94,3 +101,22 @@ def test_help(snap_compare, frozen):
         await pilot.pause()
 
     assert snap_compare(still(frozen), terminal_size=(80, 24), run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_walkthrough_at_the_choice(snap_compare, frozen, size):
+    """canary-regression started from the picker, waiting at its choice: steps, story, options, countdown."""
+    async def before(pilot):
+        app = pilot.app
+        await settled(pilot)
+        await pilot.press("p")
+        while not (isinstance(app.screen, PlaybookPicker) and app.screen.ranked is not None):
+            await pilot.pause(0.02)
+        await pilot.press("enter")
+        while not (isinstance(app.screen, WalkthroughScreen) and app.run_view is not None
+                   and isinstance(app.run_view.question, ChoiceAsked)):
+            await pilot.pause(0.02)
+        await pilot.pause(0.1)
+        await pilot.pause()
+
+    assert snap_compare(still(frozen), terminal_size=size, run_before=before)

@@ -12,15 +12,19 @@ from pathlib import Path
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.domain.authority import Identity, Permission, Policy
-from console.domain.errors import MetricsError
+from console.domain.delivery import Delivery
+from console.domain.errors import ExternalSystemError, MetricsError
 from console.domain.journal import Actor
 from console.domain.metrics import CellCounts, Criteria, Direction, MetricKind, MetricSpec, QueryResult, Unit
 from console.services.journal import JournalService
 from console.services.live import LiveStatus
+from console.services.playbooks import PlaybookRunner
 from console.services.postmortem import PostMortems
 from console.services.rollback import RollbackService, RollbackSettings
 from tests.fixtures.fakes import FakeRegistry, FakeRouter
 
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
+WEBHOOKS = ("oncall", "data-owners", "model-owners")
 MODEL = "fraud-detector"
 FROZEN_AT = 1_780_000_000.0  # 2026-05-28T20:26:40Z: every snapshot test shows this time
 SEGMENTS = ("mobile", "partner-api", "web")
@@ -95,6 +99,26 @@ class FakeMetrics:
         raise MetricsError("fake Prometheus keeps no history")
 
 
+class FakeNotifier:
+    """Posts nothing: keeps each message; ``fail`` makes every post fail as an unreachable webhook would."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[str, str, str]] = []
+        self.fail = False
+
+    def describe(self) -> str:
+        return "fake webhooks"
+
+    def webhooks(self) -> tuple[str, ...]:
+        return WEBHOOKS
+
+    def post(self, webhook: str, text: str, dedupe_key: str) -> Delivery:
+        if self.fail:
+            raise ExternalSystemError(f"webhook {webhook}: unreachable")
+        self.posts.append((webhook, text, dedupe_key))
+        return Delivery(status=200, ok=True, summary="HTTP 200")
+
+
 class World:
     """Every fake a console test needs, and a backend over them."""
 
@@ -119,6 +143,11 @@ class World:
                                        approval_timeout_s=30)
         self.live_status = LiveStatus(self.registry, self.router, self.metrics, CATALOGUE, "traffic",
                                       clock=lambda: FROZEN_AT)
+        self.notifier = FakeNotifier()
+        # A frozen journal dates its events from FROZEN_AT: the runner's clock must agree, or every human
+        # step's time would have run out long ago.
+        self.runner_clock = (lambda: FROZEN_AT) if frozen_journal else time.time
+        self._runner: PlaybookRunner | None = None
 
     # The Backend protocol
     models = (MODEL,)
@@ -132,6 +161,20 @@ class World:
 
     def postmortems(self) -> PostMortems:
         return PostMortems(self.journal, None, "rewind test")
+
+    def playbooks(self) -> PlaybookRunner:
+        """The shipped playbooks, checked against the catalogue's metrics and the fake webhooks."""
+        if self._runner is None:
+            from console.adapters.playbook_files import PlaybookFiles
+            from console.domain.playbook_check import CheckContext
+
+            context = CheckContext(metric_names=frozenset(m.name for m in CATALOGUE),
+                                   webhook_names=frozenset(WEBHOOKS))
+            # Wait steps wait a hundredth of a second between evaluations instead of seconds.
+            self._runner = PlaybookRunner(self.service, PlaybookFiles([PLAYBOOKS], context), self.notifier, None,
+                                          is_live=lambda holder: False, clock=self.runner_clock,
+                                          sleep=lambda seconds: time.sleep(min(seconds, 0.01)))
+        return self._runner
 
     def close(self) -> None:
         self.records.close()

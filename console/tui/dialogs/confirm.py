@@ -30,20 +30,22 @@ class ConfirmDialog(ModalScreen[bool]):
         Binding("pagedown", "scroll_body(1)", show=False),
     ]
 
-    def __init__(self, title: str, body: RenderableType, expected: str, verb: str) -> None:
+    def __init__(self, title: str, body: RenderableType, expected: str, verb: str, note: str = "") -> None:
         super().__init__()
         self.title_text = title
         self.body = body
         self.expected = expected
         self.verb = verb
+        self.note = note
+        """A line under the hint (a playbook step's time limit)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="confirm"):
             yield Static(self.title_text, id="dialog-title")
             with VerticalScroll(id="dialog-body"):
                 yield Static(self.body)
-            yield Label(f"Type {self.expected} to {self.verb.lower()} · Esc: nothing changes · PgDn: more",
-                        id="dialog-hint")
+            hint = f"Type {self.expected} to {self.verb.lower()} · Esc: nothing changes · PgDn: more"
+            yield Label(hint + (f"\n{self.note}" if self.note else ""), id="dialog-hint")
             with Horizontal(id="dialog-buttons"):
                 yield SteadyInput(placeholder=self.expected, id="typed")
                 yield Button("Cancel", id="cancel", variant="primary")

@@ -1,0 +1,274 @@
+"""The playbook walkthrough: the steps with their progress, the story of the run, the open question.
+
+The run itself is carried out by the app (a thread worker driving the runner);
+this screen only draws the app's :class:`~console.tui.run_view.RunView` and
+hands the responder's answers back. Leaving it (Esc, q, b) does not stop the
+run: the overview says when it waits for an answer, and ``p`` comes back here.
+
+Layout, top to bottom: three header lines (status and playbook; model, inputs,
+run and incident; the live verdicts), then the step list on the left and, on
+the right, the story (one section per step visit, newest at the bottom) above
+the open question (the prompt, the options, the reason, the time left).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Input, Label, OptionList, Static
+
+from console.tui.run_view import ChoiceAsked, ConfirmAsked, RunView, StepRow, countdown
+from console.tui.widgets.line_stack import LineStack
+from console.tui.widgets.marked_options import MarkedOptionList
+from console.tui.widgets.run_section import RunSection
+from console.tui.widgets.status_header import verdict_line
+from console.tui.widgets.steady_input import SteadyInput
+
+if TYPE_CHECKING:
+    from console.tui.app import RewindApp
+
+ROW_SYMBOL = {"done": "✓", "current": "▶", "pending": "·"}
+STATUS = {
+    "starting": ("… STARTING", "bold"),
+    "running": ("▶ RUNNING", "bold"),
+    "waiting": ("? YOUR ANSWER", "bold yellow"),
+    "stopped": ("! STOPPED", "bold yellow"),
+    "failed": ("✗ FAILED", "bold red"),
+}
+
+
+def status_badge(view: RunView) -> Text:
+    """The run's state in words and a symbol: running, waiting for an answer, ended (and how)."""
+    if view.status == "ended":
+        outcome = view.outcome or "?"
+        good = outcome in ("rolled_back", "not_rolled_back", "resolved")
+        return Text(f"{'✓' if good else '!'} ENDED: {outcome}", style="bold green" if good else "bold yellow")
+    word, style = STATUS[view.status]
+    return Text(word, style=style)
+
+
+def header_lines(view: RunView, verdicts: Text) -> list[Text]:
+    """Status and playbook; model, inputs, run and incident; the live verdicts."""
+    first = status_badge(view)
+    first.append("  ")
+    first.append(f"{view.playbook_id} v{view.playbook_version}" if view.playbook_version else view.playbook_id,
+                 style="bold")
+    if view.title:
+        first.append(f" · {view.title}")
+    facts = [view.model, view.input_text(), view.run_id, view.incident_id]
+    second = Text(" · ".join(fact for fact in facts if fact))
+    third = Text("live  ", style="bold")
+    third.append_text(verdicts)
+    return [first, second, third]
+
+
+def step_line(row: StepRow) -> Text:
+    """``✓ candidate-errors fail``, ``▶ decide``, ``· watch``."""
+    style = {"current": "bold", "pending": "dim"}.get(row.status, "")
+    line = Text(f"{ROW_SYMBOL[row.status]} {row.id}", style=style)
+    if row.outcome:
+        again = f" ×{row.visits}" if row.visits > 1 else ""
+        line.append(f" {row.outcome}{again}", style="italic" if row.status == "done" else "dim")
+    return line
+
+
+class WalkthroughScreen(Screen[None]):
+    """The walkthrough of the app's playbook run."""
+
+    BINDINGS = [
+        Binding("escape,q,b", "back", "back"),
+        Binding("c", "copy_message", "copy message"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: list[RunSection] = []
+        self.question_key: tuple[str, int] | None = None
+        self.chosen: str | None = None
+        """The option picked with Enter before a reason was typed: Enter in the reason field answers it."""
+        self.clock_timer: Timer | None = None
+        self.clock_text = ""
+        self.ready = False
+        """Set once the widgets exist (``is_mounted`` turns true only after ``on_mount``)."""
+
+    @property
+    def console_app(self) -> RewindApp:
+        from console.tui.app import RewindApp
+
+        assert isinstance(self.app, RewindApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield LineStack(id="run-header")
+        with Horizontal(id="run-body"):
+            with VerticalScroll(id="run-steps-pane"):
+                yield Static(Text("Steps", style="bold underline"), id="run-steps-title")
+                yield LineStack(id="run-steps")
+            with Vertical(id="run-main"):
+                yield VerticalScroll(id="run-story")
+                with Vertical(id="run-question"):
+                    yield Static(id="question-prompt")
+                    yield MarkedOptionList(id="question-options")
+                    with Horizontal(id="question-reason-row"):
+                        yield Label("reason", id="question-reason-label")
+                        yield SteadyInput(placeholder="why? required, journaled with your name",
+                                          id="question-reason")
+                    yield Label("", id="question-clock")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.clock_timer = self.set_interval(1.0, self._tick, pause=True, name="walkthrough countdown")
+        self.sync()
+
+    # -- drawing ----------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Draw the app's run view: only what changed is repainted."""
+        view = self.console_app.run_view
+        if view is None or not self.ready:
+            return
+        self.paint_header()
+        self.query_one("#run-steps", LineStack).show([step_line(row) for row in view.rows()])
+        story = self.query_one("#run-story", VerticalScroll)
+        grew = False
+        for index, section in enumerate(view.sections):
+            if index < len(self.sections):
+                widget = self.sections[index]
+                widget.section = section
+                grew = widget.draw() or grew
+            else:
+                widget = RunSection(section)
+                self.sections.append(widget)
+                story.mount(widget)
+                grew = True
+        self._show_question(view)
+        if grew:
+            story.call_after_refresh(story.scroll_end, animate=False)
+
+    def paint_header(self) -> None:
+        """The header's three lines (the live verdicts change with every new snapshot)."""
+        app = self.console_app
+        view = app.run_view
+        if view is None or not self.ready:
+            return
+        verdicts = verdict_line(app.snapshot, app.summary, app.options.clock())
+        self.query_one("#run-header", LineStack).show(header_lines(view, verdicts))
+
+    def _show_question(self, view: RunView) -> None:
+        panel = self.query_one("#run-question", Vertical)
+        question = view.question
+        key = (question.step_id, id(question)) if question is not None else None
+        if key == self.question_key:
+            return
+        self.question_key = key
+        self.chosen = None
+        options = self.query_one("#question-options", MarkedOptionList)
+        reason_row = self.query_one("#question-reason-row")
+        prompt = self.query_one("#question-prompt", Static)
+        if question is None:
+            panel.display = False
+            if self.clock_timer is not None:
+                self.clock_timer.pause()
+            if self.focused is None or not self.focused.is_attached or self.focused in panel.query("*"):
+                self.query_one("#run-story").focus()
+            return
+        panel.display = True
+        if isinstance(question, ChoiceAsked):
+            prompt.display = False  # the question itself is the story's last lines, above
+            options.display = reason_row.display = True
+            options.show([(option_id, Text.assemble((option_id, "bold"), f"  {label}"), False)
+                          for option_id, label in question.options])
+            reason = self.query_one("#question-reason", SteadyInput)
+            reason.value = ""
+            self.query_one("#question-reason-label", Label).update("reason")
+            options.focus()
+        else:
+            prompt.display = True
+            prompt.update(Text.assemble(("Waiting for the typed confirmation of ", "bold"), question.what,
+                                        " on the confirmation dialog"))
+            options.display = reason_row.display = False
+        self._tick()
+        if self.clock_timer is not None:
+            self.clock_timer.resume()
+
+    def _tick(self) -> None:
+        """The time left to answer, redrawn at most once a second (and only when its text changes)."""
+        view = self.console_app.run_view
+        question = view.question if view is not None else None
+        if question is None or not self.ready:
+            return
+        left = countdown(question.asked_at, question.timeout_s, question.full_s, self.console_app.options.clock())
+        then = question.on_timeout
+        then_text = {"abort": "the run aborts", "escalate": "it escalates"}.get(then, f"{then} is taken")
+        text = f"{left} left to answer, then {then_text}"
+        if text != self.clock_text:
+            self.clock_text = text
+            self.query_one("#question-clock", Label).update(text)
+
+    # -- answering --------------------------------------------------------------------------------
+    def _question(self) -> ChoiceAsked | ConfirmAsked | None:
+        view = self.console_app.run_view
+        return view.question if view is not None else None
+
+    def _answer(self, option_id: str, reason: str) -> None:
+        question = self._question()
+        if not isinstance(question, ChoiceAsked):
+            return
+        if self.console_app.answer_choice(question.step_id, option_id, reason):
+            self.chosen = None
+        else:
+            self.notify("that question is closed already", severity="warning")
+
+    @on(OptionList.OptionSelected, "#question-options")
+    def _option_selected(self, event: OptionList.OptionSelected) -> None:
+        option_id = event.option.id or ""
+        reason = self.query_one("#question-reason", SteadyInput).value.strip()
+        if reason:
+            self._answer(option_id, reason)
+            return
+        self.chosen = option_id
+        self.query_one("#question-reason-label", Label).update(f"reason for {option_id}")
+        self.notify(f"a reason is required: type why you choose {option_id}, then Enter", title="reason required",
+                    severity="warning", timeout=6)
+        self.query_one("#question-reason", SteadyInput).focus()
+
+    @on(Input.Submitted, "#question-reason")
+    def _reason_submitted(self, event: Input.Submitted) -> None:
+        reason = event.value.strip()
+        if not reason:
+            self.notify("a reason is required: it is journaled with your choice", title="reason required",
+                        severity="warning", timeout=6)
+            return
+        if self.chosen is not None:
+            self._answer(self.chosen, reason)
+            return
+        self.query_one("#question-options", MarkedOptionList).focus()
+        self.notify("now choose an option: ↑↓, then Enter", timeout=4)
+
+    # -- keys -------------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_message":
+            view = self.console_app.run_view
+            return view is not None and any(s.notification is not None for s in view.sections)
+        return True
+
+    def action_back(self) -> None:
+        view = self.console_app.run_view
+        if view is not None and view.active:
+            self.notify("the run goes on: p comes back to it", timeout=4)
+        self.dismiss()
+
+    def action_copy_message(self) -> None:
+        view = self.console_app.run_view
+        shown = [s.notification for s in view.sections if s.notification is not None] if view else []
+        if not shown:
+            return
+        self.app.copy_to_clipboard(shown[-1].text)
+        self.notify("notification text sent to the clipboard (OSC 52: your terminal must allow it)", timeout=5)
