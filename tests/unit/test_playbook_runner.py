@@ -370,3 +370,16 @@ def test_a_read_only_run_refuses_actions_and_posts_nothing(world):
     assert "read-only console posts nothing" in face.notifications[-1][2]
     refused = [e for e in events(world, run.state.incident_id) if e.kind is EventKind.ACTION_FAILED]
     assert refused and refused[-1].payload.get("refused") is True
+
+
+def test_entry_conditions_rank_the_canary_first_on_a_regression(world):
+    ranked = runner_for(world).rank([load(path.stem)[0] for path in sorted(SHIPPED.glob("*.yaml"))], MODEL)
+    first, match = ranked[0]
+    assert first.id == "canary-regression" and (match.met, match.of) == (2, 2), match
+    assert match.reasons[0].startswith("✓ candidate v3 breaches on error_rate in mobile")
+    drift = next(m for p, m in ranked if p.id == "data-drift")
+    assert drift.met == 0  # the champion is healthy: not drift
+    world.metrics.versions = ("2", "3")
+    world.registry.aliases["champion"] = "3"  # now the breaching version is the stable one
+    ranked = dict((p.id, m) for p, m in runner_for(world).rank([load("canary-regression")[0]], MODEL))
+    assert ranked["canary-regression"].met < 2
