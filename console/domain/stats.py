@@ -104,6 +104,97 @@ def _beta_quantile(a: float, b: float, target: float) -> float:
     return x
 
 
+END_TOLERANCE = 1e-10
+"""How far from its target the tail probability at an end of :attr:`IntervalTests.lower_end_near` (or
+:attr:`~IntervalTests.upper_end_near`) may be."""
+
+
+def _beta_quantile_near(a: float, b: float, target: float, rough: bool = False) -> tuple[float, float] | None:
+    """An x with ``|I_x(a, b) - target| < END_TOLERANCE`` (``rough``: the first x known well enough), and how far
+    from the quantile it may be.
+
+    The distance is 1.25 times the remaining error (with the function's own rounding,
+    which grows with the counts) over the density at x: the first order, the density
+    being known to vary by less than a factor e^0.2 within twice it (``None`` when it may
+    vary more: an end pressed against 0 or 1 with a shape below 1, or a first guess too
+    far off); ``None`` also when no such x is found (the bracket closes first: at tiny
+    counts no float is that close to the target). ``rough``: the first x whose distance
+    can be told so (the first guess, most often: one evaluation).
+
+    For a level that a judge then compares with a margin (see
+    :func:`~console.domain.verdicts.ratio_states`), not for an interval shown: the
+    interval's ends are :func:`_beta_quantile`'s. The inverse function's Taylor series to
+    the third order (Halley's method is the second) from Numerical Recipes' first guess
+    (``invbetai``; the closed form when a shape is 1: no failures, or no successes), kept
+    inside a shrinking bracket, with the beta function's logarithm computed once: two
+    evaluations of the incomplete beta function, sometimes three, where
+    :func:`_beta_quantile` takes about six.
+    """
+    log, log1p, exp, fraction = math.log, math.log1p, math.exp, _beta_fraction
+    if b == 1.0:  # I_x(a, 1) = x^a: all successes, the lower end
+        x = target ** (1.0 / a)
+    elif a == 1.0:  # I_x(1, b) = 1 - (1 - x)^b: no successes, the upper end
+        x = -math.expm1(log1p(-target) / b)
+    elif a >= 1.0 and b >= 1.0:
+        pp = target if target < 0.5 else 1.0 - target
+        t = math.sqrt(-2.0 * log(pp))
+        z = (2.30753 + t * 0.27061) / (1.0 + t * (0.99229 + t * 0.04481)) - t
+        if target < 0.5:
+            z = -z
+        al = (z * z - 3.0) / 6.0
+        h = 2.0 / (1.0 / (2.0 * a - 1.0) + 1.0 / (2.0 * b - 1.0))
+        w = (z * math.sqrt(al + h) / h
+             - (1.0 / (2.0 * b - 1.0) - 1.0 / (2.0 * a - 1.0)) * (al + 5.0 / 6.0 - 2.0 / (3.0 * h)))
+        x = a / (a + b * exp(2.0 * w)) if w < 300.0 else 0.0
+    else:
+        t, u = exp(a * log(a / (a + b))) / a, exp(b * log(b / (a + b))) / b
+        w = t + u
+        x = (a * w * target) ** (1.0 / a) if target < t / w else 1.0 - (b * w * (1.0 - target)) ** (1.0 / b)
+    if not 0.0 < x < 1.0:
+        x = 0.5
+    log_norm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    edge = (a + 1.0) / (a + b + 2.0)
+    low, high = 0.0, 1.0
+    for _ in range(100):
+        log_x, log_rest = log(x), log1p(-x)
+        log_front = log_norm + a * log_x + b * log_rest
+        if x < edge:  # regularized_beta(a, b, x), its beta function computed once
+            error = exp(log_front) * fraction(a, b, x) / a - target
+        else:
+            error = 1.0 - exp(log_front) * fraction(b, a, 1.0 - x) / b - target
+        log_density = log_front - log_x - log_rest
+        density = exp(log_density) if log_density < 700.0 else math.inf  # a shape below 1, at an edge
+        converged = -END_TOLERANCE < error < END_TOLERANCE
+        if (converged or rough) and 0.0 < density < math.inf:
+            # The first order, with the function's own rounding (which grows with the counts: lgamma's
+            # terms): within twice that distance the density's logarithm moves by at most 0.2 (its slope
+            # there is at most g's at x plus the distance times a bound of g' there), so the exact quantile
+            # is within e^0.2 < 1.25 times that distance.
+            off = (abs(error) + 1e-12 + 1e-17 * (a + b)) / density
+            reach = 2.0 * off
+            if 0.0 < x - reach and x + reach < 1.0:
+                bend = (abs(a - 1.0) / ((x - reach) * (x - reach))
+                        + abs(b - 1.0) / ((1.0 - x - reach) * (1.0 - x - reach)))
+                if reach * (abs((a - 1.0) / x - (b - 1.0) / (1.0 - x)) + reach * bend) <= 0.2:
+                    return x, 1.25 * off
+        if converged:
+            return None  # converged, and yet its distance cannot be told: an end pressed against 0 or 1
+        if error < 0.0:
+            low = x
+        else:
+            high = x
+        step = None
+        if density > 0.0:  # the inverse function's Taylor series to the third order, from the density's
+            newton = -error / density  # logarithmic derivative g (the second order alone is Halley's method)
+            left, right = (a - 1.0) / x, (b - 1.0) / (1.0 - x)
+            g, slope = left - right, left / x + right / (1.0 - x)  # g and -g' (inf, nan: a bisection)
+            step = x + newton * (1.0 - 0.5 * g * newton + (2.0 * g * g + slope) / 6.0 * newton * newton)
+        x = step if step is not None and low < step < high else (low + high) / 2.0
+        if not high - low > 1e-15:
+            return None
+    return None
+
+
 def _kl(p: float, q: float) -> float:
     """The Kullback-Leibler divergence of Bernoulli(p) from Bernoulli(q), 0 < q < 1."""
     total = 0.0
@@ -175,10 +266,27 @@ class IntervalTests(NamedTuple):
     """:attr:`lower_above` by the incomplete beta function alone, for a cell the quick test left undecided."""
     upper_above_exact: Callable[[float, float, float], bool]
     """:attr:`upper_above` by the incomplete beta function alone, for a cell the quick test left undecided."""
+    lower_above_clear: Callable[[float, float, float, float, float], bool | None]
+    """``lower_above_clear(successes, trials, level, band, reach)``: :attr:`lower_above_exact`, or ``None`` when
+    too close to call: its tail probability within ``band`` of the tail, or the exact end possibly within
+    ``reach`` of ``level`` (the tail probability within 1.2 times the density at ``level`` times ``reach``, the
+    density known to vary by less than 10 % within ``reach``; else ``None`` too, as for a level within ``reach``
+    of 0 or 1; beyond them, the exact answer: the tail probability is 0 or 1)."""
+    upper_above_clear: Callable[[float, float, float, float, float], bool | None]
+    """``upper_above_clear(successes, trials, level, band, reach)``: as :attr:`lower_above_clear`, for
+    :attr:`upper_above_exact`."""
     lower_end: Callable[[float, float], float]
     """``lower_end(successes, trials)``: as :func:`exact_lower`."""
     upper_end: Callable[[float, float], float]
     """``upper_end(successes, trials)``: as :func:`exact_upper`."""
+    lower_end_near: Callable[[float, float, bool], tuple[float, float] | None]
+    """``lower_end_near(successes, trials, rough)``: :attr:`lower_end` to within :data:`END_TOLERANCE` in
+    probability, in two or three evaluations of the incomplete beta function where :attr:`lower_end` takes about
+    six (``rough``: most often one, less near), and how far from the exact end it may be (``None``: not found).
+    For ``0 < successes <= trials``."""
+    upper_end_near: Callable[[float, float, bool], tuple[float, float] | None]
+    """``upper_end_near(successes, trials, rough)``: as :attr:`lower_end_near`, for :attr:`upper_end`.
+    For ``0 <= successes < trials``."""
 
 
 def interval_tests(confidence: float) -> IntervalTests:
@@ -208,11 +316,29 @@ def interval_tests(confidence: float) -> IntervalTests:
     The tests are also split in two, the quick decision (clamps, proportion,
     Chernoff bound) and the incomplete beta function, so that a judge with two
     criteria can try the other criterion before paying for the exact interval.
+    :attr:`~IntervalTests.lower_above_clear` and :attr:`~IntervalTests.upper_above_clear`
+    are the incomplete beta function's test that also says when it is too close to
+    call: a judge that asks it in place of another arrangement of the same
+    arithmetic (see :func:`~console.domain.verdicts.ratio_states`) falls back to
+    that arrangement there, so the two never disagree by rounding; with
+    :attr:`~IntervalTests.lower_end_near` and :attr:`~IntervalTests.upper_end_near`, the
+    interval's ends to a stated accuracy, faster, for the levels such a judge compares with.
+
+    Two shortcuts decide most cells before the arithmetic they stand for, and only
+    where that arithmetic would answer the same: the Chernoff test by a lower bound of
+    the divergence (no logarithm), and the exact tests by bounds of the incomplete beta
+    function's series from its front factor alone (no continued fraction).
     """
     tail = (1.0 - confidence) / 2.0
     chernoff_limit = -math.log(tail)
+    # The divergence D(a || b) is the integral of (t - a) / (t (1 - t)) from a to b, so at least
+    # (b - a)^2 / (2 m), m the largest t (1 - t) between them: when that clears the Chernoff limit by
+    # 1e-8 (relatively; the computed divergence is within 1e-9 of its value when |b - a| > 1e-6), so does
+    # the divergence the test computes, and the test answers as it would.
+    wide_limit = 2.0 * chernoff_limit * (1.0 + 1e-8)
     upper_tail = 1.0 - tail
     log, beta, quantile = math.log, regularized_beta, _beta_quantile
+    log1p, lgamma, exp, fraction = math.log1p, math.lgamma, math.exp, _beta_fraction
 
     def lower_above_quick(successes: float, trials: float, level: float) -> bool | None:
         if successes < 0.0:
@@ -228,6 +354,12 @@ def interval_tests(confidence: float) -> IntervalTests:
             return False
         nearer = (successes - 1.0) / trials
         if (nearer - level) * (p - level) > 0.0:
+            gap = nearer - level
+            if gap > 1e-6:  # the Chernoff test by a lower bound of the divergence, without logarithms
+                spread = 0.25 if level <= 0.5 <= nearer else nearer * (1.0 - nearer) if nearer < 0.5 \
+                    else level * (1.0 - level)
+                if trials * gap * gap > wide_limit * spread:
+                    return True
             divergence = 0.0
             if nearer > 0.0:
                 divergence += nearer * log(nearer / level)
@@ -242,6 +374,8 @@ def interval_tests(confidence: float) -> IntervalTests:
             successes = 0.0
         if successes > trials:
             successes = trials
+        if 0.0 < successes and 0.0 < level < 1.0:
+            return compare(successes, trials - successes + 1.0, level, tail, 0.0, 0.0) < 0
         return beta(successes, trials - successes + 1.0, level) < tail
 
     def lower_above(successes: float, trials: float, level: float) -> bool:
@@ -262,6 +396,12 @@ def interval_tests(confidence: float) -> IntervalTests:
             return True
         nearer = (successes + 1.0) / trials
         if (nearer - level) * (p - level) > 0.0:
+            gap = level - nearer
+            if gap > 1e-6:  # as in lower_above_quick
+                spread = 0.25 if nearer <= 0.5 <= level else level * (1.0 - level) if level < 0.5 \
+                    else nearer * (1.0 - nearer)
+                if trials * gap * gap > wide_limit * spread:
+                    return False
             divergence = 0.0
             if nearer > 0.0:
                 divergence += nearer * log(nearer / level)
@@ -276,11 +416,84 @@ def interval_tests(confidence: float) -> IntervalTests:
             successes = 0.0
         if successes > trials:
             successes = trials
+        if successes < trials and 0.0 < level < 1.0:
+            return compare(successes + 1.0, trials - successes, level, upper_tail, 0.0, 0.0) < 0
         return beta(successes + 1.0, trials - successes, level) < upper_tail
 
     def upper_above(successes: float, trials: float, level: float) -> bool:
         decided = upper_above_quick(successes, trials, level)
         return upper_above_exact(successes, trials, level) if decided is None else decided
+
+    def compare(a: float, b: float, x: float, target: float, band: float, reach: float) -> int:
+        """The sign of ``regularized_beta(a, b, x) - target`` (the same value), 0 within a margin; ``0 < x < 1``.
+
+        The margin is ``band`` (plus the function's own rounding, which grows with the counts) or the
+        density times ``reach``, the larger; none when both are 0. The series bounds first: the incomplete
+        beta function is rarely needed to tell. I = front / a * F(a + b, 1; a + 1; x) (DLMF 8.17.8), whose
+        terms' ratios x (a + b + k) / (a + 1 + k) run from r = x (a + b) / (a + 1) towards x, downwards
+        when b >= 1: so the series is between 1 / (1 - x) and 1 / (1 - r) (the other way round when b < 1);
+        right of the switch below, 1 - I likewise, with a, b and x, 1 - x exchanged; r < (a + b) / (a + b + 2)
+        < 1 on each side of it. Widened by 1e-6: the continued fraction's value is within far less of the
+        series' (the front factor is the same number in both), so the bounds never contradict it; not used
+        from a + b = 1e5, where the fraction may need nearer its 400 steps (it stops there, short of the
+        series, near the mean from a + b = 5e5: the test must answer as regularized_beta does, even there).
+        """
+        log_x, log_rest = log(x), log1p(-x)
+        log_front = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log_x + b * log_rest
+        front = exp(log_front)
+        margin = 0.0
+        if band or reach:
+            margin = 1.2 * exp(log_front - log_x - log_rest) * reach
+            if margin < band + 1e-17 * (a + b):
+                margin = band + 1e-17 * (a + b)
+        bounded = a + b < 1e5
+        if x < (a + 1.0) / (a + b + 2.0):
+            if bounded:
+                near, far = front / (a * (1.0 - x)), front / (a * (1.0 - x * (a + b) / (a + 1.0)))
+                if b < 1.0:
+                    near, far = far, near
+                if far * (1.0 + 1e-6) < target - margin:
+                    return -1
+                if near * (1.0 - 1e-6) > target + margin:
+                    return 1
+            value = front * fraction(a, b, x) / a  # regularized_beta's operations, from here
+        else:
+            if bounded:
+                near, far = front / (b * x), front / (b * (1.0 - (1.0 - x) * (a + b) / (b + 1.0)))
+                if a < 1.0:
+                    near, far = far, near
+                if 1.0 - near * (1.0 - 1e-6) < target - margin:
+                    return -1
+                if 1.0 - far * (1.0 + 1e-6) > target + margin:
+                    return 1
+            value = 1.0 - front * fraction(b, a, 1.0 - x) / b
+        return -1 if value < target - margin else 1 if value > target + margin else 0
+
+    def below(a: float, b: float, x: float, target: float, band: float, reach: float) -> bool | None:
+        """Whether ``regularized_beta(a, b, x) < target``, or ``None`` when too close to call (see the fields)."""
+        if not (0.0 < x - reach and x + reach < 1.0) \
+                or reach * (abs(a - 1.0) / (x - reach) + abs(b - 1.0) / (1.0 - x - reach)) > 0.1:
+            return None  # the density may vary by more than 10 % within reach: no first-order margin
+        sign = compare(a, b, x, target, band, reach)
+        return None if sign == 0 else sign < 0
+
+    def lower_above_clear(successes: float, trials: float, level: float, band: float, reach: float) -> bool | None:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        if level + reach <= 0.0 or level - reach >= 1.0:  # the tail probability is 0 or 1
+            return beta(successes, trials - successes + 1.0, level) < tail
+        return below(successes, trials - successes + 1.0, level, tail, band, reach)
+
+    def upper_above_clear(successes: float, trials: float, level: float, band: float, reach: float) -> bool | None:
+        if successes < 0.0:
+            successes = 0.0
+        if successes > trials:
+            successes = trials
+        if level + reach <= 0.0 or level - reach >= 1.0:  # the tail probability is 0 or 1
+            return beta(successes + 1.0, trials - successes, level) < upper_tail
+        return below(successes + 1.0, trials - successes, level, upper_tail, band, reach)
 
     def lower_end(successes: float, trials: float) -> float:
         if successes < 0.0:
@@ -298,8 +511,15 @@ def interval_tests(confidence: float) -> IntervalTests:
             return 1.0
         return quantile(successes + 1.0, trials - successes, upper_tail)
 
+    def lower_end_near(successes: float, trials: float, rough: bool = False) -> tuple[float, float] | None:
+        return _beta_quantile_near(successes, trials - successes + 1.0, tail, rough)
+
+    def upper_end_near(successes: float, trials: float, rough: bool = False) -> tuple[float, float] | None:
+        return _beta_quantile_near(successes + 1.0, trials - successes, upper_tail, rough)
+
     return IntervalTests(lower_above, upper_above, lower_above_quick, upper_above_quick, lower_above_exact,
-                         upper_above_exact, lower_end, upper_end)
+                         upper_above_exact, lower_above_clear, upper_above_clear, lower_end, upper_end,
+                         lower_end_near, upper_end_near)
 
 
 def exact_interval(successes: float, trials: float, confidence: float) -> tuple[float, float]:

@@ -266,12 +266,19 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
     - the interval tests of :func:`~console.domain.stats.interval_tests`, each in one
       function body, with the arithmetic of :func:`~console.domain.stats.difference_beyond`
       written out here in the same order;
+    - higher is better, where the cell is the difference's second term and the readable
+      arithmetic needs the cell's own interval end (a quantile per cell: most of a
+      refresh's cost when the counts are new, as they are at every scrape), the same
+      decision by one tail probability of the cell against a level set by the stable
+      version's end (one per segment), with the cells too close to the boundary to tell
+      the two roundings apart left to the readable arithmetic (see the comment below);
     - of two criteria over (or near) the line, the exact interval of the threshold is
       computed only when the delta's test has not already decided the cell: "either
       criterion" is the same answer whichever is asked first.
 
     ``tests/unit/test_judge_equivalence.py`` checks that every state equals the
-    readable judge's on many random cells and edge cases.
+    readable judge's on many random cells and edge cases, and on cells built to sit on
+    the difference interval's ends.
 
     Args:
         spec: a ratio judged on counts.
@@ -309,6 +316,13 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
     lower_above, upper_above, lower_end, upper_end = (
         tests.lower_above, tests.upper_above, tests.lower_end, tests.upper_end
     )
+    lower_above_quick, upper_above_quick, lower_above_clear, upper_above_clear = (
+        tests.lower_above_quick, tests.upper_above_quick, tests.lower_above_clear, tests.upper_above_clear
+    )
+    lower_end_near, upper_end_near = tests.lower_end_near, tests.upper_end_near
+    # Too close to call (see below): a hundred times the readable quantile's tolerances, in probability and in x.
+    band, reach = 1e-10, 1e-10
+    fast_ends = band <= (1.0 - criteria.confidence) / 20.0  # a tail far wider than the band (not 1 - 1e-9)
     sqrt = math.sqrt
     level = threshold if threshold is not None else 0.0  # tested only when there is a threshold
 
@@ -321,13 +335,112 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
                 base_value = base.numerator / base.denominator
                 stable_of[segment] = (base.numerator, base.denominator, base_value,
                                       allowed * abs(base_value) if relative else allowed)
-    # Higher is worse: the difference is p - p_stable, and the stable version's interval is per segment.
+    # The stable version's interval is per segment. Higher is worse: the difference is p - p_stable, and the
+    # stable version's end is its spread (the second term). Higher is better: p_stable - p, and the stable
+    # version is the first term: see below.
     stable_upper: dict[str, float] = {}
     stable_lower: dict[str, float] = {}
+    # Higher is better: the stable version's spread as a bracket, roughly (one evaluation, most often), then,
+    # where a cell needs it, to END_TOLERANCE (None: the readable arithmetic for the segment).
+    spread_below: dict[str, tuple[float, float] | None] = {}
+    spread_above: dict[str, tuple[float, float] | None] = {}
+    fine_below: dict[str, tuple[float, float] | None] = {}
+    fine_above: dict[str, tuple[float, float] | None] = {}
+    unknown = (0.0, 0.0)  # not computed yet (compared by identity)
 
-    def delta_surely(x: float, n: float, segment: str) -> bool:
+    # Higher is better, the cell is the difference's second term ("b" in difference_beyond), and the readable
+    # arithmetic needs the cell's exact interval end: a quantile (Newton's method on the incomplete beta
+    # function, some six evaluations) per cell, a thousand or more per refresh when the counts are new. The
+    # same decision is taken here with one tail probability of the cell (often none: the Chernoff test),
+    # against a level set by the stable version's end (per segment), as difference_beyond does for its "a"
+    # side. With s the stable version's spread on the difference's side and t the cell's:
+    # - surely: s = p_stable - l_stable, t = u - p, room = d - limit > 0; the difference's lower bound is
+    #   above the limit, d - sqrt(s^2 + t^2) > limit, exactly when t^2 < room^2 - s^2 = g, that is when
+    #   g > 0 and u < p + sqrt(g): "not upper_above(x, n, p + sqrt(g))" (that test is "u > level");
+    # - possibly: s = u_stable - p_stable, t = p - l, room = limit - d >= 0; the upper bound is above the
+    #   limit, d + sqrt(s^2 + t^2) > limit, exactly when t^2 > g: g < 0, or l < p - sqrt(g), "not lower_above".
+    # The stable version's end is known within a bracket (its first guess and how far it may be, then, for
+    # the segments where a cell needs it, to END_TOLERANCE), so the level is too: a cell is decided when its
+    # end is beyond the whole range of levels, by the Chernoff test at the range's far end, or by the tail
+    # probability at its middle, with the half-width added to the margin.
+    # These are the readable decisions in exact arithmetic, not in floating point. At a tie the two differ
+    # by their comparisons alone: the cell's tail probability equal to the tail makes "u < level" false and
+    # "not u > level" true, and the readable side compares a quantile with a level. Near a tie they may differ
+    # by rounding, within what each end is computed to: the readable quantile stops within 1e-12 of its target
+    # in probability, or with its bracket 1e-12 wide in x (an end pressed against 1, where floats are too
+    # coarse to reach the target: far from it in probability), and its function rounds too (more with more
+    # counts). So no side is chosen at or near a tie: a cell that close is too close to call, and takes the
+    # readable arithmetic, word for word, which gives the reference's answer whichever way the rounding falls
+    # (the tests build cells on the very ends the readable arithmetic computes, and a few ulps either side).
+    # Too close is: the cell's tail probability within ``band`` (plus the rounding) of the tail, or within the
+    # density times ``reach`` (plus the half-width); the stable version's spread within ``reach`` of the room;
+    # a level within ``reach`` of 0 or 1. The Chernoff test decides only cells whose tail probability is far from
+    # the tail (below a fifth of it, measured on a million cells), at a level where that is so for every level
+    # of the range. Cells outside the cases worked out here (at 0 or all of their trials, or beyond) take the
+    # readable arithmetic too: it is cheap there (the cell's end is 0 or 1), or they do not occur (the adapter
+    # clamps counts into range).
+
+    def stable_spread(segment: str, base_x: float, base_n: float, base_value: float, above: bool, fine: bool
+                      ) -> tuple[float, float] | None:
+        """The stable version's spread ``(low, high)``: from its lower end (``above``: upper); kept."""
+        ends = (fine_above if fine else spread_above) if above else (fine_below if fine else spread_below)
+        end: tuple[float, float] | None
+        if not fast_ends:
+            end = None
+        elif above:
+            end = (upper_end_near(base_x, base_n, not fine) if 0.0 <= base_x < base_n
+                   else (1.0, 0.0) if base_x == base_n else None)
+        else:
+            end = lower_end_near(base_x, base_n, not fine) if 0.0 < base_x <= base_n else None
+        if end is None:
+            ends[segment] = None
+            return None
+        centre, radius = end
+        spread = centre - base_value if above else base_value - centre
+        known = ends[segment] = (spread - radius if spread > radius else 0.0, spread + radius)
+        return known
+
+    def better_surely(x: float, n: float, p_b: float, room: float, spread: tuple[float, float]) -> bool | None:
+        """Higher is better, room > 0: whether the difference's lower bound is above the limit (None: too close)."""
+        s_low, s_high = spread
+        if s_low - room > reach:
+            return False  # the stable version's spread alone is wider than the room
+        wide, narrow = room * room - s_high * s_high, room * room - s_low * s_low
+        if narrow <= 0.0:
+            return None
+        top = p_b + sqrt(narrow)  # u below the level: a breach; the level is between bottom and top
+        if wide <= 0.0:
+            return False if upper_above_clear(x, n, top, band, reach) else None
+        bottom = p_b + sqrt(wide)
+        if not bottom < 1.0 - reach:
+            return None  # an end may be 1
+        if upper_above_quick(x, n, bottom) is False:
+            return True
+        half = 0.5 * (top - bottom)
+        decided = upper_above_clear(x, n, bottom + half, band, reach + half)
+        return None if decided is None else not decided
+
+    def better_possibly(x: float, n: float, p_b: float, room: float, spread: tuple[float, float]) -> bool | None:
+        """Higher is better, room >= 0: whether the difference's upper bound is above the limit (None: too close)."""
+        s_low, s_high = spread
+        if s_low - room > reach:
+            return True  # the stable version's spread alone is wider than the room
+        wide, narrow = room * room - s_high * s_high, room * room - s_low * s_low
+        if narrow <= 0.0:
+            return None
+        bottom = p_b - sqrt(narrow)  # l below the level: above the limit; the level is between bottom and top
+        if wide <= 0.0:
+            return True if lower_above_clear(x, n, bottom, band, reach) is False else None
+        top = p_b - sqrt(wide)
+        if lower_above_quick(x, n, top):
+            return False
+        half = 0.5 * (top - bottom)
+        decided = lower_above_clear(x, n, bottom + half, band, reach + half)
+        return None if decided is None else not decided
+
+    def delta_surely(x: float, n: float, segment: str, stable: tuple[float, float, float, float]) -> bool:
         """``_beyond_delta(..., surely=True)``: ``difference_beyond`` of the worse-is-higher proportion first."""
-        base_x, base_n, base_value, limit = stable_of[segment]
+        base_x, base_n, base_value, limit = stable  # stable_of[segment]
         if higher_is_worse:
             p_a = x / n
             room = (p_a - base_value) - limit
@@ -343,14 +456,30 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
         room = (base_value - p_b) - limit
         if room <= 0:
             return False
+        if base_x <= 0.0:
+            return False  # as difference_beyond: the stable version's lower bound is 0, never above a level
+        if 0.0 <= x < n:
+            known = spread_below.get(segment, unknown)
+            if known is unknown:
+                known = stable_spread(segment, base_x, base_n, base_value, False, False)
+            decided = None if known is None else better_surely(x, n, p_b, room, known)
+            if decided is None:
+                known = fine_below.get(segment, unknown)
+                if known is unknown:
+                    known = stable_spread(segment, base_x, base_n, base_value, False, True)
+                if known is not None:
+                    decided = better_surely(x, n, p_b, room, known)
+            if decided is not None:
+                return decided
+        # The readable arithmetic (difference_beyond's), for the cases above.
         spread = upper_end(x, n) - p_b
         if room * room <= spread * spread:
             return False
         return lower_above(base_x, base_n, base_value - sqrt(room * room - spread * spread))
 
-    def delta_possibly(x: float, n: float, segment: str) -> bool:
+    def delta_possibly(x: float, n: float, segment: str, stable: tuple[float, float, float, float]) -> bool:
         """``_beyond_delta(..., surely=False)``: ``difference_beyond`` of the worse-is-higher proportion first."""
-        base_x, base_n, base_value, limit = stable_of[segment]
+        base_x, base_n, base_value, limit = stable  # stable_of[segment]
         if higher_is_worse:
             p_a = x / n
             room = limit - (p_a - base_value)
@@ -366,6 +495,20 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
         room = limit - (base_value - p_b)
         if room < 0:
             return True
+        if 0.0 < x <= n:
+            known = spread_above.get(segment, unknown)
+            if known is unknown:
+                known = stable_spread(segment, base_x, base_n, base_value, True, False)
+            decided = None if known is None else better_possibly(x, n, p_b, room, known)
+            if decided is None:
+                known = fine_above.get(segment, unknown)
+                if known is unknown:
+                    known = stable_spread(segment, base_x, base_n, base_value, True, True)
+                if known is not None:
+                    decided = better_possibly(x, n, p_b, room, known)
+            if decided is not None:
+                return decided
+        # The readable arithmetic (difference_beyond's), for the cases above.
         spread = p_b - lower_end(x, n)
         if room * room < spread * spread:
             return True
@@ -391,7 +534,7 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
         stable = stable_in(segment) if stable_of and key[0] != baseline_version else None
         over_delta = stable is not None and (value - stable[2]) * sign > stable[3]
         if over_threshold or over_delta:
-            if over_delta and delta_surely(x, n, segment) \
+            if over_delta and stable is not None and delta_surely(x, n, segment, stable) \
                     or decided is None and over_threshold \
                     and surely_exact(x, n, level) is surely_when:
                 states[key] = breach
@@ -414,7 +557,7 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
             if decided is possibly_when:
                 states[key] = low
                 continue
-        if stable is not None and delta_possibly(x, n, segment) \
+        if stable is not None and delta_possibly(x, n, segment, stable) \
                 or decided is None and threshold is not None \
                 and possibly_exact(x, n, level) is possibly_when:
             states[key] = low

@@ -6,6 +6,7 @@ away, chance is not called a breach, and every reason says the evidence in words
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -324,3 +325,89 @@ def test_the_difference_tests_agree_with_the_interval_they_stand_for():
             assert difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=True) is (low > limit)
         if abs(high - limit) > 1e-6:
             assert difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=False) is (high > limit)
+
+
+def test_the_stable_versions_end_is_near_the_exact_end_as_it_claims():
+    """The refresh's judge takes the stable version's end from a faster solver, with how far from the exact end
+    it may be: its tail probability is within END_TOLERANCE of the target, and it is within that distance of
+    the readable quantile (where that one met its own tolerance); so is its rough answer, from fewer steps."""
+    from console.domain.stats import END_TOLERANCE, _beta_quantile, _beta_quantile_near
+
+    rng = random.Random(31)
+    found = roughs = 0
+    for _ in range(3000):
+        n = rng.choice([0.4, 3.0, 20.0, 250.0, 5000.0, 1e5, 1e7]) * rng.uniform(1.0, 2.0)
+        x = n * rng.choice([rng.random(), rng.uniform(0.8, 1.0), rng.random() ** 6, 1.0 - rng.random() ** 6])
+        tail = (1.0 - rng.choice([0.6, 0.9, 0.95, 0.999, 0.99999])) / 2.0
+        for a, b, target in ((x, n - x + 1.0, tail), (x + 1.0, n - x, 1.0 - tail)):
+            if not (a > 0.0 and b > 0.0):
+                continue
+            near = _beta_quantile_near(a, b, target)
+            if near is None:  # pressed against 0 or 1 at tiny counts: the judge takes the readable arrangement
+                continue
+            end, within = near
+            found += 1
+            assert abs(regularized_beta(a, b, end) - target) < END_TOLERANCE
+            exact = _beta_quantile(a, b, target)
+            converged = abs(regularized_beta(a, b, exact) - target) < 1e-12
+            if converged:
+                assert abs(exact - end) <= within, (a, b, target, end, exact, within)
+            rough = _beta_quantile_near(a, b, target, rough=True)  # most often the first guess, and how far off
+            if rough is not None and converged:
+                assert abs(exact - rough[0]) <= rough[1], (a, b, target, rough, exact)
+                roughs += 1
+    assert found > 4000 and roughs > 4000
+
+
+def test_the_clear_tests_answer_as_the_exact_ones_or_not_at_all():
+    """``*_above_clear`` answer as ``*_above_exact`` whenever they answer, and decline near the tail."""
+    from console.domain.stats import interval_tests
+
+    rng = random.Random(37)
+    tests = interval_tests(0.95)
+    declined = 0
+    for _ in range(6000):
+        n = rng.choice([1.0, 20.0, 300.0, 5000.0, 1e6]) * rng.uniform(1.0, 2.0)
+        x = n * rng.random()
+        level = min(max(x / n + rng.gauss(0.0, 3.0 * math.sqrt(0.25 / n)), 1e-6), 1.0 - 1e-6)
+        band, reach = rng.choice([(1e-10, 1e-10), (1e-6, 1e-9), (0.0, 1e-4)])
+        lower = tests.lower_above_clear(x, n, level, band, reach)
+        upper = tests.upper_above_clear(x, n, level, band, reach)
+        if lower is None:
+            declined += band == 1e-10 and reach == 1e-10
+        else:
+            assert lower is tests.lower_above_exact(x, n, level), (x, n, level)
+        if upper is not None:
+            assert upper is tests.upper_above_exact(x, n, level), (x, n, level)
+    # Right at the tail, or within reach of the end: too close to call.
+    end = exact_interval(30.0, 100.0, 0.95)[0]
+    assert tests.lower_above_clear(30.0, 100.0, end, 1e-10, 1e-10) is None
+    assert tests.lower_above_clear(30.0, 100.0, end - 1e-3, 1e-10, 1e-10) is True
+    assert tests.lower_above_clear(30.0, 100.0, end - 1e-3, 1e-10, 2e-3) is None
+    assert declined < 40  # of about 2,000 asked with the judge's own margins
+
+
+def test_the_refresh_judges_an_accuracy_delta_by_its_difference_interval():
+    """Higher is better: the refresh's judge (one tail probability per cell) calls a breach exactly when the
+    difference interval is past the limit, and a low-traffic cell a pass only when it is within it."""
+    import dataclasses
+
+    from console.domain.verdicts import ratio_states
+
+    rng = random.Random(41)
+    spec = dataclasses.replace(ACCURACY, criteria=Criteria(max_delta=0.08, min_traffic=0.5))
+    for _ in range(1500):
+        n_a, n_b = rng.choice([30, 300, 5000]) * rng.uniform(1, 2), rng.choice([8, 60, 700, 9000]) * rng.uniform(1, 2)
+        stable = CellCounts(n_a * rng.uniform(0.8, 1.0), n_a)
+        cell = CellCounts(n_b * min(stable.numerator / n_a - 0.08 + rng.gauss(0.0, 0.06), 1.0), n_b)
+        if cell.numerator < 0:
+            continue
+        low, high = difference_interval(stable.numerator, n_a, cell.numerator, n_b, 0.95)
+        key, base = ("2", "eu"), ("1", "eu")
+        values = {key: cell.numerator / n_b, base: stable.numerator / n_a}
+        for flow in (5.0, 0.1):
+            state = ratio_states(spec, values, {key: cell, base: stable}, "1", {key: flow})[key]
+            if abs(low - 0.08) > 1e-9 and values[base] - values[key] > 0.08:
+                assert (state is State.BREACH) is (low > 0.08), (stable, cell, low)
+            if flow < 0.5 and abs(high - 0.08) > 1e-9 and values[base] - values[key] <= 0.08:
+                assert (state is State.LOW_TRAFFIC) is (high > 0.08), (stable, cell, high)

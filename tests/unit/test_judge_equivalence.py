@@ -11,6 +11,12 @@ verdict whichever of them computed it, so these tests ask for equality on every
 cell: thousands of random cells (fixed seeds), with fractional counts, counts of 0,
 counts equal, thresholds of 0 and 1, both directions, relative and absolute deltas,
 no ``min_traffic``, no stable version, and stable versions missing from segments.
+
+A higher-is-better delta is judged differently by the two (the cell's tail probability
+against a level set by the stable version's end, where the readable judge computes the
+cell's own end): those cells are tried on many seeds with new counts every time and the
+quantile cache emptied, as a refresh of fresh counts finds it, and on cells built to sit
+exactly on the difference interval's ends, where only rounding decides.
 """
 
 from __future__ import annotations
@@ -35,10 +41,13 @@ from console.domain.metrics import (
 )
 from console.domain.stats import (
     _beta_fraction,
+    _beta_quantile,
+    difference_interval,
     exact_lower,
     exact_upper,
     interval_tests,
     lower_bound_above,
+    regularized_beta,
     upper_bound_above,
 )
 from console.domain.verdicts import (
@@ -226,6 +235,35 @@ def test_the_interval_tests_answer_as_the_readable_bound_tests():
                 assert tests.upper_end(successes, trials) == exact_upper(successes, trials, confidence)
 
 
+def test_the_shortcuts_of_the_interval_tests_answer_as_the_readable_bound_tests():
+    """The quick tests' divergence bound and the exact tests' series bounds decide many cells without a
+    logarithm or a continued fraction: they must never answer otherwise than the arithmetic they skip. Counts
+    from a fraction of one to millions, levels near the bound and far from it, confidences to 0.99999."""
+    rng = random.Random(8128)
+    for confidence in (0.6, 0.9, 0.95, 0.999, 0.99999):
+        tests = interval_tests(confidence)
+        tail = (1.0 - confidence) / 2.0
+        for _ in range(3000):
+            trials = rng.choice([0.3, 1.0, 2.5, 20.0, 400.0, 5000.0, 9e4, 2e5, 3e6]) * rng.uniform(1.0, 2.0)
+            successes = trials * rng.choice([rng.random(), rng.random() ** 4, 1.0 - rng.random() ** 4, 0.5])
+            if rng.random() < 0.3:
+                successes = float(round(successes))
+            successes = min(successes, trials)
+            share = successes / trials
+            level = rng.choice([near(rng, share, trials), near(rng, share, trials), rng.random(),
+                                min(max(share + rng.choice([-1, 1]) * rng.random() ** 3, 1e-9), 1 - 1e-9)])
+            args = (successes, trials, level)
+            assert tests.lower_above(*args) is lower_bound_above(*args, confidence), args
+            assert tests.upper_above(*args) is upper_bound_above(*args, confidence), args
+            if 0.0 < level < 1.0:
+                if successes > 0.0:
+                    expected = regularized_beta(successes, trials - successes + 1.0, level) < tail
+                    assert tests.lower_above_exact(*args) is expected, args
+                if successes < trials:
+                    expected = regularized_beta(successes + 1.0, trials - successes, level) < 1.0 - tail
+                    assert tests.upper_above_exact(*args) is expected, args
+
+
 def test_the_fast_ratio_judge_gives_every_cell_the_readable_judges_state():
     rng = random.Random(7)
     judged = exact_cases = 0
@@ -244,6 +282,119 @@ def test_the_fast_ratio_judge_gives_every_cell_the_readable_judges_state():
         judged += len(expected)
         exact_cases += sum(state in (State.SUSPECT, State.LOW_TRAFFIC) for state in expected.values())
     assert judged > 8000 and exact_cases > 500  # the random cells do reach the tests near a limit
+
+
+def delta_counts(rng: random.Random, stable: CellCounts, limit: float) -> CellCounts:
+    """A cell about where a higher-is-better delta needs its interval: ``limit`` below the stable share, give or
+    take the two intervals; sometimes nearly all of its trials, or none, or integral."""
+    trials = rng.choice([1.0, 2.5, 7.0, 20.0, 41.3, 120.0, 600.0, 3000.0, 2e4, 2e5]) * rng.uniform(1.0, 2.0)
+    if rng.random() < 0.3:
+        trials = float(round(trials)) or 1.0
+    stable_share = stable.numerator / stable.denominator
+    kind = rng.random()
+    if kind < 0.05:
+        successes = 0.0
+    elif kind < 0.1:
+        successes = trials
+    elif kind < 0.2:
+        successes = trials - rng.random() * rng.choice([0.2, 1.0, 3.0])  # an upper end pressed against 1
+    else:
+        centre = stable_share - limit * rng.choice([1.0, 1.0, 0.5, 1.5])
+        spread = math.sqrt(max(centre * (1 - centre), 0.01) / trials + max(stable_share * (1 - stable_share),
+                                                                            0.01) / stable.denominator)
+        successes = trials * (centre + rng.gauss(0.0, spread * rng.choice([0.5, 1.0, 2.0, 3.0])))
+    if rng.random() < 0.3:
+        successes = float(round(successes))
+    return CellCounts(min(max(successes, 0.0), trials), trials)
+
+
+def random_delta_matrix(rng: random.Random, spec: MetricSpec) -> tuple[QueryResult, dict[CellKey, float | None]]:
+    """A stable version ("1") in every segment but a few, its counts small to large, its share up to 1; the
+    other versions' cells about the delta's limit, most of them with too little traffic (the "possibly" test)."""
+    values: dict[CellKey, float | None] = {}
+    counts: dict[CellKey, CellCounts] = {}
+    traffic: dict[CellKey, float | None] = {}
+    for segment in SEGMENTS:
+        stable_n = rng.choice([1.0, 4.0, 30.0, 300.0, 5000.0, 1e5]) * rng.uniform(1.0, 2.0)
+        share = rng.choice([rng.uniform(0.5, 1.0), rng.uniform(0.85, 1.0), 1.0, 1.0 - 0.3 / stable_n, 0.0])
+        stable = CellCounts(stable_n * share, stable_n)
+        if rng.random() < 0.3:
+            stable = CellCounts(float(round(stable.numerator)), float(round(stable_n)) or 1.0)
+        if rng.random() > 0.05:
+            counts[("1", segment)] = stable
+            values[("1", segment)] = stable.numerator / stable.denominator
+            traffic[("1", segment)] = 5.0
+        base_value = stable.numerator / stable.denominator
+        max_delta = spec.criteria.max_delta or 0.0
+        limit = max_delta * abs(base_value) if spec.criteria.delta_kind is DeltaKind.RELATIVE else max_delta
+        for version in VERSIONS[1:]:
+            cell = delta_counts(rng, stable, limit)
+            counts[(version, segment)] = cell
+            values[(version, segment)] = cell.numerator / cell.denominator
+            traffic[(version, segment)] = rng.choice([None, 0.0, 0.1, 0.4, 0.4, 0.5, 3.0])
+    result = QueryResult(spec.name, "q", 0.0, raw={key: "0" for key in values}, values=values, counts=counts)
+    return result, traffic
+
+
+def test_higher_is_better_deltas_get_the_readable_judges_state_with_a_cold_cache():
+    judged = 0
+    states: Counter[State] = Counter()
+    for seed in range(40):
+        rng = random.Random(9000 + seed)
+        for _ in range(5):
+            criteria = Criteria(threshold=rng.choice([None, None, None, 0.85, rng.random()]),
+                                max_delta=rng.choice([0.08, 0.08, 0.0, rng.uniform(0.0, 0.3), 0.01, -0.02]),
+                                delta_kind=rng.choice([DeltaKind.ABSOLUTE, DeltaKind.ABSOLUTE, DeltaKind.RELATIVE]),
+                                min_traffic=rng.choice([0.5, 0.5, None]),
+                                confidence=rng.choice([0.8, 0.9, 0.95, 0.95, 0.99, 0.999]))
+            spec = ratio_spec(criteria, Direction.HIGHER_IS_BETTER)
+            result, traffic = random_delta_matrix(rng, spec)
+            _beta_quantile.cache_clear()  # as a refresh of new counts finds it
+            got = ratio_states(spec, result.values, result.counts, "1", traffic)
+            _beta_quantile.cache_clear()
+            expected = reference_states(spec, result, "1", traffic)
+            assert list(got) == list(expected)
+            for key, state in expected.items():
+                assert got[key] is state, (criteria, key, result.counts.get(key), result.counts.get(("1", key[1])),
+                                           traffic.get(key))
+            judged += len(expected)
+            states.update(expected.values())
+    # Thousands of cells, a good share of them near the limit (suspect, low traffic) or past it for sure.
+    assert judged > 10000 and states[State.SUSPECT] > 500 and states[State.LOW_TRAFFIC] > 1000
+    assert states[State.BREACH] > 500 and states[State.PASS] > 1000
+
+
+def test_cells_on_the_ends_of_the_difference_interval_get_the_readable_judges_state():
+    """The limit set to the difference interval's end as the readable judge computes it, and a few ulps or
+    parts in 1e8..1e16 either side: where only rounding decides, the fast judge must round as it does."""
+    rng = random.Random(4242)
+    checked = 0
+    for _ in range(200):
+        confidence = rng.choice([0.8, 0.9, 0.95, 0.99, 0.999])
+        stable_n = rng.choice([2.5, 20.0, 120.0, 600.0, 3000.0, 2e4, 1e6]) * rng.uniform(1.0, 2.0)
+        cell_n = rng.choice([1.0, 2.5, 7.0, 20.0, 41.3, 120.0, 600.0, 3000.0, 2e4, 1e6]) * rng.uniform(1.0, 2.0)
+        stable = CellCounts(stable_n * rng.choice([rng.uniform(0.5, 1.0), rng.uniform(0.85, 0.999), 1.0]), stable_n)
+        cell_share = rng.choice([rng.uniform(0.5, 1.0), rng.uniform(0.85, 0.999), rng.random()])
+        cell = CellCounts(cell_n * cell_share, cell_n)
+        if rng.random() < 0.2:
+            cell = CellCounts(cell_n - rng.random(), cell_n)  # the cell's upper end pressed against 1
+        low, high = difference_interval(stable.numerator, stable.denominator, cell.numerator, cell.denominator,
+                                        confidence)
+        for end in (low, high):
+            for relative in (0.0, 1e-16, -1e-16, 1e-12, -1e-12, 1e-8, -1e-8):
+                limit = end * (1.0 + relative) if end else relative
+                for ulps in (-1, 0, 1):
+                    shifted = limit if ulps == 0 else math.nextafter(limit, math.inf * ulps)
+                    spec = ratio_spec(Criteria(max_delta=shifted, min_traffic=0.5, confidence=confidence),
+                                      Direction.HIGHER_IS_BETTER)
+                    key, base_key = ("2", "s00"), ("1", "s00")
+                    values = {base_key: stable.numerator / stable.denominator, key: cell.numerator / cell.denominator}
+                    _beta_quantile.cache_clear()
+                    got = ratio_states(spec, values, {base_key: stable, key: cell}, "1", {key: 0.1, base_key: 0.1})
+                    expected = ratio_judge(spec)(values[key], cell, stable, True, 0.1)
+                    assert got[key] is expected, (confidence, stable, cell, shifted, end)
+                    checked += 1
+    assert checked == 200 * 2 * 7 * 3
 
 
 def test_a_confidence_without_a_tail_is_judged_by_the_readable_judge():
