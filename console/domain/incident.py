@@ -445,6 +445,10 @@ def describe(event: Event) -> str:
     if kind is EventKind.PLAYBOOK_FINISHED:
         return f"Playbook {p.get('playbook_id', '?')} finished" + (f": {p['outcome']}" if p.get("outcome") else "")
     if kind is EventKind.STEP_STARTED:
+        if p.get("resumed"):
+            return f"Step {p.get('step_id', '?')} taken up again after an interruption"
+        if p.get("action_id"):
+            return f"Step {p.get('step_id', '?')} carries out {p['action_id']}"
         return f"Step {p.get('step_id', '?')} started" + (f": {p['title']}" if p.get("title") else "")
     if kind is EventKind.STEP_FINISHED:
         return f"Step {p.get('step_id', '?')} finished" + (f": {p['outcome']}" if p.get("outcome") else "")

@@ -317,7 +317,8 @@ def _condition_met(condition: EntryCondition, matrix: Matrix, inputs: Mapping[st
             return False, f"{condition.version} v{version} is {WORD[bad[2]]} on {bad[0]} in {bad[1]}"
         if not any(st is State.PASS for _, _, st in states):
             return False, f"{condition.version} v{version} has no judged cell on {scope}"
-        return True, f"{condition.version} v{version} passes on {scope}"
+        every = ", ".join(condition.metrics) if condition.metrics else "every judged metric"
+        return True, f"{condition.version} v{version} passes on {every}"
     for metric in metrics:
         for segment in matrix.segments:
             if matrix.state(metric, version, segment) is wanted:

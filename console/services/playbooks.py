@@ -598,7 +598,7 @@ class PlaybookRunner:
             reconciled = self._reconcile(run, step, face, visit, state.current_action_id)
             if reconciled is not None:
                 return reconciled
-        reason = f"playbook {run.playbook.id}, step {step.id}"
+        reason = f"playbook {run.playbook.id}, step {step.id}" + _why(run)
         try:
             if step.action is ActionKind.UNDO:
                 undone = next((r for r in reversed(state.results) if r.step_id == step.of), None)
@@ -742,7 +742,7 @@ class PlaybookRunner:
             confirmed = "--yes" if run.yes else "confirm: false"
         change_id = f"chg-{uuid.uuid4().hex[:8]}"
         run.log.record(EventKind.DECISION, {"option": step.action.value if step.action else "change",
-                                            "reason": f"playbook {run.playbook.id}, step {step.id}",
+                                            "reason": f"playbook {run.playbook.id}, step {step.id}" + _why(run),
                                             "confirmed_by": confirmed, "run_id": state.run_id, "step_id": step.id,
                                             "change": description})
         run.log.record(EventKind.STEP_STARTED, {"run_id": state.run_id, "step_id": step.id, "visit": visit,
@@ -784,6 +784,13 @@ def _render_body(value: object, values: Mapping[str, str]) -> dict[str, object]:
 
     rendered = walk(value)
     return rendered if isinstance(rendered, dict) else {}
+
+
+def _why(run: Run) -> str:
+    """The reason the responder gave at the run's latest choice, as ``: reason`` (empty without one)."""
+    choices = {step.id for step in run.playbook.steps if step.kind is StepKind.CHOICE}
+    latest = next((r for r in reversed(run.state.results) if r.step_id in choices and r.reason), None)
+    return f": {latest.reason}" if latest is not None else ""
 
 
 def _rendered(step: Step, values: Mapping[str, str]) -> Step:

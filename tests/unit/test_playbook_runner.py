@@ -137,6 +137,9 @@ def test_canary_regression_drains_the_challenger_and_journals_every_step(world):
     decision = next(e for e in events(world, run.state.incident_id) if e.kind is EventKind.DECISION
                     and e.payload.get("step_id") == "decide")
     assert decision.payload["option"] == "drain" and decision.actor.user == "alice"
+    rollback = next(e for e in events(world, run.state.incident_id) if e.kind is EventKind.DECISION
+                    and e.payload["option"] == "rollback")
+    assert rollback.payload["reason"] == "playbook canary-regression, step drain: v3 fails 15 % of mobile requests"
     assert [p[0] for p in notifier.posts] == ["oncall"]
     assert "v3 drained" in notifier.posts[0][1] or "challenger v3 drained" in notifier.posts[0][1]
 
