@@ -35,6 +35,9 @@ from console.domain.stats import (
     upper_bound_above,
 )
 
+_first, _second = itemgetter(0), itemgetter(1)
+"""A cell key's version and segment."""
+
 
 class State(StrEnum):
     """The outcome of judging one cell."""
@@ -988,10 +991,11 @@ def build_matrix(
             values[name] = {}
             continue
         metric_values = result.values
-        if not wanted.issuperset({version for version, _ in result.raw}):
+        # map(itemgetter) builds these sets at C speed: 24,000 keys a refresh at 20 x 200 x 6.
+        if not wanted.issuperset(map(_first, result.raw)):
             metric_values = {key: v for key, v in metric_values.items() if key[0] in wanted}
         values[name] = metric_values
-        all_segments.update({segment for _, segment in metric_values})
+        all_segments.update(map(_second, metric_values))
     traffic = values.get(traffic_metric, {}) if traffic_metric else {}
     states: dict[str, dict[CellKey, State]] = {}
     for spec in metrics:
