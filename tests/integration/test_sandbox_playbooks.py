@@ -171,6 +171,23 @@ def test_a_run_killed_after_posting_never_posts_again(sandbox, sandbox_config, s
     assert "deployed by mistake" in client.get_model_version(MODEL, "3").tags["rewind.aborted"]
 
 
+def test_version_outage_drains_at_once_and_verifies_from_the_router(sandbox, sandbox_config, systems, env,
+                                                                    http_receiver):
+    router, registry = systems
+    sandbox.set_scenario("outage")
+    wait_for_cells(sandbox_config, lambda m: m.state("error_rate", "3", "eu-web") is State.BREACH
+                   and not [c for c in m.breaches() if c.version == "2"], 90, "the challenger's errors to breach")
+    completed = run("version-outage", sandbox_config, env, "--yes")
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "ended: rolled_back" in completed.stdout
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
+    assert registry.get_aliases(MODEL).aliases == {"champion": "2"}
+    [verified] = journal_events(env, [EventKind.ACTION_VERIFIED])
+    assert verified.payload["observed"]["leave_share"] < 0.01  # HAProxy's own counters: v3 got nothing
+    [sent] = posts(http_receiver, "oncall")
+    assert "v3 was failing requests and is drained" in sent.json_body["text"]
+
+
 def test_latency_spike_fails_over_gradually_through_gates(sandbox, sandbox_config, systems, env, http_receiver,
                                                           tmp_path):
     router, registry = systems
