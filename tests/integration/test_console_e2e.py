@@ -242,7 +242,8 @@ def test_a_responder_walks_the_canary_playbook_in_the_real_console(sandbox_confi
     tmux.keys("Enter")
     ended = tmux.wait(lambda screen: "ENDED:" in screen, 120, "the run to end")
     assert "✓ ENDED: rolled_back" in ended, ended
-    assert "notification · oncall" in ended, ended
+    # The header can say so a frame before the story's last lines arrive (seen once on a fresh clone).
+    tmux.wait(lambda screen: "notification · oncall" in screen, 15, "the oncall notification in the story")
 
     # HAProxy and MLflow themselves, not the console, say what changed.
     assert router.read_state(MODEL).weights() == PLANNED_WEIGHTS, ended
