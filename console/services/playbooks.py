@@ -372,7 +372,22 @@ class PlaybookRunner:
 
     # -- carrying out ----------------------------------------------------------------------------
     def drive(self, run: Run, face: RunFace) -> RunEnd:
-        """Carry out the run's steps until it ends, or stops for an answer it cannot get."""
+        """Carry out the run's steps until it ends, or stops for an answer it cannot get.
+
+        An error (a journal or a face that fails) gives the run's lock back before it is raised, so
+        the same console can resume the run; a process that dies leaves the lock to be taken over.
+        """
+        try:
+            return self._drive(run, face)
+        except Exception:
+            if not run.dry_run:
+                try:
+                    self.rollback.lock.release(RUN_LOCK_PREFIX + run.state.run_id, run.state.run_id)
+                except RewindError:
+                    pass  # the journal itself failed: the lock goes when this process does
+            raise
+
+    def _drive(self, run: Run, face: RunFace) -> RunEnd:
         for note in run.notes:
             face.said(note, "warn")
         guard = 0

@@ -328,8 +328,8 @@ def _first_option(playbook, step_id):
     return (step.options[0].id, "drill")
 
 
-class _Stop(Exception):
-    pass
+class _Stop(BaseException):
+    """The process dies here: as SIGKILL, nothing after it runs (not the runner's error handling)."""
 
 
 def _raise_at(boundary):
@@ -386,3 +386,20 @@ def test_entry_conditions_rank_the_canary_first_on_a_regression(world):
     world.registry.aliases["champion"] = "3"  # now the breaching version is the stable one
     ranked = dict((p.id, m) for p, m in runner_for(world).rank([load("canary-regression")[0]], MODEL))
     assert ranked["canary-regression"].met < 2
+
+
+def test_an_error_gives_the_run_back_to_the_same_console(world):
+    playbook, text = load("canary-regression")
+    runner = PlaybookRunner(world.service, PlaybookFiles([SHIPPED], CONTEXT), Notifier(), None,
+                            is_live=lambda holder: True, sleep=lambda seconds: None)  # this console stays alive
+    run = runner.start(playbook, text, MODEL)
+
+    class Broken(Face):
+        def choose(self, step, prompt, timeout_s):
+            raise RuntimeError("the face broke")
+
+    with pytest.raises(RuntimeError):
+        runner.drive(run, Broken())
+    state = runner.unfinished(MODEL)[0]
+    end = runner.drive(runner.resume(state), Face({"decide": ("drain", "breach")}))
+    assert end.state.finished == "rolled_back"
