@@ -59,7 +59,7 @@ from console.domain.versions import AliasMap, ModelVersion
 from console.services.actions import ActionFace, ActionOptions, carry_out
 from console.services.journal import Placement
 from console.services.live import compose
-from console.services.rollback import TERMINAL, Preview, RollbackService
+from console.services.rollback import TERMINAL, Preview, RefusedError, RollbackService
 
 RUN_LOCK_PREFIX = "playbook-run:"
 """A run's lock is kept beside the models' action locks, under this prefix and the run's id."""
@@ -321,8 +321,8 @@ class PlaybookRunner:
         holder = self.rollback.lock.holder(key)
         if holder is not None:
             if self.is_live(holder[1]):
-                raise UsageError(f"run {state.run_id} is being carried out by {holder[1]}; it can be resumed "
-                                 "once that console stops")
+                raise RefusedError(f"refused: run {state.run_id} is being carried out by {holder[1]}; it can "
+                                   "be resumed once that console stops")
             self.rollback.lock.release(key, holder[0])  # its console died: the run is free to take up
         source = self._source()
         original = source.parse(state.content, f"{state.playbook_id} (as journaled with {state.run_id})")
@@ -351,7 +351,7 @@ class PlaybookRunner:
                                                 f"step {state.current}", "run_id": state.run_id},
                        lock=self._run_lock(state.run_id, take=True))
         except LockHeldError:
-            raise UsageError(f"run {state.run_id} was just taken up by another console") from None
+            raise RefusedError(f"refused: run {state.run_id} was just taken up by another console") from None
         if state.current is not None:
             # The step is taken up again now: a human step's timeout counts from here, not from before the
             # interruption (a run stopped for a missing answer was not waiting for anyone meanwhile).

@@ -18,6 +18,7 @@ from console.domain.journal import EventKind
 from console.domain.playbook_check import CheckContext
 from console.domain.playbook_run import fold_run
 from console.services.playbooks import AnswerMissing, ChoiceAnswer, HumanTimeout, PlaybookRunner
+from console.services.rollback import RefusedError
 from tests.tui.world import MODEL, World
 
 SHIPPED = Path(__file__).resolve().parents[2] / "playbooks"
@@ -352,10 +353,10 @@ def test_one_console_at_a_time_carries_a_run_out(world):
     state = runner.unfinished(MODEL)[0]
     alive = PlaybookRunner(world.service, PlaybookFiles([SHIPPED], CONTEXT), Notifier(), None,
                            is_live=lambda holder: True)
-    with pytest.raises(UsageError, match="is being carried out by alice@host"):
+    with pytest.raises(RefusedError, match="is being carried out by alice@host"):
         alive.resume(state)  # its holder still runs, as far as this machine can tell
     resumed = runner.resume(state)  # its holder is dead: taken over
-    with pytest.raises(UsageError, match="is being carried out"):
+    with pytest.raises(RefusedError, match="is being carried out"):
         alive.resume(state)
     runner.drive(resumed, Face())
     assert world.service.lock.holder("playbook-run:" + state.run_id) is None  # given back at the end
