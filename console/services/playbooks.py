@@ -299,7 +299,6 @@ class PlaybookRunner:
 
     def _authorise(self, playbook: Playbook) -> None:
         from console.domain.authority import Permission
-        from console.services.rollback import RefusedError
 
         for role in playbook.roles:
             reason = self.rollback.policy.refusal(self.rollback.identity, Permission(role))
@@ -315,7 +314,8 @@ class PlaybookRunner:
 
         Raises:
             UsageError: the file's steps changed since the run started (the message lists the changes),
-                the journaled copy no longer validates, or another live console is carrying the run out.
+                or the journaled copy no longer validates.
+            RefusedError: another living console is carrying the run out.
         """
         key = RUN_LOCK_PREFIX + state.run_id
         holder = self.rollback.lock.holder(key)
