@@ -309,10 +309,10 @@ def _condition_met(condition: EntryCondition, matrix: Matrix, inputs: Mapping[st
     version = inputs.get(condition.version)
     if version is None:
         return False, f"{condition.version} names no version now"
-    if wanted is State.PASS:  # healthy: every judged cell passes (a single passing cell says little)
+    if wanted is State.PASS:  # healthy: no cell breaches (a suspect cell may be chance: it does not count)
         states = [(metric, segment, matrix.state(metric, version, segment))
                   for metric in metrics for segment in matrix.segments]
-        bad = next(((m, s, st) for m, s, st in states if st in (State.BREACH, State.SUSPECT)), None)
+        bad = next(((m, s, st) for m, s, st in states if st is State.BREACH), None)
         if bad is not None:
             return False, f"{condition.version} v{version} is {WORD[bad[2]]} on {bad[0]} in {bad[1]}"
         if not any(st is State.PASS for _, _, st in states):
