@@ -74,6 +74,14 @@ class Tmux:
                 return screen
             dead, size = self.pane("#{pane_dead} #{pane_width}x#{pane_height}").split()
             if dead == "1":
+                # tmux writes its "Pane is dead" line a moment after the pane dies (a fresh clone's run read
+                # the screen in between, empty): look again for a little while before calling it a failure.
+                grace = time.monotonic() + 2.0
+                while time.monotonic() < grace:
+                    screen = self.screen()
+                    if condition(screen):
+                        return screen
+                    time.sleep(0.1)
                 pytest.fail(f"the console's pane died while waiting for {what}; the {size} screen:\n{screen}",
                             pytrace=False)
             if time.monotonic() > deadline:
