@@ -21,7 +21,37 @@ if TYPE_CHECKING:
 CONFIRMED_BY = "typed the model name in the console"
 
 
-class ConsoleFace:
+class ActionLines:
+    """The informing half of an :class:`~console.services.actions.ActionFace`, as lines of progress.
+
+    The rollback's dialog and the walkthrough's action step say the same things; each says them
+    where it shows progress (:meth:`_say`).
+    """
+
+    def _say(self, text: str, tone: str = "info") -> None:
+        raise NotImplementedError
+
+    def evidence(self, breaching: int | None, problem: str | None) -> None:
+        if problem is not None:
+            self._say(f"evidence not recorded (metrics unavailable): {problem}", "warn")
+        else:
+            self._say(f"evidence journaled: {breaching} breaching cell(s) now")
+
+    def waiting_for_approval(self, plan: Plan, timeout_s: float) -> None:
+        self._say(f"waiting for approval by another user (up to {timeout_s:g}s): they press a in their console, "
+                  f"or run `rewind approve {plan.action_id}`", "warn")
+
+    def approved(self, approver: str) -> None:
+        self._say(f"approved by {approver}", "good")
+
+    def tags_not_written(self, problem: str) -> None:
+        self._say(f"version tags not written (the journal has the record): {problem}", "warn")
+
+    def verifying(self, window_s: float) -> None:
+        self._say(f"applied; verifying for {window_s:g}s…")
+
+
+class ConsoleFace(ActionLines):
     """Confirmation on a modal dialog, progress as messages.
 
     Args:
@@ -46,12 +76,6 @@ class ConsoleFace:
             self._say(f"nothing changed, so no incident opened and nothing journaled "
                       f"({placement.model} has no open incident)")
 
-    def evidence(self, breaching: int | None, problem: str | None) -> None:
-        if problem is not None:
-            self._say(f"evidence not recorded (metrics unavailable): {problem}", "warn")
-        else:
-            self._say(f"evidence journaled: {breaching} breaching cell(s) now")
-
     def confirm(self, plan: Plan) -> str | None:
         answered = threading.Event()
         answer: list[bool] = []
@@ -74,16 +98,3 @@ class ConsoleFace:
             return None
         self._say(f"confirmed: {plan.model} typed; applying {plan.mode.value} v{plan.leave} → v{plan.target}")
         return CONFIRMED_BY
-
-    def waiting_for_approval(self, plan: Plan, timeout_s: float) -> None:
-        self._say(f"waiting for approval by another user (up to {timeout_s:g}s): they press a in their console, "
-                  f"or run `rewind approve {plan.action_id}`", "warn")
-
-    def approved(self, approver: str) -> None:
-        self._say(f"approved by {approver}", "good")
-
-    def tags_not_written(self, problem: str) -> None:
-        self._say(f"version tags not written (the journal has the record): {problem}", "warn")
-
-    def verifying(self, window_s: float) -> None:
-        self._say(f"applied; verifying for {window_s:g}s…")

@@ -36,6 +36,7 @@ from console.domain.verdicts import SYMBOL, WORD
 from console.services.journal import Placement
 from console.services.playbooks import AnswerMissing, ChoiceAnswer, HumanTimeout, Run
 from console.services.rollback import Preview, RollbackService
+from console.tui.face import ActionLines
 from console.tui.messages import RunProgress
 from console.tui.run_view import (
     CheckShown,
@@ -272,7 +273,7 @@ class WalkthroughFace:
         self._post(NotificationShown(step.id, channel, text, delivery, posted))
 
 
-class _RunActionFace:
+class _RunActionFace(ActionLines):
     """An action step's confirmation (the console's dialog) and progress (lines of the step)."""
 
     def __init__(self, face: WalkthroughFace, step: Step, preview: Preview | None, timeout_s: float) -> None:
@@ -287,12 +288,6 @@ class _RunActionFace:
     def placed(self, placement: Placement) -> None:
         if placement.incident_id:
             self._say(placement.message())
-
-    def evidence(self, breaching: int | None, problem: str | None) -> None:
-        if problem is not None:
-            self._say(f"evidence not recorded (metrics unavailable): {problem}", "warn")
-        else:
-            self._say(f"evidence journaled: {breaching} breaching cell(s) now")
 
     def confirm(self, plan: Plan) -> str | None:
         if self.preview is None:
@@ -310,17 +305,3 @@ class _RunActionFace:
         self.face.applying.set()
         self._say(f"confirmed: {plan.model} typed; applying {plan.mode.value} v{plan.leave} → v{plan.target}")
         return CONFIRMED_BY
-
-    def waiting_for_approval(self, plan: Plan, timeout_s: float) -> None:
-        self._say(f"waiting for approval by another user (up to {timeout_s:g}s): they press a in their console, "
-                  f"or run `rewind approve {plan.action_id}`", "warn")
-
-    def approved(self, approver: str) -> None:
-        self._say(f"approved by {approver}", "good")
-
-    def tags_not_written(self, problem: str) -> None:
-        self._say(f"version tags not written (the journal has the record): {problem}", "warn")
-
-    def verifying(self, window_s: float) -> None:
-        self._say(f"applied; verifying for {window_s:g}s…")
-
