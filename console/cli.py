@@ -76,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "status":
             sp.add_argument("--json", action="store_true", help="print a JSON document")
         if name == "scenario":
-            sp.add_argument("name", choices=["healthy", "regression", "drift", "latency", "outage"])
+            sp.add_argument("name", choices=["healthy", "regression", "drift", "latency", "outage",
+                                             "broken-predictions", "champion-down", "shadow-disagree", "shadow-slow"])
             sp.add_argument("--version", metavar="V",
-                            help="aim regression, latency or outage at this version (default: the challenger)")
+                            help="aim the fault at this version (default: the challenger for regression, latency "
+                                 "and outage; the champion for broken-predictions and champion-down; the shadow "
+                                 "for shadow-disagree and shadow-slow)")
         if name == "down":
             sp.add_argument("--purge", action="store_true", help="also delete the state directory")
         if name == "up":

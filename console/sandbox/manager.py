@@ -27,7 +27,7 @@ import console
 from console.domain.errors import RewindError, SandboxError
 from console.sandbox import processes, templates
 from console.sandbox.processes import ProcessRecord
-from console.sandbox.scenarios import SCENARIOS, make_scenario, write_scenario
+from console.sandbox.scenarios import SCENARIOS, TARGETS, make_scenario, write_scenario
 
 DEFAULT_MODEL = "fraud-detector"
 DEFAULT_RATE = 80.0
@@ -146,6 +146,23 @@ class Sandbox:
                 raise
             return state
 
+    @staticmethod
+    def _env() -> dict[str, str]:
+        """The environment of the sandbox's Python processes."""
+        env = dict(os.environ)
+        package_root = str(Path(console.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        # The sandbox's processes log to files, where MLflow's own records help (the CLI quiets them
+        # on the terminal by setting MLFLOW_LOGGING_LEVEL, which its children would otherwise inherit).
+        env.update(PYTHONUNBUFFERED="1", MLFLOW_DISABLE_TELEMETRY="true", PYTHONWARNINGS="ignore",
+                   MLFLOW_LOGGING_LEVEL="INFO")
+        return env
+
+    def _server_argv(self, state: dict, version: str, port: int) -> list[str]:
+        return [sys.executable, "-m", "console.sandbox.model_server", "--state-dir", str(self.dir),
+                "--tracking-uri", state["tracking_uri"], "--model", self.model, "--version", version,
+                "--port", str(port)]
+
     def _launch(self, state: dict, name: str, argv: list[str], env: dict[str, str] | None = None) -> ProcessRecord:
         record = processes.start(name, argv, self.dir / "logs" / f"{name}.log", self.dir, env)
         state["processes"].append(record.to_dict())
@@ -168,13 +185,7 @@ class Sandbox:
     def _start(self, state: dict, haproxy_bin: str, prometheus_bin: str, say: Callable[[str], None]) -> None:
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         tracking_uri = f"sqlite:///{self.dir / 'mlflow.db'}"
-        env = dict(os.environ)
-        package_root = str(Path(console.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        # The sandbox's processes log to files, where MLflow's own records help (the CLI quiets them
-        # on the terminal by setting MLFLOW_LOGGING_LEVEL, which its children would otherwise inherit).
-        env.update(PYTHONUNBUFFERED="1", MLFLOW_DISABLE_TELEMETRY="true", PYTHONWARNINGS="ignore",
-                   MLFLOW_LOGGING_LEVEL="INFO")
+        env = self._env()
         say(f"sandbox: seeding the MLflow registry in {self.dir}")
         seed_log = self.dir / "logs" / "seed.log"
         with open(seed_log, "wb") as log:
@@ -186,7 +197,7 @@ class Sandbox:
         if seeded.returncode != 0:
             raise SandboxError(f"seeding the MLflow registry failed: {_log_tail(str(seed_log))} (log {seed_log})")
         seed = json.loads(seeded.stdout.decode().strip().splitlines()[-1])
-        versions, aliases = seed["versions"], seed["aliases"]
+        versions, aliases, fallback = seed["versions"], seed["aliases"], seed["fallback"]
         weights = {v: 0 for v in versions}
         if aliases.get("champion"):
             weights[aliases["champion"]] = 90
@@ -194,22 +205,23 @@ class Sandbox:
             weights[aliases["challenger"]] = 10
         ports = {
             "frontend": free_port(), "exporter": free_port(), "prometheus": free_port(), "admin": free_port(),
-            "models": {v: free_port() for v in versions},
+            "models": {v: free_port() for v in versions}, "fallback": free_port(),
         }
-        state.update(versions=versions, ports=ports, tracking_uri=tracking_uri)
-        if not (self.dir / "scenario.json").exists():
-            write_scenario(self.dir, make_scenario("healthy", None))
+        state.update(versions=versions, fallback_version=fallback, ports=ports, tracking_uri=tracking_uri)
+        if (self.scenario() or {}).get("name", "champion-down") == "champion-down":
+            write_scenario(self.dir, make_scenario("healthy", None))  # a fresh start has every server up
 
         say(f"sandbox: starting {len(versions)} model servers")
         servers = [
-            self._launch(state, f"model-v{v}", [
-                sys.executable, "-m", "console.sandbox.model_server", "--state-dir", str(self.dir),
-                "--tracking-uri", tracking_uri, "--model", self.model, "--version", v, "--port", str(port),
-            ], env)
+            self._launch(state, f"model-v{v}", self._server_argv(state, v, port), env)
             for v, port in ports["models"].items()
         ]
+        servers.append(self._launch(state, "fallback", self._server_argv(state, fallback, ports["fallback"]), env))
+        # The mirror's runtime map starts empty: no version is in shadow until `rewind shadow start`.
+        templates.shadow_map_path(self.dir).write_text("")
         (self.dir / "haproxy.cfg").write_text(templates.haproxy_config(
-            self.dir, self.model, ports["frontend"], ports["exporter"], ports["admin"], ports["models"], weights))
+            self.dir, self.model, ports["frontend"], ports["exporter"], ports["admin"], ports["models"], weights,
+            ports["fallback"]))
         check = subprocess.run([haproxy_bin, "-c", "-q", "-f", str(self.dir / "haproxy.cfg")],
                                capture_output=True, text=True, timeout=30, check=False)
         if check.returncode != 0:
@@ -221,7 +233,8 @@ class Sandbox:
         haproxy = self._launch(state, "haproxy", [haproxy_bin, "-db", "-f", str(self.dir / "haproxy.cfg")])
         self._wait("HAProxy's admin socket", sock.exists, [haproxy], 10)
 
-        (self.dir / "prometheus.yml").write_text(templates.prometheus_config(ports["models"], ports["exporter"]))
+        scraped = {**ports["models"], "fallback": ports["fallback"]}
+        (self.dir / "prometheus.yml").write_text(templates.prometheus_config(scraped, ports["exporter"]))
         say("sandbox: starting Prometheus")
         prometheus = self._launch(state, "prometheus", [
             prometheus_bin, f"--config.file={self.dir / 'prometheus.yml'}",
@@ -231,7 +244,7 @@ class Sandbox:
         ])
         self.config_path.write_text(templates.rewind_config(self.dir, self.model, ports["prometheus"]))
         self._wait("the model servers", lambda: all(
-            _http_ok(f"http://127.0.0.1:{p}/health") for p in ports["models"].values()), servers, 60)
+            _http_ok(f"http://127.0.0.1:{p}/health") for p in scraped.values()), servers, 60)
         from console.adapters.haproxy import HAProxyRouter
 
         router = HAProxyRouter(str(sock), {self.model: templates.backend_name(self.model)})
@@ -299,7 +312,10 @@ class Sandbox:
                 "router_metrics": f"http://127.0.0.1:{ports['exporter']}/metrics" if ports else None,
                 "prometheus": f"http://127.0.0.1:{ports['prometheus']}" if ports else None,
                 "model_servers": {v: f"http://127.0.0.1:{p}" for v, p in ports.get("models", {}).items()},
+                "fallback_server": f"http://127.0.0.1:{ports['fallback']}" if ports.get("fallback") else None,
             },
+            "fallback_version": state.get("fallback_version"),
+            "down_by_scenario": sorted(state.get("down_by_scenario", {})),
             "processes": [
                 {"name": r.name, "pid": r.pid, "alive": r.alive(), "log": r.log} for r in records
             ],
@@ -332,22 +348,52 @@ class Sandbox:
             return None
 
     def set_scenario(self, name: str, version: str | None = None) -> dict:
-        """Switch the scenario; version-specific faults hit ``version``, else the current challenger."""
+        """Switch the scenario; version-specific faults hit ``version``, else the version of the scenario's alias.
+
+        ``champion-down`` kills the champion's server (SIGKILL, as a crash would); any
+        other scenario starts again a server that ``champion-down`` killed.
+        """
         if name not in SCENARIOS:
             raise SandboxError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
-        state = self.load_state()
-        if not state or not self.running():
-            raise SandboxError(f"the sandbox in {self.dir} is not running: start it with `rewind sandbox up`")
-        challenger = version
-        if version is not None and version not in state.get("versions", []):
-            raise SandboxError(f"the sandbox has no version {version} (it has {', '.join(state.get('versions', []))})")
-        if name in ("regression", "latency", "outage") and challenger is None:
-            from console.adapters.mlflow_registry import MlflowRegistry
+        with self._lock():
+            state = self.load_state()
+            if not state or not self.running():
+                raise SandboxError(f"the sandbox in {self.dir} is not running: start it with `rewind sandbox up`")
+            target = version
+            if version is not None and version not in state.get("versions", []):
+                raise SandboxError(f"the sandbox has no version {version} "
+                                   f"(it has {', '.join(state.get('versions', []))})")
+            if name in TARGETS and target is None:
+                from console.adapters.mlflow_registry import MlflowRegistry
 
-            aliases = MlflowRegistry(state["tracking_uri"]).get_aliases(state["model"])
-            challenger = aliases.version_of("challenger")
-            if challenger is None:
-                raise SandboxError(f"scenario {name} needs a challenger alias on {state['model']}, and none is set")
-        scenario = make_scenario(name, challenger)
-        write_scenario(self.dir, scenario)
+                aliases = MlflowRegistry(state["tracking_uri"]).get_aliases(state["model"])
+                target = aliases.version_of(TARGETS[name])
+                if target is None:
+                    raise SandboxError(f"scenario {name} needs a {TARGETS[name]} alias on {state['model']}, "
+                                       "and none is set" + (": start one with `rewind shadow start`"
+                                                            if TARGETS[name] == "shadow" else ""))
+            self._restart_killed(state)
+            write_scenario(self.dir, make_scenario(name, target))
+            if name == "champion-down":
+                self._kill_server(state, f"model-v{target}")
         return self.scenario() or {}
+
+    def _kill_server(self, state: dict, name: str) -> None:
+        """SIGKILL one model server, as a crash would, and remember it so it can be started again."""
+        record = next((r for r in self.records(state) if r.name == name), None)
+        if record is None:
+            raise SandboxError(f"the sandbox has no process {name}")
+        processes.kill(record)
+        state["processes"] = [p for p in state["processes"] if p["name"] != name]
+        state.setdefault("down_by_scenario", {})[name] = record.argv
+        self._save_state(state)
+
+    def _restart_killed(self, state: dict) -> None:
+        """Start again the servers a ``champion-down`` scenario killed, and wait until they answer."""
+        killed = state.pop("down_by_scenario", {})
+        if not killed:
+            return
+        started = [self._launch(state, name, argv, self._env()) for name, argv in killed.items()]
+        ports = [argv[argv.index("--port") + 1] for argv in killed.values()]
+        self._wait("the restarted model servers", lambda: all(
+            _http_ok(f"http://127.0.0.1:{port}/health") for port in ports), started, 60)

@@ -20,6 +20,9 @@ VERSION_WEIGHTS = (
     ((2.0, 1.5, -1.0, 0.5), -0.5, "retrained on Q3 data"),
     ((2.1, 1.45, -1.05, 0.5), -0.5, "retrained on Q4 data, new feature pipeline"),
 )
+FALLBACK_WEIGHTS = ((1.8, 0.0, 0.0, 0.0), -0.4, "fallback: the amount alone, no feature pipeline")
+"""The simple model that answers when no primary version can (alias ``fallback``)."""
+FALLBACK_ALIAS = "fallback"
 
 
 class LogisticScorer(mlflow.pyfunc.PythonModel):
@@ -67,26 +70,48 @@ def seed_registry(tracking_uri: str, artifact_dir: Path, model: str) -> list[str
         experiment.experiment_id if experiment
         else client.create_experiment("rewind-sandbox", artifact_location=artifact_dir.as_uri())
     )
-    versions = []
-    for index, (weights, bias, note) in enumerate(VERSION_WEIGHTS, start=1):
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{model}-train-{index}"):
-            mlflow.log_params({"bias": bias, **{f"w_{f}": w for f, w in zip(FEATURES, weights, strict=True)}})
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=LogisticScorer(weights, bias),
-                signature=_signature(),
-                pip_requirements=["mlflow", "numpy", "pandas"],
-                registered_model_name=model,
-            )
-        version = str(info.registered_model_version)
-        client.update_model_version(model, version, description=note)
-        client.set_model_version_tag(model, version, "rewind.sandbox", "true")
-        versions.append(version)
+    versions = [_register(client, experiment_id, model, f"{model}-train-{index}", weights, bias, note)
+                for index, (weights, bias, note) in enumerate(VERSION_WEIGHTS, start=1)]
     client.set_registered_model_alias(model, "champion", versions[-2])
     client.set_registered_model_alias(model, "challenger", versions[-1])
     # The champion was promoted from the version before it: what a regression after promotion reverts to.
     client.set_model_version_tag(model, versions[-2], "rewind.previous_champion", versions[-3])
     return versions
+
+
+def _register(client, experiment_id: str, model: str, run_name: str, weights, bias: float, note: str) -> str:
+    """Log one scorer as a run and register it as the model's next version."""
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name):
+        mlflow.log_params({"bias": bias, **{f"w_{f}": w for f, w in zip(FEATURES, weights, strict=True)}})
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=LogisticScorer(weights, bias),
+            signature=_signature(),
+            pip_requirements=["mlflow", "numpy", "pandas"],
+            registered_model_name=model,
+        )
+    version = str(info.registered_model_version)
+    client.update_model_version(model, version, description=note)
+    client.set_model_version_tag(model, version, "rewind.sandbox", "true")
+    return version
+
+
+def seed_fallback(tracking_uri: str, model: str) -> str:
+    """Register the fallback model as a version of ``model`` with alias ``fallback``, unless one is set.
+
+    Returns:
+        The fallback's version.
+    """
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    aliases = client.get_registered_model(model).aliases or {}
+    if FALLBACK_ALIAS in aliases:
+        return str(aliases[FALLBACK_ALIAS])
+    experiment = client.get_experiment_by_name("rewind-sandbox")
+    weights, bias, note = FALLBACK_WEIGHTS
+    version = _register(client, experiment.experiment_id, model, f"{model}-fallback", weights, bias, note)
+    client.set_model_version_tag(model, version, "rewind.fallback", "true")
+    client.set_registered_model_alias(model, FALLBACK_ALIAS, version)
+    return version
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -104,9 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     versions = seed_registry(args.tracking_uri, args.artifacts, args.model)
+    fallback = seed_fallback(args.tracking_uri, args.model)
     model = mlflow.MlflowClient(tracking_uri=args.tracking_uri).get_registered_model(args.model)
     aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
-    print(json.dumps({"versions": versions, "aliases": aliases}))
+    primaries = [v for v in versions if v != fallback]
+    print(json.dumps({"versions": primaries, "aliases": aliases, "fallback": fallback}))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,15 @@
 
 ``POST /predict`` takes ``{"segment": ..., "features": {...}, "label": 0|1}``
 and answers with the version's score. The label stands for the delayed ground
-truth a real system joins later; it feeds the correctness counters.
+truth a real system joins later; it feeds the correctness counters. A request
+with the header ``X-Rewind-Check`` is the router's deep health check: a real
+prediction, counted in no metric.
+
+``POST /shadow`` takes ``{"request": <a /predict body>, "primary": <the champion's
+answer>}`` from the router's mirror: the server predicts, compares its answer with
+the champion's, and counts only in the ``rewind_shadow_*`` series. A mirrored copy
+is never a served prediction: it writes nothing a served prediction writes.
+
 ``GET /metrics`` is the Prometheus exposition, ``GET /health`` the readiness probe.
 
 Run as ``python -m console.sandbox.model_server --state-dir D --model M --version V --port P``.
@@ -22,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from console.sandbox.scenarios import FEATURES, SEGMENTS, ScenarioWatcher
@@ -29,6 +38,24 @@ from console.sandbox.scenarios import FEATURES, SEGMENTS, ScenarioWatcher
 BASE_ERROR_RATE = 0.001
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5)
 SCORE_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+DELTA_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+SHADOW_SLOW_S = 0.5
+THRESHOLD = 0.5
+"""A score at or above it is a positive prediction (fraud)."""
+
+
+class CpuCollector:
+    """The server's CPU seconds so far (serving and shadowing together), for cost per prediction."""
+
+    def __init__(self, model: str, version: str) -> None:
+        self.labels = [model, version]
+
+    def collect(self):
+        """One counter sample: user plus system CPU time of this process."""
+        family = CounterMetricFamily("rewind_process_cpu_seconds", "CPU seconds this model server used",
+                                     labels=["model", "version"])
+        family.add_metric(self.labels, time.process_time())
+        yield family
 
 
 class Metrics:
@@ -58,6 +85,36 @@ class Metrics:
             self.score.labels(*key)
             self.labels.labels(*key)
             self.correct.labels(*key)
+        self.registry.register(CpuCollector(model, version))
+        shadow = labels[:2] + ("baseline", "segment")
+        self.shadow_requests = Counter("rewind_shadow_requests", "Mirrored copies received, by outcome",
+                                       shadow + ("outcome",), registry=self.registry)
+        self.shadow_agreement = Counter("rewind_shadow_agreement", "Pairs compared: same label as the champion?",
+                                        shadow + ("agree",), registry=self.registry)
+        self.shadow_delta = Histogram("rewind_shadow_score_delta", "|shadow score - champion score|",
+                                      shadow, buckets=DELTA_BUCKETS, registry=self.registry)
+        self.shadow_latency = Histogram("rewind_shadow_latency_seconds", "The shadow's time to predict a copy",
+                                        shadow, buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.shadow_paired = Counter("rewind_shadow_paired", "Labelled pairs: who was right",
+                                     shadow + ("champion_correct", "shadow_correct"), registry=self.registry)
+        self._shadow_ready: set[str] = set()
+
+    def shadow_children(self, model: str, version: str, baseline: str) -> None:
+        """Create a baseline's shadow series at 0 in every segment, the first time it is seen."""
+        if baseline in self._shadow_ready:
+            return
+        self._shadow_ready.add(baseline)
+        for segment in SEGMENTS:
+            key = (model, version, baseline, segment)
+            for outcome in ("ok", "error"):
+                self.shadow_requests.labels(*key, outcome)
+            for agree in ("true", "false"):
+                self.shadow_agreement.labels(*key, agree)
+            self.shadow_delta.labels(*key)
+            self.shadow_latency.labels(*key)
+            for champion_correct in ("true", "false"):
+                for shadow_correct in ("true", "false"):
+                    self.shadow_paired.labels(*key, champion_correct, shadow_correct)
 
 
 class ModelServer(ThreadingHTTPServer):
@@ -102,55 +159,119 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b'{"error":"not found"}')
 
-    def do_POST(self) -> None:  # noqa: N802
-        if self.path != "/predict":
-            self._send(404, b'{"error":"not found"}')
-            return
-        started = time.perf_counter()
-        srv = self.server
+    def _read_json(self) -> dict | None:
         try:
             length = int(self.headers.get("Content-Length", "0"))
             payload = json.loads(self.rfile.read(length) or b"{}")
-            segment = str(payload.get("segment", "unknown"))
-            features = payload["features"]
-            label = payload.get("label")
-        except (ValueError, KeyError, TypeError):
-            self._send(400, b'{"error":"bad request"}')
-            return
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) else None
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path == "/predict":
+            self._serve(self._read_json())
+        elif self.path == "/shadow":
+            self._shadow(self._read_json())
+        else:
+            self._send(404, b'{"error":"not found"}')
+
+    def _predict(self, payload: dict | None) -> tuple[str, float | None, object] | None:
+        """The version's answer to one request, faults of the scenario included.
+
+        Returns:
+            ``(segment, score, label)``, the score ``None`` when the prediction failed;
+            ``None`` for a request that is not a valid prediction request.
+        """
+        srv = self.server
+        try:
+            segment = str(payload.get("segment", "unknown"))  # type: ignore[union-attr]
+            features = payload["features"]  # type: ignore[index]
+            label = payload.get("label")  # type: ignore[union-attr]
+            values = {f: float(features.get(f, 0.0)) for f in FEATURES}
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
         if segment not in SEGMENTS:
-            self._send(400, b'{"error":"unknown segment"}')
-            return
+            return None
         scenario = srv.scenario.get()
         faulty = scenario.affects(srv.version, segment)
-        key = (srv.model_name, srv.version, segment)
         with srv.lock:
             roll = srv.rng.random()
             jitter = srv.rng.lognormvariate(-4.6, 0.4)  # median ~10 ms
-        delay = jitter + (0.35 if faulty and scenario.name == "latency" else 0.0)
-        error_rate = {"regression": 0.3, "outage": 0.95}.get(scenario.name, 0.0) if faulty else 0.0
+        delay = jitter + {"latency": 0.35, "shadow-slow": SHADOW_SLOW_S}.get(scenario.name, 0.0) * faulty
+        error_rate = {"regression": 0.3, "outage": 0.95, "broken-predictions": 1.0}.get(scenario.name, 0.0) * faulty
         time.sleep(delay)
         if roll < max(error_rate, BASE_ERROR_RATE):
-            srv.metrics.requests.labels(*key, "error").inc()
-            srv.metrics.latency.labels(*key).observe(time.perf_counter() - started)
-            self._send(503, b'{"error":"model failed"}')
-            return
+            return segment, None, label
         import pandas as pd
 
-        frame = pd.DataFrame([{f: float(features.get(f, 0.0)) for f in FEATURES}])
-        score = float(srv.predictor.predict(frame)["score"].iloc[0])
-        if faulty and scenario.name == "regression":
+        score = float(srv.predictor.predict(pd.DataFrame([values]))["score"].iloc[0])
+        if faulty and scenario.name in ("regression", "shadow-disagree"):
             score = 1.0 - score  # the new feature pipeline inverts a feature in these segments
-        prediction = 1 if score >= 0.5 else 0
-        srv.metrics.score.labels(*key).observe(score)
-        if label in (0, 1):
-            srv.metrics.labels.labels(*key).inc()
-            if prediction == label:
-                srv.metrics.correct.labels(*key).inc()
-        srv.metrics.requests.labels(*key, "ok").inc()
-        srv.metrics.latency.labels(*key).observe(time.perf_counter() - started)
+        return segment, score, label
+
+    def _serve(self, payload: dict | None) -> None:
+        started = time.perf_counter()
+        srv = self.server
+        answer = self._predict(payload)
+        if answer is None:
+            self._send(400, b'{"error":"bad request"}')
+            return
+        segment, score, label = answer
+        # The router's deep check is a real prediction, counted nowhere: it is not traffic.
+        counted = self.headers.get("X-Rewind-Check") is None
+        key = (srv.model_name, srv.version, segment)
+        if score is None:
+            if counted:
+                srv.metrics.requests.labels(*key, "error").inc()
+                srv.metrics.latency.labels(*key).observe(time.perf_counter() - started)
+            self._send(500 if srv.scenario.get().name == "broken-predictions" else 503, b'{"error":"model failed"}')
+            return
+        prediction = 1 if score >= THRESHOLD else 0
+        if counted:
+            srv.metrics.score.labels(*key).observe(score)
+            if label in (0, 1):
+                srv.metrics.labels.labels(*key).inc()
+                if prediction == label:
+                    srv.metrics.correct.labels(*key).inc()
+            srv.metrics.requests.labels(*key, "ok").inc()
+            srv.metrics.latency.labels(*key).observe(time.perf_counter() - started)
         body = json.dumps({"model": srv.model_name, "version": srv.version,
                            "score": round(score, 6), "prediction": prediction}).encode()
         self._send(200, body)
+
+    def _shadow(self, payload: dict | None) -> None:
+        """A mirrored copy: predict, compare with the champion's answer, count in the shadow series only."""
+        started = time.perf_counter()
+        srv = self.server
+        baseline = self.headers.get("X-Rewind-Baseline", "")
+        primary = payload.get("primary") if payload else None
+        answer = self._predict(payload.get("request") if payload else None)
+        if answer is None or not isinstance(primary, dict) or not baseline.startswith("v"):
+            self._send(400, b'{"error":"bad shadow copy"}')
+            return
+        segment, score, label = answer
+        baseline_version = baseline[1:]
+        metrics = srv.metrics
+        metrics.shadow_children(srv.model_name, srv.version, baseline_version)
+        key = (srv.model_name, srv.version, baseline_version, segment)
+        metrics.shadow_latency.labels(*key).observe(time.perf_counter() - started)
+        if score is None:
+            metrics.shadow_requests.labels(*key, "error").inc()
+            self._send(200, b'{"compared":false}')
+            return
+        metrics.shadow_requests.labels(*key, "ok").inc()
+        try:
+            primary_score = float(primary["score"])
+        except (KeyError, TypeError, ValueError):
+            self._send(200, b'{"compared":false}')
+            return
+        shadow_label, primary_label = int(score >= THRESHOLD), int(primary_score >= THRESHOLD)
+        metrics.shadow_agreement.labels(*key, str(shadow_label == primary_label).lower()).inc()
+        metrics.shadow_delta.labels(*key).observe(abs(score - primary_score))
+        if label in (0, 1):
+            metrics.shadow_paired.labels(*key, str(primary_label == label).lower(),
+                                         str(shadow_label == label).lower()).inc()
+        self._send(200, b'{"compared":true}')
 
 
 def main(argv: list[str] | None = None) -> None:

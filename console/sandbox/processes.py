@@ -85,6 +85,20 @@ def stop(record: ProcessRecord, timeout: float = 5.0) -> bool:
     return False
 
 
+def kill(record: ProcessRecord) -> None:
+    """SIGKILL one recorded process, as a crash would, if it is still ours; wait until it is gone."""
+    if record.alive():
+        try:
+            os.kill(record.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+    for _ in range(200):
+        _reap(record.pid)
+        if not record.alive():
+            return
+        time.sleep(0.01)
+
+
 def _reap(pid: int) -> None:
     """Collect the exit status if the process is our own child (it then leaves no zombie)."""
     try:

@@ -26,9 +26,19 @@ TRUE_BIAS = -0.5
 DRIFT_WEIGHTS = (-2.0, -1.5, 1.0, 0.5)
 LABEL_NOISE = 0.3
 
-SCENARIOS = ("healthy", "regression", "drift", "latency", "outage")
+SCENARIOS = ("healthy", "regression", "drift", "latency", "outage",
+             "broken-predictions", "champion-down", "shadow-disagree", "shadow-slow")
 REGRESSION_SEGMENTS = ("eu-android", "us-web")
 DRIFT_SEGMENTS = ("us-ios",)
+SHADOW_DISAGREE_SEGMENTS = ("us-android",)
+
+VERSION_FAULTS = ("regression", "latency", "outage", "broken-predictions", "shadow-disagree", "shadow-slow")
+"""Scenarios that hit one version (their target), in some segments or all."""
+
+TARGETS = {"regression": "challenger", "latency": "challenger", "outage": "challenger",
+           "broken-predictions": "champion", "champion-down": "champion",
+           "shadow-disagree": "shadow", "shadow-slow": "shadow"}
+"""The alias whose version a scenario hits when no version is named."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +52,7 @@ class Scenario:
 
     def affects(self, version: str, segment: str) -> bool:
         """Whether a version-specific fault applies to this version and segment."""
-        if self.name not in ("regression", "latency", "outage") or version != self.target_version:
+        if self.name not in VERSION_FAULTS or version != self.target_version:
             return False
         return not self.segments or segment in self.segments
 
@@ -51,16 +61,18 @@ class Scenario:
         return self.name == "drift" and segment in self.segments
 
 
-def make_scenario(name: str, challenger: str | None) -> Scenario:
-    """The scenario called ``name``, aimed at the challenger version where it has a target."""
+def make_scenario(name: str, target: str | None) -> Scenario:
+    """The scenario called ``name``, aimed at ``target`` (the version it hits) where it has one."""
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
     if name == "regression":
-        return Scenario(name, challenger, REGRESSION_SEGMENTS)
+        return Scenario(name, target, REGRESSION_SEGMENTS)
     if name == "drift":
         return Scenario(name, None, DRIFT_SEGMENTS)
-    if name in ("latency", "outage"):
-        return Scenario(name, challenger, ())
+    if name == "shadow-disagree":
+        return Scenario(name, target, SHADOW_DISAGREE_SEGMENTS)
+    if name in TARGETS:
+        return Scenario(name, target, ())
     return Scenario("healthy")
 
 

@@ -101,30 +101,56 @@ def backend_name(model: str) -> str:
     return "be_" + "".join(c if c.isalnum() else "_" for c in model)
 
 
+SHADOW_LUA = Path(__file__).with_name("haproxy_shadow.lua")
+"""HAProxy's mirror action (Lua): the request and the baseline's answer, sent to the shadow in the background."""
+
+FALLBACK_SERVER = "fallback"
+"""The backup server's name in every model backend: it answers when no primary server can."""
+
+CHECK_BODY = '{"segment":"eu-ios","features":{"amount":0.1,"velocity":0.2,"account_age":0.3,"hour":0.4}}'
+"""The deep health check's prediction: a real one, so a server whose predictions fail is taken out."""
+
+STATIC_DEFAULT = '{"score":0.5,"prediction":0,"source":"static-default"}'
+"""HAProxy's own answer when no server at all can answer: a fixed, safe default instead of a 503."""
+
+
+def shadow_map_path(state_dir: Path) -> Path:
+    """The runtime map of mirrors: backend -> ``<shadow server> <baseline server> <percent>``."""
+    return state_dir / "shadow.map"
+
+
 def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_port: int, admin_port: int,
-                   servers: dict[str, int], weights: dict[str, int]) -> str:
-    """HAProxy in front of the model servers: weights, health checks, admin sockets, exporter.
+                   servers: dict[str, int], weights: dict[str, int], fallback_port: int | None = None) -> str:
+    """HAProxy in front of the model servers: weights, deep checks, fallback, mirror, admin sockets, exporter.
 
     The Runtime API listens on a unix socket (the default) and on a loopback TCP
-    port, the two ways an operator may reach a real HAProxy.
+    port, the two ways an operator may reach a real HAProxy. Each server is checked
+    with a real prediction (a ``/health`` that stays green while predictions fail
+    would flap it in and out) and observed: five errors in a row take it out at once.
+    When every primary is out the backup ``fallback`` server answers, and when it is
+    out too HAProxy answers a fixed default itself.
     """
+    backend = backend_name(model)
+    shadow_map = shadow_map_path(state_dir)
     lines = [
         "global",
         f"    stats socket {state_dir / 'haproxy.sock'} mode 600 level admin",
         f"    stats socket ipv4@127.0.0.1:{admin_port} level admin",
         "    stats timeout 30s",
         "    maxconn 512",
+        f"    lua-load {SHADOW_LUA}",
         "",
         "defaults",
         "    mode http",
         "    timeout connect 2s",
         "    timeout client 30s",
         "    timeout server 30s",
+        "    timeout check 1s",
         "    option http-keep-alive",
         "",
         "frontend models",
         f"    bind 127.0.0.1:{frontend_port}",
-        f"    default_backend {backend_name(model)}",
+        f"    default_backend {backend}",
         "",
         "frontend exporter",
         f"    bind 127.0.0.1:{exporter_port}",
@@ -132,15 +158,30 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         "    stats enable",
         "    stats uri /stats",
         "",
-        f"backend {backend_name(model)}",
+        f"backend {backend}",
         "    balance roundrobin",
-        "    option httpchk GET /health",
+        "    retry-on conn-failure empty-response",
+        "    option redispatch",
+        "    option httpchk",
+        "    http-check send meth POST uri /predict ver HTTP/1.1 hdr Host rewind-check"
+        f" hdr Content-Type application/json hdr X-Rewind-Check 1 body '{CHECK_BODY}'",
         "    http-check expect status 200",
+        # The mirror: the map names the shadow; only then are bodies kept and copied.
+        "    option http-buffer-request",
+        f"    http-request set-var(txn.shadow) be_name,map({shadow_map})",
+        "    http-request set-var(txn.reqbody) req.body if { var(txn.shadow) -m found }",
+        "    http-response wait-for-body time 1s if { var(txn.shadow) -m found }",
+        "    http-response lua.shadow_copy if { var(txn.shadow) -m found }",
+        f"    http-request return status 200 content-type application/json string '{STATIC_DEFAULT}'"
+        f" if {{ nbsrv({backend}) eq 0 }}",
     ]
     for version, port in sorted(servers.items(), key=lambda kv: int(kv[0])):
         lines.append(
-            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)} check inter 1s fall 2 rise 1"
+            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)} check inter 1s fall 2 rise 2"
+            " observe layer7 error-limit 5 on-error mark-down"
         )
+    if fallback_port is not None:
+        lines.append(f"    server {FALLBACK_SERVER} 127.0.0.1:{fallback_port} backup check inter 1s fall 2 rise 2")
     return "\n".join(lines) + "\n"
 
 
