@@ -39,9 +39,13 @@ from console.tui.messages import (
     ActionStep,
     BackendFailed,
     BackendReady,
+    ChoiceAnswered,
+    ConfirmationWanted,
     JournalRead,
     PlaybooksRanked,
+    RunConfirmationWanted,
     RunProgress,
+    RunQuestionWithdrawn,
     SnapshotReady,
     SystemRead,
     UnfinishedRuns,
@@ -55,8 +59,6 @@ from console.tui.widgets.trend import TrendHistory
 if TYPE_CHECKING:
     # Loaded on first use, after the first frame: the services (and the domain's journal under their
     # protocols), the dialogs, the other screens and the actions' modules are not needed to paint the overview.
-    from rich.console import RenderableType
-
     from console.domain.metrics import QueryResult
     from console.domain.playbook import LoadedPlaybook
     from console.domain.playbook_run import RunState
@@ -67,7 +69,7 @@ if TYPE_CHECKING:
     from console.tui.dialogs.playbooks import Picked, PlaybookPicker
     from console.tui.dialogs.progress import ActionScreen
     from console.tui.face import ConsoleFace
-    from console.tui.run_face import PendingQuestion, WalkthroughFace
+    from console.tui.run_face import WalkthroughFace
     from console.tui.run_view import RunView
     from console.tui.screens.walkthrough import WalkthroughScreen
 
@@ -480,7 +482,7 @@ class RewindApp(App[int]):
             model_line(self.model, registry, self.snapshot)  # type: ignore[arg-type]
             if self.backend_ready else loading_line(self.model),
             systems_line(self.readings, journal.error if journal else None),
-            verdict_line(self.snapshot, self.summary, self.options.clock()),
+            self._live_verdicts(),
         ]
         extra = Text()
         if journal is not None and journal.lock is not None:
@@ -501,6 +503,10 @@ class RewindApp(App[int]):
         if extra:
             lines.append(extra)
         overview.header.show(lines)
+
+    def _live_verdicts(self) -> Text:
+        """The header's verdict line: what breaches now, and since when (the walkthrough shows it too)."""
+        return verdict_line(self.snapshot, self.summary, self.options.clock())
 
     def _run_line(self) -> Text | None:
         """The playbook run's state for the overview's header: waiting for an answer, running, resumable."""
@@ -697,16 +703,24 @@ class RewindApp(App[int]):
         if self._begin("Undo"):
             self._undo(action_id)
 
-    def ask_confirmation(self, preview: Preview, title: str, reply: Callable[[bool | None], None]) -> None:
-        """Put the typed confirmation on screen (called on the event loop by the worker's face)."""
+    @on(ConfirmationWanted)
+    def _confirmation_wanted(self, message: ConfirmationWanted) -> None:
+        """Put an action's typed confirmation on screen; its worker waits on the question."""
         from console.rendering import render_preview
         from console.tui.dialogs.confirm import ConfirmDialog
 
+        question, preview, title = message.question, message.preview, message.title
+        if question.closed:
+            return  # the worker stopped waiting (the console is closing)
         if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
-            reply(False)  # never two confirmations at once
+            question.give(False)  # never two confirmations at once
             return
         self.action_plan_id = preview.plan.action_id
         verb = {"Rollback": "Roll back", "Gradual rollback": "Roll back gradually", "Undo": "Undo"}.get(title, title)
+
+        def reply(confirmed: bool | None) -> None:
+            question.give(bool(confirmed))
+
         self.push_screen(ConfirmDialog(f"{title} of {preview.plan.model}", render_preview(preview, title),
                                        preview.plan.model, verb), reply)
 
@@ -918,8 +932,11 @@ class RewindApp(App[int]):
         from console.tui.screens.walkthrough import WalkthroughScreen
 
         if self.walkthrough_screen is not None and self.walkthrough_screen in self.screen_stack:
+            if self.run_view is not None and self.walkthrough_screen.view is not self.run_view:
+                self.walkthrough_screen.follow(self.run_view)  # it stayed under a dialog while a new run started
             return  # on screen already, or under a dialog of its own run
-        self.walkthrough_screen = WalkthroughScreen()
+        assert self.run_view is not None
+        self.walkthrough_screen = WalkthroughScreen(self.run_view, self._live_verdicts, self.options.clock)
         self.push_screen(self.walkthrough_screen, self._walkthrough_closed)
 
     def _walkthrough_closed(self, result: None) -> None:
@@ -999,37 +1016,38 @@ class RewindApp(App[int]):
         if isinstance(event, ChoiceAsked | QuestionClosed | RunEnded):
             self._paint_header()
 
-    def answer_choice(self, step_id: str, option: str, reason: str) -> bool:
-        """The responder's answer to the run's open choice; ``False`` when that question is no longer open."""
+    @on(ChoiceAnswered)
+    def _choice_answered(self, message: ChoiceAnswered) -> None:
+        """The responder's answer to the run's open choice, unless that question closed meanwhile."""
         from console.services.playbooks import ChoiceAnswer
         from console.tui.run_view import QuestionClosed
 
         face = self.run_face
         question = face.pending if face is not None else None
-        if question is None or question.step_id != step_id or question.kind != "choice":
-            return False
-        if not question.give(ChoiceAnswer(option, reason)):
-            return False
+        if (question is None or question.step_id != message.step_id or question.kind != "choice"
+                or not question.give(ChoiceAnswer(message.option, message.reason))):
+            self.notify("that question is closed already", severity="warning")
+            return
         if self.run_view is not None:  # closed now, so it cannot be answered twice (the face says so too)
-            self.run_view.apply(QuestionClosed(step_id, "answered"))
+            self.run_view.apply(QuestionClosed(message.step_id, "answered"))
             screen = self._walkthrough()
             if screen is not None:
                 screen.sync()
             self._paint_header()
-        return True
 
-    def ask_run_confirmation(self, question: PendingQuestion, title: str, body: RenderableType, expected: str,
-                             verb: str, note: str) -> None:
-        """Put a run's typed confirmation on screen (called on the event loop by the run's face)."""
+    @on(RunConfirmationWanted)
+    def _run_confirmation_wanted(self, message: RunConfirmationWanted) -> None:
+        """Put a run's typed confirmation on screen; the run's worker waits on the question."""
         from console.tui.dialogs.confirm import ConfirmDialog
 
+        question = message.question
         if question.closed or question.answered.is_set():
             return
         if any(isinstance(s, ConfirmDialog) for s in self.screen_stack):
             # Another confirmation is open (an approval): this one is asked once that one is answered.
-            self.set_timer(0.5, lambda: self.ask_run_confirmation(question, title, body, expected, verb, note))
+            self.set_timer(0.5, lambda: self._run_confirmation_wanted(message))
             return
-        dialog = ConfirmDialog(title, body, expected, verb, note=note)
+        dialog = ConfirmDialog(message.title, message.body, message.expected, message.verb, note=message.note)
         question.dialog = dialog
 
         def reply(confirmed: bool | None) -> None:
@@ -1039,10 +1057,12 @@ class RewindApp(App[int]):
 
         self.push_screen(dialog, reply)
 
-    def withdraw_question(self, question: PendingQuestion) -> None:
+    @on(RunQuestionWithdrawn)
+    def _run_question_withdrawn(self, message: RunQuestionWithdrawn) -> None:
         """A run's question timed out: take its confirmation dialog down (nothing changed)."""
         from console.tui.dialogs.confirm import ConfirmDialog
 
+        question = message.question
         dialog = question.dialog
         if isinstance(dialog, ConfirmDialog) and dialog.is_current:
             dialog.dismiss(False)

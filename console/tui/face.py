@@ -1,22 +1,34 @@
 """The console's part in carrying out an action (``console.services.actions.ActionFace``).
 
-The procedure runs in a thread worker; this face asks for the typed
-confirmation on the app's event loop and blocks the worker until it is
-answered, and turns every step into an :class:`~console.tui.messages.ActionStep`.
+The procedure runs in a thread worker; this face posts messages to whoever
+carries the action out (the app): each step as an
+:class:`~console.tui.messages.ActionStep`, and the typed confirmation as a
+:class:`~console.tui.messages.ConfirmationWanted`, on whose question it blocks
+the worker until the dialog is answered. It knows nothing of the app but that
+it takes messages.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from textual.message import Message
 
 from console.domain.rollback import Plan
 from console.services.journal import Placement
 from console.services.rollback import Preview
-from console.tui.messages import ActionStep
+from console.tui.messages import ActionStep, ConfirmationWanted
+from console.tui.question import PendingQuestion
 
-if TYPE_CHECKING:
-    from console.tui.app import RewindApp
+
+class MessageTarget(Protocol):
+    """What a face posts to: the app (or, in tests, anything that keeps messages). Thread-safe."""
+
+    def post_message(self, message: Message) -> bool:
+        """Queue ``message``; ``False`` when the target is closing and will never handle it."""
+        ...
+
 
 CONFIRMED_BY = "typed the model name in the console"
 
@@ -55,19 +67,21 @@ class ConsoleFace(ActionLines):
     """Confirmation on a modal dialog, progress as messages.
 
     Args:
-        app: the running console.
+        target: where the progress and the confirmation's request go (the running console).
         preview: what the dialog shows.
         title: ``Rollback``, ``Undo``...
+        poll_s: how often the blocked worker looks whether the console is closing.
     """
 
-    def __init__(self, app: RewindApp, preview: Preview, title: str) -> None:
-        self.app = app
+    def __init__(self, target: MessageTarget, preview: Preview, title: str, poll_s: float = 0.25) -> None:
+        self.target = target
         self.preview = preview
+        self.poll_s = poll_s
         self.title = title
         self.abandoned = threading.Event()  # set when the app closes with the question still open
 
     def _say(self, text: str, tone: str = "info") -> None:
-        self.app.post_message(ActionStep(text, tone))
+        self.target.post_message(ActionStep(text, tone))
 
     def placed(self, placement: Placement) -> None:
         if placement.incident_id:
@@ -77,24 +91,13 @@ class ConsoleFace(ActionLines):
                       f"({placement.model} has no open incident)")
 
     def confirm(self, plan: Plan) -> str | None:
-        answered = threading.Event()
-        answer: list[bool] = []
-
-        def reply(confirmed: bool | None) -> None:
-            answer.append(bool(confirmed))
-            answered.set()
-
-        def ask() -> None:
-            self.app.ask_confirmation(self.preview, self.title, reply)
-
-        try:
-            self.app.call_from_thread(ask)
-        except RuntimeError:  # the app is gone: nobody confirmed
-            return None
-        while not answered.wait(0.25):
-            if self.abandoned.is_set():
+        question = PendingQuestion("", "confirm")
+        if not self.target.post_message(ConfirmationWanted(question, self.preview, self.title)):
+            return None  # the console is closing: nobody can confirm
+        while not question.answered.wait(self.poll_s):
+            if self.abandoned.is_set() and question.close():
                 return None
-        if not answer[0]:
+        if not question.answer:
             return None
         self._say(f"confirmed: {plan.model} typed; applying {plan.mode.value} v{plan.leave} → v{plan.target}")
         return CONFIRMED_BY

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:  # annotations only: the journal's and the actions' modules load on first use
+    from rich.console import RenderableType
+
     from console.domain.incident import IncidentSummary
     from console.domain.journal import Event
     from console.domain.playbook import LoadedPlaybook, Playbook
@@ -17,8 +19,10 @@ if TYPE_CHECKING:  # annotations only: the journal's and the actions' modules lo
     from console.services.actions import ActionResult
     from console.services.approvals import PendingRequest
     from console.services.live import Reading
+    from console.services.rollback import Preview
     from console.tui.backend import Backend
     from console.tui.matrix_model import Summary
+    from console.tui.question import PendingQuestion
     from console.tui.run_view import RunEvent
 
 
@@ -68,6 +72,18 @@ class ActionStep(Message):
 
     text: str
     tone: str = "info"  # info | good | warn | bad
+
+
+@dataclass
+class ConfirmationWanted(Message):
+    """An action's worker waits for the typed confirmation of its preview: the app puts the dialog up.
+
+    The answer goes to ``question`` (confirmed or not); a question the worker closed meanwhile is not asked.
+    """
+
+    question: PendingQuestion
+    preview: Preview
+    title: str
 
 
 @dataclass
@@ -129,3 +145,31 @@ class RunProgress(Message):
     """A step of the playbook run being walked through, as the runner told the console's face."""
 
     event: RunEvent
+
+
+@dataclass
+class RunConfirmationWanted(Message):
+    """A playbook run's action step waits for its typed confirmation on the console's dialog."""
+
+    question: PendingQuestion
+    title: str
+    body: RenderableType
+    expected: str
+    verb: str
+    note: str
+
+
+@dataclass
+class RunQuestionWithdrawn(Message):
+    """A run's question timed out: its confirmation dialog, if it is up, comes down (nothing changed)."""
+
+    question: PendingQuestion
+
+
+@dataclass
+class ChoiceAnswered(Message):
+    """The responder answered a playbook choice on the walkthrough: the option and the reason."""
+
+    step_id: str
+    option: str
+    reason: str

@@ -3,13 +3,15 @@
 The runner's ``drive`` runs in a thread worker started by the app. This face
 turns each of its calls into a :class:`~console.tui.messages.RunProgress`
 message (an event of :mod:`console.tui.run_view`) and, for the human steps,
-blocks the worker on a :class:`PendingQuestion` until the responder answers on
-the event loop, exactly as the rollback's :class:`~console.tui.face.ConsoleFace`
-does for its confirmation:
+blocks the worker on a :class:`~console.tui.question.PendingQuestion` until the
+responder answers on the event loop, exactly as the rollback's
+:class:`~console.tui.face.ConsoleFace` does for its confirmation. Like that
+face, it only posts messages: it knows nothing of the app that handles them.
 
 - a choice is answered on the walkthrough screen (an option and a reason);
 - an action's typed confirmation is the console's confirmation dialog
-  (Cancel focused, the model's name typed);
+  (Cancel focused, the model's name typed), asked for with a
+  :class:`~console.tui.messages.RunConfirmationWanted`;
 - a question not answered within the step's timeout raises
   :class:`~console.services.playbooks.HumanTimeout` (the runner takes the
   step's ``on_timeout``);
@@ -36,8 +38,9 @@ from console.domain.verdicts import SYMBOL, WORD
 from console.services.journal import Placement
 from console.services.playbooks import AnswerMissing, ChoiceAnswer, HumanTimeout, Run
 from console.services.rollback import Preview, RollbackService
-from console.tui.face import ActionLines
-from console.tui.messages import RunProgress
+from console.tui.face import ActionLines, MessageTarget
+from console.tui.messages import RunConfirmationWanted, RunProgress, RunQuestionWithdrawn
+from console.tui.question import PendingQuestion
 from console.tui.run_view import (
     CheckShown,
     ChoiceAsked,
@@ -53,42 +56,12 @@ from console.tui.run_view import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from console.services.actions import ActionFace
-    from console.tui.app import RewindApp
 
 CONFIRMED_BY = "typed the model name in the console (playbook walkthrough)"
 STOPPED = "the console closed with the run waiting at step {step}: it stopped there and is resumable (p)"
-
-
-class PendingQuestion:
-    """One open question of a run: answered once from the event loop, or closed by the worker (timeout)."""
-
-    def __init__(self, step_id: str, kind: str) -> None:
-        self.step_id = step_id
-        self.kind = kind
-        self.answered = threading.Event()
-        self.answer: object = None
-        self.closed = False
-        self.dialog: object | None = None
-        """The confirmation dialog showing it (set on the event loop), to take it down on a timeout."""
-        self._lock = threading.Lock()
-
-    def give(self, answer: object) -> bool:
-        """Answer it (on the event loop); ``False`` when it was answered or closed already."""
-        with self._lock:
-            if self.closed or self.answered.is_set():
-                return False
-            self.answer = answer
-            self.answered.set()
-            return True
-
-    def close(self) -> bool:
-        """Stop waiting (in the worker); ``False`` when an answer came first."""
-        with self._lock:
-            if self.answered.is_set():
-                return False
-            self.closed = True
-            return True
 
 
 def _full_timeout_s(step: Step, timeout_s: float) -> float:
@@ -135,14 +108,14 @@ class WalkthroughFace:
     """The walkthrough's face: progress as messages, questions answered on the event loop.
 
     Args:
-        app: the running console.
+        target: where the run's progress and questions go (the running console).
         clock: the console's clock (the countdown is drawn from it).
         poll_s: how often a blocked worker looks whether the console is closing.
     """
 
-    def __init__(self, app: RewindApp, clock: Callable[[], float] = time.time,
+    def __init__(self, target: MessageTarget, clock: Callable[[], float] = time.time,
                  poll_s: float = 0.25) -> None:
-        self.app = app
+        self.target = target
         self.clock = clock
         self.poll_s = poll_s
         self.run: Run | None = None
@@ -173,7 +146,7 @@ class WalkthroughFace:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _post(self, event: RunEvent) -> None:
-        self.app.post_message(RunProgress(event))
+        self.target.post_message(RunProgress(event))
 
     def _stop_if_closing(self, step_id: str) -> None:
         if self.abandoned.is_set():
@@ -193,20 +166,15 @@ class WalkthroughFace:
                     raise AnswerMissing(STOPPED.format(step=question.step_id))
                 if time.monotonic() >= deadline and question.close():
                     self._post(QuestionClosed(question.step_id, "timeout"))
-                    self._withdraw(question)
+                    if question.kind == "confirm":  # its dialog comes down; a choice is on the walkthrough
+                        self.target.post_message(RunQuestionWithdrawn(question))
                     raise HumanTimeout(question.step_id)
             self._post(QuestionClosed(question.step_id, "answered"))
             return question.answer
         finally:
             self.pending = None
 
-    def _withdraw(self, question: PendingQuestion) -> None:
-        try:
-            self.app.call_from_thread(self.app.withdraw_question, question)
-        except RuntimeError:  # the app is gone: nothing to take down
-            pass
-
-    def _confirm(self, step: Step, title: str, body: object, verb: str, what: str, timeout_s: float) -> bool:
+    def _confirm(self, step: Step, title: str, body: RenderableType, verb: str, what: str, timeout_s: float) -> bool:
         """The typed confirmation on the console's dialog; whether the model's name was typed."""
         if self.run is None:
             return False
@@ -216,11 +184,9 @@ class WalkthroughFace:
         asked_at = self.clock()
         self._post(ConfirmAsked(step.id, what, asked_at, timeout_s, full, on_timeout))
         note = f"Playbook step {step.id}: no answer in {math.ceil(min(full, timeout_s) / 60)} min → {on_timeout}"
-        try:
-            self.app.call_from_thread(self.app.ask_run_confirmation, question, title, body, self.run.state.model,
-                                      verb, note)
-        except RuntimeError:  # the app is gone: nobody can confirm
-            raise AnswerMissing(STOPPED.format(step=step.id)) from None
+        if not self.target.post_message(RunConfirmationWanted(question, title, body, self.run.state.model, verb,
+                                                              note)):
+            raise AnswerMissing(STOPPED.format(step=step.id))  # the console is closing: nobody can confirm
         return bool(self._wait(question, timeout_s))
 
     # -- the RunFace protocol ----------------------------------------------------------------------

@@ -355,12 +355,6 @@ class Posted:
         self.events.append(message.event)
         return True
 
-    def call_from_thread(self, callback, *args):
-        return callback(*args)
-
-    def withdraw_question(self, question) -> None:
-        pass
-
 
 def decide_step(world: World):
     return world.playbooks().source.find("canary-regression").playbook.step("decide")

@@ -1,9 +1,11 @@
 """The playbook walkthrough: the steps with their progress, the story of the run, the open question.
 
 The run itself is carried out by the app (a thread worker driving the runner);
-this screen only draws the app's :class:`~console.tui.run_view.RunView` and
-hands the responder's answers back. Leaving it (Esc, q, b) does not stop the
-run: the overview says when it waits for an answer, and ``p`` comes back here.
+this screen only draws the :class:`~console.tui.run_view.RunView` it is given
+and hands the responder's answers back as a
+:class:`~console.tui.messages.ChoiceAnswered` message: it knows nothing of the
+app. Leaving it (Esc, q, b) does not stop the run: the overview says when it
+waits for an answer, and ``p`` comes back here.
 
 Layout, top to bottom: three header lines (status and playbook; model, inputs,
 run and incident; the live verdicts), then the step list on the left and, on
@@ -13,7 +15,7 @@ the open question (the prompt, the options, the reason, the time left).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import on
@@ -24,15 +26,12 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Label, OptionList, Static
 
+from console.tui.messages import ChoiceAnswered
 from console.tui.run_view import ChoiceAsked, ConfirmAsked, RunView, StepRow, countdown
 from console.tui.widgets.line_stack import LineStack
 from console.tui.widgets.marked_options import MarkedOptionList
 from console.tui.widgets.run_section import RunSection
-from console.tui.widgets.status_header import verdict_line
 from console.tui.widgets.steady_input import SteadyInput
-
-if TYPE_CHECKING:
-    from console.tui.app import RewindApp
 
 ROW_SYMBOL = {"done": "✓", "current": "▶", "pending": "·"}
 STATUS = {
@@ -80,15 +79,24 @@ def step_line(row: StepRow) -> Text:
 
 
 class WalkthroughScreen(Screen[None]):
-    """The walkthrough of the app's playbook run."""
+    """The walkthrough of a playbook run.
+
+    Args:
+        view: the run's state, kept up to date by whoever drives the run (then :meth:`sync` draws it).
+        verdicts: the live verdicts for the header's third line, as the overview's header says them.
+        clock: the console's clock (the time left to answer is drawn from it).
+    """
 
     BINDINGS = [
         Binding("escape,q,b", "back", "back"),
         Binding("c", "copy_message", "copy message"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, view: RunView, verdicts: Callable[[], Text], clock: Callable[[], float]) -> None:
         super().__init__()
+        self.view = view
+        self.verdicts = verdicts
+        self.clock = clock
         self.sections: list[RunSection] = []
         self.question_key: tuple[str, int] | None = None
         self.chosen: str | None = None
@@ -98,12 +106,10 @@ class WalkthroughScreen(Screen[None]):
         self.ready = False
         """Set once the widgets exist (``is_mounted`` turns true only after ``on_mount``)."""
 
-    @property
-    def console_app(self) -> RewindApp:
-        from console.tui.app import RewindApp
-
-        assert isinstance(self.app, RewindApp)
-        return self.app
+    def follow(self, view: RunView) -> None:
+        """Draw another run's view from now on (a run started while this screen stayed under a dialog)."""
+        self.view = view
+        self.sync()
 
     def compose(self) -> ComposeResult:
         yield LineStack(id="run-header")
@@ -130,9 +136,9 @@ class WalkthroughScreen(Screen[None]):
 
     # -- drawing ----------------------------------------------------------------------------------
     def sync(self) -> None:
-        """Draw the app's run view: only what changed is repainted."""
-        view = self.console_app.run_view
-        if view is None or not self.ready:
+        """Draw the run's view: only what changed is repainted."""
+        view = self.view
+        if not self.ready:
             return
         self.paint_header()
         self.query_one("#run-steps", LineStack).show([step_line(row) for row in view.rows()])
@@ -154,12 +160,9 @@ class WalkthroughScreen(Screen[None]):
 
     def paint_header(self) -> None:
         """The header's three lines (the live verdicts change with every new snapshot)."""
-        app = self.console_app
-        view = app.run_view
-        if view is None or not self.ready:
+        if not self.ready:
             return
-        verdicts = verdict_line(app.snapshot, app.summary, app.options.clock())
-        self.query_one("#run-header", LineStack).show(header_lines(view, verdicts))
+        self.query_one("#run-header", LineStack).show(header_lines(self.view, self.verdicts()))
 
     def _show_question(self, view: RunView) -> None:
         panel = self.query_one("#run-question", Vertical)
@@ -200,11 +203,10 @@ class WalkthroughScreen(Screen[None]):
 
     def _tick(self) -> None:
         """The time left to answer, redrawn at most once a second (and only when its text changes)."""
-        view = self.console_app.run_view
-        question = view.question if view is not None else None
+        question = self.view.question
         if question is None or not self.ready:
             return
-        left = countdown(question.asked_at, question.timeout_s, question.full_s, self.console_app.options.clock())
+        left = countdown(question.asked_at, question.timeout_s, question.full_s, self.clock())
         then = question.on_timeout
         then_text = {"abort": "the run aborts", "escalate": "it escalates"}.get(then, f"{then} is taken")
         text = f"{left} left to answer, then {then_text}"
@@ -214,17 +216,13 @@ class WalkthroughScreen(Screen[None]):
 
     # -- answering --------------------------------------------------------------------------------
     def _question(self) -> ChoiceAsked | ConfirmAsked | None:
-        view = self.console_app.run_view
-        return view.question if view is not None else None
+        return self.view.question
 
     def _answer(self, option_id: str, reason: str) -> None:
+        """Hand the answer to whoever drives the run; it says so when the question closed meanwhile."""
         question = self._question()
-        if not isinstance(question, ChoiceAsked):
-            return
-        if self.console_app.answer_choice(question.step_id, option_id, reason):
-            self.chosen = None
-        else:
-            self.notify("that question is closed already", severity="warning")
+        if isinstance(question, ChoiceAsked):
+            self.post_message(ChoiceAnswered(question.step_id, option_id, reason))
 
     @on(OptionList.OptionSelected, "#question-options")
     def _option_selected(self, event: OptionList.OptionSelected) -> None:
@@ -255,19 +253,16 @@ class WalkthroughScreen(Screen[None]):
     # -- keys -------------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_message":
-            view = self.console_app.run_view
-            return view is not None and any(s.notification is not None for s in view.sections)
+            return any(s.notification is not None for s in self.view.sections)
         return True
 
     def action_back(self) -> None:
-        view = self.console_app.run_view
-        if view is not None and view.active:
+        if self.view.active:
             self.notify("the run goes on: p comes back to it", timeout=4)
         self.dismiss()
 
     def action_copy_message(self) -> None:
-        view = self.console_app.run_view
-        shown = [s.notification for s in view.sections if s.notification is not None] if view else []
+        shown = [s.notification for s in self.view.sections if s.notification is not None]
         if not shown:
             return
         self.app.copy_to_clipboard(shown[-1].text)
