@@ -191,6 +191,27 @@ async def test_a_responder_walks_canary_regression_to_its_end(world, size):
     assert finished.payload["outcome"] == "rolled_back"
 
 
+async def test_a_reason_typed_on_the_options_lands_in_the_reason_field(world):
+    app = console(world)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_picker(pilot, app)
+        await pilot.press("enter")
+        question = await the_choice(pilot, app)
+        assert app.focused.id == "question-options"
+        # "b" and "q" are the screen's "back" keys: typed on the options they are letters of the reason.
+        await pilot.press(*"breach in mobile", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, WalkthroughScreen) and app.run_view.question is question
+        assert app.screen.query_one("#question-reason").value == "breach in mobile"
+        assert app.focused.id == "question-options" and any("now choose an option" in m for m in messages(app))
+        await pilot.press("enter")  # drain, with the reason typed first
+        await the_confirmation(pilot, app)
+        await pilot.press("enter")  # Cancel is focused: nothing changes
+        await the_end(pilot, app)
+    choice = next(d for d in run_events(world, EventKind.DECISION) if d.payload.get("step_id") == "decide")
+    assert choice.payload["option"] == "drain" and choice.payload["reason"] == "breach in mobile"
+
+
 async def test_cancel_at_the_confirmation_takes_the_failed_branch(world):
     app = console(world)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -379,3 +400,15 @@ def test_a_question_nobody_can_answer_stops_the_run(world):
     assert app.events[-1] == QuestionClosed("decide", "abandoned")
     with pytest.raises(AnswerMissing):
         face.said("a wait step's next evaluation")  # a closing console stops a wait step too
+
+
+def test_a_check_shows_its_counts_in_whole_numbers():
+    from console.domain.metrics import CellCounts, Criteria, Direction, MetricSpec, Unit
+    from console.domain.playbook_run import CheckOutcome
+    from console.domain.verdicts import State, Verdict
+    from console.tui.run_face import cell_lines
+
+    spec = MetricSpec("error_rate", "errors", "q", Unit.RATIO, Direction.HIGHER_IS_WORSE, Criteria(threshold=0.05))
+    cell = Verdict("error_rate", "3", "mobile", State.BREACH, 0.9637, None, "why", CellCounts(702.712, 729.153))
+    [line] = cell_lines(CheckOutcome("fail", State.BREACH, "why", (cell,)), spec)
+    assert line.endswith("  703/729"), line

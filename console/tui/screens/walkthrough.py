@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -236,6 +236,21 @@ class WalkthroughScreen(Screen[None]):
         self.notify(f"a reason is required: type why you choose {option_id}, then Enter", title="reason required",
                     severity="warning", timeout=6)
         self.query_one("#question-reason", SteadyInput).focus()
+
+    @on(events.Key)
+    def _type_into_reason(self, event: events.Key) -> None:
+        """A character typed on the options starts the reason: it lands in the reason field, and the focus with it.
+
+        Without this a reason typed before choosing was lost (and q or b left the screen mid-sentence).
+        """
+        options = self.query_one("#question-options", MarkedOptionList)
+        reason = self.query_one("#question-reason", SteadyInput)
+        if self.focused is not options or not event.is_printable or event.character is None or not reason.display:
+            return
+        event.stop()
+        event.prevent_default()  # nor a binding of the screen (q, b, c)
+        reason.focus()
+        reason.insert_text_at_cursor(event.character)
 
     @on(Input.Submitted, "#question-reason")
     def _reason_submitted(self, event: Input.Submitted) -> None:
