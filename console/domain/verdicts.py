@@ -22,6 +22,7 @@ from console.domain.metrics import (
     MetricSpec,
     QueryResult,
     Unit,
+    format_count,
     format_delta,
     format_value,
     spec_from_document,
@@ -737,8 +738,7 @@ def _interval_text(spec: MetricSpec, low: float, high: float, delta: bool) -> st
 
 
 def _counted(counts: CellCounts, spec: MetricSpec) -> str:
-    n = counts.denominator
-    return f"{n:.0f} {spec.counted}" if abs(n - round(n)) < 0.05 or n >= 100 else f"{n:.1f} {spec.counted}"
+    return f"{format_count(counts.denominator)} {spec.counted}"
 
 
 def explain_ratio(spec: MetricSpec, state: State, value: float | None, counts: CellCounts | None,

@@ -61,7 +61,7 @@ from console.domain.journal import (
     parse_ts,
     verify_chain,
 )
-from console.domain.metrics import Unit, criterion_sentence, format_value
+from console.domain.metrics import Unit, criterion_sentence, format_count, format_value
 from console.domain.verdicts import history_breaches
 from console.domain.versions import version_sort_key
 from console.runtime import gc_paused
@@ -380,7 +380,7 @@ def _count(value: object) -> str:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return str(value)
-    return f"{number:.0f}" if number == int(number) else f"{number:.1f}"
+    return format_count(number)
 
 
 def _tally(states: Sequence[str], flagged: int) -> str:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from console.domain.metrics import MetricSpec, format_value
+from console.domain.metrics import MetricSpec, format_count, format_value
 from console.domain.playbook import Step
 from console.domain.playbook_run import CheckOutcome
 from console.domain.rollback import Plan
@@ -99,7 +99,7 @@ def cell_lines(outcome: CheckOutcome, spec: MetricSpec | None) -> tuple[str, ...
         if cell.baseline is not None and unit is not None:
             line += f" (stable {format_value(cell.baseline, unit)})"
         if cell.counts is not None:
-            line += f"  {cell.counts.numerator:g}/{cell.counts.denominator:g}"
+            line += f"  {format_count(cell.counts.numerator)}/{format_count(cell.counts.denominator)}"
         lines.append(line)
     return tuple(lines)
 

@@ -342,3 +342,17 @@ async def test_help_lists_every_key_and_what_was_detected(world, monkeypatch):
         for words in ("roll back", "timeline", "filter segments", "ctrl+q", "TERM", "tmux-256color", "COLORTERM",
                       "120×40", "colour system"):
             assert words in text, words
+
+
+def test_the_explanation_counts_in_whole_numbers():
+    from console.domain.metrics import CellCounts, Criteria, Direction, MetricKind, MetricSpec, QueryResult, Unit
+    from console.domain.verdicts import build_matrix
+    from console.tui.screens.overview import explanation
+
+    spec = MetricSpec("error_rate", "errors", "q", Unit.RATIO, Direction.HIGHER_IS_WORSE, Criteria(threshold=0.05),
+                      kind=MetricKind.RATIO, numerator="n", denominator="d")
+    results = {"error_rate": QueryResult("error_rate", "q", 0.0, raw={("3", "eu"): "0.96"},
+                                         values={("3", "eu"): 702.712 / 729.153},
+                                         counts={("3", "eu"): CellCounts(702.712, 729.153)})}
+    text = explanation(build_matrix((spec,), results, ["3"], None, None), ("eu", "3"), 0).plain
+    assert "counts 703/729 requests" in text and "702.712" not in text

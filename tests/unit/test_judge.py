@@ -24,6 +24,7 @@ from console.domain.metrics import (
     combine_counts,
     counts_query,
     evaluation_times,
+    format_count,
     refresh_query,
 )
 from console.domain.stats import difference_interval, exact_interval, regularized_beta
@@ -127,6 +128,17 @@ def test_reasons_say_the_evidence_in_words():
     verdict = build_matrix((ERRORS,), results, ["3"], None, None).cell("error_rate", "3", "eu-web")
     assert verdict.state is State.SUSPECT
     assert verdict.reason.startswith("errors 7.5% > 5.0% (95% interval 1.6–20.4%, 40 requests): not significant yet")
+
+
+def test_counts_extrapolated_by_prometheus_are_told_in_whole_numbers():
+    # increase() extrapolates to the window's edges: 9.412 errors of 61.347 requests are read "61 requests".
+    results = {"error_rate": QueryResult("error_rate", "q", 0.0, raw={("3", "eu-web"): "0.153"},
+                                         values={("3", "eu-web"): 9.412 / 61.347},
+                                         counts={("3", "eu-web"): CellCounts(9.412, 61.347)})}
+    verdict = build_matrix((ERRORS,), results, ["3"], None, None).cell("error_rate", "3", "eu-web")
+    assert "61 requests" in verdict.reason and "61.3" not in verdict.reason, verdict.reason
+    assert verdict.counts == CellCounts(9.412, 61.347), "the raw counts are kept (the journal has them)"
+    assert format_count(702.712) == "703" and format_count(0.0) == "0"
 
 
 def p95_result(recent: dict) -> QueryResult:

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from console.domain.metrics import format_value
+from console.domain.metrics import format_count, format_value
 from console.domain.verdicts import SYMBOL, WORD, Matrix
 from console.tui.matrix_model import RowKey
 from console.tui.widgets.matrix import MatrixView
@@ -27,7 +27,8 @@ def explanation(matrix: Matrix, key: RowKey, metric_index: int) -> Text:
     if verdict.baseline is not None and matrix.baseline_version and version != matrix.baseline_version:
         text.append(f"   stable v{matrix.baseline_version}: {format_value(verdict.baseline, spec.unit)}")
     if verdict.counts is not None:
-        text.append(f"   counts {verdict.counts.numerator:g}/{verdict.counts.denominator:g} {spec.counted}")
+        counts = verdict.counts
+        text.append(f"   counts {format_count(counts.numerator)}/{format_count(counts.denominator)} {spec.counted}")
     text.append(f"\ncriterion: {criterion_text(spec)}\nreason: {verdict.reason}\n")
     text.append(f"PromQL: {result.promql if result else 'not queried'}", style="dim")
     return text
