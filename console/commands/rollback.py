@@ -159,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         _recover(service, console)
         preview = service.preview(model, args.from_version, args.to, Mode.GRADUAL if args.gradual else Mode.IMMEDIATE,
-                                  args.reason or "")
+                                  args.reason or "", named_by="chosen with --to")
         _require_confirmation_channel(args, preview)
         summary = args.reason or f"rollback of {model}: v{preview.plan.leave} → v{preview.plan.target}"
         return _carry_out(service, preview, _placement(service, args, model, summary), args, console, "Rollback")

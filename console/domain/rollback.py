@@ -148,6 +148,7 @@ def choose_versions(
     previous_champion: str | None,
     stable_alias: str = "champion",
     candidate_alias: str = "challenger",
+    named_by: str | None = None,
 ) -> tuple[str, str, str]:
     """Decide which version to leave and which to go back to.
 
@@ -155,6 +156,10 @@ def choose_versions(
     traffic, else the stable version (champion). The version to go back to is
     the champion when the challenger is left, else the previous champion (from
     the journal or the registry's tags).
+
+    Args:
+        named_by: how a ``target`` given was chosen, in the words of the face that asks: the command line's
+            ``chosen with --to``, the console's ``chosen by the playbook``.
 
     Returns:
         ``(leave, target, why)``, ``why`` saying how the target was chosen.
@@ -172,7 +177,7 @@ def choose_versions(
         else:
             raise UsageError(f"neither {candidate_alias!r} nor {stable_alias!r} is set: pass --from VERSION")
     if target is not None:
-        why = "chosen with --to"
+        why = named_by or "named explicitly"
     elif leave == challenger and champion and champion != leave:
         target, why = champion, f"the current {stable_alias} (v{leave} is the {candidate_alias})"
     elif previous_champion and previous_champion != leave:

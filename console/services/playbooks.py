@@ -624,7 +624,7 @@ class PlaybookRunner:
                 preview, _ = service.undo_preview(action_id, reason, self._placement(run))
             else:
                 preview = service.preview(state.model, state.inputs.get(step.leave), state.inputs.get(step.target),
-                                          Mode(step.mode), reason)
+                                          Mode(step.mode), reason, named_by="chosen by the playbook")
         except RewindError as exc:
             face.said(f"{step.id}: cannot plan the {step.action}: {exc}", "bad")
             return StepResult(step.id, visit, "failed", reason=str(exc), summary=f"not planned: {exc}",

@@ -174,8 +174,11 @@ class RollbackService:
         return None
 
     def preview(self, model: str, leave: str | None = None, target: str | None = None,
-                mode: Mode = Mode.IMMEDIATE, reason: str = "") -> Preview:
-        """Read both systems and compute the plan, without changing anything."""
+                mode: Mode = Mode.IMMEDIATE, reason: str = "", named_by: str | None = None) -> Preview:
+        """Read both systems and compute the plan, without changing anything.
+
+        ``named_by`` says how a ``target`` given was chosen, in the asking face's words (the preview shows it).
+        """
         versions = self.registry.list_versions(model)
         aliases = AliasMap.of_versions(model, versions)
         router = self.router.read_state(model)
@@ -193,7 +196,8 @@ class RollbackService:
                 already = (f"{last.action_id} moved traffic from v{leave} to v{target}, and both systems still "
                            "show it (pass --from and --to to roll back further)")
         leave, target, why = choose_versions(
-            aliases, weights, leave, target, previous, self.settings.stable_alias, self.settings.candidate_alias
+            aliases, weights, leave, target, previous, self.settings.stable_alias, self.settings.candidate_alias,
+            named_by,
         )
         if already:
             why = "as the last rollback did"

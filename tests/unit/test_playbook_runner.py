@@ -42,6 +42,7 @@ class Face:
         self.lines: list[str] = []
         self.entered: list[str] = []
         self.notifications: list[tuple[str, str, str]] = []
+        self.previews: list = []
 
     def entering(self, step, visit, text):
         self.entered.append(step.id)
@@ -62,6 +63,7 @@ class Face:
 
     def action_face(self, step, preview, timeout_s):
         face = self
+        self.previews.append(preview)
 
         class Actions:
             def placed(self, placement): pass
@@ -127,6 +129,7 @@ def test_canary_regression_drains_the_challenger_and_journals_every_step(world):
     end = runner.drive(run, face)
     assert end.as_planned and end.state.finished == "rolled_back"
     assert world.router.weights == {"1": 0, "2": 100, "3": 0}
+    assert [p.why_target for p in face.previews] == ["chosen by the playbook"], "the preview's words, not --to"
     assert "challenger" not in world.registry.aliases
     kinds = [e.kind for e in events(world, run.state.incident_id)]
     assert kinds[0] is EventKind.INCIDENT_OPENED and kinds[1] is EventKind.PLAYBOOK_STARTED

@@ -38,6 +38,9 @@ def test_no_previous_champion_means_the_responder_must_choose():
 
 def test_explicit_choices_are_checked():
     assert choose_versions(CANARY, WEIGHTS, "2", "1", None)[:2] == ("2", "1")
+    # A target given says how it was chosen in the words of the face that asked: never "--to" in the console.
+    assert choose_versions(CANARY, WEIGHTS, "2", "1", None)[2] == "named explicitly"
+    assert choose_versions(CANARY, WEIGHTS, "2", "1", None, named_by="chosen with --to")[2] == "chosen with --to"
     with pytest.raises(UsageError, match="both"):
         choose_versions(CANARY, WEIGHTS, "2", "2", None)
     with pytest.raises(UsageError, match="v9 has no server"):
