@@ -596,3 +596,48 @@ def difference_interval(successes_a: float, trials_a: float, successes_b: float,
     difference = p_a - p_b
     return (difference - math.sqrt((p_a - low_a) ** 2 + (high_b - p_b) ** 2),
             difference + math.sqrt((high_a - p_a) ** 2 + (p_b - low_b) ** 2))
+
+
+def trials_to_bound(level: float, confidence: float) -> int:
+    """The fewest trials whose exact upper bound, with no successes at all, is at most ``level``.
+
+    With no successes the exact interval's upper end is ``1 - tail^(1/n)``, ``tail``
+    being ``(1 - confidence) / 2``: below this many trials no count, not even zero,
+    can show a proportion to be under ``level`` (at 95 %, 72 trials for 5 %).
+
+    Args:
+        level: the proportion to prove the rate under (0 < level < 1).
+        confidence: for example 0.95.
+
+    Returns:
+        The number of trials; 1 for a level of 1 or more.
+
+    Raises:
+        ValueError: when ``level`` is not above 0.
+    """
+    if level <= 0.0:
+        raise ValueError(f"no number of trials bounds a proportion at {level:g} or below")
+    if level >= 1.0:
+        return 1
+    return max(1, math.ceil(math.log((1.0 - confidence) / 2.0) / math.log1p(-level) - 1e-9))
+
+
+def binomial_tail_at_least(successes: float, trials: float, probability: float) -> float:
+    """``P(X >= successes)`` for ``X ~ Binomial(trials, probability)``: an exact test's one-sided p-value.
+
+    Written as the regularized incomplete beta function ``I_p(k, n - k + 1)``, which
+    equals the binomial sum for whole counts and extends it to the fractional counts
+    ``increase`` gives (as the exact interval does).
+
+    Args:
+        successes: the count observed (clamped to ``[0, trials]``).
+        trials: the number of trials (>= 0).
+        probability: the chance of a success under the null hypothesis (0 <= p <= 1).
+
+    Returns:
+        The probability; 1 when ``successes`` is 0 (or there are no trials).
+    """
+    successes = min(max(successes, 0.0), trials)
+    if successes <= 0.0:
+        return 1.0
+    return regularized_beta(successes, trials - successes + 1.0, probability)
