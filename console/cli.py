@@ -27,6 +27,21 @@ def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
                         help="show tracebacks")
 
 
+def action_options(p: argparse.ArgumentParser, default_incident: str) -> None:
+    """The options every confirmed action shares: confirmation, reason, incident, verification, output."""
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (automation)")
+    p.add_argument("--reason", metavar="TEXT", help="why, for the journal")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--incident", metavar="ID", help=f"record in this open incident (default: {default_incident})")
+    where.add_argument("--new-incident", action="store_true",
+                       help="open a new incident even when the model has one open "
+                            "(none is opened for a plan that changes nothing)")
+    p.add_argument("--severity", default="2", help="severity of a new incident (1-4, default 2)")
+    p.add_argument("--read-only", action="store_true", help="preview only: a read-only console never acts")
+    p.add_argument("--no-verify", action="store_true", help="skip the verification window")
+    p.add_argument("--json", action="store_true", help="print the plan and outcomes as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``rewind`` command."""
     parser = argparse.ArgumentParser(
@@ -105,21 +120,36 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--force", action="store_true", help="apply even when the model signatures differ")
         else:
             p.add_argument("action_id", metavar="ACTION_ID", help="the action to reverse (act-...)")
-        p.add_argument("--yes", action="store_true", help="do not ask for confirmation (automation)")
-        p.add_argument("--reason", metavar="TEXT", help="why, for the journal")
-        where = p.add_mutually_exclusive_group()
-        where.add_argument("--incident", metavar="ID",
-                           help="record in this open incident (default: "
-                                + ("the model's most recent open incident, else a new one)" if name == "rollback"
-                                   else "the undone action's incident while it is open, else the model's most "
-                                        "recent open incident, else a new one)"))
-        where.add_argument("--new-incident", action="store_true",
-                           help="open a new incident even when the model has one open "
-                                "(none is opened for a plan that changes nothing)")
-        p.add_argument("--severity", default="2", help="severity of a new incident (1-4, default 2)")
-        p.add_argument("--read-only", action="store_true", help="preview only: a read-only console never acts")
-        p.add_argument("--no-verify", action="store_true", help="skip the verification window")
-        p.add_argument("--json", action="store_true", help="print the plan and outcomes as JSON")
+        action_options(p, "the model's most recent open incident, else a new one" if name == "rollback"
+                       else "the undone action's incident while it is open, else the model's most recent open "
+                            "incident, else a new one")
+
+    p = command("shadow", "shadow + promote: mirror the champion's requests to a version, judge it, stop it",
+                "console.commands.shadow:run")
+    shadow = p.add_subparsers(dest="shadow_command", metavar="ACTION", required=True)
+    for name, text in (("start", "put a version in shadow of the champion (registry alias and router mirror)"),
+                       ("stop", "stop the mirror and remove the shadow alias"),
+                       ("status", "the mirror, and the promotion gate per segment with its clock")):
+        sp = shadow.add_parser(name, help=text, description=text)
+        _common(sp)
+        sp.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+        if name == "start":
+            sp.add_argument("--version", required=True, metavar="V", help="the version to put in shadow")
+            sp.add_argument("--percent", type=int, default=100, metavar="P",
+                            help="share of the champion's answered requests to copy (1-100, default 100)")
+        if name == "status":
+            sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.shadow/1)")
+        else:
+            action_options(sp, "the model's most recent open incident, else a new one")
+
+    p = command("promote", "promote the shadow once its gate held (or revert the latest promotion)",
+                "console.commands.shadow:run_promote")
+    p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+    p.add_argument("--revert", nargs="?", const="latest", metavar="ACTION_ID",
+                   help="revert a promotion (default: the latest): champion alias, traffic and mirror back")
+    p.add_argument("--override-gate", action="store_true",
+                   help="promote although the gate has not held (needs --reason and a second person's approval)")
+    action_options(p, "the model's most recent open incident, else a new one")
 
     p = command("approve", "approve another user's pending action (two-person rule)",
                 "console.commands.rollback:run_approve")

@@ -61,6 +61,8 @@ class RouterConfig(_Section):
     backends: dict[str, str] = Field(description="model name -> backend name")
     server_template: str = "v{version}"
     timeout_s: float = Field(2.0, gt=0)
+    shadow_map: str | None = Field(None, description="the runtime map file of shadow mirrors, as HAProxy names it")
+    static_default: bool = Field(False, description="the backends answer a fixed default when no server can")
 
     @field_validator("server_template")
     @classmethod
@@ -276,6 +278,35 @@ class RollbackConfig(_Section):
         return value
 
 
+class ShadowConfig(_Section):
+    """Shadow + promote: the registry alias of the shadow, and the promotion gate's window and limits."""
+
+    alias: str = "shadow"
+    window: str = Field("10m", description="every segment must pass continuously this long before a promotion")
+    evidence_window: str = Field("5m", description="each evaluation judges the counts of this window")
+    step_s: float = Field(15.0, gt=0, description="seconds between the evaluations the gate's clock reads")
+    price_per_cpu_second: float | None = Field(None, gt=0, description="set to judge cost per 1k predictions")
+    max_disagreement: float = Field(0.05, gt=0, lt=1)
+    max_score_delta_p95: float = Field(0.10, gt=0)
+    max_error_delta: float = Field(0.01, gt=0, lt=1)
+    latency_ratio: float = Field(1.2, gt=0)
+    latency_slack_s: float = Field(0.02, ge=0)
+    min_coverage: float = Field(0.95, gt=0, lt=1)
+    min_pairs: int = Field(30, ge=1)
+    max_cost_ratio: float = Field(1.5, gt=0)
+
+    @field_validator("window", "evidence_window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        _duration_s(value)
+        return value
+
+    @property
+    def window_s(self) -> float:
+        """The gate's window in seconds."""
+        return _duration_s(self.window)
+
+
 class PostmortemConfig(_Section):
     """How post-mortems read the metrics' history from Prometheus (on close and on export)."""
 
@@ -480,6 +511,7 @@ class Config(_Section):
     metrics: MetricsConfig
     journal: JournalConfig = JournalConfig()
     rollback: RollbackConfig = RollbackConfig()
+    shadow: ShadowConfig = ShadowConfig()
     postmortem: PostmortemConfig = PostmortemConfig()
     roles: RolesConfig | None = None
     notify: NotifyConfig = Field(default_factory=NotifyConfig)

@@ -7,6 +7,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from console.domain.rollback import ActionKind
+from console.domain.routing import describe_mirror
 from console.services.rollback import Preview
 
 
@@ -37,15 +39,27 @@ def render_preview(preview: Preview, title: str) -> Group:
     versions = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Versions", title_justify="left")
     for column in ("", "version", "created (UTC)", "run", "tags"):
         versions.add_column(column)
-    for role, info in (("leave", preview.leaving), ("go back to", preview.target)):
+    roles = {ActionKind.SHADOW_START: ("champion", "shadow"), ActionKind.SHADOW_STOP: ("champion", "shadow"),
+             ActionKind.PROMOTE: ("champion now", "promoted")}.get(plan.kind, ("leave", "go back to"))
+    for role, info in zip(roles, (preview.leaving, preview.target), strict=True):
         if info is None:
             continue
         tags = ", ".join(f"{k}={v}" for k, v in sorted(info.tags.items())) or "-"
         versions.add_row(role, f"v{info.version}", f"{info.created_at:%Y-%m-%d %H:%M}" if info.created_at else "-",
                          (info.run_id or "-")[:12], tags)
 
+    router_parts: list[Text] = []
+    if plan.moves_mirror:
+        router_parts.append(Text.assemble(("Router mirror  ", "bold"), f"now: {describe_mirror(plan.mirror_before)}",
+                                          "  →  planned: ", (describe_mirror(plan.mirror_after), "bold")))
+    for server in plan.moved_servers:
+        router_parts.append(Text.assemble(("Router server  ", "bold"),
+                                          f"{server}: {plan.servers_before.get(server, 'ready')} → ",
+                                          (plan.servers_after[server], "bold")))
     signature = Text(("✓ " if preview.signature.compatible else "✗ ") + f"signatures: {preview.signature.reason}",
                      style="green" if preview.signature.compatible else "bold red")
-    header = Text.assemble((title, "bold"), f"  {plan.model}: v{plan.leave} → v{plan.target} ({preview.why_target})",
+    traffic = plan.kind in (ActionKind.ROLLBACK, ActionKind.UNDO, ActionKind.PROMOTE)
+    moves = f"v{plan.leave} → v{plan.target}" if traffic else plan.summary
+    header = Text.assemble((title, "bold"), f"  {plan.model}: {moves} ({preview.why_target})",
                            f"  ·  {plan.mode.value}", f"  ·  action {plan.action_id}")
-    return Group(header, weights, aliases, versions, signature)
+    return Group(header, weights, *router_parts, aliases, versions, signature)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
     from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
     from console.services.rollback import RollbackService
+    from console.services.shadow import ShadowService
+    from console.services.shadow_gate import ShadowGate
 
 
 def build_registry(config: Config) -> MlflowRegistry:
@@ -32,7 +34,7 @@ def build_registry(config: Config) -> MlflowRegistry:
 def build_router(config: Config) -> HAProxyRouter:
     """The traffic router the config names."""
     r = config.router
-    return HAProxyRouter(r.socket, r.backends, r.server_template, r.timeout_s)
+    return HAProxyRouter(r.socket, r.backends, r.server_template, r.timeout_s, r.shadow_map, r.static_default)
 
 
 def build_metrics(config: Config) -> PrometheusMetrics:
@@ -186,7 +188,32 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
         policy=config.policy(),
         identity=os_identity(),
         approval_timeout_s=config.roles.approval_timeout_s if config.roles else 900.0,
+        shadow_copies=build_shadow_gate(config).copies_lately,
     )
+
+
+def build_shadow_gate(config: Config) -> ShadowGate:
+    """The shadow promotion gate over the configured metrics, with the config's limits and windows."""
+    from console.domain.shadow import ShadowLimits
+    from console.services.shadow_gate import ShadowGate
+
+    s = config.shadow
+    limits = ShadowLimits(
+        max_disagreement=s.max_disagreement, max_score_delta_p95=s.max_score_delta_p95,
+        max_error_delta=s.max_error_delta, latency_ratio=s.latency_ratio, latency_slack_s=s.latency_slack_s,
+        min_coverage=s.min_coverage, confidence=config.metrics.judge.confidence, min_pairs=s.min_pairs,
+        max_cost_ratio=s.max_cost_ratio,
+    )
+    return ShadowGate(build_metrics(config), limits, s.window_s, s.evidence_window, s.step_s)
+
+
+def build_shadow_service(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> ShadowService:
+    """Shadow + promote over the configured systems: plans carried out by the rollback service."""
+    from console.services.shadow import ShadowService, ShadowSettings
+
+    config = loaded.config
+    settings = ShadowSettings(alias=config.shadow.alias, price_per_cpu_second=config.shadow.price_per_cpu_second)
+    return ShadowService(build_rollback_service(loaded, environ), build_shadow_gate(config), settings)
 
 
 def build_playbook_source(loaded: LoadedConfig | None) -> PlaybookFiles:

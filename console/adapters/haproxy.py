@@ -1,9 +1,14 @@
-"""The HAProxy Runtime API: read and set per-version server weights over the admin socket.
+"""The HAProxy Runtime API: weights, the shadow mirror and server states over the admin socket.
 
 The Runtime API is a line protocol: one connection, commands separated by
 ``;``, the answer read until HAProxy closes the socket. Weights are written as
 one line of ``set weight`` commands after every server has been checked to
 exist, so a typo cannot leave a backend half-changed; the result is read back.
+
+The mirror is an entry of a runtime map (``router.shadow_map``) that the
+backend's Lua action reads per request: ``<shadow server> <baseline server>
+<percent>``; it is replaced and read back in one exchange. The fallback is a
+backup server; its health and counters come from ``show stat``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,16 @@ import socket
 from dataclasses import dataclass
 
 from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
-from console.domain.routing import RouterState, ServerNaming, ServerState, validate_weight
+from console.domain.routing import (
+    FallbackState,
+    Mirror,
+    RouterState,
+    ServerHealth,
+    ServerNaming,
+    ServerState,
+    describe_mirror,
+    validate_weight,
+)
 
 # srv_admin_state bits (HAProxy's SRV_ADMF_*): any maintenance flag, or draining.
 _ADMIN_MAINT = 0x01 | 0x02 | 0x04 | 0x20
@@ -51,11 +65,13 @@ class HAProxyRouter:
     """A model router on HAProxy, one backend per model, one server per version."""
 
     def __init__(self, address: str, backends: dict[str, str], server_template: str = "v{version}",
-                 timeout_s: float = 2.0) -> None:
+                 timeout_s: float = 2.0, shadow_map: str | None = None, static_default: bool = False) -> None:
         self.address = SocketAddress.parse(address)
         self.backends = dict(backends)
         self.naming = ServerNaming(server_template)
         self.timeout_s = timeout_s
+        self.shadow_map = shadow_map
+        self.static_default = static_default
 
     def describe(self) -> str:
         """Where the router is, for messages."""
@@ -165,20 +181,151 @@ class HAProxyRouter:
             )
         return lines[:start], RouterState(backend=backend, servers=tuple(servers))
 
-    def served(self, model: str) -> dict[str, int]:
-        """Requests each version's server has answered since HAProxy started (its ``stot`` counter)."""
-        backend = self.backend(model)
-        lines = self.command(f"show stat {backend} 4 -1").splitlines()
+    def _stat_rows(self, backend: str) -> list[dict[str, str]]:
+        """``show stat`` of one backend (its servers and the backend line), as rows of named fields."""
+        lines = self.command(f"show stat {backend} 4 -1; show stat {backend} 2 -1").splitlines()
         if not lines or not lines[0].startswith("# "):
             raise RouterError(f"{self.describe()}: unexpected answer to show stat: {' '.join(lines)[:120]}")
         header = lines[0][2:].split(",")
+        return [row for line in lines[1:] if line and not line.startswith("#")
+                for row in [dict(zip(header, line.split(","), strict=False))] if row.get("pxname") == backend]
+
+    def served(self, model: str) -> dict[str, int]:
+        """Requests each version's server has answered since HAProxy started (its ``stot`` counter)."""
         totals: dict[str, int] = {}
-        for line in lines[1:]:
-            row = dict(zip(header, line.split(","), strict=False))
+        for row in self._stat_rows(self.backend(model)):
             version = self.naming.version(row.get("svname", ""))
-            if row.get("pxname") == backend and version is not None:
+            if version is not None:
                 totals[version] = int(row.get("stot") or 0)
         return totals
+
+    def fallback(self, model: str) -> FallbackState:
+        """Every server's health and counters, the backups among them, and the router's own default answers.
+
+        The requests HAProxy answered itself (``http-request return``, the fixed default)
+        are those the backend counted and no server did.
+        """
+        backend = self.backend(model)
+        servers = []
+        backend_total = 0
+        for row in self._stat_rows(backend):
+            name = row.get("svname", "")
+            if name == "BACKEND":
+                backend_total = int(row.get("stot") or 0)
+                continue
+            servers.append(ServerHealth(
+                server=name, version=self.naming.version(name), backup=row.get("bck") == "1",
+                status=row.get("status", ""), check=row.get("check_status", "").lstrip("* "),
+                served=int(row.get("stot") or 0), answered_2xx=int(row.get("hrsp_2xx") or 0),
+                answered_5xx=int(row.get("hrsp_5xx") or 0),
+            ))
+        # The Runtime API cannot list a backend's rules: whether a fixed default is configured is declared
+        # in Rewind's config (router.static_default); its use is seen in the counter above.
+        default_answers = max(0, backend_total - sum(s.served for s in servers))
+        return FallbackState(backend, tuple(servers), default_answers, default_armed=self.static_default)
+
+    def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
+        """Put servers in ``maint`` or back to ``ready`` (``servers``: server name -> state), compare-and-set.
+
+        Args:
+            model: the model whose backend to change.
+            servers: server name -> ``maint`` | ``ready``.
+            expected: server name -> the admin state last seen; any difference aborts before writing.
+
+        Returns:
+            The fallback state read back after the change.
+
+        Raises:
+            ConflictError: a server's admin state is not what the caller expected.
+            NotFoundError: a server the backend does not have.
+            RouterError: HAProxy refused or cannot be reached.
+        """
+        backend = self.backend(model)
+        state = self.read_state(model)
+        current = {s.server: s.admin_state for s in state.servers}
+        missing = sorted(set(servers) - set(current))
+        if missing:
+            raise NotFoundError(f"{self.describe()}: backend {backend!r} has no server {missing[0]!r}")
+        bad = sorted(v for v in servers.values() if v not in ("maint", "ready"))
+        if bad:
+            raise UsageError(f"server state {bad[0]!r} is neither maint nor ready")
+        if expected is not None:
+            changed = {n: (w, current.get(n)) for n, w in expected.items() if current.get(n) != w}
+            if changed:
+                detail = ", ".join(f"{n} is {now} (expected {was})" for n, (was, now) in sorted(changed.items()))
+                raise ConflictError(f"{self.describe()}: server states changed since they were read: {detail}")
+        commands = "; ".join(f"set server {backend}/{name} state {wanted}" for name, wanted in sorted(servers.items()))
+        answer = self.command(commands).strip()
+        if answer:
+            raise RouterError(f"{self.describe()}: refused set server state: {answer.splitlines()[0][:120]}")
+        after = {s.server: s.admin_state for s in self.read_state(model).servers}
+        wrong = {n: after.get(n) for n, w in servers.items() if after.get(n) != w}
+        if wrong:
+            raise RouterError(f"{self.describe()}: read-back shows server states {wrong}, not {servers}")
+        return self.fallback(model)
+
+    # -- the shadow mirror ------------------------------------------------------------------
+    def _map(self) -> str:
+        if not self.shadow_map:
+            raise RouterError(f"{self.describe()}: no shadow mirror is configured (router.shadow_map)")
+        return self.shadow_map
+
+    def _parse_mirror(self, backend: str, answer: str) -> Mirror | None:
+        """The backend's entry in a ``show map`` answer, or ``None``."""
+        for line in answer.splitlines():
+            fields = line.split()
+            if len(fields) == 5 and fields[1] == backend:
+                shadow, baseline = self.naming.version(fields[2]), self.naming.version(fields[3])
+                if shadow is None or baseline is None or not fields[4].isdigit():
+                    raise RouterError(f"{self.describe()}: the mirror entry of {backend} is not understood: "
+                                      f"{' '.join(fields[1:])[:120]}")
+                return Mirror(shadow, baseline, int(fields[4]))
+            if line.strip() and not line.startswith("0x"):
+                raise RouterError(f"{self.describe()}: unexpected answer to show map: {line.strip()[:120]} "
+                                  "(router.shadow_map)")
+        return None
+
+    def read_mirror(self, model: str) -> Mirror | None:
+        """Which version shadows which for this model's backend, or ``None``.
+
+        Raises:
+            RouterError: no shadow map configured, or HAProxy does not know it.
+        """
+        return self._parse_mirror(self.backend(model), self.command(f"show map {self._map()}"))
+
+    def set_mirror(self, model: str, mirror: Mirror | None, expected: Mirror | None) -> Mirror | None:
+        """Replace the backend's mirror (``None`` removes it), compare-and-set; the read-back.
+
+        The entry is deleted and added again, then the map read, in one exchange.
+
+        Raises:
+            ConflictError: the mirror is not what the caller expected.
+            NotFoundError: a version with no server in the backend.
+            RouterError: HAProxy refused or cannot be reached, or the read-back differs.
+        """
+        backend = self.backend(model)
+        path = self._map()
+        current = self.read_mirror(model)
+        if current != expected:
+            raise ConflictError(f"{self.describe()}: the mirror changed since it was read: "
+                                f"{describe_mirror(current)} (expected {describe_mirror(expected)})")
+        commands = [f"del map {path} {backend}"] if current is not None else []
+        if mirror is not None:
+            servers = {s.version for s in self.read_state(model).servers}
+            for version in (mirror.shadow, mirror.baseline):
+                if version not in servers:
+                    raise NotFoundError(f"{self.describe()}: backend {backend!r} has no server for version {version}")
+            value = f"{self.naming.server(mirror.shadow)} {self.naming.server(mirror.baseline)} {mirror.percent}"
+            commands.append(f"add map {path} {backend} {value.replace(' ', chr(92) + ' ')}")
+        if not commands:
+            return None
+        answer = self.command("; ".join(commands) + f"; show map {path}")
+        after = self._parse_mirror(backend, "\n".join(line for line in answer.splitlines() if line.startswith("0x")))
+        refused = [line for line in answer.splitlines() if line.strip() and not line.startswith("0x")]
+        if refused or after != mirror:
+            raise RouterError(f"{self.describe()}: setting the mirror failed: "
+                              f"{(refused or ['read-back shows ' + describe_mirror(after)])[0][:120]}")
+        return after
 
     # -- writes -----------------------------------------------------------------------------
     def set_weights(

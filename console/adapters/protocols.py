@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 from console.domain.delivery import Delivery
 from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
 from console.domain.metrics import MetricSpec, QueryResult, RangeResult
-from console.domain.routing import RouterState
+from console.domain.routing import FallbackState, Mirror, RouterState
 from console.domain.versions import AliasMap, ModelVersion
 
 if TYPE_CHECKING:  # the playbook language loads only where playbooks are used
@@ -73,6 +73,18 @@ class Router(Protocol):
 
     def served(self, model: str) -> dict[str, int]:
         """Requests each version has been sent so far (a counter, for measuring drains)."""
+
+    def read_mirror(self, model: str) -> Mirror | None:
+        """Which version shadows which for the model, or ``None``; RouterError when no mirror is configured."""
+
+    def set_mirror(self, model: str, mirror: Mirror | None, expected: Mirror | None) -> Mirror | None:
+        """Replace the model's mirror if it still is ``expected`` (ConflictError otherwise); the read-back."""
+
+    def fallback(self, model: str) -> FallbackState:
+        """Every server's health and counters (the backups among them) and the router's own default answers."""
+
+    def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
+        """Put servers in ``maint`` or back to ``ready`` if they still are ``expected``; the state read back."""
 
 
 class ActionLock(Protocol):

@@ -106,14 +106,15 @@ class _CommandLineFace:
 
 
 def _carry_out(service: RollbackService, preview: Preview, placement: Placement, args: argparse.Namespace,
-               console: Console, title: str) -> int:
+               console: Console, title: str, second_person: bool = False) -> int:
     """Show the preview, then drive the one action procedure (console/services/actions.py) from the command line."""
     from console.services.actions import ActionOptions, carry_out
 
     if not args.json:
         console.print(render_preview(preview, title))
     options = ActionOptions(confirmed_by="--yes" if args.yes else None, read_only=bool(args.read_only),
-                            verify=not args.no_verify, force=bool(getattr(args, "force", False)))
+                            verify=not args.no_verify, force=bool(getattr(args, "force", False)),
+                            second_person=second_person)
     result = carry_out(service, preview, placement, _CommandLineFace(console, args), options)
     if result.cancelled:
         console.print("Cancelled: nothing changed.")

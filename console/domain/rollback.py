@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from console.domain.errors import UsageError
-from console.domain.routing import MAX_WEIGHT
+from console.domain.routing import MAX_WEIGHT, Mirror, describe_mirror
 from console.domain.versions import AliasMap, ModelVersion, shown_version
 
 PREVIOUS_CHAMPION_TAG = "rewind.previous_champion"
@@ -32,6 +32,18 @@ class Mode(StrEnum):
 
     IMMEDIATE = "immediate"
     GRADUAL = "gradual"
+
+
+class ActionKind(StrEnum):
+    """What an action is, for the journal and the faces: every kind is carried out by one procedure."""
+
+    ROLLBACK = "rollback"
+    UNDO = "undo"
+    SHADOW_START = "shadow_start"
+    SHADOW_STOP = "shadow_stop"
+    PROMOTE = "promote"
+    FALLBACK_ENGAGE = "fallback_engage"
+    FALLBACK_RESTORE = "fallback_restore"
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,11 @@ class Plan:
         reason: why, as the responder typed it.
         undoes: the action this one reverses, for an undo.
         aliases_before: the aliases as read (the compare-and-set expectation).
+        kind: what the action is (a rollback, a promotion, a shadow started, ...).
+        mirror_before, mirror_after: the router's shadow mirror before and after
+            (equal when the plan does not change it).
+        servers_before, servers_after: admin states (``ready``/``maint``) of the
+            router servers the plan takes out or puts back (the fallback's actions).
     """
 
     action_id: str
@@ -72,6 +89,21 @@ class Plan:
     reason: str = ""
     undoes: str | None = None
     aliases_before: dict[str, str] = field(default_factory=dict)
+    kind: ActionKind = ActionKind.ROLLBACK
+    mirror_before: Mirror | None = None
+    mirror_after: Mirror | None = None
+    servers_before: dict[str, str] = field(default_factory=dict)
+    servers_after: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def moves_mirror(self) -> bool:
+        """Whether the plan changes the router's shadow mirror."""
+        return self.mirror_before != self.mirror_after
+
+    @property
+    def moved_servers(self) -> tuple[str, ...]:
+        """The router servers whose admin state the plan changes."""
+        return tuple(sorted(n for n, st in self.servers_after.items() if self.servers_before.get(n) != st))
 
     @property
     def weights_after(self) -> dict[str, int]:
@@ -83,25 +115,49 @@ class Plan:
         """The versions whose weight the plan changes (the router's compare-and-set covers these)."""
         return tuple(sorted(v for v, w in self.weights_after.items() if self.weights_before.get(v) != w))
 
-    def drift(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], word: str = "expected") -> list[str]:
-        """How the systems differ from the plan's start state, for what it changes (empty: they do not)."""
+    def drift(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], word: str = "expected",
+              mirror: Mirror | None = None, servers: Mapping[str, str] | None = None) -> list[str]:
+        """How the systems differ from the plan's start state, for what it changes (empty: they do not).
+
+        ``mirror`` and ``servers`` are compared only when the plan changes them.
+        """
         found = [f"v{v} weight is {weights.get(v, 'absent')} ({word} {self.weights_before.get(v)})"
                  for v in self.moved_versions if weights.get(v) != self.weights_before.get(v)]
         found += [f"alias {m.alias!r} points at {shown_version(aliases.get(m.alias))} "
                   f"({word} {shown_version(m.before)})"
                   for m in self.alias_moves if aliases.get(m.alias) != m.before]
+        if self.moves_mirror and mirror != self.mirror_before:
+            found.append(f"the mirror is {describe_mirror(mirror)} ({word} {describe_mirror(self.mirror_before)})")
+        found += [f"server {n} is {(servers or {}).get(n, 'absent')} ({word} {self.servers_before.get(n)})"
+                  for n in self.moved_servers if (servers or {}).get(n) != self.servers_before.get(n)]
         return found
 
-    def state_is(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], end: bool) -> bool:
+    def state_is(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], end: bool,
+                 mirror: Mirror | None = None, servers: Mapping[str, str] | None = None) -> bool:
         """Whether the systems show the plan's start state (``end`` false) or end state, for what it changes."""
         want = self.weights_after if end else self.weights_before
+        want_servers = self.servers_after if end else self.servers_before
         return (all(weights.get(v) == want.get(v) for v in self.moved_versions)
-                and all(aliases.get(m.alias) == (m.after if end else m.before) for m in self.alias_moves))
+                and all(aliases.get(m.alias) == (m.after if end else m.before) for m in self.alias_moves)
+                and (not self.moves_mirror or mirror == (self.mirror_after if end else self.mirror_before))
+                and all((servers or {}).get(n) == want_servers.get(n) for n in self.moved_servers))
 
     @property
     def is_noop(self) -> bool:
         """Whether applying the plan would change nothing."""
-        return not self.moved_versions and not self.alias_moves
+        return not self.moved_versions and not self.alias_moves and not self.moves_mirror and not self.moved_servers
+
+    @property
+    def summary(self) -> str:
+        """One line saying what the plan does, for journals and faces."""
+        if self.kind in (ActionKind.ROLLBACK, ActionKind.UNDO):
+            return f"{self.kind.value}: traffic from v{self.leave} to v{self.target}"
+        if self.kind is ActionKind.PROMOTE:
+            return f"promote v{self.target} in place of v{self.leave}"
+        if self.kind in (ActionKind.SHADOW_START, ActionKind.SHADOW_STOP):
+            return f"{self.kind.value.replace('_', ' ')}: {describe_mirror(self.mirror_after or self.mirror_before)}"
+        moved = ", ".join(f"{n} → {self.servers_after[n]}" for n in self.moved_servers)
+        return f"{self.kind.value.replace('_', ' ')}: {moved or 'nothing to change'}"
 
     @property
     def aliases_after(self) -> dict[str, str]:
@@ -120,6 +176,9 @@ class Plan:
         data["mode"] = self.mode.value
         data["steps"] = [dict(step) for step in self.steps]
         data["alias_moves"] = [asdict(m) for m in self.alias_moves]
+        data["kind"] = self.kind.value
+        data["mirror_before"] = self.mirror_before.to_dict() if self.mirror_before else None
+        data["mirror_after"] = self.mirror_after.to_dict() if self.mirror_after else None
         return data
 
     @classmethod
@@ -137,6 +196,11 @@ class Plan:
             reason=data.get("reason", ""),
             undoes=data.get("undoes"),
             aliases_before=dict(data.get("aliases_before", {})),
+            kind=ActionKind(data.get("kind") or (ActionKind.UNDO if data.get("undoes") else ActionKind.ROLLBACK)),
+            mirror_before=Mirror.from_dict(data.get("mirror_before")),
+            mirror_after=Mirror.from_dict(data.get("mirror_after")),
+            servers_before={str(k): str(v) for k, v in (data.get("servers_before") or {}).items()},
+            servers_after={str(k): str(v) for k, v in (data.get("servers_after") or {}).items()},
         )
 
 
@@ -252,6 +316,11 @@ def inverse(plan: Plan, action_id: str, reason: str) -> Plan:
         reason=reason,
         undoes=plan.action_id,
         aliases_before=plan.aliases_after,
+        kind=ActionKind.UNDO,
+        mirror_before=plan.mirror_after,
+        mirror_after=plan.mirror_before,
+        servers_before=dict(plan.servers_after),
+        servers_after=dict(plan.servers_before),
     )
 
 

@@ -84,3 +84,106 @@ class ServerNaming:
         prefix, suffix = self.template.split("{version}")
         match = re.fullmatch(re.escape(prefix) + r"(\d+)" + re.escape(suffix), server)
         return str(int(match.group(1))) if match else None
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """The router copies the ``baseline`` version's answered requests to the ``shadow`` version.
+
+    Attributes:
+        shadow: the version that receives the copies and never answers a caller.
+        baseline: the version whose requests (and answers) are copied: the champion.
+        percent: the share of the baseline's answered requests copied, 1..100.
+    """
+
+    shadow: str
+    baseline: str
+    percent: int = 100
+
+    def __post_init__(self) -> None:
+        if isinstance(self.percent, bool) or not isinstance(self.percent, int) or not 1 <= self.percent <= 100:
+            raise ValueError(f"mirror percent {self.percent!r} is not a whole number from 1 to 100")
+        if self.shadow == self.baseline:
+            raise ValueError(f"v{self.shadow} cannot shadow itself")
+
+    def describe(self) -> str:
+        """``v3 shadows v2 (100 %)``."""
+        return f"v{self.shadow} shadows v{self.baseline} ({self.percent} %)"
+
+    def to_dict(self) -> dict[str, object]:
+        """As journaled."""
+        return {"shadow": self.shadow, "baseline": self.baseline, "percent": self.percent}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object] | None) -> Mirror | None:
+        """The inverse of :meth:`to_dict`; ``None`` stays ``None`` (no mirror)."""
+        if not data:
+            return None
+        return cls(str(data["shadow"]), str(data["baseline"]), int(str(data.get("percent", 100))))
+
+
+def describe_mirror(mirror: Mirror | None) -> str:
+    """A mirror for people, ``no mirror`` for none."""
+    return mirror.describe() if mirror else "no mirror"
+
+
+@dataclass(frozen=True)
+class ServerHealth:
+    """One server as the router's statistics show it: up or not, and what it answered so far."""
+
+    server: str
+    version: str | None
+    backup: bool
+    status: str
+    """``UP``, ``DOWN``, ``MAINT``, ``NOLB``, ... as the router says it (``UP 1/2`` is UP, going down)."""
+    check: str
+    """The last health check's result (``L7OK``, ``L7STS``, ``L4CON``, ...), empty when not checked."""
+    served: int
+    answered_2xx: int
+    answered_5xx: int
+
+    @property
+    def up(self) -> bool:
+        """Whether the router may send it requests now."""
+        return self.status.startswith("UP") or self.status == "NOLB"
+
+
+@dataclass(frozen=True)
+class FallbackState:
+    """Whether a model's traffic can fall back, and whether it does now, as the router reports it.
+
+    Attributes:
+        backend: the model's backend.
+        servers: every server with its health and counters, the backups among them.
+        default_answers: requests the router answered itself with the fixed default (no server could).
+        default_armed: whether the router has a fixed default answer configured.
+    """
+
+    backend: str
+    servers: tuple[ServerHealth, ...]
+    default_answers: int = 0
+    default_armed: bool = False
+
+    @property
+    def primaries(self) -> tuple[ServerHealth, ...]:
+        """The servers of versions (not backups)."""
+        return tuple(s for s in self.servers if not s.backup)
+
+    @property
+    def backups(self) -> tuple[ServerHealth, ...]:
+        """The fallback servers."""
+        return tuple(s for s in self.servers if s.backup)
+
+    @property
+    def ready(self) -> bool:
+        """Whether a backup is up and passing its checks."""
+        return any(s.up for s in self.backups)
+
+    def engaged(self, weights: dict[str, int]) -> bool:
+        """Whether the fallback serves now: no primary that carries weight is up, and a backup is."""
+        serving = [s for s in self.primaries if s.version is not None and weights.get(s.version, 0) > 0]
+        return self.ready and not any(s.up for s in serving)
+
+    def fallback_served(self) -> int:
+        """Requests the backups have answered since the router started."""
+        return sum(s.served for s in self.backups)

@@ -218,6 +218,8 @@ def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
             "socket": str(state_dir / "haproxy.sock"),
             "backends": {model: backend_name(model)},
             "server_template": "v{version}",
+            "shadow_map": str(shadow_map_path(state_dir)),
+            "static_default": True,
         },
         "metrics": {
             "url": f"http://127.0.0.1:{prometheus_port}",

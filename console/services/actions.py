@@ -61,12 +61,14 @@ class ActionOptions:
         read_only: the face is read-only: a change is refused (and journaled).
         verify: watch the verification window after applying.
         force: apply despite incompatible signatures.
+        second_person: a second person must approve, whatever the roles say (a gate overridden).
     """
 
     confirmed_by: str | None = None
     read_only: bool = False
     verify: bool = True
     force: bool = False
+    second_person: bool = False
 
 
 @dataclass(frozen=True)
@@ -113,11 +115,11 @@ def carry_out(service: RollbackService, preview: Preview, placement: Placement, 
             "option": "cancel", "reason": "the responder did not confirm", "action_id": plan.action_id})
         return ActionResult(placement, cancelled=True)
     service.journal.record(incident_id, EventKind.DECISION, {
-        "option": "undo" if plan.undoes else "rollback", "reason": plan.reason or "(none given)",
+        "option": plan.kind.value, "reason": plan.reason or "(none given)",
         "action_id": plan.action_id, "leave": plan.leave, "target": plan.target, "mode": plan.mode.value,
         "confirmed_by": confirmed_by,
     })
-    if service.needs_approval(plan):
+    if options.second_person or service.needs_approval(plan):
         service.request_approval(incident_id, plan)
         face.waiting_for_approval(plan, service.approval_timeout_s)
         face.approved(service.wait_for_approval(incident_id, plan))

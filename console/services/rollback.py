@@ -43,7 +43,7 @@ from console.domain.rollback import (
     plan_alias_moves,
     plan_steps,
 )
-from console.domain.routing import RouterState
+from console.domain.routing import Mirror, RouterState, describe_mirror
 from console.domain.verdicts import State, build_matrix, overall_state
 from console.domain.versions import AliasMap, ModelVersion
 from console.services.journal import JournalService, Placement
@@ -104,6 +104,8 @@ class _Observed(TypedDict, total=False):
     router_error: str
     aliases: dict[str, str]
     registry_error: str
+    mirror: dict[str, object] | None
+    servers: dict[str, str]
 
 
 def new_action_id() -> str:
@@ -135,7 +137,8 @@ class RollbackService:
                  checkpoint: Callable[[str], None] = lambda name: None,
                  sleep: Callable[[float], None] = time.sleep, holder: str = "",
                  policy: Policy = Policy(enforced=False), identity: Identity | None = None,
-                 approval_timeout_s: float = 900.0) -> None:
+                 approval_timeout_s: float = 900.0,
+                 shadow_copies: Callable[[str, str, str], float | None] | None = None) -> None:
         self.registry = registry
         self.router = router
         self.metrics = metrics
@@ -150,6 +153,8 @@ class RollbackService:
         self.policy = policy
         self.identity = identity or Identity(journal.actor.user)
         self.approval_timeout_s = approval_timeout_s
+        self.shadow_copies = shadow_copies
+        """Copies a shadow received from a baseline lately (model, shadow, baseline), to verify a mirror."""
         self._holding = False
         judged = tuple(m.name for m in catalogue if m.criteria.judges)
         self.gate_metrics = settings.gate_metrics or judged
@@ -205,8 +210,8 @@ class RollbackService:
         if target not in by_version:
             raise UsageError(f"v{target} is not a registered version of {model}")
         plan = self._plan(model, aliases, weights, leave, target, mode, reason)
-        leaving = self._with_signature(model, by_version.get(leave))
-        going = self._with_signature(model, by_version.get(target))
+        leaving = self.with_signature(model, by_version.get(leave))
+        going = self.with_signature(model, by_version.get(target))
         signature = (check_signatures(leaving, going) if leaving and going
                      else SignatureCheck(True, "not checked: a version is missing from the registry"))
         if already is None and plan.is_noop:
@@ -247,7 +252,8 @@ class RollbackService:
                     latest = (event.ts, event.seq, Plan.from_dict(plans[action_id]))
         return latest[2] if latest else None
 
-    def _with_signature(self, model: str, version: ModelVersion | None) -> ModelVersion | None:
+    def with_signature(self, model: str, version: ModelVersion | None) -> ModelVersion | None:
+        """``version`` with its model signature read from the registry (``None`` stays ``None``)."""
         if version is None:
             return None
         signature = self.registry.get_signature(model, version.version)
@@ -285,11 +291,14 @@ class RollbackService:
         listed = self.registry.list_versions(plan.model)
         versions = {v.version: v for v in listed}
         weights, aliases = router.weights(), dict(AliasMap.of_versions(plan.model, listed).aliases)
+        servers = {s.server: s.admin_state for s in router.servers}
+        mirror = self.router.read_mirror(plan.model) if undo.moves_mirror else None
         already = None
-        if undo.state_is(weights, aliases, end=True):
+        if undo.state_is(weights, aliases, end=True, mirror=mirror, servers=servers):
             already = f"{action_id} is already undone: both systems show the state from before it"
-            undo = replace(undo, weights_before=dict(undo.weights_after), alias_moves=(), aliases_before=aliases)
-        elif changes := undo.drift(weights, aliases, word="was"):
+            undo = replace(undo, weights_before=dict(undo.weights_after), alias_moves=(), aliases_before=aliases,
+                           mirror_before=undo.mirror_after, servers_before=dict(undo.servers_after))
+        elif changes := undo.drift(weights, aliases, word="was", mirror=mirror, servers=servers):
             where = incident_id if placement is None else self.journal.settle(placement).incident_id or incident_id
             self.refuse(where, undo, f"{plan.model} changed after {action_id}: {'; '.join(changes)}. "
                                            "Undoing would overwrite that change: plan a rollback with --from "
@@ -466,7 +475,7 @@ class RollbackService:
         try:
             # The lock is taken in the intent's own transaction: never one without the other.
             self.journal.record(incident_id, EventKind.ACTION_INTENT, {
-                "action_id": plan.action_id, "plan": plan.to_dict(), "kind": "undo" if plan.undoes else "rollback",
+                "action_id": plan.action_id, "plan": plan.to_dict(), "kind": plan.kind.value,
                 "expected": {"weights": plan.weights_before, "aliases": plan.aliases_before},
                 "versions": _version_facts(preview.leaving, preview.target),
             }, lock=LockChange(True, plan.model, plan.action_id, self.holder))
@@ -493,12 +502,15 @@ class RollbackService:
     def _apply_locked(self, plan: Plan, incident_id: str) -> Outcome:
         try:
             # Compare-and-set, first half: both systems read under the lock, before anything is written.
-            weights = self.router.read_state(plan.model).weights()
+            state = self.router.read_state(plan.model)
+            weights = state.weights()
+            servers = {s.server: s.admin_state for s in state.servers}
+            mirror = self.router.read_mirror(plan.model) if plan.moves_mirror else None
             seen_aliases = {m.alias: self.registry.get_alias(plan.model, m.alias) for m in plan.alias_moves}
         except RewindError as exc:
             return self._fail(incident_id, plan, f"reading the systems before the change: {exc}", exc,
                               router_changed=False)
-        if plan.state_is(weights, seen_aliases, end=True):
+        if plan.state_is(weights, seen_aliases, end=True, mirror=mirror, servers=servers):
             reached = {a: v for a, v in {**plan.aliases_before, **seen_aliases}.items() if v is not None}
             message = (f"already applied: {plan.model} reached the planned state after the preview, "
                        f"not by this action; nothing changed")
@@ -507,7 +519,7 @@ class RollbackService:
                 "observed": {"weights": weights, "aliases": reached}, "alias_moves": [], "undoes": plan.undoes,
             })
             return Outcome(plan.action_id, "already_applied", weights, reached, message)
-        drift = plan.drift(weights, seen_aliases)
+        drift = plan.drift(weights, seen_aliases, mirror=mirror, servers=servers)
         if drift:
             conflict = ConflictError(f"{plan.model} changed since the preview: {'; '.join(drift)}")
             return self._fail(incident_id, plan, str(conflict), conflict, router_changed=False)
@@ -546,6 +558,9 @@ class RollbackService:
                         "observed": {"weights": weights, "aliases": plan.aliases_before}, "evidence": evidence,
                     })
                     return Outcome(plan.action_id, "held", weights, plan.aliases_before, message, evidence)
+        router_done = self._apply_router_extras(incident_id, plan)
+        if isinstance(router_done, Outcome):
+            return router_done
         aliases = dict(plan.aliases_before)
         done: list[AliasMove] = []
         # Each alias was compared once, under the lock; after gates (seconds, during which someone
@@ -572,13 +587,50 @@ class RollbackService:
             self.checkpoint(f"after-alias-{move.alias}")
         message = (f"applied: v{plan.leave} weight {plan.weights_before.get(plan.leave)} → "
                    f"{weights.get(plan.leave)}, v{plan.target} {plan.weights_before.get(plan.target)} → "
-                   f"{weights.get(plan.target)}; aliases {_aliases(aliases)}")
+                   f"{weights.get(plan.target)}; aliases {_aliases(aliases)}") if plan.moved_versions \
+            else f"applied: {plan.summary}; aliases {_aliases(aliases)}"
+        observed: dict[str, object] = {"weights": weights, "aliases": aliases}
+        if plan.moves_mirror:
+            observed["mirror"] = router_done.get("mirror")
+            message += f"; {describe_mirror(Mirror.from_dict(router_done.get('mirror')))}"
+        if plan.moved_servers:
+            observed["servers"] = router_done.get("servers")
+            message += "; servers " + ", ".join(f"{n} {st}" for n, st in sorted(plan.servers_after.items()))
         self._outcome(incident_id, plan, EventKind.ACTION_APPLIED, {
-            "action_id": plan.action_id, "observed": {"weights": weights, "aliases": aliases},
+            "action_id": plan.action_id, "observed": observed,
             "alias_moves": [m.__dict__ for m in plan.alias_moves], "undoes": plan.undoes,
         })
         self.checkpoint("after-applied")
         return Outcome(plan.action_id, "applied", weights, aliases, message)
+
+    def _apply_router_extras(self, incident_id: str, plan: Plan) -> dict[str, Any] | Outcome:
+        """Server admin states, then the mirror, each with compare-and-set and read back (after the weights).
+
+        Returns:
+            What was read back (``servers``, ``mirror``), or the failure's outcome, raised by ``_fail``.
+        """
+        read_back: dict[str, Any] = {}
+        if plan.moved_servers:
+            changed = {n: plan.servers_after[n] for n in plan.moved_servers}
+            try:
+                state = self.router.set_admin_state(plan.model, changed,
+                                                    expected={n: plan.servers_before.get(n, "ready") for n in changed})
+            except RewindError as exc:
+                return self._fail(incident_id, plan, f"router: {exc}", exc,
+                                  router_changed=True if plan.moved_versions else None)
+            read_back["servers"] = {s.server: ("maint" if s.status == "MAINT" else "ready") for s in state.servers
+                                    if s.server in changed}
+            self.checkpoint("after-servers")
+        if plan.moves_mirror:
+            try:
+                after = self.router.set_mirror(plan.model, plan.mirror_after, expected=plan.mirror_before)
+            except RewindError as exc:
+                if plan.moved_versions or plan.moved_servers:
+                    return self._compensate(incident_id, plan, [], exc, what="router mirror")
+                return self._fail(incident_id, plan, f"router mirror: {exc}", exc, router_changed=False)
+            read_back["mirror"] = after.to_dict() if after else None
+            self.checkpoint("after-mirror")
+        return read_back
 
     def record_history(self, plan: Plan) -> str | None:
         """Tag the versions with what happened (MLflow keeps no alias history; the journal is the record).
@@ -614,8 +666,9 @@ class RollbackService:
         raised = type(exc)(f"{reason}. {what}: {state}")
         raise raised
 
-    def _compensate(self, incident_id: str, plan: Plan, done: list[AliasMove], exc: RewindError) -> Outcome:
-        """The registry failed after the router changed: put the router (and any alias moved) back."""
+    def _compensate(self, incident_id: str, plan: Plan, done: list[AliasMove], exc: RewindError,
+                    what: str = "registry") -> Outcome:
+        """A later write failed after the router changed: put the router (and any alias moved) back."""
         problems = []
         for move in reversed(done):
             try:
@@ -625,6 +678,17 @@ class RollbackService:
                     self.registry.set_alias(plan.model, move.alias, move.before, expected=move.after)
             except RewindError as undo_exc:
                 problems.append(f"alias {move.alias}: {undo_exc}")
+        if plan.moves_mirror and what == "registry":
+            try:
+                self.router.set_mirror(plan.model, plan.mirror_before, expected=plan.mirror_after)
+            except RewindError as mirror_exc:
+                problems.append(f"router mirror: {mirror_exc}")
+        if plan.moved_servers:
+            try:
+                self.router.set_admin_state(plan.model, {n: plan.servers_before.get(n, "ready")
+                                                         for n in plan.moved_servers}, expected=None)
+            except RewindError as servers_exc:
+                problems.append(f"router servers: {servers_exc}")
         changed = {v: w for v, w in plan.weights_before.items() if plan.weights_after.get(v) != w}
         try:
             self.router.set_weights(plan.model, changed, expected={v: plan.weights_after[v] for v in changed})
@@ -632,20 +696,27 @@ class RollbackService:
             problems.append(f"router: {router_exc}")
         observed = self._observe(plan.model)
         self._outcome(incident_id, plan, EventKind.ACTION_COMPENSATED, {
-            "action_id": plan.action_id, "reason": f"registry: {exc}", "restored": not problems,
+            "action_id": plan.action_id, "reason": f"{what}: {exc}", "restored": not problems,
             "problems": problems, "observed": observed,
         })
         where = ("router weights restored" if not problems else "COMPENSATION INCOMPLETE: " + "; ".join(problems))
-        raise type(exc)(f"registry failed after the router changed ({exc}); {where}; "
+        raise type(exc)(f"{what} failed after the router changed ({exc}); {where}; "
                         f"router {_router_state(observed)}, registry {_registry_state(observed)}")
 
     def _observe(self, model: str) -> _Observed:
         """Each system's state read back on its own: one unreachable system does not hide the other's."""
         observed: _Observed = {}
         try:
-            observed["weights"] = self.router.read_state(model).weights()
+            state = self.router.read_state(model)
+            observed["weights"] = state.weights()
+            observed["servers"] = {s.server: s.admin_state for s in state.servers}
         except RewindError as exc:
             observed["router_error"] = f"could not read the router back: {exc}"
+        try:
+            mirror = self.router.read_mirror(model)
+            observed["mirror"] = mirror.to_dict() if mirror else None
+        except RewindError:
+            pass  # no mirror configured: nothing to report
         try:
             observed["aliases"] = dict(self.registry.get_aliases(model).aliases)
         except RewindError as exc:
@@ -692,10 +763,17 @@ class RollbackService:
     def verify(self, incident_id: str, plan: Plan) -> Outcome:
         """Watch the verification window and journal verified or not verified, with the evidence.
 
-        Verified means: over the window the leaving version got under 1 % of the
-        requests the router sent (its own counters: traffic really stopped), and
-        at the end the target passes the verification metrics in every segment.
+        Verified means, for a plan that moves traffic: over the window the leaving
+        version got under 1 % of the requests the router sent (its own counters:
+        traffic really stopped), and at the end the target passes the verification
+        metrics in every segment. A plan that takes servers out or puts them back
+        is verified from the router's counters of who answered (:meth:`_verify_servers`);
+        one that only starts or stops a mirror, from the copies the shadow received.
         """
+        if plan.moved_servers:
+            return self._verify_servers(incident_id, plan)
+        if plan.moves_mirror and not plan.moved_versions:
+            return self._verify_mirror(incident_id, plan)
         served_before = self.router.served(plan.model)
         passed, evidence = self._watch(plan, self.settings.verify_window_s, self.verify_metrics, until_pass=True)
         served_after = self.router.served(plan.model)
@@ -721,6 +799,61 @@ class RollbackService:
         else:
             message = f"NOT verified: {traffic}" + (f"; {evidence['reason']}" if evidence.get("reason") else "")
         return Outcome(plan.action_id, "verified" if passed else "not_verified", weights, aliases, message, evidence)
+
+    def _verified(self, incident_id: str, plan: Plan, passed: bool, expected: dict[str, object],
+                  observed: dict[str, object], message: str) -> Outcome:
+        """Journal a verification's result with what was expected and what was seen."""
+        self.journal.record(incident_id, EventKind.ACTION_VERIFIED if passed else EventKind.ACTION_NOT_VERIFIED, {
+            "action_id": plan.action_id, "expected": expected, "observed": observed, "evidence": observed,
+        })
+        weights, aliases = self._state(plan.model)
+        return Outcome(plan.action_id, "verified" if passed else "not_verified", weights, aliases,
+                       ("verified: " if passed else "NOT verified: ") + message, observed)
+
+    def _verify_servers(self, incident_id: str, plan: Plan) -> Outcome:
+        """Servers out (the fallback engaged) or back (restored): who answered over the window, by HAProxy."""
+        before = self.router.fallback(plan.model)
+        self.sleep(self.settings.verify_window_s)
+        after = self.router.fallback(plan.model)
+        served = {s.server: s.served - next((b.served for b in before.servers if b.server == s.server), 0)
+                  for s in after.servers}
+        backups = sum(served.get(s.server, 0) for s in after.backups)
+        out = [n for n in plan.moved_servers if plan.servers_after[n] == "maint"]
+        back = [n for n in plan.moved_servers if plan.servers_after[n] == "ready"]
+        total = sum(served.values())
+        if out:
+            passed = backups > 0 and all(served.get(n, 0) == 0 for n in out)
+            message = (f"the fallback answered {backups} of {total} requests in {self.settings.verify_window_s:g}s; "
+                       + ", ".join(f"{n} {served.get(n, 0)}" for n in out))
+        else:
+            passed = sum(served.get(n, 0) for n in back) > 0 and backups <= DRAINED_SHARE * max(total, 1)
+            message = (", ".join(f"{n} answered {served.get(n, 0)}" for n in back)
+                       + f", the fallback {backups}, of {total} requests in {self.settings.verify_window_s:g}s")
+        return self._verified(incident_id, plan, passed,
+                              {"servers": plan.servers_after, "fallback_serves": bool(out)},
+                              {"served_during_window": served, "fallback_served": backups}, message)
+
+    def _verify_mirror(self, incident_id: str, plan: Plan) -> Outcome:
+        """A mirror started (copies reach the shadow) or stopped (the router has no mirror), read back again."""
+        mirror = self.router.read_mirror(plan.model)
+        observed: dict[str, object] = {"mirror": mirror.to_dict() if mirror else None}
+        if mirror != plan.mirror_after:
+            return self._verified(incident_id, plan, False, {"mirror": plan.to_dict()["mirror_after"]}, observed,
+                                  f"the router shows {describe_mirror(mirror)}")
+        if mirror is None or self.shadow_copies is None:
+            return self._verified(incident_id, plan, True, {"mirror": None if mirror is None else mirror.to_dict()},
+                                  observed, f"the router shows {describe_mirror(mirror)}")
+        deadline = time.monotonic() + self.settings.verify_window_s
+        copies: float | None = None
+        while True:
+            copies = self.shadow_copies(plan.model, mirror.shadow, mirror.baseline)
+            if copies or time.monotonic() >= deadline:
+                break
+            self.sleep(min(self.settings.poll_interval_s, max(0.0, deadline - time.monotonic())))
+        observed["copies_received"] = copies
+        seen = "no copies" if not copies else f"{round(copies)} copies"
+        return self._verified(incident_id, plan, bool(copies), {"mirror": mirror.to_dict(), "copies": "> 0"},
+                              observed, f"{describe_mirror(mirror)}; v{mirror.shadow} received {seen} lately")
 
     # -- crash recovery ---------------------------------------------------------------------
     def recover(self, is_live: Callable[[str], bool]) -> list[str]:
@@ -757,9 +890,20 @@ class RollbackService:
         return reports
 
     def _recover_one(self, incident_id: str, plan: Plan) -> str:
-        weights, aliases = self._state(plan.model)
-        observed = {"weights": weights, "aliases": aliases}
-        router_before, router_after = _covers(weights, plan.weights_before), _covers(weights, plan.weights_after)
+        state = self.router.read_state(plan.model)
+        weights, aliases = state.weights(), dict(self.registry.get_aliases(plan.model).aliases)
+        servers = {s.server: s.admin_state for s in state.servers}
+        mirror = self.router.read_mirror(plan.model) if plan.moves_mirror else None
+        observed: dict[str, object] = {"weights": weights, "aliases": aliases}
+        if plan.moves_mirror:
+            observed["mirror"] = mirror.to_dict() if mirror else None
+        if plan.moved_servers:
+            observed["servers"] = {n: servers.get(n) for n in plan.moved_servers}
+        # The router's other parts (mirror, server states) count with its weights: one system, one state.
+        extras_before = _extras_are(plan, mirror, servers, end=False)
+        extras_after = _extras_are(plan, mirror, servers, end=True)
+        router_before = _covers(weights, plan.weights_before) and extras_before
+        router_after = _covers(weights, plan.weights_after) and extras_after
         registry_before, registry_after = aliases == plan.aliases_before, aliases == plan.aliases_after
         step = next((i + 1 for i, s in enumerate(plan.steps) if _covers(weights, s)), None)
         if router_after and registry_after:
@@ -811,3 +955,9 @@ def _router_state(observed: _Observed) -> str:
 def _registry_state(observed: _Observed) -> str:
     return f"aliases {_aliases(observed['aliases'])}" if "aliases" in observed else observed["registry_error"]
 
+
+def _extras_are(plan: Plan, mirror: Mirror | None, servers: dict[str, str], end: bool) -> bool:
+    """Whether the router's mirror and server states are the plan's start (or end) state, for what it changes."""
+    want_servers = plan.servers_after if end else plan.servers_before
+    return ((not plan.moves_mirror or mirror == (plan.mirror_after if end else plan.mirror_before))
+            and all(servers.get(n) == want_servers.get(n) for n in plan.moved_servers))

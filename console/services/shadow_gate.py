@@ -249,6 +249,16 @@ class ShadowGate:
                                   problems)
         return self._reading(model, shadow_version, champion_version, at, verdicts, None, queries)
 
+    def copies_lately(self, model: str, shadow_version: str, champion_version: str) -> float | None:
+        """Copies the shadow received from the champion in the last 20 seconds, every segment (to verify a start).
+
+        ``None`` when the metrics cannot tell (unreachable, or no series yet).
+        """
+        recent = ShadowGate(self.metrics, self.limits, self.window_s, "20s", self.step_s, self.clock)
+        reading = recent.now(model, shadow_version, champion_version)
+        copies = [item.evidence.copies for item in reading.segments if item.evidence is not None]
+        return sum(c for c in copies if c) if copies else None
+
     def over_window(self, model: str, shadow_version: str, champion_version: str, started_at: float, now: float,
                     price: float | None = None) -> GateReading:
         """Each segment's verdict now, and the clock: how long every segment has passed, from one range evaluation.
