@@ -32,7 +32,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from console.domain.authority import Permission, Policy
 from console.domain.errors import ConfigError
-from console.domain.metrics import Criteria, DeltaKind, Direction, MetricKind, MetricSpec, Unit, validate_window
+from console.domain.metrics import (
+    Criteria,
+    DeltaKind,
+    Direction,
+    MetricKind,
+    MetricSpec,
+    Unit,
+    validate_window,
+    window_seconds,
+)
 from console.domain.routing import ServerNaming
 from console.paths import default_sandbox_dir, user_config_file, user_state_dir
 
@@ -90,9 +99,7 @@ def _confidence(value: float | None) -> float | None:
 
 def _duration_s(value: str) -> float:
     """Seconds in a PromQL duration such as ``15s`` or ``1m30s``."""
-    validate_window(value)
-    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-    return sum(float(n) * scale[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", value))
+    return window_seconds(value)
 
 
 class JudgeConfig(_Section):
@@ -294,6 +301,7 @@ class ShadowConfig(_Section):
     min_coverage: float = Field(0.95, gt=0, lt=1)
     min_pairs: int = Field(30, ge=1)
     max_cost_ratio: float = Field(1.5, gt=0)
+    max_accuracy_drop: float = Field(0.02, gt=0, lt=1)
 
     @field_validator("window", "evidence_window")
     @classmethod

@@ -202,7 +202,7 @@ def build_shadow_gate(config: Config) -> ShadowGate:
         max_disagreement=s.max_disagreement, max_score_delta_p95=s.max_score_delta_p95,
         max_error_delta=s.max_error_delta, latency_ratio=s.latency_ratio, latency_slack_s=s.latency_slack_s,
         min_coverage=s.min_coverage, confidence=config.metrics.judge.confidence, min_pairs=s.min_pairs,
-        max_cost_ratio=s.max_cost_ratio,
+        max_cost_ratio=s.max_cost_ratio, max_accuracy_drop=s.max_accuracy_drop,
     )
     return ShadowGate(build_metrics(config), limits, s.window_s, s.evidence_window, s.step_s)
 

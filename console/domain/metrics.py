@@ -143,6 +143,17 @@ def escape_label_value(value: str) -> str:
     )
 
 
+def window_seconds(window: str) -> float:
+    """The seconds a PromQL duration such as ``5m`` or ``1m30s`` spans.
+
+    Raises:
+        ValueError: when ``window`` is not a PromQL duration.
+    """
+    validate_window(window)
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
+    return sum(float(n) * scale[u] for n, u in re.findall(r"(\d+)(ms|s|m|h|d|w|y)", window))
+
+
 def validate_window(window: str) -> str:
     """Check a PromQL range duration such as ``30s`` or ``1h30m``.
 

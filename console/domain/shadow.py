@@ -73,6 +73,7 @@ class ShadowLimits:
         min_pairs: the least pairs (or predictions) before a point estimate (a p95,
             a cost) is trusted.
         mcnemar_alpha: the significance at which McNemar's test calls the shadow worse.
+        max_accuracy_drop: the largest accuracy drop on labelled pairs tolerated even when significant.
         max_cost_ratio: the shadow's cost per 1k predictions may be at most the
             champion's times this (judged only when a price is configured).
     """
@@ -87,9 +88,10 @@ class ShadowLimits:
     min_pairs: int = 30
     mcnemar_alpha: float = 0.05
     max_cost_ratio: float = 1.5
+    max_accuracy_drop: float = 0.02
 
     def __post_init__(self) -> None:
-        for name in ("max_disagreement", "max_error_delta", "min_coverage", "mcnemar_alpha"):
+        for name in ("max_disagreement", "max_error_delta", "min_coverage", "mcnemar_alpha", "max_accuracy_drop"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, not {getattr(self, name)!r}")
         if not 0.5 <= self.confidence < 1.0:
@@ -375,10 +377,17 @@ def _mcnemar(evidence: SegmentEvidence, limits: ShadowLimits) -> CriterionResult
     if sum(cell or 0.0 for cell in cells) <= 0.0:
         return CriterionResult("mcnemar", None, f"{flips} (no labelled pairs: not judged)")
     p = mcnemar_p(against, favour)
-    if p < limits.mcnemar_alpha and favour < against:
+    labelled = sum(cell or 0.0 for cell in cells)
+    drop = (against - favour) / labelled
+    # Significance alone is not enough: against a champion that is right more often, any different model
+    # loses more flips than it wins, and enough pairs make a drop of 0.1 pt "significant". The shadow fails
+    # when it is surely worse (McNemar) by more than the allowed accuracy drop.
+    shown = f"{flips}, accuracy {drop * -100:+.1f} pt (p = {p:.2g})"
+    if p < limits.mcnemar_alpha and drop > limits.max_accuracy_drop:
         return CriterionResult("mcnemar", GateVerdict.FAIL,
-                               f"{flips} (p = {p:.2g} < {limits.mcnemar_alpha:g}: the shadow is worse)")
-    return CriterionResult("mcnemar", GateVerdict.PASS, f"{flips} (p = {p:.2g}: not significantly worse)")
+                               f"{shown}: surely worse, by more than {limits.max_accuracy_drop * 100:g} pt")
+    return CriterionResult("mcnemar", GateVerdict.PASS,
+                           f"{shown}: not worse by more than {limits.max_accuracy_drop * 100:g} pt")
 
 
 def _cost(evidence: SegmentEvidence, limits: ShadowLimits, price: float | None) -> CriterionResult | None:
@@ -443,6 +452,23 @@ def judge_segment(evidence: SegmentEvidence, limits: ShadowLimits, price: float 
         criteria.insert(0, CriterionResult("metrics", GateVerdict.HOLD,
                                            "metrics unavailable: " + "; ".join(problems)))
     return _verdict(evidence.segment, criteria, evidence)
+
+
+def warming_up(verdicts: Sequence[SegmentVerdict], seconds_since_start: float, evidence_window_s: float,
+               window: str) -> tuple[SegmentVerdict, ...]:
+    """Segments judged before the evidence window is full since the shadow started: a PASS is a HOLD then.
+
+    The window's counts then include time before any copy was made (the champion's
+    requests count, the shadow's copies do not), so coverage and the bounds are not
+    yet the shadow's own: nothing passes until the window holds only shadowed time.
+    """
+    if seconds_since_start >= evidence_window_s:
+        return tuple(verdicts)
+    reason = (f"warming up: the evidence window ({window}) is not yet full since the shadow started "
+              f"({format_clock(max(seconds_since_start, 0.0))} of {format_clock(evidence_window_s)})")
+    warming = CriterionResult("window", GateVerdict.HOLD, reason)
+    return tuple(_verdict(v.segment, (warming, *v.criteria), v.evidence) if v.evidence is not None
+                 else v for v in verdicts)
 
 
 def unavailable_segment(segment: str, reason: str) -> SegmentVerdict:

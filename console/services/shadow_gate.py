@@ -35,6 +35,7 @@ from console.domain.metrics import (
     Unit,
     escape_label_value,
     validate_window,
+    window_seconds,
 )
 from console.domain.shadow import (
     CostEvidence,
@@ -46,6 +47,7 @@ from console.domain.shadow import (
     gate_clock,
     judge_segments,
     unavailable_segment,
+    warming_up,
 )
 
 MAX_POINTS = 2000
@@ -212,6 +214,7 @@ class ShadowGate:
         self.limits = limits
         self.window_s = float(window_s)
         self.evidence_window = evidence_window
+        self.evidence_window_s = window_seconds(evidence_window)
         self.step_s = float(step_s)
         self.clock = clock
         self._segments: dict[tuple[str, str, str], tuple[str, ...]] = {}
@@ -295,9 +298,11 @@ class ShadowGate:
                         values[index].setdefault(name, {})[key] = value
         evaluations = []
         for index, at_index in enumerate(values):
+            at = start + index * step
             judged = judge_segments(_evidence(at_index, segments, shadow_version, champion_version), self.limits,
                                     price, problems)
-            evaluations.append((start + index * step, judged))
+            evaluations.append((at, warming_up(judged, at - started_at, self.evidence_window_s,
+                                               self.evidence_window)))
         clock = gate_clock(((t, {item.segment: item.verdict for item in judged}) for t, judged in evaluations),
                            started_at, now, self.window_s)
         return self._reading(model, shadow_version, champion_version, now, evaluations[-1][1], clock, queries)

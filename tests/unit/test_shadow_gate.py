@@ -4,6 +4,7 @@ the evidence is read one query per quantity for every segment, and the clock fro
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -328,7 +329,23 @@ def test_identical_models_pass_everywhere_and_the_gate_holds_after_the_window():
     assert (model, start, end, step) == ("churn", NOW - 600, NOW, 15.0)
     young = gate(metrics).over_window("churn", SHADOW, CHAMPION, started_at=NOW - 400, now=NOW)
     assert not young.holds and young.verdict is GateVerdict.PASS and young.clock.text.endswith("/ 10:00")
-    assert 390 <= young.clock.held_for <= 400 and young.summary.startswith("every segment passes (4); held 6:")
+    # The first 5 minutes (the evidence window) count time before any copy: nothing passes while warming up.
+    assert 90 <= young.clock.held_for <= 100 and young.summary.startswith("every segment passes (4); held 1:")
+    warming = gate(metrics).over_window("churn", SHADOW, CHAMPION, started_at=NOW - 120, now=NOW)
+    assert warming.verdict is GateVerdict.HOLD and warming.clock.held_for == 0
+    assert "warming up: the evidence window (5m) is not yet full since the shadow started (2:00 of 5:00)" \
+        in warming.segments[0].reason
+
+
+def test_a_significant_but_small_accuracy_drop_passes_a_large_one_fails():
+    small = SegmentEvidence("eu", pairs=4000.0, disagreements=40.0, shadow_ok=4000.0, shadow_errors=0.0,
+                            champion_ok=4000.0, champion_errors=0.0, score_delta_p95=0.03, shadow_p95=0.02,
+                            champion_p95=0.02, both_right=3500.0, champion_only=40.0, shadow_only=0.0,
+                            both_wrong=460.0)
+    verdict = judge_segment(small, ShadowLimits())
+    assert verdict.criterion("mcnemar").verdict is GateVerdict.PASS, verdict.reason  # 1 pt worse, p tiny
+    large = replace(small, champion_only=400.0, both_right=3140.0)
+    assert judge_segment(large, ShadowLimits()).criterion("mcnemar").verdict is GateVerdict.FAIL
 
 
 def test_too_few_pairs_everywhere_holds():
