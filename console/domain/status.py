@@ -48,6 +48,20 @@ def shown_versions(
     return sorted(keep, key=version_sort_key)
 
 
+DRAINING_ADMIN_STATES = ("drain", "maint")
+"""Router admin states in which a server takes no new traffic, by an operator's choice (not a failure)."""
+
+
+def drained_versions(router: RouterState) -> frozenset[str]:
+    """The versions the router sends no traffic now by choice: weight 0, or set to drain or maintenance.
+
+    A server that is down but still weighted is not drained: it is failing, and its cells must keep counting.
+    A router not heard from (no servers) drains nothing.
+    """
+    return frozenset(s.version for s in router.servers
+                     if s.version is not None and (s.weight == 0 or s.admin_state in DRAINING_ADMIN_STATES))
+
+
 def _json_number(value: float | None) -> float | str | None:
     """JSON has no infinity: an infinite value is written as the string ``"+Inf"``/``"-Inf"``."""
     if value is None or math.isfinite(value):
@@ -99,6 +113,7 @@ def status_document(snapshot: StatusSnapshot) -> dict[str, object]:
                     "admin_state": server.admin_state,
                 },
                 "state": matrix.version_state(version).value if version in matrix.versions else None,
+                "drained": version in matrix.drained,
             }
         )
     metrics = []
@@ -128,6 +143,7 @@ def status_document(snapshot: StatusSnapshot) -> dict[str, object]:
             "baseline": _json_number(v.baseline),
             "state": v.state.value,
             "reason": v.reason,
+            "drained": v.version in matrix.drained,
             **_cell_evidence(v),
         }
         for v in matrix.ordered()
@@ -149,5 +165,8 @@ def status_document(snapshot: StatusSnapshot) -> dict[str, object]:
         "shown_versions": list(matrix.versions),
         "metrics": metrics,
         "cells": cells,
-        "summary": {"state": overall.value, "word": WORD[overall], "counts": counts},
+        # The counts and the state are the versions that take traffic now; a drained version's cells show
+        # what it served before it was drained (``drained`` on its version and cells).
+        "summary": {"state": overall.value, "word": WORD[overall], "counts": counts,
+                    "drained": sorted(matrix.drained, key=version_sort_key)},
     }

@@ -867,6 +867,11 @@ class Matrix:
 
     States are computed for every cell when the matrix is built; a cell's
     :class:`Verdict`, with its reason, is made when someone asks for it.
+
+    A *drained* version receives no traffic now (the router gives it none), yet its
+    one-minute window still holds what it served before: its cells keep what they
+    last showed, but they say nothing about now, so they are left out of
+    :meth:`counts`, :meth:`breaches` and :meth:`in_state`.
     """
 
     versions: tuple[str, ...]
@@ -877,6 +882,8 @@ class Matrix:
     states: dict[str, dict[CellKey, State]]
     baseline_version: str | None
     traffic_metric: str | None
+    drained: frozenset[str] = frozenset()
+    """Shown versions the router sends no traffic now (see above)."""
 
     def spec(self, metric: str) -> MetricSpec:
         """The catalogue entry of a metric."""
@@ -927,23 +934,24 @@ class Matrix:
         })
 
     def counts(self) -> dict[State, int]:
-        """How many shown cells are in each state."""
+        """How many shown cells of the versions that take traffic now are in each state."""
         counts = dict.fromkeys(State, 0)
+        live = [version for version in self.versions if version not in self.drained]
         for m in self.metrics:
-            for version in self.versions:
+            for version in live:
                 for segment in self.segments:
                     counts[self.state(m.name, version, segment)] += 1
         return counts
 
     def breaches(self) -> list[Verdict]:
-        """Every breaching cell, explained, in display order."""
+        """Every breaching cell of the versions that take traffic now, explained, in display order."""
         return self.in_state(State.BREACH)
 
     def in_state(self, state: State) -> list[Verdict]:
-        """Every judged cell in ``state``, explained, in display order."""
+        """Every judged cell in ``state`` of the versions that take traffic now, explained, in display order."""
         return [
             self.cell(m.name, version, segment)
-            for version in self.versions
+            for version in self.versions if version not in self.drained
             for segment in self.segments
             for m in self.metrics
             if self.states.get(m.name, {}).get((version, segment)) is state
@@ -966,6 +974,7 @@ def build_matrix(
     baseline_version: str | None,
     traffic_metric: str | None,
     segments: list[str] | tuple[str, ...] = (),
+    drained: frozenset[str] = frozenset(),
 ) -> Matrix:
     """Judge every cell of every metric.
 
@@ -979,6 +988,7 @@ def build_matrix(
         baseline_version: the stable version deltas are measured against.
         traffic_metric: the catalogue metric that measures a cell's traffic.
         segments: segments to show even when no query returned them.
+        drained: the versions the router sends no traffic now (:attr:`Matrix.drained`).
 
     Returns:
         The matrix of verdicts.
@@ -1032,6 +1042,7 @@ def build_matrix(
         states=states,
         baseline_version=baseline_version,
         traffic_metric=traffic_metric,
+        drained=frozenset(drained) & frozenset(versions),
     )
 
 

@@ -24,7 +24,7 @@ from console.adapters.protocols import MetricsSource, Registry, Router
 from console.domain.errors import RewindError
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.routing import RouterState
-from console.domain.status import StatusSnapshot, shown_versions
+from console.domain.status import StatusSnapshot, drained_versions, shown_versions
 from console.domain.verdicts import build_matrix
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 
@@ -162,7 +162,8 @@ def compose(model: str, versions: list[ModelVersion] | None, router: RouterState
     with_data = versions_with_traffic(results, traffic_metric)
     every = {v.version for v in known_versions} | set(weights) | with_data
     shown = shown_versions(sorted(every, key=version_sort_key), aliases, weights, with_data)
-    matrix = build_matrix(catalogue, results, shown, aliases.version_of(stable_alias), traffic_metric)
+    matrix = build_matrix(catalogue, results, shown, aliases.version_of(stable_alias), traffic_metric,
+                          drained=drained_versions(router_state))
     return StatusSnapshot(model=model, stable_alias=stable_alias, aliases=aliases, versions=tuple(known_versions),
                           router=router_state, matrix=matrix, evaluated_at=evaluated_at)
 

@@ -53,7 +53,14 @@ from console.tui.messages import (
 from console.tui.screens.overview import OverviewScreen, explanation
 from console.tui.terminal import HangupWatch, terminal_alive
 from console.tui.widgets.matrix import MatrixView
-from console.tui.widgets.status_header import loading_line, model_line, systems_line, verdict_line
+from console.tui.widgets.status_header import (
+    STALE_REFRESHES,
+    loading_line,
+    model_line,
+    systems_line,
+    verdict_line,
+    verdicts_stale,
+)
 from console.tui.widgets.trend import TrendHistory
 
 if TYPE_CHECKING:
@@ -375,8 +382,9 @@ class RewindApp(App[int]):
         reading = message.reading
         previous = self.readings.get(reading.system)
         if reading.value is None and previous is not None and previous.value is not None:
-            # Keep the last good value to compose with; the header shows the failure.
-            self.readings[reading.system] = replace(reading, value=previous.value)
+            # Keep the last good value to compose with, with the time it was read: the header shows the
+            # failure, and the value as last seen once it is too old to stand for now.
+            self.readings[reading.system] = replace(reading, value=previous.value, at=previous.at)
         else:
             self.readings[reading.system] = reading
         change = self.health.change(reading) if self.health is not None else None
@@ -478,8 +486,11 @@ class RewindApp(App[int]):
             return
         registry = self.readings.get("registry")
         journal = self.journal_state
+        now = self.options.clock()
+        overview.matrix.mark_stale(verdicts_stale(self.snapshot, now, self.stale_after_s))
         lines = [
-            model_line(self.model, registry, self.snapshot)  # type: ignore[arg-type]
+            model_line(self.model, registry, self.snapshot, self.readings.get("router"), now,  # type: ignore[arg-type]
+                       self.stale_after_s)
             if self.backend_ready else loading_line(self.model),
             systems_line(self.readings, journal.error if journal else None),
             self._live_verdicts(),
@@ -506,7 +517,12 @@ class RewindApp(App[int]):
 
     def _live_verdicts(self) -> Text:
         """The header's verdict line: what breaches now, and since when (the walkthrough shows it too)."""
-        return verdict_line(self.snapshot, self.summary, self.options.clock())
+        return verdict_line(self.snapshot, self.summary, self.options.clock(), self.stale_after_s)
+
+    @property
+    def stale_after_s(self) -> float:
+        """How old a reading may be and still stand for now: a few refreshes (then it reads as unknown)."""
+        return STALE_REFRESHES * self.options.refresh_s
 
     def _run_line(self) -> Text | None:
         """The playbook run's state for the overview's header: waiting for an answer, running, resumable."""

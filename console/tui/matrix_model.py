@@ -31,14 +31,26 @@ SHORT_WORD = {
 """The word beside each cell's symbol: never colour alone."""
 
 _RANK = {state: index for index, state in enumerate(SEVERITY)}
+_DRAINED_RANK = len(SEVERITY)
+"""Worst-first puts drained rows last: what they show is not happening now."""
+
+DRAINED_WORD = "⊘ DRAINED"
+"""The verdict column of a version the router sends no traffic now (its cells keep what they last showed)."""
+UNKNOWN_WORD = "? unknown"
+"""The verdict column, and the cells' symbol and word, while the metrics are too old to say anything about now."""
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell as drawn: its text and its state (the state picks the style)."""
+    """One cell as drawn: its text and its state (the state picks the style, unless the cell is muted).
+
+    Attributes:
+        muted: drawn dimmed: a drained version's last reading, or any reading once the metrics are stale.
+    """
 
     text: str
     state: State
+    muted: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +105,9 @@ def row_keys(matrix: Matrix, segment_filter: str = "", worst_first: bool = False
     keys = [(segment, version) for segment in segments for version in matrix.versions]
     if worst_first:
         ranks = row_ranks(matrix)
-        keys.sort(key=lambda key: (ranks.get((key[1], key[0]), _RANK[State.NO_DATA]), key[0], order[key[1]]))
+        drained = matrix.drained
+        keys.sort(key=lambda key: (_DRAINED_RANK if key[1] in drained else
+                                   ranks.get((key[1], key[0]), _RANK[State.NO_DATA]), key[0], order[key[1]]))
     return keys
 
 
@@ -115,15 +129,19 @@ def row_state(matrix: Matrix, key: RowKey) -> State:
     return min(states, key=lambda s: _RANK[s]) if states else State.NO_DATA
 
 
-def cell(matrix: Matrix, spec: MetricSpec, key: RowKey, style: str) -> Cell:
-    """One cell's text in ``style``: symbol, (word,) value and delta against the stable version."""
+def cell(matrix: Matrix, spec: MetricSpec, key: RowKey, style: str, stale: bool = False) -> Cell:
+    """One cell's text in ``style``: symbol, (word,) value and delta against the stable version.
+
+    ``stale``: the metrics are too old to judge now: the cell says ``?``/``unknown`` beside its last value.
+    """
     segment, version = key
     state = matrix.state(spec.name, version, segment)
     value = matrix.values.get(spec.name, {}).get((version, segment))
     shown = "–" if value is None else format_value(value, spec.unit)
-    parts = [SYMBOL[state]]
+    symbol, word = ("?", "unknown") if stale else (SYMBOL[state], SHORT_WORD[state])
+    parts = [symbol]
     if style == "full":
-        parts.append(f"{SHORT_WORD[state]:<7}")
+        parts.append(f"{word:<7}")
     parts.append(f"{shown:>8}")
     if style != "small":
         baseline_version = matrix.baseline_version
@@ -134,16 +152,20 @@ def cell(matrix: Matrix, spec: MetricSpec, key: RowKey, style: str) -> Cell:
             parts.append(f"{'stable':>8}")
         else:
             parts.append(" " * 8)
-    return Cell(" ".join(parts), state)
+    return Cell(" ".join(parts), state, muted=stale or version in matrix.drained)
 
 
-def row_cells(matrix: Matrix, key: RowKey, layout: Layout) -> tuple[Cell, ...]:
-    """The cells of one row, as the layout shows them."""
-    return tuple(cell(matrix, matrix.metrics[i], key, layout.style) for i in layout.metric_indexes)
+def row_cells(matrix: Matrix, key: RowKey, layout: Layout, stale: bool = False) -> tuple[Cell, ...]:
+    """The cells of one row, as the layout shows them (``stale``: as :func:`cell` says)."""
+    return tuple(cell(matrix, matrix.metrics[i], key, layout.style, stale) for i in layout.metric_indexes)
 
 
-def verdict_word(state: State) -> str:
-    """The row's verdict column: symbol and word."""
+def verdict_word(state: State, drained: bool = False, stale: bool = False) -> str:
+    """The row's verdict column: symbol and word; unknown while the metrics are stale, drained without traffic."""
+    if stale:
+        return UNKNOWN_WORD
+    if drained:
+        return DRAINED_WORD
     return f"{SYMBOL[state]} {SHORT_WORD[state]}"
 
 
@@ -157,6 +179,8 @@ class Summary:
     counts: dict[State, int]
     first_breach: tuple[str, str, str] | None  # (version, segment, metric title)
     failed_metrics: tuple[str, ...]
+    drained: tuple[str, ...] = ()
+    """The versions that take no traffic now: their cells are not in ``counts``."""
 
 
 def _first_breach(per_cell: dict[tuple[str, str], State], order: dict[str, int],
@@ -184,16 +208,23 @@ def summarise(matrix: Matrix) -> Summary:
     """Count the shown cells by state (from the judged states; unjudged metrics are info or no data).
 
     Every judged cell is a shown cell (the matrix judges the shown versions in every segment it
-    found), so the states are tallied as they are, without a lookup per cell.
+    found), so the states are tallied as they are, without a lookup per cell. A drained version's
+    cells are left out: they tell what it served before, not what happens now.
     """
     counts = dict.fromkeys(State, 0)
-    total = len(matrix.versions) * len(matrix.segments)
+    drained = matrix.drained
+    total = (len(matrix.versions) - len(drained)) * len(matrix.segments)
     order = {v: i for i, v in enumerate(matrix.versions)}
     first: tuple[int, str, int] | None = None  # (version order, segment, catalogue index)
     for index, spec in enumerate(matrix.metrics):
         per_cell = matrix.states.get(spec.name)
+        values = matrix.values.get(spec.name, {})
+        if drained:
+            values = {key: value for key, value in values.items() if key[0] not in drained}
+            if per_cell is not None:
+                per_cell = {key: state for key, state in per_cell.items() if key[0] not in drained}
         if per_cell is None:
-            with_value = sum(map(is_not, matrix.values.get(spec.name, {}).values(), repeat(None)))
+            with_value = sum(map(is_not, values.values(), repeat(None)))
             counts[State.INFO] += with_value
             counts[State.NO_DATA] += total - with_value
             continue
@@ -207,4 +238,4 @@ def summarise(matrix: Matrix) -> Summary:
                 first = (here[0], here[1], index)
     failed = tuple(r.metric for r in matrix.results.values() if r.error)
     named = None if first is None else (matrix.versions[first[0]], first[1], matrix.metrics[first[2]].title)
-    return Summary(counts, named, failed)
+    return Summary(counts, named, failed, tuple(v for v in matrix.versions if v in drained))

@@ -13,7 +13,7 @@ from console.tui.screens.timeline import TimelineScreen
 from console.tui.widgets.matrix import MatrixView
 from console.tui.widgets.status_header import StatusHeader
 from tests.tui.conftest import console, screen_text, wait_until
-from tests.tui.world import MODEL, World
+from tests.tui.world import FROZEN_AT, MODEL, World
 
 
 def matrix_lines(app, rows: int = 10) -> list[str]:
@@ -356,3 +356,50 @@ def test_the_explanation_counts_in_whole_numbers():
                                          counts={("3", "eu"): CellCounts(702.712, 729.153)})}
     text = explanation(build_matrix((spec,), results, ["3"], None, None), ("eu", "3"), 0).plain
     assert "counts 703/729 requests" in text and "702.712" not in text
+
+
+async def test_a_drained_version_reads_drained_and_does_not_count_as_breaching(world):
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        assert "✗ 1 breaching" in screen_text(app)
+        world.router.weights.update({"2": 100, "3": 0})  # drained; its one-minute window still holds the errors
+        await wait_until(pilot, lambda: app.snapshot.matrix.drained == {"3"}, what="the drain seen")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "✓ no breaches" in text and "⊘ drained: v3" in text and "breaching" not in text
+        rows = [line for line in matrix_lines(app) if " v3 " in line]
+        assert rows and all("⊘ DRAINED" in line for line in rows), rows
+        assert any("✗" in line for line in rows), "its cells keep what they last showed"
+
+
+async def test_stale_evidence_reads_as_unknown_with_its_age_never_as_health(world):
+    from console.domain.errors import RouterError
+
+    world.metrics.scenario = "healthy"
+    now = [FROZEN_AT]
+    app = console(world, clock=lambda: now[0])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        text = screen_text(app)
+        assert "✓ no breaches" in text and "weights v1:0 v2:90 v3:10" in text
+
+        def router_down(model):
+            raise RouterError("HAProxy at s: connection refused; is HAProxy running?")
+
+        world.metrics.mode = "down"
+        world.router.read_state = router_down
+        now[0] = FROZEN_AT + 19  # the last answers are 19 s old: over 3 refreshes (0.2 s each)
+        await wait_until(pilot, lambda: "? unknown (metrics 19s old)" in screen_text(app), what="unknown verdicts")
+        await wait_until(pilot, lambda: "weights last seen 19s ago: v1:0 v2:90 v3:10" in screen_text(app),
+                         what="the weights as last seen")
+        text = screen_text(app)
+        assert "no breaches" not in text and "✓ ok" not in text
+        rows = [line for line in matrix_lines(app)[1:] if line.strip()]
+        assert rows and all("? unknown" in line and "✓" not in line for line in rows), rows
+
+        world.metrics.mode = "ok"  # Prometheus answers again: verdicts again
+        del world.router.read_state
+        now[0] = FROZEN_AT
+        await wait_until(pilot, lambda: "✓ no breaches" in screen_text(app), what="verdicts again")
+        assert "last seen" not in screen_text(app)

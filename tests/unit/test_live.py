@@ -64,3 +64,33 @@ def test_a_version_only_the_metrics_know_gets_a_row_when_it_serves_traffic():
     snapshot = live.compose(MODEL, live.read_registry(MODEL).value, live.read_router(MODEL).value,
                             live.read_metrics(MODEL).value, FROZEN_AT)
     assert snapshot.matrix.versions == ("2", "3", "7")
+
+
+def test_a_drained_version_shows_what_it_last_showed_but_does_not_breach_now():
+    from console.domain.routing import RouterState, ServerState
+    from console.domain.status import drained_versions, status_document
+    from console.domain.verdicts import State
+
+    router = FakeRouter()
+    live = LiveStatus(FakeRegistry(), router, FakeMetrics(), CATALOGUE, "traffic")
+    results = live.read_metrics(MODEL).value
+    registry = live.read_registry(MODEL).value
+    serving = live.compose(MODEL, registry, live.read_router(MODEL).value, results, FROZEN_AT)
+    assert serving.matrix.drained == frozenset() and serving.matrix.breaches()
+
+    router.weights.update({"2": 100, "3": 0})  # drained: its one-minute window still holds its errors
+    drained = live.compose(MODEL, registry, live.read_router(MODEL).value, results, FROZEN_AT)
+    matrix = drained.matrix
+    assert matrix.drained == {"3"} and "3" in matrix.versions
+    assert matrix.version_state("3") is State.BREACH, "the row keeps what it last showed"
+    assert matrix.breaches() == [] and matrix.counts()[State.BREACH] == 0
+    document = status_document(drained)
+    assert document["summary"]["state"] == "pass" and document["summary"]["drained"] == ["3"]
+    assert next(v for v in document["versions"] if v["version"] == "3")["drained"] is True
+    assert all(c["drained"] for c in document["cells"] if c["version"] == "3")
+
+    # Drained by an operator's choice only: a server that is down but weighted is failing, not drained.
+    servers = (ServerState("v2", "2", 90, True), ServerState("v3", "3", 10, False, "ready"),
+               ServerState("v4", "4", 10, True, "maint"), ServerState("v5", "5", 10, True, "drain"))
+    assert drained_versions(RouterState("be", servers)) == {"4", "5"}
+    assert drained_versions(RouterState("", ())) == frozenset(), "a router not heard from drains nothing"

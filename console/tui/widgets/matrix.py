@@ -50,10 +50,12 @@ class _RowContent:
     stable: bool
     cells: tuple[Cell, ...]
     cursor_column: int | None
+    drained: bool = False
+    stale: bool = False
 
     def part(self, column: int) -> object:
         if column == LABELS:
-            return (self.key, self.verdict, self.stable)
+            return (self.key, self.verdict, self.stable, self.drained, self.stale)
         if column == REST:
             return None
         return (self.cells[column], self.cursor_column == column)
@@ -138,6 +140,8 @@ class MatrixView(Widget, can_focus=True):
         self._drawn: dict[tuple[int, int], tuple[object, int, Strip]] = {}
         self._headers: dict[int, tuple[object, Strip]] = {}
         self.lines_repainted = 0
+        self.stale = False
+        """The metrics are too old to say anything about now: every verdict reads unknown (:meth:`mark_stale`)."""
         self.matrix_seen = False
 
     def compose(self) -> ComposeResult:
@@ -175,6 +179,12 @@ class MatrixView(Widget, can_focus=True):
         elif not relaid:
             self._refresh_changed()
         self.post_message(self.CursorMoved(self.current_key, self.cursor_metric))
+
+    def mark_stale(self, stale: bool) -> None:
+        """Say whether the matrix shown is too old to judge now; the cells on screen repaint when it changes."""
+        if stale != self.stale:
+            self.stale = stale
+            self._refresh_changed()
 
     def reorder(self, segment_filter: str | None = None, worst_first: bool | None = None) -> None:
         """Filter segments by a substring, or sort worst-first; the new order starts at its top."""
@@ -258,29 +268,32 @@ class MatrixView(Widget, can_focus=True):
         assert self.matrix is not None
         layout = self.columns_layout
         key = self.keys[index]
-        cells = row_cells(self.matrix, key, layout)
+        cells = row_cells(self.matrix, key, layout, self.stale)
         column = None
         if index == self.cursor_row and self.cursor_metric in layout.metric_indexes:
             column = layout.metric_indexes.index(self.cursor_metric)
-        return _RowContent(key, row_state(self.matrix, key), key[1] == self.matrix.baseline_version, cells, column)
+        return _RowContent(key, row_state(self.matrix, key), key[1] == self.matrix.baseline_version, cells, column,
+                           key[1] in self.matrix.drained, self.stale)
 
     def _part_strip(self, column: int, content: _RowContent, width: int, base: Style) -> Strip:
         layout = self.columns_layout
         if column == LABELS:
             segment, version = content.key
             label = f"v{version}" + ("*" if content.stable else "")
+            verdict = verdict_word(content.verdict, content.drained, content.stale)
             parts = [
                 Segment(f"{segment[:layout.segment_width]:<{layout.segment_width}} ", base),
                 Segment(f"{label:<{layout.version_width}} ",
                         base + self._style("matrix--stable") if content.stable else base),
-                Segment(f"{verdict_word(content.verdict)[:layout.verdict_width]:<{layout.verdict_width}} ",
-                        base + self._style(STATE_CLASS[content.verdict])),
+                Segment(f"{verdict[:layout.verdict_width]:<{layout.verdict_width}} ",
+                        base + self._style("matrix--dim" if content.drained or content.stale
+                                           else STATE_CLASS[content.verdict])),
             ]
             return Strip(parts).adjust_cell_length(width, base)
         if column == REST:
             return Strip.blank(width, base)
         shown = content.cells[column]
-        style = base + self._style(STATE_CLASS[shown.state])
+        style = base + self._style("matrix--dim" if shown.muted else STATE_CLASS[shown.state])
         if content.cursor_column == column:
             style += self._style("matrix--cursor")
         text = f"{shown.text[:layout.cell_width]:<{layout.cell_width}}"

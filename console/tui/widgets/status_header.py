@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
@@ -35,26 +35,50 @@ CONNECTING_TEXT = {"registry": "connecting to MLflow…", "router": "connecting 
                    "metrics": "connecting to Prometheus…", "journal": "opening the journal…"}
 
 
-STALE_AFTER_S = 15.0
-"""Metrics older than this are flagged stale in the header."""
+STALE_REFRESHES = 3
+"""A reading older than this many refresh intervals is too old to stand for now: it reads as unknown, with its age."""
+STALE_AFTER_S = STALE_REFRESHES * 2.0
+"""The same at the default refresh (2 s); the console passes its own (``STALE_REFRESHES * refresh_s``)."""
 
 
 def _clock(ts: float) -> str:
     return f"{datetime.fromtimestamp(ts, UTC):%H:%M:%S}Z"
 
 
-def model_line(model: str, registry: Reading[list[ModelVersion]] | None, snapshot: StatusSnapshot | None) -> Text:
-    """Model, aliases, router weights."""
+def stale_age(reading: Reading[Any] | None, now: float, stale_after_s: float) -> float | None:
+    """How old a reading's value is, when it is too old to stand for now (else ``None``).
+
+    The console keeps a failed system's last value with the time it was read, so a system that stopped
+    answering ages here until its value reads as unknown.
+    """
+    if reading is None or reading.value is None:
+        return None
+    age = now - reading.at
+    return age if age > stale_after_s else None
+
+
+def model_line(model: str, registry: Reading[list[ModelVersion]] | None, snapshot: StatusSnapshot | None,
+               router: Reading[Any] | None = None, now: float = 0.0,
+               stale_after_s: float = STALE_AFTER_S) -> Text:
+    """Model, aliases, router weights; each marked ``last seen … ago`` once its system stopped answering."""
     line = Text.assemble((model, "bold"))
     versions = registry.value if registry is not None and registry.value is not None else None
     if versions is not None:
         aliases = AliasMap.of_versions(model, versions).aliases
         shown = "  ".join(f"{alias}→v{version}" for alias, version in sorted(aliases.items())) or "no aliases"
-        line.append(f"  {shown}")
+        age = stale_age(registry, now, stale_after_s)
+        if age is None:
+            line.append(f"  {shown}")
+        else:
+            line.append(f"  aliases last seen {age:.0f}s ago: {shown}", style="dim")
     if snapshot is not None and snapshot.router.servers:
         weights = snapshot.router.weights()
-        line.append("  weights ")
-        line.append(" ".join(f"v{v}:{w}" for v, w in sorted(weights.items(), key=lambda i: version_sort_key(i[0]))))
+        listed = " ".join(f"v{v}:{w}" for v, w in sorted(weights.items(), key=lambda i: version_sort_key(i[0])))
+        age = stale_age(router, now, stale_after_s)
+        if age is None:
+            line.append(f"  weights {listed}")
+        else:
+            line.append(f"  weights last seen {age:.0f}s ago: {listed}", style="dim")
     return line
 
 
@@ -93,17 +117,27 @@ def systems_line(readings: dict[str, Reading[object]], journal: str | None) -> T
     return line
 
 
-def verdict_line(snapshot: StatusSnapshot | None, summary: Summary | None, now: float) -> Text:
-    """When the metrics were evaluated and how old they are; how many cells breach or are suspect."""
+def verdicts_stale(snapshot: StatusSnapshot | None, now: float, stale_after_s: float = STALE_AFTER_S) -> bool:
+    """Whether the verdicts shown are too old to say anything about now."""
+    return snapshot is not None and now - snapshot.evaluated_at > stale_after_s
+
+
+def verdict_line(snapshot: StatusSnapshot | None, summary: Summary | None, now: float,
+                 stale_after_s: float = STALE_AFTER_S) -> Text:
+    """When the metrics were evaluated; how many cells breach or are suspect, or unknown once they are stale.
+
+    An absence of evidence never reads as health: once the metrics are older than ``stale_after_s`` the
+    line says ``? unknown`` with their age, and nothing about breaches.
+    """
     if snapshot is None or summary is None:
         return Text("no verdicts yet", style="italic")
     counts = summary.counts
-    # The age is said only once it matters: a count of seconds that changes at every repaint would resend
-    # the line four times per refresh (each system's read repaints the header).
-    age = max(0.0, now - snapshot.evaluated_at)
     line = Text(f"{_clock(snapshot.evaluated_at)}  ")
-    if age > STALE_AFTER_S:
-        line = Text(f"{_clock(snapshot.evaluated_at)} (stale: {age:.0f}s old)  ", style="bold yellow")
+    if verdicts_stale(snapshot, now, stale_after_s):
+        # The age is said only once it matters: a count of seconds that changes at every repaint would resend
+        # the line four times per refresh (each system's read repaints the header).
+        line.append(f"? unknown (metrics {now - snapshot.evaluated_at:.0f}s old)", style="bold yellow")
+        return line
     if counts[State.BREACH]:
         line.append(f"✗ {counts[State.BREACH]} breaching", style="bold red")
         if summary.first_breach is not None:
@@ -119,6 +153,8 @@ def verdict_line(snapshot: StatusSnapshot | None, summary: Summary | None, now: 
         line.append(f"  ~ {counts[State.LOW_TRAFFIC]} low traffic", style="dim")
     if summary.failed_metrics:
         line.append(f"  ? query failed: {', '.join(summary.failed_metrics)}", style="yellow")
+    if summary.drained:
+        line.append(f"  ⊘ drained: {' '.join('v' + v for v in summary.drained)}", style="dim")
     return line
 
 
