@@ -133,7 +133,7 @@ def _show(service: JournalService, args: argparse.Namespace) -> int:
     f = view.facts
     from console.domain.incident import format_duration
 
-    console.print(f"TTD {format_duration(f.ttd_s)}  ·  TTM {format_duration(f.ttm_s)}  ·  "
+    console.print(f"TTD {f.ttd_text()}  ·  TTM {format_duration(f.ttm_s)}  ·  "
                   f"mitigated {clock.utc(f.mitigated.at) if f.mitigated else 'not yet'}", markup=False,
                   highlight=False)
     chain = view.verification

@@ -11,8 +11,10 @@ The post-mortem figures are defined here, once, so every export states them the 
 - **Mitigated**: the first ``action.verified`` event, the first change whose
   effect was checked and confirmed.
 - **Impact end**: mitigation; else the incident's closing; else it is ongoing.
-- **Time to detect (TTD)** = detected - impact start, measured only when the
-  impact start was given (otherwise it would always read zero).
+- **Time to detect (TTD)** = detected - impact start, measured when the impact
+  start was given. When it was estimated from a breach seen before detection,
+  the same difference is given as an *estimate* (``ttd_estimate_s``); an impact
+  start that is detection itself gives none (it would always read zero).
 - **Time to mitigate (TTM)** = mitigated - detected.
 """
 
@@ -128,6 +130,17 @@ class IncidentFacts:
     last_event: datetime
     ttd_s: float | None
     ttm_s: float | None
+    ttd_estimate_s: float | None = None
+    """TTD from an impact start estimated from the metrics (``ttd_s`` is then ``None``)."""
+
+    def ttd_text(self) -> str:
+        """TTD in words: measured, estimated (and from what), or why it was not measured."""
+        if self.ttd_s is not None:
+            return format_duration(self.ttd_s)
+        if self.ttd_estimate_s is not None:
+            return (f"{format_duration(self.ttd_estimate_s)} (estimated: the impact start is the "
+                    f"{self.impact_start.source})")
+        return "not measured (no impact start was given, and no breach was seen before detection)"
 
     @property
     def window_end(self) -> datetime:
@@ -187,7 +200,10 @@ def incident_facts(events: Sequence[Event]) -> IncidentFacts:
         impact_start = detected
         estimated = True
     impact_end = mitigated or closed
-    ttd = None if estimated else (detected.at - impact_start.at).total_seconds()
+    before_detection = (detected.at - impact_start.at).total_seconds()
+    ttd = None if estimated else before_detection
+    # An impact start estimated from a breach before detection gives an estimate; detection itself gives none.
+    ttd_estimate = before_detection if estimated and impact_start is not detected else None
     ttm = None if mitigated is None else (mitigated.at - detected.at).total_seconds()
     return IncidentFacts(
         impact_start=impact_start,
@@ -199,6 +215,7 @@ def incident_facts(events: Sequence[Event]) -> IncidentFacts:
         last_event=events[-1].time(),
         ttd_s=ttd,
         ttm_s=ttm,
+        ttd_estimate_s=ttd_estimate,
     )
 
 

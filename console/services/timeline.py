@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, TextIO, TypedDict
 
@@ -238,7 +238,8 @@ def _definitions() -> list[str]:
         "Detected: the detection time given when the incident was opened, else the moment it was opened.",
         "Mitigated: the first `action.verified` event, the first change whose effect was checked and confirmed.",
         "Impact end: mitigation; else the incident's closing; else the impact is ongoing.",
-        "Time to detect (TTD) = detected - impact start; measured only when the impact start was given.",
+        "Time to detect (TTD) = detected - impact start; measured when the impact start was given, "
+        "an estimate when the impact start was estimated from a breach seen before detection.",
         "Time to mitigate (TTM) = mitigated - detected.",
     ]
 
@@ -256,8 +257,7 @@ def _fact_lines(view: IncidentView, clock: Clock) -> list[tuple[str, str]]:
     if f.impact_end:
         lines.append(("Impact duration", format_duration((f.impact_end.at - f.impact_start.at).total_seconds())))
     lines += [
-        ("Time to detect (TTD)", format_duration(f.ttd_s) if f.ttd_s is not None
-         else "not measured (no impact start was given)"),
+        ("Time to detect (TTD)", f.ttd_text()),
         ("Time to mitigate (TTM)", format_duration(f.ttm_s) if f.ttm_s is not None
          else "not measured (no verified action)"),
     ]
@@ -696,8 +696,7 @@ def _detection_lines(view: IncidentView, clock: Clock) -> list[str]:
         row = _check_row(first)
         cell = f": {row.flagged[0].cell} {row.flagged[0].reason}" if row.flagged else ""
         lines.append(f"First breaching check: {c.title} {clock.both(first.ts)} (event #{first.seq}){cell}.")
-    lines.append(f"Time to detect: {format_duration(f.ttd_s)}." if f.ttd_s is not None
-                 else "Time to detect: not measured (no impact start was given).")
+    lines.append(f"Time to detect: {f.ttd_text()}.")
     return lines
 
 
@@ -901,7 +900,8 @@ def render_json(view: IncidentView, out: TextIO, exported_at: datetime, generato
             "impact_start": _iso(f.impact_start.at), "impact_start_estimated": f.impact_start_estimated,
             "detected_at": _iso(f.detected.at), "mitigated_at": _iso(f.mitigated.at if f.mitigated else None),
             "impact_end": _iso(f.impact_end.at if f.impact_end else None),
-            "closed_at": _iso(f.closed.at if f.closed else None), "ttd_s": f.ttd_s, "ttm_s": f.ttm_s,
+            "closed_at": _iso(f.closed.at if f.closed else None), "ttd_s": f.ttd_s,
+            "ttd_estimate_s": f.ttd_estimate_s, "ttm_s": f.ttm_s,
             "definitions": _definitions(),
         },
         "verification": {"ok": view.verification.ok,
@@ -1323,7 +1323,7 @@ def _legend_swatch(style: int | None) -> str:
 
 def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list[_Point]], styles: dict[str, int],
                x0: float, x1: float, markers: list[_Marker], window: tuple[float, float], geo: _Geo,
-               served: list[tuple[float, float]] | None = None) -> str:
+               served: list[tuple[float, float]] | None = None, drained: Mapping[str, str] | None = None) -> str:
     unit, threshold, stable = chart.unit, chart.threshold, chart.stable
     plot_w, plot_h = geo.w - geo.left - geo.right, geo.h - geo.top - geo.bottom
     values = [v for points in series.values() for _, v in points if v is not None]
@@ -1428,7 +1428,8 @@ def _chart_svg(title: str, chart: _MetricChart, series: dict[str, list[_Point]],
         parts.append("</g>")
         if last_point is not None and not geo.compact:
             ended = last_point[0] < x1 - (x1 - x0) * 0.05
-            text = label + (f" (no data after {_time_label(last_point[0], with_date)})" if ended else "")
+            why = (drained or {}).get(version) or f"no data after {_time_label(last_point[0], with_date)}"
+            text = label + (f" ({why})" if ended else "")
             if ended:
                 parts.append(f'<text x="{sx(last_point[0]) + 6:.1f}" y="{sy(last_point[1]) - 6:.1f}" '
                              f'font-size="10.5" font-weight="600" fill="{colour}" stroke="#fff" stroke-width="3" '
@@ -1504,6 +1505,61 @@ def _marker_parts(parts: list[str], markers: list[_Marker], sx: Callable[[float]
     return labels
 
 
+@dataclass(frozen=True)
+class _Drained:
+    """A time a version took no traffic: from the verification of the action that drained it, to the next
+    action that gave it traffic again (or the end of the chart)."""
+
+    version: str
+    start: float
+    end: float
+    marker: str
+
+
+def _drained_spans(view: IncidentView) -> list[_Drained]:
+    """When each version was drained, from the journaled plans: its weight 0 at the end of a verified action.
+
+    A drained version's one-minute window still holds what it served before, so its line would keep
+    moving (and read as "the rollback did not work"); the charts stop it at the verification instead.
+    """
+    spans: list[_Drained] = []
+    open_spans: dict[str, _Drained] = {}
+    for action in view.actions:
+        plan = _plan_of(action)
+        steps = plan.get("steps") if isinstance(plan, Mapping) else None
+        if not isinstance(plan, Mapping) or not isinstance(steps, list) or not steps \
+                or not isinstance(steps[-1], Mapping):
+            continue
+        given = plan.get("weights_before")
+        before: Mapping[str, object] = given if isinstance(given, Mapping) else {}
+        after = {str(v): _number(w) for v, w in steps[-1].items()}
+        applied = action.first(EventKind.ACTION_APPLIED)
+        verified = action.first(EventKind.ACTION_VERIFIED)
+        if applied is not None and applied.payload.get("changed") is not False:
+            for version, weight in after.items():
+                if weight and version in open_spans:  # traffic again (an undo): the line goes on from here
+                    spans.append(replace(open_spans.pop(version), end=parse_ts(applied.ts).timestamp()))
+        if verified is None:
+            continue
+        for version, weight in after.items():
+            if weight == 0 and (_number(before.get(version)) or 0) > 0 and version not in open_spans:
+                open_spans[version] = _Drained(version, parse_ts(verified.ts).timestamp(), math.inf,
+                                               action.marker + _OUTCOME_MARK["verified"])
+    return spans + list(open_spans.values())
+
+
+def _without_drained(series: dict[str, list[_Point]], spans: list[_Drained]) -> dict[str, list[_Point]]:
+    """The series with no point while its version was drained: each line stops where its drain was verified."""
+    if not spans:
+        return series
+    cut = dict(series)
+    for span in spans:
+        points = cut.get(span.version)
+        if points is not None:
+            cut[span.version] = [(at, None if span.start < at < span.end else value) for at, value in points]
+    return cut
+
+
 def _peak(chart: _MetricChart, segment: str) -> str:
     values = [v for points in chart.segments[segment].values() for _, v in points if v is not None]
     if not values:
@@ -1534,6 +1590,8 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
     others = [v for v in versions if v not in stable_versions]
     styles = {version: index for index, version in enumerate(others)}
     breached = {(b.metric, b.segment) for b in _breaches(view)}
+    spans = _drained_spans(view)
+    drained_notes = {span.version: f"drained: {span.marker}" for span in spans}
     out = [notes, '<div class="legend">']
     for version in versions:
         if version in stable_versions:
@@ -1565,8 +1623,8 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
             title = f"{chart.title}, segment {segment}: breached"
             out.append(f'<figure class="wide"><figcaption>segment {_e(segment)} '
                        f'<span class="bad">✗ breached</span></figcaption>')
-            out.append(_chart_svg(title, chart, chart.segments[segment], styles, x0, x1, markers, window, _WIDE,
-                                  chart.served.get(segment)))
+            out.append(_chart_svg(title, chart, _without_drained(chart.segments[segment], spans), styles, x0, x1,
+                                  markers, window, _WIDE, chart.served.get(segment), drained_notes))
             out.append("</figure>")
         if small:
             word = "never breached" if large else "no segment breached"
@@ -1576,8 +1634,8 @@ def _charts_html(view: IncidentView, clock: Clock) -> str:
                 title = f"{chart.title}, segment {segment}: never breached"
                 out.append(f'<figure class="small"><figcaption>{_e(segment)} '
                            f'<span class="muted">· {_e(_peak(chart, segment))}</span></figcaption>')
-                out.append(_chart_svg(title, chart, chart.segments[segment], styles, x0, x1, markers, window,
-                                      _SMALL))
+                out.append(_chart_svg(title, chart, _without_drained(chart.segments[segment], spans), styles, x0,
+                                      x1, markers, window, _SMALL))
                 out.append("</figure>")
             out.append("</div>")
     if any("<polygon" in part for part in out[legend_end:]):

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from console.domain.errors import ChainBrokenError, UsageError
-from console.domain.incident import incident_facts
+from console.domain.incident import format_duration, incident_facts
 from console.domain.journal import (
     GENESIS_HASH,
     Actor,
@@ -31,7 +31,7 @@ from console.services.timeline import (
     export,
     parse_incident_document,
 )
-from tests.fixtures.journal_data import START, synthetic_incident
+from tests.fixtures.journal_data import DRILL_APPLIED, DRILL_DEGRADES, START, synthetic_incident
 
 EXPORTED_AT = datetime(2025, 3, 15, 12, 0, tzinfo=UTC)
 
@@ -78,7 +78,7 @@ def test_ttd_is_not_measured_without_a_given_impact_start():
     assert facts.impact_start == facts.detected
     assert facts.impact_end == facts.closed
     markdown = render(events, "md")
-    assert "not measured (no impact start was given)" in markdown
+    assert "not measured (no impact start was given, and no breach was seen before detection)" in markdown
     assert "not measured (no verified action)" in markdown
     assert "No check was evaluated" not in render(events, "html")
 
@@ -326,7 +326,8 @@ def test_the_drill_charts_show_degradation_rollback_and_drain_in_the_breaching_s
     assert limit is not None and marker is not None and impact is not None
     labels = _labels(chart)
     assert "limit 5.0%" in labels and "D1 A1✓" in labels and "v2 stable" in labels
-    assert "v3 (no data after 09:08:25)" in labels  # drained a minute after the rollback
+    # Drained by A1: its one-minute window held data for a minute more, but the line stops at the verification.
+    assert "v3 (drained: A1✓)" in labels and "no data after" not in labels
     limit_y, marker_x = float(limit.get("y1")), float(marker.get("x1"))
     stable, = [g for g in root.iter(f"{NS}g") if g.get("class") == "series stable"]
     challenger, = [g for g in root.iter(f"{NS}g") if g.get("class") == "series"]
@@ -334,7 +335,9 @@ def test_the_drill_charts_show_degradation_rollback_and_drain_in_the_breaching_s
     before = [y for x, y in v3 if x < float(impact.get("x"))]
     assert before and all(y > limit_y for y in before)  # below the limit before the degradation (SVG y grows down)
     assert any(y < limit_y for x, y in v3 if x < marker_x)  # over the limit before the rollback
-    assert max(x for x, _ in v3) > marker_x  # the drain after it, then no data
+    # The line goes on to the verification, 10 s after A1 (a few pixels), not through the minute the window drains.
+    seconds = (marker_x - float(impact.get("x"))) / (DRILL_APPLIED - DRILL_DEGRADES)  # px per second
+    assert marker_x < max(x for x, _ in v3) <= marker_x + 20 * seconds  # the window held 60 s more
     v2 = [p for line in stable.iter(f"{NS}polyline") for p in _points(line)]
     assert all(y > limit_y for _, y in v2) and max(x for x, _ in v2) > max(x for x, _ in v3)  # v2 carries on
     assert float(impact.get("x")) < marker_x  # the impact window starts at the degradation, before the rollback
@@ -455,3 +458,14 @@ def test_a_cell_without_a_reason_tells_its_counts_in_whole_numbers():
 
     reason = _cell_reason({"numerator": 702.712, "denominator": 729.153}, 0.9637, Unit.RATIO, 0.05, "higher_is_worse")
     assert reason.endswith("(703 of 729)"), reason
+
+
+def test_an_estimated_impact_start_gives_an_estimated_time_to_detect(drill):
+    facts = incident_facts(drill)
+    assert facts.impact_start_estimated and facts.ttd_s is None
+    assert facts.ttd_estimate_s == (facts.detected.at - facts.impact_start.at).total_seconds() > 0
+    markdown = render(drill, "md")
+    assert "not measured" not in markdown.split("## Detection")[1].split("##")[0]
+    assert (f"Time to detect: {format_duration(facts.ttd_estimate_s)} (estimated: the impact start is the first "
+            "breach in the metrics history") in markdown
+    assert json.loads(render(drill, "json"))["facts"]["ttd_estimate_s"] == facts.ttd_estimate_s
