@@ -142,6 +142,23 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             action_options(sp, "the model's most recent open incident, else a new one")
 
+    p = command("fallback", "the fallback that keeps serving: readiness, engage, restore, drill",
+                "console.commands.fallback:run")
+    fallback = p.add_subparsers(dest="fallback_command", metavar="ACTION", required=True)
+    for name, text in (("status", "is the fallback ready, does it serve now (journals an engagement the router made)"),
+                       ("engage", "take the serving primaries out: the fallback answers"),
+                       ("restore", "put the primaries taken out back in service"),
+                       ("drill", "engage for a few seconds, count what callers got, restore, journal the result")):
+        sp = fallback.add_parser(name, help=text, description=text)
+        _common(sp)
+        sp.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+        if name == "status":
+            sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.fallback/1)")
+            continue
+        if name == "drill":
+            sp.add_argument("--seconds", type=float, default=10.0, metavar="N", help="how long (default 10)")
+        action_options(sp, "the model's most recent open incident, else a new one")
+
     p = command("promote", "promote the shadow once its gate held (or revert the latest promotion)",
                 "console.commands.shadow:run_promote")
     p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")

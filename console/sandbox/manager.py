@@ -216,7 +216,9 @@ class Sandbox:
             self._launch(state, f"model-v{v}", self._server_argv(state, v, port), env)
             for v, port in ports["models"].items()
         ]
-        servers.append(self._launch(state, "fallback", self._server_argv(state, fallback, ports["fallback"]), env))
+        # The fallback's simple model does not fail at random: it is what answers when the others do.
+        servers.append(self._launch(state, "fallback", [*self._server_argv(state, fallback, ports["fallback"]),
+                                                        "--base-error-rate", "0"], env))
         # The mirror's runtime map starts empty: no version is in shadow until `rewind shadow start`.
         templates.shadow_map_path(self.dir).write_text("")
         (self.dir / "haproxy.cfg").write_text(templates.haproxy_config(

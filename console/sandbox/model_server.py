@@ -132,6 +132,7 @@ class ModelServer(ThreadingHTTPServer):
         self.scenario = ScenarioWatcher(state_dir)
         self.rng = random.Random()
         self.lock = threading.Lock()
+        self.base_error_rate = BASE_ERROR_RATE
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -200,7 +201,7 @@ class Handler(BaseHTTPRequestHandler):
         delay = jitter + {"latency": 0.35, "shadow-slow": SHADOW_SLOW_S}.get(scenario.name, 0.0) * faulty
         error_rate = {"regression": 0.3, "outage": 0.95, "broken-predictions": 1.0}.get(scenario.name, 0.0) * faulty
         time.sleep(delay)
-        if roll < max(error_rate, BASE_ERROR_RATE):
+        if roll < max(error_rate, srv.base_error_rate):
             return segment, None, label
         import pandas as pd
 
@@ -282,6 +283,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--version", required=True)
     parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--base-error-rate", type=float, default=BASE_ERROR_RATE,
+                        help="share of predictions failing for no reason (the fallback's simple model: 0)")
     args = parser.parse_args(argv)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     warnings.filterwarnings("ignore")
@@ -292,6 +295,7 @@ def main(argv: list[str] | None = None) -> None:
     mlflow.set_registry_uri(args.tracking_uri)
     predictor = mlflow.pyfunc.load_model(f"models:/{args.model}/{args.version}")
     server = ModelServer(("127.0.0.1", args.port), args.model, args.version, predictor, args.state_dir)
+    server.base_error_rate = args.base_error_rate
     print(f"serving {args.model} v{args.version} on 127.0.0.1:{args.port}", flush=True)
     try:
         server.serve_forever(poll_interval=0.2)
