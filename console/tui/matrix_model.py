@@ -160,6 +160,21 @@ def row_cells(matrix: Matrix, key: RowKey, layout: Layout, stale: bool = False) 
     return tuple(cell(matrix, matrix.metrics[i], key, layout.style, stale) for i in layout.metric_indexes)
 
 
+def column_title(title: str, width: int) -> str:
+    """A metric's title in ``width`` columns, whole words first: ``error rate`` → ``err. rate``, never ``error rat``.
+
+    The longest word is shortened first to its first three letters and a dot (``lat.``), then the next
+    longest, until it fits; only a title that still does not fit is cut.
+    """
+    words = title.split()
+    while len(" ".join(words)) > width:
+        longest = max(range(len(words)), key=lambda i: (0 if words[i].endswith(".") else len(words[i]), -i))
+        if words[longest].endswith(".") or len(words[longest]) <= 4:
+            break  # every word is as short as it reads
+        words[longest] = words[longest][:3] + "."
+    return " ".join(words)[:width]
+
+
 def verdict_word(state: State, drained: bool = False, stale: bool = False) -> str:
     """The row's verdict column: symbol and word; unknown while the metrics are stale, drained without traffic."""
     if stale:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from console.domain.verdicts import State
 from console.services.live import LiveStatus
-from console.tui.matrix_model import plan_layout, row_cells, row_keys, row_state
+from console.tui.matrix_model import column_title, plan_layout, row_cells, row_keys, row_state
 from tests.fixtures.fakes import FakeRegistry, FakeRouter
 from tests.tui.world import CATALOGUE, FROZEN_AT, MODEL, SEGMENTS, FakeMetrics
 
@@ -55,3 +55,11 @@ def test_the_summary_counts_what_the_matrix_counts_and_names_its_first_breach():
     assert summary.counts == m.counts()
     first = m.breaches()[0]
     assert summary.first_breach == (first.version, first.segment, m.spec(first.metric).title)
+
+
+def test_column_titles_read_whole_at_80_columns():
+    # The small style's cells leave 9 columns beside the cursor's mark: words are shortened, never cut.
+    assert column_title("error rate", 9) == "err. rate"
+    assert column_title("p95 latency", 9) == "p95 lat."
+    assert column_title("accuracy", 9) == "accuracy" and column_title("req/s", 9) == "req/s"
+    assert column_title("p95 latency", 26) == "p95 latency"

@@ -24,7 +24,17 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from console.domain.verdicts import Matrix, State
-from console.tui.matrix_model import Cell, Layout, RowKey, plan_layout, row_cells, row_keys, row_state, verdict_word
+from console.tui.matrix_model import (
+    Cell,
+    Layout,
+    RowKey,
+    column_title,
+    plan_layout,
+    row_cells,
+    row_keys,
+    row_state,
+    verdict_word,
+)
 
 STATE_CLASS = {
     State.PASS: "matrix--pass",
@@ -320,7 +330,8 @@ class MatrixView(Widget, can_focus=True):
             strip = Strip([Segment(f"+{hidden} ←→", base + self._style("matrix--dim"))] if hidden else [])
         else:
             mark = "▸" if index == self.cursor_metric else " "
-            strip = Strip([Segment(f"{mark}{title}"[:layout.cell_width].ljust(layout.cell_width) + " ", style)])
+            shown = column_title(title, layout.cell_width - len(mark))
+            strip = Strip([Segment(f"{mark}{shown}".ljust(layout.cell_width) + " ", style)])
         strip = strip.adjust_cell_length(width, base)
         self._headers[column] = (signature, strip)
         return strip
