@@ -72,7 +72,8 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
             if server else "no server",
             f"{info.created_at:%Y-%m-%d %H:%M}" if info and info.created_at
             else ("not in registry" if not info else "-"),
-            Text(f"{SYMBOL[state]} {WORD[state]}", style=STATE_STYLE[state]) if state else Text("-", style="dim"),
+            Text(f"⊘ DRAINED (last: {SYMBOL[state]} {WORD[state]})", style="dim") if state and version in matrix.drained
+            else Text(f"{SYMBOL[state]} {WORD[state]}", style=STATE_STYLE[state]) if state else Text("-", style="dim"),
         )
 
     grid = Table(title=None if compact else "Metrics by version and segment", title_justify="left",

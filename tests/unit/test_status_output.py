@@ -62,3 +62,16 @@ def test_the_text_names_suspect_cells_apart_from_breaches():
     compact = console.export_text()
     assert "✗ 3 breaching cell(s) (and 2 suspect), first:" in compact
     assert "! 2 suspect" not in compact and "suspect cell(s)" not in compact and "! v3" not in compact
+
+
+def test_the_text_shows_a_drained_version_as_drained_and_not_breaching():
+    from dataclasses import replace
+
+    drained = snapshot()
+    drained = replace(drained, matrix=replace(drained.matrix, drained=frozenset({"3"})),
+                      router=RouterState("be", (ServerState("v2", "2", 100, True), ServerState("v3", "3", 0, True))))
+    console = Console(width=200, record=True, color_system=None)
+    console.print(render_snapshot(drained))
+    text = console.export_text()
+    assert "⊘ DRAINED (last: ✗ BREACH)" in text
+    assert "1 breaching cell(s)" in text and "✗ v3" not in text, "its cells are not listed as breaching now"
