@@ -394,9 +394,10 @@ def test_an_unanswered_choice_times_out(world):
 def test_a_question_nobody_can_answer_stops_the_run(world):
     app = Posted()
     face = WalkthroughFace(app, poll_s=0.01)  # type: ignore[arg-type]
+    step = decide_step(world)  # read before the clock starts: reading the playbooks may outlast the 0.05 s
     threading.Timer(0.05, face.abandoned.set).start()
     with pytest.raises(AnswerMissing, match="resumable"):
-        face.choose(decide_step(world), "Drain?", 60)
+        face.choose(step, "Drain?", 60)
     assert app.events[-1] == QuestionClosed("decide", "abandoned")
     with pytest.raises(AnswerMissing):
         face.said("a wait step's next evaluation")  # a closing console stops a wait step too
