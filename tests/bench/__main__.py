@@ -15,7 +15,9 @@ import tests.bench as package
 
 def main(argv: list[str]) -> int:
     """Run the benchmark modules named in ``argv`` (default: all of them)."""
-    wanted = set(argv)
+    if "--quick" in argv:  # a shortened smoke run of the modules that know the knob (bench_shadow, bench_fallback)
+        os.environ["REWIND_BENCH_QUICK"] = "1"
+    wanted = set(argv) - {"--quick"}
     names = [m.name for m in pkgutil.iter_modules(package.__path__) if m.name != "fake_prometheus"]
     # By default the bench_* modules; a module named on the command line (judge_soak) runs alone.
     def chosen(name: str) -> bool:
