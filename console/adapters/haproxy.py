@@ -207,11 +207,13 @@ class HAProxyRouter:
         """
         backend = self.backend(model)
         servers = []
-        backend_total = 0
+        backend_total = failed = 0
         for row in self._stat_rows(backend):
             name = row.get("svname", "")
             if name == "BACKEND":
+                # What callers got: a request retried on another server counts once, as it ended.
                 backend_total = int(row.get("stot") or 0)
+                failed = int(row.get("hrsp_4xx") or 0) + int(row.get("hrsp_5xx") or 0)
                 continue
             servers.append(ServerHealth(
                 server=name, version=self.naming.version(name), backup=row.get("bck") == "1",
@@ -222,7 +224,8 @@ class HAProxyRouter:
         # The Runtime API cannot list a backend's rules: whether a fixed default is configured is declared
         # in Rewind's config (router.static_default); its use is seen in the counter above.
         default_answers = max(0, backend_total - sum(s.served for s in servers))
-        return FallbackState(backend, tuple(servers), default_answers, default_armed=self.static_default)
+        return FallbackState(backend, tuple(servers), default_answers, default_armed=self.static_default,
+                             failed_answers=failed)
 
     def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
         """Put servers in ``maint`` or back to ``ready`` (``servers``: server name -> state), compare-and-set.

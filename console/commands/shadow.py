@@ -118,7 +118,9 @@ def _status(status: ShadowStatus, args: argparse.Namespace) -> int:
                     "segment": s.segment, "verdict": s.verdict.value, "reason": s.reason,
                     "criteria": [{"criterion": c.criterion, "verdict": c.verdict.value if c.verdict else None,
                                   "reason": c.reason} for c in s.criteria],
-                    "evidence": s.evidence.__dict__ if s.evidence is not None else None,
+                    "evidence": None if s.evidence is None else {
+                        **s.evidence.__dict__, "coverage": s.evidence.coverage,
+                        "disagreement": s.evidence.disagreement},
                 } for s in gate.segments],
             },
         }

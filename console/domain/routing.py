@@ -157,12 +157,15 @@ class FallbackState:
         servers: every server with its health and counters, the backups among them.
         default_answers: requests the router answered itself with the fixed default (no server could).
         default_armed: whether the router has a fixed default answer configured.
+        failed_answers: 4xx and 5xx answers the callers got from the backend (after any retry),
+            since the router started.
     """
 
     backend: str
     servers: tuple[ServerHealth, ...]
     default_answers: int = 0
     default_armed: bool = False
+    failed_answers: int = 0
 
     @property
     def primaries(self) -> tuple[ServerHealth, ...]:

@@ -126,7 +126,8 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
     The Runtime API listens on a unix socket (the default) and on a loopback TCP
     port, the two ways an operator may reach a real HAProxy. Each server is checked
     with a real prediction (a ``/health`` that stays green while predictions fail
-    would flap it in and out) and observed: five errors in a row take it out at once.
+    would flap it in and out) and observed: four errors in a row take it out at once
+    (callers then see four or five failed answers, those in flight included).
     When every primary is out the backup ``fallback`` server answers, and when it is
     out too HAProxy answers a fixed default itself.
     """
@@ -138,6 +139,7 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         f"    stats socket ipv4@127.0.0.1:{admin_port} level admin",
         "    stats timeout 30s",
         "    maxconn 512",
+        "    log stderr format raw local0",
         f"    lua-load {SHADOW_LUA}",
         "",
         "defaults",
@@ -147,6 +149,10 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         "    timeout server 30s",
         "    timeout check 1s",
         "    option http-keep-alive",
+        # Only requests that went wrong are logged (to haproxy.log): what a drill or a test needs to explain.
+        "    log global",
+        "    option httplog",
+        "    option dontlog-normal",
         "",
         "frontend models",
         f"    bind 127.0.0.1:{frontend_port}",
@@ -160,8 +166,11 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         "",
         f"backend {backend}",
         "    balance roundrobin",
-        "    retry-on conn-failure empty-response",
-        "    option redispatch",
+        # A dead server refuses at once, so retries come within milliseconds: more of them than the errors
+        # that take a server out (4), each free to go elsewhere, and the last ones reach the fallback.
+        "    retry-on conn-failure empty-response junk-response response-timeout",
+        "    retries 12",
+        "    option redispatch 1",
         "    option httpchk",
         "    http-check send meth POST uri /predict ver HTTP/1.1 hdr Host rewind-check"
         f" hdr Content-Type application/json hdr X-Rewind-Check 1 body '{CHECK_BODY}'",
@@ -177,8 +186,8 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
     ]
     for version, port in sorted(servers.items(), key=lambda kv: int(kv[0])):
         lines.append(
-            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)} check inter 1s fall 2 rise 2"
-            " observe layer7 error-limit 5 on-error mark-down"
+            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)} check inter 1s fastinter 250ms fall 2 rise 2"
+            " observe layer7 error-limit 4 on-error mark-down"
         )
     if fallback_port is not None:
         lines.append(f"    server {FALLBACK_SERVER} 127.0.0.1:{fallback_port} backup check inter 1s fall 2 rise 2")

@@ -254,7 +254,7 @@ class FallbackService:
         back, _ = service.undo_preview(engage.outcomes[0].action_id, "end of the fallback drill")
         restore = carry_out(service, back, placement, face,
                             ActionOptions("the drill's own restore", options.read_only, verify=False))
-        non_2xx = _non_2xx(before, during)
+        non_2xx = during.failed_answers - before.failed_answers
         requests = _answered(during) - _answered(before)
         served = during.fallback_served() - before.fallback_served()
         result = DrillResult(round(self.clock() - engaged_at, 1), non_2xx, requests, first_ms, served,
@@ -272,10 +272,3 @@ class FallbackService:
 
 def _answered(state: FallbackState) -> int:
     return sum(s.served for s in state.servers) + state.default_answers
-
-
-def _non_2xx(before: FallbackState, after: FallbackState) -> int:
-    """Answers other than 2xx between two reads: the servers' 5xx plus what no server answered but the default."""
-    by_name = {s.server: s for s in before.servers}
-    return sum(max(0, s.served - s.answered_2xx - (by_name[s.server].served - by_name[s.server].answered_2xx))
-               for s in after.servers if s.server in by_name)

@@ -8,7 +8,7 @@ from console.sandbox.templates import backend_name
 
 MODEL = "fraud-detector"
 START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
-START_ALIASES = {"champion": "2", "challenger": "3"}
+START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 
 
 def pytest_collection_modifyitems(items):
@@ -27,5 +27,11 @@ def systems(sandbox):
     yield router, registry
     sandbox.set_scenario("healthy")
     router.set_weights(MODEL, START_WEIGHTS, expected=None)
+    taken_out = {s.server: "ready" for s in router.read_state(MODEL).servers if s.admin_state == "maint"}
+    if taken_out:
+        router.set_admin_state(MODEL, taken_out, expected=None)
     for alias, version in START_ALIASES.items():
         registry.set_alias(MODEL, alias, version, expected=registry.get_aliases(MODEL).version_of(alias))
+    for alias, version in registry.get_aliases(MODEL).aliases.items():
+        if alias not in START_ALIASES:  # a shadow started by the test
+            registry.delete_alias(MODEL, alias, expected=version)

@@ -37,10 +37,10 @@ def test_up_twice_status_and_down(tmp_path):
         doc = json.loads(status.stdout)
         assert doc["running"] and doc["model"] == "fraud-detector"
         assert doc["versions"] == ["1", "2", "3"]
-        assert doc["aliases"] == {"champion": "2", "challenger": "3"}
+        assert doc["aliases"] == {"champion": "2", "challenger": "3", "fallback": "4"}
         assert doc["weights"] == {"1": 0, "2": 90, "3": 10}
         assert doc["config"] == str(state_dir / "rewind.yaml")
-        assert set(doc["pids"]) == {"model-v1", "model-v2", "model-v3", "haproxy", "prometheus", "traffic"}
+        assert set(doc["pids"]) == {"model-v1", "model-v2", "model-v3", "fallback", "haproxy", "prometheus", "traffic"}
         assert http_ok(doc["endpoints"]["prometheus"] + "/-/ready")
         assert http_ok(doc["endpoints"]["router_metrics"])
         for url in doc["endpoints"]["model_servers"].values():

@@ -39,7 +39,7 @@ def test_status_json_reports_aliases_weights_and_every_metric(sandbox_config):
     assert completed.returncode == 0, completed.stderr
     doc = json.loads(completed.stdout)
     assert doc["schema"] == "rewind.status/1"
-    assert doc["aliases"] == {"champion": "2", "challenger": "3"}
+    assert doc["aliases"] == {"champion": "2", "challenger": "3", "fallback": "4"}
     weights = {v["version"]: v["router"]["weight"] for v in doc["versions"]}
     assert weights == {"1": 0, "2": 90, "3": 10}
     # Versions with an alias or a weight are shown (v1 too, while it has had traffic of its own).
