@@ -23,7 +23,7 @@ from tests.fixtures.servers import wait_for
 
 MODEL = "fraud-detector"
 START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
-START_ALIASES = {"champion": "2", "challenger": "3"}
+START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 
 
 @pytest.fixture(scope="module")

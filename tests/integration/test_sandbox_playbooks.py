@@ -213,7 +213,7 @@ def test_regression_after_promotion_reverts_to_the_previous_champion(sandbox, sa
     completed = run("regression-after-promotion", sandbox_config, env, "--answers", given, "--yes")
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "candidate v2, stable v1" in " ".join(completed.stdout.split())
-    assert registry.get_aliases(MODEL).aliases == {"champion": "1", "challenger": "3"}
+    assert registry.get_aliases(MODEL).aliases == {"champion": "1", "challenger": "3", "fallback": "4"}
     weights = router.read_state(MODEL).weights()
     assert weights["2"] == 0 and weights["1"] == 90 and weights["3"] == 10
     assert posts(http_receiver, "oncall")

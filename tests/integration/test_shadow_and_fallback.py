@@ -12,13 +12,13 @@ import signal
 import pytest
 
 from console.adapters.haproxy import HAProxyRouter
-from console.adapters.journal_sql import SqlJournal
 from console.domain.journal import EventKind
 from console.domain.routing import Mirror
 from console.sandbox.scenarios import SHADOW_DISAGREE_SEGMENTS
 from console.sandbox.templates import backend_name, shadow_map_path
 from tests.fixtures.servers import run_cli, wait_for
 from tests.integration.conftest import MODEL, START_ALIASES, START_WEIGHTS
+from tests.integration.test_rollback import events
 
 # A short gate for a test: every segment must pass for 30 s, each evaluation judging the last minute (about
 # 700 pairs per segment at the sandbox's rate). With the servers' 0.1 % random errors, 700 copies prove an
@@ -44,14 +44,6 @@ def mirror_router(sandbox, systems):
                            shadow_map=str(shadow_map_path(sandbox.dir)))
     yield router
     router.set_mirror(MODEL, None, expected=router.read_mirror(MODEL))
-
-
-def events(env: dict, kinds=None) -> list:
-    journal = SqlJournal(env["REWIND_JOURNAL__URL"])
-    try:
-        return [e for head in journal.incidents() for e in journal.events(head.incident_id, kinds)]
-    finally:
-        journal.close()
 
 
 def shadow_status(config: str, env: dict) -> dict:
