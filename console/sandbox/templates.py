@@ -186,8 +186,8 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
     ]
     for version, port in sorted(servers.items(), key=lambda kv: int(kv[0])):
         lines.append(
-            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)} check inter 1s fastinter 250ms fall 2 rise 2"
-            " observe layer7 error-limit 4 on-error mark-down"
+            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)}"
+            " check inter 1s fastinter 250ms fall 2 rise 2 observe layer7 error-limit 4 on-error mark-down"
         )
     if fallback_port is not None:
         lines.append(f"    server {FALLBACK_SERVER} 127.0.0.1:{fallback_port} backup check inter 1s fall 2 rise 2")

@@ -125,12 +125,8 @@ class ShadowService:
 
     def read_gate(self, model: str, mirror: Mirror, started_at: float, now: float) -> GateReading:
         """The gate over its window; a partial mirror needs only its share of coverage."""
-        gate = self.gate
-        if mirror.percent < 100:
-            scaled = replace(gate.limits, min_coverage=gate.limits.min_coverage * mirror.percent / 100)
-            gate = ShadowGate(gate.metrics, scaled, gate.window_s, gate.evidence_window, gate.step_s, gate.clock)
-        return gate.over_window(model, mirror.shadow, mirror.baseline, started_at, now,
-                                self.settings.price_per_cpu_second)
+        return self.gate.over_window(model, mirror.shadow, mirror.baseline, started_at, now,
+                                     self.settings.price_per_cpu_second, mirror.percent / 100)
 
     # -- planning ---------------------------------------------------------------------------
     def _read(self, model: str) -> tuple[AliasMap, dict[str, int], Mirror | None, RouterState]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from console.adapters.protocols import MetricsSource
 from console.domain.errors import ConfigError, MetricsError
@@ -263,8 +263,11 @@ class ShadowGate:
         return sum(c for c in copies if c) if copies else None
 
     def over_window(self, model: str, shadow_version: str, champion_version: str, started_at: float, now: float,
-                    price: float | None = None) -> GateReading:
+                    price: float | None = None, mirrored_share: float = 1.0) -> GateReading:
         """Each segment's verdict now, and the clock: how long every segment has passed, from one range evaluation.
+
+        ``mirrored_share`` is the share of the champion's answers the mirror copies (its
+        percent / 100): coverage is judged against that share of ``min_coverage``.
 
         The same queries as :meth:`now` are evaluated every ``step_s`` over the last
         ``window_s`` (or since ``started_at``, when the shadow is younger), the last
@@ -274,6 +277,8 @@ class ShadowGate:
             The reading at ``now`` with its clock; when the metrics cannot be read,
             every segment last seen HOLDs ``metrics unavailable: …`` and the clock is at 0.
         """
+        limits = self.limits if mirrored_share >= 1.0 else \
+            replace(self.limits, min_coverage=self.limits.min_coverage * mirrored_share)
         step = max(self.step_s, math.ceil(self.window_s / MAX_POINTS))
         span = now - started_at
         points = math.ceil(self.window_s / step - 1e-9) if span >= self.window_s else max(0, math.floor(span / step))
@@ -299,7 +304,7 @@ class ShadowGate:
         evaluations = []
         for index, at_index in enumerate(values):
             at = start + index * step
-            judged = judge_segments(_evidence(at_index, segments, shadow_version, champion_version), self.limits,
+            judged = judge_segments(_evidence(at_index, segments, shadow_version, champion_version), limits,
                                     price, problems)
             evaluations.append((at, warming_up(judged, at - started_at, self.evidence_window_s,
                                                self.evidence_window)))
