@@ -467,8 +467,9 @@ def warming_up(verdicts: Sequence[SegmentVerdict], seconds_since_start: float, e
     reason = (f"warming up: the evidence window ({window}) is not yet full since the shadow started "
               f"({format_clock(max(seconds_since_start, 0.0))} of {format_clock(evidence_window_s)})")
     warming = CriterionResult("window", GateVerdict.HOLD, reason)
-    return tuple(_verdict(v.segment, (warming, *v.criteria), v.evidence) if v.evidence is not None
-                 else v for v in verdicts)
+    # What the window cannot show yet (coverage, bounds still loose) goes unsaid; a proven failure is said.
+    return tuple(_verdict(v.segment, (warming, *(c for c in v.criteria if c.verdict is GateVerdict.FAIL)),
+                          v.evidence) if v.evidence is not None else v for v in verdicts)
 
 
 def unavailable_segment(segment: str, reason: str) -> SegmentVerdict:
@@ -599,9 +600,15 @@ class GateReading:
                 return f"gate held: every segment passed for {format_clock(clock.window)} ({len(self.segments)})"
             lead = count
         else:
-            lead = "; ".join(f"{segment.verdict.name} in {segment.segment}: {segment.reason}"
-                             for wanted in (GateVerdict.FAIL, GateVerdict.HOLD)
-                             for segment in self.segments if segment.verdict is wanted)
+            # Segments that say the same are said once: "HOLD in eu-ios, us-web: …", "HOLD in every segment: …".
+            said: dict[tuple[GateVerdict, str], list[str]] = {}
+            for wanted in (GateVerdict.FAIL, GateVerdict.HOLD):
+                for segment in self.segments:
+                    if segment.verdict is wanted:
+                        said.setdefault((wanted, segment.reason), []).append(segment.segment)
+            lead = "; ".join(
+                f"{verdict.name} in {'every segment' if len(names) == len(self.segments) > 1 else ', '.join(names)}: "
+                f"{reason}" for (verdict, reason), names in said.items())
         return lead if clock is None else f"{lead}; held {clock.text}"
 
 

@@ -441,3 +441,11 @@ def test_a_long_window_is_read_at_a_coarser_step():
         "churn", SHADOW, CHAMPION, started_at=NOW - 200_000, now=NOW)
     _, _, _, start, end, step = metrics.calls[-1]
     assert (end - start) / step <= 2000 and end - start >= 86_400 and reading.holds
+
+
+def test_segments_that_say_the_same_are_said_once_and_warming_up_hides_what_the_window_cannot_show():
+    metrics = FakeShadowMetrics(steady(dict.fromkeys(SEGMENTS, quantities(pairs=400.0))))
+    warming = gate(metrics).over_window("churn", SHADOW, CHAMPION, started_at=NOW - 60, now=NOW)
+    assert warming.summary.startswith("HOLD in every segment: window: warming up")
+    assert warming.summary.count("warming up") == 1
+    assert all([c.criterion for c in s.criteria] == ["window"] for s in warming.segments)
