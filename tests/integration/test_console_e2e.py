@@ -35,7 +35,7 @@ START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
 START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 # What the rollback's preview plans from that start: v3 (the challenger) drained into v2, its alias removed.
 PLANNED_WEIGHTS = {"1": 0, "2": 100, "3": 0}
-PLANNED_ALIASES = {"champion": "2"}
+PLANNED_ALIASES = {"champion": "2", "fallback": "4"}
 EXITED = "[rewind exited with status "
 
 

@@ -115,7 +115,7 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
-    assert {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == {"champion": "2"}
+    assert {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == {"champion": "2", "fallback": "4"}
     assert "rewind.left_by" in client.get_model_version(MODEL, "3").tags
     # The journal: decision, intent, applied, verified, in that order.
     assert action_events(journal_env, action) == ["decision", "action.intent", "action.applied", "action.verified"]
@@ -188,8 +188,8 @@ def test_two_rollbacks_at_once_exactly_one_applies(sandbox_config, systems, jour
     [
         ("after-intent", "not applied", START_WEIGHTS, START_ALIASES),
         ("after-router-step-1", "partly applied: router changed", {"1": 0, "2": 100, "3": 0}, START_ALIASES),
-        ("after-alias-challenger", "fully applied", {"1": 0, "2": 100, "3": 0}, {"champion": "2"}),
-        ("after-applied", None, {"1": 0, "2": 100, "3": 0}, {"champion": "2"}),
+        ("after-alias-challenger", "fully applied", {"1": 0, "2": 100, "3": 0}, {"champion": "2", "fallback": "4"}),
+        ("after-applied", None, {"1": 0, "2": 100, "3": 0}, {"champion": "2", "fallback": "4"}),
     ],
 )
 def test_kill_9_at_every_boundary_is_recovered(sandbox_config, systems, journal_env, boundary, outcome, weights,
@@ -259,7 +259,7 @@ def test_an_alias_moved_since_the_preview_is_a_conflict_before_anything_changes(
     finally:
         service.journal.close()
     assert router.read_state(MODEL).weights() == START_WEIGHTS
-    assert registry.get_aliases(MODEL).aliases == {"champion": "2", "challenger": "1"}
+    assert registry.get_aliases(MODEL).aliases == {"champion": "2", "challenger": "1", "fallback": "4"}
     assert action_events(journal_env, preview.plan.action_id) == ["action.intent", "action.failed"]
 
 

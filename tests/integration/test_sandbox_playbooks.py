@@ -105,7 +105,7 @@ def test_canary_regression_drains_the_challenger(sandbox, sandbox_config, system
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
-    assert {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == {"champion": "2"}
+    assert {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == {"champion": "2", "fallback": "4"}
     # Every step is in the journal, with the decision and the action's own events.
     finished = steps_finished(env)
     assert finished[0] == "orient" and finished[-1] == "rolled-back"
@@ -164,7 +164,7 @@ def test_a_run_killed_after_posting_never_posts_again(sandbox, sandbox_config, s
     # The candidate is aborted: traffic, alias, tag, as MLflow and HAProxy report them.
     router, registry = systems
     assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
-    assert registry.get_aliases(MODEL).aliases == {"champion": "2"}
+    assert registry.get_aliases(MODEL).aliases == {"champion": "2", "fallback": "4"}
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
@@ -181,7 +181,7 @@ def test_version_outage_drains_at_once_and_verifies_from_the_router(sandbox, san
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "ended: rolled_back" in completed.stdout
     assert router.read_state(MODEL).weights() == {"1": 0, "2": 100, "3": 0}
-    assert registry.get_aliases(MODEL).aliases == {"champion": "2"}
+    assert registry.get_aliases(MODEL).aliases == {"champion": "2", "fallback": "4"}
     [verified] = journal_events(env, [EventKind.ACTION_VERIFIED])
     assert verified.payload["observed"]["leave_share"] < 0.01  # HAProxy's own counters: v3 got nothing
     [sent] = posts(http_receiver, "oncall")
