@@ -115,7 +115,8 @@ def test_a_regression_rollback_drains_the_challenger_and_moves_the_alias(sandbox
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
-    assert {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == {"champion": "2", "fallback": "4"}
+    aliases = {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()}
+    assert aliases == {"champion": "2", "fallback": "4"}
     assert "rewind.left_by" in client.get_model_version(MODEL, "3").tags
     # The journal: decision, intent, applied, verified, in that order.
     assert action_events(journal_env, action) == ["decision", "action.intent", "action.applied", "action.verified"]

@@ -105,7 +105,8 @@ def test_canary_regression_drains_the_challenger(sandbox, sandbox_config, system
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
-    assert {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()} == {"champion": "2", "fallback": "4"}
+    aliases = {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()}
+    assert aliases == {"champion": "2", "fallback": "4"}
     # Every step is in the journal, with the decision and the action's own events.
     finished = steps_finished(env)
     assert finished[0] == "orient" and finished[-1] == "rolled-back"
