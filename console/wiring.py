@@ -230,13 +230,19 @@ def build_playbook_source(loaded: LoadedConfig | None) -> PlaybookFiles:
 
 def build_playbook_runner(loaded: LoadedConfig, environ: Mapping[str, str] | None = None,
                           rollback: RollbackService | None = None) -> PlaybookRunner:
-    """The playbook runner over the rollback use case, the playbook files, the webhooks and the endpoints."""
+    """The playbook runner over the rollback use case, the playbook files, the webhooks and the endpoints,
+    with shadow + promote over the same rollback use case (for shadow and promote steps and gate checks)."""
     from console.adapters.identity import holder_alive
     from console.services.playbooks import PlaybookRunner
+    from console.services.shadow import ShadowService, ShadowSettings
 
     config = loaded.config
-    return PlaybookRunner(rollback or build_rollback_service(loaded, environ), build_playbook_source(loaded),
-                          build_notifier(config, environ), build_endpoints(config, environ), is_live=holder_alive)
+    rollback = rollback or build_rollback_service(loaded, environ)
+    shadow = ShadowService(rollback, build_shadow_gate(config),
+                           ShadowSettings(alias=config.shadow.alias,
+                                          price_per_cpu_second=config.shadow.price_per_cpu_second))
+    return PlaybookRunner(rollback, build_playbook_source(loaded), build_notifier(config, environ),
+                          build_endpoints(config, environ), is_live=holder_alive, shadow=shadow)
 
 
 class ConsoleBackend:

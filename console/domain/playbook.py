@@ -31,6 +31,27 @@ class ActionKind(StrEnum):
     UNDO = "undo"
     TAG = "tag"
     HTTP = "http"
+    SHADOW = "shadow"
+    PROMOTE = "promote"
+    FALLBACK = "fallback"
+
+
+PROCEDURE_ACTIONS = (ActionKind.ROLLBACK, ActionKind.UNDO, ActionKind.SHADOW, ActionKind.PROMOTE,
+                     ActionKind.FALLBACK)
+"""Actions carried out by the one action procedure (preview, confirmation, compare-and-set, verification)."""
+
+OPERATIONS: dict[ActionKind, tuple[str, ...]] = {
+    ActionKind.SHADOW: ("start", "stop"),
+    ActionKind.PROMOTE: ("promote", "revert"),
+    ActionKind.FALLBACK: ("engage", "restore", "drill"),
+}
+"""What each action with an ``operation`` may do; the first of promote's is its default."""
+
+DEFAULT_OPERATION: dict[ActionKind, str] = {ActionKind.PROMOTE: "promote"}
+"""The operation an action takes when the step names none (the others must name one)."""
+
+GATES = ("shadow",)
+"""What a check's ``gate`` may judge: ``shadow`` is the promotion gate of the model's shadow."""
 
 
 OUTCOMES = ("rolled_back", "not_rolled_back", "escalated", "aborted", "resolved")
@@ -133,8 +154,9 @@ class Step:
         next: the following step (guidance, choice options aside, notify).
         branches: branch name -> step id (check, action, wait).
         metric: a check's catalogue metric.
+        gate: a check's gate instead of a metric (``shadow``: the shadow's promotion gate).
         metrics: a wait's catalogue metrics.
-        version: the input a check or wait judges, a tag's version.
+        version: the input a check or wait judges, a tag's version, the version a shadow starts.
         segments: a check's segments (empty: every segment).
         suspect_as: what a suspect cell counts as in a check: ``no_data``, ``fail`` or ``pass``.
         prompt: a choice's question.
@@ -147,6 +169,10 @@ class Step:
         key, value: a tag's key and (templated) value.
         endpoint: an http action's endpoint name (config ``endpoints``).
         body: an http action's templated body.
+        operation: what a shadow (start, stop), promote (promote, revert) or fallback (engage,
+            restore, drill) action does.
+        percent: the share of the champion's requests a shadow start copies (1-100).
+        seconds: how long a fallback drill keeps the primaries out.
         confirm: whether an action asks for confirmation.
         dry_run: ``describe`` or ``stop``: what the action does in a dry run.
         stable_for: a wait's consecutive evaluations without a breach.
@@ -164,6 +190,7 @@ class Step:
     next: str | None = None
     branches: dict[str, str] = field(default_factory=dict)
     metric: str | None = None
+    gate: str | None = None
     metrics: tuple[str, ...] = ()
     version: str = "candidate"
     segments: tuple[str, ...] = ()
@@ -180,6 +207,9 @@ class Step:
     value: str = ""
     endpoint: str | None = None
     body: dict[str, object] = field(default_factory=dict)
+    operation: str | None = None
+    percent: int | None = None
+    seconds: float | None = None
     confirm: bool = True
     dry_run: str = "describe"
     stable_for: int = 3

@@ -29,7 +29,11 @@ from typing import Any
 
 from console.domain.playbook import (
     BRANCHES,
+    DEFAULT_OPERATION,
+    GATES,
+    OPERATIONS,
     OUTCOMES,
+    PROCEDURE_ACTIONS,
     TIMEOUT_ENDS,
     ActionKind,
     EntryCondition,
@@ -136,7 +140,8 @@ class CheckContext:
             an empty set when none are configured (every name refused).
         webhook_names: config ``notify.webhooks``, as ``endpoint_names``; ``copy`` is always allowed.
         require_confirmation: config ``playbooks.require_confirmation``: refuse
-            ``confirm: false`` on ``rollback`` and ``undo``.
+            ``confirm: false`` on the actions the one action procedure carries out
+            (``rollback``, ``undo``, ``shadow``, ``promote``, ``fallback``).
     """
 
     metric_names: frozenset[str] = frozenset()
@@ -177,7 +182,7 @@ TOP_REQUIRED = ("id", "version", "steps")
 COMMON_STEP_KEYS = ("id", "kind", "title", "text")
 KIND_KEYS: dict[StepKind, tuple[str, ...]] = {
     StepKind.GUIDANCE: ("next",),
-    StepKind.CHECK: ("metric", "version", "segments", "suspect_as", "branches"),
+    StepKind.CHECK: ("metric", "gate", "version", "segments", "suspect_as", "branches"),
     StepKind.CHOICE: ("prompt", "options", "timeout"),
     StepKind.ACTION: ("action", "confirm", "timeout", "dry_run", "branches"),
     StepKind.WAIT: ("metrics", "version", "stable_for", "every_s", "timeout", "branches"),
@@ -186,7 +191,7 @@ KIND_KEYS: dict[StepKind, tuple[str, ...]] = {
 }
 KIND_REQUIRED: dict[StepKind, tuple[str, ...]] = {
     StepKind.GUIDANCE: ("text", "next"),
-    StepKind.CHECK: ("metric", "branches"),
+    StepKind.CHECK: ("branches",),  # and a metric or a gate: see step_rules
     StepKind.CHOICE: ("prompt", "options", "timeout"),
     StepKind.ACTION: ("action", "dry_run", "branches"),
     StepKind.WAIT: ("metrics", "timeout", "branches"),
@@ -198,13 +203,37 @@ ACTION_KEYS: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.UNDO: ("of",),
     ActionKind.TAG: ("version", "key", "value"),
     ActionKind.HTTP: ("endpoint", "body"),
+    ActionKind.SHADOW: ("operation", "version", "percent"),
+    ActionKind.PROMOTE: ("operation",),
+    ActionKind.FALLBACK: ("operation", "seconds"),
 }
 ACTION_REQUIRED: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.ROLLBACK: (),
     ActionKind.UNDO: ("of",),
     ActionKind.TAG: ("key", "value"),
     ActionKind.HTTP: ("endpoint",),
+    ActionKind.SHADOW: ("operation",),
+    ActionKind.PROMOTE: (),
+    ActionKind.FALLBACK: ("operation",),
 }
+OPERATION_KEYS: dict[str, dict[ActionKind, tuple[str, ...]]] = {
+    "version": {ActionKind.SHADOW: ("start",)},
+    "percent": {ActionKind.SHADOW: ("start",)},
+    "seconds": {ActionKind.FALLBACK: ("drill",)},
+}
+"""Action fields that apply to some operations only: key -> action -> the operations that take it."""
+OPERATION_REQUIRED: dict[tuple[ActionKind, str], tuple[str, ...]] = {
+    (ActionKind.SHADOW, "start"): ("version",),
+    (ActionKind.FALLBACK, "drill"): ("seconds",),
+}
+"""Fields an operation cannot do without: which version to shadow, how long to drill."""
+GATE_CHECK_EXCLUDES = ("metric", "version", "segments", "suspect_as")
+"""Check fields that judge a metric's cells: a gate check has none of them (the gate judges its own segments)."""
+MAX_DRILL_S = 600
+"""A drill takes the primaries out on purpose: at most ten minutes of it from one step."""
+NEW_FIELDS = ("gate", "operation", "percent", "seconds")
+"""Step fields added after playbooks were first journaled: left out of the structure when unset, so the
+structure of a playbook that does not use them is what it was."""
 ALL_STEP_KEYS = frozenset(COMMON_STEP_KEYS).union(*KIND_KEYS.values(), *ACTION_KEYS.values())
 MESSAGE_KEYS = ("summary", "what_changed", "why", "user_impact", "next_update")
 PROSE_STEP_KEYS = frozenset({"title", "text", "prompt", "message"})
@@ -218,6 +247,8 @@ _MISSING_HINTS = {
     "kind": f"one of {', '.join(kind.value for kind in StepKind)}",
     "action": f"one of {', '.join(action.value for action in ActionKind)}",
     "dry_run": "describe (say what it would do and go on) or stop (end the drill here)",
+    "version": "the input naming the version to put in shadow, e.g. version: candidate",
+    "seconds": "how long the primaries stay out, e.g. seconds: 10",
 }
 
 _REFERENCE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
@@ -799,6 +830,22 @@ class _Checker:
                 values["branches"] = self.read_branches(node, path, kind)
             case "metric":
                 values["metric"] = self.metric(node, path)
+            case "gate":
+                values["gate"] = self.one_of(node, path, GATES, "gate")
+            case "operation":
+                if action in OPERATIONS:
+                    values["operation"] = self.one_of(node, path, OPERATIONS[action], "operation")
+                else:
+                    values["operation"] = self.text(node, path)
+            case "percent":
+                values["percent"] = self.integer(node, path, 1, 100)
+            case "seconds":
+                seconds = self.positive(node, path)
+                if seconds is not None and seconds > MAX_DRILL_S:
+                    self.add(node, path, f"a drill of {seconds:g} s is too long: at most {MAX_DRILL_S} s "
+                                         "(it takes the primaries out on purpose)")
+                    seconds = None
+                values["seconds"] = seconds
             case "metrics":
                 values["metrics"] = self.metric_list(node, path, non_empty=True)
             case "version" | "leave" | "target":
@@ -845,10 +892,16 @@ class _Checker:
 
     def step_rules(self, item: MappingNode, path: str, kind: StepKind, action: ActionKind | None, found: Fields,
                    values: dict[str, Any]) -> None:
-        """Rules that span fields: defaults that name inputs, confirmation, timeouts."""
-        if kind in (StepKind.CHECK, StepKind.WAIT) or action is ActionKind.TAG:
+        """Rules that span fields: defaults that name inputs, a check's metric or gate, operations, confirmation,
+        timeouts."""
+        gate_check = kind is StepKind.CHECK and "gate" in found
+        if kind is StepKind.CHECK:
+            self.check_subject(item, path, found)
+        if (kind in (StepKind.CHECK, StepKind.WAIT) and not gate_check) or action is ActionKind.TAG:
             if "version" not in found:
                 self.default_input(item, path, "version", "candidate")
+        if action in OPERATIONS:
+            self.operation_rules(item, path, action, found, values)
         if action is ActionKind.ROLLBACK:
             for key, default in (("leave", "candidate"), ("target", "stable")):
                 if key not in found:
@@ -863,8 +916,7 @@ class _Checker:
             if confirm and "timeout" not in found:
                 self.add(item, _join(path, "timeout"),
                          f"a confirmed action needs 'timeout': {_MISSING_HINTS['timeout']}")
-            if confirm is False and action in (ActionKind.ROLLBACK, ActionKind.UNDO) \
-                    and self.context.require_confirmation:
+            if confirm is False and action in PROCEDURE_ACTIONS and self.context.require_confirmation:
                 self.add(found["confirm"][1], _join(path, "confirm"),
                          f"confirm: false is refused for {_a(str(action))}: "
                          f"config playbooks.require_confirmation is true")
@@ -878,6 +930,42 @@ class _Checker:
                 self.add(item, _join(path, "timeout"),
                          f"can never be stable: {stable_for} evaluations {every_s:g} s apart take {needed_s:g} s, "
                          f"longer than the timeout ({timeout.minutes * 60:g} s)")
+
+    def check_subject(self, item: MappingNode, path: str, found: Fields) -> None:
+        """A check judges one thing: a catalogue metric's cells, or a gate (none of the metric's fields then)."""
+        if "gate" in found:
+            if "metric" in found:
+                self.add(found["gate"][0], _join(path, "gate"),
+                         "a check judges a metric or a gate, not both: make it two checks")
+                return
+            for key in GATE_CHECK_EXCLUDES:
+                if key in found:
+                    self.add(found[key][0], _join(path, key),
+                             f"{key!r} does not apply to a gate check: the gate judges the shadow against the "
+                             "champion in every segment itself")
+            return
+        if "metric" not in found and not any(self.misspelt(key, item, found) for key in ("metric", "gate")):
+            self.add(item, _join(path, "metric"), "a check step needs 'metric' (a catalogue metric) or 'gate' "
+                                                  f"({', '.join(GATES)}: the shadow's promotion gate)")
+
+    def operation_rules(self, item: MappingNode, path: str, action: ActionKind, found: Fields,
+                        values: dict[str, Any]) -> None:
+        """An operation's own fields: given only where they apply, present where it needs them; the default."""
+        operation = values.get("operation")
+        if "operation" not in found:
+            operation = DEFAULT_OPERATION.get(action)
+            values["operation"] = operation
+        if operation is None:
+            return  # missing (reported as required) or unknown (reported where it is)
+        for key, by_action in OPERATION_KEYS.items():
+            allowed = by_action.get(action)
+            if allowed is not None and key in found and operation not in allowed:
+                self.add(found[key][0], _join(path, key),
+                         f"{key!r} applies only to operation {' or '.join(allowed)}, not {operation}")
+        for key in OPERATION_REQUIRED.get((action, operation), ()):
+            if key not in found and not self.misspelt(key, item, found):
+                self.add(item, _join(path, key), f"{_a(str(action))} {operation} needs {key!r}: "
+                                                 f"{_MISSING_HINTS[key]}")
 
     def read_branches(self, node: Node, path: str, kind: StepKind) -> dict[str, str] | None:
         names = BRANCHES[kind]
@@ -1184,6 +1272,8 @@ def _step_structure(step: Step) -> dict[str, object]:
         if key in PROSE_STEP_KEYS:
             continue
         value: object = getattr(step, key)
+        if key in NEW_FIELDS and value is None:
+            continue
         if key == "options":
             value = [{"id": option.id, "next": option.next} for option in step.options]
         elif key == "timeout":

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from console.domain.journal import Event, EventKind
 from console.domain.playbook import EntryCondition, Playbook, Step
+from console.domain.shadow import GateReading, GateVerdict
 from console.domain.verdicts import WORD, Matrix, State, Verdict, overall_state
 
 REFERENCE = re.compile(r"\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}")
@@ -267,6 +268,30 @@ def judge_check(matrix: Matrix, step: Step, version: str | None) -> CheckOutcome
     tally = ", ".join(f"{n} {word}" for word, n in counts.items())
     return CheckOutcome(branch, state, f"{where}: {tally} of {len(cells)} segment(s); {first.segment}: "
                                        f"{first.reason}", cells)
+
+
+def judge_gate(reading: GateReading | None, problem: str | None = None) -> CheckOutcome:
+    """Judge a ``gate: shadow`` check on the shadow's promotion gate, read over its window.
+
+    ``pass`` when the gate holds (every segment passed for the whole window),
+    ``fail`` when a segment fails, ``no_data`` otherwise: a HOLD (too few pairs,
+    too little coverage, a window not yet over) proves nothing either way, and
+    neither does a model without a shadow.
+
+    Args:
+        reading: the gate over its window, ``None`` when nothing is mirrored.
+        problem: why the shadow's state could not be read in full (a mirror of another champion...).
+    """
+    if reading is None:
+        why = problem or "no shadow is mirrored from the champion: start one first (a shadow start action)"
+        return CheckOutcome("no_data", State.NO_DATA, why, ())
+    where = f"shadow v{reading.shadow_version} against v{reading.champion_version}"
+    summary = reading.summary + (f" ({problem})" if problem else "")
+    if reading.verdict is GateVerdict.FAIL:
+        return CheckOutcome("fail", State.BREACH, f"{where}: {summary}", ())
+    if reading.holds and problem is None:
+        return CheckOutcome("pass", State.PASS, f"{where}: {summary}", ())
+    return CheckOutcome("no_data", State.NO_DATA, f"{where}: {summary}", ())
 
 
 # -- entry conditions --------------------------------------------------------------------------

@@ -31,12 +31,12 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from console.adapters.protocols import Endpoints, Notifier, PlaybookSource
 from console.domain.errors import LockHeldError, RewindError, UsageError
 from console.domain.journal import Actor, Event, EventKind, LockChange, canonical_json, check_payload, format_ts
-from console.domain.playbook import ActionKind, LoadedPlaybook, Playbook, Step, StepKind
+from console.domain.playbook import PROCEDURE_ACTIONS, ActionKind, LoadedPlaybook, Playbook, Step, StepKind
 from console.domain.playbook_check import Problem, prose_changes, structure_changes
 from console.domain.playbook_run import (
     CheckOutcome,
@@ -45,6 +45,7 @@ from console.domain.playbook_run import (
     StepResult,
     fold_run,
     judge_check,
+    judge_gate,
     match_entry,
     reference_values,
     render,
@@ -52,7 +53,9 @@ from console.domain.playbook_run import (
     runs_in,
     started_payload,
 )
+from console.domain.rollback import ActionKind as PlanKind
 from console.domain.rollback import Mode, Plan
+from console.domain.routing import describe_mirror
 from console.domain.status import StatusSnapshot
 from console.domain.verdicts import State
 from console.domain.versions import AliasMap, ModelVersion
@@ -60,6 +63,10 @@ from console.services.actions import ActionFace, ActionOptions, carry_out
 from console.services.journal import Placement
 from console.services.live import compose
 from console.services.rollback import TERMINAL, Preview, RefusedError, RollbackService
+
+if TYPE_CHECKING:
+    from console.services.fallback import FallbackService
+    from console.services.shadow import ShadowService
 
 RUN_LOCK_PREFIX = "playbook-run:"
 """A run's lock is kept beside the models' action locks, under this prefix and the run's id."""
@@ -201,12 +208,16 @@ class PlaybookRunner:
         is_live: whether a lock holder's process still runs (for reconciling an interrupted action).
         clock: the wall clock.
         sleep: how a wait step waits.
+        shadow: shadow + promote over the same rollback use case (``None``: shadow and promote
+            actions and gate checks cannot run; they take their ``failed``/``no_data`` branch).
+        fallback: the fallback's actions (default: built over ``rollback``, ``clock`` and ``sleep``).
     """
 
     def __init__(self, rollback: RollbackService, source: PlaybookSource | None = None,
                  notifier: Notifier | None = None, endpoints: Endpoints | None = None,
                  is_live: Callable[[str], bool] = lambda holder: True, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, shadow: ShadowService | None = None,
+                 fallback: FallbackService | None = None) -> None:
         self.rollback = rollback
         self.source = source
         self.notifier = notifier
@@ -214,6 +225,22 @@ class PlaybookRunner:
         self.is_live = is_live
         self.clock = clock
         self.sleep = sleep
+        self.shadow = shadow
+        self._fallback = fallback
+
+    @property
+    def fallback(self) -> FallbackService:
+        """The fallback's actions, over the runner's rollback use case."""
+        if self._fallback is None:
+            from console.services.fallback import FallbackService
+
+            self._fallback = FallbackService(self.rollback, self.clock, self.sleep)
+        return self._fallback
+
+    def _shadow(self) -> ShadowService:
+        if self.shadow is None:
+            raise UsageError("shadow + promote is not available to this playbook runner (no shadow service)")
+        return self.shadow
 
     # -- reading the systems -------------------------------------------------------------------
     def snapshot(self, model: str) -> StatusSnapshot:
@@ -497,6 +524,8 @@ class PlaybookRunner:
         return StepResult(step.id, visit, option.id, reason=answer.reason, next=option.next)
 
     def _check(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
+        if step.gate is not None:
+            return self._gate_check(run, step, face, visit)
         try:
             snapshot = self.snapshot(run.state.model)
         except RewindError as exc:
@@ -514,6 +543,29 @@ class PlaybookRunner:
         face.checked(step, outcome)
         return StepResult(step.id, visit, outcome.branch, reason=outcome.reason,
                           summary=f"{step.metric}: {outcome.branch}", next=step.branches[outcome.branch])
+
+    def _gate_check(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
+        """A ``gate: shadow`` check: the promotion gate over its window, as ``rewind shadow status`` reads it."""
+        try:
+            status = self._shadow().status(run.state.model)
+        except RewindError as exc:
+            outcome = CheckOutcome("no_data", State.NO_DATA, f"the shadow could not be read: {exc}", ())
+            gate = None
+        else:
+            gate = status.gate
+            outcome = judge_gate(gate, status.problem)
+        run.log.record(EventKind.NOTE, {
+            "text": f"{step.id}: {step.gate} gate: {outcome.branch}: {outcome.reason}", "run_id": run.state.run_id,
+            "step_id": step.id, "branch": outcome.branch,
+            "gate": None if gate is None else {
+                "verdict": gate.verdict.value, "holds": gate.holds, "shadow": gate.shadow_version,
+                "champion": gate.champion_version,
+                "held_for_s": gate.clock.held_for if gate.clock else None,
+                "segments": {item.segment: item.verdict.value for item in gate.segments}},
+        })
+        face.checked(step, outcome)
+        return StepResult(step.id, visit, outcome.branch, reason=outcome.reason,
+                          summary=f"{step.gate} gate: {outcome.branch}", next=step.branches[outcome.branch])
 
     def _wait(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
         minutes = step.timeout.minutes if step.timeout else 5.0
@@ -599,14 +651,85 @@ class PlaybookRunner:
 
     # -- actions -----------------------------------------------------------------------------------
     def _action(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
-        if step.action in (ActionKind.ROLLBACK, ActionKind.UNDO):
-            return self._rollback(run, step, face, visit)
+        if step.action is ActionKind.FALLBACK and step.operation == "drill":
+            return self._drill(run, step, face, visit)
+        if step.action in PROCEDURE_ACTIONS:
+            return self._procedure(run, step, face, visit)
         return self._change(run, step, face, visit)
 
     def _placement(self, run: Run) -> Placement:
         return Placement(run.state.model, "named", incident_id=run.state.incident_id)
 
-    def _rollback(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
+    def _plan(self, run: Run, step: Step, face: RunFace, reason: str) -> Preview | None:
+        """The step's action planned on the systems as they are now; ``None``: an undo with nothing to undo.
+
+        Raises:
+            RefusedError: the action is refused as planned (a promotion whose gate has not held).
+            RewindError: it cannot be planned (no shadow, no backup server, a system unreadable...).
+        """
+        state = run.state
+        service = self.rollback
+        model = state.model
+        if step.action is ActionKind.UNDO:
+            undone = next((r for r in reversed(state.results) if r.step_id == step.of), None)
+            if undone is None or not undone.action_id:
+                return None
+            return service.undo_preview(undone.action_id, reason, self._placement(run))[0]
+        if step.action is ActionKind.ROLLBACK:
+            return service.preview(model, state.inputs.get(step.leave), state.inputs.get(step.target),
+                                   Mode(step.mode), reason, named_by="chosen by the playbook")
+        if step.action is ActionKind.SHADOW:
+            if step.operation == "start":
+                version = state.inputs.get(step.version)
+                if version is None:
+                    raise UsageError(f"input {step.version!r} names no version")
+                return self._shadow().start_preview(model, version, step.percent or 100, reason)
+            return self._shadow().stop_preview(model, reason)
+        if step.action is ActionKind.PROMOTE:
+            if step.operation == "revert":
+                return self._shadow().revert_preview(model, self._promotion_to_revert(run), reason)[0]
+            preview, gate = self._shadow().promote_preview(model, reason)
+            face.said(f"{step.id}: promotion gate: {gate.summary}", "good")
+            return preview
+        if step.operation == "engage":
+            return self.fallback.engage_preview(model, reason)
+        return self.fallback.restore_preview(model, reason)
+
+    def _announce(self, run: Run, step: Step, visit: int, action_id: str) -> tuple[float, ActionOptions]:
+        """Journal the action's id before it starts (a resume reconciles it); the confirmation's time left
+        and how the action is confirmed."""
+        run.log.record(EventKind.STEP_STARTED, {"run_id": run.state.run_id, "step_id": step.id, "visit": visit,
+                                                "action_id": action_id})
+        self._refresh(run)
+        timeout_s = self._remaining_s(run, step) if step.confirm and step.timeout else 0.0
+        confirmed_by = ("--yes" if run.yes else None) if step.confirm else \
+            f"playbook {run.playbook.id} (confirm: false)"
+        return timeout_s, ActionOptions(confirmed_by=confirmed_by, read_only=run.read_only)
+
+    @staticmethod
+    def _out_of_time(run: Run, step: Step, timeout_s: float) -> bool:
+        """Whether a confirmation is due but its step's time has already run out."""
+        return bool(step.confirm and not run.yes and step.timeout and timeout_s <= 0)
+
+    def _promotion_to_revert(self, run: Run) -> str | None:
+        """The promotion a revert step undoes: this run's, when the playbook promotes (never an older one).
+
+        A playbook without a promote step reverts the model's latest promotion still in force (``None``).
+
+        Raises:
+            UsageError: the playbook promotes, but this run's promotion changed nothing (refused, not planned).
+        """
+        promoting = {s.id for s in run.playbook.steps if s.action is ActionKind.PROMOTE and s.operation != "revert"}
+        if not promoting:
+            return None
+        promoted = next((r.action_id for r in reversed(run.state.results)
+                         if r.step_id in promoting and r.action_id), None)
+        if promoted is None:
+            raise UsageError("this run promoted nothing: there is no promotion of its own to revert")
+        return promoted
+
+    def _procedure(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
+        """A rollback, undo, shadow, promote or fallback engage/restore: the one action procedure."""
         state = run.state
         service = self.rollback
         if state.current_action_id and not run.dry_run:
@@ -614,32 +737,29 @@ class PlaybookRunner:
             if reconciled is not None:
                 return reconciled
         reason = f"playbook {run.playbook.id}, step {step.id}" + _why(run)
+        what = _action_words(step)
         try:
-            if step.action is ActionKind.UNDO:
-                undone = next((r for r in reversed(state.results) if r.step_id == step.of), None)
-                action_id = undone.action_id if undone else None
-                if not action_id:
-                    return StepResult(step.id, visit, "failed", reason=f"step {step.of} applied no action to undo",
-                                      next=step.branches["failed"])
-                preview, _ = service.undo_preview(action_id, reason, self._placement(run))
-            else:
-                preview = service.preview(state.model, state.inputs.get(step.leave), state.inputs.get(step.target),
-                                          Mode(step.mode), reason, named_by="chosen by the playbook")
+            planned = self._plan(run, step, face, reason)
         except RewindError as exc:
-            face.said(f"{step.id}: cannot plan the {step.action}: {exc}", "bad")
-            return StepResult(step.id, visit, "failed", reason=str(exc), summary=f"not planned: {exc}",
+            refused = isinstance(exc, RefusedError)
+            face.said(f"{step.id}: {'refused' if refused else 'cannot plan'} the {what}: {exc}", "bad")
+            # Why nothing was done, in the incident (a refused promotion is a decision the gate made).
+            verdict = "refused" if refused else "not planned"
+            run.log.record(EventKind.NOTE, {"text": f"{step.id}: the {what} was {verdict}: {exc}",
+                                            "run_id": state.run_id, "step_id": step.id, "refused": refused})
+            return StepResult(step.id, visit, "failed", reason=str(exc),
+                              summary=f"{'refused' if refused else 'not planned'}: {exc}",
                               next=step.branches["failed"])
+        if planned is None:
+            return StepResult(step.id, visit, "failed", reason=f"step {step.of} applied no action to undo",
+                              next=step.branches["failed"])
+        preview = planned
         plan = preview.plan
         if run.dry_run:
             return self._dry_action(step, face, visit, _describe_plan(plan, preview))
-        run.log.record(EventKind.STEP_STARTED, {"run_id": state.run_id, "step_id": step.id, "visit": visit,
-                                                "action_id": plan.action_id})
-        self._refresh(run)
-        timeout_s = self._remaining_s(run, step) if step.confirm and step.timeout else 0.0
-        options = ActionOptions(confirmed_by=("--yes" if run.yes else None) if step.confirm else "playbook "
-                                f"{run.playbook.id} (confirm: false)", read_only=run.read_only)
+        timeout_s, options = self._announce(run, step, visit, plan.action_id)
         try:
-            if step.confirm and not run.yes and step.timeout and timeout_s <= 0:
+            if self._out_of_time(run, step, timeout_s):
                 raise HumanTimeout(step.id)
             result = carry_out(service, preview, self._placement(run), face.action_face(step, preview, timeout_s),
                                options)
@@ -709,6 +829,56 @@ class PlaybookRunner:
         face.said(f"{step.id}: {action_id} did not complete: {reason}", "bad")
         return StepResult(step.id, visit, "failed", reason=reason, summary=f"{action_id} failed",
                           next=step.branches["failed"], action_id=action_id)
+
+    def _drill(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
+        """A fallback drill: engage for ``seconds``, count what callers got, restore; journaled by the drill.
+
+        An interrupted drill is never repeated: its engagement may still be in force, and the
+        step says so (restore is the next, ordinary, action).
+        """
+        state = run.state
+        seconds = step.seconds or 10.0
+        reason = f"playbook {run.playbook.id}, step {step.id}" + _why(run)
+        try:
+            preview = self.fallback.engage_preview(state.model, reason)
+        except RewindError as exc:
+            face.said(f"{step.id}: cannot plan the fallback drill: {exc}", "bad")
+            return StepResult(step.id, visit, "failed", reason=str(exc), summary=f"not planned: {exc}",
+                              next=step.branches["failed"])
+        if run.dry_run:
+            return self._dry_action(step, face, visit, f"drill the fallback for {seconds:g}s "
+                                                       f"({_describe_plan(preview.plan, preview)}), then restore")
+        if state.current_action_id:
+            out = ", ".join(sorted(preview.plan.servers_before)) or "none"
+            reason = (f"the drill was interrupted ({state.current_action_id}); not repeated. Primaries in service "
+                      f"now: {out}; restore the fallback if any is still out")
+            face.said(f"{step.id}: {reason}", "warn")
+            return StepResult(step.id, visit, "failed", reason=reason, next=step.branches["failed"])
+        drill_id = f"drill-{uuid.uuid4().hex[:8]}"
+        timeout_s, options = self._announce(run, step, visit, drill_id)
+        try:
+            if self._out_of_time(run, step, timeout_s):
+                raise HumanTimeout(step.id)
+            result, actions = self.fallback.drill(state.model, seconds, self._placement(run),
+                                                  face.action_face(step, preview, timeout_s), options)
+        except HumanTimeout:
+            return self._human_timeout(run, step, face, visit)
+        except AnswerMissing:
+            raise
+        except RewindError as exc:
+            face.said(f"{step.id}: {exc}", "bad")
+            return StepResult(step.id, visit, "failed", reason=str(exc), summary=f"drill failed: {exc}",
+                              next=step.branches["failed"])
+        if result is None:
+            why = "the responder did not confirm" if actions and actions[0].cancelled else "the engagement failed"
+            return StepResult(step.id, visit, "failed", reason=why, summary=f"no drill: {why}",
+                              next=step.branches["failed"])
+        restored = len(actions) > 1 and actions[-1].succeeded
+        passed = result.passed and restored
+        text = result.describe() + ("" if restored else "; the primaries were NOT all restored")
+        face.said(f"{step.id}: drill {text}", "good" if passed else "bad")
+        branch = "done" if passed else "failed"
+        return StepResult(step.id, visit, branch, reason=text, summary=f"drill {text}", next=step.branches[branch])
 
     def _dry_action(self, step: Step, face: RunFace, visit: int, description: str) -> StepResult:
         if step.dry_run == "stop":
@@ -819,12 +989,32 @@ def _as_check(step: Step, metric: str | None) -> Step:
     return replace(step, kind=StepKind.CHECK, metric=metric, suspect_as="no_data")
 
 
+def _action_words(step: Step) -> str:
+    """``rollback``, ``shadow start``, ``promote revert``...: what a step's action is, in words."""
+    action = str(step.action) if step.action else "action"
+    return f"{action} {step.operation}" if step.operation and step.operation != action else action
+
+
+_PLAN_WORDS = {PlanKind.SHADOW_START: "shadow start", PlanKind.SHADOW_STOP: "shadow stop",
+               PlanKind.PROMOTE: "promotion", PlanKind.FALLBACK_ENGAGE: "fallback engagement",
+               PlanKind.FALLBACK_RESTORE: "fallback restore"}
+
+
 def _describe_plan(plan: Plan, preview: Preview) -> str:
     weights = ", ".join(f"v{v} {plan.weights_before.get(v)}→{w}" for v, w in sorted(plan.weights_after.items())
                         if plan.weights_before.get(v) != w)
     aliases = ", ".join(f"{m.alias} {m.before or '-'}→{m.after or '-'}" for m in plan.alias_moves)
     if plan.is_noop:
         return f"change nothing ({preview.already or 'already in the planned state'})"
-    return (f"{plan.mode.value} {'undo' if plan.undoes else 'rollback'} v{plan.leave}→v{plan.target}: "
-            f"weights {weights or 'unchanged'}; aliases {aliases or 'unchanged'}")
+    if plan.kind in (PlanKind.ROLLBACK, PlanKind.UNDO) and not plan.moves_mirror and not plan.moved_servers:
+        return (f"{plan.mode.value} {'undo' if plan.undoes else 'rollback'} v{plan.leave}→v{plan.target}: "
+                f"weights {weights or 'unchanged'}; aliases {aliases or 'unchanged'}")
+    what = ("undo" if plan.undoes else _PLAN_WORDS.get(plan.kind, plan.kind.value))
+    parts = [f"weights {weights or 'unchanged'}", f"aliases {aliases or 'unchanged'}"]
+    if plan.moves_mirror:
+        parts.append(f"mirror {describe_mirror(plan.mirror_before)} → {describe_mirror(plan.mirror_after)}")
+    if plan.moved_servers:
+        parts.append("servers " + ", ".join(f"{n} {plan.servers_before.get(n, '?')}→{plan.servers_after[n]}"
+                                            for n in plan.moved_servers))
+    return f"{what} of {plan.model}: " + "; ".join(parts)
 
