@@ -16,15 +16,18 @@ from pathlib import Path
 import pytest
 import yaml
 
+from console.adapters.haproxy import HAProxyRouter
 from console.adapters.journal_sql import SqlJournal
 from console.config import load_config
 from console.domain.journal import EventKind
+from console.domain.routing import Mirror
 from console.domain.verdicts import State
 from console.sandbox.scenarios import DRIFT_SEGMENTS, REGRESSION_SEGMENTS
-from console.sandbox.templates import SANDBOX_WEBHOOKS
+from console.sandbox.templates import SANDBOX_WEBHOOKS, backend_name, shadow_map_path
 from console.wiring import build_status_service
 from tests.fixtures.servers import run_cli, wait_for
 from tests.integration.conftest import MODEL, START_ALIASES, START_WEIGHTS
+from tests.integration.test_shadow_and_fallback import QUICK, drain_challenger, shadow_status
 
 SHIPPED = Path(__file__).resolve().parents[2] / "playbooks"
 
@@ -81,7 +84,7 @@ def regression_visible(matrix) -> bool:
 
 def test_every_shipped_playbook_validates_against_the_sandbox_config(sandbox_config):
     files = sorted(str(p) for p in SHIPPED.glob("*.yaml"))
-    assert len(files) >= 6
+    assert len(files) >= 8
     completed = run_cli("playbook", "validate", "--config", sandbox_config, *files)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert completed.stdout.count(": ok (") == len(files)
@@ -240,6 +243,93 @@ def test_a_missing_answer_stops_and_says_which(sandbox_config, systems, env):
     assert "missing answer for step 'decide'" in completed.stderr
     assert time.monotonic() - started < 60
     assert len(completed.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def mirror_router(sandbox, systems):
+    """The sandbox's router with its mirror map; any mirror left is removed after the test."""
+    router = HAProxyRouter(str(sandbox.dir / "haproxy.sock"), {MODEL: backend_name(MODEL)},
+                           shadow_map=str(shadow_map_path(sandbox.dir)))
+    yield router
+    left = router.read_mirror(MODEL)
+    if left is not None:
+        router.set_mirror(MODEL, None, expected=left)
+
+
+def test_shadow_promotion_promotes_a_shadow_that_held_its_gate(sandbox, sandbox_config, systems, mirror_router,
+                                                                env, http_receiver):
+    router, registry = systems
+    env = {**env, **QUICK}  # the gate holds after 10 s of passing, each evaluation on 30 s of pairs
+    started = run_cli("shadow", "start", "--version", "3", "--config", sandbox_config, "--yes",
+                      "--reason", "try v3 in shadow", env=env)
+    assert started.returncode == 0, started.stderr + started.stdout
+    wait_for(lambda: shadow_status(sandbox_config, env)["gate"]["holds"], 150, "the shadow's gate to hold",
+             interval=3)
+
+    completed = run("shadow-promotion", sandbox_config, env, "--yes", timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "ended: resolved" in completed.stdout
+    # The promotion, as HAProxy and MLflow themselves report it.
+    assert router.read_state(MODEL).weights() == {"1": 0, "2": 0, "3": 100}
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
+    aliases = {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()}
+    assert aliases["champion"] == "3" and aliases["shadow"] == "2"
+    assert mirror_router.read_mirror(MODEL) == Mirror("2", "3", 100)  # the old champion, warm, in shadow
+    assert steps_finished(env) == ["orient", "gate", "promote", "watch", "tell-promoted", "promoted"]
+    [gate] = [e for e in journal_events(env, [EventKind.NOTE]) if e.payload.get("step_id") == "gate"]
+    assert gate.payload["gate"]["holds"] is True
+    [sent] = posts(http_receiver, "oncall")
+    assert "v3 promoted to champion" in sent.json_body["text"]
+
+    # Put everything back for the next tests: the promotion reverted, the shadow stopped.
+    reverted = run_cli("promote", "--revert", "--config", sandbox_config, "--yes", env=env)
+    assert reverted.returncode == 0, reverted.stderr + reverted.stdout
+    stopped = run_cli("shadow", "stop", "--config", sandbox_config, "--yes", env=env)
+    assert stopped.returncode == 0, stopped.stderr + stopped.stdout
+    assert mirror_router.read_mirror(MODEL) is None
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+
+
+def test_fallback_engages_when_the_champion_breaks_and_restores_it_once_fixed(sandbox, sandbox_config, systems,
+                                                                             env, http_receiver, tmp_path):
+    router, _ = systems
+    # The restore is verified from who answered: give the champion's health checks time to pass again.
+    env = {**env, "REWIND_ROLLBACK__VERIFY_WINDOW_S": "6"}
+    drain_challenger(router)
+    before = router.fallback(MODEL)
+    sandbox.set_scenario("broken-predictions")
+    wait_for(lambda: router.fallback(MODEL).fallback_served() > before.fallback_served() + 20, 30,
+             "the router to send requests to the fallback")
+    # The champion's error rate may be judged (a breach) or not (the router took it out: too few requests).
+    given = answers(tmp_path, decide={"option": "engage", "reason": "v2 answers 500 on predictions"})
+    first = run("fallback", sandbox_config, env, "--answers", given, "--yes")
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "missing answer for step 'recover'" in first.stderr  # the human says when the champion is fixed
+
+    # Engaged, as HAProxy reports it: the champion is taken out, the fallback keeps answering.
+    [champion] = [s for s in router.read_state(MODEL).servers if s.version == "2"]
+    assert champion.admin_state == "maint"
+    served = router.fallback(MODEL).fallback_served()
+    wait_for(lambda: router.fallback(MODEL).fallback_served() > served + 5, 10, "the fallback to keep answering")
+    [engaged] = posts(http_receiver, "oncall")
+    assert "the fallback serves, champion v2 is out" in engaged.json_body["text"]
+    [intent] = journal_events(env, [EventKind.ACTION_INTENT])
+    assert intent.payload["kind"] == "fallback_engage"
+    assert journal_events(env, [EventKind.ACTION_VERIFIED])
+
+    sandbox.set_scenario("healthy")
+    given = answers(tmp_path, decide={"option": "engage", "reason": "v2 answers 500 on predictions"},
+                    recover={"option": "restore", "reason": "v2's predictions fixed"})
+    second = run("fallback", sandbox_config, env, "--answers", given, "--yes")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "ended: resolved" in second.stdout
+    assert {s.admin_state for s in router.read_state(MODEL).servers} == {"ready"}
+    assert [e.payload["kind"] for e in journal_events(env, [EventKind.ACTION_INTENT])] \
+        == ["fallback_engage", "fallback_restore"]
+    restored = posts(http_receiver, "oncall")[-1]
+    assert "champion v2 serves again" in restored.json_body["text"]
 
 
 # Last: the drift stays in the champion's metric window for a minute, and the other runs verify the champion.
