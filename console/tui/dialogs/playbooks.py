@@ -64,13 +64,15 @@ class PlaybookPicker(ModalScreen[Picked | None]):
             self.show(self.ranked)
 
     def show(self, ranked: PlaybooksRanked) -> None:
-        """Fill the list: unfinished runs first (newest first), then the playbooks, then the invalid files."""
+        """Fill the list: why it is not ranked, unfinished runs (newest first), the playbooks, the invalid files."""
         self.ranked = ranked
         if not self.ready:
             return
         entries: list[tuple[str | None, Text, bool]] = []
         if ranked.error is not None:
             entries.append((None, Text(f"✗ cannot list the playbooks: {ranked.error}", style="bold"), True))
+        if ranked.rank_error is not None:  # first: seven playbooks fill an 80x24 list, and this says why
+            entries.append((None, Text(f"! not ranked: {ranked.rank_error}", style="bold"), True))
         for state in reversed(ranked.unfinished):
             prompt = Text.assemble(("↻ resume ", "bold"), (state.run_id, "bold"),
                                    f" of {state.playbook_id} at step ", (state.current or "?", "bold"))
@@ -87,8 +89,6 @@ class PlaybookPicker(ModalScreen[Picked | None]):
             for reason in match.reasons if match is not None else ():
                 prompt.append(f"\n  {reason}", style="" if reason.startswith("✓") else "dim")
             entries.append((f"start:{playbook.id}", prompt, False))
-        if ranked.rank_error is not None:
-            entries.append((None, Text(f"! not ranked: {ranked.rank_error}", style="bold"), True))
         if not ranked.ranked and ranked.error is None:
             entries.append((None, Text(f"no playbook is written for {self.model}", style="italic"), True))
         for problem in ranked.problems:
