@@ -223,7 +223,7 @@ class Sandbox:
         templates.shadow_map_path(self.dir).write_text("")
         (self.dir / "haproxy.cfg").write_text(templates.haproxy_config(
             self.dir, self.model, ports["frontend"], ports["exporter"], ports["admin"], ports["models"], weights,
-            ports["fallback"]))
+            ports["fallback"], protected=aliases.get("champion")))
         check = subprocess.run([haproxy_bin, "-c", "-q", "-f", str(self.dir / "haproxy.cfg")],
                                capture_output=True, text=True, timeout=30, check=False)
         if check.returncode != 0:

@@ -120,16 +120,20 @@ def shadow_map_path(state_dir: Path) -> Path:
 
 
 def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_port: int, admin_port: int,
-                   servers: dict[str, int], weights: dict[str, int], fallback_port: int | None = None) -> str:
+                   servers: dict[str, int], weights: dict[str, int], fallback_port: int | None = None,
+                   protected: str | None = None) -> str:
     """HAProxy in front of the model servers: weights, deep checks, fallback, mirror, admin sockets, exporter.
 
     The Runtime API listens on a unix socket (the default) and on a loopback TCP
-    port, the two ways an operator may reach a real HAProxy. Each server is checked
-    with a real prediction (a ``/health`` that stays green while predictions fail
-    would flap it in and out) and observed: four errors in a row take it out at once
-    (callers then see four or five failed answers, those in flight included).
-    When every primary is out the backup ``fallback`` server answers, and when it is
-    out too HAProxy answers a fixed default itself.
+    port, the two ways an operator may reach a real HAProxy. The ``protected``
+    version's server (the champion at start) is checked with a real prediction (a
+    ``/health`` that stays green while predictions fail would flap it in and out) and
+    observed: four errors in a row take it out at once (callers then see four or five
+    failed answers, those in flight included). When no primary with weight is up the
+    backup ``fallback`` server answers, and when it is out too HAProxy answers a fixed
+    default itself. HAProxy cannot change a server's checks at runtime: after a
+    promotion the protection stays with the server it started on until the sandbox
+    restarts.
     """
     backend = backend_name(model)
     shadow_map = shadow_map_path(state_dir)
@@ -185,10 +189,11 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         f" if {{ nbsrv({backend}) eq 0 }}",
     ]
     for version, port in sorted(servers.items(), key=lambda kv: int(kv[0])):
-        lines.append(
-            f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)}"
-            " check inter 1s fastinter 250ms fall 2 rise 2 observe layer7 error-limit 4 on-error mark-down"
-        )
+        # Only the protected server is checked and observed: HAProxy would otherwise take a failing canary
+        # out by itself, and the canary's failures are the responder's to see and act on (the drills).
+        guard = (" check inter 1s fastinter 250ms fall 2 rise 2 observe layer7 error-limit 4 on-error mark-down"
+                 if version == protected else "")
+        lines.append(f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)}{guard}")
     if fallback_port is not None:
         lines.append(f"    server {FALLBACK_SERVER} 127.0.0.1:{fallback_port} backup check inter 1s fall 2 rise 2")
     return "\n".join(lines) + "\n"

@@ -135,9 +135,10 @@ def test_shadow_slow_holds_on_coverage_and_leaves_the_champion_fast(sandbox, san
 
     def shed_everywhere():
         doc = shadow_status(sandbox_config, env)
-        segments = (doc["gate"] or {}).get("segments", [])
-        coverage = [next(c for c in s["criteria"] if c["criterion"] == "coverage") for s in segments]
-        return judged(doc) and all(c["verdict"] == "hold" for c in coverage) and doc
+        if not judged(doc):
+            return False
+        coverage = [next(c for c in s["criteria"] if c["criterion"] == "coverage") for s in doc["gate"]["segments"]]
+        return all(c["verdict"] == "hold" for c in coverage) and doc
 
     doc = wait_for(shed_everywhere, 180, "every segment to hold on coverage", interval=3)
     for segment in doc["gate"]["segments"]:
