@@ -191,7 +191,8 @@ class _LineFace:
 
     def checked(self, step: Step, outcome: CheckOutcome) -> None:
         style = {"pass": "green", "fail": "bold red"}.get(outcome.branch, "yellow")
-        self.console.print(Text(f"check {step.metric}: {outcome.branch.upper()} — {outcome.reason}", style=style))
+        judged = step.metric or f"the {step.gate} gate"
+        self.console.print(Text(f"check {judged}: {outcome.branch.upper()} — {outcome.reason}", style=style))
 
     def choose(self, step: Step, prompt: str, timeout_s: float) -> ChoiceAnswer:
         given = self.answers.get(step.id)
