@@ -140,13 +140,16 @@ class FallbackService:
         last = self._last_engagement_note(model)
         state = readiness.state
         failed_total = sum(s.answered_5xx for s in state.primaries)
-        if readiness.engaged and (last is None or last[0] == "released"):
+        weights = self.rollback.router.read_state(model).weights()
+        serving = [s for s in state.primaries if s.version is not None and weights.get(s.version, 0) > 0]
+        # Primaries put in maintenance were taken out by someone (an engage, a drill: journaled as actions),
+        # not failed: the router did not engage the fallback on its own.
+        taken_out = bool(serving) and all(s.status.upper().startswith("MAINT") for s in serving)
+        if readiness.engaged and not taken_out and (last is None or last[0] == "released"):
             # Failed answers since the last look the journal has (the release), else since the router started.
             since = int(str(last[1].get("primary_5xx", 0))) if last else 0
             failed = max(0, failed_total - since)
-            weights = self.rollback.router.read_state(model).weights()
-            down = ", ".join(f"{s.server} {s.status}" for s in state.primaries
-                             if s.version is not None and weights.get(s.version, 0) > 0)
+            down = ", ".join(f"{s.server} {s.status}" for s in serving)
             text = (f"fallback engaged by the router: no primary server of {model} that carries traffic is up "
                     f"({down}); {failed} failed answers (5xx) from the primaries "
                     + ("since the fallback was last released" if last else "since the router started"))
