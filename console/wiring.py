@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
     from console.adapters.journal_sql import SqlJournal
     from console.adapters.notify import HttpEndpoints, WebhookNotifier
     from console.adapters.playbook_files import PlaybookFiles
+    from console.services.fallback import FallbackService
     from console.services.journal import JournalService
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
@@ -266,6 +267,7 @@ class ConsoleBackend:
         self._live: LiveStatus | None = None
         self._rollback: RollbackService | None = None
         self._playbooks: PlaybookRunner | None = None
+        self._shadow: ShadowService | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -307,6 +309,24 @@ class ConsoleBackend:
             if self._playbooks is None:
                 self._playbooks = build_playbook_runner(self.loaded, self.environ, rollback)
             return self._playbooks
+
+    def shadow(self) -> ShadowService:
+        """Shadow + promote over the same rollback use case (and journal) as the console's actions."""
+        from console.services.shadow import ShadowService, ShadowSettings
+
+        rollback = self.rollback()
+        with self._lock:
+            if self._shadow is None:
+                s = self.config.shadow
+                self._shadow = ShadowService(rollback, build_shadow_gate(self.config),
+                                             ShadowSettings(alias=s.alias, price_per_cpu_second=s.price_per_cpu_second))
+            return self._shadow
+
+    def fallback(self) -> FallbackService:
+        """The fallback's readiness and actions over the same rollback use case (and journal)."""
+        from console.services.fallback import FallbackService
+
+        return FallbackService(self.rollback())
 
     def postmortems(self) -> PostMortems:
         """Closing and exporting incidents, with their metric history."""

@@ -32,6 +32,7 @@ from textual.widgets import Static
 
 from console.domain.errors import RewindError
 from console.tui import themes
+from console.tui.acting import ActionRequest, AppCarrier
 from console.tui.backend import Backend, BackendLoader, LoadingBackend
 from console.tui.matrix_model import Summary, summarise
 from console.tui.messages import (
@@ -50,7 +51,7 @@ from console.tui.messages import (
     SystemRead,
     UnfinishedRuns,
 )
-from console.tui.screens.overview import OverviewScreen, explanation
+from console.tui.screens.overview import OverviewScreen, explanation, rollback_request, undo_request
 from console.tui.terminal import HangupWatch, terminal_alive
 from console.tui.widgets.matrix import MatrixView
 from console.tui.widgets.status_header import (
@@ -69,7 +70,6 @@ if TYPE_CHECKING:
     from console.domain.metrics import QueryResult
     from console.domain.playbook import LoadedPlaybook
     from console.domain.playbook_run import RunState
-    from console.domain.rollback import Mode
     from console.domain.status import StatusSnapshot
     from console.services.live import HealthWatch, Reading
     from console.services.rollback import Preview
@@ -132,6 +132,8 @@ class RewindApp(App[int]):
         Binding("s", "sort", "sort"),
         Binding("slash", "filter", "filter"),
         Binding("m", "next_model", "model"),
+        Binding("v", "shadow", "shadow"),
+        Binding("f", "fallback", "fallback"),
     ]
 
     def __init__(self, backend: Backend | None = None, options: ConsoleOptions = ConsoleOptions(),
@@ -596,6 +598,9 @@ class RewindApp(App[int]):
             ("Approve a pending request", "two-person rule: approve another user's action", self.action_approve,
              "approve"),
             ("Timeline", "the model's incident: events, notes, close, export", self.action_timeline, "timeline"),
+            ("Shadow", "the shadow's gate per segment: start, stop, promote, revert", self.action_shadow, "shadow"),
+            ("Fallback", "is the fallback ready, does it serve: engage, restore, drill", self.action_fallback,
+             "fallback"),
             ("Playbooks", "walk through a playbook ranked on the current verdicts, or resume a run",
              self.action_playbooks, "playbooks"),
             ("Note", "add a note to the model's open incident", self.action_note, "note"),
@@ -629,6 +634,20 @@ class RewindApp(App[int]):
         state = self.journal_state
         if state is not None:
             self.call_after_refresh(screen.show, state.incident, state.events, state.error)
+
+    def action_shadow(self) -> None:
+        """The shadow view (its own screen: reads, keys and messages of its own)."""
+        from console.tui.screens.shadow import ShadowScreen
+
+        if not isinstance(self.top_screen, ShadowScreen):
+            self.push_screen(ShadowScreen())
+
+    def action_fallback(self) -> None:
+        """The fallback's readiness panel (its own screen)."""
+        from console.tui.screens.fallback import FallbackScreen
+
+        if not isinstance(self.top_screen, FallbackScreen):
+            self.push_screen(FallbackScreen())
 
     def action_explain(self) -> None:
         overview = self._overview()
@@ -693,31 +712,31 @@ class RewindApp(App[int]):
         self.push_screen(self.action_screen, self._action_screen_closed)
         return True
 
+    def act(self, request: ActionRequest) -> bool:
+        """Carry out ``request`` (a view's action) in a thread worker of the app, with the progress dialog.
+
+        Returns:
+            ``False`` when the console cannot act now (read-only, an action or a run under way): it says why.
+        """
+        if not self._begin(request.title):
+            return False
+        self._carry(request)
+        return True
+
     def _action_screen_closed(self, choice: str | None) -> None:
         screen = self.action_screen
         self.action_screen = None
         if choice == "undo" and screen is not None and screen.result is not None and screen.result.outcomes:
-            self._start_undo(screen.result.outcomes[0].action_id)
+            self.act(undo_request(screen.result.outcomes[0].action_id))
 
     def action_rollback(self) -> None:
-        from console.domain.rollback import Mode
-
-        if self._begin("Rollback"):
-            self._rollback(Mode.IMMEDIATE)
+        self.act(rollback_request(gradual=False))
 
     def action_gradual(self) -> None:
-        from console.domain.rollback import Mode
-
-        if self._begin("Gradual rollback"):
-            self._rollback(Mode.GRADUAL)
+        self.act(rollback_request(gradual=True))
 
     def action_undo(self) -> None:
-        if self._begin("Undo"):
-            self._undo(None)
-
-    def _start_undo(self, action_id: str) -> None:
-        if self._begin("Undo"):
-            self._undo(action_id)
+        self.act(undo_request(None))
 
     @on(ConfirmationWanted)
     def _confirmation_wanted(self, message: ConfirmationWanted) -> None:
@@ -732,64 +751,24 @@ class RewindApp(App[int]):
             question.give(False)  # never two confirmations at once
             return
         self.action_plan_id = preview.plan.action_id
-        verb = {"Rollback": "Roll back", "Gradual rollback": "Roll back gradually", "Undo": "Undo"}.get(title, title)
 
         def reply(confirmed: bool | None) -> None:
             question.give(bool(confirmed))
 
         self.push_screen(ConfirmDialog(f"{title} of {preview.plan.model}", render_preview(preview, title),
-                                       preview.plan.model, verb), reply)
-
-    def _face(self, preview: Preview, title: str) -> ConsoleFace:
-        from console.tui.face import ConsoleFace
-
-        face = ConsoleFace(self, preview, title)
-        self.faces.append(face)
-        return face
+                                       preview.plan.model, message.verb or title), reply)
 
     @work(thread=True, exit_on_error=False, group="action")
-    def _rollback(self, mode: Mode) -> None:
-        from console.domain.rollback import Mode
-        from console.services.actions import ActionOptions, carry_out
-
-        title = "Gradual rollback" if mode is Mode.GRADUAL else "Rollback"
+    def _carry(self, request: ActionRequest) -> None:
+        """Carry out an action (never exclusive: a write must not be cancelled midway); its end is a message."""
         try:
-            service = self.backend.rollback()
-            self.post_message(ActionStep("reading the registry and the router for the preview…"))
-            preview = service.preview(self.model, None, None, mode, "")
-            summary = f"rollback of {self.model}: v{preview.plan.leave} → v{preview.plan.target}"
-            placement = service.journal.place(self.model, "2", summary)
-            result = carry_out(service, preview, placement, self._face(preview, title),
-                               ActionOptions(read_only=self.read_only))
+            result = request.carry(AppCarrier(self, self.model))
         except RewindError as exc:
-            self.post_message(ActionDone(title, None, str(exc)))
+            self.post_message(ActionDone(request.title, None, str(exc)))
         except Exception as exc:  # noqa: BLE001 - an action's failure is shown, never a crash
-            self.post_message(ActionDone(title, None, f"unexpected error: {exc.__class__.__name__}: {exc}"))
+            self.post_message(ActionDone(request.title, None, f"unexpected error: {exc.__class__.__name__}: {exc}"))
         else:
-            self.post_message(ActionDone(title, result))
-
-    @work(thread=True, exit_on_error=False, group="action")
-    def _undo(self, action_id: str | None) -> None:
-        from console.services.actions import ActionOptions, carry_out
-
-        try:
-            service = self.backend.rollback()
-            if action_id is None:
-                last = service.last_action(self.model)
-                if last is None:
-                    raise RewindError(f"nothing to undo: the journal has no action on {self.model}")
-                action_id = last.action_id
-            self.post_message(ActionStep(f"preparing the undo of {action_id}…"))
-            placement = service.undo_placement(action_id)
-            preview, _ = service.undo_preview(action_id, "", placement)
-            result = carry_out(service, preview, placement, self._face(preview, "Undo"),
-                               ActionOptions(read_only=self.read_only))
-        except RewindError as exc:
-            self.post_message(ActionDone("Undo", None, str(exc)))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(ActionDone("Undo", None, f"unexpected error: {exc.__class__.__name__}: {exc}"))
-        else:
-            self.post_message(ActionDone("Undo", result))
+            self.post_message(ActionDone(request.title, result, undoable=request.undoable))
 
     @on(ActionStep)
     def _action_step(self, message: ActionStep) -> None:
@@ -807,7 +786,7 @@ class RewindApp(App[int]):
                 screen.dismiss(None)  # type: ignore[union-attr]
             self.notify(f"{message.title} cancelled: nothing changed", timeout=4)
         elif screen is not None:
-            screen.finish(result, message.error)
+            screen.finish(result, message.error, undoable=message.undoable)
         elif message.error:
             self.notify(message.error, title=message.title, severity="error", timeout=15)
         for system in ("router", "registry", "journal"):

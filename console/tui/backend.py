@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Protocol
 from console.domain.errors import RewindError
 
 if TYPE_CHECKING:  # the services load when the console first uses them, after its first frame
+    from console.services.fallback import FallbackService
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
     from console.services.rollback import RollbackService
+    from console.services.shadow import ShadowService
 
 
 class Backend(Protocol):
@@ -42,6 +44,12 @@ class Backend(Protocol):
 
     def playbooks(self) -> PlaybookRunner:
         """The playbook runner (the walkthrough), over the same journal as the console's actions."""
+
+    def shadow(self) -> ShadowService:
+        """Shadow + promote: the shadow's state and gate, and the plans to start, stop, promote, revert."""
+
+    def fallback(self) -> FallbackService:
+        """The fallback's readiness, the router's own engagements, and the plans to engage, restore, drill."""
 
     def close(self) -> None:
         """Release connections."""
@@ -72,6 +80,12 @@ class LoadingBackend:
         raise self._loading()
 
     def playbooks(self) -> PlaybookRunner:
+        raise self._loading()
+
+    def shadow(self) -> ShadowService:
+        raise self._loading()
+
+    def fallback(self) -> FallbackService:
         raise self._loading()
 
     def close(self) -> None:

@@ -11,11 +11,12 @@ it takes messages.
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Protocol
 
 from textual.message import Message
 
-from console.domain.rollback import Plan
+from console.domain.rollback import ActionKind, Plan
 from console.services.journal import Placement
 from console.services.rollback import Preview
 from console.tui.messages import ActionStep, ConfirmationWanted
@@ -70,14 +71,17 @@ class ConsoleFace(ActionLines):
         target: where the progress and the confirmation's request go (the running console).
         preview: what the dialog shows.
         title: ``Rollback``, ``Undo``...
+        verb: the confirming button's word (``Roll back``, ``Promote``); the title when not given.
         poll_s: how often the blocked worker looks whether the console is closing.
     """
 
-    def __init__(self, target: MessageTarget, preview: Preview, title: str, poll_s: float = 0.25) -> None:
+    def __init__(self, target: MessageTarget, preview: Preview, title: str, poll_s: float = 0.25,
+                 verb: str = "") -> None:
         self.target = target
         self.preview = preview
         self.poll_s = poll_s
         self.title = title
+        self.verb = verb or title
         self.abandoned = threading.Event()  # set when the app closes with the question still open
 
     def _say(self, text: str, tone: str = "info") -> None:
@@ -92,12 +96,18 @@ class ConsoleFace(ActionLines):
 
     def confirm(self, plan: Plan) -> str | None:
         question = PendingQuestion("", "confirm")
-        if not self.target.post_message(ConfirmationWanted(question, self.preview, self.title)):
+        # The dialog shows the plan being confirmed: a procedure that plans again (a drill's engagement) gets
+        # the face's preview with its own plan, never another action's id.
+        preview = self.preview if self.preview.plan.action_id == plan.action_id else replace(self.preview, plan=plan)
+        if not self.target.post_message(ConfirmationWanted(question, preview, self.title, self.verb)):
             return None  # the console is closing: nobody can confirm
         while not question.answered.wait(self.poll_s):
             if self.abandoned.is_set() and question.close():
                 return None
         if not question.answer:
             return None
-        self._say(f"confirmed: {plan.model} typed; applying {plan.mode.value} v{plan.leave} → v{plan.target}")
+        if plan.kind in (ActionKind.ROLLBACK, ActionKind.UNDO):
+            self._say(f"confirmed: {plan.model} typed; applying {plan.mode.value} v{plan.leave} → v{plan.target}")
+        else:
+            self._say(f"confirmed: {plan.model} typed; applying {plan.summary}")
         return CONFIRMED_BY

@@ -84,6 +84,8 @@ class ConfirmationWanted(Message):
     question: PendingQuestion
     preview: Preview
     title: str
+    verb: str = ""
+    """The confirming button's word (``Roll back``, ``Promote``); the title when empty."""
 
 
 @dataclass
@@ -93,6 +95,8 @@ class ActionDone(Message):
     title: str
     result: ActionResult | None
     error: str | None = None
+    undoable: bool = True
+    """Whether the outcome offers the undo of the action (a drill restores by itself: it does not)."""
 
 
 @dataclass

@@ -16,7 +16,7 @@ from console.tui.run_view import ChoiceAsked
 from console.tui.screens.timeline import TimelineScreen
 from console.tui.screens.walkthrough import WalkthroughScreen
 from tests.tui.conftest import console
-from tests.tui.world import MODEL, World
+from tests.tui.world import MODEL, World, gate_reading
 
 SIZES = [(80, 24), (160, 50)]
 
@@ -117,6 +117,78 @@ def test_walkthrough_at_the_choice(snap_compare, frozen, size):
                    and isinstance(app.run_view.question, ChoiceAsked)):
             await pilot.pause(0.02)
         await pilot.pause(0.1)
+        await pilot.pause()
+
+    assert snap_compare(still(frozen), terminal_size=size, run_before=before)
+
+
+async def view_read(pilot, key: str, view: type) -> None:
+    """The overview settled, then ``key`` pressed and ``view``'s first read painted."""
+    app = pilot.app
+    await settled(pilot)
+    await pilot.press(key)
+    while not (isinstance(app.screen, view) and app.screen.reads > 0):
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+async def shadow_read(pilot) -> None:
+    from console.tui.screens.shadow import ShadowScreen
+
+    await view_read(pilot, "v", ShadowScreen)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_shadow_view(snap_compare, frozen, size):
+    """v3 in shadow of v2: mobile fails on disagreement, web holds on too few pairs; the clock at 0:00 / 10:00."""
+    from console.domain.routing import Mirror
+
+    frozen.router.mirror = Mirror("3", "2", 100)
+    frozen.gate.reading = gate_reading(cost=True)
+    assert snap_compare(still(frozen), terminal_size=size, run_before=shadow_read)
+
+
+def test_shadow_view_without_a_mirror(snap_compare, frozen):
+    assert snap_compare(still(frozen), terminal_size=(80, 24), run_before=shadow_read)
+
+
+def drilled(world: World) -> None:
+    """A drill journaled ten minutes before the frozen time (the panel says its age)."""
+    from console.domain.journal import EventKind
+    from console.services.fallback import DrillResult
+
+    world.registry.aliases["fallback"] = "4"
+    incident = world.journal.open_incident(MODEL, "3", "fallback drill").incident_id
+    result = DrillResult(10.0, 0, 52, 270.0, 52, True)
+    world.journal.record(incident, EventKind.NOTE, {"text": f"fallback drill of {MODEL} {result.describe()}",
+                                                    "fallback_drill": result.__dict__})
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_fallback_panel(snap_compare, frozen, size):
+    from console.tui.screens.fallback import FallbackScreen
+
+    drilled(frozen)
+
+    async def before(pilot):
+        await view_read(pilot, "f", FallbackScreen)
+
+    assert snap_compare(still(frozen), terminal_size=size, run_before=before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_overview_with_the_fallback_serving(snap_compare, frozen, size):
+    """The router took both primaries out on its own: the header's fallback line, the journaled notification."""
+    from console.tui.widgets.fallback_line import FallbackLine
+
+    frozen.registry.aliases["fallback"] = "4"
+    frozen.router.down.update({"v2", "v3"})
+
+    async def before(pilot):
+        await settled(pilot)
+        line = pilot.app.screen_stack[0].query_one(FallbackLine)
+        while not line.display:
+            await pilot.pause(0.02)
         await pilot.pause()
 
     assert snap_compare(still(frozen), terminal_size=size, run_before=before)

@@ -346,8 +346,8 @@ async def test_with_the_metrics_down_the_playbooks_are_listed_unranked(world):
         ids = option_ids(app)
         assert "start:canary-regression" in ids and "start:data-drift" in ids
         assert app.screen.ranked.rank_error is not None and "unreachable" in app.screen.ranked.rank_error
-        await pilot.pause()
-        assert "! not ranked:" in screen_text(app)  # at the top, where it is seen without scrolling
+        # At the top, where it is seen without scrolling (waited for: the list paints after the ranking arrives).
+        await wait_until(pilot, lambda: "! not ranked:" in screen_text(app), what="the note on the ranking")
 
 
 async def test_help_and_the_command_palette_offer_the_playbooks(world):

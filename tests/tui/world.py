@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
@@ -16,11 +17,22 @@ from console.domain.delivery import Delivery
 from console.domain.errors import ExternalSystemError, MetricsError
 from console.domain.journal import Actor
 from console.domain.metrics import CellCounts, Criteria, Direction, MetricKind, MetricSpec, QueryResult, Unit
+from console.domain.shadow import (
+    CostEvidence,
+    GateClock,
+    GateReading,
+    GateVerdict,
+    SegmentEvidence,
+    ShadowLimits,
+    judge_segments,
+)
+from console.services.fallback import FallbackService
 from console.services.journal import JournalService
 from console.services.live import LiveStatus
 from console.services.playbooks import PlaybookRunner
 from console.services.postmortem import PostMortems
 from console.services.rollback import RollbackService, RollbackSettings
+from console.services.shadow import ShadowService
 from tests.fixtures.fakes import FakeRegistry, FakeRouter
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
@@ -119,12 +131,63 @@ class FakeNotifier:
         return Delivery(status=200, ok=True, summary="HTTP 200")
 
 
+def gate_reading(model: str = MODEL, shadow: str = "3", champion: str = "2", fail_segment: str | None = "mobile",
+                 held_for: float = 400.0, window: float = 600.0, at: float = FROZEN_AT,
+                 cost: bool = False) -> GateReading:
+    """A gate judged on fixed evidence: every segment proven within its limits but ``fail_segment``, whose
+    shadow disagrees with the champion on 12 % of its pairs; ``web`` has too few pairs yet (HOLD)."""
+    limits = ShadowLimits()
+    evidence = []
+    for segment in SEGMENTS:
+        pairs = 60.0 if segment == "web" else 1200.0
+        flipped = pairs * (0.12 if segment == fail_segment else 0.004)
+        evidence.append(SegmentEvidence(
+            segment, pairs=pairs, disagreements=flipped, shadow_ok=pairs - 1.0, shadow_errors=1.0,
+            champion_ok=pairs, champion_errors=1.0, score_delta_p95=0.021, shadow_p95=0.131, champion_p95=0.118,
+            cost=CostEvidence(12.0, pairs, 10.0, pairs) if cost else None))
+    segments = judge_segments(evidence, limits)
+    clock = GateClock(held_for if all(s.verdict is GateVerdict.PASS for s in segments) else 0.0, window)
+    return GateReading(model, shadow, champion, at, segments, clock)
+
+
+class HealthRouter(FakeRouter):
+    """The fake router whose servers can also fail their health checks (``down``): DOWN, not in maintenance."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down: set[str] = set()
+
+    def fallback(self, model):  # noqa: ANN001, ANN201 - the protocol's signature
+        state = super().fallback(model)
+        servers = tuple(replace(s, status="DOWN", check="L7STS") if s.server in self.down else s
+                        for s in state.servers)
+        return replace(state, servers=servers)
+
+
+class FakeGate:
+    """The shadow gate on a fixed reading (``reading``), with the default limits and a 10-minute window."""
+
+    def __init__(self) -> None:
+        self.limits = ShadowLimits()
+        self.window_s = 600.0
+        self.reading: GateReading = gate_reading()
+        self.reads = 0
+
+    def over_window(self, model, shadow_version, champion_version, started_at, now, price=None,  # noqa: ANN001, ANN201
+                    mirrored_share=1.0):
+        self.reads += 1
+        return replace(self.reading, shadow_version=shadow_version, champion_version=champion_version)
+
+    def copies_lately(self, model, shadow_version):  # noqa: ANN001, ANN201
+        return 100.0
+
+
 class World:
     """Every fake a console test needs, and a backend over them."""
 
     def __init__(self, tmp: Path, user: str = "alice", two_person: bool = False, frozen_journal: bool = False) -> None:
         self.registry = FakeRegistry()
-        self.router = FakeRouter()
+        self.router = HealthRouter()
         self.metrics = FakeMetrics()
         self.records = SqlJournal(f"sqlite:///{tmp / 'journal.db'}")
         self.user = user
@@ -148,6 +211,11 @@ class World:
         # step's time would have run out long ago.
         self.runner_clock = (lambda: FROZEN_AT) if frozen_journal else time.time
         self._runner: PlaybookRunner | None = None
+        self.gate = FakeGate()
+        self.shadow_service = ShadowService(self.service, self.gate, clock=lambda: FROZEN_AT)  # type: ignore[arg-type]
+        # The fallback's clock moves only when a drill sleeps: a drill of N seconds ends at once.
+        self.fallback_now = FROZEN_AT
+        self.fallback_service = FallbackService(self.service, clock=lambda: self.fallback_now, sleep=self._sleep)
 
     # The Backend protocol
     models = (MODEL,)
@@ -175,6 +243,18 @@ class World:
                                           is_live=lambda holder: False, clock=self.runner_clock,
                                           sleep=lambda seconds: time.sleep(min(seconds, 0.01)))
         return self._runner
+
+    def _sleep(self, seconds: float) -> None:
+        """Time passes in a drill; the fallback answers the requests while the primaries are out."""
+        self.fallback_now += seconds
+        if all(self.router.admin[f"v{v}"] == "maint" for v, w in self.router.weights.items() if w > 0):
+            self.router.counters["fallback"] += 1
+
+    def shadow(self) -> ShadowService:
+        return self.shadow_service
+
+    def fallback(self) -> FallbackService:
+        return self.fallback_service
 
     def close(self) -> None:
         self.records.close()

@@ -30,6 +30,7 @@ class ActionScreen(ModalScreen[str | None]):
         self.journal_lines: dict[int, Text] = {}
         self.result: ActionResult | None = None
         self.finished = False
+        self.undoable = False
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="progress"):
@@ -64,9 +65,10 @@ class ActionScreen(ModalScreen[str | None]):
             if self.is_mounted:
                 self._paint_lines()
 
-    def finish(self, result: ActionResult | None, error: str | None) -> None:
-        """The action ended: say how, and what both systems now report."""
+    def finish(self, result: ActionResult | None, error: str | None, undoable: bool = True) -> None:
+        """The action ended: say how, and what both systems now report (and offer its undo when ``undoable``)."""
         self.finished = True
+        self.undoable = undoable
         self.result = result
         hint = "Esc / q / Enter: close"
         if error is not None:
@@ -83,7 +85,7 @@ class ActionScreen(ModalScreen[str | None]):
                 aliases = ", ".join(f"{a} → v{v}" for a, v in sorted(last.aliases.items())) or "none"
                 self.say(f"router weights now   {weights}")
                 self.say(f"registry aliases now {aliases}")
-            if result.succeeded and any(o.status in ("applied", "verified") for o in result.outcomes):
+            if undoable and result.succeeded and any(o.status in ("applied", "verified") for o in result.outcomes):
                 hint = f"u: undo ({result.outcomes[0].action_id})  ·  " + hint
         if self.is_mounted:
             self.query_one("#dialog-hint", Static).update(hint)
@@ -96,7 +98,7 @@ class ActionScreen(ModalScreen[str | None]):
 
     def action_undo(self) -> None:
         result = self.result
-        if self.finished and result is not None and result.succeeded and result.outcomes:
+        if self.finished and self.undoable and result is not None and result.succeeded and result.outcomes:
             self.dismiss("undo")
         else:
             self.notify("nothing to undo yet", severity="warning")

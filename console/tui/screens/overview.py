@@ -1,18 +1,27 @@
-"""The overview: header, the version x segment matrix, the selected cell's explanation, trend lines."""
+"""The overview: header and the fallback's line, the version x segment matrix, the cell's explanation, trends."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from console.domain.errors import RewindError
 from console.domain.metrics import format_count, format_value
 from console.domain.verdicts import SYMBOL, WORD, Matrix
+from console.tui.acting import ActionRequest, Carrier, procedure_request
 from console.tui.matrix_model import RowKey
+from console.tui.widgets.fallback_line import FallbackLine
 from console.tui.widgets.matrix import MatrixView
 from console.tui.widgets.status_header import StatusHeader
 from console.tui.widgets.trend import TrendPanel, criterion_text
+
+if TYPE_CHECKING:  # the actions' modules load when an action is first asked for
+    from console.services.journal import Placement
+    from console.services.rollback import Preview, RollbackService
 
 
 def explanation(matrix: Matrix, key: RowKey, metric_index: int) -> Text:
@@ -34,12 +43,47 @@ def explanation(matrix: Matrix, key: RowKey, metric_index: int) -> Text:
     return text
 
 
+def rollback_request(gradual: bool) -> ActionRequest:
+    """The overview's rollback (``r``) or gradual rollback (``g``) of the model to its rollback target."""
+    def plan(carrier: Carrier) -> tuple[RollbackService, Preview, Placement]:
+        from console.domain.rollback import Mode
+
+        service = carrier.backend.rollback()
+        carrier.say("reading the registry and the router for the preview…")
+        preview = service.preview(carrier.model, None, None, Mode.GRADUAL if gradual else Mode.IMMEDIATE, "")
+        summary = f"rollback of {carrier.model}: v{preview.plan.leave} → v{preview.plan.target}"
+        return service, preview, service.journal.place(carrier.model, "2", summary)
+
+    if gradual:
+        return procedure_request("Gradual rollback", "Roll back gradually", plan)
+    return procedure_request("Rollback", "Roll back", plan)
+
+
+def undo_request(action_id: str | None) -> ActionRequest:
+    """The undo of ``action_id``, or of the model's latest action (``u``)."""
+    def plan(carrier: Carrier) -> tuple[RollbackService, Preview, Placement]:
+        service = carrier.backend.rollback()
+        undone = action_id
+        if undone is None:
+            last = service.last_action(carrier.model)
+            if last is None:
+                raise RewindError(f"nothing to undo: the journal has no action on {carrier.model}")
+            undone = last.action_id
+        carrier.say(f"preparing the undo of {undone}…")
+        placement = service.undo_placement(undone)
+        preview, _ = service.undo_preview(undone, "", placement)
+        return service, preview, placement
+
+    return procedure_request("Undo", "Undo", plan)
+
+
 class OverviewScreen(Screen[None]):
     """The console's main screen."""
 
     def compose(self) -> ComposeResult:
         yield Static("", id="banner")
         yield StatusHeader(id="status-header")
+        yield FallbackLine(id="fallback-line")
         yield MatrixView(id="matrix")
         yield Static("", id="explain")
         yield TrendPanel(id="trend")
