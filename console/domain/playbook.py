@@ -50,8 +50,9 @@ OPERATIONS: dict[ActionKind, tuple[str, ...]] = {
 DEFAULT_OPERATION: dict[ActionKind, str] = {ActionKind.PROMOTE: "promote"}
 """The operation an action takes when the step names none (the others must name one)."""
 
-GATES = ("shadow",)
-"""What a check's ``gate`` may judge: ``shadow`` is the promotion gate of the model's shadow."""
+GATES = ("shadow", "fallback")
+"""What a check's ``gate`` may judge: ``shadow`` is the promotion gate of the model's shadow; ``fallback``
+whether the model's serving primaries are up in the router (fail: they are not, the fallback is needed)."""
 
 
 OUTCOMES = ("rolled_back", "not_rolled_back", "escalated", "aborted", "resolved")

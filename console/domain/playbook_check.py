@@ -946,7 +946,8 @@ class _Checker:
             return
         if "metric" not in found and not any(self.misspelt(key, item, found) for key in ("metric", "gate")):
             self.add(item, _join(path, "metric"), "a check step needs 'metric' (a catalogue metric) or 'gate' "
-                                                  f"({', '.join(GATES)}: the shadow's promotion gate)")
+                                                  f"({', '.join(GATES)}: the shadow's promotion gate, or "
+                                                  "whether the router's serving primaries are up)")
 
     def operation_rules(self, item: MappingNode, path: str, action: ActionKind, found: Fields,
                         values: dict[str, Any]) -> None:

@@ -294,6 +294,27 @@ def judge_gate(reading: GateReading | None, problem: str | None = None) -> Check
     return CheckOutcome("no_data", State.NO_DATA, f"{where}: {summary}", ())
 
 
+def judge_fallback_gate(serving: Sequence[tuple[str, bool]], backup_up: bool) -> CheckOutcome:
+    """Judge a ``gate: fallback`` check: can the model's serving primaries answer, as the router sees them?
+
+    ``fail`` when no primary that carries weight is up (the router took them out: the
+    fallback answers, or would), ``pass`` when one is, ``no_data`` when no primary carries
+    weight at all. The metrics cannot tell this: a champion the router took out answers
+    nothing, so its error rate falls back to calm within a window.
+
+    Args:
+        serving: ``(server, up)`` of every primary server that carries weight.
+        backup_up: whether a backup (fallback) server is up.
+    """
+    if not serving:
+        return CheckOutcome("no_data", State.NO_DATA, "no primary server carries weight in the router", ())
+    shown = ", ".join(f"{server} {'up' if up else 'DOWN'}" for server, up in serving)
+    if any(up for _, up in serving):
+        return CheckOutcome("pass", State.PASS, f"the serving primaries answer: {shown}", ())
+    fallback = "the fallback answers" if backup_up else "no fallback is up either: the router's default answers"
+    return CheckOutcome("fail", State.BREACH, f"no serving primary is up ({shown}): {fallback}", ())
+
+
 # -- entry conditions --------------------------------------------------------------------------
 
 @dataclass(frozen=True)

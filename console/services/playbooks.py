@@ -45,6 +45,7 @@ from console.domain.playbook_run import (
     StepResult,
     fold_run,
     judge_check,
+    judge_fallback_gate,
     judge_gate,
     match_entry,
     reference_values,
@@ -545,7 +546,12 @@ class PlaybookRunner:
                           summary=f"{step.metric}: {outcome.branch}", next=step.branches[outcome.branch])
 
     def _gate_check(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
-        """A ``gate: shadow`` check: the promotion gate over its window, as ``rewind shadow status`` reads it."""
+        """A ``gate: shadow`` check: the promotion gate over its window, as ``rewind shadow status`` reads it.
+
+        A ``gate: fallback`` check: whether the serving primaries are up, as the router reports them.
+        """
+        if step.gate == "fallback":
+            return self._fallback_check(run, step, face, visit)
         try:
             status = self._shadow().status(run.state.model)
         except RewindError as exc:
@@ -566,6 +572,24 @@ class PlaybookRunner:
         face.checked(step, outcome)
         return StepResult(step.id, visit, outcome.branch, reason=outcome.reason,
                           summary=f"{step.gate} gate: {outcome.branch}", next=step.branches[outcome.branch])
+
+    def _fallback_check(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
+        try:
+            readiness = self.fallback.readiness(run.state.model)
+            weights = self.rollback.router.read_state(run.state.model).weights()
+        except RewindError as exc:
+            outcome = CheckOutcome("no_data", State.NO_DATA, f"the router could not be read: {exc}", ())
+        else:
+            serving = [(s.server, s.up) for s in readiness.state.primaries
+                       if s.version is not None and weights.get(s.version, 0) > 0]
+            outcome = judge_fallback_gate(serving, readiness.backup_up)
+        run.log.record(EventKind.NOTE, {
+            "text": f"{step.id}: fallback gate: {outcome.branch}: {outcome.reason}", "run_id": run.state.run_id,
+            "step_id": step.id, "branch": outcome.branch,
+        })
+        face.checked(step, outcome)
+        return StepResult(step.id, visit, outcome.branch, reason=outcome.reason,
+                          summary=f"fallback gate: {outcome.branch}", next=step.branches[outcome.branch])
 
     def _wait(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
         minutes = step.timeout.minutes if step.timeout else 5.0

@@ -297,31 +297,18 @@ def test_registry_failure_after_the_router_is_compensated(sandbox, sandbox_confi
 
 def test_a_gradual_rollback_holds_at_a_failing_gate(sandbox, sandbox_config, systems, journal_env):
     router, registry = systems
-    # The version traffic would go back to is failing too: the gate must stop the rollback.
-    sandbox.set_scenario("outage", version="2")
-    service = build_rollback_service(load_config(sandbox_config, environ=journal_env))
-    try:
-        wait_for(lambda: any(v.version == "2" for v in _breaches(service, "error_rate")), 30,
-                 "v2's errors to breach")
-    finally:
-        service.journal.close()
-    env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "3"}
-    completed = rollback(sandbox_config, env, "--gradual", "--from", "3", "--to", "2")
+    # The version traffic would go to fails its requests, which shows once the first step gives it some:
+    # the gate must stop the rollback there. (v1, not the champion: the sandbox's router guards the
+    # champion's server and would take it out by itself.)
+    sandbox.set_scenario("outage", version="1")
+    env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "10"}
+    completed = rollback(sandbox_config, env, "--gradual", "--from", "3", "--to", "1")
     assert completed.returncode == 1, completed.stderr
     assert "held at step 1" in completed.stdout
-    assert router.read_state(MODEL).weights() == {"1": 0, "2": 95, "3": 5}
+    assert router.read_state(MODEL).weights() == {"1": 5, "2": 90, "3": 5}
     assert registry.get_aliases(MODEL).aliases == START_ALIASES
     [held] = [e for e in events(journal_env, [EventKind.ACTION_FAILED]) if e.payload.get("held")]
     assert held.payload["step"] == 1 and held.payload["evidence"]["breaches"]
-
-
-def _breaches(service, metric: str) -> list:
-    from console.domain.verdicts import build_matrix
-
-    specs = service.catalogue
-    results = service.metrics.evaluate(specs, MODEL)
-    matrix = build_matrix(specs, results, ["2", "3"], None, service.traffic_metric)
-    return [v for v in matrix.breaches() if v.metric == metric]
 
 
 def test_read_only_and_unconfirmed_rollbacks_change_nothing(sandbox_config, systems, journal_env):

@@ -14,7 +14,7 @@ from console.adapters.playbook_yaml import read_playbook_text
 from console.domain.journal import EventKind
 from console.domain.playbook import ActionKind, StepKind
 from console.domain.playbook_check import CheckContext, structure_hash
-from console.domain.playbook_run import judge_gate
+from console.domain.playbook_run import judge_fallback_gate, judge_gate
 from console.domain.routing import Mirror
 from console.domain.shadow import GateClock, GateReading, GateVerdict, SegmentEvidence, SegmentVerdict
 from console.domain.verdicts import State
@@ -376,3 +376,11 @@ def test_every_shipped_playbook_validates_with_the_new_kinds():
     assert {path.stem for path in SHIPPED.glob("*.yaml")} >= {"shadow-promotion", "fallback"}
     for path in SHIPPED.glob("*.yaml"):
         load(path.stem)
+
+
+def test_judge_fallback_gate_fails_when_no_serving_primary_is_up():
+    assert judge_fallback_gate([("v2", True), ("v3", False)], True).branch == "pass"
+    down = judge_fallback_gate([("v2", False)], True)
+    assert down.branch == "fail" and "v2 DOWN" in down.reason and "the fallback answers" in down.reason
+    assert "default" in judge_fallback_gate([("v2", False)], False).reason
+    assert judge_fallback_gate([], True).branch == "no_data"
