@@ -39,8 +39,9 @@ class GateVerdict(StrEnum):
     FAIL = "fail"
 
 
-GATE_SYMBOL = {GateVerdict.PASS: "✓", GateVerdict.HOLD: "…", GateVerdict.FAIL: "✗"}
-"""A symbol per verdict, so a verdict never relies on colour alone."""
+GATE_SYMBOL = {GateVerdict.PASS: "✓", GateVerdict.HOLD: "~", GateVerdict.FAIL: "✗"}
+"""A symbol per verdict, so a verdict never relies on colour alone. HOLD's is ASCII: an ellipsis is of
+ambiguous width, and terminals that draw it two cells wide shift the rest of the row."""
 
 
 def worst_verdict(verdicts: Iterable[GateVerdict]) -> GateVerdict:
@@ -302,7 +303,7 @@ def _disagreement(evidence: SegmentEvidence, limits: ShadowLimits) -> CriterionR
     if pairs is None or rate is None:
         return CriterionResult("disagreement", GateVerdict.HOLD, "no data: no pairs compared")
     flipped = rate * pairs
-    seen = f"disagreement {_share(rate)} ({_whole(flipped)} of {_whole(pairs)})"
+    seen = f"{_share(rate)} of pairs ({_whole(flipped)} of {_whole(pairs)})"
     return _proven_under("disagreement", flipped, pairs, limit, limits.confidence, seen, _share(limit), "pairs")
 
 
@@ -327,7 +328,7 @@ def _errors(evidence: SegmentEvidence, limits: ShadowLimits) -> CriterionResult:
     failed = min(max(evidence.shadow_errors or 0.0, 0.0), copies)
     champion_rate = min(max(evidence.champion_errors or 0.0, 0.0), champion) / champion
     level = champion_rate + limits.max_error_delta
-    seen = f"errors {_share(failed / copies)} ({_whole(failed)} of {_whole(copies)})"
+    seen = f"{_share(failed / copies)} of copies ({_whole(failed)} of {_whole(copies)})"
     allowed = f"champion {_share(champion_rate)} + {limits.max_error_delta * 100:g} pt"
     if level >= 1.0:
         return CriterionResult("errors", GateVerdict.PASS, f"{seen} ≤ {allowed}")

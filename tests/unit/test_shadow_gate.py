@@ -156,7 +156,7 @@ def test_identical_models_pass_every_criterion_once_there_are_enough_pairs():
     assert {c.criterion: c.verdict for c in verdict.criteria} == {
         "coverage": GateVerdict.PASS, "disagreement": GateVerdict.PASS, "score_delta": GateVerdict.PASS,
         "errors": GateVerdict.PASS, "latency": GateVerdict.PASS, "mcnemar": GateVerdict.PASS}
-    assert verdict.criterion("disagreement").reason.startswith("disagreement 0.0% (0 of 400), bound 0.9% ≤ 5.0%")
+    assert verdict.criterion("disagreement").reason.startswith("0.0% of pairs (0 of 400), bound 0.9% ≤ 5.0%")
 
 
 @pytest.mark.parametrize("pairs", [0.4, 1.0, 10.0, 40.0, 71.6])
@@ -362,7 +362,7 @@ def test_one_segment_flipping_fails_there_only():
     by_segment = {s.segment: s.verdict for s in reading.segments}
     assert by_segment == {**dict.fromkeys(SEGMENTS, GateVerdict.PASS), "eu/mobile": GateVerdict.FAIL}
     assert reading.verdict is GateVerdict.FAIL
-    assert reading.summary.startswith("FAIL in eu/mobile: disagreement: disagreement 30.0% (120 of 400)")
+    assert reading.summary.startswith("FAIL in eu/mobile: disagreement: 30.0% of pairs (120 of 400)")
 
 
 def test_low_coverage_and_a_slow_shadow_read_from_the_metrics():

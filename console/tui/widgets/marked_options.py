@@ -31,6 +31,9 @@ class MarkedOptionList(OptionList):
         self.highlighted = first
         if first is not None:
             self._mark(first)
+            # Highlighting scrolls the option to the top of the view, which would hide the notes above it
+            # (why the list is not ranked); they are few and short, and the option stays in view below them.
+            self.call_after_refresh(self.scroll_home, animate=False, immediate=True)
 
     @staticmethod
     def _with_mark(prompt: Text, marked: bool) -> Text:
