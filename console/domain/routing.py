@@ -144,8 +144,8 @@ class ServerHealth:
 
     @property
     def up(self) -> bool:
-        """Whether the router may send it requests now."""
-        return self.status.startswith("UP") or self.status == "NOLB"
+        """Whether the router may send it requests now (a server without health checks always may)."""
+        return self.status.startswith("UP") or self.status in ("NOLB", "no check")
 
 
 @dataclass(frozen=True)

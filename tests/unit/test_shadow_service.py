@@ -133,3 +133,13 @@ def test_engage_takes_the_serving_primaries_out_and_its_undo_puts_them_back(worl
     assert service.apply(back, incident).status == "applied"
     assert set(router.admin.values()) == {"ready"}
     assert fallback.restore_preview(MODEL).plan.is_noop
+
+
+def test_a_server_without_health_checks_counts_as_up_so_the_fallback_is_not_seen_engaged():
+    from console.domain.routing import FallbackState, ServerHealth
+
+    unchecked = ServerHealth("v3", "3", False, "no check", "", 10, 10, 0)
+    backup = ServerHealth("fallback", None, True, "UP", "L7OK", 0, 0, 0)
+    state = FallbackState("be", (ServerHealth("v2", "2", False, "DOWN", "L7STS", 5, 0, 5), unchecked, backup))
+    assert unchecked.up and not state.engaged({"2": 0, "3": 100})
+    assert state.engaged({"2": 100, "3": 0})
