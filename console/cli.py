@@ -159,6 +159,29 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--seconds", type=float, default=10.0, metavar="N", help="how long (default 10)")
         action_options(sp, "the model's most recent open incident, else a new one")
 
+    p = command("features", "which feature versions each model version consumes; diagnose; roll the features back",
+                "console.commands.features:run")
+    features = p.add_subparsers(dest="features_command", metavar="ACTION", required=True)
+    for name, text in (("status", "declared and observed bindings, input health, and the diagnosis"),
+                       ("diff", "the transformation's diff between two versions of a feature view"),
+                       ("rollback", "repoint the model to its features' previous transformation; the model stays")):
+        sp = features.add_parser(name, help=text, description=text)
+        _common(sp)
+        sp.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+        sp.add_argument("--view", metavar="VIEW", help="the feature view (default: the service's only one)")
+        if name == "status":
+            sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.features/1)")
+        elif name == "diff":
+            sp.add_argument("--from", dest="old", metavar="VERSION",
+                            help="the older version (default: what a rollback would go back to)")
+            sp.add_argument("--to", dest="new", metavar="VERSION", help="the newer version (with --from and --view)")
+        else:
+            sp.add_argument("--to", metavar="VERSION",
+                            help="the view version to go back to (default: the newest earlier one with other code)")
+            sp.add_argument("--global", dest="whole_view", action="store_true",
+                            help="move the view's active version back for every consumer (listed in the preview)")
+            action_options(sp, "the model's most recent open incident, else a new one")
+
     p = command("promote", "promote the shadow once its gate held (or revert the latest promotion)",
                 "console.commands.shadow:run_promote")
     p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")

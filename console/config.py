@@ -315,6 +315,49 @@ class ShadowConfig(_Section):
         return _duration_s(self.window)
 
 
+class FeaturesConfig(_Section):
+    """Features: where the feature store is, what the servers report of it, and when inputs are abnormal."""
+
+    repo: Path | None = Field(None, description="the Feast repository's directory (its feature_store.yaml); "
+                                                "relative to the config file")
+    service_tag: str = Field("feast.feature_service", min_length=1)
+    binding_metric: str = "rewind_feature_binding_info"
+    value_metric: str = "rewind_feature_value"
+    missing_metric: str = "rewind_feature_missing_total"
+    model_label: str = "model"
+    window: str | None = Field(None, description="inputs are judged over this window; default metrics.window")
+    recent: str = Field("30m", description="a feature version that landed this recently is a suspect")
+    psi_max: float = Field(0.25, gt=0)
+    out_of_range_max: float = Field(0.05, gt=0, lt=1)
+    missing_max: float = Field(0.05, gt=0, lt=1)
+    min_count: int = Field(50, ge=1)
+    verify_window_s: float = Field(90.0, ge=0)
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        return None if value is None else validate_window(value)
+
+    @field_validator("recent")
+    @classmethod
+    def _recent(cls, value: str) -> str:
+        _duration_s(value)
+        return value
+
+    @property
+    def recent_s(self) -> float:
+        """``recent`` in seconds."""
+        return _duration_s(self.recent)
+
+    def resolved_repo(self, config_path: Path | None) -> Path | None:
+        """The repository's directory, relative paths taken from the config file's directory."""
+        if self.repo is None:
+            return None
+        repo = self.repo.expanduser()
+        base = config_path.parent if config_path is not None else Path.cwd()
+        return repo if repo.is_absolute() else base / repo
+
+
 class PostmortemConfig(_Section):
     """How post-mortems read the metrics' history from Prometheus (on close and on export)."""
 
@@ -520,6 +563,7 @@ class Config(_Section):
     journal: JournalConfig = JournalConfig()
     rollback: RollbackConfig = RollbackConfig()
     shadow: ShadowConfig = ShadowConfig()
+    features: FeaturesConfig = FeaturesConfig()
     postmortem: PostmortemConfig = PostmortemConfig()
     roles: RolesConfig | None = None
     notify: NotifyConfig = Field(default_factory=NotifyConfig)

@@ -12,9 +12,38 @@ from console.domain.routing import describe_mirror
 from console.services.rollback import Preview
 
 
+def render_feature_preview(preview: Preview, title: str) -> Group:
+    """A feature rollback's plan: the tags or the view moved, the blast radius, the warning, the diff."""
+    plan = preview.plan
+    header = Text.assemble((title, "bold"), f"  {plan.model}: {plan.summary}", f"  ·  action {plan.action_id}")
+    parts: list = [header]
+    if plan.tag_moves:
+        tags = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Registry tags", title_justify="left")
+        for column in ("version", "tag", "now", "planned"):
+            tags.add_column(column, overflow="fold")
+        for move in plan.tag_moves:
+            tags.add_row(f"v{move.version}", move.key, move.before or "-", move.after or "(removed)", style="bold")
+        parts.append(tags)
+    if plan.feature_service:
+        parts.append(Text(f"creates feature service {plan.feature_service['name']} = "
+                          f"{', '.join(plan.feature_service['features'])} (additive; nothing is removed)"))
+    if plan.view_pin is not None:
+        parts.append(Text.assemble(("Feature view  ", "bold"), f"{plan.view_pin.view}: active {plan.view_pin.before}",
+                                   "  →  ", (plan.view_pin.after, "bold")))
+    for line in preview.details:
+        style = ("green" if line.startswith("+") and not line.startswith("+++")
+                 else "red" if line.startswith("-") and not line.startswith("---")
+                 else "yellow" if line.startswith("the next") else "")
+        parts.append(Text(line, style=style))
+    parts.append(Text(f"✓ model: {preview.signature.reason}", style="green"))
+    return Group(*parts)
+
+
 def render_preview(preview: Preview, title: str) -> Group:
     """The whole plan on one screen: weights, alias moves, both versions, signature check."""
     plan = preview.plan
+    if plan.moves_features or (plan.kind is ActionKind.FEATURES_ROLLBACK):
+        return render_feature_preview(preview, title)
     weights = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Router weights", title_justify="left")
     weights.add_column("version")
     weights.add_column("now", justify="right")

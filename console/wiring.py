@@ -13,10 +13,12 @@ from console.domain.errors import ConfigError
 from console.services.status import StatusService
 
 if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a journal is built
+    from console.adapters.feast_store import FeastStore
     from console.adapters.journal_sql import SqlJournal
     from console.adapters.notify import HttpEndpoints, WebhookNotifier
     from console.adapters.playbook_files import PlaybookFiles
     from console.services.fallback import FallbackService
+    from console.services.features import FeatureActions, FeatureCatalog, FeatureEvidence, FeatureSettings
     from console.services.journal import JournalService
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
@@ -52,14 +54,68 @@ def build_metrics(config: Config) -> PrometheusMetrics:
 
 def build_status_service(config: Config) -> StatusService:
     """The status use case over the configured systems."""
+    metrics = build_metrics(config)
     return StatusService(
         build_registry(config),
         build_router(config),
-        build_metrics(config),
+        metrics,
         config.metrics.specs(),
         config.metrics.traffic_metric,
         config.metrics.stable_alias,
+        features=build_feature_evidence(config, metrics),
     )
+
+
+def feature_settings(config: Config) -> FeatureSettings:
+    """The ``features:`` section as the feature services take it."""
+    from console.domain.features import HealthCriteria
+    from console.services.features import FeatureSettings
+
+    f = config.features
+    return FeatureSettings(
+        service_tag=f.service_tag, recent_s=f.recent_s, window=f.window or config.metrics.window,
+        criteria=HealthCriteria(psi_max=f.psi_max, out_of_range_max=f.out_of_range_max,
+                                missing_max=f.missing_max, min_count=f.min_count),
+        verify_window_s=f.verify_window_s, poll_interval_s=config.rollback.poll_interval_s,
+    )
+
+
+def build_feature_evidence(config: Config, metrics: PrometheusMetrics | None = None) -> FeatureEvidence:
+    """What the model servers report of their features, read from the configured Prometheus."""
+    from console.adapters.prometheus import PrometheusFeatures
+    from console.services.features import FeatureEvidence
+
+    f = config.features
+    telemetry = PrometheusFeatures(metrics or build_metrics(config), f.binding_metric, f.value_metric,
+                                   f.missing_metric, f.model_label)
+    return FeatureEvidence(telemetry, feature_settings(config))
+
+
+def build_feature_store(loaded: LoadedConfig) -> FeastStore | None:
+    """The feature store the config names (``features.repo``), or ``None``; Feast is imported on first use."""
+    from console.adapters.feast_store import FeastStore
+
+    repo = loaded.config.features.resolved_repo(loaded.path)
+    return FeastStore(repo) if repo is not None else None
+
+
+def build_feature_catalog(loaded: LoadedConfig) -> FeatureCatalog:
+    """The declared side of a model's features: registry tags and the feature store."""
+    from console.services.features import FeatureCatalog
+
+    config = loaded.config
+    return FeatureCatalog(build_registry(config), build_feature_store(loaded), build_feature_evidence(config),
+                          feature_settings(config))
+
+
+def build_feature_actions(loaded: LoadedConfig, registry: MlflowRegistry, metrics: PrometheusMetrics
+                          ) -> FeatureActions:
+    """The feature side of the action procedure over the given registry and metrics."""
+    from console.services.features import FeatureActions
+
+    config = loaded.config
+    return FeatureActions(registry, build_feature_store(loaded), build_feature_evidence(config, metrics),
+                          metrics, config.metrics.specs(), config.metrics.traffic_metric, feature_settings(config))
 
 
 def build_notifier(config: Config, environ: Mapping[str, str] | None = None) -> WebhookNotifier:
@@ -166,10 +222,11 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
     records = build_journal(config.journal)
     journal = build_journal_service(settings, environ, journal=records)
     r = config.rollback
+    registry, metrics = build_registry(config), build_metrics(config)
     return RollbackService(
-        build_registry(config),
+        registry,
         build_router(config),
-        build_metrics(config),
+        metrics,
         journal,
         SqlActionLock(records),
         config.metrics.specs(),
@@ -190,6 +247,7 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
         identity=os_identity(),
         approval_timeout_s=config.roles.approval_timeout_s if config.roles else 900.0,
         shadow_copies=build_shadow_gate(config).copies_lately,
+        features=build_feature_actions(loaded, registry, metrics),
     )
 
 

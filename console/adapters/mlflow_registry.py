@@ -251,6 +251,48 @@ class MlflowRegistry:
             model, normalise_version(version), key, value,
         )
 
+    def get_version_tag(self, model: str, version: str, key: str) -> str | None:
+        """One tag of one version, ``None`` when absent (one query)."""
+        found = self._call(f"read version {version}", model, self.client.get_model_version,
+                           model, normalise_version(version))
+        value = (found.tags or {}).get(key)
+        return None if value is None else str(value)
+
+    def swap_version_tag(self, model: str, version: str, key: str, value: str | None,
+                         expected: str | None) -> str | None:
+        """Set (or with ``value`` ``None`` delete) a tag if it still is ``expected``; the value read back.
+
+        MLflow has no compare-and-set: the tag is read, compared and written under the
+        caller's action lock, then read back.
+
+        Raises:
+            ConflictError: the tag is neither ``expected`` nor already ``value``.
+            RegistryError: the read-back shows another value.
+        """
+        current = self.get_version_tag(model, version, key)
+        if current != expected and current != value:
+            raise ConflictError(f"{self.describe()}: tag {key!r} of {model!r} v{version} is "
+                                f"{current or 'unset'}, expected {expected or 'unset'}")
+        if current != value:
+            if value is None:
+                self._call(f"untag version {version}", model, self.client.delete_model_version_tag,
+                           model, normalise_version(version), key)
+            else:
+                self.set_version_tag(model, version, key, value)
+        after = self.get_version_tag(model, version, key)
+        if after != value:
+            raise RegistryError(f"{self.describe()}: read-back shows tag {key!r} of v{version} as "
+                                f"{after or 'unset'}, not {value or 'unset'}")
+        return after
+
+    def tagged_versions(self, key: str, value: str) -> list[tuple[str, str]]:
+        """Every (model, version) whose tag ``key`` is ``value``, across the registry's models."""
+        quoted = value.replace("'", "''")
+        found = self._call(f"search versions tagged {key}", "", self.client.search_model_versions,
+                           filter_string=f"tags.`{key}` = '{quoted}'")
+        return sorted(((mv.name, normalise_version(mv.version)) for mv in found),
+                      key=lambda item: (item[0], int(item[1]) if item[1].isdigit() else 0))
+
 
 def _raise(exc: BaseException) -> None:
     raise exc

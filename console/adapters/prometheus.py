@@ -606,3 +606,87 @@ def _counted_history(result: RangeResult) -> RangeResult:
         counts[key] = tuple(counted)
     return RangeResult(result.metric, result.promql, result.start, result.end, result.step, series=series,
                        counts=counts)
+
+
+class PrometheusFeatures:
+    """A :class:`~console.adapters.protocols.FeatureTelemetry` on the same Prometheus as the catalogue.
+
+    The model servers report which feature binding they use (an info gauge, value 1) and a histogram of
+    every input's values with bucket bounds at the training quantiles, plus a missing-values counter.
+    """
+
+    def __init__(self, metrics: PrometheusMetrics, binding_metric: str = "rewind_feature_binding_info",
+                 value_metric: str = "rewind_feature_value", missing_metric: str = "rewind_feature_missing_total",
+                 model_label: str = "model") -> None:
+        self.metrics = metrics
+        self.binding_metric = binding_metric
+        self.value_metric = value_metric
+        self.missing_metric = missing_metric
+        self.model_label = model_label
+
+    def _vector(self, promql: str, at: float) -> list[dict]:
+        status, content = self.metrics._fetch(promql, at)
+        data, error = self.metrics._answer_data(status, content)
+        if error is not None:
+            raise MetricsError(f"{self.metrics.describe()}: {error} (query {promql[:120]})")
+        result = data.get("result")
+        return result if isinstance(result, list) else []
+
+    def _selector(self, metric: str, model: str) -> str:
+        quoted = model.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{metric}{{{self.model_label}="{quoted}"}}'
+
+    def bindings(self, model: str, lookback_s: float) -> list:
+        """What each version's servers report consuming now, each with when it was first seen."""
+        from console.domain.features import Binding
+
+        at = time.time()
+        version = self.metrics.version_label
+        by = f"{version}, feature_service, feature_view, feature_version, udf_sha"
+        selector = self._selector(self.binding_metric, model)
+        now = self._vector(f"max by ({by}) ({selector})", at)
+        span = max(60, int(lookback_s))
+        first = self._vector(f"min by ({by}) (min_over_time(timestamp({selector})[{span}s:5s]))", at)
+
+        def key(labels: dict) -> tuple:
+            return tuple(labels.get(k, "") for k in (version, "feature_service", "feature_view",
+                                                     "feature_version", "udf_sha"))
+
+        since = {key(s.get("metric", {})): parse_sample_value(s.get("value", [0, "NaN"])[1]) for s in first}
+        found = []
+        for sample in now:
+            labels = sample.get("metric", {})
+            seen = since.get(key(labels))
+            found.append(Binding(str(labels.get(version, "")), str(labels.get("feature_service", "")),
+                                 str(labels.get("feature_view", "")), str(labels.get("feature_version", "")),
+                                 str(labels.get("udf_sha", "")),
+                                 None if seen is None or math.isnan(seen) else float(seen)))
+        return sorted(found, key=lambda b: (b.version, b.view))
+
+    def inputs(self, model: str, window: str) -> tuple[dict[tuple[str, str, str], list[tuple[float, float]]],
+                                                       dict[tuple[str, str, str], float]]:
+        """Per (version, segment, feature): each bucket's increase over ``window``, and the missing values."""
+        at = time.time()
+        version, segment = self.metrics.version_label, self.metrics.segment_label
+        buckets = self._vector(
+            f"sum by ({version}, {segment}, feature, le) "
+            f"(increase({self._selector(self.value_metric + '_bucket', model)}[{window}]))", at)
+        missed = self._selector(self.missing_metric, model)
+        missing = self._vector(f"sum by ({version}, {segment}, feature) (increase({missed}[{window}]))", at)
+        cumulative: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+        for sample in buckets:
+            labels = sample.get("metric", {})
+            key = (str(labels.get(version, "")), str(labels.get(segment, "")), str(labels.get("feature", "")))
+            try:
+                le = float(labels.get("le", "nan"))
+            except ValueError:
+                continue
+            value = parse_sample_value(sample.get("value", [0, "NaN"])[1])
+            cumulative.setdefault(key, []).append((le, value if value is not None else math.nan))
+        absent: dict[tuple[str, str, str], float] = {}
+        for sample in missing:
+            labels = sample.get("metric", {})
+            key = (str(labels.get(version, "")), str(labels.get(segment, "")), str(labels.get("feature", "")))
+            value = parse_sample_value(sample.get("value", [0, "NaN"])[1])
+            absent[key] = value if value is not None else math.nan
+        return cumulative, absent

@@ -10,12 +10,14 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from console.domain.delivery import Delivery
+from console.domain.feature_store import Projection, ServiceInfo, ViewInfo
 from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
 from console.domain.metrics import MetricSpec, QueryResult, RangeResult
 from console.domain.routing import FallbackState, Mirror, RouterState
 from console.domain.versions import AliasMap, ModelVersion
 
 if TYPE_CHECKING:  # the playbook language loads only where playbooks are used
+    from console.domain.features import Binding
     from console.domain.playbook import LoadedPlaybook, Playbook
     from console.domain.playbook_check import Problem
 
@@ -51,6 +53,52 @@ class Registry(Protocol):
 
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
         """Write one tag on one version."""
+
+    def get_version_tag(self, model: str, version: str, key: str) -> str | None:
+        """One tag of one version (``None``: absent); NotFoundError for an unknown model or version."""
+
+    def swap_version_tag(self, model: str, version: str, key: str, value: str | None,
+                         expected: str | None) -> str | None:
+        """Set (``value`` ``None``: delete) a version's tag if it still is ``expected``; return the read-back.
+
+        Raises ConflictError when the tag is neither ``expected`` nor ``value`` already.
+        """
+
+    def tagged_versions(self, key: str, value: str) -> list[tuple[str, str]]:
+        """Every ``(model, version)`` in the registry whose tag ``key`` is ``value``."""
+
+
+class FeatureStore(Protocol):
+    """A feature store's registry (Feast): services, feature views and their saved versions."""
+
+    def describe(self) -> str:
+        """Where the store's registry is, for messages."""
+
+    def service(self, name: str) -> ServiceInfo:
+        """A feature service and its projections; NotFoundError when it does not exist."""
+
+    def services(self) -> list[ServiceInfo]:
+        """Every feature service of the project."""
+
+    def view(self, name: str) -> ViewInfo:
+        """A feature view's saved versions and its active one; NotFoundError when it does not exist."""
+
+    def ensure_service(self, name: str, projections: Sequence[Projection]) -> ServiceInfo:
+        """Create the service unless it exists with the same projections (ConflictError when it differs); read back."""
+
+    def pin_view(self, view: str, version: int, expected: int | None) -> int:
+        """Make ``version`` the view's active one if the active one still is ``expected``; the read-back."""
+
+
+class FeatureTelemetry(Protocol):
+    """What the model servers report of the features they consume (Prometheus)."""
+
+    def bindings(self, model: str, lookback_s: float) -> list[Binding]:
+        """Each version's observed binding per feature view, with when it was first seen within ``lookback_s``."""
+
+    def inputs(self, model: str, window: str) -> tuple[dict[tuple[str, str, str], list[tuple[float, float]]],
+                                                       dict[tuple[str, str, str], float]]:
+        """Per (version, segment, feature): the value histogram's increase per bucket, and missing values."""
 
 
 class Router(Protocol):

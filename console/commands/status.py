@@ -13,6 +13,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from console.domain.features import Diagnosis
 from console.domain.metrics import format_value
 from console.domain.status import StatusSnapshot, status_document
 from console.domain.verdicts import SYMBOL, WORD, State
@@ -134,6 +135,7 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
         for verdict in suspects:
             parts.append(Text(f"  ! v{verdict.version} {verdict.segment} {matrix.spec(verdict.metric).title}: "
                               f"{verdict.reason}", style="yellow"))
+    parts.extend(render_diagnosis(snapshot.diagnosis, snapshot.diagnosis_problem, compact))
     if compact:
         parts.append(Text(f"{legend}   {footer}".rstrip(), style="dim", no_wrap=True, overflow="ellipsis"))
     if explain:
@@ -146,6 +148,27 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
             parts.append(Text(f"  v{verdict.version} {verdict.segment} {verdict.metric}: "
                               f"{SYMBOL[verdict.state]} {verdict.reason}"))
     return Group(*parts)
+
+
+def render_diagnosis(diagnosis: Diagnosis | None, problem: str | None = None, compact: bool = False) -> list[Text]:
+    """The likely cause of the breaches: one line, then (unless compact) its evidence, what is missing, advice."""
+    lines: list[Text] = []
+    if diagnosis is None:
+        if problem and not compact:
+            lines.append(Text(f"? feature evidence not read: {problem}", style="yellow"))
+        return lines
+    style = {"feature": "bold magenta", "model": "bold red", "world": "bold yellow"}.get(diagnosis.cause.value,
+                                                                                         "yellow")
+    lines.append(Text(f"Diagnosis: {diagnosis.summary}", style=style, no_wrap=compact, overflow="ellipsis"))
+    if compact:
+        return lines
+    for line in diagnosis.evidence:
+        lines.append(Text(f"  · {line}"))
+    for line in diagnosis.missing:
+        lines.append(Text(f"  ? missing: {line}", style="yellow"))
+    if diagnosis.advice:
+        lines.append(Text(f"  → {diagnosis.advice}", style="bold"))
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:

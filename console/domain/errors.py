@@ -41,6 +41,10 @@ class MetricsError(ExternalSystemError):
     """The metrics source failed, or refused a query."""
 
 
+class FeatureStoreError(ExternalSystemError):
+    """The feature store (Feast) could not be read or written."""
+
+
 class JournalError(ExternalSystemError):
     """The journal's database failed, is unreachable, or holds something this Rewind cannot read."""
 

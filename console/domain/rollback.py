@@ -44,6 +44,29 @@ class ActionKind(StrEnum):
     PROMOTE = "promote"
     FALLBACK_ENGAGE = "fallback_engage"
     FALLBACK_RESTORE = "fallback_restore"
+    FEATURES_ROLLBACK = "features_rollback"
+
+
+@dataclass(frozen=True)
+class TagMove:
+    """One registry version tag changed by an action (a feature rollback repoints ``feast.feature_service``).
+
+    ``before``/``after`` ``None``: the tag is absent.
+    """
+
+    version: str
+    key: str
+    before: str | None
+    after: str | None
+
+
+@dataclass(frozen=True)
+class ViewPin:
+    """A feature view's active version moved (a global feature rollback): ``before`` and ``after`` as ``vN``."""
+
+    view: str
+    before: str
+    after: str
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,10 @@ class Plan:
             (equal when the plan does not change it).
         servers_before, servers_after: admin states (``ready``/``maint``) of the
             router servers the plan takes out or puts back (the fallback's actions).
+        tag_moves: registry version tags the plan changes, after the router (a feature rollback).
+        feature_service: the feature service the plan creates first, additively
+            (``{"name": ..., "features": [refs]}``), for the tags to point at; never removed.
+        view_pin: a feature view's active version the plan moves (a global feature rollback).
     """
 
     action_id: str
@@ -94,6 +121,14 @@ class Plan:
     mirror_after: Mirror | None = None
     servers_before: dict[str, str] = field(default_factory=dict)
     servers_after: dict[str, str] = field(default_factory=dict)
+    tag_moves: tuple[TagMove, ...] = ()
+    feature_service: dict[str, Any] | None = None
+    view_pin: ViewPin | None = None
+
+    @property
+    def moves_features(self) -> bool:
+        """Whether the plan changes what the model's versions consume (tags or a view's active version)."""
+        return bool(self.tag_moves) or (self.view_pin is not None and self.view_pin.before != self.view_pin.after)
 
     @property
     def moves_mirror(self) -> bool:
@@ -116,10 +151,12 @@ class Plan:
         return tuple(sorted(v for v, w in self.weights_after.items() if self.weights_before.get(v) != w))
 
     def drift(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], word: str = "expected",
-              mirror: Mirror | None = None, servers: Mapping[str, str] | None = None) -> list[str]:
+              mirror: Mirror | None = None, servers: Mapping[str, str] | None = None,
+              tags: Mapping[str, str | None] | None = None, view: str | None = None) -> list[str]:
         """How the systems differ from the plan's start state, for what it changes (empty: they do not).
 
-        ``mirror`` and ``servers`` are compared only when the plan changes them.
+        ``mirror``, ``servers``, ``tags`` (version -> the moved tag's value) and ``view`` (the pinned
+        view's active version) are compared only when the plan changes them.
         """
         found = [f"v{v} weight is {weights.get(v, 'absent')} ({word} {self.weights_before.get(v)})"
                  for v in self.moved_versions if weights.get(v) != self.weights_before.get(v)]
@@ -130,22 +167,31 @@ class Plan:
             found.append(f"the mirror is {describe_mirror(mirror)} ({word} {describe_mirror(self.mirror_before)})")
         found += [f"server {n} is {(servers or {}).get(n, 'absent')} ({word} {self.servers_before.get(n)})"
                   for n in self.moved_servers if (servers or {}).get(n) != self.servers_before.get(n)]
+        found += [f"v{m.version} tag {m.key} is {(tags or {}).get(m.version) or 'unset'} ({word} {m.before or 'unset'})"
+                  for m in self.tag_moves if (tags or {}).get(m.version) != m.before]
+        if self.view_pin is not None and view != self.view_pin.before:
+            found.append(f"feature view {self.view_pin.view} is at {view or 'unknown'} ({word} {self.view_pin.before})")
         return found
 
     def state_is(self, weights: Mapping[str, int], aliases: Mapping[str, str | None], end: bool,
-                 mirror: Mirror | None = None, servers: Mapping[str, str] | None = None) -> bool:
+                 mirror: Mirror | None = None, servers: Mapping[str, str] | None = None,
+                 tags: Mapping[str, str | None] | None = None, view: str | None = None) -> bool:
         """Whether the systems show the plan's start state (``end`` false) or end state, for what it changes."""
         want = self.weights_after if end else self.weights_before
         want_servers = self.servers_after if end else self.servers_before
         return (all(weights.get(v) == want.get(v) for v in self.moved_versions)
                 and all(aliases.get(m.alias) == (m.after if end else m.before) for m in self.alias_moves)
                 and (not self.moves_mirror or mirror == (self.mirror_after if end else self.mirror_before))
-                and all((servers or {}).get(n) == want_servers.get(n) for n in self.moved_servers))
+                and all((servers or {}).get(n) == want_servers.get(n) for n in self.moved_servers)
+                and all((tags or {}).get(m.version) == (m.after if end else m.before) for m in self.tag_moves)
+                and (self.view_pin is None
+                     or view == (self.view_pin.after if end else self.view_pin.before)))
 
     @property
     def is_noop(self) -> bool:
         """Whether applying the plan would change nothing."""
-        return not self.moved_versions and not self.alias_moves and not self.moves_mirror and not self.moved_servers
+        return (not self.moved_versions and not self.alias_moves and not self.moves_mirror and not self.moved_servers
+                and not self.moves_features)
 
     @property
     def summary(self) -> str:
@@ -154,6 +200,8 @@ class Plan:
             return f"{self.kind.value}: traffic from v{self.leave} to v{self.target}"
         if self.kind is ActionKind.PROMOTE:
             return f"promote v{self.target} in place of v{self.leave}"
+        if self.moves_features:
+            return f"{'undo: ' if self.undoes else ''}features: {describe_feature_moves(self)}"
         if self.kind in (ActionKind.SHADOW_START, ActionKind.SHADOW_STOP):
             return f"{self.kind.value.replace('_', ' ')}: {describe_mirror(self.mirror_after or self.mirror_before)}"
         moved = ", ".join(f"{n} → {self.servers_after[n]}" for n in self.moved_servers)
@@ -179,6 +227,8 @@ class Plan:
         data["kind"] = self.kind.value
         data["mirror_before"] = self.mirror_before.to_dict() if self.mirror_before else None
         data["mirror_after"] = self.mirror_after.to_dict() if self.mirror_after else None
+        data["tag_moves"] = [asdict(m) for m in self.tag_moves]
+        data["view_pin"] = asdict(self.view_pin) if self.view_pin else None
         return data
 
     @classmethod
@@ -201,6 +251,9 @@ class Plan:
             mirror_after=Mirror.from_dict(data.get("mirror_after")),
             servers_before={str(k): str(v) for k, v in (data.get("servers_before") or {}).items()},
             servers_after={str(k): str(v) for k, v in (data.get("servers_after") or {}).items()},
+            tag_moves=tuple(TagMove(**m) for m in data.get("tag_moves") or ()),
+            feature_service=data.get("feature_service"),
+            view_pin=ViewPin(**data["view_pin"]) if data.get("view_pin") else None,
         )
 
 
@@ -321,7 +374,22 @@ def inverse(plan: Plan, action_id: str, reason: str) -> Plan:
         mirror_after=plan.mirror_before,
         servers_before=dict(plan.servers_after),
         servers_after=dict(plan.servers_before),
+        tag_moves=tuple(TagMove(m.version, m.key, m.after, m.before) for m in reversed(plan.tag_moves)),
+        view_pin=ViewPin(plan.view_pin.view, plan.view_pin.after, plan.view_pin.before) if plan.view_pin else None,
     )
+
+
+def describe_feature_moves(plan: Plan) -> str:
+    """What a plan changes in the model's features, in one line."""
+    parts = []
+    by_change: dict[tuple[str | None, str | None], list[str]] = {}
+    for move in plan.tag_moves:
+        by_change.setdefault((move.before, move.after), []).append(move.version)
+    for (before, after), versions in by_change.items():
+        parts.append(f"{', '.join('v' + v for v in versions)} {before or 'no service'} → {after or 'no service'}")
+    if plan.view_pin is not None and plan.view_pin.before != plan.view_pin.after:
+        parts.append(f"view {plan.view_pin.view} {plan.view_pin.before} → {plan.view_pin.after} for every consumer")
+    return "; ".join(parts) or "nothing to change"
 
 
 @dataclass(frozen=True)

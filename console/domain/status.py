@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from console.domain.features import Diagnosis
 from console.domain.metrics import criterion_document
 from console.domain.routing import RouterState
 from console.domain.verdicts import WORD, Matrix, State, Verdict
@@ -30,6 +31,10 @@ class StatusSnapshot:
     router: RouterState
     matrix: Matrix
     evaluated_at: float
+    diagnosis: Diagnosis | None = None
+    """The likely cause of the breaches (model, world, feature, not sure); ``None`` without breaches."""
+    diagnosis_problem: str | None = None
+    """Why the feature evidence could not be read, when it could not."""
 
     @property
     def stable_version(self) -> str | None:
@@ -169,4 +174,7 @@ def status_document(snapshot: StatusSnapshot) -> dict[str, object]:
         # what it served before it was drained (``drained`` on its version and cells).
         "summary": {"state": overall.value, "word": WORD[overall], "counts": counts,
                     "drained": sorted(matrix.drained, key=version_sort_key)},
+        # The likely cause of the breaches: null without breaches (schema rewind.status/1, added in 16).
+        "diagnosis": snapshot.diagnosis.to_dict() if snapshot.diagnosis is not None else None,
+        "diagnosis_problem": snapshot.diagnosis_problem,
     }

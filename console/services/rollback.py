@@ -46,6 +46,7 @@ from console.domain.rollback import (
 from console.domain.routing import Mirror, RouterState, describe_mirror
 from console.domain.verdicts import State, build_matrix, overall_state
 from console.domain.versions import AliasMap, ModelVersion
+from console.services.features import FeatureActions, FeatureChangeFailed
 from console.services.journal import JournalService, Placement
 
 TERMINAL = (EventKind.ACTION_APPLIED, EventKind.ACTION_FAILED, EventKind.ACTION_COMPENSATED)
@@ -83,6 +84,8 @@ class Preview:
     router: RouterState
     already: str | None = None
     """Set when both systems already show the plan's end state: why, and the plan changes nothing."""
+    details: tuple[str, ...] = ()
+    """More lines for the responder under the plan (a feature rollback: blast radius, warnings, the diff)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,8 @@ class RollbackService:
                  sleep: Callable[[float], None] = time.sleep, holder: str = "",
                  policy: Policy = Policy(enforced=False), identity: Identity | None = None,
                  approval_timeout_s: float = 900.0,
-                 shadow_copies: Callable[[str, str, str], float | None] | None = None) -> None:
+                 shadow_copies: Callable[[str, str, str], float | None] | None = None,
+                 features: FeatureActions | None = None) -> None:
         self.registry = registry
         self.router = router
         self.metrics = metrics
@@ -155,6 +159,8 @@ class RollbackService:
         self.approval_timeout_s = approval_timeout_s
         self.shadow_copies = shadow_copies
         """Copies a shadow received from a baseline lately (model, shadow, baseline), to verify a mirror."""
+        self.features = features
+        """The feature side of actions that move what versions consume (tags, a view's active version)."""
         self._holding = False
         judged = tuple(m.name for m in catalogue if m.criteria.judges)
         self.gate_metrics = settings.gate_metrics or judged
@@ -287,6 +293,8 @@ class RollbackService:
         if not applied:
             raise UsageError(f"action {action_id} was never applied or changed nothing: there is nothing to undo")
         undo = inverse(plan, new_action_id(), reason or f"undo {action_id}")
+        if undo.moves_features:
+            return self._undo_features_preview(action_id, incident_id, undo, placement), incident_id
         router = self.router.read_state(plan.model)
         listed = self.registry.list_versions(plan.model)
         versions = {v.version: v for v in listed}
@@ -306,6 +314,20 @@ class RollbackService:
         check = SignatureCheck(True, f"back to v{undo.target}, which served before {action_id}")
         return Preview(undo, f"undo of {action_id}", versions.get(undo.leave), versions.get(undo.target),
                        check, router, already), incident_id
+
+    def _undo_features_preview(self, action_id: str, incident_id: str, undo: Plan,
+                               placement: Placement | None) -> Preview:
+        tags, view = self._feature_actions().read(undo)
+        already = None
+        if undo.state_is({}, {}, end=True, tags=tags, view=view):
+            already = f"{action_id} is already undone: the features are as they were before it"
+            undo = replace(undo, tag_moves=(), view_pin=None)
+        elif changes := undo.drift({}, {}, word="was", tags=tags, view=view):
+            where = incident_id if placement is None else self.journal.settle(placement).incident_id or incident_id
+            self.refuse(where, undo, f"{undo.model} changed after {action_id}: {'; '.join(changes)}. "
+                                     "Undoing would overwrite that change")
+        check = SignatureCheck(True, "not affected: only the feature binding moves back")
+        return Preview(undo, f"undo of {action_id}", None, None, check, RouterState(undo.model, ()), already)
 
     def find_action(self, action_id: str) -> tuple[str, Plan, bool]:
         """The incident, the plan and whether it was applied, for an action id.
@@ -499,7 +521,69 @@ class RollbackService:
         self.journal.record(incident_id, kind, payload, lock=LockChange(False, plan.model, plan.action_id))
         self._holding = False
 
+    def _feature_actions(self) -> FeatureActions:
+        if self.features is None:
+            raise UsageError("this action moves features, and no feature store is configured (features.repo)")
+        return self.features
+
+    def _apply_features(self, plan: Plan, incident_id: str) -> Outcome:
+        """A feature rollback under the lock: compare-and-set on the tags (and the view), apply, read back.
+
+        A write failing after another succeeded is compensated: the tags already moved go back.
+        """
+        features = self._feature_actions()
+        try:
+            tags, view = features.read(plan)
+        except RewindError as exc:
+            return self._fail(incident_id, plan, f"reading the features before the change: {exc}", exc,
+                              router_changed=False)
+        if plan.state_is({}, {}, end=True, tags=tags, view=view):
+            message = f"already applied: {plan.model}'s features reached the planned state; nothing changed"
+            self._outcome(incident_id, plan, EventKind.ACTION_APPLIED, {
+                "action_id": plan.action_id, "changed": False, "reason": message,
+                "observed": {"tags": tags, "view": view}, "alias_moves": [], "undoes": plan.undoes,
+            })
+            return Outcome(plan.action_id, "already_applied", {}, {}, message)
+        drift = plan.drift({}, {}, tags=tags, view=view)
+        if drift:
+            conflict = ConflictError(f"{plan.model} changed since the preview: {'; '.join(drift)}")
+            return self._fail(incident_id, plan, str(conflict), conflict, router_changed=False)
+        try:
+            tags, view = features.apply(plan)
+        except FeatureChangeFailed as failed:
+            if not failed.done and not failed.view_moved:
+                return self._fail(incident_id, plan, f"features: {failed.cause}", failed.cause, router_changed=False)
+            problems = features.compensate(plan, failed.done, failed.view_moved)
+            tags, view = features.read(plan)
+            self._outcome(incident_id, plan, EventKind.ACTION_COMPENSATED, {
+                "action_id": plan.action_id, "reason": f"features: {failed.cause}", "restored": not problems,
+                "problems": problems, "observed": {"tags": tags, "view": view},
+            })
+            where = "what had moved was put back" if not problems else "COMPENSATION INCOMPLETE: " + "; ".join(problems)
+            raise type(failed.cause)(f"features: {failed.cause}; {where}; tags now {tags}") from None
+        self.checkpoint("after-features")
+        message = f"applied: {plan.summary}"
+        self._outcome(incident_id, plan, EventKind.ACTION_APPLIED, {
+            "action_id": plan.action_id, "observed": {"tags": tags, "view": view},
+            "tag_moves": [m.__dict__ for m in plan.tag_moves], "alias_moves": [], "undoes": plan.undoes,
+        })
+        return Outcome(plan.action_id, "applied", {}, {}, message, {"tags": tags, "view": view})
+
+    def _verify_features(self, incident_id: str, plan: Plan) -> Outcome:
+        """Every server reports the new binding, the inputs are normal again, the model's metrics pass."""
+        passed, evidence, message = self._feature_actions().verify(plan)
+        expected: dict[str, object] = {"tags": {m.version: m.after for m in plan.tag_moves},
+                                       "view": plan.view_pin.after if plan.view_pin else None,
+                                       "inputs": "normal", "metrics": "pass"}
+        self.journal.record(incident_id, EventKind.ACTION_VERIFIED if passed else EventKind.ACTION_NOT_VERIFIED, {
+            "action_id": plan.action_id, "expected": expected, "observed": evidence, "evidence": evidence,
+        })
+        return Outcome(plan.action_id, "verified" if passed else "not_verified", {}, {},
+                       ("verified: " if passed else "NOT verified: ") + message, evidence)
+
     def _apply_locked(self, plan: Plan, incident_id: str) -> Outcome:
+        if plan.moves_features:
+            return self._apply_features(plan, incident_id)
         try:
             # Compare-and-set, first half: both systems read under the lock, before anything is written.
             state = self.router.read_state(plan.model)
@@ -638,6 +722,8 @@ class RollbackService:
         Returns:
             ``None``, or why the tags could not be written (the action itself stands).
         """
+        if plan.moves_features:
+            return None  # the tags moved are the record; the journal has the rest
         stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
             self.registry.set_version_tag(plan.model, plan.leave, "rewind.left_by", f"{plan.action_id} {stamp}")
@@ -770,6 +856,8 @@ class RollbackService:
         is verified from the router's counters of who answered (:meth:`_verify_servers`);
         one that only starts or stops a mirror, from the copies the shadow received.
         """
+        if plan.moves_features:
+            return self._verify_features(incident_id, plan)
         if plan.moved_servers:
             return self._verify_servers(incident_id, plan)
         if plan.moves_mirror and not plan.moved_versions:
@@ -890,6 +978,8 @@ class RollbackService:
         return reports
 
     def _recover_one(self, incident_id: str, plan: Plan) -> str:
+        if plan.moves_features:
+            return self._recover_features(incident_id, plan)
         state = self.router.read_state(plan.model)
         weights, aliases = state.weights(), dict(self.registry.get_aliases(plan.model).aliases)
         servers = {s.server: s.admin_state for s in state.servers}
@@ -928,6 +1018,24 @@ class RollbackService:
             })
         return (f"{plan.action_id} ({plan.model}, v{plan.leave} → v{plan.target}): {what}; "
                 f"weights now {weights}, aliases {_aliases(aliases)}")
+
+    def _recover_features(self, incident_id: str, plan: Plan) -> str:
+        tags, view = self._feature_actions().read(plan)
+        observed: dict[str, object] = {"tags": tags, "view": view}
+        if plan.state_is({}, {}, end=True, tags=tags, view=view):
+            what = "fully applied before the console stopped"
+            self.journal.record(incident_id, EventKind.ACTION_APPLIED, {
+                "action_id": plan.action_id, "recovered": True, "observed": observed,
+                "tag_moves": [m.__dict__ for m in plan.tag_moves], "alias_moves": [], "undoes": plan.undoes,
+            })
+        else:
+            what = ("not applied: the console stopped before changing anything"
+                    if plan.state_is({}, {}, end=False, tags=tags, view=view)
+                    else "partly applied: some feature tags moved")
+            self.journal.record(incident_id, EventKind.ACTION_FAILED, {
+                "action_id": plan.action_id, "recovered": True, "reason": what, "observed": observed,
+            })
+        return f"{plan.action_id} ({plan.model}, {plan.summary}): {what}; tags now {tags}"
 
 
 def _version_facts(*versions: ModelVersion | None) -> dict[str, dict[str, object]]:

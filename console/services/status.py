@@ -10,6 +10,7 @@ from console.adapters.protocols import MetricsSource, Registry, Router
 from console.domain.errors import RewindError
 from console.domain.metrics import MetricSpec
 from console.domain.status import StatusSnapshot
+from console.services.features import FeatureEvidence
 from console.services.live import compose
 
 T = TypeVar("T")
@@ -20,14 +21,15 @@ class StatusService:
 
     def __init__(self, registry: Registry, router: Router, metrics: MetricsSource,
                  catalogue: tuple[MetricSpec, ...], traffic_metric: str | None,
-                 stable_alias: str = "champion") -> None:
+                 stable_alias: str = "champion", features: FeatureEvidence | None = None) -> None:
         self.registry = registry
         self.router = router
         self.metrics = metrics
         self.catalogue = catalogue
         self.traffic_metric = traffic_metric
         self.stable_alias = stable_alias
-        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="status")
+        self.features = features
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="status")
 
     def snapshot(self, model: str) -> StatusSnapshot:
         """Read all three systems side by side and judge every cell.
@@ -39,6 +41,7 @@ class StatusService:
         registry = self._pool.submit(self.registry.list_versions, model)
         router = self._pool.submit(self.router.read_state, model)
         metrics = self._pool.submit(self.metrics.evaluate, self.catalogue, model, at)
+        features = self._pool.submit(self.features.read, model) if self.features is not None else None
         failures: list[RewindError] = []
 
         def outcome(future: Future[T]) -> T | None:
@@ -54,8 +57,11 @@ class StatusService:
                 raise failures[0]
             error = type(failures[0])("; ".join(str(f) for f in failures))
             raise error
-        return compose(model, versions, router_state, results, at, self.catalogue, self.traffic_metric,
-                       self.stable_alias)
+        snapshot = compose(model, versions, router_state, results, at, self.catalogue, self.traffic_metric,
+                           self.stable_alias)
+        if self.features is None or features is None:
+            return snapshot
+        return self.features.diagnosed(snapshot, features.result())
 
     def close(self) -> None:
         """Stop the worker threads."""
