@@ -18,7 +18,13 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
     from console.adapters.notify import HttpEndpoints, WebhookNotifier
     from console.adapters.playbook_files import PlaybookFiles
     from console.services.fallback import FallbackService
-    from console.services.features import FeatureActions, FeatureCatalog, FeatureEvidence, FeatureSettings
+    from console.services.features import (
+        FeatureActions,
+        FeatureCatalog,
+        FeatureEvidence,
+        FeatureRollbacks,
+        FeatureSettings,
+    )
     from console.services.journal import JournalService
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
@@ -323,6 +329,7 @@ class ConsoleBackend:
         self.environ = environ
         self._lock = threading.Lock()
         self._live: LiveStatus | None = None
+        self._features: FeatureCatalog | None = None
         self._rollback: RollbackService | None = None
         self._playbooks: PlaybookRunner | None = None
         self._shadow: ShadowService | None = None
@@ -348,10 +355,26 @@ class ConsoleBackend:
         with self._lock:
             if self._live is None:
                 config = self.config
-                self._live = LiveStatus(build_registry(config), build_router(config), build_metrics(config),
+                metrics = build_metrics(config)
+                self._live = LiveStatus(build_registry(config), build_router(config), metrics,
                                         config.metrics.specs(), config.metrics.traffic_metric,
-                                        config.metrics.stable_alias)
+                                        config.metrics.stable_alias,
+                                        features=build_feature_evidence(config, metrics))
             return self._live
+
+    def feature_catalog(self) -> FeatureCatalog:
+        """The declared side of the features (registry tags, the feature store): Feast loads on first use."""
+        with self._lock:
+            if self._features is None:
+                self._features = build_feature_catalog(self.loaded)
+            return self._features
+
+    def feature_rollbacks(self) -> FeatureRollbacks:
+        """Plans feature rollbacks; the console carries them out with :meth:`rollback`'s procedure."""
+        from console.services.features import FeatureRollbacks
+        from console.services.rollback import new_action_id
+
+        return FeatureRollbacks(self.feature_catalog(), new_action_id)
 
     def rollback(self) -> RollbackService:
         """The rollback use case (with the journal and the action lock)."""

@@ -65,6 +65,10 @@ class FeatureSettings:
     poll_interval_s: float = 1.0
 
 
+FeatureRead = tuple[tuple[Binding, ...], tuple[FeatureInput, ...], str | None]
+"""One read of the feature telemetry: observed bindings, judged inputs, and why it failed (``None``: it did not)."""
+
+
 @dataclass(frozen=True)
 class FeatureReading:
     """What the servers report of a model's features, and the diagnosis they support."""
@@ -111,7 +115,7 @@ class FeatureEvidence:
         self.settings = settings
         self.clock = clock
 
-    def read(self, model: str) -> tuple[tuple[Binding, ...], tuple[FeatureInput, ...], str | None]:
+    def read(self, model: str) -> FeatureRead:
         """The observed bindings and judged inputs, or the reason they could not be read."""
         if self.telemetry is None:
             return (), (), None
@@ -122,16 +126,12 @@ class FeatureEvidence:
             return (), (), str(exc)
         return observed, tuple(judge_inputs(cumulative, missing, self.settings.criteria)), None
 
-    def diagnosed(self, snapshot: StatusSnapshot,
-                  read: tuple[tuple[Binding, ...], tuple[FeatureInput, ...], str | None] | None = None
-                  ) -> StatusSnapshot:
+    def diagnosed(self, snapshot: StatusSnapshot, read: FeatureRead | None = None) -> StatusSnapshot:
         """``snapshot`` with its diagnosis (``read``: the feature evidence already read, else read now)."""
         reading = self.reading(snapshot, read)
         return replace(snapshot, diagnosis=reading.diagnosis, diagnosis_problem=reading.problem)
 
-    def reading(self, snapshot: StatusSnapshot,
-                read: tuple[tuple[Binding, ...], tuple[FeatureInput, ...], str | None] | None = None
-                ) -> FeatureReading:
+    def reading(self, snapshot: StatusSnapshot, read: FeatureRead | None = None) -> FeatureReading:
         """The diagnosis of a status snapshot, with the feature evidence behind it."""
         observed, inputs, problem = read if read is not None else self.read(snapshot.model)
         breaches, judged = breaches_and_judged(snapshot)

@@ -27,6 +27,7 @@ from console.domain.routing import RouterState
 from console.domain.status import StatusSnapshot, drained_versions, shown_versions
 from console.domain.verdicts import build_matrix
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
+from console.services.features import FeatureEvidence, FeatureRead, FeatureReading
 
 T = TypeVar("T")
 
@@ -106,8 +107,10 @@ class LiveStatus:
 
     def __init__(self, registry: Registry, router: Router, metrics: MetricsSource,
                  catalogue: tuple[MetricSpec, ...], traffic_metric: str | None, stable_alias: str = "champion",
-                 slow_after_s: float = 2.0, clock: Callable[[], float] = time.time) -> None:
+                 slow_after_s: float = 2.0, clock: Callable[[], float] = time.time,
+                 features: FeatureEvidence | None = None) -> None:
         self.registry = registry
+        self.features = features
         self.router = router
         self.metrics = metrics
         self.catalogue = catalogue
@@ -138,6 +141,21 @@ class LiveStatus:
         """Every catalogue metric, one query each, pinned to one evaluation time."""
         at = self.clock()
         return self._read("metrics", lambda: self.metrics.evaluate(self.catalogue, model, at))
+
+    def read_features(self, model: str) -> FeatureRead:
+        """What the servers report of their features (bindings, input health); empty without telemetry.
+
+        A failure is part of the result (its third item), never raised: the features only explain.
+        """
+        if self.features is None:
+            return (), (), None
+        return self.features.read(model)
+
+    def diagnose(self, snapshot: StatusSnapshot, read: FeatureRead | None) -> FeatureReading | None:
+        """The diagnosis of a composed snapshot from the last feature read (``None`` before the first)."""
+        if self.features is None or read is None:
+            return None
+        return self.features.reading(snapshot, read)
 
     def compose(self, model: str, versions: list[ModelVersion] | None, router: RouterState | None,
                 results: dict[str, QueryResult], evaluated_at: float) -> StatusSnapshot:
