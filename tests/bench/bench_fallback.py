@@ -32,7 +32,8 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from tests.bench.bench_shadow import CHAMPION, QUIET_RATE, SANDBOX_RATE, SHADOW, Admin, Load, quick, sandbox
+from tests.bench.bench_shadow import CHAMPION, QUIET_RATE, SANDBOX_RATE, SHADOW, Admin, Load, quick
+from tests.bench.sandbox_env import sandbox
 
 ENGAGE_TIMEOUT_S = 20.0
 POLL_S = 0.1

@@ -13,9 +13,9 @@ The gate is not waited for: the plans are the ones ``rewind promote`` carries ou
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
+
+from tests.bench.sandbox_env import bench_sandbox
 
 RUNS = 15
 MODEL = "fraud-detector"
@@ -23,38 +23,30 @@ MODEL = "fraud-detector"
 
 def figures():
     """Yield the promotion figures."""
-    from console.config import load_config
-    from console.sandbox.manager import Sandbox
     from console.wiring import build_shadow_service
 
-    with tempfile.TemporaryDirectory() as tmp:
-        box = Sandbox(Path(tmp) / "sandbox")
-        box.up(rate=20, say=lambda line: None)
-        try:
-            environ = {"REWIND_JOURNAL__URL": f"sqlite:///{Path(tmp) / 'journal.db'}"}
-            shadow = build_shadow_service(load_config(str(box.config_path), environ=environ))
-            service = shadow.rollback
-            incident = service.journal.open_incident(MODEL, "4", "promotion benchmark").incident_id
-            started = service.apply(shadow.start_preview(MODEL, "3", reason="benchmark"), incident)
-            assert started.status == "applied", started.message
-            promote, revert = [], []
-            for run in range(RUNS + 1):  # the first is a warm-up
-                preview, _ = shadow.promote_preview(MODEL, "benchmark", override=True)
-                confirmed = time.perf_counter()
-                outcome = service.apply(preview, incident)
-                promoted = time.perf_counter()
-                assert outcome.status == "applied", outcome.message
-                back, _ = shadow.revert_preview(MODEL, reason="benchmark")
-                confirmed_back = time.perf_counter()
-                outcome = service.apply(back, incident)
-                reverted = time.perf_counter()
-                assert outcome.status == "applied", outcome.message
-                if run:
-                    promote.append(promoted - confirmed)
-                    revert.append(reverted - confirmed_back)
-            service.journal.close()
-        finally:
-            box.down()
+    with bench_sandbox(rate=20) as (_, loaded):
+        shadow = build_shadow_service(loaded)
+        service = shadow.rollback
+        incident = service.journal.open_incident(MODEL, "4", "promotion benchmark").incident_id
+        started = service.apply(shadow.start_preview(MODEL, "3", reason="benchmark"), incident)
+        assert started.status == "applied", started.message
+        promote, revert = [], []
+        for run in range(RUNS + 1):  # the first is a warm-up
+            preview, _ = shadow.promote_preview(MODEL, "benchmark", override=True)
+            confirmed = time.perf_counter()
+            outcome = service.apply(preview, incident)
+            promoted = time.perf_counter()
+            assert outcome.status == "applied", outcome.message
+            back, _ = shadow.revert_preview(MODEL, reason="benchmark")
+            confirmed_back = time.perf_counter()
+            outcome = service.apply(back, incident)
+            reverted = time.perf_counter()
+            assert outcome.status == "applied", outcome.message
+            if run:
+                promote.append(promoted - confirmed)
+                revert.append(reverted - confirmed_back)
+        service.journal.close()
     for name, times in (("promote_e2e_ms", promote), ("revert_promotion_e2e_ms", revert)):
         yield name, round(statistics.median(times) * 1000, 1), "ms", {"min": round(min(times) * 1000, 1),
                                                                      "max": round(max(times) * 1000, 1)}

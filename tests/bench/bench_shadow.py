@@ -35,17 +35,15 @@ import http.client
 import json
 import os
 import random
-import signal
 import socket
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+
+from tests.bench.sandbox_env import sandbox
 
 MODEL = "fraud-detector"
 CHAMPION, SHADOW = "2", "3"
@@ -60,27 +58,7 @@ def quick() -> bool:
     return os.environ.get("REWIND_BENCH_QUICK", "") not in ("", "0")
 
 
-# -- the sandbox and its router ----------------------------------------------------------------------
-@contextlib.contextmanager
-def sandbox(rate: float) -> Iterator[object]:
-    """A sandbox of its own in a temporary directory, stopped at the end even on failure (or SIGTERM)."""
-    from console.sandbox.manager import Sandbox
-
-    previous = signal.getsignal(signal.SIGTERM)
-    # A terminated bench still stops its sandbox: SIGTERM unwinds through the ``finally`` below.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
-    try:
-        with tempfile.TemporaryDirectory(prefix="rewind-bench-") as tmp:
-            box = Sandbox(Path(tmp) / "sandbox", MODEL)
-            try:
-                box.up(rate=rate, say=lambda line: None)
-                yield box
-            finally:
-                box.down()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
+# -- the sandbox's router ----------------------------------------------------------------------------
 class Admin:
     """HAProxy's Runtime API on the sandbox's admin socket: the raw commands, read back where it matters.
 
