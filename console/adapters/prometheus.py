@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -637,7 +638,11 @@ class PrometheusFeatures:
         return f'{metric}{{{self.model_label}="{quoted}"}}'
 
     def bindings(self, model: str, lookback_s: float) -> list:
-        """What each version's servers report consuming now, each with when it was first seen."""
+        """What each version's servers report consuming now, each with when it landed.
+
+        ``since`` is when a binding was first seen, for one that replaced another binding of the same
+        version and view within ``lookback_s``; ``None`` when it is the only one seen (it came before).
+        """
         from console.domain.features import Binding
 
         at = time.time()
@@ -653,10 +658,14 @@ class PrometheusFeatures:
                                                      "feature_version", "udf_sha"))
 
         since = {key(s.get("metric", {})): parse_sample_value(s.get("value", [0, "NaN"])[1]) for s in first}
+        # A binding "landed" only when it replaced another of the same version and view within the lookback;
+        # the first one a server ever reported (a fresh start) has no landing time to blame.
+        per_view = Counter((k[0], k[2]) for k in since)
+        replaced = {version_view for version_view, count in per_view.items() if count > 1}
         found = []
         for sample in now:
             labels = sample.get("metric", {})
-            seen = since.get(key(labels))
+            seen = since.get(key(labels)) if (key(labels)[0], key(labels)[2]) in replaced else None
             found.append(Binding(str(labels.get(version, "")), str(labels.get("feature_service", "")),
                                  str(labels.get("feature_view", "")), str(labels.get("feature_version", "")),
                                  str(labels.get("udf_sha", "")),
