@@ -42,13 +42,21 @@ class StatusSnapshot:
         return self.aliases.version_of(self.stable_alias)
 
 
+FALLBACK_ALIAS = "fallback"
+"""The registry alias of a model's fallback version: served by the router's backup server only when no primary can."""
+
+
 def shown_versions(
     versions: list[str], aliases: AliasMap, weights: dict[str, int], with_data: set[str]
 ) -> list[str]:
-    """The versions worth a row: aliased, weighted above zero, or seen in the metrics."""
+    """The versions worth a row: aliased, weighted above zero, or seen in the metrics.
+
+    A version whose only alias is the fallback's is shown once it serves (it then has data):
+    idle, its rows would be nothing but *no data*.
+    """
     keep = {
         v for v in versions
-        if aliases.aliases_of(v) or weights.get(v, 0) > 0 or v in with_data
+        if set(aliases.aliases_of(v)) - {FALLBACK_ALIAS} or weights.get(v, 0) > 0 or v in with_data
     }
     return sorted(keep, key=version_sort_key)
 

@@ -19,11 +19,10 @@ from console.domain.errors import UsageError
 from console.domain.journal import EventKind, parse_ts
 from console.domain.rollback import ActionKind, Mode, Plan, SignatureCheck
 from console.domain.routing import FallbackState
+from console.domain.status import FALLBACK_ALIAS
 from console.services.actions import ActionFace, ActionOptions, ActionResult, carry_out
 from console.services.journal import Placement
 from console.services.rollback import Preview, RollbackService, new_action_id
-
-FALLBACK_ALIAS = "fallback"
 
 
 @dataclass(frozen=True)

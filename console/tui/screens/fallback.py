@@ -181,7 +181,7 @@ def drill_request(seconds: float) -> ActionRequest:
 
 def read_fallback(model: str, backend: Backend, now: float) -> FallbackRead:
     """In a thread: the fallback's readiness (the router's stats, the journal's last drill) and its version."""
-    from console.services.fallback import FALLBACK_ALIAS
+    from console.domain.status import FALLBACK_ALIAS
 
     service = backend.fallback()
     readiness = service.readiness(model)

@@ -83,7 +83,7 @@ def fallback_line(readiness: Readiness | None, previous: FallbackState | None, v
 
 def observe(model: str, backend: Backend, now: float) -> FallbackObserved:
     """In a thread: journal an engagement the router made on its own, then read the readiness."""
-    from console.services.fallback import FALLBACK_ALIAS
+    from console.domain.status import FALLBACK_ALIAS
 
     service = backend.fallback()
     journaled = service.observe(model)
