@@ -27,6 +27,17 @@ def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
                         help="show tracebacks")
 
 
+def positive_seconds(text: str) -> float:
+    """A duration in seconds above zero (argparse turns the error into a usage line, exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return value
+
+
 def action_options(p: argparse.ArgumentParser, default_incident: str) -> None:
     """The options every confirmed action shares: confirmation, reason, incident, verification, output."""
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (automation)")
@@ -156,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.fallback/1)")
             continue
         if name == "drill":
-            sp.add_argument("--seconds", type=float, default=10.0, metavar="N", help="how long (default 10)")
+            sp.add_argument("--seconds", type=positive_seconds, default=10.0, metavar="N",
+                           help="how long (default 10)")
         action_options(sp, "the model's most recent open incident, else a new one")
 
     p = command("features", "which feature versions each model version consumes; diagnose; roll the features back",

@@ -34,6 +34,16 @@ def test_usage_errors_exit_2():
     assert "unrecognized arguments: --bogus" in completed.stderr
 
 
+@pytest.mark.parametrize("seconds", ["0", "-3", "nan", "inf", "soon"])
+def test_a_drill_of_no_time_is_a_usage_error(seconds, capsys):
+    from console.cli import build_parser
+
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["fallback", "drill", "--seconds", seconds])
+    assert exited.value.code == 2
+    assert "--seconds" in capsys.readouterr().err
+
+
 def test_a_malformed_config_is_one_line_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("metrics: [\n")
