@@ -1,8 +1,8 @@
 """Bring the sandbox up and down, report on it, and switch its scenario.
 
 Everything lives under one state directory: ``state.json`` (ports, pids,
-paths), the generated configs, the MLflow database and artifacts, Prometheus's
-storage and one log per process. ``up`` is idempotent; ``down`` stops exactly
+paths), the generated configs, the MLflow database and artifacts, the Feast
+repo (``features/``), Prometheus's storage and one log per process. ``up`` is idempotent; ``down`` stops exactly
 the processes ``state.json`` records (pid and start time must both match).
 """
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import console
 from console.domain.errors import RewindError, SandboxError
-from console.sandbox import processes, templates
+from console.sandbox import features, processes, templates
 from console.sandbox.processes import ProcessRecord
-from console.sandbox.scenarios import SCENARIOS, TARGETS, make_scenario, write_scenario
+from console.sandbox.scenarios import FEATURE_BUG, SCENARIOS, TARGETS, make_scenario, write_scenario
 
 DEFAULT_MODEL = "fraud-detector"
 DEFAULT_RATE = 80.0
@@ -126,6 +126,7 @@ class Sandbox:
         error names the component and its log.
         """
         haproxy_bin, prometheus_bin = find_binary("haproxy"), find_binary("prometheus")
+        features.require_feast()
         with self._lock():
             state = self.load_state()
             if state and self.records(state):
@@ -163,6 +164,44 @@ class Sandbox:
                 "--tracking-uri", state["tracking_uri"], "--model", self.model, "--version", version,
                 "--port", str(port)]
 
+    def _features_argv(self, release: str, if_active: str | None = None) -> list[str]:
+        return [sys.executable, "-m", "console.sandbox.features", "--state-dir", str(self.dir), "release", release,
+                *(["--if-active", if_active] if if_active else [])]
+
+    def _finish_features(self, proc: subprocess.Popen, release: str, log_path: Path) -> dict:
+        """Wait for a feature-release subprocess; its JSON outcome, or an error naming its log."""
+        try:
+            out, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise SandboxError(f"applying feature release {release} took over 120 s (log {log_path})") from None
+        if proc.returncode != 0:
+            if proc.returncode == 2:
+                raise features.FeastMissingError(f"{_log_tail(str(log_path), 1)} (log {log_path})")
+            raise SandboxError(f"applying feature release {release} failed: {_log_tail(str(log_path))} "
+                               f"(log {log_path})")
+        return json.loads(out.decode().strip().splitlines()[-1])
+
+    def _start_features(self, release: str, if_active: str | None = None) -> tuple[subprocess.Popen, Path]:
+        """Start applying a release of the feature repo with the Feast SDK (in a subprocess: Feast imports ~3 s)."""
+        log_path = self.dir / "logs" / "features.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(self._features_argv(release, if_active), stdout=subprocess.PIPE, stderr=log,
+                                    env=self._env(), cwd=self.dir)
+        return proc, log_path
+
+    def apply_features(self, release: str, if_active: str | None = None, state: dict | None = None) -> dict:
+        """Apply a release of the feature repo (``good`` or ``cents``); its outcome, recorded in the state."""
+        proc, log_path = self._start_features(release, if_active)
+        outcome = self._finish_features(proc, release, log_path)
+        state = self.load_state() if state is None else state
+        if state is not None and outcome.get("applied"):
+            state["features"] = outcome
+            self._save_state(state)
+        return outcome
+
     def _launch(self, state: dict, name: str, argv: list[str], env: dict[str, str] | None = None) -> ProcessRecord:
         record = processes.start(name, argv, self.dir / "logs" / f"{name}.log", self.dir, env)
         state["processes"].append(record.to_dict())
@@ -186,14 +225,22 @@ class Sandbox:
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         tracking_uri = f"sqlite:///{self.dir / 'mlflow.db'}"
         env = self._env()
-        say(f"sandbox: seeding the MLflow registry in {self.dir}")
+        # The feature store's release (the buggy one only when the sandbox stopped in feature-bug) is applied
+        # while the registry is seeded: both are a few seconds of imports.
+        features.write_repo(self.dir)
+        release = "cents" if (self.scenario() or {}).get("name") == FEATURE_BUG else "good"
+        say(f"sandbox: seeding the MLflow registry and the feature store in {self.dir}")
+        applying, features_log = self._start_features(release)
         seed_log = self.dir / "logs" / "seed.log"
-        with open(seed_log, "wb") as log:
-            seeded = subprocess.run(
-                [sys.executable, "-m", "console.sandbox.model", "--tracking-uri", tracking_uri,
-                 "--artifacts", str(self.dir / "mlartifacts"), "--model", self.model],
-                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.dir, timeout=300, check=False,
-            )
+        try:
+            with open(seed_log, "wb") as log:
+                seeded = subprocess.run(
+                    [sys.executable, "-m", "console.sandbox.model", "--tracking-uri", tracking_uri,
+                     "--artifacts", str(self.dir / "mlartifacts"), "--model", self.model],
+                    stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.dir, timeout=300, check=False,
+                )
+        finally:
+            state["features"] = self._finish_features(applying, release, features_log)
         if seeded.returncode != 0:
             raise SandboxError(f"seeding the MLflow registry failed: {_log_tail(str(seed_log))} (log {seed_log})")
         seed = json.loads(seeded.stdout.decode().strip().splitlines()[-1])
@@ -294,7 +341,8 @@ class Sandbox:
         """What runs, where, with which pids, plus live aliases and weights."""
         state = self.load_state()
         if not state:
-            return {"schema": STATE_SCHEMA, "dir": str(self.dir), "running": False, "processes": []}
+            return {"schema": STATE_SCHEMA, "dir": str(self.dir), "running": False, "processes": [],
+                    "feature_repo": str(features.repo_dir(self.dir))}
         records = self.records(state)
         ports = state.get("ports", {})
         doc = {
@@ -317,6 +365,8 @@ class Sandbox:
                 "fallback_server": f"http://127.0.0.1:{ports['fallback']}" if ports.get("fallback") else None,
             },
             "fallback_version": state.get("fallback_version"),
+            "feature_repo": str(features.repo_dir(self.dir)),
+            "feature_release": state.get("features"),
             "down_by_scenario": sorted(state.get("down_by_scenario", {})),
             "processes": [
                 {"name": r.name, "pid": r.pid, "alive": r.alive(), "log": r.log} for r in records
@@ -353,7 +403,10 @@ class Sandbox:
         """Switch the scenario; version-specific faults hit ``version``, else the version of the scenario's alias.
 
         ``champion-down`` kills the champion's server (SIGKILL, as a crash would); any
-        other scenario starts again a server that ``champion-down`` killed.
+        other scenario starts again a server that ``champion-down`` killed. ``feature-bug``
+        applies the feature store's buggy release (``cents``), which every version consuming
+        ``fraud_features`` reads; leaving it applies the good release again when the buggy UDF
+        is still the active one (Feast then saves it as a new version number).
         """
         if name not in SCENARIOS:
             raise SandboxError(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")
@@ -375,6 +428,11 @@ class Sandbox:
                                        "and none is set" + (": start one with `rewind shadow start`"
                                                             if TARGETS[name] == "shadow" else ""))
             self._restart_killed(state)
+            previous = (self.scenario() or {}).get("name")
+            if name == FEATURE_BUG:
+                self.apply_features("cents", state=state)
+            elif previous == FEATURE_BUG:
+                self.apply_features("good", if_active="cents", state=state)
             write_scenario(self.dir, make_scenario(name, target))
             if name == "champion-down":
                 self._kill_server(state, f"model-v{target}")

@@ -13,6 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
+from console.sandbox.features import FEATURE_SERVICE, SERVICE_TAG
 from console.sandbox.scenarios import FEATURES
 
 VERSION_WEIGHTS = (
@@ -114,6 +115,23 @@ def seed_fallback(tracking_uri: str, model: str) -> str:
     return version
 
 
+def link_feature_service(tracking_uri: str, model: str, service: str = FEATURE_SERVICE) -> list[str]:
+    """Tag every version of ``model`` that has no ``feast.feature_service`` tag with ``service``.
+
+    Versions already tagged keep their tag (a pin set on a kept registry survives a restart).
+
+    Returns:
+        The versions tagged now.
+    """
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    tagged = []
+    for version in client.search_model_versions(f"name='{model}'"):
+        if not (version.tags or {}).get(SERVICE_TAG):
+            client.set_model_version_tag(model, str(version.version), SERVICE_TAG, service)
+            tagged.append(str(version.version))
+    return sorted(tagged, key=int)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Seed the registry from the command line; prints the versions as JSON."""
     import argparse
@@ -130,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     versions = seed_registry(args.tracking_uri, args.artifacts, args.model)
     fallback = seed_fallback(args.tracking_uri, args.model)
+    link_feature_service(args.tracking_uri, args.model)
     model = mlflow.MlflowClient(tracking_uri=args.tracking_uri).get_registered_model(args.model)
     aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
     primaries = [v for v in versions if v != fallback]

@@ -1,7 +1,10 @@
 """One model server per version: predictions over HTTP and Prometheus metrics.
 
-``POST /predict`` takes ``{"segment": ..., "features": {...}, "label": 0|1}``
-and answers with the version's score. The label stands for the delayed ground
+``POST /predict`` takes ``{"segment": ..., "transaction": {...raw...}, "label": 0|1}``
+and answers with the version's score. The raw transaction is turned into the model's
+inputs by the Feast feature service the version's MLflow tag ``feast.feature_service``
+names (re-read every 0.5 s); a request with ``"features": {...}`` instead carries the
+inputs themselves (benches, the router's deep check) and skips Feast. The label stands for the delayed ground
 truth a real system joins later; it feeds the correctness counters. A request
 with the header ``X-Rewind-Check`` is the router's deep health check: a real
 prediction, counted in no metric.
@@ -11,7 +14,8 @@ answer>}`` from the router's mirror: the server predicts, compares its answer wi
 the champion's, and counts only in the ``rewind_shadow_*`` series. A mirrored copy
 is never a served prediction: it writes nothing a served prediction writes.
 
-``GET /metrics`` is the Prometheus exposition, ``GET /health`` the readiness probe.
+``GET /metrics`` is the Prometheus exposition, ``GET /health`` the readiness probe: ready
+once the model and Feast are loaded and the version's feature service resolved.
 
 Run as ``python -m console.sandbox.model_server --state-dir D --model M --version V --port P``.
 """
@@ -21,19 +25,30 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import random
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from console.sandbox.features import (
+    FEATURE_BUCKETS,
+    RAW_FIELDS,
+    SERVICE_TAG,
+    ViewBinding,
+    import_feast,
+    repo_dir,
+    resolve_service,
+)
 from console.sandbox.scenarios import FEATURES, SEGMENTS, ScenarioWatcher, sigmoid
 
 BASE_ERROR_RATE = 0.001
@@ -43,6 +58,8 @@ DELTA_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 SHADOW_SLOW_S = 0.5
 THRESHOLD = 0.5
 """A score at or above it is a positive prediction (fraud)."""
+BINDING_INTERVAL_S = 0.5
+"""How often a server re-reads its version's feature-service tag and the service it names."""
 
 
 class CpuCollector:
@@ -87,6 +104,22 @@ class Metrics:
             self.labels.labels(*key)
             self.correct.labels(*key)
         self.registry.register(CpuCollector(model, version))
+        self.binding = Gauge("rewind_feature_binding_info",
+                             "The feature views this version's feature service makes it consume (1 per view)",
+                             ("model", "version", "feature_service", "feature_view", "feature_version", "udf_sha"),
+                             registry=self.registry)
+        self._binding_labels: set[tuple[str, ...]] = set()
+        inputs = labels + ("feature",)
+        self.feature_value = Histogram("rewind_feature_value",
+                                       "The model's input values; bucket bounds at the training quantiles",
+                                       inputs, buckets=FEATURE_BUCKETS, registry=self.registry)
+        self.feature_missing = Counter("rewind_feature_missing",
+                                       "Inputs absent, None or NaN (the model got 0.0 for them)",
+                                       inputs, registry=self.registry)
+        for segment in SEGMENTS:
+            for feature in FEATURES:
+                self.feature_value.labels(model, version, segment, feature)
+                self.feature_missing.labels(model, version, segment, feature)
         shadow = labels[:2] + ("baseline", "segment")
         self.shadow_requests = Counter("rewind_shadow_requests", "Mirrored copies received, by outcome",
                                        shadow + ("outcome",), registry=self.registry)
@@ -99,6 +132,16 @@ class Metrics:
         self.shadow_paired = Counter("rewind_shadow_paired", "Labelled pairs: who was right",
                                      shadow + ("champion_correct", "shadow_correct"), registry=self.registry)
         self._shadow_ready: set[str] = set()
+
+    def bind(self, model: str, version: str, service: str | None, views: list[ViewBinding]) -> None:
+        """Export the binding: one info series per view of the service; series of an older binding removed."""
+        wanted = {(model, version, service, v.feature_view, v.version_label, v.udf_sha) for v in views} \
+            if service else set()
+        for stale in self._binding_labels - wanted:
+            self.binding.remove(*stale)
+        for labels in wanted - self._binding_labels:
+            self.binding.labels(*labels).set(1)
+        self._binding_labels = wanted
 
     def shadow_children(self, model: str, version: str, baseline: str) -> None:
         """Create a baseline's shadow series at 0 in every segment, the first time it is seen."""
@@ -148,18 +191,144 @@ def fast_scorer(pyfunc) -> Callable[[dict[str, float]], float]:
     return direct
 
 
+class FeatureUnavailable(Exception):
+    """The version's features cannot be resolved through Feast right now (the message says why)."""
+
+
+class FeatureResolver:
+    """The version's feature binding, kept current in the background, and the per-request lookup through Feast.
+
+    A thread imports Feast (~3 s, while the main thread loads the model from MLflow), then every
+    ``interval`` re-reads the version's MLflow tag ``feast.feature_service`` and that service from
+    Feast, resolves which version of each view it consumes, and exports the binding. Feast calls
+    are made one at a time (the store is shared by the server's threads).
+    """
+
+    def __init__(self, state_dir: Path, model: str, version: str, metrics: Metrics,
+                 interval: float = BINDING_INTERVAL_S) -> None:
+        self.repo = repo_dir(state_dir)
+        self.model = model
+        self.version = version
+        self.metrics = metrics
+        self.interval = interval
+        self.ready = threading.Event()
+        self.problem: str | None = "Feast is loading"
+        self._client = None
+        self._client_set = threading.Event()
+        self._store = None
+        self._service = None
+        self._service_name: str | None = None
+        self._views: list[ViewBinding] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Load Feast in the background; the binding loop starts once :meth:`use_registry` gives it MLflow."""
+        threading.Thread(target=self._run, name="feature-binding", daemon=True).start()
+
+    def use_registry(self, client) -> None:
+        """The MLflow client the binding loop reads the version's tag with."""
+        self._client = client
+        self._client_set.set()
+
+    def _run(self) -> None:
+        try:
+            FeatureStore = import_feast().FeatureStore  # noqa: N806 - Feast's class
+
+            warnings.filterwarnings("ignore")  # after the import: Feast sets filters of its own
+            logging.getLogger("feast").setLevel(logging.ERROR)
+            self._store = FeatureStore(repo_path=str(self.repo))
+        except Exception as exc:  # noqa: BLE001 - the server stays up and says why it is not ready
+            self.problem = f"Feast could not be loaded from {self.repo}: {exc}"
+            print(f"features: {self.problem}", flush=True)
+            return
+        self._client_set.wait()
+        while True:
+            started = time.monotonic()
+            self.refresh()
+            self.ready.set()
+            time.sleep(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def refresh(self) -> None:
+        """Re-read the tag and the service; export the binding when it changed."""
+        name: str | None = None
+        try:
+            tags = self._client.get_model_version(self.model, self.version).tags or {}  # type: ignore[union-attr]
+            name = tags.get(SERVICE_TAG) or None
+            if name is None:
+                self._set(None, None, [], f"model version {self.version} has no {SERVICE_TAG} tag")
+                return
+            with self._lock:
+                service, views = resolve_service(self._store, name)
+        except Exception as exc:  # noqa: BLE001 - MLflow or Feast failing: no binding, and why
+            self._set(None, None, [], f"feature service {name or '?'} could not be resolved: {exc}")
+            return
+        self._set(name, service, views, None)
+
+    def _set(self, name: str | None, service, views: list[ViewBinding], problem: str | None) -> None:
+        changed = (name, views) != (self._service_name, self._views) or problem != self.problem
+        self._service, self._service_name, self._views, self.problem = service, name, views, problem
+        if changed:
+            self.metrics.bind(self.model, self.version, name, views)
+            described = ", ".join(f"{v.feature_view}@{v.version_label} udf {v.udf_sha}" for v in views)
+            print(f"features: {problem or f'{name} -> {described}'}", flush=True)
+
+    def lookup(self, transaction: dict) -> dict[str, object]:
+        """The model's inputs for one raw transaction, through the bound feature service."""
+        service = self._service
+        if service is None or self._store is None:
+            raise FeatureUnavailable(self.problem or "no feature service bound")
+        row = {field: transaction.get(field) for field in RAW_FIELDS}
+        try:
+            with self._lock:
+                resolved = self._store.get_online_features(features=service, entity_rows=[row]).to_dict()
+        except Exception as exc:  # noqa: BLE001 - any Feast failure fails this prediction, not the server
+            raise FeatureUnavailable(f"Feast could not resolve the features: {exc}") from None
+        return {feature: values[0] if values else None for feature, values in resolved.items()}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One prediction: its segment, score (``None`` when it failed), label and the model's inputs."""
+
+    segment: str
+    score: float | None
+    label: object
+    inputs: dict[str, float]
+    missing: tuple[str, ...]
+
+
+def model_inputs(source: dict) -> tuple[dict[str, float], tuple[str, ...]]:
+    """The model's inputs from resolved features; an absent, None or NaN feature is 0.0 and listed as missing.
+
+    Raises:
+        ValueError: a feature is neither a number nor absent.
+    """
+    values: dict[str, float] = {}
+    missing = []
+    for feature in FEATURES:
+        raw = source.get(feature)
+        value = math.nan if raw is None else float(raw)  # type: ignore[arg-type]
+        if math.isnan(value):
+            missing.append(feature)
+            value = 0.0
+        values[feature] = value
+    return values, tuple(missing)
+
+
 class ModelServer(ThreadingHTTPServer):
     """The HTTP server, holding the loaded model and its metrics."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address, model_name: str, version: str, predictor, state_dir: Path) -> None:
+    def __init__(self, address, model_name: str, version: str, predictor, state_dir: Path,
+                 metrics: Metrics | None = None, features: FeatureResolver | None = None) -> None:
         super().__init__(address, Handler)
         self.model_name = model_name
         self.version = version
         self.predictor = predictor
-        self.metrics = Metrics(model_name, version)
+        self.metrics = metrics or Metrics(model_name, version)
+        self.features = features
         self.scenario = ScenarioWatcher(state_dir)
         self.rng = random.Random()
         self.lock = threading.Lock()
@@ -187,7 +356,12 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/metrics":
             self._send(200, generate_latest(self.server.metrics.registry), CONTENT_TYPE_LATEST)
         elif self.path == "/health":
-            self._send(200, b'{"status":"ok"}')
+            features = self.server.features
+            if features is None or features.ready.is_set():
+                problem = features.problem if features else None
+                self._send(200, json.dumps({"status": "ok", "features": problem or "ok"}).encode())
+            else:
+                self._send(503, json.dumps({"status": "loading", "features": features.problem}).encode())
         else:
             self._send(404, b'{"error":"not found"}')
 
@@ -207,23 +381,37 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, b'{"error":"not found"}')
 
-    def _predict(self, payload: dict | None) -> tuple[str, float | None, object] | None:
+    def _predict(self, payload: dict | None) -> Answer | None:
         """The version's answer to one request, faults of the scenario included.
 
+        A request with ``"transaction"`` gets its inputs from Feast; one with ``"features"``
+        carries them. A prediction whose features cannot be resolved fails (score ``None``).
+
         Returns:
-            ``(segment, score, label)``, the score ``None`` when the prediction failed;
-            ``None`` for a request that is not a valid prediction request.
+            The answer, its score ``None`` when the prediction failed; ``None`` for a request
+            that is not a valid prediction request.
         """
         srv = self.server
         try:
             segment = str(payload.get("segment", "unknown"))  # type: ignore[union-attr]
-            features = payload["features"]  # type: ignore[index]
             label = payload.get("label")  # type: ignore[union-attr]
-            values = {f: float(features.get(f, 0.0)) for f in FEATURES}
+            transaction = payload.get("transaction")  # type: ignore[union-attr]
+            if transaction is None:
+                source = payload["features"]  # type: ignore[index]
+                values, missing = model_inputs(source)
+            elif not isinstance(transaction, dict):
+                return None
         except (AttributeError, KeyError, TypeError, ValueError):
             return None
         if segment not in SEGMENTS:
             return None
+        if transaction is not None:
+            try:
+                if srv.features is None:
+                    raise FeatureUnavailable("this server has no feature store")
+                values, missing = model_inputs(srv.features.lookup(transaction))
+            except (FeatureUnavailable, TypeError, ValueError):
+                return Answer(segment, None, label, {}, ())
         scenario = srv.scenario.get()
         faulty = scenario.affects(srv.version, segment)
         with srv.lock:
@@ -233,11 +421,11 @@ class Handler(BaseHTTPRequestHandler):
         error_rate = {"regression": 0.3, "outage": 0.95, "broken-predictions": 1.0}.get(scenario.name, 0.0) * faulty
         time.sleep(delay)
         if roll < max(error_rate, srv.base_error_rate):
-            return segment, None, label
+            return Answer(segment, None, label, values, missing)
         score = srv.predictor(values)
         if faulty and scenario.name in ("regression", "shadow-disagree"):
             score = 1.0 - score  # the new feature pipeline inverts a feature in these segments
-        return segment, score, label
+        return Answer(segment, score, label, values, missing)
 
     def _serve(self, payload: dict | None) -> None:
         started = time.perf_counter()
@@ -246,10 +434,16 @@ class Handler(BaseHTTPRequestHandler):
         if answer is None:
             self._send(400, b'{"error":"bad request"}')
             return
-        segment, score, label = answer
+        segment, score, label = answer.segment, answer.score, answer.label
         # The router's deep check is a real prediction, counted nowhere: it is not traffic.
         counted = self.headers.get("X-Rewind-Check") is None
         key = (srv.model_name, srv.version, segment)
+        if counted:
+            for feature, value in answer.inputs.items():
+                if feature in answer.missing:
+                    srv.metrics.feature_missing.labels(*key, feature).inc()
+                else:
+                    srv.metrics.feature_value.labels(*key, feature).observe(value)
         if score is None:
             if counted:
                 srv.metrics.requests.labels(*key, "error").inc()
@@ -279,7 +473,7 @@ class Handler(BaseHTTPRequestHandler):
         if answer is None or not isinstance(primary, dict) or not baseline.startswith("v"):
             self._send(400, b'{"error":"bad shadow copy"}')
             return
-        segment, score, label = answer
+        segment, score, label = answer.segment, answer.score, answer.label
         baseline_version = baseline[1:]
         metrics = srv.metrics
         metrics.shadow_children(srv.model_name, srv.version, baseline_version)
@@ -318,12 +512,17 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     warnings.filterwarnings("ignore")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    metrics = Metrics(args.model, args.version)
+    features = FeatureResolver(args.state_dir, args.model, args.version, metrics)
+    features.start()  # Feast imports (~3 s) while MLflow loads the model
     import mlflow
 
     mlflow.set_tracking_uri(args.tracking_uri)
     mlflow.set_registry_uri(args.tracking_uri)
     predictor = fast_scorer(mlflow.pyfunc.load_model(f"models:/{args.model}/{args.version}"))
-    server = ModelServer(("127.0.0.1", args.port), args.model, args.version, predictor, args.state_dir)
+    features.use_registry(mlflow.MlflowClient(tracking_uri=args.tracking_uri, registry_uri=args.tracking_uri))
+    server = ModelServer(("127.0.0.1", args.port), args.model, args.version, predictor, args.state_dir,
+                         metrics, features)
     server.base_error_rate = args.base_error_rate
     print(f"serving {args.model} v{args.version} on 127.0.0.1:{args.port}", flush=True)
     try:

@@ -27,7 +27,7 @@ DRIFT_WEIGHTS = (-2.0, -1.5, 1.0, 0.5)
 LABEL_NOISE = 0.3
 
 SCENARIOS = ("healthy", "regression", "drift", "latency", "outage",
-             "broken-predictions", "champion-down", "shadow-disagree", "shadow-slow")
+             "broken-predictions", "champion-down", "shadow-disagree", "shadow-slow", "feature-bug")
 REGRESSION_SEGMENTS = ("eu-android", "us-web")
 DRIFT_SEGMENTS = ("us-ios",)
 SHADOW_DISAGREE_SEGMENTS = ("us-android",)
@@ -39,6 +39,9 @@ TARGETS = {"regression": "challenger", "latency": "challenger", "outage": "chall
            "broken-predictions": "champion", "champion-down": "champion",
            "shadow-disagree": "shadow", "shadow-slow": "shadow"}
 """The alias whose version a scenario hits when no version is named."""
+
+FEATURE_BUG = "feature-bug"
+"""A feature release breaks every version alike: the sandbox applies Feast release ``cents`` (no target version)."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,8 @@ def make_scenario(name: str, target: str | None) -> Scenario:
         return Scenario(name, target, SHADOW_DISAGREE_SEGMENTS)
     if name in TARGETS:
         return Scenario(name, target, ())
+    if name == FEATURE_BUG:
+        return Scenario(name, None, ())
     return Scenario("healthy")
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import yaml
 
+from console.sandbox.features import SERVICE_TAG, repo_dir
+
 WINDOW = "1m"
 MIN_TRAFFIC = 0.5  # requests per second in a cell before a point estimate is trusted
 # Ratios are judged on 95 % intervals of their counts; p95 and the mean score (no counts) breach
@@ -246,6 +248,8 @@ def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
             "catalogue": CATALOGUE,
         },
         "journal": {"url": f"sqlite:///{state_dir / 'journal.db'}"},
+        # The Feast repo the model servers resolve their inputs through, and the registry tag linking them.
+        "features": {"repo": str(repo_dir(state_dir)), "service_tag": SERVICE_TAG},
         # The shipped playbooks post to these. A webhook URL is a secret: it is read from the environment
         # when a notify step runs; unset, the step says the message was not posted and shows it.
         "notify": {"webhooks": {name: {"url_env": env} for name, env in SANDBOX_WEBHOOKS.items()}},

@@ -1,5 +1,9 @@
 """The traffic generator: a steady rate of labelled requests spread over the segments.
 
+Each request carries the raw transaction (``amount_cents`` and the other fields), which
+the model servers turn into the model's inputs through Feast; the label follows the true,
+standardised values the transaction was drawn from.
+
 Sends through HAProxy on loopback only, from a few keep-alive connections,
 paced to a fixed rate; it stops by itself after ``--max-seconds`` (and when
 the state directory disappears), so a forgotten sandbox does not run forever.
@@ -18,7 +22,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from console.sandbox.features import amount_cents
 from console.sandbox.scenarios import SEGMENTS, ScenarioWatcher, random_features, true_label
+
+
+def raw_transaction(features: dict[str, float]) -> dict[str, float | int]:
+    """The raw transaction behind standardised features: the amount in cents, the other fields as they are."""
+    raw: dict[str, float | int] = {name: value for name, value in features.items() if name != "amount"}
+    return {"amount_cents": amount_cents(features["amount"]), **raw}
 
 
 class Pacer:
@@ -50,7 +61,7 @@ def worker(host: str, port: int, pacer: Pacer, scenario: ScenarioWatcher, stop: 
         segment = rng.choice(SEGMENTS)
         features = random_features(rng)
         label = true_label(features, scenario.get().drifting(segment), rng)
-        body = json.dumps({"segment": segment, "features": features, "label": label})
+        body = json.dumps({"segment": segment, "transaction": raw_transaction(features), "label": label})
         try:
             conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
             response = conn.getresponse()

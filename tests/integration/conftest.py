@@ -4,6 +4,7 @@ import pytest
 
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.mlflow_registry import MlflowRegistry
+from console.sandbox.features import FEATURE_SERVICE, SERVICE_TAG
 from console.sandbox.templates import backend_name
 
 MODEL = "fraud-detector"
@@ -19,7 +20,11 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture
 def systems(sandbox):
-    """The shared sandbox's router and registry, checked as the sandbox starts them and put back after the test."""
+    """The shared sandbox's router and registry, checked as the sandbox starts them and put back after the test.
+
+    Put back: the scenario healthy (leaving ``feature-bug`` re-applies the good feature release), the
+    weights, the servers' admin states, the aliases, and every version's feature-service tag.
+    """
     router = HAProxyRouter(str(sandbox.dir / "haproxy.sock"), {MODEL: backend_name(MODEL)})
     registry = MlflowRegistry(sandbox.load_state()["tracking_uri"])
     assert router.read_state(MODEL).weights() == START_WEIGHTS
@@ -35,3 +40,7 @@ def systems(sandbox):
     for alias, version in registry.get_aliases(MODEL).aliases.items():
         if alias not in START_ALIASES:  # a shadow started by the test
             registry.delete_alias(MODEL, alias, expected=version)
+    state = sandbox.load_state()
+    for version in [*state["versions"], state["fallback_version"]]:
+        if registry.get_version_tag(MODEL, version, SERVICE_TAG) != FEATURE_SERVICE:
+            registry.set_version_tag(MODEL, version, SERVICE_TAG, FEATURE_SERVICE)
