@@ -331,6 +331,7 @@ class FeaturesConfig(_Section):
     out_of_range_max: float = Field(0.05, gt=0, lt=1)
     missing_max: float = Field(0.05, gt=0, lt=1)
     min_count: int = Field(50, ge=1)
+    confidence: float = Field(0.999, ge=0.5, lt=1, description="a shift must be this sure not to be chance")
     verify_window_s: float = Field(90.0, ge=0)
 
     @field_validator("window")

@@ -81,7 +81,7 @@ def feature_settings(config: Config) -> FeatureSettings:
     return FeatureSettings(
         service_tag=f.service_tag, recent_s=f.recent_s, window=f.window or config.metrics.window,
         criteria=HealthCriteria(psi_max=f.psi_max, out_of_range_max=f.out_of_range_max,
-                                missing_max=f.missing_max, min_count=f.min_count),
+                                missing_max=f.missing_max, min_count=f.min_count, confidence=f.confidence),
         verify_window_s=f.verify_window_s, poll_interval_s=config.rollback.poll_interval_s,
     )
 
@@ -296,9 +296,13 @@ def build_playbook_source(loaded: LoadedConfig | None) -> PlaybookFiles:
 def build_playbook_runner(loaded: LoadedConfig, environ: Mapping[str, str] | None = None,
                           rollback: RollbackService | None = None) -> PlaybookRunner:
     """The playbook runner over the rollback use case, the playbook files, the webhooks and the endpoints,
-    with shadow + promote over the same rollback use case (for shadow and promote steps and gate checks)."""
+    with shadow + promote over the same rollback use case (for shadow and promote steps and gate checks),
+    and the feature evidence and rollback planner over its registry (for diagnosis checks and conditions,
+    and features actions; Feast is imported only when a features action plans)."""
     from console.adapters.identity import holder_alive
+    from console.services.features import FeatureCatalog, FeatureRollbacks
     from console.services.playbooks import PlaybookRunner
+    from console.services.rollback import new_action_id
     from console.services.shadow import ShadowService, ShadowSettings
 
     config = loaded.config
@@ -306,8 +310,12 @@ def build_playbook_runner(loaded: LoadedConfig, environ: Mapping[str, str] | Non
     shadow = ShadowService(rollback, build_shadow_gate(config),
                            ShadowSettings(alias=config.shadow.alias,
                                           price_per_cpu_second=config.shadow.price_per_cpu_second))
+    evidence = rollback.features.evidence if rollback.features is not None else build_feature_evidence(config)
+    features = FeatureRollbacks(FeatureCatalog(rollback.registry, build_feature_store(loaded), evidence,
+                                               feature_settings(config)), new_action_id)
     return PlaybookRunner(rollback, build_playbook_source(loaded), build_notifier(config, environ),
-                          build_endpoints(config, environ), is_live=holder_alive, shadow=shadow)
+                          build_endpoints(config, environ), is_live=holder_alive, shadow=shadow,
+                          features=features, evidence=evidence)
 
 
 class ConsoleBackend:

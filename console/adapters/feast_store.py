@@ -107,9 +107,11 @@ class FeastStore:
             created = entry.get("created_timestamp")
             versions.append(ViewVersion(name, number, udf_sha(source),
                                         created.timestamp() if created is not None else None, source))
-        active = getattr(current, "current_version_number", None)
-        return ViewInfo(name, int(active) if active is not None else None,
-                        tuple(sorted(versions, key=lambda v: v.number)))
+        active = _active_number(current)
+        if active is None and versions:
+            # Feast 0.67 leaves current_version_number unset on the view a first apply created: its only version.
+            active = max(v.number for v in versions)
+        return ViewInfo(name, active, tuple(sorted(versions, key=lambda v: v.number)))
 
     def ensure_service(self, name: str, projections: Sequence[Projection]) -> ServiceInfo:
         """Create a service of ``projections`` unless it exists alike; the service read back.
@@ -142,16 +144,24 @@ class FeastStore:
     def pin_view(self, view: str, version: int, expected: int | None) -> int:
         """Make saved ``version`` the view's active one (Feast replaces the definition with that snapshot)."""
         current = self._current(view)
-        active = getattr(current, "current_version_number", None)
+        active = _active_number(current)
+        if active is None:
+            active = self.view(view).active
         if active != expected and active != version:
             raise ConflictError(f"{self.describe()}: feature view {view} is at v{active}, expected v{expected}")
         if active != version:
             current.version = f"v{version}"
             self._call(f"pin {view} at v{version}", self.store.apply, [current])
-        after = getattr(self._current(view), "current_version_number", None)
+        after = _active_number(self._current(view))
         if after != version:
             raise FeatureStoreError(f"{self.describe()}: read-back shows {view} at v{after}, not v{version}")
         return int(after)
+
+
+def _active_number(view: Any) -> int | None:
+    """The view's active version number as Feast records it (``None`` when it does not)."""
+    number = getattr(view, "current_version_number", None)
+    return int(number) if number is not None else None
 
 
 def transformation_source(view: Any) -> str:

@@ -85,7 +85,7 @@ def _document(feature_map: FeatureMap, reading: FeatureReading) -> dict[str, obj
 def _print_status(console: Console, feature_map: FeatureMap, reading: FeatureReading) -> None:
     table = Table(title=f"{feature_map.model}: features declared (registry → store) and observed (servers)",
                   title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("ver", "declared service", "view", "declared", "observed", "since"):
+    for column in ("ver", "service (tag)", "view", "declared", "observed", "landed"):
         table.add_column(column, overflow="fold")
     observed = {(b.version, b.view): b for b in feature_map.observed}
     for declared in feature_map.declared:
@@ -96,12 +96,20 @@ def _print_status(console: Console, feature_map: FeatureMap, reading: FeatureRea
             table.add_row(f"v{declared.version}", declared.service, "-", declared.problem or "-", "-", "-")
         for projection, consumed in declared.projections:
             seen = observed.get((declared.version, projection.view))
-            pin = f"@v{projection.version}" if projection.version is not None else " (latest)"
-            table.add_row(f"v{declared.version}", declared.service, projection.view,
-                          f"{consumed.label if consumed else '?'}{pin} {consumed.udf_sha if consumed else ''}",
-                          f"{seen.view_version} {seen.udf_sha} via {seen.feature_service}" if seen else "not reported",
+            # A pinned projection reads its version; "=" marks one that follows the view's active version.
+            mark = "@" if projection.version is not None else "="
+            wanted = f"{mark}{consumed.label} {consumed.udf_sha[:8]}" if consumed else "?"
+            if seen is None:
+                got = "not reported"
+            else:
+                got = f"{seen.view_version} {seen.udf_sha[:8]}"
+                if seen.feature_service != declared.service:
+                    got += f" via {seen.feature_service}"
+            table.add_row(f"v{declared.version}", declared.service, projection.view, wanted, got,
                           _ago(seen.since) if seen and seen.since else "-")
     console.print(table)
+    console.print(Text("declared: @ pinned version, = the view's active version; landed: when a server switched to it",
+                       style="dim"))
     for finding in feature_map.findings:
         console.print(Text(f"! {finding}", style="yellow"))
     abnormal = reading.abnormal

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from console.domain.stats import binomial_tail_at_least, chi_square_survival
 from console.domain.versions import version_sort_key
 
 PROBABILITY_LADDER: tuple[float, ...] = (0.005, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.995)
@@ -71,12 +72,17 @@ class HealthCriteria:
         out_of_range_max: a share below p0.5 or above p99.5 above it is abnormal (training: 1 %).
         missing_max: a share of missing values above it is abnormal.
         min_count: fewer (non-missing) values in the window are no data.
+        confidence: a shift is abnormal only when chance explains it with a probability under
+            ``1 - confidence`` (a chi-square goodness-of-fit test for the distribution, an exact
+            binomial test for the share outside the range): 60 values spread over 12 buckets have
+            a PSI near 0.2 by chance alone, and one above 0.25 every few windows.
     """
 
     psi_max: float = 0.25
     out_of_range_max: float = 0.05
     missing_max: float = 0.05
     min_count: int = 50
+    confidence: float = 0.999
 
     def __post_init__(self) -> None:
         if not self.psi_max > 0.0:
@@ -86,6 +92,8 @@ class HealthCriteria:
                 raise ValueError(f"{name} must be between 0 and 1, not {getattr(self, name)!r}")
         if self.min_count < 1:
             raise ValueError(f"min_count must be at least 1, not {self.min_count!r}")
+        if not 0.5 <= self.confidence < 1.0:
+            raise ValueError(f"confidence must be between 0.5 and 1, not {self.confidence!r}")
 
 
 @dataclass(frozen=True)
@@ -208,18 +216,29 @@ def _judge_one(key: tuple[str, str, str], buckets: Sequence[tuple[float, float]]
                               f"{missing_text}", missing_share)
 
     psi = population_stability(per_bucket)
-    out_of_range = (per_bucket[0] + per_bucket[-1]) / count
-    over = []
+    outside = per_bucket[0] + per_bucket[-1]
+    out_of_range = outside / count
+    chance = 1.0 - criteria.confidence
+    # Pearson's statistic on the bucket counts against training's shares: its p-value says whether
+    # the sample could have come from training's distribution at all.
+    pearson = sum((observed - count * share) ** 2 / (count * share)
+                  for observed, share in zip(per_bucket, EXPECTED_SHARES, strict=True))
+    fit = chi_square_survival(pearson, len(EXPECTED_SHARES) - 1)
+    over: list[str] = []
+    within: list[str] = []
     if psi > criteria.psi_max:
-        over.append(f"PSI > {criteria.psi_max:g}")
+        (over if fit < chance else within).append(f"PSI > {criteria.psi_max:g}")
     if out_of_range > criteria.out_of_range_max:
-        over.append(f"outside > {_percent(criteria.out_of_range_max)}")
+        tail = binomial_tail_at_least(outside, count, EXPECTED_OUT_OF_RANGE)
+        (over if tail < chance else within).append(f"outside > {_percent(criteria.out_of_range_max)}")
     if missing_share is not None and missing_share > criteria.missing_max:
         over.append(f"missing > {_percent(criteria.missing_max)}")
     reason = (f"{feature}: PSI {psi:.2f}, {_percent(out_of_range)} outside the training range "
               f"(expected {_percent(EXPECTED_OUT_OF_RANGE)}), {missing_text}, {_whole(count)} values")
     if over:
         reason += f" (abnormal: {', '.join(over)})"
+    elif within:
+        reason += f" ({', '.join(within)}, but within chance on {_whole(count)} values)"
     return FeatureInput(version, segment, feature, count, psi, out_of_range, missing_share,
                         Health.ABNORMAL if over else Health.NORMAL, reason)
 

@@ -641,3 +641,43 @@ def binomial_tail_at_least(successes: float, trials: float, probability: float) 
     if successes <= 0.0:
         return 1.0
     return regularized_beta(successes, trials - successes + 1.0, probability)
+
+
+def chi_square_survival(statistic: float, degrees: int) -> float:
+    """``P(X >= statistic)`` for ``X`` chi-square with ``degrees`` degrees of freedom: a goodness-of-fit p-value.
+
+    The regularized upper incomplete gamma function ``Q(k/2, x/2)``, by its series below
+    ``k/2 + 1`` and by its continued fraction above (Numerical Recipes' split), to about 1e-12.
+    """
+    if statistic <= 0.0:
+        return 1.0
+    a, x = degrees / 2.0, statistic / 2.0
+    log_prefix = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        n = a
+        for _ in range(500):
+            n += 1.0
+            term *= x / n
+            total += term
+            if abs(term) < abs(total) * 1e-14:
+                break
+        return max(0.0, 1.0 - total * math.exp(log_prefix))
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 500):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        step = d * c
+        h *= step
+        if abs(step - 1.0) < 1e-14:
+            break
+    return min(1.0, math.exp(log_prefix) * h)

@@ -383,3 +383,23 @@ def test_transformation_diff_is_unified_lines_without_newlines():
     assert "-    return df['amount']" in lines and "+    return df['amount'] * 100" in lines
     assert not any(line.endswith("\n") for line in lines)
     assert transformation_diff(old, old, "a", "b") == []
+
+
+def test_a_thin_window_over_the_psi_line_by_chance_reads_normal_and_says_so():
+    # 56 values from training's own distribution, unevenly spread as a minute of a small segment can be:
+    # PSI 0.8 by chance alone. Chi-square says chance explains it; a shift of the same size on 600 does not.
+    counts = [1, 8, 9, 2, 9, 3, 2, 8, 3, 4, 6, 1]
+    thin = judge_one([float(c) for c in counts])
+    assert thin.psi is not None and thin.psi > 0.25
+    assert thin.health is Health.NORMAL and "within chance on 56 values" in thin.reason
+    thick = judge_one([c * 10.0 for c in counts])
+    assert thick.health is Health.ABNORMAL and "PSI > 0.25" in thick.reason
+
+
+def test_the_chi_square_tail_matches_its_tables():
+    from console.domain.stats import chi_square_survival
+
+    assert chi_square_survival(19.675, 11) == pytest.approx(0.05, rel=1e-4)
+    assert chi_square_survival(31.264, 11) == pytest.approx(0.001, rel=1e-4)
+    assert chi_square_survival(3.0, 2) == pytest.approx(math.exp(-1.5), rel=1e-9)
+    assert chi_square_survival(0.0, 11) == 1.0
