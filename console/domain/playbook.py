@@ -34,25 +34,35 @@ class ActionKind(StrEnum):
     SHADOW = "shadow"
     PROMOTE = "promote"
     FALLBACK = "fallback"
+    FEATURES = "features"
 
 
 PROCEDURE_ACTIONS = (ActionKind.ROLLBACK, ActionKind.UNDO, ActionKind.SHADOW, ActionKind.PROMOTE,
-                     ActionKind.FALLBACK)
+                     ActionKind.FALLBACK, ActionKind.FEATURES)
 """Actions carried out by the one action procedure (preview, confirmation, compare-and-set, verification)."""
 
 OPERATIONS: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.SHADOW: ("start", "stop"),
     ActionKind.PROMOTE: ("promote", "revert"),
     ActionKind.FALLBACK: ("engage", "restore", "drill"),
+    ActionKind.FEATURES: ("rollback", "undo"),
 }
-"""What each action with an ``operation`` may do; the first of promote's is its default."""
+"""What each action with an ``operation`` may do; the first of promote's and of features' is its default."""
 
-DEFAULT_OPERATION: dict[ActionKind, str] = {ActionKind.PROMOTE: "promote"}
+DEFAULT_OPERATION: dict[ActionKind, str] = {ActionKind.PROMOTE: "promote", ActionKind.FEATURES: "rollback"}
 """The operation an action takes when the step names none (the others must name one)."""
 
-GATES = ("shadow", "fallback")
+GATES = ("shadow", "fallback", "diagnosis")
 """What a check's ``gate`` may judge: ``shadow`` is the promotion gate of the model's shadow; ``fallback``
-whether the model's serving primaries are up in the router (fail: they are not, the fallback is needed)."""
+whether the model's serving primaries are up in the router (fail: they are not, the fallback is needed);
+``diagnosis`` who the model's breach is blamed on (its branches are the causes)."""
+
+CAUSES = ("feature", "model", "world", "unsure")
+"""What a breach is blamed on (:class:`console.domain.features.Cause`): the values of a ``diagnosis``
+entry condition and the branches of a ``gate: diagnosis`` check."""
+
+GATE_BRANCHES: dict[str, tuple[str, ...]] = {"diagnosis": CAUSES}
+"""Gates whose check branches on something other than pass, fail and no_data."""
 
 
 OUTCOMES = ("rolled_back", "not_rolled_back", "escalated", "aborted", "resolved")
@@ -110,17 +120,21 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class EntryCondition:
-    """A verdict that makes the playbook relevant.
+    """A verdict, or a diagnosis, that makes the playbook relevant.
 
     Attributes:
-        version: an input's name, or ``all`` (every version with traffic, in a common segment).
-        verdict: ``breach``, ``suspect``, ``pass`` or ``no_data``.
+        version: an input's name, or ``all`` (every version with traffic, in a common segment);
+            empty for a diagnosis condition.
+        verdict: ``breach``, ``suspect``, ``pass`` or ``no_data``; empty for a diagnosis condition.
         metrics: catalogue metrics it is restricted to (empty: any).
+        diagnosis: the cause the model's breach must be blamed on now (one of :data:`CAUSES`);
+            ``None`` for a verdict condition.
     """
 
-    version: str
-    verdict: str
+    version: str = ""
+    verdict: str = ""
     metrics: tuple[str, ...] = ()
+    diagnosis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,7 +169,8 @@ class Step:
         next: the following step (guidance, choice options aside, notify).
         branches: branch name -> step id (check, action, wait).
         metric: a check's catalogue metric.
-        gate: a check's gate instead of a metric (``shadow``: the shadow's promotion gate).
+        gate: a check's gate instead of a metric (``shadow``: the shadow's promotion gate; ``fallback``;
+            ``diagnosis``: who the breach is blamed on).
         metrics: a wait's catalogue metrics.
         version: the input a check or wait judges, a tag's version, the version a shadow starts.
         segments: a check's segments (empty: every segment).
@@ -170,10 +185,14 @@ class Step:
         key, value: a tag's key and (templated) value.
         endpoint: an http action's endpoint name (config ``endpoints``).
         body: an http action's templated body.
-        operation: what a shadow (start, stop), promote (promote, revert) or fallback (engage,
-            restore, drill) action does.
+        operation: what a shadow (start, stop), promote (promote, revert), fallback (engage,
+            restore, drill) or features (rollback, undo) action does.
         percent: the share of the champion's requests a shadow start copies (1-100).
         seconds: how long a fallback drill keeps the primaries out.
+        to: a features rollback's feature view version to go back to (default: the previous transformation).
+        view: a features rollback's feature view (default: the only one the model's service reads).
+        whole_view: a features rollback moves the view's active version for every consumer (YAML ``global``)
+            instead of pinning this model's versions.
         confirm: whether an action asks for confirmation.
         dry_run: ``describe`` or ``stop``: what the action does in a dry run.
         stable_for: a wait's consecutive evaluations without a breach.
@@ -211,6 +230,9 @@ class Step:
     operation: str | None = None
     percent: int | None = None
     seconds: float | None = None
+    to: int | None = None
+    view: str | None = None
+    whole_view: bool | None = None
     confirm: bool = True
     dry_run: str = "describe"
     stable_for: int = 3

@@ -29,7 +29,9 @@ from typing import Any
 
 from console.domain.playbook import (
     BRANCHES,
+    CAUSES,
     DEFAULT_OPERATION,
+    GATE_BRANCHES,
     GATES,
     OPERATIONS,
     OUTCOMES,
@@ -141,7 +143,7 @@ class CheckContext:
         webhook_names: config ``notify.webhooks``, as ``endpoint_names``; ``copy`` is always allowed.
         require_confirmation: config ``playbooks.require_confirmation``: refuse
             ``confirm: false`` on the actions the one action procedure carries out
-            (``rollback``, ``undo``, ``shadow``, ``promote``, ``fallback``).
+            (``rollback``, ``undo``, ``shadow``, ``promote``, ``fallback``, ``features``).
     """
 
     metric_names: frozenset[str] = frozenset()
@@ -206,6 +208,7 @@ ACTION_KEYS: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.SHADOW: ("operation", "version", "percent"),
     ActionKind.PROMOTE: ("operation",),
     ActionKind.FALLBACK: ("operation", "seconds"),
+    ActionKind.FEATURES: ("operation", "to", "view", "global"),
 }
 ACTION_REQUIRED: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.ROLLBACK: (),
@@ -215,11 +218,15 @@ ACTION_REQUIRED: dict[ActionKind, tuple[str, ...]] = {
     ActionKind.SHADOW: ("operation",),
     ActionKind.PROMOTE: (),
     ActionKind.FALLBACK: ("operation",),
+    ActionKind.FEATURES: (),
 }
 OPERATION_KEYS: dict[str, dict[ActionKind, tuple[str, ...]]] = {
     "version": {ActionKind.SHADOW: ("start",)},
     "percent": {ActionKind.SHADOW: ("start",)},
     "seconds": {ActionKind.FALLBACK: ("drill",)},
+    "to": {ActionKind.FEATURES: ("rollback",)},
+    "view": {ActionKind.FEATURES: ("rollback",)},
+    "global": {ActionKind.FEATURES: ("rollback",)},
 }
 """Action fields that apply to some operations only: key -> action -> the operations that take it."""
 OPERATION_REQUIRED: dict[tuple[ActionKind, str], tuple[str, ...]] = {
@@ -231,9 +238,11 @@ GATE_CHECK_EXCLUDES = ("metric", "version", "segments", "suspect_as")
 """Check fields that judge a metric's cells: a gate check has none of them (the gate judges its own segments)."""
 MAX_DRILL_S = 600
 """A drill takes the primaries out on purpose: at most ten minutes of it from one step."""
-NEW_FIELDS = ("gate", "operation", "percent", "seconds")
+NEW_FIELDS = ("gate", "operation", "percent", "seconds", "to", "view", "whole_view")
 """Step fields added after playbooks were first journaled: left out of the structure when unset, so the
 structure of a playbook that does not use them is what it was."""
+STEP_ATTRIBUTES = {"global": "whole_view"}
+"""Step keys whose :class:`Step` attribute has another name (``global`` is a Python keyword)."""
 ALL_STEP_KEYS = frozenset(COMMON_STEP_KEYS).union(*KIND_KEYS.values(), *ACTION_KEYS.values())
 MESSAGE_KEYS = ("summary", "what_changed", "why", "user_impact", "next_update")
 PROSE_STEP_KEYS = frozenset({"title", "text", "prompt", "message"})
@@ -715,7 +724,12 @@ class _Checker:
             mapping = self.mapping(item, path, "a condition")
             if mapping is None:
                 continue
-            found = self.entries(mapping, path, ("version", "verdict", "metrics"), "a condition")
+            found = self.entries(mapping, path, ("version", "verdict", "metrics", "diagnosis"), "a condition")
+            if "diagnosis" in found:
+                condition = self.read_diagnosis_condition(found, path)
+                if condition is not None:
+                    conditions.append(condition)
+                continue
             self.require(mapping, path, found, ("version", "verdict"), "a condition")
             version = self.input_ref(found["version"][1], _join(path, "version"), allow_all=True) \
                 if "version" in found else None
@@ -727,6 +741,18 @@ class _Checker:
             if version is not None and verdict is not None and metrics is not None:
                 conditions.append(EntryCondition(version, verdict, metrics))
         return tuple(conditions)
+
+    def read_diagnosis_condition(self, found: Fields, path: str) -> EntryCondition | None:
+        """``{diagnosis: feature}``: the model's breach is blamed on this cause now; it stands alone."""
+        for key in ("version", "verdict", "metrics"):
+            if key in found:
+                self.add(found[key][0], _join(path, key),
+                         f"{key!r} does not apply to a diagnosis condition: write it as its own condition "
+                         "({diagnosis: feature} is one, {version: all, verdict: breach} another)")
+        cause = self.one_of(found["diagnosis"][1], _join(path, "diagnosis"), CAUSES, "diagnosis")
+        if cause is None or any(key in found for key in ("version", "verdict", "metrics")):
+            return None
+        return EntryCondition(diagnosis=cause)
 
     # -- steps -------------------------------------------------------------------------------------
 
@@ -796,6 +822,10 @@ class _Checker:
         values: dict[str, Any] = {"kind": kind, "action": action}
         for key, (_, node) in found.items():
             self.read_field(kind, action, key, node, _join(path, key), values)
+        if "branches" in found:
+            gate = values.get("gate") if kind is StepKind.CHECK else None
+            if not (kind is StepKind.CHECK and "gate" in found and gate is None):  # an unknown gate is reported
+                values["branches"] = self.read_branches(found["branches"][1], _join(path, "branches"), kind, gate)
         if kind is StepKind.CHOICE and "timeout" in found:
             option_ids = [option.id for option in values.get("options", ())]
             values["timeout"] = self.read_timeout(found["timeout"][1], _join(path, "timeout"), kind, option_ids)
@@ -816,7 +846,7 @@ class _Checker:
         match key:
             case "id":
                 values["id"] = self.identifier(node, path, ID_PATTERN, "step id")
-            case "kind" | "action" | "timeout":
+            case "kind" | "action" | "timeout" | "branches":
                 pass  # read by the caller
             case "title":
                 values["title"] = self.prose(node, path, required=True)
@@ -826,8 +856,6 @@ class _Checker:
                 values["prompt"] = self.prose(node, path, required=True)
             case "next":
                 values["next"] = self.step_ref(node, path)
-            case "branches":
-                values["branches"] = self.read_branches(node, path, kind)
             case "metric":
                 values["metric"] = self.metric(node, path)
             case "gate":
@@ -839,6 +867,12 @@ class _Checker:
                     values["operation"] = self.text(node, path)
             case "percent":
                 values["percent"] = self.integer(node, path, 1, 100)
+            case "to":
+                values["to"] = self.view_version(node, path)
+            case "view":
+                values["view"] = self.text(node, path, required=True)
+            case "global":
+                values["whole_view"] = self.boolean(node, path)
             case "seconds":
                 seconds = self.positive(node, path)
                 if seconds is not None and seconds > MAX_DRILL_S:
@@ -918,7 +952,8 @@ class _Checker:
                          f"a confirmed action needs 'timeout': {_MISSING_HINTS['timeout']}")
             if confirm is False and action in PROCEDURE_ACTIONS and self.context.require_confirmation:
                 self.add(found["confirm"][1], _join(path, "confirm"),
-                         f"confirm: false is refused for {_a(str(action))}: "
+                         f"confirm: false is refused for {_a(str(action))}"
+                         f"{' action' if action is ActionKind.FEATURES else ''}: "
                          f"config playbooks.require_confirmation is true")
         if kind is StepKind.WAIT:
             timeout = values.get("timeout")
@@ -938,16 +973,20 @@ class _Checker:
                 self.add(found["gate"][0], _join(path, "gate"),
                          "a check judges a metric or a gate, not both: make it two checks")
                 return
+            gate_node = found["gate"][1]
+            gate = gate_node.value if isinstance(gate_node, ScalarNode) else None
+            why = ("the diagnosis judges every version in every segment itself" if gate == "diagnosis" else
+                   "the router's primaries are judged as a whole" if gate == "fallback" else
+                   "the gate judges the shadow against the champion in every segment itself")
             for key in GATE_CHECK_EXCLUDES:
                 if key in found:
-                    self.add(found[key][0], _join(path, key),
-                             f"{key!r} does not apply to a gate check: the gate judges the shadow against the "
-                             "champion in every segment itself")
+                    self.add(found[key][0], _join(path, key), f"{key!r} does not apply to a gate check: {why}")
             return
         if "metric" not in found and not any(self.misspelt(key, item, found) for key in ("metric", "gate")):
             self.add(item, _join(path, "metric"), "a check step needs 'metric' (a catalogue metric) or 'gate' "
-                                                  f"({', '.join(GATES)}: the shadow's promotion gate, or "
-                                                  "whether the router's serving primaries are up)")
+                                                  f"({', '.join(GATES)}: the shadow's promotion gate, "
+                                                  "whether the router's serving primaries are up, or who the "
+                                                  "breach is blamed on)")
 
     def operation_rules(self, item: MappingNode, path: str, action: ActionKind, found: Fields,
                         values: dict[str, Any]) -> None:
@@ -968,18 +1007,37 @@ class _Checker:
                 self.add(item, _join(path, key), f"{_a(str(action))} {operation} needs {key!r}: "
                                                  f"{_MISSING_HINTS[key]}")
 
-    def read_branches(self, node: Node, path: str, kind: StepKind) -> dict[str, str] | None:
-        names = BRANCHES[kind]
+    def view_version(self, node: Node, path: str) -> int | None:
+        """A feature view version: ``2`` or ``v2``."""
+        if isinstance(node, ScalarNode) and isinstance(node.value, int) and not isinstance(node.value, bool):
+            return self.integer(node, path, 0)
+        text = self.text(node, path, required=True)
+        if text is None:
+            return None
+        cleaned = text.strip().lower().removeprefix("v")
+        if not cleaned.isdigit():
+            self.add(node, path, f"{_short(text)!r} is not a feature view version: write it as v2 or 2")
+            return None
+        return int(cleaned)
+
+    def read_branches(self, node: Node, path: str, kind: StepKind, gate: str | None = None) -> dict[str, str] | None:
+        names = GATE_BRANCHES.get(gate, BRANCHES[kind]) if gate else BRANCHES[kind]
+        whose = f"a {gate} check" if gate in GATE_BRANCHES else f"{_a(kind)} step"
         mapping = self.mapping(node, path, "branches")
         if mapping is None:
             return None
-        found = self.entries(mapping, path, names, f"{_a(kind)} step's branches")
+        given = {key.value for key, _ in mapping.entries}
+        if gate in GATE_BRANCHES and given and given <= set(BRANCHES[kind]):
+            self.add(mapping, path, f"{whose} branches on what it finds ({', '.join(names)}), not on "
+                                    f"{', '.join(BRANCHES[kind])}: say where each of those goes")
+            return None
+        found = self.entries(mapping, path, names, f"{whose}'s branches")
         branches: dict[str, str] = {}
         for name in names:
             if name not in found and self.misspelt(name, mapping, found):
                 continue
             if name not in found:
-                self.add(mapping, _join(path, name), f"missing branch {name!r}: {_a(kind)} step needs all of "
+                self.add(mapping, _join(path, name), f"missing branch {name!r}: {whose} needs all of "
                                                      f"{', '.join(names)}")
                 continue
             target = self.step_ref(found[name][1], _join(path, name))
@@ -1272,8 +1330,8 @@ def _step_structure(step: Step) -> dict[str, object]:
     for key in keys:
         if key in PROSE_STEP_KEYS:
             continue
-        value: object = getattr(step, key)
-        if key in NEW_FIELDS and value is None:
+        value: object = getattr(step, STEP_ATTRIBUTES.get(key, key))
+        if STEP_ATTRIBUTES.get(key, key) in NEW_FIELDS and value is None:
             continue
         if key == "options":
             value = [{"id": option.id, "next": option.next} for option in step.options]
@@ -1296,7 +1354,8 @@ def _structure(playbook: Playbook) -> dict[str, Any]:
         "roles": list(playbook.roles),
         "inputs": {spec.name: {"alias": spec.alias, "version": spec.version, "previous": spec.previous}
                    for spec in playbook.inputs},
-        "when": [{"version": c.version, "verdict": c.verdict, "metrics": list(c.metrics)} for c in playbook.when],
+        "when": [{"version": c.version, "verdict": c.verdict, "metrics": list(c.metrics)} if c.diagnosis is None
+                 else {"diagnosis": c.diagnosis} for c in playbook.when],
         "start": playbook.start,
         "steps": {step.id: _step_structure(step) for step in playbook.steps},
     }

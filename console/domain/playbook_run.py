@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from console.domain.features import Cause, Diagnosis
 from console.domain.journal import Event, EventKind
 from console.domain.playbook import EntryCondition, Playbook, Step
 from console.domain.shadow import GateReading, GateVerdict
@@ -315,6 +316,26 @@ def judge_fallback_gate(serving: Sequence[tuple[str, bool]], backup_up: bool) ->
     return CheckOutcome("fail", State.BREACH, f"no serving primary is up ({shown}): {fallback}", ())
 
 
+def judge_diagnosis(diagnosis: Diagnosis | None, problem: str | None = None) -> CheckOutcome:
+    """Judge a ``gate: diagnosis`` check: its branch is the cause the model's breach is blamed on.
+
+    ``feature``, ``model`` or ``world`` as the diagnosis says; ``unsure`` when it cannot tell,
+    when no version breaches now (nothing to blame), or when the diagnosis could not be read.
+
+    Args:
+        diagnosis: the diagnosis of the current snapshot, ``None`` when no version breaches.
+        problem: why the feature evidence (or the snapshot) could not be read in full.
+    """
+    if diagnosis is None:
+        why = "no version breaches now: nothing to diagnose"
+        if problem:
+            why = f"no diagnosis: {problem}"
+        return CheckOutcome(Cause.UNSURE.value, State.NO_DATA, why, ())
+    reason = diagnosis.summary + (f" (feature telemetry: {problem})" if problem else "")
+    state = State.NO_DATA if diagnosis.cause is Cause.UNSURE else State.BREACH
+    return CheckOutcome(diagnosis.cause.value, state, reason, ())
+
+
 # -- entry conditions --------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -372,12 +393,42 @@ def _condition_met(condition: EntryCondition, matrix: Matrix, inputs: Mapping[st
     return False, f"{condition.version} v{version} {fails} on {scope}"
 
 
-def match_entry(playbook: Playbook, matrix: Matrix, inputs: Mapping[str, str | None]) -> EntryMatch:
-    """Which of a playbook's entry conditions hold on the current matrix, each with why."""
+_CAUSE_WORDS = {Cause.FEATURE.value: "a feature bug", Cause.MODEL.value: "a model regression",
+                 Cause.WORLD.value: "the world changed (drift)", Cause.UNSURE.value: "not sure"}
+
+
+def _diagnosis_met(wanted: str, diagnosis: Diagnosis | None, problem: str | None) -> tuple[bool, str]:
+    if diagnosis is None:
+        return False, (f"no diagnosis: {problem}" if problem else "no diagnosis: no version breaches now")
+    if diagnosis.cause.value == wanted:
+        return True, f"diagnosis: {diagnosis.summary}"
+    return False, f"diagnosis is {diagnosis.cause.value}, not {wanted} ({_CAUSE_WORDS.get(wanted, wanted)}): " \
+                  f"{diagnosis.summary}"
+
+
+def needs_diagnosis(playbook: Playbook) -> bool:
+    """Whether a playbook's entry conditions name a diagnosis (its ranking then reads the feature evidence)."""
+    return any(condition.diagnosis is not None for condition in playbook.when)
+
+
+def match_entry(playbook: Playbook, matrix: Matrix, inputs: Mapping[str, str | None],
+                diagnosis: Diagnosis | None = None, diagnosis_problem: str | None = None) -> EntryMatch:
+    """Which of a playbook's entry conditions hold on the current matrix (and diagnosis), each with why.
+
+    Args:
+        playbook: whose conditions.
+        matrix: the current verdicts.
+        inputs: each input's version now.
+        diagnosis: the diagnosis of the same snapshot (``None``: no version breaches, or not read).
+        diagnosis_problem: why the diagnosis could not be read, when it could not.
+    """
     reasons = []
     met = 0
     for condition in playbook.when:
-        ok, why = _condition_met(condition, matrix, inputs)
+        if condition.diagnosis is not None:
+            ok, why = _diagnosis_met(condition.diagnosis, diagnosis, diagnosis_problem)
+        else:
+            ok, why = _condition_met(condition, matrix, inputs)
         met += ok
         reasons.append(("✓ " if ok else "✗ ") + why)
     return EntryMatch(playbook.id, met, len(playbook.when), tuple(reasons))

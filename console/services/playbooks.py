@@ -45,9 +45,11 @@ from console.domain.playbook_run import (
     StepResult,
     fold_run,
     judge_check,
+    judge_diagnosis,
     judge_fallback_gate,
     judge_gate,
     match_entry,
+    needs_diagnosis,
     reference_values,
     render,
     resolve_inputs,
@@ -55,8 +57,8 @@ from console.domain.playbook_run import (
     started_payload,
 )
 from console.domain.rollback import ActionKind as PlanKind
-from console.domain.rollback import Mode, Plan
-from console.domain.routing import describe_mirror
+from console.domain.rollback import Mode, Plan, describe_feature_moves
+from console.domain.routing import RouterState, describe_mirror
 from console.domain.status import StatusSnapshot
 from console.domain.verdicts import State
 from console.domain.versions import AliasMap, ModelVersion
@@ -66,7 +68,9 @@ from console.services.live import compose
 from console.services.rollback import TERMINAL, Preview, RefusedError, RollbackService
 
 if TYPE_CHECKING:
+    from console.domain.features import Diagnosis
     from console.services.fallback import FallbackService
+    from console.services.features import FeatureEvidence, FeatureReading, FeatureRollbacks
     from console.services.shadow import ShadowService
 
 RUN_LOCK_PREFIX = "playbook-run:"
@@ -212,13 +216,19 @@ class PlaybookRunner:
         shadow: shadow + promote over the same rollback use case (``None``: shadow and promote
             actions and gate checks cannot run; they take their ``failed``/``no_data`` branch).
         fallback: the fallback's actions (default: built over ``rollback``, ``clock`` and ``sleep``).
+        features: plans feature rollbacks (``None``: features actions cannot run; they take their
+            ``failed`` branch).
+        evidence: the servers' feature reports and the diagnosis (default: ``features``' own; ``None``
+            without either: a ``gate: diagnosis`` check goes down ``unsure`` and a ``diagnosis`` entry
+            condition does not hold).
     """
 
     def __init__(self, rollback: RollbackService, source: PlaybookSource | None = None,
                  notifier: Notifier | None = None, endpoints: Endpoints | None = None,
                  is_live: Callable[[str], bool] = lambda holder: True, clock: Callable[[], float] = time.time,
                  sleep: Callable[[float], None] = time.sleep, shadow: ShadowService | None = None,
-                 fallback: FallbackService | None = None) -> None:
+                 fallback: FallbackService | None = None, features: FeatureRollbacks | None = None,
+                 evidence: FeatureEvidence | None = None) -> None:
         self.rollback = rollback
         self.source = source
         self.notifier = notifier
@@ -228,6 +238,8 @@ class PlaybookRunner:
         self.sleep = sleep
         self.shadow = shadow
         self._fallback = fallback
+        self.features = features
+        self.evidence = evidence if evidence is not None or features is None else features.catalog.evidence
 
     @property
     def fallback(self) -> FallbackService:
@@ -243,7 +255,25 @@ class PlaybookRunner:
             raise UsageError("shadow + promote is not available to this playbook runner (no shadow service)")
         return self.shadow
 
+    def _features(self) -> FeatureRollbacks:
+        if self.features is None:
+            raise UsageError("feature rollbacks are not available to this playbook runner (no feature store: "
+                             "features.repo)")
+        return self.features
+
     # -- reading the systems -------------------------------------------------------------------
+    def diagnosis(self, model: str, snapshot: StatusSnapshot | None = None) -> FeatureReading | str:
+        """The diagnosis of the model's snapshot now (``snapshot``: one already read), or why there is none.
+
+        The same diagnosis as ``rewind status`` gives: the feature evidence read over the same snapshot.
+        """
+        if self.evidence is None:
+            return "no feature evidence is available to this playbook runner"
+        try:
+            return self.evidence.reading(snapshot if snapshot is not None else self.snapshot(model))
+        except RewindError as exc:
+            return f"the systems could not be read: {exc}"
+
     def snapshot(self, model: str) -> StatusSnapshot:
         """The model's status now, judged as the overview judges it."""
         service = self.rollback
@@ -258,8 +288,16 @@ class PlaybookRunner:
         snapshot = self.snapshot(model)
         aliases = dict(snapshot.aliases.aliases)
         previous = self._previous(model, list(snapshot.versions), aliases)
-        ranked = [(p, match_entry(p, snapshot.matrix, resolve_inputs(p, aliases, previous))) for p in playbooks
-                  if p.applies_to(model)]
+        diagnosis: Diagnosis | None = None
+        problem: str | None = None
+        if any(needs_diagnosis(p) for p in playbooks if p.applies_to(model)):
+            reading = self.diagnosis(model, snapshot)
+            if isinstance(reading, str):
+                problem = reading
+            else:
+                diagnosis, problem = reading.diagnosis, reading.problem if reading.diagnosis is None else None
+        ranked = [(p, match_entry(p, snapshot.matrix, resolve_inputs(p, aliases, previous), diagnosis, problem))
+                  for p in playbooks if p.applies_to(model)]
         return sorted(ranked, key=lambda item: (-item[1].score, -item[1].met, item[0].id))
 
     # -- starting and resuming -----------------------------------------------------------------
@@ -552,6 +590,8 @@ class PlaybookRunner:
         """
         if step.gate == "fallback":
             return self._fallback_check(run, step, face, visit)
+        if step.gate == "diagnosis":
+            return self._diagnosis_check(run, step, face, visit)
         try:
             status = self._shadow().status(run.state.model)
         except RewindError as exc:
@@ -590,6 +630,43 @@ class PlaybookRunner:
         face.checked(step, outcome)
         return StepResult(step.id, visit, outcome.branch, reason=outcome.reason,
                           summary=f"fallback gate: {outcome.branch}", next=step.branches[outcome.branch])
+
+    def _diagnosis_check(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
+        """A ``gate: diagnosis`` check: the branch is the cause the breach is blamed on; the evidence is journaled."""
+        reading = self.diagnosis(run.state.model)
+        if isinstance(reading, str):
+            outcome = judge_diagnosis(None, reading)
+        else:
+            outcome = judge_diagnosis(reading.diagnosis, reading.problem)
+        self._record_diagnosis(run, step, reading, outcome.branch)
+        face.checked(step, outcome)
+        diagnosis = None if isinstance(reading, str) else reading.diagnosis
+        evidence = list(diagnosis.evidence) if diagnosis is not None else []
+        missing = list(diagnosis.missing) if diagnosis is not None else []
+        for line in evidence:
+            face.said(f"evidence: {line}")
+        for line in missing:
+            face.said(f"missing to be sure: {line}", "warn")
+        # The summary carries the evidence, so a notification can hand it on ({{ steps.ID.summary }}).
+        shown = "; ".join(evidence + [f"missing: {line}" for line in missing]) or outcome.reason
+        return StepResult(step.id, visit, outcome.branch, reason=outcome.reason,
+                          summary=f"diagnosis {outcome.branch}: {shown}", next=step.branches[outcome.branch])
+
+    def _record_diagnosis(self, run: Run, step: Step, reading: FeatureReading | str, branch: str | None = None
+                          ) -> None:
+        """Journal the diagnosis as evidence (a note with ``diagnosis``: cause, summary, evidence lines, advice)."""
+        diagnosis: Diagnosis | None = None
+        problem: str | None = reading if isinstance(reading, str) else reading.problem
+        if not isinstance(reading, str):
+            diagnosis = reading.diagnosis
+        said = diagnosis.summary if diagnosis is not None else f"none ({problem or 'no version breaches now'})"
+        payload: dict[str, object] = {
+            "text": f"{step.id}: diagnosis: {said}", "run_id": run.state.run_id, "step_id": step.id,
+            "diagnosis": diagnosis.to_dict() if diagnosis is not None else None, "diagnosis_problem": problem,
+        }
+        if branch is not None:
+            payload["branch"] = branch
+        run.log.record(EventKind.NOTE, payload)
 
     def _wait(self, run: Run, step: Step, face: RunFace, visit: int) -> StepResult:
         minutes = step.timeout.minutes if step.timeout else 5.0
@@ -715,9 +792,30 @@ class PlaybookRunner:
             preview, gate = self._shadow().promote_preview(model, reason)
             face.said(f"{step.id}: promotion gate: {gate.summary}", "good")
             return preview
+        if step.action is ActionKind.FEATURES:
+            return self._features_preview(run, step, reason)
         if step.operation == "engage":
             return self.fallback.engage_preview(model, reason)
         return self.fallback.restore_preview(model, reason)
+
+    def _features_preview(self, run: Run, step: Step, reason: str) -> Preview | None:
+        """A feature rollback planned as ``rewind features rollback`` plans it; or the undo of this run's latest one.
+
+        ``None``: an undo, and this run rolled no features back.
+        """
+        from console.services.features import feature_signature
+
+        model = run.state.model
+        if step.operation == "undo":
+            rolling = {s.id for s in run.playbook.steps if s.action is ActionKind.FEATURES and s.operation != "undo"}
+            undone = next((r for r in reversed(run.state.results) if r.step_id in rolling and r.action_id), None)
+            if undone is None:
+                return None
+            return self.rollback.undo_preview(undone.action_id or "", reason, self._placement(run))[0]
+        planned = self._features().preview(model, to=step.to, view=step.view, whole_view=bool(step.whole_view),
+                                           reason=reason)
+        return Preview(planned.plan, f"back to {planned.view} {planned.target.label} from {planned.current.label}",
+                       None, None, feature_signature(), RouterState(model, ()), planned.already, planned.details)
 
     def _announce(self, run: Run, step: Step, visit: int, action_id: str) -> tuple[float, ActionOptions]:
         """Journal the action's id before it starts (a resume reconciles it); the confirmation's time left
@@ -775,12 +873,16 @@ class PlaybookRunner:
                               summary=f"{'refused' if refused else 'not planned'}: {exc}",
                               next=step.branches["failed"])
         if planned is None:
-            return StepResult(step.id, visit, "failed", reason=f"step {step.of} applied no action to undo",
+            undone = f"step {step.of}" if step.of else "this run's feature rollback"
+            return StepResult(step.id, visit, "failed", reason=f"{undone} applied no action to undo",
                               next=step.branches["failed"])
         preview = planned
         plan = preview.plan
         if run.dry_run:
             return self._dry_action(step, face, visit, _describe_plan(plan, preview))
+        if step.action is ActionKind.FEATURES and step.operation != "undo" and not plan.is_noop:
+            # The diagnosis the decision was taken on, journaled as its evidence (the metrics' checks follow).
+            self._record_diagnosis(run, step, self.diagnosis(state.model))
         timeout_s, options = self._announce(run, step, visit, plan.action_id)
         try:
             if self._out_of_time(run, step, timeout_s):
@@ -1030,6 +1132,9 @@ def _describe_plan(plan: Plan, preview: Preview) -> str:
     aliases = ", ".join(f"{m.alias} {m.before or '-'}→{m.after or '-'}" for m in plan.alias_moves)
     if plan.is_noop:
         return f"change nothing ({preview.already or 'already in the planned state'})"
+    if plan.moves_features:
+        what = "undo of the feature rollback" if plan.undoes else "feature rollback"
+        return f"{what} of {plan.model}: {describe_feature_moves(plan)}; weights and aliases untouched"
     if plan.kind in (PlanKind.ROLLBACK, PlanKind.UNDO) and not plan.moves_mirror and not plan.moved_servers:
         return (f"{plan.mode.value} {'undo' if plan.undoes else 'rollback'} v{plan.leave}→v{plan.target}: "
                 f"weights {weights or 'unchanged'}; aliases {aliases or 'unchanged'}")

@@ -62,6 +62,7 @@ from console.domain.journal import (
     verify_chain,
 )
 from console.domain.metrics import Unit, criterion_sentence, format_count, format_value
+from console.domain.rollback import Plan, describe_feature_moves
 from console.domain.verdicts import history_breaches
 from console.domain.versions import version_sort_key
 from console.runtime import gc_paused
@@ -670,6 +671,86 @@ def _summary_lines(view: IncidentView, clock: Clock) -> list[str]:
     return lines
 
 
+_CAUSE_WORDS = {"feature": "feature bug", "model": "model regression", "world": "the world changed (drift)",
+                "unsure": "not sure"}
+"""A diagnosis' cause as the post-mortem names it."""
+
+
+@dataclass(frozen=True)
+class _DiagnosisAtTheTime:
+    """The diagnosis journaled at the decision's time, and where."""
+
+    event: Event
+    diagnosis: Mapping[str, Any]
+
+
+def _diagnosis_at_the_time(view: IncidentView) -> _DiagnosisAtTheTime | None:
+    """The diagnosis the decision was taken on: the latest journaled before the first action, else the first.
+
+    A playbook's ``gate: diagnosis`` check and its features action journal it (``diagnosis`` in a note's payload).
+    """
+    first_action = next((e.seq for e in view.events if e.kind is EventKind.ACTION_INTENT), None)
+    found = [e for e in view.events if isinstance(e.payload.get("diagnosis"), Mapping)
+             and e.payload["diagnosis"].get("cause")]
+    if not found:
+        return None
+    before = [e for e in found if first_action is None or e.seq < first_action]
+    chosen = before[-1] if before else found[0]
+    return _DiagnosisAtTheTime(chosen, chosen.payload["diagnosis"])
+
+
+def _diagnosis_item(found: _DiagnosisAtTheTime, clock: Clock) -> tuple[str, list[str]]:
+    d = found.diagnosis
+    cause = str(d.get("cause"))
+    summary = str(d.get("summary") or "")
+    head = (f"Diagnosis at the time ({clock.both(found.event.ts)}, event #{found.event.seq}): "
+            f"{_CAUSE_WORDS.get(cause, cause)}" + (f" — {summary}" if summary else "") + ".")
+    evidence = [str(line) for line in d.get("evidence") or [] if str(line).strip()]
+    details = [f"Evidence: {line}" for line in evidence]
+    suspect = d.get("suspect")
+    if isinstance(suspect, Mapping) and suspect.get("view"):
+        since = _number(suspect.get("since"))
+        when = f", first seen {clock.both(datetime.fromtimestamp(since, UTC))}" if since is not None else ""
+        details.append(f"Suspect: feature view {suspect.get('view')} {suspect.get('view_version')} "
+                       f"(sha {suspect.get('udf_sha')}) through {suspect.get('feature_service')}{when}.")
+    details += [f"Missing to be sure: {line}" for line in d.get("missing") or []]
+    if d.get("advice"):
+        details.append(f"Advice given: {d['advice']}.")
+    return head, details
+
+
+def _feature_plan(action: ActionRecord) -> Plan | None:
+    """The action's plan when it moved features (not an undo), else ``None``."""
+    plan = _plan_of(action)
+    if not isinstance(plan, Mapping) or plan.get("undoes"):
+        return None
+    try:
+        parsed = Plan.from_dict(dict(plan))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return parsed if parsed.moves_features else None
+
+
+def _trigger_items(view: IncidentView, clock: Clock) -> list[tuple[str, list[str]]]:
+    """The trigger section: each line with its sub-lines (a diagnosis' evidence)."""
+    items: list[tuple[str, list[str]]] = [(line, []) for line in _trigger_lines(view)]
+    found = _diagnosis_at_the_time(view)
+    if found is not None:
+        items.insert(0, _diagnosis_item(found, clock))
+    for action in view.actions:
+        plan = _feature_plan(action)
+        if plan is not None:
+            items.append((f"The feature binding was rolled back by {action.marker} ({action.outcome}): "
+                          f"{describe_feature_moves(plan)}; the model's versions, weights and aliases were "
+                          f"not touched.", []))
+    return items
+
+
+def _trigger_flat(view: IncidentView, clock: Clock) -> list[str]:
+    """The trigger section as plain lines (sub-lines indented), for JSON."""
+    return [text for line, details in _trigger_items(view, clock) for text in [line, *(f"  {d}" for d in details)]]
+
+
 def _trigger_lines(view: IncidentView) -> list[str]:
     left = _left_versions(view)
     if not left:
@@ -798,7 +879,8 @@ def render_markdown(view: IncidentView, out: TextIO, clock: Clock, exported_at: 
     w(f"\n{_blank('who was affected (users, requests, revenue) and how badly.')}\n\n")
 
     w("## Trigger\n\n")
-    w("".join(f"- {_md(line)}\n" for line in _trigger_lines(view)))
+    for line, details in _trigger_items(view, clock):
+        w(f"- {_md(line)}\n" + "".join(f"  - {_md(detail)}\n" for detail in details))
     w(f"- {_blank('what change set this off (the deploy, data or config change), and when.')}\n\n")
 
     w("## Detection\n\n")
@@ -883,6 +965,13 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def _trigger_json(view: IncidentView) -> dict[str, object]:
+    """The trigger section for JSON: the diagnosis at the time (with the event it was journaled in) and the lines."""
+    found = _diagnosis_at_the_time(view)
+    diagnosis = None if found is None else {**found.diagnosis, "event_seq": found.event.seq, "ts": found.event.ts}
+    return {"diagnosis": diagnosis, "lines": _trigger_flat(view, Clock(UTC, "UTC"))}
+
+
 def render_json(view: IncidentView, out: TextIO, exported_at: datetime, generator: str = "rewind") -> None:
     """The complete incident as JSON (schema ``rewind.incident/1``), one event per line."""
     s, f = view.summary, view.facts
@@ -906,6 +995,7 @@ def render_json(view: IncidentView, out: TextIO, exported_at: datetime, generato
         },
         "verification": {"ok": view.verification.ok,
                          "problem": view.verification.problem.message() if view.verification.problem else None},
+        "trigger": _trigger_json(view),
     }
     text = json.dumps(header, indent=2, ensure_ascii=False)
     out.write(text[:-2] + ',\n  "events": [\n')
@@ -1652,6 +1742,17 @@ def _html_list(lines: Sequence[str], blank: str | None = None) -> str:
     return f"<ul>{items}</ul>"
 
 
+def _html_trigger(items: Sequence[tuple[str, list[str]]]) -> str:
+    """The trigger section's list, a diagnosis' evidence nested under it."""
+    parts = []
+    for line, details in items:
+        nested = f"<ul>{''.join(f'<li>{_e(d)}</li>' for d in details)}</ul>" if details else ""
+        parts.append(f"<li>{_e(line)}{nested}</li>")
+    blank = "what change set this off (the deploy, data or config change), and when."
+    parts.append(f'<li class="blank">{_e(TO_FILL)}: {_e(blank)}</li>')
+    return f"<ul>{''.join(parts)}</ul>"
+
+
 def _html_blank(what: str) -> str:
     return f'<p class="blank">{_e(TO_FILL)}: {_e(what)}</p>'
 
@@ -1696,7 +1797,7 @@ def render_html(view: IncidentView, out: TextIO, clock: Clock, exported_at: date
     w("</section>\n")
 
     w("<section><h2>Trigger</h2>")
-    w(_html_list(_trigger_lines(view), "what change set this off (the deploy, data or config change), and when."))
+    w(_html_trigger(_trigger_items(view, clock)))
     w("</section>\n<section><h2>Detection</h2>")
     w(_html_list(_detection_lines(view, clock),
                  "how we noticed (alert, dashboard, user report), and how detection could be faster."))

@@ -136,6 +136,17 @@ EXPECTED = {
     "check_gate_with_segments.yaml": "'segments' does not apply to a gate check",
     "check_unknown_gate.yaml": "unknown gate 'shadw' (did you mean 'shadow'?)",
     "check_without_subject.yaml": "a check step needs 'metric' (a catalogue metric) or 'gate'",
+    # the diagnosis (entry condition and check) and the features action
+    "when_unknown_diagnosis.yaml": "when[0].diagnosis: unknown diagnosis 'featur' (did you mean 'feature'?)",
+    "when_diagnosis_with_verdict.yaml": "'verdict' does not apply to a diagnosis condition",
+    "diagnosis_check_verdict_branches.yaml": "a diagnosis check branches on what it finds (feature, model, world, "
+                                             "unsure), not on pass, fail, no_data",
+    "diagnosis_check_missing_cause.yaml": "missing branch 'unsure': a diagnosis check needs all of feature, model, "
+                                          "world, unsure",
+    "features_unknown_operation.yaml": "unknown operation 'rolback' (did you mean 'rollback'?)",
+    "features_undo_with_to.yaml": "'to' applies only to operation rollback, not undo",
+    "features_bad_to.yaml": "'latest' is not a feature view version: write it as v2 or 2",
+    "features_without_confirmation.yaml": "confirm: false is refused for a features action",
     # references in text
     "unknown_reference.yaml": "unknown reference {{ modle }}",
     "reference_unknown_step.yaml": "{{ steps.lok.reason }}: no step 'lok' (did you mean 'look'?)",
