@@ -719,6 +719,18 @@ def _diagnosis_item(found: _DiagnosisAtTheTime, clock: Clock) -> tuple[str, list
     return head, details
 
 
+def _features_moved(action: ActionRecord) -> str | None:
+    """What an action (a feature rollback or its undo) moved in the model's features, in one line."""
+    plan = _plan_of(action)
+    if not isinstance(plan, Mapping) or not (plan.get("tag_moves") or plan.get("view_pin")):
+        return None
+    try:
+        parsed = Plan.from_dict(dict(plan))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return describe_feature_moves(parsed) if parsed.moves_features else None
+
+
 def _feature_plan(action: ActionRecord) -> Plan | None:
     """The action's plan when it moved features (not an undo), else ``None``."""
     plan = _plan_of(action)
@@ -787,8 +799,10 @@ def _resolution_lines(view: IncidentView, clock: Clock) -> list[str]:
     for action in view.actions:
         moment = action.first(EventKind.ACTION_APPLIED) or action.events[-1]
         ok, word, _ = _verification(action)
+        features = _features_moved(action)
         lines.append(f"{action.marker} {action.action_id} ({action.outcome}) {clock.both(moment.ts)}: "
                      + " ".join(plan_sentences(_plan_of(action)))
+                     + (f" Features: {features}." if features else "")
                      + ("" if ok is None else f" Verification: {word}."))
     if f.mitigated:
         lines.append(f"Mitigated {clock.both(f.mitigated.at)} ({f.mitigated.source}); time to mitigate "

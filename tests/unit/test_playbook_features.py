@@ -474,6 +474,8 @@ def test_the_post_mortem_trigger_gives_the_diagnosis_at_the_time_with_its_eviden
     assert "  - Suspect: feature view txn_features v1 (sha bbbb11111111) through fraud_features" in trigger
     assert f"rolled back by A1 (verified): v1, v2, v3 fraud_features → {PINNED}" in trigger
     assert "weights and aliases were not touched" in trigger
+    resolution = markdown.split("## Resolution\n", 1)[1].split("\n## ", 1)[0]
+    assert f"Features: v1, v2, v3 fraud_features → {PINNED}." in resolution
 
     document = json.loads(_export(system, incident, "json"))
     diagnosis = document["trigger"]["diagnosis"]
