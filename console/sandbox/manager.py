@@ -2,8 +2,9 @@
 
 Everything lives under one state directory: ``state.json`` (ports, pids,
 paths), the generated configs, the MLflow database and artifacts, the Feast
-repo (``features/``), Prometheus's storage and one log per process. ``up`` is idempotent; ``down`` stops exactly
-the processes ``state.json`` records (pid and start time must both match).
+repo (``features/``), Prometheus's storage and one log per process. ``up`` is
+idempotent; ``down`` stops exactly the processes ``state.json`` records (pid
+and start time must both match).
 """
 
 from __future__ import annotations
