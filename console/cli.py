@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "status":
             sp.add_argument("--json", action="store_true", help="print a JSON document")
         if name == "scenario":
-            sp.add_argument("name", choices=["healthy", "regression", "drift", "latency", "outage",
-                                             "broken-predictions", "champion-down", "shadow-disagree", "shadow-slow"])
+            from console.sandbox.scenarios import SCENARIOS  # the one list (standard library only: cheap)
+
+            sp.add_argument("name", choices=SCENARIOS)
             sp.add_argument("--version", metavar="V",
                             help="aim the fault at this version (default: the challenger for regression, latency "
                                  "and outage; the champion for broken-predictions and champion-down; the shadow "

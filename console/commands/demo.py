@@ -22,5 +22,8 @@ def run(args: argparse.Namespace) -> int:
                             bool(getattr(args, "mouse", False)))
     finally:
         where = f" --dir {sandbox.dir}" if getattr(args, "dir", None) else ""
-        print(f"The sandbox keeps running. Drill: {command} sandbox scenario regression{where} (or drift, latency, "
-              f"outage); stop it with `{command} sandbox down{where}`.", file=sys.stderr)
+        from console.sandbox.scenarios import SCENARIOS
+
+        others = ", ".join(s for s in SCENARIOS if s not in ("healthy", "regression"))
+        print(f"The sandbox keeps running. Drill: {command} sandbox scenario regression{where} (or {others}; "
+              f"healthy ends a drill); stop it with `{command} sandbox down{where}`.", file=sys.stderr)

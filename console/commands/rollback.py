@@ -32,6 +32,12 @@ def report(console: Console, outcome: Outcome) -> None:
     """Say what happened and the state each system is in now."""
     style = {"applied": "green", "verified": "green", "already_applied": "yellow"}.get(outcome.status, "bold red")
     console.print(Text(outcome.message, style=style))
+    if not outcome.weights and not outcome.aliases:  # a feature rollback: the router and aliases are not its part
+        tags = outcome.evidence.get("tags")
+        if isinstance(tags, dict) and tags:
+            shown = ", ".join(f"v{v}: {t or 'unset'}" for v, t in sorted(tags.items()))
+            console.print(f"  registry tags now    {shown}")
+        return
     weights = ", ".join(f"v{v}: {w}" for v, w in sorted(outcome.weights.items()))
     aliases = ", ".join(f"{a} → v{v}" for a, v in sorted(outcome.aliases.items())) or "none"
     console.print(f"  router weights now  {weights}")

@@ -336,6 +336,22 @@ def plan_sentences(plan: object) -> list[str]:
     sentences = []
     if plan.get("undoes"):
         sentences.append(f"Undoes {plan['undoes']}.")
+    tag_moves = [m for m in plan.get("tag_moves") or [] if isinstance(m, Mapping)]
+    pin = plan.get("view_pin")
+    if tag_moves or isinstance(pin, Mapping):
+        # A feature rollback: what the versions read moves; traffic and aliases do not.
+        service = plan.get("feature_service")
+        if isinstance(service, Mapping):
+            sentences.append(f"Creates feature service {service.get('name')} = "
+                             f"{', '.join(str(f) for f in service.get('features') or [])}.")
+        for move in tag_moves:
+            sentences.append(f"{_v(str(move.get('version')))} tag {move.get('key')}: {move.get('before') or 'unset'} "
+                             f"→ {move.get('after') or 'unset'}.")
+        if isinstance(pin, Mapping):
+            sentences.append(f"Feature view {pin.get('view')}: active {pin.get('before')} → {pin.get('after')}, "
+                             "for every consumer.")
+        sentences.append("Traffic and aliases untouched.")
+        return sentences
     moved = [v for v in dict.fromkeys([leave, target, *sorted({v for s in steps for v in s}, key=_version_key)])
              if v and any(s.get(v) != before.get(v) for s in steps)]
     if moved:

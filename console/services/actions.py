@@ -130,6 +130,6 @@ def carry_out(service: RollbackService, preview: Preview, placement: Placement, 
         if problem:
             face.tags_not_written(problem)
         if options.verify:
-            face.verifying(service.settings.verify_window_s)
+            face.verifying(service.verify_window_s(plan))
             outcomes.append(service.verify(incident_id, plan))
     return ActionResult(placement, outcomes)

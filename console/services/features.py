@@ -49,7 +49,7 @@ from console.domain.features import (
 from console.domain.metrics import MetricSpec
 from console.domain.rollback import ActionKind, Mode, Plan, SignatureCheck, TagMove, ViewPin
 from console.domain.status import StatusSnapshot
-from console.domain.verdicts import State, build_matrix
+from console.domain.verdicts import Matrix, State, build_matrix
 from console.domain.versions import version_sort_key
 
 
@@ -86,12 +86,11 @@ class FeatureReading:
         return tuple(i for i in self.inputs if i.health is Health.ABNORMAL)
 
 
-def breaches_and_judged(snapshot: StatusSnapshot) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
-    """From a status snapshot: the segments each version breaches in, and those it has a verdict in.
+def breaches_and_judged(matrix: Matrix) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """From a verdict matrix: the segments each version breaches in, and those it has a verdict in.
 
     Versions the router drains now are left out: their window says nothing about now.
     """
-    matrix = snapshot.matrix
     breaches: dict[str, set[str]] = {}
     judged: dict[str, set[str]] = {}
     for version in matrix.versions:
@@ -133,12 +132,16 @@ class FeatureEvidence:
 
     def reading(self, snapshot: StatusSnapshot, read: FeatureRead | None = None) -> FeatureReading:
         """The diagnosis of a status snapshot, with the feature evidence behind it."""
-        observed, inputs, problem = read if read is not None else self.read(snapshot.model)
-        breaches, judged = breaches_and_judged(snapshot)
+        return self.reading_of(snapshot.model, snapshot.matrix, read)
+
+    def reading_of(self, model: str, matrix: Matrix, read: FeatureRead | None = None) -> FeatureReading:
+        """The diagnosis of a verdict matrix of ``model``, with the feature evidence behind it."""
+        observed, inputs, problem = read if read is not None else self.read(model)
+        breaches, judged = breaches_and_judged(matrix)
         known = bool(observed or inputs)
         diagnosis = diagnose(breaches, judged, inputs, observed, self.clock(), self.settings.recent_s,
                              features_known=known)
-        return FeatureReading(snapshot.model, observed, inputs, diagnosis, problem)
+        return FeatureReading(model, observed, inputs, diagnosis, problem)
 
 
 @dataclass(frozen=True)
@@ -315,7 +318,18 @@ class FeatureRollbacks:
         current = info.version(current_number)
         if current is None:
             raise UsageError(f"feature view {view} has no version v{current_number}")
-        target = rollback_target(info, current_number, to)
+        try:
+            target = rollback_target(info, current_number, to)
+        except UsageError:
+            if to is not None or projection.version is None:
+                raise
+            # Already pinned, with nothing older to go to: the same command run again after it succeeded.
+            noop = Plan(action_id=self.new_action_id(), model=model, leave="", target="", mode=Mode.IMMEDIATE,
+                        weights_before={}, steps=({},), alias_moves=(), reason=reason,
+                        kind=ActionKind.FEATURES_ROLLBACK)
+            already = (f"{model} already reads {projection.ref} (sha {current.udf_sha}) through {service.name}: "
+                       "nothing older with other code to go back to")
+            return FeaturePlan(noop, view, current, current, (), (), (), already)
         diff = tuple(transformation_diff(current.source, target.source,
                                          f"{view} {current.label} (sha {current.udf_sha}, now)",
                                          f"{view} {target.label} (sha {target.udf_sha}, planned)"))
@@ -476,9 +490,11 @@ class FeatureActions:
                 evidence["bindings_after_s"] = round(flipped_at - started, 3)
             inputs_ok, abnormal = (False, ["the servers do not report the new binding yet"])
             metrics_ok, breaches = False, list[str]()
-            if flipped_at is not None:
-                since = max(10, math.ceil(time.monotonic() - flipped_at) + 5)
-                inputs_ok, abnormal = self._inputs_normal(plan, f"{since}s")
+            flipped_for = 0.0 if flipped_at is None else time.monotonic() - flipped_at
+            if flipped_at is not None and (flipped_for >= 8 or time.monotonic() >= deadline):
+                # Only values served since every server switched count (Prometheus saw the switch up to a scrape
+                # late): a window reaching back before it would judge the old binding's values.
+                inputs_ok, abnormal = self._inputs_normal(plan, f"{max(5, math.floor(flipped_for) - 2)}s")
                 metrics_ok, breaches = self._metrics_pass(plan)
             evidence.update(bindings=[b.__dict__ for b in observed], lagging=lagging, abnormal_inputs=abnormal,
                             breaches=breaches, telemetry_problem=problem)

@@ -45,7 +45,7 @@ from console.domain.rollback import (
 )
 from console.domain.routing import Mirror, RouterState, describe_mirror
 from console.domain.verdicts import State, build_matrix, overall_state
-from console.domain.versions import AliasMap, ModelVersion
+from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 from console.services.features import FeatureActions, FeatureChangeFailed
 from console.services.journal import JournalService, Placement
 
@@ -365,8 +365,16 @@ class RollbackService:
 
         results = self.metrics.evaluate(self.catalogue, plan.model)
         stable = plan.aliases_before.get(self.settings.stable_alias)
-        versions = sorted({plan.leave, plan.target} | {v for v, w in plan.weights_before.items() if w > 0},
-                          key=lambda v: int(v) if v.isdigit() else 1 << 30)
+        if plan.moves_features:
+            # A feature rollback moves no traffic: the evidence is every version that serves.
+            try:
+                stable = self.registry.get_alias(plan.model, self.settings.stable_alias)
+            except RewindError:
+                stable = None
+            versions = sorted({v for r in results.values() for v, _ in r.values}, key=version_sort_key)
+        else:
+            versions = sorted({plan.leave, plan.target} | {v for v, w in plan.weights_before.items() if w > 0},
+                              key=version_sort_key)
         matrix = build_matrix(self.catalogue, results, versions, stable, self.traffic_metric)
         now = time.time()
         items = []
@@ -380,6 +388,13 @@ class RollbackService:
             verdict = overall_state(states).value
             breaches += sum(c.state is State.BREACH for c in cells)
             items.append((EventKind.CHECK_EVALUATED, check_payload(spec, result, cells, verdict, stable, now)))
+        if self.features is not None:
+            # The likely cause, as the decision is taken on it: the post-mortem's trigger quotes it.
+            reading = self.features.evidence.reading_of(plan.model, matrix)
+            if reading.diagnosis is not None:
+                items.append((EventKind.NOTE, {"text": f"diagnosis: {reading.diagnosis.summary}",
+                                               "diagnosis": reading.diagnosis.to_dict(),
+                                               "action_id": plan.action_id}))
         if items:
             self.journal.record_many(incident_id, items)
         return breaches
@@ -568,6 +583,12 @@ class RollbackService:
             "tag_moves": [m.__dict__ for m in plan.tag_moves], "alias_moves": [], "undoes": plan.undoes,
         })
         return Outcome(plan.action_id, "applied", {}, {}, message, {"tags": tags, "view": view})
+
+    def verify_window_s(self, plan: Plan) -> float:
+        """How long verifying ``plan`` may take: a feature rollback waits for the metrics' window to turn."""
+        if plan.moves_features and self.features is not None:
+            return self.features.settings.verify_window_s
+        return self.settings.verify_window_s
 
     def _verify_features(self, incident_id: str, plan: Plan) -> Outcome:
         """Every server reports the new binding, the inputs are normal again, the model's metrics pass."""
