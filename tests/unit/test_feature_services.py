@@ -6,10 +6,8 @@ import pytest
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.domain.errors import ConflictError, RegistryError, UsageError
-from console.domain.feature_store import Projection, ServiceInfo, ViewInfo, ViewVersion, rollback_target
-from console.domain.features import Binding
+from console.domain.feature_store import ViewInfo, ViewVersion, rollback_target
 from console.domain.journal import Actor, EventKind
-from console.domain.versions import ModelVersion
 from console.services.features import (
     FeatureActions,
     FeatureCatalog,
@@ -20,105 +18,15 @@ from console.services.features import (
 )
 from console.services.journal import JournalService
 from console.services.rollback import Preview, RollbackService, RollbackSettings, new_action_id
-from tests.fixtures.fakes import FakeRegistry, FakeRouter
+from tests.fixtures.fakes import FakeRouter
+from tests.fixtures.feature_fakes import TAG, FakeStore, FakeTelemetry, TaggedRegistry
 
 MODEL = "m"
-TAG = "feast.feature_service"
-GOOD = "def txn(inputs):\n    return {'amount': [log(a / 100) - 3.5 for a in inputs['amount_cents']]}\n"
-BAD = "def txn(inputs):\n    return {'amount': [log(a) - 3.5 for a in inputs['amount_cents']]}\n"
-LADDER_BOUNDS = (-2.5758, -1.2816, -0.8416, -0.5244, -0.2533, 0.0, 0.2533, 0.5244, 0.8416, 1.2816, 2.5758,
-                 float("inf"))
-
-
-class TaggedRegistry(FakeRegistry):
-    def __init__(self):
-        super().__init__()
-        self.tags = {v: {TAG: "fraud_features"} for v in ("1", "2", "3")}
-        self.fail_tag_of: str | None = None
-
-    def list_versions(self, model, with_signatures=False):
-        return [ModelVersion(**{**v.__dict__, "tags": dict(self.tags[v.version])})
-                for v in super().list_versions(model, with_signatures)]
-
-    def get_version_tag(self, model, version, key):
-        return self.tags[version].get(key)
-
-    def swap_version_tag(self, model, version, key, value, expected):
-        if version == self.fail_tag_of:
-            raise RegistryError("fake registry: unreachable")
-        current = self.tags[version].get(key)
-        if current not in (expected, value):
-            raise ConflictError(f"tag of v{version} is {current}")
-        self.tags[version][key] = value
-        return value
-
-    def tagged_versions(self, key, value):
-        return sorted((MODEL, v) for v, tags in self.tags.items() if tags.get(key) == value) + (
-            [("other-model", "7")] if value == "fraud_features" else [])
-
-
-class FakeStore:
-    def __init__(self):
-        self.services_ = {"fraud_features": ServiceInfo("fraud_features", (Projection("txn_features"),))}
-        self.versions = (ViewVersion("txn_features", 0, "aaaa00000000", 1.0, GOOD),
-                         ViewVersion("txn_features", 1, "bbbb11111111", 2.0, BAD))
-        self.active = 1
-
-    def describe(self):
-        return "fake store"
-
-    def service(self, name):
-        return self.services_[name]
-
-    def services(self):
-        return list(self.services_.values())
-
-    def view(self, name):
-        return ViewInfo(name, self.active, self.versions)
-
-    def ensure_service(self, name, projections):
-        found = self.services_.setdefault(name, ServiceInfo(name, tuple(projections)))
-        if found.projections != tuple(projections):
-            raise ConflictError("differs")
-        return found
-
-    def pin_view(self, view, version, expected):
-        if self.active not in (expected, version):
-            raise ConflictError("moved")
-        self.active = version
-        return version
-
-
-class FakeTelemetry:
-    """The servers' reports, following the registry's tags (as the sandbox's servers do within a second)."""
-
-    def __init__(self, registry, store):
-        self.registry, self.store = registry, store
-
-    def bindings(self, model, lookback_s):
-        found = []
-        for version in ("2", "3"):
-            service = self.registry.tags[version][TAG]
-            projection = self.store.services_[service].projections[0]
-            number = projection.version if projection.version is not None else self.store.active
-            sha = next(v.udf_sha for v in self.store.versions if v.number == number)
-            found.append(Binding(version, service, "txn_features", f"v{number}", sha, 100.0))
-        return found
-
-    def inputs(self, model, window):
-        shares = (0.005, 0.095, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.095, 0.005)
-        cumulative, running = [], 0.0
-        for bound, share in zip(LADDER_BOUNDS, shares, strict=True):
-            running += share * 200
-            cumulative.append((bound, running))
-        return {("2", "eu-web", "amount"): cumulative}, {("2", "eu-web", "amount"): 0.0}
-
-
 @pytest.fixture
 def world(tmp_path):
     journal = SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}")
     service_journal = JournalService(journal, Actor("alice", "host"))
-    registry, router, store = TaggedRegistry(), FakeRouter(), FakeStore()
+    registry, router, store = TaggedRegistry(MODEL, shared_with=(("other-model", "7"),)), FakeRouter(), FakeStore()
     telemetry = FakeTelemetry(registry, store)
     settings = FeatureSettings(verify_window_s=0.0, poll_interval_s=0.0)
     evidence = FeatureEvidence(telemetry, settings)

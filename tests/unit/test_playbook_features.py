@@ -17,8 +17,6 @@ import pytest
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.adapters.playbook_files import PlaybookFiles
 from console.adapters.playbook_yaml import read_playbook_text
-from console.domain.errors import ConflictError
-from console.domain.feature_store import Projection, ServiceInfo, ViewInfo, ViewVersion
 from console.domain.features import Binding, Cause, Diagnosis
 from console.domain.journal import Actor, EventKind, IncidentHead
 from console.domain.playbook import ActionKind, EntryCondition, StepKind
@@ -26,7 +24,6 @@ from console.domain.playbook_check import structure_hash
 from console.domain.playbook_run import judge_diagnosis, match_entry
 from console.domain.rollback import Plan
 from console.domain.verdicts import build_matrix
-from console.domain.versions import ModelVersion
 from console.services.features import (
     FeatureActions,
     FeatureCatalog,
@@ -39,16 +36,12 @@ from console.services.journal import JournalService
 from console.services.playbooks import PlaybookRunner
 from console.services.rollback import RollbackService, RollbackSettings, new_action_id
 from console.services.timeline import build_view, clock_for, export
-from tests.fixtures.fakes import FakeRegistry, FakeRouter
+from tests.fixtures.fakes import FakeRouter
+from tests.fixtures.feature_fakes import TAG, FakeStore, FakeTelemetry, TaggedRegistry
 from tests.unit.test_playbook_runner import CONTEXT, SHIPPED, Face, Notifier, load
 
 MODEL = "fraud-detector"
-TAG = "feast.feature_service"
 PINNED = "fraud_features__pin_txn_features_v0"
-GOOD = "def txn(inputs):\n    return {'amount': [log(a / 100) for a in inputs['amount_cents']]}\n"
-BAD = "def txn(inputs):\n    return {'amount': [log(a) for a in inputs['amount_cents']]}\n"
-LADDER = (-2.5758, -1.2816, -0.8416, -0.5244, -0.2533, 0.0, 0.2533, 0.5244, 0.8416, 1.2816, 2.5758, float("inf"))
-SHARES = (0.005, 0.095, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.095, 0.005)
 
 FEATURE_BUG = Diagnosis(
     Cause.FEATURE, "feature bug: txn_features v1 — every version on it breaches; roll the features back, not the model",
@@ -64,83 +57,6 @@ DRIFT = Diagnosis(Cause.WORLD, "the world changed: every version breaches alike 
 
 
 # -- fakes --------------------------------------------------------------------------------------------
-
-class TaggedRegistry(FakeRegistry):
-    """Versions 1-3 tagged with one feature service, the tags moved with compare-and-set."""
-
-    def __init__(self):
-        super().__init__()
-        self.tags = {v: {TAG: "fraud_features"} for v in ("1", "2", "3")}
-
-    def list_versions(self, model, with_signatures=False):
-        return [ModelVersion(**{**v.__dict__, "tags": dict(self.tags[v.version])})
-                for v in super().list_versions(model, with_signatures)]
-
-    def get_version_tag(self, model, version, key):
-        return self.tags[version].get(key)
-
-    def swap_version_tag(self, model, version, key, value, expected):
-        if self.tags[version].get(key) not in (expected, value):
-            raise ConflictError(f"tag of v{version} moved")
-        self.tags[version][key] = value
-        return value
-
-    def tagged_versions(self, key, value):
-        return sorted((MODEL, v) for v, tags in self.tags.items() if tags.get(key) == value)
-
-
-class FakeStore:
-    """One service reading one view whose active version v1 holds the bad transformation."""
-
-    def __init__(self):
-        self.services_ = {"fraud_features": ServiceInfo("fraud_features", (Projection("txn_features"),))}
-        self.versions = (ViewVersion("txn_features", 0, "aaaa00000000", 1.0, GOOD),
-                         ViewVersion("txn_features", 1, "bbbb11111111", 2.0, BAD))
-        self.active = 1
-
-    def describe(self):
-        return "fake store"
-
-    def service(self, name):
-        return self.services_[name]
-
-    def services(self):
-        return list(self.services_.values())
-
-    def view(self, name):
-        return ViewInfo(name, self.active, self.versions)
-
-    def ensure_service(self, name, projections):
-        return self.services_.setdefault(name, ServiceInfo(name, tuple(projections)))
-
-    def pin_view(self, view, version, expected):
-        self.active = version
-        return version
-
-
-class FakeTelemetry:
-    """The servers' reports, following the registry's tags at once; normal inputs."""
-
-    def __init__(self, registry, store):
-        self.registry, self.store = registry, store
-
-    def bindings(self, model, lookback_s):
-        found = []
-        for version in ("2", "3"):
-            service = self.registry.tags[version][TAG]
-            projection = self.store.services_[service].projections[0]
-            number = projection.version if projection.version is not None else self.store.active
-            sha = next(v.udf_sha for v in self.store.versions if v.number == number)
-            found.append(Binding(version, service, "txn_features", f"v{number}", sha, 100.0))
-        return found
-
-    def inputs(self, model, window):
-        cumulative, running = [], 0.0
-        for bound, share in zip(LADDER, SHARES, strict=True):
-            running += share * 200
-            cumulative.append((bound, running))
-        return {("2", "eu-web", "amount"): cumulative}, {("2", "eu-web", "amount"): 0.0}
-
 
 class GivenDiagnosis:
     """The feature evidence's diagnosis, as given by the test (on the runner's own snapshot)."""
@@ -168,7 +84,7 @@ class System:
     def __init__(self, tmp_path, diagnosis=FEATURE_BUG, features=True):
         self.db = SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}")
         self.journal = JournalService(self.db, Actor("alice", "bastion"))
-        self.registry, self.router, self.store = TaggedRegistry(), FakeRouter(), FakeStore()
+        self.registry, self.router, self.store = TaggedRegistry(MODEL), FakeRouter(), FakeStore()
         settings = FeatureSettings(verify_window_s=0.0, poll_interval_s=0.0)
         evidence = FeatureEvidence(FakeTelemetry(self.registry, self.store), settings)
         metrics = NoMetrics()
