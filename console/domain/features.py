@@ -552,16 +552,6 @@ def diagnose(breaches: Mapping[str, frozenset[str]], judged: Mapping[str, frozen
     breach_lines = [f"version {v} breaches in {_segments_text(breaching[v])} "
                     f"(judged in {_segments_text(judged_in[v])})" for v in breaching_versions]
 
-    if len(judged_in) < 2:
-        lone = breaching_versions[0]
-        evidence = [*breach_lines, "no other version has a verdict (traffic enough to judge) to compare with"]
-        evidence += [_input_line(i) for i in _worst(abnormal([lone]))]
-        evidence += [_landing_line(g, now) for g in _feature_versions(observed, [lone])
-                     if _landed_recently(g, now, recent_s)]
-        return unsure(f"only version {lone} has a verdict, nothing to compare with", evidence,
-                      [f"a second version with traffic enough to judge in {_segments_text(breaching[lone])}, "
-                       f"to tell the model from its inputs"])
-
     feature_versions = _feature_versions(observed, judged_in)
     recent = [g for g in feature_versions if _landed_recently(g, now, recent_s)]
 
@@ -571,6 +561,17 @@ def diagnose(breaches: Mapping[str, frozenset[str]], judged: Mapping[str, frozen
     explained = set().union(*(g.readers for g in guilty)) if guilty else set()
     if guilty and set(breaching) <= explained:
         return _feature_bug(guilty, breaching, judged_in, abnormal, now, recent_s)
+
+    # A lone version: its inputs and a feature release can still blame the features (above); nothing else can.
+    if len(judged_in) < 2:
+        lone = breaching_versions[0]
+        evidence = [*breach_lines, "no other version has a verdict (traffic enough to judge) to compare with"]
+        evidence += [_input_line(i) for i in _worst(abnormal([lone]))]
+        evidence += [_landing_line(g, now) for g in _feature_versions(observed, [lone])
+                     if _landed_recently(g, now, recent_s)]
+        return unsure(f"only version {lone} has a verdict, nothing to compare with", evidence,
+                      [f"a second version with traffic enough to judge in {_segments_text(breaching[lone])}, "
+                       f"to tell the model from its inputs"])
 
     # Per breaching segment: does every version judged there breach (alike), or do some not (a comparison)?
     common, compared, alone = [], [], []

@@ -313,6 +313,16 @@ def test_a_lone_judged_version_is_unsure():
     assert result.missing and "second version" in result.missing[0]
 
 
+def test_a_lone_version_on_a_fresh_feature_version_with_abnormal_inputs_is_a_feature_bug():
+    # After a model rollback (the wrong fix) only one version serves: its broken inputs and the feature
+    # version that landed two minutes ago still blame the features, and rolling back further would not help.
+    result = diagnose({"2": EU}, {"2": BOTH}, [broken("2")], [bind("2", "v2", SHA_NEW, since=TWO_MIN_AGO)], NOW)
+    assert result is not None and result.cause is Cause.FEATURE
+    assert result.versions == ("2",) and result.suspect is not None and result.suspect.view_version == "v2"
+    old_binding = diagnose({"2": EU}, {"2": BOTH}, [broken("2")], [bind("2", since=OLD)], NOW)
+    assert old_binding is not None and old_binding.cause is Cause.UNSURE
+
+
 def test_every_version_breaching_without_feature_telemetry_is_unsure():
     result = diagnose({"1": EU, "2": EU}, {"1": BOTH, "2": BOTH}, [], [], NOW, features_known=False)
     assert result is not None and result.cause is Cause.UNSURE
