@@ -2,10 +2,12 @@
 
 One test, in order, on the shared sandbox (the metric window spans a minute, so each
 scenario's effect must be told apart from the last one's): a regression is the model,
-a feature bug is the features (and a model rollback leaves it), the feature rollback
-clears it with alias and weights untouched as MLflow and HAProxy report them, its undo
-restores the binding, the journal's chain verifies. Drift (the world) comes first: a feature
-release lands when the feature bug ends, and a release that landed minutes ago is a suspect.
+a feature bug is the features (and a model rollback leaves it), the feature-bug playbook
+run headless rolls the features back and clears it, with alias and weights untouched as
+MLflow and HAProxy report them; the journal's chain verifies; the undo restores the
+binding. `rewind features rollback` itself is the same procedure (`make bench` drives it).
+Drift (the world) comes first: a feature release lands when the feature bug ends, and a
+release that landed minutes ago is a suspect.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import json
 
 import pytest
 
+from console.adapters.journal_sql import SqlJournal
 from console.config import load_config
+from console.domain.journal import EventKind
+from console.sandbox.templates import SANDBOX_WEBHOOKS
 from console.wiring import build_status_service
 from tests.fixtures.servers import run_cli, wait_for
 from tests.integration.conftest import MODEL, START_ALIASES, START_WEIGHTS
@@ -38,7 +43,18 @@ def tags(registry) -> dict[str, str | None]:
     return {v.version: v.tags.get(TAG) for v in registry.list_versions(MODEL)}
 
 
-def test_diagnoses_and_a_feature_rollback_that_leaves_the_model_alone(sandbox, sandbox_config, systems, status):
+def journal_events(env: dict) -> list:
+    journal = SqlJournal(env["REWIND_JOURNAL__URL"])
+    try:
+        return [e for head in journal.incidents() for e in journal.events(head.incident_id)]
+    finally:
+        journal.close()
+
+
+def test_diagnoses_and_a_feature_rollback_that_leaves_the_model_alone(sandbox, sandbox_config, systems, status,
+                                                                      http_receiver, tmp_path):
+    env = {"REWIND_JOURNAL__URL": f"sqlite:///{tmp_path / 'journal.db'}",
+           **{variable: f"{http_receiver.url}/{name}" for name, variable in SANDBOX_WEBHOOKS.items()}}
     router, registry = systems
     # Drift: every version breaches alike in one segment, no feature release lately: the world.
     sandbox.set_scenario("drift")
@@ -65,7 +81,8 @@ def test_diagnoses_and_a_feature_rollback_that_leaves_the_model_alone(sandbox, s
     assert {"2", "3"} <= set(doc["diagnosis"]["versions"])
 
     # A model rollback does not clear it: v2 (and every version) reads the same buggy amounts.
-    rolled = run_cli("rollback", "--config", sandbox_config, "--yes", "--no-verify", "--reason", "try the model")
+    rolled = run_cli("rollback", "--config", sandbox_config, "--yes", "--no-verify", "--reason", "try the model",
+                     env=env)
     assert rolled.returncode == 0, rolled.stderr
     assert router.read_state(MODEL).weights()["3"] == 0
     wait_for(lambda: cause(status) == "feature" and "2" in status.snapshot(MODEL).diagnosis.versions, 30,
@@ -75,28 +92,35 @@ def test_diagnoses_and_a_feature_rollback_that_leaves_the_model_alone(sandbox, s
     weights, aliases = router.read_state(MODEL).weights(), registry.get_aliases(MODEL).aliases
     assert weights == START_WEIGHTS and aliases == START_ALIASES
 
-    # The feature rollback: the tags move to a service pinned at the previous transformation; verified.
-    applied = run_cli("features", "rollback", "--config", sandbox_config, "--yes", "--json",
-                      "--reason", "amounts read in cents", timeout=240)
-    assert applied.returncode == 0, applied.stdout + applied.stderr
-    result = json.loads(applied.stdout)
-    assert [o["status"] for o in result["outcomes"]] == ["applied", "verified"], result["outcomes"]
-    pinned = result["plan"]["feature_service"]["name"]
+    # The feature-bug playbook, headless: it checks the diagnosis, rolls the features back (the tags move to a
+    # service pinned at the previous transformation), verifies, and tells the data owners.
+    completed = run_cli("playbook", "run", "feature-bug", "--config", sandbox_config, "--yes", env=env, timeout=300)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert "ended: rolled_back" in completed.stdout, completed.stdout
+    events = journal_events(env)
+    [applied] = [e for e in events if e.kind is EventKind.ACTION_APPLIED and e.payload.get("tag_moves")]
+    assert EventKind.ACTION_VERIFIED in {e.kind for e in events if e.payload.get("action_id")
+                                         == applied.payload["action_id"]}
+    pinned = applied.payload["tag_moves"][0]["after"]
     assert pinned.startswith("fraud_features__pin_txn_features_v")
     assert set(tags(registry).values()) == {pinned}
     # Alias and weights untouched, as MLflow and HAProxy themselves report them.
     assert router.read_state(MODEL).weights() == weights
     assert registry.get_aliases(MODEL).aliases == aliases
     wait_for(lambda: cause(status) is None, 60, "no diagnosis once the features are rolled back", interval=1)
-    verify = run_cli("journal", "verify", "--incident", result["incident_id"], "--config", sandbox_config)
+    [sent] = [r for r in http_receiver.requests if r.path == "/data-owners"]
+    assert "the features were rolled back, the model was not" in sent.json_body["text"]
+    verify = run_cli("journal", "verify", "--config", sandbox_config, env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
     # Undo restores the previous binding (the bug comes back with it: the scenario still ships it).
-    undone = run_cli("undo", result["plan"]["action_id"], "--config", sandbox_config, "--yes", "--no-verify")
+    undone = run_cli("undo", applied.payload["action_id"], "--config", sandbox_config, "--yes", "--no-verify",
+                     env=env)
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert set(tags(registry).values()) == {"fraud_features"}
+    wait_for(lambda: {b.feature_service for b in status.features.read(MODEL)[0]} == {"fraud_features"},
+             30, "every server to report fraud_features again", interval=1)
     features = json.loads(run_cli("features", "status", "--json", "--config", sandbox_config).stdout)
-    wait_for(lambda: {b["feature_service"] for b in json.loads(
-        run_cli("features", "status", "--json", "--config", sandbox_config).stdout)["observed"]} == {"fraud_features"},
-        30, "every server to report fraud_features again", interval=1)
     assert features["schema"] == "rewind.features/1"
+    assert {d["feature_service"] for d in features["declared"]} == {"fraud_features"}
+    assert {b["feature_service"] for b in features["observed"]} == {"fraud_features"}
