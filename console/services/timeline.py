@@ -689,11 +689,13 @@ def _diagnosis_at_the_time(view: IncidentView) -> _DiagnosisAtTheTime | None:
 
     A playbook's ``gate: diagnosis`` check and its features action journal it (``diagnosis`` in a note's payload).
     """
-    first_action = next((e.seq for e in view.events if e.kind is EventKind.ACTION_INTENT), None)
     found = [e for e in view.events if isinstance(e.payload.get("diagnosis"), Mapping)
              and e.payload["diagnosis"].get("cause")]
     if not found:
         return None
+    # The first action taken once a diagnosis was there (an incident may hold earlier actions of its own).
+    first_action = next((e.seq for e in view.events if e.kind is EventKind.ACTION_INTENT and e.seq > found[0].seq),
+                        None)
     before = [e for e in found if first_action is None or e.seq < first_action]
     chosen = before[-1] if before else found[0]
     return _DiagnosisAtTheTime(chosen, chosen.payload["diagnosis"])
@@ -703,8 +705,11 @@ def _diagnosis_item(found: _DiagnosisAtTheTime, clock: Clock) -> tuple[str, list
     d = found.diagnosis
     cause = str(d.get("cause"))
     summary = str(d.get("summary") or "")
-    head = (f"Diagnosis at the time ({clock.both(found.event.ts)}, event #{found.event.seq}): "
-            f"{_CAUSE_WORDS.get(cause, cause)}" + (f" — {summary}" if summary else "") + ".")
+    named = _CAUSE_WORDS.get(cause, cause)
+    # The summary usually opens with the cause's own words ("feature bug: ..."): say them once.
+    said = summary if summary.lower().startswith(named.split(" (")[0].lower()) else \
+        named + (f" — {summary}" if summary else "")
+    head = f"Diagnosis at the time ({clock.both(found.event.ts)}, event #{found.event.seq}): {said}."
     evidence = [str(line) for line in d.get("evidence") or [] if str(line).strip()]
     details = [f"Evidence: {line}" for line in evidence]
     suspect = d.get("suspect")

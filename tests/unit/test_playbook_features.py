@@ -385,7 +385,7 @@ def test_the_post_mortem_trigger_gives_the_diagnosis_at_the_time_with_its_eviden
     incident = run.state.incident_id
     markdown = _export(system, incident, "md")
     trigger = markdown.split("## Trigger\n", 1)[1].split("\n## ", 1)[0]
-    assert "- Diagnosis at the time (" in trigger and ": feature bug — feature bug: txn_features v1" in trigger
+    assert "- Diagnosis at the time (" in trigger and "): feature bug: txn_features v1" in trigger
     assert "  - Evidence: versions 2, 3 read txn_features v1 and every one of them breaches, in eu-web" in trigger
     assert "  - Suspect: feature view txn_features v1 (sha bbbb11111111) through fraud_features" in trigger
     assert f"rolled back by A1 (verified): v1, v2, v3 fraud_features → {PINNED}" in trigger
