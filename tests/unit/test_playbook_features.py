@@ -402,7 +402,7 @@ def test_the_post_mortem_trigger_gives_the_diagnosis_at_the_time_with_its_eviden
 
     page = _export(system, incident, "html")
     section = page.split("<h2>Trigger</h2>", 1)[1].split("</section>", 1)[0]
-    assert "feature bug — feature bug: txn_features v1" in section
+    assert "): feature bug: txn_features v1" in section
     assert "<ul><li>Evidence: versions 2, 3 read txn_features v1" in section
 
 
