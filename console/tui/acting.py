@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # the actions' modules load when an action is first asked for
     from textual.message import Message
 
     from console.services.actions import ActionOptions, ActionResult
+    from console.services.features import FeatureReading
     from console.services.journal import Placement
     from console.services.rollback import Preview, RollbackService
     from console.tui.backend import Backend
@@ -137,6 +138,8 @@ class ConsoleHost(Protocol):
     backend_ready: bool
     model: str
     read_only: bool
+    feature_reading: FeatureReading | None
+    """The diagnosis of the latest snapshot with the feature evidence behind it (``None``: not read yet)."""
 
     @property
     def options(self) -> ConsoleClock:

@@ -42,6 +42,7 @@ from console.tui.messages import (
     BackendReady,
     ChoiceAnswered,
     ConfirmationWanted,
+    FeaturesRead,
     JournalRead,
     PlaybooksRanked,
     RunConfirmationWanted,
@@ -71,7 +72,8 @@ if TYPE_CHECKING:
     from console.domain.playbook import LoadedPlaybook
     from console.domain.playbook_run import RunState
     from console.domain.status import StatusSnapshot
-    from console.services.live import HealthWatch, Reading
+    from console.services.features import FeatureRead, FeatureReading
+    from console.services.live import HealthWatch, LiveStatus, Reading
     from console.services.rollback import Preview
     from console.tui.dialogs.playbooks import Picked, PlaybookPicker
     from console.tui.dialogs.progress import ActionScreen
@@ -134,6 +136,9 @@ class RewindApp(App[int]):
         Binding("m", "next_model", "model"),
         Binding("v", "shadow", "shadow"),
         Binding("f", "fallback", "fallback"),
+        Binding("F,shift+f", "features", "features"),
+        # Not in the footer: the diagnosis line says "[d] evidence" whenever there is a diagnosis to open.
+        Binding("d", "diagnosis", "evidence", show=False),
     ]
 
     def __init__(self, backend: Backend | None = None, options: ConsoleOptions = ConsoleOptions(),
@@ -174,6 +179,11 @@ class RewindApp(App[int]):
         self.unfinished_runs: list[RunState] = []
         self.walkthrough_screen: WalkthroughScreen | None = None
         self.last_results: tuple[str, dict[str, QueryResult], float] | None = None
+        self.feature_read: tuple[str, FeatureRead] | None = None
+        """The model's last feature read (observed bindings, judged inputs, why it failed)."""
+        self.feature_reading: FeatureReading | None = None
+        """The diagnosis of the snapshot on screen, with the feature evidence behind it."""
+        self.features_polling = False
         self._register_themes()
 
     # -- themes ------------------------------------------------------------------------------
@@ -301,7 +311,7 @@ class RewindApp(App[int]):
         """Read one system in a thread worker; its message's handler schedules the next read."""
         model = self.model
         target = {"registry": self._read_registry, "router": self._read_router, "metrics": self._read_metrics,
-                  "journal": self._read_journal}[system]
+                  "journal": self._read_journal, "features": self._read_features}[system]
         self.run_worker(lambda: self._guarded(system, model, target), thread=True, exit_on_error=False,
                         group=f"poll-{system}", name=f"poll {system}")
 
@@ -318,6 +328,8 @@ class RewindApp(App[int]):
             message = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, RewindError) else str(exc)
             if system == "journal":
                 self.post_message(JournalRead(None, [], None, None, error=message))
+            elif system == "features":
+                self.post_message(FeaturesRead(model, ((), (), message), None))
             else:
                 self.post_message(SystemRead(Reading(system, Health.FAILING, None, message, 0.0,
                                                      self.options.clock())))
@@ -341,7 +353,44 @@ class RewindApp(App[int]):
                                 router.value if router else None, reading.value, reading.at)  # type: ignore[arg-type]
         self.last_results = (model, reading.value, reading.at)
         summary = summarise(snapshot.matrix)
-        self.post_message(SnapshotReady(snapshot, summary, (time.perf_counter() - started) * 1000))
+        diagnosed = self._diagnose(live, snapshot)
+        self.post_message(SnapshotReady(snapshot, summary, (time.perf_counter() - started) * 1000,
+                                        reading=diagnosed))
+
+    def _diagnose(self, live: LiveStatus, snapshot: StatusSnapshot) -> FeatureReading | None:
+        """In a worker: the snapshot's diagnosis with the model's last feature read (``None`` before the first)."""
+        last = self.feature_read
+        if last is None or last[0] != snapshot.model:
+            return None
+        try:
+            return live.diagnose(snapshot, last[1])
+        except Exception:  # noqa: BLE001 - the diagnosis only explains: it must never cost the matrix
+            return None
+
+    def _read_features(self, model: str) -> None:
+        """What the servers report of their features (never raises), and the diagnosis of the snapshot on screen."""
+        live = self.backend.live()
+        read = live.read_features(model)
+        snapshot = self.snapshot
+        reading = None
+        if snapshot is not None and snapshot.model == model:
+            try:
+                reading = live.diagnose(snapshot, read)
+            except Exception:  # noqa: BLE001 - shown as the read's problem, never a crash
+                reading = None
+        self.post_message(FeaturesRead(model, read, reading, snapshot))
+
+    @work(thread=True, exit_on_error=False, group="compose")
+    def _rediagnose(self, model: str, read: FeatureRead) -> None:
+        """Diagnose the snapshot now on screen with ``read`` (a newer snapshot landed while the features were read)."""
+        snapshot = self.snapshot
+        if snapshot is None or snapshot.model != model:
+            return
+        try:
+            reading = self.backend.live().diagnose(snapshot, read)
+        except Exception:  # noqa: BLE001 - the diagnosis only explains: never a crash
+            return
+        self.post_message(FeaturesRead(model, read, reading, snapshot, chained=False))
 
     @work(thread=True, exit_on_error=False, group="compose")
     def _recompose(self) -> None:
@@ -354,7 +403,8 @@ class RewindApp(App[int]):
         snapshot = self.backend.live().compose(model, registry.value if registry else None,  # type: ignore[arg-type]
                                                router.value if router else None, results, at)  # type: ignore[arg-type]
         summary = summarise(snapshot.matrix)
-        self.post_message(SnapshotReady(snapshot, summary, (time.perf_counter() - started) * 1000, chained=False))
+        self.post_message(SnapshotReady(snapshot, summary, (time.perf_counter() - started) * 1000, chained=False,
+                                        reading=self._diagnose(self.backend.live(), snapshot)))
 
     def _read_journal(self, model: str) -> None:
         from console.domain.authority import approval_refusal
@@ -417,6 +467,8 @@ class RewindApp(App[int]):
             return
         self.snapshot = snapshot
         self.summary = message.summary
+        if message.reading is not None or self.feature_read is None:
+            self.feature_reading = message.reading
         if message.chained:  # a recomposition judges the same data again: not a new point of the trend
             self.refreshes += 1
         matrix = self._matrix()
@@ -427,11 +479,30 @@ class RewindApp(App[int]):
                 self._paint_header()
                 self._paint_trend()
                 self._paint_explain()
+                self._paint_diagnosis()
+        if not self.features_polling:
+            # The feature telemetry is read from the first snapshot on: never on the path of the first metrics.
+            self.features_polling = True
+            self._poll("features")
         walkthrough = self._walkthrough()
         if walkthrough is not None:
             walkthrough.paint_header()
         if message.chained:
             self._next_poll("metrics")
+
+    @on(FeaturesRead)
+    def _features_read(self, message: FeaturesRead) -> None:
+        if message.model == self.model:
+            self.feature_read = (message.model, message.read)
+            snapshot = self.snapshot
+            if snapshot is not None and snapshot.model == message.model:
+                if message.snapshot is snapshot:
+                    self.feature_reading = message.reading
+                elif message.chained:  # the snapshot changed while the features were read: judge the one on screen
+                    self._rediagnose(message.model, message.read)
+            self._paint_diagnosis()
+        if message.chained:
+            self._next_poll("features")
 
     @on(JournalRead)
     def _journal_read(self, message: JournalRead) -> None:
@@ -481,6 +552,7 @@ class RewindApp(App[int]):
             self._record_trend()
             self._paint_trend()
         self._paint_header()
+        self._paint_diagnosis()
 
     def _paint_header(self) -> None:
         overview = self._overview()
@@ -569,6 +641,13 @@ class RewindApp(App[int]):
             return
         panel.update(explanation(self.snapshot.matrix, matrix.current_key, matrix.cursor_metric))
 
+    def _paint_diagnosis(self) -> None:
+        overview = self._overview()
+        if overview is None:
+            return
+        reading = self.feature_reading
+        overview.diagnosis.show(reading.diagnosis if reading is not None else None)
+
     # -- bindings ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ACTING and self.read_only:
@@ -579,7 +658,9 @@ class RewindApp(App[int]):
             return False  # the walkthrough is on screen already
         if action == "approve":
             return bool(self.journal_state and self.journal_state.pending)
-        overview_only = ("explain", "sort", "filter", "rollback", "gradual")
+        overview_only = ("explain", "sort", "filter", "rollback", "gradual", "diagnosis", "features")
+        if action == "diagnosis" and getattr(self.top_screen, "OFFERS_DIAGNOSIS", False):
+            return True  # the features view offers the same evidence one key away
         if action in overview_only and not isinstance(self.top_screen, OverviewScreen):
             return False
         if action == "next_model":
@@ -601,6 +682,10 @@ class RewindApp(App[int]):
             ("Shadow", "the shadow's gate per segment: start, stop, promote, revert", self.action_shadow, "shadow"),
             ("Fallback", "is the fallback ready, does it serve: engage, restore, drill", self.action_fallback,
              "fallback"),
+            ("Diagnosis", "who the breach is blamed on (features, model, world), with its evidence",
+             self.action_diagnosis, "diagnosis"),
+            ("Features", "bindings declared and observed, input health, the diff; roll the features back",
+             self.action_features, "features"),
             ("Playbooks", "walk through a playbook ranked on the current verdicts, or resume a run",
              self.action_playbooks, "playbooks"),
             ("Note", "add a note to the model's open incident", self.action_note, "note"),
@@ -649,6 +734,30 @@ class RewindApp(App[int]):
         if not isinstance(self.top_screen, FallbackScreen):
             self.push_screen(FallbackScreen())
 
+    def action_diagnosis(self) -> None:
+        """The diagnosis with every evidence line, what is missing, and the advice (Esc closes it)."""
+        from console.tui.dialogs.diagnosis import DiagnosisDialog
+
+        if isinstance(self.top_screen, DiagnosisDialog):
+            return
+        reading = self.feature_reading
+        if reading is None or reading.diagnosis is None:
+            if self.feature_read is None:
+                said = "no diagnosis yet: the feature telemetry is read after the first metrics"
+            else:
+                said = "no diagnosis: no version breaches"
+            problem = reading.problem if reading is not None else None
+            self.notify(said + (f" (feature telemetry: {problem})" if problem else ""), timeout=5)
+            return
+        self.push_screen(DiagnosisDialog(self.model, reading.diagnosis, reading.problem))
+
+    def action_features(self) -> None:
+        """The features view (its own screen: the declared side loads in a worker, Feast is slow to import)."""
+        from console.tui.screens.features import FeaturesScreen
+
+        if not isinstance(self.top_screen, FeaturesScreen):
+            self.push_screen(FeaturesScreen())
+
     def action_explain(self) -> None:
         overview = self._overview()
         if overview is None:
@@ -683,6 +792,9 @@ class RewindApp(App[int]):
         self.model = self.models[(self.models.index(self.model) + 1) % len(self.models)]
         self.snapshot = None
         self.readings.clear()
+        self.feature_read = None
+        self.feature_reading = None
+        self._paint_diagnosis()
         self.trend = TrendHistory()
         self.resumable = None
         matrix = self._matrix()

@@ -15,6 +15,7 @@ from console.domain.errors import RewindError
 
 if TYPE_CHECKING:  # the services load when the console first uses them, after its first frame
     from console.services.fallback import FallbackService
+    from console.services.features import FeatureCatalog, FeatureRollbacks
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
@@ -51,6 +52,12 @@ class Backend(Protocol):
     def fallback(self) -> FallbackService:
         """The fallback's readiness, the router's own engagements, and the plans to engage, restore, drill."""
 
+    def feature_catalog(self) -> FeatureCatalog:
+        """The declared side of the features (registry tags, the feature store): Feast loads on first use."""
+
+    def feature_rollbacks(self) -> FeatureRollbacks:
+        """Plans feature rollbacks; :meth:`rollback`'s procedure carries them out."""
+
     def close(self) -> None:
         """Release connections."""
 
@@ -86,6 +93,12 @@ class LoadingBackend:
         raise self._loading()
 
     def fallback(self) -> FallbackService:
+        raise self._loading()
+
+    def feature_catalog(self) -> FeatureCatalog:
+        raise self._loading()
+
+    def feature_rollbacks(self) -> FeatureRollbacks:
         raise self._loading()
 
     def close(self) -> None:

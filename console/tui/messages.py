@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # annotations only: the journal's and the actions' modules lo
     from console.domain.status import StatusSnapshot
     from console.services.actions import ActionResult
     from console.services.approvals import PendingRequest
+    from console.services.features import FeatureRead, FeatureReading
     from console.services.live import Reading
     from console.services.rollback import Preview
     from console.tui.backend import Backend
@@ -45,10 +46,35 @@ class SnapshotReady(Message):
     compose_ms: float
     chained: bool = True
     """Whether the metrics poll waits for this message to schedule its next read (a recomposition does not)."""
+    reading: FeatureReading | None = None
+    """The snapshot's diagnosis with the feature evidence behind it (``None``: no feature read yet)."""
 
     def can_replace(self, message: Message) -> bool:
         # Only a recomposition may be dropped for a newer snapshot: the poll's message schedules the next read.
         return isinstance(message, SnapshotReady) and not message.chained
+
+
+@dataclass
+class FeaturesRead(Message):
+    """What the model's servers report of their features, and the diagnosis of the latest snapshot with it.
+
+    Attributes:
+        model: the model read.
+        read: observed bindings, judged inputs, and why the read failed (``None``: it did not).
+        reading: the diagnosis of the snapshot on screen with this read (``None``: no snapshot yet).
+    """
+
+    model: str
+    read: FeatureRead
+    reading: FeatureReading | None
+    snapshot: StatusSnapshot | None = None
+    """The snapshot ``reading`` diagnoses: when another one is on screen by now, it is diagnosed again."""
+    chained: bool = True
+    """Whether the features poll waits for this message to schedule its next read (a new diagnosis does not)."""
+
+    def can_replace(self, message: Message) -> bool:
+        # Only a new diagnosis may be dropped for a newer message: the poll's message schedules the next read.
+        return isinstance(message, FeaturesRead) and not message.chained
 
 
 @dataclass

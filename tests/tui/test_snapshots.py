@@ -192,3 +192,74 @@ def test_overview_with_the_fallback_serving(snap_compare, frozen, size):
         await pilot.pause()
 
     assert snap_compare(still(frozen), terminal_size=size, run_before=before)
+
+
+# -- the diagnosis and the features view (issue 16) ------------------------------------------------------
+@pytest.fixture
+def feature_bug(tmp_path, frozen):
+    """txn_features v1 landed five minutes ago and breaks every version reading it; v1's idle server still runs
+    v0's transformation (a finding). ``frozen`` sets the terminal and the ids; this world has the features."""
+    world = World(tmp_path / "features", frozen_journal=True, features="feature-bug")
+    yield world
+    world.close()
+
+
+def three_versions(world: World) -> World:
+    """Versions 1, 2 and 3 all in the matrix (v1 drained, weight 0)."""
+    world.metrics.versions = ("1", "2", "3")
+    assert world.telemetry is not None
+    world.telemetry.versions = ("1", "2", "3")
+    world.telemetry.stale_v1 = False
+    return world
+
+
+async def diagnosed(pilot) -> None:
+    app = pilot.app
+    await settled(pilot)
+    while app.feature_reading is None or app.feature_reading.diagnosis is None:
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_overview_with_a_feature_bug(snap_compare, feature_bug, size):
+    """Every version on txn_features v1 breaches: one line under the matrix blames the features, not the model."""
+    assert snap_compare(still(three_versions(feature_bug)), terminal_size=size, run_before=diagnosed)
+
+
+def test_diagnosis_evidence(snap_compare, feature_bug):
+    async def before(pilot):
+        from console.tui.dialogs.diagnosis import DiagnosisDialog
+
+        await diagnosed(pilot)
+        await pilot.press("d")
+        while not isinstance(pilot.app.screen, DiagnosisDialog):
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(still(three_versions(feature_bug)), terminal_size=(80, 24), run_before=before)
+
+
+async def features_read(pilot) -> None:
+    from console.tui.screens.features import FeaturesScreen
+
+    await diagnosed(pilot)
+    await view_read(pilot, "F", FeaturesScreen)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_features_view(snap_compare, feature_bug, size):
+    """Declared beside observed (v1's finding), the inputs abnormal first, the diff to the rollback target."""
+    assert snap_compare(still(feature_bug), terminal_size=size, run_before=features_read)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_feature_rollback_confirmation(snap_compare, feature_bug, size):
+    async def before(pilot):
+        await features_read(pilot)
+        await pilot.press("r")
+        while not isinstance(pilot.app.screen, ConfirmDialog):
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(still(feature_bug), terminal_size=size, run_before=before)

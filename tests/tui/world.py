@@ -1,20 +1,27 @@
 """A deterministic world for the console's tests: fake registry, router and metrics; a real SQLite journal.
 
 The metrics follow a scenario (``healthy``, ``regression``) and can be made
-slow, unreachable or to answer garbage, as the console must show each.
+slow, unreachable or to answer garbage, as the console must show each. A world
+made with ``features="feature-bug"`` also has a feature store and the servers'
+feature telemetry: ``txn_features`` v1 landed five minutes ago and breaks every
+version reading it (their inputs abnormal, every segment breaching) until the
+features are rolled back to v0.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.domain.authority import Identity, Permission, Policy
 from console.domain.delivery import Delivery
-from console.domain.errors import ExternalSystemError, MetricsError
+from console.domain.errors import ConflictError, ExternalSystemError, MetricsError, NotFoundError
+from console.domain.feature_store import Projection, ServiceInfo, ViewInfo, ViewVersion
+from console.domain.features import EXPECTED_SHARES, PROBABILITY_LADDER, Binding
 from console.domain.journal import Actor
 from console.domain.metrics import CellCounts, Criteria, Direction, MetricKind, MetricSpec, QueryResult, Unit
 from console.domain.shadow import (
@@ -27,6 +34,13 @@ from console.domain.shadow import (
     judge_segments,
 )
 from console.services.fallback import FallbackService
+from console.services.features import (
+    FeatureActions,
+    FeatureCatalog,
+    FeatureEvidence,
+    FeatureRollbacks,
+    FeatureSettings,
+)
 from console.services.journal import JournalService
 from console.services.live import LiveStatus
 from console.services.playbooks import PlaybookRunner
@@ -64,6 +78,8 @@ class FakeMetrics:
         self.segments = segments
         self.calls = 0
         self.lock = threading.Lock()
+        self.broken: Callable[[str], bool] | None = None
+        """``feature-bug``: whether a version reads the broken transformation (it then breaches everywhere)."""
 
     def describe(self) -> str:
         return "fake Prometheus"
@@ -75,6 +91,8 @@ class FakeMetrics:
         requests = 400.0
         if self.scenario == "regression" and version == self.versions[-1] and segment == self.segments[0]:
             return 60.0, requests  # 15 %: a breach beyond doubt
+        if self.scenario == "feature-bug" and self.broken is not None and self.broken(version):
+            return 60.0, requests
         return 4.0, requests  # 1 %
 
     def evaluate(self, specs: tuple[MetricSpec, ...], model: str, at: float | None = None) -> dict[str, QueryResult]:
@@ -182,13 +200,168 @@ class FakeGate:
         return 100.0
 
 
+SERVICE = "txn_service"
+VIEW = "txn_features"
+GOOD_SHA, BAD_SHA, STALE_SHA = "7a41c9d0b3e5", "2f78b0c1e2a3", "0c3e9a4b5d21"
+GOOD_SOURCE = """def transform(df):
+    df["amount"] = df["amount_cents"] / 100.0
+    df["merchant_risk"] = df["merchant_risk"].fillna(0.0)
+    return df
+"""
+BAD_SOURCE = """def transform(df):
+    df["amount"] = df["amount_cents"]
+    df["merchant_risk"] = df["merchant_risk"].fillna(0.0)
+    return df
+"""
+
+
+class TaggedRegistry(FakeRegistry):
+    """The fake registry with version tags, compare-and-set like the real one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: dict[tuple[str, str], str] = {}
+
+    def list_versions(self, model, with_signatures=False):  # noqa: ANN001, ANN201 - the protocol's signature
+        return [replace(v, tags={k: t for (version, k), t in self.tags.items() if version == v.version})
+                for v in super().list_versions(model, with_signatures)]
+
+    def set_version_tag(self, model, version, key, value):  # noqa: ANN001, ANN201
+        self.tags[(version, key)] = value
+
+    def get_version_tag(self, model, version, key):  # noqa: ANN001, ANN201
+        return self.tags.get((version, key))
+
+    def swap_version_tag(self, model, version, key, value, expected):  # noqa: ANN001, ANN201
+        now = self.tags.get((version, key))
+        if now != expected and now != value:
+            raise ConflictError(f"tag {key} of v{version} is {now}, not {expected}")
+        if value is None:
+            self.tags.pop((version, key), None)
+        else:
+            self.tags[(version, key)] = value
+        return self.tags.get((version, key))
+
+    def tagged_versions(self, key, value):  # noqa: ANN001, ANN201
+        return [(MODEL, version) for (version, k), t in sorted(self.tags.items()) if k == key and t == value]
+
+
+class FakeFeatureStore:
+    """txn_service reads txn_features following its active version: v1 (the broken release) over v0."""
+
+    def __init__(self) -> None:
+        self.views = {VIEW: ViewInfo(VIEW, 1, (ViewVersion(VIEW, 0, GOOD_SHA, FROZEN_AT - 86400.0, GOOD_SOURCE),
+                                               ViewVersion(VIEW, 1, BAD_SHA, FROZEN_AT - 300.0, BAD_SOURCE)))}
+        self.service_map = {SERVICE: ServiceInfo(SERVICE, (Projection(VIEW),))}
+
+    def describe(self) -> str:
+        return "fake feature store"
+
+    def service(self, name: str) -> ServiceInfo:
+        if name not in self.service_map:
+            raise NotFoundError(f"feature service {name} does not exist")
+        return self.service_map[name]
+
+    def services(self) -> list[ServiceInfo]:
+        return list(self.service_map.values())
+
+    def view(self, name: str) -> ViewInfo:
+        if name not in self.views:
+            raise NotFoundError(f"feature view {name} does not exist")
+        return self.views[name]
+
+    def ensure_service(self, name: str, projections) -> ServiceInfo:  # noqa: ANN001
+        made = ServiceInfo(name, tuple(projections))
+        if self.service_map.setdefault(name, made) != made:
+            raise ConflictError(f"feature service {name} exists with other projections")
+        return made
+
+    def pin_view(self, view: str, version: int, expected: int | None) -> int:
+        info = self.views[view]
+        if info.active != expected and info.active != version:
+            raise ConflictError(f"{view} is at v{info.active}")
+        self.views[view] = replace(info, active=version)
+        return version
+
+
+class FakeTelemetry:
+    """What the servers report: each version reads what its registry tag names (v1's stale server aside)."""
+
+    def __init__(self, registry: TaggedRegistry, store: FakeFeatureStore, versions: tuple[str, ...]) -> None:
+        self.registry = registry
+        self.store = store
+        self.versions = versions
+        self.stale_v1 = True
+        """Version 1's idle server reads through its tag's service but still runs v0's transformation: a finding
+        (until the rollback pins v0, which it then matches)."""
+
+    def consumed(self, version: str) -> ViewVersion | None:
+        service = self.registry.tags.get((version, "feast.feature_service"))
+        if service is None or service not in self.store.service_map:
+            return None
+        projection = self.store.service_map[service].projection(VIEW)
+        info = self.store.views[VIEW]
+        return info.consumed(projection) if projection is not None else None
+
+    def broken(self, version: str) -> bool:
+        consumed = self.consumed(version)
+        return consumed is not None and consumed.udf_sha == BAD_SHA
+
+    def bindings(self, model: str, lookback_s: float) -> list[Binding]:
+        found = []
+        for version in self.versions:
+            consumed = self.consumed(version)
+            if consumed is None:
+                continue
+            service = self.registry.tags[(version, "feast.feature_service")]
+            found.append(Binding(version, service, VIEW, consumed.label, consumed.udf_sha, consumed.created))
+        service_of_v1 = self.registry.tags.get(("1", "feast.feature_service"))
+        if self.stale_v1 and service_of_v1 is not None:
+            found.append(Binding("1", service_of_v1, VIEW, "v0", GOOD_SHA, FROZEN_AT - 86400.0))
+        return found
+
+    def inputs(self, model: str, window: str):  # noqa: ANN201 - the protocol's signature
+        cumulative: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
+        missing: dict[tuple[str, str, str], float] = {}
+        bounds = [*(float(i) for i in range(len(PROBABILITY_LADDER))), float("inf")]
+        for version in self.versions:
+            for segment in SEGMENTS:
+                for feature in ("amount", "merchant_risk"):
+                    total = 400.0
+                    if feature == "amount" and self.broken(version):  # cents, not euros: far above the range
+                        shares = [0.0] * (len(EXPECTED_SHARES) - 1) + [1.0]
+                        shares[-2] = 0.02
+                        shares[-1] = 0.98
+                    else:
+                        shares = list(EXPECTED_SHARES)
+                    running, rows = 0.0, []
+                    for le, share in zip(bounds, shares, strict=True):
+                        running += share * total
+                        rows.append((le, running))
+                    cumulative[(version, segment, feature)] = rows
+                    missing[(version, segment, feature)] = 0.0
+        return cumulative, missing
+
+
 class World:
     """Every fake a console test needs, and a backend over them."""
 
-    def __init__(self, tmp: Path, user: str = "alice", two_person: bool = False, frozen_journal: bool = False) -> None:
-        self.registry = FakeRegistry()
+    def __init__(self, tmp: Path, user: str = "alice", two_person: bool = False, frozen_journal: bool = False,
+                 features: str | None = None) -> None:
+        self.registry = TaggedRegistry()
         self.router = HealthRouter()
         self.metrics = FakeMetrics()
+        self.feature_settings = FeatureSettings(verify_window_s=0.0, poll_interval_s=0.01)
+        self.store: FakeFeatureStore | None = None
+        self.telemetry: FakeTelemetry | None = None
+        if features is not None:
+            self.store = FakeFeatureStore()
+            self.telemetry = FakeTelemetry(self.registry, self.store, self.metrics.versions)
+            for version in ("1", "2", "3"):
+                self.registry.tags[(version, "feast.feature_service")] = SERVICE
+            self.metrics.scenario = features
+            self.metrics.broken = self.telemetry.broken
+        self.evidence = FeatureEvidence(self.telemetry, self.feature_settings, clock=lambda: FROZEN_AT)
         self.records = SqlJournal(f"sqlite:///{tmp / 'journal.db'}")
         self.user = user
         ticks = iter(range(1_000_000))
@@ -203,9 +376,12 @@ class World:
         self.service = RollbackService(self.registry, self.router, self.metrics, self.journal,
                                        SqlActionLock(self.records), CATALOGUE, "traffic", settings=settings,
                                        policy=policy, identity=Identity(user), holder=f"{user}@host 1",
-                                       approval_timeout_s=30)
+                                       approval_timeout_s=30,
+                                       features=FeatureActions(self.registry, self.store, self.evidence, self.metrics,
+                                                               CATALOGUE, "traffic", self.feature_settings))
         self.live_status = LiveStatus(self.registry, self.router, self.metrics, CATALOGUE, "traffic",
-                                      clock=lambda: FROZEN_AT)
+                                      clock=lambda: FROZEN_AT,
+                                      features=self.evidence if features is not None else None)
         self.notifier = FakeNotifier()
         # A frozen journal dates its events from FROZEN_AT: the runner's clock must agree, or every human
         # step's time would have run out long ago.
@@ -255,6 +431,14 @@ class World:
 
     def fallback(self) -> FallbackService:
         return self.fallback_service
+
+    def feature_catalog(self) -> FeatureCatalog:
+        return FeatureCatalog(self.registry, self.store, self.evidence, self.feature_settings)
+
+    def feature_rollbacks(self) -> FeatureRollbacks:
+        from console.services import rollback
+
+        return FeatureRollbacks(self.feature_catalog(), lambda: rollback.new_action_id())
 
     def close(self) -> None:
         self.records.close()

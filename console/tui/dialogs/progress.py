@@ -80,7 +80,17 @@ class ActionScreen(ModalScreen[str | None]):
                 good = outcome.status in ("applied", "verified", "already_applied")
                 self.say(outcome.message, "good" if good else "bad")
             last = result.outcomes[-1] if result.outcomes else None
-            if last is not None:
+            features = next((o for o in reversed(result.outcomes) if isinstance(o.evidence.get("tags"), dict)),
+                            None)
+            if features is not None and last is not None and not last.weights and not last.aliases:
+                # A feature rollback moves registry tags (and a view), never weights or aliases: say those.
+                tags = features.evidence["tags"]
+                assert isinstance(tags, dict)
+                self.say("registry tags now     " + (", ".join(f"v{v}: {t or '(none)'}" for v, t in sorted(
+                    tags.items())) or "none moved"))
+                if features.evidence.get("view"):
+                    self.say(f"feature view now      {features.evidence['view']}")
+            elif last is not None:
                 weights = ", ".join(f"v{v}: {w}" for v, w in sorted(last.weights.items()))
                 aliases = ", ".join(f"{a} → v{v}" for a, v in sorted(last.aliases.items())) or "none"
                 self.say(f"router weights now   {weights}")

@@ -30,6 +30,11 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
     ("s x p u (shadow)", "start a shadow (version, percent), stop it, promote it, revert the latest promotion", True),
     ("f", "fallback: ready or not, engaged or not, the last drill", False),
     ("e r d (fallback)", "engage the fallback, restore the primaries, drill (primaries out for N s)", True),
+    ("d", "the diagnosis under the matrix, with its evidence: feature bug, model regression, world changed, "
+          "or not sure (and what would settle it)", False),
+    ("F (shift+f)", "features view: each version's binding declared beside observed, input health per version "
+                    "and segment, the transformation diff to the rollback target", False),
+    ("r u (features)", "roll the model's features back (preview, typed confirmation), undo it", True),
     ("p", "playbooks: pick one ranked on the current verdicts and walk through it (or resume a stopped run)",
      False),
     ("Enter (walkthrough)", "choose the highlighted option; a reason is required (Tab: the reason field)", False),

@@ -1,4 +1,5 @@
-"""The overview: header and the fallback's line, the version x segment matrix, the cell's explanation, trends."""
+"""The overview: header and the fallback's line, the version x segment matrix, the diagnosis line, the cell's
+explanation, trends."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from console.domain.metrics import format_count, format_value
 from console.domain.verdicts import SYMBOL, WORD, Matrix
 from console.tui.acting import ActionRequest, Carrier, procedure_request
 from console.tui.matrix_model import RowKey
+from console.tui.widgets.diagnosis_line import DiagnosisLine
 from console.tui.widgets.fallback_line import FallbackLine
 from console.tui.widgets.matrix import MatrixView
 from console.tui.widgets.status_header import StatusHeader
@@ -85,6 +87,7 @@ class OverviewScreen(Screen[None]):
         yield StatusHeader(id="status-header")
         yield FallbackLine(id="fallback-line")
         yield MatrixView(id="matrix")
+        yield DiagnosisLine(id="diagnosis")
         yield Static("", id="explain")
         yield TrendPanel(id="trend")
         yield Footer()
@@ -94,6 +97,7 @@ class OverviewScreen(Screen[None]):
         self.matrix = self.query_one(MatrixView)
         self.trend = self.query_one(TrendPanel)
         self.explain = self.query_one("#explain", Static)
+        self.diagnosis = self.query_one(DiagnosisLine)
         self.explain.display = False
         self.query_one("#banner").display = False
         self.matrix.focus()
