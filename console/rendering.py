@@ -18,11 +18,13 @@ def render_feature_preview(preview: Preview, title: str) -> Group:
     header = Text.assemble((title, "bold"), f"  {plan.model}: {plan.summary}", f"  ·  action {plan.action_id}")
     parts: list = [header]
     if plan.tag_moves:
-        tags = Table(box=box.SIMPLE_HEAD, pad_edge=False, title="Registry tags", title_justify="left")
-        for column in ("version", "tag", "now", "planned"):
+        keys = sorted({m.key for m in plan.tag_moves})
+        tags = Table(box=box.SIMPLE_HEAD, pad_edge=False, title=f"Registry tag {', '.join(keys)}",
+                     title_justify="left")
+        for column in ("version", "now", "planned"):
             tags.add_column(column, overflow="fold")
         for move in plan.tag_moves:
-            tags.add_row(f"v{move.version}", move.key, move.before or "-", move.after or "(removed)", style="bold")
+            tags.add_row(f"v{move.version}", move.before or "-", move.after or "(removed)", style="bold")
         parts.append(tags)
     if plan.feature_service:
         parts.append(Text(f"creates feature service {plan.feature_service['name']} = "

@@ -371,10 +371,18 @@ class ConsoleBackend:
             return self._live
 
     def feature_catalog(self) -> FeatureCatalog:
-        """The declared side of the features (registry tags, the feature store): Feast loads on first use."""
+        """The declared side of the features (registry tags, the feature store): Feast loads on first use.
+
+        It shares the rollback service's registry and feature store, so one console loads Feast once.
+        """
+        from console.services.features import FeatureCatalog
+
+        rollback = self.rollback()
         with self._lock:
             if self._features is None:
-                self._features = build_feature_catalog(self.loaded)
+                actions = rollback.features
+                self._features = (FeatureCatalog(rollback.registry, actions.store, actions.evidence, actions.settings)
+                                  if actions is not None else build_feature_catalog(self.loaded))
             return self._features
 
     def feature_rollbacks(self) -> FeatureRollbacks:

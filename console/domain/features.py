@@ -555,9 +555,15 @@ def diagnose(breaches: Mapping[str, frozenset[str]], judged: Mapping[str, frozen
     feature_versions = _feature_versions(observed, judged_in)
     recent = [g for g in feature_versions if _landed_recently(g, now, recent_s)]
 
-    # Feature bug: every judged reader of a recent feature version breaches, each with abnormal inputs.
+    def clean(version: str) -> bool:
+        """Whether a version's inputs were judged and none is abnormal (too few values to judge is not clean)."""
+        judged_inputs = [i for i in inputs_of.get(version, []) if i.health is not Health.NO_DATA]
+        return bool(judged_inputs) and not abnormal([version])
+
+    # Feature bug: every judged reader of a recent feature version breaches, their inputs abnormal: at least one
+    # reader's are, and none reads clean (a small version's minute may hold too few values to judge yet).
     guilty = [g for g in recent
-              if g.readers <= set(breaching) and all(abnormal([v]) for v in g.readers)]
+              if g.readers <= set(breaching) and abnormal(g.readers) and not any(clean(v) for v in g.readers)]
     explained = set().union(*(g.readers for g in guilty)) if guilty else set()
     if guilty and set(breaching) <= explained:
         return _feature_bug(guilty, breaching, judged_in, abnormal, now, recent_s)

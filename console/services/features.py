@@ -114,6 +114,15 @@ class FeatureEvidence:
         self.settings = settings
         self.clock = clock
 
+    def bindings(self, model: str) -> tuple[tuple[Binding, ...], str | None]:
+        """Only what the servers report consuming (one query less than :meth:`read`), or why it could not be read."""
+        if self.telemetry is None:
+            return (), None
+        try:
+            return tuple(self.telemetry.bindings(model, 2 * self.settings.recent_s)), None
+        except RewindError as exc:
+            return (), str(exc)
+
     def read(self, model: str) -> FeatureRead:
         """The observed bindings and judged inputs, or the reason they could not be read."""
         if self.telemetry is None:
@@ -230,10 +239,14 @@ class FeatureCatalog:
                 continue
             declared.append(DeclaredBinding(version, name, tuple(
                 (p, views[p.view].consumed(p) if p.view in views else None) for p in found.projections)))
-        observed, _, read_problem = self.evidence.read(model)
-        declared_bindings = [b for d in declared for b in d.bindings()]
+        observed, read_problem = self.evidence.bindings(model)
+        declared_bindings = [b for d in declared for b in d.bindings() if d.projections]
+        # Compared only where both sides are known: a service the store could not resolve (or no store at all)
+        # is its own problem, not a difference between the registry and the servers.
+        known = {b.version for b in declared_bindings} | {d.version for d in declared if d.service is None}
         reported = {b.version for b in observed}
-        findings = tuple(binding_findings([b for b in declared_bindings if b.version in reported], observed))
+        findings = tuple(binding_findings([b for b in declared_bindings if b.version in reported],
+                                          [b for b in observed if b.version in known]))
         return FeatureMap(model, tuple(declared), views, observed, findings, problem or read_problem)
 
     def diff(self, view: str, old: int, new: int) -> list[str]:

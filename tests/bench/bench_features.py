@@ -48,17 +48,21 @@ def _until_reported(ports: dict[str, int], service: str, limit_s: float = 30.0) 
     raise RuntimeError(f"the servers did not report {service} within {limit_s:g}s: {_services_reported(ports)}")
 
 
-def _diagnosis_seconds(box, started: float, limit_s: float = 180.0) -> float:
-    """Seconds from ``started`` to the first ``rewind status --json`` diagnosing a feature bug."""
+def _diagnosis_seconds(box, started: float, limit_s: float = 180.0) -> tuple[float, list[str]]:
+    """Seconds from ``started`` to the first ``rewind status --json`` diagnosing a feature bug, and every poll's."""
     env = {**os.environ, "REWIND_CONFIG": str(box.config_path)}
+    polls = []
     while time.perf_counter() - started < limit_s:
         done = subprocess.run([sys.executable, "-m", "console", "status", "--model", MODEL, "--json"],
                               capture_output=True, env=env, timeout=60, check=False)
+        seen = "failed"
         if done.returncode == 0:
             diagnosis = json.loads(done.stdout).get("diagnosis") or {}
-            if diagnosis.get("cause") == "feature":
-                return time.perf_counter() - started
-    raise RuntimeError(f"no feature-bug diagnosis within {limit_s:g}s")
+            seen = diagnosis.get("cause") or "none"
+        polls.append(f"{time.perf_counter() - started:.1f}s {seen}")
+        if seen == "feature":
+            return time.perf_counter() - started, polls
+    raise RuntimeError(f"no feature-bug diagnosis within {limit_s:g}s: {polls}")
 
 
 def figures():
@@ -71,7 +75,7 @@ def figures():
     with bench_sandbox(rate=60) as (box, loaded):
         started = time.perf_counter()
         box.set_scenario("feature-bug")
-        diagnosis_s = _diagnosis_seconds(box, started)
+        diagnosis_s, polls = _diagnosis_seconds(box, started)
         ports = {f"v{v}": p for v, p in box.load_state()["ports"]["models"].items()}
         ports["fallback"] = box.load_state()["ports"]["fallback"]
         service = build_rollback_service(loaded)
@@ -93,7 +97,7 @@ def figures():
             assert outcome.status == "applied", outcome.message
             undo.append(_until_reported(ports, planned.plan.tag_moves[0].before or "") - confirmed)
         service.journal.close()
-    yield "feature_bug_diagnosis_s", round(diagnosis_s, 1), "s"
+    yield "feature_bug_diagnosis_s", round(diagnosis_s, 1), "s", {"polls": polls}
     for name, times in (("feature_rollback_ms", rollback), ("feature_undo_ms", undo)):
         yield name, round(statistics.median(times) * 1000, 1), "ms", {"min": round(min(times) * 1000, 1),
                                                                      "max": round(max(times) * 1000, 1)}

@@ -323,6 +323,16 @@ def test_a_lone_version_on_a_fresh_feature_version_with_abnormal_inputs_is_a_fea
     assert old_binding is not None and old_binding.cause is Cause.UNSURE
 
 
+def test_a_reader_with_too_few_values_to_judge_does_not_clear_the_features():
+    # The challenger's minute holds too few values yet; the champion's inputs are broken: still a feature bug.
+    observed = [bind("1", "v2", SHA_NEW, since=TWO_MIN_AGO), bind("2", "v2", SHA_NEW, since=TWO_MIN_AGO)]
+    result = diagnose({"1": EU, "2": EU}, {"1": BOTH, "2": BOTH}, [broken("1"), thin("2")], observed, NOW)
+    assert result is not None and result.cause is Cause.FEATURE
+    # A reader whose inputs were judged normal does clear it: not a feature bug.
+    cleared = diagnose({"1": EU, "2": EU}, {"1": BOTH, "2": BOTH}, [broken("1"), fine("2")], observed, NOW)
+    assert cleared is not None and cleared.cause is not Cause.FEATURE
+
+
 def test_every_version_breaching_without_feature_telemetry_is_unsure():
     result = diagnose({"1": EU, "2": EU}, {"1": BOTH, "2": BOTH}, [], [], NOW, features_known=False)
     assert result is not None and result.cause is Cause.UNSURE
