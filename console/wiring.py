@@ -105,13 +105,26 @@ def build_feature_store(loaded: LoadedConfig) -> FeastStore | None:
     return FeastStore(repo) if repo is not None else None
 
 
-def build_feature_catalog(loaded: LoadedConfig) -> FeatureCatalog:
-    """The declared side of a model's features: registry tags and the feature store."""
+def build_feature_catalog(loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> FeatureCatalog:
+    """The declared side of a model's features: registry tags, the feature store, and the journal's rollbacks."""
     from console.services.features import FeatureCatalog
 
     config = loaded.config
+    settings = JournalSettings(journal=config.journal, metrics_auth=config.metrics.auth, path=loaded.path,
+                               outbound=config.outbound_secrets())
     return FeatureCatalog(build_registry(config), build_feature_store(loaded), build_feature_evidence(config),
-                          feature_settings(config))
+                          feature_settings(config), journal=build_journal_service(settings, environ))
+
+
+def feature_catalog_of(rollback: RollbackService, loaded: LoadedConfig) -> FeatureCatalog:
+    """The feature catalog over a rollback service's own registry, feature store and journal (one Feast load)."""
+    from console.services.features import FeatureCatalog
+
+    actions = rollback.features
+    if actions is None:
+        return build_feature_catalog(loaded)
+    return FeatureCatalog(rollback.registry, actions.store, actions.evidence, actions.settings,
+                          journal=rollback.journal)
 
 
 def build_feature_actions(loaded: LoadedConfig, registry: MlflowRegistry, metrics: PrometheusMetrics
@@ -375,14 +388,10 @@ class ConsoleBackend:
 
         It shares the rollback service's registry and feature store, so one console loads Feast once.
         """
-        from console.services.features import FeatureCatalog
-
         rollback = self.rollback()
         with self._lock:
             if self._features is None:
-                actions = rollback.features
-                self._features = (FeatureCatalog(rollback.registry, actions.store, actions.evidence, actions.settings)
-                                  if actions is not None else build_feature_catalog(self.loaded))
+                self._features = feature_catalog_of(rollback, self.loaded)
             return self._features
 
     def feature_rollbacks(self) -> FeatureRollbacks:

@@ -24,7 +24,7 @@ from console.domain.routing import RouterState
 
 if TYPE_CHECKING:
     from console.config import LoadedConfig
-    from console.services.features import FeatureMap, FeatureReading
+    from console.services.features import FeatureCatalog, FeatureMap, FeatureReading
 
 
 def _loaded(args: argparse.Namespace) -> tuple[LoadedConfig, str]:
@@ -56,6 +56,8 @@ def _status(loaded: LoadedConfig, model: str, args: argparse.Namespace) -> int:
         reading = catalog.evidence.reading(snapshot)
     finally:
         status.close()
+        if catalog.journal is not None:
+            catalog.journal.close()
     if args.json:
         json.dump(_document(feature_map, reading), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
@@ -141,6 +143,20 @@ def _diff(loaded: LoadedConfig, model: str, args: argparse.Namespace) -> int:
     from console.wiring import build_feature_catalog
 
     catalog = build_feature_catalog(loaded)
+    try:
+        lines = _diff_lines(catalog, model, args)
+    finally:
+        if catalog.journal is not None:
+            catalog.journal.close()
+    console = Console(highlight=False)
+    for line in lines or ["(no difference in the transformation's source)"]:
+        style = "green" if line.startswith("+") and not line.startswith("+++") else \
+            "red" if line.startswith("-") and not line.startswith("---") else ""
+        console.print(Text(line, style=style))
+    return 0
+
+
+def _diff_lines(catalog: FeatureCatalog, model: str, args: argparse.Namespace) -> list[str]:
     if args.old is not None and args.new is not None and args.view:
         lines = catalog.diff(args.view, parse_version(args.old), parse_version(args.new))
     else:
@@ -150,25 +166,20 @@ def _diff(loaded: LoadedConfig, model: str, args: argparse.Namespace) -> int:
         plan = FeatureRollbacks(catalog, new_action_id).preview(
             model, to=parse_version(args.old) if args.old else None, view=args.view)
         lines = list(plan.diff)
-    console = Console(highlight=False)
-    for line in lines or ["(no difference in the transformation's source)"]:
-        style = "green" if line.startswith("+") and not line.startswith("+++") else \
-            "red" if line.startswith("-") and not line.startswith("---") else ""
-        console.print(Text(line, style=style))
-    return 0
+    return lines
 
 
 def _rollback(loaded: LoadedConfig, model: str, args: argparse.Namespace) -> int:
     """Preview, confirm, apply and verify a feature rollback (per model, or global with --global)."""
     from console.services.features import FeatureRollbacks, feature_signature
     from console.services.rollback import Preview, new_action_id
-    from console.wiring import build_feature_catalog, build_rollback_service
+    from console.wiring import build_rollback_service, feature_catalog_of
 
     service = build_rollback_service(loaded)
     console = Console(stderr=args.json)
     try:
         _recover(service, console)
-        planned = FeatureRollbacks(build_feature_catalog(loaded), new_action_id).preview(
+        planned = FeatureRollbacks(feature_catalog_of(service, loaded), new_action_id).preview(
             model, to=parse_version(args.to) if args.to else None, view=args.view, whole_view=args.whole_view,
             reason=args.reason or "")
         preview = Preview(planned.plan, f"back to {planned.view} {planned.target.label} from "

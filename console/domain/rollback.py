@@ -124,6 +124,8 @@ class Plan:
     tag_moves: tuple[TagMove, ...] = ()
     feature_service: dict[str, Any] | None = None
     view_pin: ViewPin | None = None
+    rolls_back: dict[str, str] | None = None
+    """A feature rollback: the transformation it moves away from (``view``, ``version``, ``udf_sha``), watched for."""
 
     @property
     def moves_features(self) -> bool:
@@ -254,6 +256,7 @@ class Plan:
             tag_moves=tuple(TagMove(**m) for m in data.get("tag_moves") or ()),
             feature_service=data.get("feature_service"),
             view_pin=ViewPin(**data["view_pin"]) if data.get("view_pin") else None,
+            rolls_back=dict(data["rolls_back"]) if data.get("rolls_back") else None,
         )
 
 

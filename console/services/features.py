@@ -46,11 +46,13 @@ from console.domain.features import (
     judge_inputs,
     transformation_diff,
 )
+from console.domain.journal import EventKind
 from console.domain.metrics import MetricSpec
 from console.domain.rollback import ActionKind, Mode, Plan, SignatureCheck, TagMove, ViewPin
 from console.domain.status import StatusSnapshot
 from console.domain.verdicts import Matrix, State, build_matrix
 from console.domain.versions import version_sort_key
+from console.services.journal import JournalService
 
 
 @dataclass(frozen=True)
@@ -188,11 +190,13 @@ class FeatureCatalog:
     """The declared side: registry tags, the feature store's services and views (imports Feast: slow)."""
 
     def __init__(self, registry: Registry, store: FeatureStore | None, evidence: FeatureEvidence,
-                 settings: FeatureSettings = FeatureSettings()) -> None:
+                 settings: FeatureSettings = FeatureSettings(), journal: JournalService | None = None) -> None:
         self.registry = registry
         self.store = store
         self.evidence = evidence
         self.settings = settings
+        self.journal = journal
+        """Where the feature rollbacks are recorded: a transformation one rolled back is watched for."""
 
     def require_store(self) -> FeatureStore:
         """The feature store, or a usage error saying how to configure one."""
@@ -247,7 +251,35 @@ class FeatureCatalog:
         reported = {b.version for b in observed}
         findings = tuple(binding_findings([b for b in declared_bindings if b.version in reported],
                                           [b for b in observed if b.version in known]))
+        findings += tuple(returned_transformations(self.rolled_back(model), views, observed))
         return FeatureMap(model, tuple(declared), views, observed, findings, problem or read_problem)
+
+    def rolled_back(self, model: str) -> list[RolledBack]:
+        """The transformations feature rollbacks of ``model`` moved away from, and not undone since."""
+        if self.journal is None:
+            return []
+        applied: dict[str, RolledBack] = {}
+        undone: set[str] = set()
+        for incident in self.journal.incidents():
+            if incident.model not in (None, model):
+                continue
+            plans: dict[str, Plan] = {}
+            for event in self.journal.journal.events(incident.incident_id,
+                                                     [EventKind.ACTION_INTENT, EventKind.ACTION_APPLIED]):
+                action_id = str(event.payload.get("action_id"))
+                if event.kind is EventKind.ACTION_INTENT:
+                    plans[action_id] = Plan.from_dict(event.payload["plan"])
+                    continue
+                plan = plans.get(action_id)
+                if plan is None or event.payload.get("changed", True) is False:
+                    continue
+                if plan.undoes:
+                    undone.add(plan.undoes)
+                elif plan.rolls_back:
+                    applied[action_id] = RolledBack(action_id, plan.rolls_back.get("view", ""),
+                                                    plan.rolls_back.get("version", ""),
+                                                    plan.rolls_back.get("udf_sha", ""))
+        return [r for action_id, r in applied.items() if action_id not in undone and r.udf_sha]
 
     def diff(self, view: str, old: int, new: int) -> list[str]:
         """The unified diff of a view's transformation from version ``old`` to ``new``."""
@@ -258,6 +290,42 @@ class FeatureCatalog:
             raise UsageError(f"feature view {view} has no version v{missing}")
         return transformation_diff(before.source, after.source, f"{view} v{old} (sha {before.udf_sha})",
                                    f"{view} v{new} (sha {after.udf_sha})")
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A transformation a feature rollback moved away from: its view, version and hash, and the action."""
+
+    action_id: str
+    view: str
+    version: str
+    udf_sha: str
+
+
+def returned_transformations(rolled_back: Iterable[RolledBack], views: Mapping[str, ViewInfo],
+                             observed: Iterable[Binding]) -> list[str]:
+    """A finding per rolled-back transformation that is back: the view's active version, or a server reading it.
+
+    Version numbers do not identify content: the next ``feast apply`` of the unfixed repository saves the
+    bad transformation again under a new number, so it is recognised by its hash.
+    """
+    findings = []
+    observed = list(observed)
+    for item in rolled_back:
+        info = views.get(item.view)
+        active = info.version(info.active) if info is not None else None
+        # The same version still active (a per-model rollback leaves the view as it was) is not a return.
+        if active is not None and active.udf_sha == item.udf_sha and active.label != item.version:
+            findings.append(f"{item.view} {active.label} is the transformation {item.action_id} rolled back "
+                            f"(sha {item.udf_sha}, was {item.version}): the unfixed repository was applied again; "
+                            "every service following the view's active version reads it")
+        readers = sorted({b.version for b in observed if b.view == item.view and b.udf_sha == item.udf_sha},
+                         key=version_sort_key)
+        if readers:
+            who = f"versions {', '.join(readers)} read" if len(readers) > 1 else f"version {readers[0]} reads"
+            findings.append(f"{who} {item.view} sha {item.udf_sha} again, the transformation {item.action_id} "
+                            "rolled back")
+    return findings
 
 
 @dataclass(frozen=True)
@@ -349,6 +417,7 @@ class FeatureRollbacks:
         warnings = [f"the next `feast apply` of the unfixed repository saves the bad transformation again as a "
                     f"new version and re-promotes it: fix {view} in the repository (sha {current.udf_sha} "
                     f"is the bad one)"]
+        bad = {"view": view, "version": current.label, "udf_sha": current.udf_sha}
         consumers = self._consumers(store, view)
         if whole_view:
             if projection.version is not None:
@@ -358,7 +427,7 @@ class FeatureRollbacks:
             plan = Plan(action_id=self.new_action_id(), model=model, leave="", target="", mode=Mode.IMMEDIATE,
                         weights_before={}, steps=({},), alias_moves=(), reason=reason,
                         kind=ActionKind.FEATURES_ROLLBACK,
-                        view_pin=ViewPin(view, f"v{info.active}", target.label))
+                        view_pin=ViewPin(view, f"v{info.active}", target.label), rolls_back=bad)
             blast = [f"blast radius (global): every consumer of {view} following its active version: "
                      f"services {', '.join(followers) or 'none'}; models "
                      f"{self._models_of(followers) or 'none'}"]
@@ -370,7 +439,7 @@ class FeatureRollbacks:
         plan = Plan(action_id=self.new_action_id(), model=model, leave="", target="", mode=Mode.IMMEDIATE,
                     weights_before={}, steps=({},), alias_moves=(), reason=reason,
                     kind=ActionKind.FEATURES_ROLLBACK, tag_moves=moves,
-                    feature_service={"name": pinned, "features": [p.ref for p in projections]})
+                    feature_service={"name": pinned, "features": [p.ref for p in projections]}, rolls_back=bad)
         sharing = [f"{m} v{v}" for m, v in self.catalog.registry.tagged_versions(
             self.catalog.settings.service_tag, service.name) if m != model]
         blast = [f"blast radius: {model} {', '.join('v' + m.version for m in moves)} move from {service.name} to "

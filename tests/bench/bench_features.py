@@ -70,7 +70,7 @@ def figures():
     from console.domain.routing import RouterState
     from console.services.features import FeatureRollbacks, feature_signature
     from console.services.rollback import Preview, new_action_id
-    from console.wiring import build_feature_catalog, build_rollback_service
+    from console.wiring import build_rollback_service, feature_catalog_of
 
     with bench_sandbox(rate=60) as (box, loaded):
         started = time.perf_counter()
@@ -79,7 +79,7 @@ def figures():
         ports = {f"v{v}": p for v, p in box.load_state()["ports"]["models"].items()}
         ports["fallback"] = box.load_state()["ports"]["fallback"]
         service = build_rollback_service(loaded)
-        planner = FeatureRollbacks(build_feature_catalog(loaded), new_action_id)
+        planner = FeatureRollbacks(feature_catalog_of(service, loaded), new_action_id)
         incident = service.journal.open_incident(MODEL, "4", "feature rollback benchmark").incident_id
         rollback, undo = [], []
         for _ in range(RUNS):

@@ -34,7 +34,8 @@ def world(tmp_path):
     actions = FeatureActions(registry, store, evidence, metrics, (), None, settings, sleep=lambda s: None)
     service = RollbackService(registry, router, metrics, service_journal, SqlActionLock(journal), (), None,
                               settings=RollbackSettings(poll_interval_s=0.0), features=actions)
-    planner = FeatureRollbacks(FeatureCatalog(registry, store, evidence, settings), new_action_id)
+    planner = FeatureRollbacks(FeatureCatalog(registry, store, evidence, settings, journal=service_journal),
+                               new_action_id)
     incident = service_journal.open_incident(MODEL, "2", "test").incident_id
     yield service, planner, registry, router, store, incident
     journal.close()
@@ -137,3 +138,21 @@ def test_rerunning_an_applied_feature_rollback_changes_nothing(world):
     assert service.apply(preview_of(again), incident).status == "already_applied"
     with pytest.raises(UsageError, match="no version v7"):
         planner.preview(MODEL, to=7)
+
+
+def test_the_rolled_back_transformation_coming_back_is_a_finding_until_undone(world):
+    service, planner, registry, router, store, incident = world
+    catalog = planner.catalog
+    planned = planner.preview(MODEL)
+    assert planned.plan.rolls_back == {"view": "txn_features", "version": "v1", "udf_sha": "bbbb11111111"}
+    service.apply(preview_of(planned), incident)
+    assert not [f for f in catalog.feature_map(MODEL).findings if "rolled back" in f]
+    # The unfixed repository applied again: Feast saves the same bad code under a new number and makes it active.
+    store.versions += (ViewVersion("txn_features", 2, "bbbb11111111", 3.0, store.versions[1].source),)
+    store.active = 2
+    [finding] = [f for f in catalog.feature_map(MODEL).findings if "rolled back" in f]
+    assert finding.startswith(f"txn_features v2 is the transformation {planned.plan.action_id} rolled back "
+                              "(sha bbbb11111111, was v1)")
+    undo, _ = service.undo_preview(planned.plan.action_id)
+    service.apply(undo, incident)
+    assert not [f for f in catalog.feature_map(MODEL).findings if "rolled back" in f]
