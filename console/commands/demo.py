@@ -22,7 +22,7 @@ def run(args: argparse.Namespace) -> int:
                             bool(getattr(args, "mouse", False)))
     finally:
         where = f" --dir {sandbox.dir}" if getattr(args, "dir", None) else ""
-        from console.sandbox.scenarios import SCENARIOS
+        from console.sandbox.names import SCENARIOS
 
         others = ", ".join(s for s in SCENARIOS if s not in ("healthy", "regression"))
         print(f"The sandbox keeps running. Drill: {command} sandbox scenario regression{where} (or {others}; "

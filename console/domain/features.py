@@ -23,7 +23,6 @@ Pure: the adapters read Prometheus and the feature store, this module only decid
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -738,5 +737,7 @@ def _drift(common: list[str], judged_in: Mapping[str, frozenset[str]],
 
 def transformation_diff(old: str, new: str, old_label: str, new_label: str) -> list[str]:
     """The unified diff of two transformation sources, line by line without trailing newlines."""
+    import difflib  # only a preview or a diff needs it: not on the status path
+
     return list(difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile=old_label, tofile=new_label,
                                      lineterm=""))

@@ -15,6 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from console.sandbox.names import SCENARIOS  # the one list of names (the CLI's parser reads it alone)
+
 REGIONS = ("eu", "us")
 PLATFORMS = ("ios", "android", "web")
 SEGMENTS = tuple(f"{r}-{p}" for r in REGIONS for p in PLATFORMS)
@@ -26,8 +28,6 @@ TRUE_BIAS = -0.5
 DRIFT_WEIGHTS = (-2.0, -1.5, 1.0, 0.5)
 LABEL_NOISE = 0.3
 
-SCENARIOS = ("healthy", "regression", "drift", "latency", "outage",
-             "broken-predictions", "champion-down", "shadow-disagree", "shadow-slow", "feature-bug")
 REGRESSION_SEGMENTS = ("eu-android", "us-web")
 DRIFT_SEGMENTS = ("us-ios",)
 SHADOW_DISAGREE_SEGMENTS = ("us-android",)

@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from console.adapters.protocols import FeatureStore, FeatureTelemetry, MetricsSource, Registry
 from console.domain.errors import NotFoundError, RewindError, UsageError
@@ -46,13 +47,14 @@ from console.domain.features import (
     judge_inputs,
     transformation_diff,
 )
-from console.domain.journal import EventKind
 from console.domain.metrics import MetricSpec
 from console.domain.rollback import ActionKind, Mode, Plan, SignatureCheck, TagMove, ViewPin
 from console.domain.status import StatusSnapshot
 from console.domain.verdicts import Matrix, State, build_matrix
 from console.domain.versions import version_sort_key
-from console.services.journal import JournalService
+
+if TYPE_CHECKING:  # the journal loads only where rollbacks are read: not on the status path
+    from console.services.journal import JournalService
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,8 @@ class FeatureCatalog:
         """The transformations feature rollbacks of ``model`` moved away from, and not undone since."""
         if self.journal is None:
             return []
+        from console.domain.journal import EventKind
+
         applied: dict[str, RolledBack] = {}
         undone: set[str] = set()
         for incident in self.journal.incidents():

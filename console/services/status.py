@@ -29,7 +29,7 @@ class StatusService:
         self.traffic_metric = traffic_metric
         self.stable_alias = stable_alias
         self.features = features
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="status")
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="status")
 
     def snapshot(self, model: str) -> StatusSnapshot:
         """Read all three systems side by side and judge every cell.
@@ -41,7 +41,6 @@ class StatusService:
         registry = self._pool.submit(self.registry.list_versions, model)
         router = self._pool.submit(self.router.read_state, model)
         metrics = self._pool.submit(self.metrics.evaluate, self.catalogue, model, at)
-        features = self._pool.submit(self.features.read, model) if self.features is not None else None
         failures: list[RewindError] = []
 
         def outcome(future: Future[T]) -> T | None:
@@ -59,9 +58,10 @@ class StatusService:
             raise error
         snapshot = compose(model, versions, router_state, results, at, self.catalogue, self.traffic_metric,
                            self.stable_alias)
-        if self.features is None or features is None:
+        # The features explain breaches: without one there is nothing to diagnose, and nothing more to read.
+        if self.features is None or not snapshot.matrix.breaches():
             return snapshot
-        return self.features.diagnosed(snapshot, features.result())
+        return self.features.diagnosed(snapshot)
 
     def close(self) -> None:
         """Stop the worker threads."""
