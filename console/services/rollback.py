@@ -392,9 +392,9 @@ class RollbackService:
             # The likely cause, as the decision is taken on it: the post-mortem's trigger quotes it.
             reading = self.features.evidence.reading_of(plan.model, matrix)
             if reading.diagnosis is not None:
+                # Evidence, like the checks above: it names no action (an action's own events are its steps).
                 items.append((EventKind.NOTE, {"text": f"diagnosis: {reading.diagnosis.summary}",
-                                               "diagnosis": reading.diagnosis.to_dict(),
-                                               "action_id": plan.action_id}))
+                                               "diagnosis": reading.diagnosis.to_dict()}))
         if items:
             self.journal.record_many(incident_id, items)
         return breaches
