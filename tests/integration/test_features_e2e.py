@@ -6,8 +6,8 @@ a feature bug is the features (and a model rollback leaves it), the feature-bug 
 run headless rolls the features back and clears it, with alias and weights untouched as
 MLflow and HAProxy report them; the journal's chain verifies; the undo restores the
 binding. `rewind features rollback` itself is the same procedure (`make bench` drives it).
-Drift (the world) comes first: a feature release lands when the feature bug ends, and a
-release that landed minutes ago is a suspect.
+Regression and drift come before the feature bug: a feature release lands when the feature bug
+ends, and a release that landed minutes ago is a suspect.
 """
 
 from __future__ import annotations
@@ -56,20 +56,21 @@ def test_diagnoses_and_a_feature_rollback_that_leaves_the_model_alone(sandbox, s
     env = {"REWIND_JOURNAL__URL": f"sqlite:///{tmp_path / 'journal.db'}",
            **{variable: f"{http_receiver.url}/{name}" for name, variable in SANDBOX_WEBHOOKS.items()}}
     router, registry = systems
-    # Drift: every version breaches alike in one segment, no feature release lately: the world.
-    sandbox.set_scenario("drift")
-    wait_for(lambda: cause(status) == "world", 120, "the diagnosis 'world' under drift", interval=1)
-
     # Regression: the challenger alone breaches, its inputs normal: the model.
     sandbox.set_scenario("regression")
 
     def blames_the_challenger() -> bool:
-        # The drift stays in the one-minute window for a while: wait until it has left it.
         diagnosis = status.snapshot(MODEL).diagnosis
         return (diagnosis is not None and diagnosis.cause.value == "model"
                 and "3" in diagnosis.versions and "2" not in diagnosis.versions)
 
-    wait_for(blames_the_challenger, 120, "the diagnosis 'model' naming v3 alone under the regression", interval=1)
+    wait_for(blames_the_challenger, 120, "the diagnosis 'model' naming the challenger alone under the regression",
+             interval=1)
+
+    # Drift: every version breaches alike in one segment, no feature release lately: the world (once the
+    # regression has left the one-minute window; meanwhile it reads "not sure", some breaching alone).
+    sandbox.set_scenario("drift")
+    wait_for(lambda: cause(status) == "world", 120, "the diagnosis 'world' under drift", interval=1)
 
     # Feature bug: every version on the buggy transformation breaches alike, its inputs abnormal.
     sandbox.set_scenario("feature-bug")
@@ -85,8 +86,11 @@ def test_diagnoses_and_a_feature_rollback_that_leaves_the_model_alone(sandbox, s
                      env=env)
     assert rolled.returncode == 0, rolled.stderr
     assert router.read_state(MODEL).weights()["3"] == 0
-    wait_for(lambda: cause(status) == "feature" and "2" in status.snapshot(MODEL).diagnosis.versions, 30,
-             "the breach to stay on v2 after the model rollback", interval=1)
+    def still_the_features() -> bool:
+        diagnosis = status.snapshot(MODEL).diagnosis
+        return diagnosis is not None and diagnosis.cause.value == "feature" and "2" in diagnosis.versions
+
+    wait_for(still_the_features, 30, "the breach to stay on v2 after the model rollback", interval=1)
     router.set_weights(MODEL, START_WEIGHTS, expected=None)
     registry.set_alias(MODEL, "challenger", "3", expected=registry.get_aliases(MODEL).version_of("challenger"))
     weights, aliases = router.read_state(MODEL).weights(), registry.get_aliases(MODEL).aliases
