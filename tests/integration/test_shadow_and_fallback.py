@@ -203,7 +203,10 @@ def test_the_fallback_serves_when_the_champion_cannot_and_rewind_journals_it(san
              "the fallback to answer")
     # What callers got, as HAProxy answered them (a request retried on the fallback counts as answered).
     failed = router.fallback(MODEL).failed_answers - before.failed_answers
-    assert failed <= (5 if scenario == "broken-predictions" else 0), failed
+    # broken-predictions: the answers that take the champion out (4 in a row, and a few in flight). champion-down:
+    # HAProxy retries what the dead server refused; 0 in most runs, 1 in one of four CI runs (a request already
+    # inside the champion when it was killed: neither refused nor answered empty, so not retried).
+    assert failed <= (5 if scenario == "broken-predictions" else 1), failed
     doc = fallback_status(sandbox_config, env)
     assert doc["engaged"] is True and "fallback engaged by the router" in doc["journaled"]
     [note] = [e for e in events(env, [EventKind.NOTE]) if e.payload.get("fallback") == "engaged"]
