@@ -86,6 +86,10 @@ ACTING = ("rollback", "gradual", "undo", "approve")
 """Actions that change the systems: not shown at all in a read-only console."""
 
 
+FEATURES_EVERY_S = 10.0
+"""How often the console reads the feature telemetry (at least its refresh interval)."""
+
+
 @dataclass(frozen=True)
 class ConsoleOptions:
     """How the console was started.
@@ -316,7 +320,10 @@ class RewindApp(App[int]):
                         group=f"poll-{system}", name=f"poll {system}")
 
     def _next_poll(self, system: str) -> None:
-        self.set_timer(self.options.refresh_s, lambda: self._poll(system), name=f"next {system}")
+        # The feature telemetry explains breaches judged over a minute: every 10 s is fresh enough, and it is the
+        # heaviest read (a histogram per input, version and segment), which a 2-core host shares with the UI.
+        interval = max(self.options.refresh_s, FEATURES_EVERY_S) if system == "features" else self.options.refresh_s
+        self.set_timer(interval, lambda: self._poll(system), name=f"next {system}")
 
     def _guarded(self, system: str, model: str, read: Callable[[str], None]) -> None:
         """Run a read; whatever it raises becomes a failing reading, never an exit."""

@@ -300,8 +300,9 @@ async def test_a_read_only_console_never_rolls_the_features_back(tmp_path):
         assert all(world.registry.tags[(v, TAG)] == SERVICE for v in ("1", "2", "3"))
 
 
-async def test_without_feature_telemetry_the_features_read_keeps_its_pace(tmp_path):
+async def test_without_feature_telemetry_the_features_read_keeps_its_pace(tmp_path, monkeypatch):
     """No telemetry configured: a read every refresh, each diagnosed once; never a loop of new diagnoses."""
+    monkeypatch.setattr("console.tui.app.FEATURES_EVERY_S", 0.0)  # at the refresh's pace, to count many reads
     world = World(tmp_path)
     live = world.live_status
     calls = {"read": 0, "diagnose": 0}
