@@ -127,16 +127,24 @@ class FeatureEvidence:
         except RewindError as exc:
             return (), str(exc)
 
+    def inputs(self, model: str, window: str | None = None,
+               criteria: HealthCriteria | None = None) -> tuple[tuple[FeatureInput, ...], str | None]:
+        """The inputs judged over ``window`` (default ``features.window``), or why they could not be read."""
+        if self.telemetry is None:
+            return (), None
+        try:
+            cumulative, missing = self.telemetry.inputs(model, window or self.settings.window)
+        except RewindError as exc:
+            return (), str(exc)
+        return tuple(judge_inputs(cumulative, missing, criteria or self.settings.criteria)), None
+
     def read(self, model: str) -> FeatureRead:
         """The observed bindings and judged inputs, or the reason they could not be read."""
-        if self.telemetry is None:
-            return (), (), None
-        try:
-            observed = tuple(self.telemetry.bindings(model, 2 * self.settings.recent_s))
-            cumulative, missing = self.telemetry.inputs(model, self.settings.window)
-        except RewindError as exc:
-            return (), (), str(exc)
-        return observed, tuple(judge_inputs(cumulative, missing, self.settings.criteria)), None
+        observed, problem = self.bindings(model)
+        if problem is not None:
+            return (), (), problem
+        inputs, problem = self.inputs(model)
+        return ((), (), problem) if problem is not None else (observed, inputs, None)
 
     def diagnosed(self, snapshot: StatusSnapshot, read: FeatureRead | None = None) -> StatusSnapshot:
         """``snapshot`` with its diagnosis (``read``: the feature evidence already read, else read now)."""
@@ -601,14 +609,10 @@ class FeatureActions:
         return None if plan.view_pin is not None else {m.version for m in plan.tag_moves}
 
     def _inputs_normal(self, plan: Plan, window: str) -> tuple[bool, list[str]]:
-        if self.evidence.telemetry is None:
-            return True, []
-        try:
-            cumulative, missing = self.evidence.telemetry.inputs(plan.model, window)
-        except RewindError as exc:
-            return False, [str(exc)]
+        judged, problem = self.evidence.inputs(plan.model, window, replace(self.settings.criteria, min_count=10))
+        if problem is not None:
+            return False, [problem]
         moved = self._moved_versions(plan)
-        judged = judge_inputs(cumulative, missing, replace(self.settings.criteria, min_count=10))
         bad = [f"v{i.version} {i.segment} {i.reason}" for i in judged
                if i.health is Health.ABNORMAL and (moved is None or i.version in moved)]
         return not bad, bad
