@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from textual import events
+
 from console.domain.journal import Actor, EventKind
 from console.services.journal import JournalService
 from console.tui.dialogs.confirm import ConfirmDialog
@@ -129,6 +131,24 @@ async def test_a_rollback_needs_the_typed_name_then_changes_both_systems_and_is_
         made = [d for d in decisions(world) if d["option"] == "rollback"]
         assert made and made[0]["confirmed_by"] == "typed the model name in the console"
         assert "action.applied" in kinds(world)
+
+
+async def test_a_letter_sent_to_cancel_after_the_focus_moved_still_lands_in_the_name(world):
+    """A burst of typing on a busy host: the App hands a letter to Cancel, then an earlier letter moves the
+    focus to the field before Cancel passes that letter on. It must land in the name, not vanish."""
+    app = console(world)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await first_matrix(pilot, app)
+        dialog = await ask(pilot, app)
+        await pilot.press(*MODEL[:2])
+        await pilot.pause()
+        field = dialog.query_one("#typed")
+        assert app.focused is field and field.value == MODEL[:2]
+        cancel = dialog.query_one("#cancel")
+        for letter in MODEL[2:]:  # the letters the App handed Cancel before the focus moved, as the App does
+            cancel._forward_event(events.Key(letter, letter))
+        await wait_until(pilot, lambda: field.value == MODEL, what=f"the name to read {MODEL}")
+        assert not dialog.query_one("#confirm").disabled
 
 
 async def test_enter_on_the_dialog_cancels_and_nothing_changes(world):

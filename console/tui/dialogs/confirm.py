@@ -82,9 +82,12 @@ class ConfirmDialog(ModalScreen[bool]):
             self.dismiss(True)
 
     def on_key(self, event: Key) -> None:
-        field = self.query_one("#typed", Input)
-        if event.is_printable and event.character and not field.has_focus and event.character != " ":
-            field.focus()
+        # The field stops every printable key it is sent, so one that reaches the dialog was sent to
+        # something else: to Cancel as the dialog opened, or to Cancel before the first typed letter's
+        # move of the focus took effect (a burst of typing on a busy host). Either way it is the name's.
+        if event.is_printable and event.character and event.character != " ":
+            field = self.query_one("#typed", Input)
+            self.set_focus(field)  # at once, so the next keys go to the field itself
             field.insert_text_at_cursor(event.character)
             event.stop()
             event.prevent_default()
