@@ -4,7 +4,6 @@ read-only, approval, a timeline written by another console, systems down, slow o
 from __future__ import annotations
 
 import pytest
-
 from textual import events
 
 from console.domain.journal import Actor, EventKind
