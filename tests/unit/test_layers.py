@@ -73,6 +73,39 @@ def test_only_the_tui_imports_textual():
     assert not offenders
 
 
+TIMELINE = PACKAGE / "services" / "timeline"
+TIMELINE_ROOMS = ("view", "evidence", "sentences", "chart_model", "charts", "markdown", "json_document", "html",
+                  "formats")
+"""The timeline export's rooms, in order: each may import only the rooms before it."""
+
+
+def timeline_rooms_imported(path: Path) -> set[str]:
+    """The timeline rooms a module imports (``from console.services.timeline import sentences`` included)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == "console.services.timeline":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("console.services.timeline."):
+            found.add(str(node.module).split(".")[3])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[3] for alias in node.names
+                         if alias.name.startswith("console.services.timeline."))
+    return found
+
+
+def test_the_timeline_rooms_import_downwards_only():
+    assert {p.stem for p in TIMELINE.glob("*.py")} == {"__init__", *TIMELINE_ROOMS}  # a new room takes its place
+    for index, room in enumerate(TIMELINE_ROOMS):
+        above = set(TIMELINE_ROOMS[:index])
+        imported = timeline_rooms_imported(TIMELINE / f"{room}.py")
+        assert imported <= above, f"{room} imports {sorted(imported - above)}"
+    # The charts serve the HTML export alone; the sentences serve every format.
+    users = {room: {r for r in TIMELINE_ROOMS if room in timeline_rooms_imported(TIMELINE / f"{r}.py")}
+             for room in ("charts", "chart_model", "sentences")}
+    assert users["charts"] == {"html"} and users["chart_model"] == {"charts"}
+    assert {"markdown", "json_document", "html"} <= users["sentences"]
+
+
 def test_the_checker_catches_a_violation(tmp_path):
     sample = tmp_path / "bad.py"
     sample.write_text("def f():\n    import mlflow\n    from textual.app import App\n")

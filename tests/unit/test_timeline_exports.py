@@ -454,9 +454,9 @@ def test_the_served_line_shows_the_recovery(drill):
 
 def test_a_cell_without_a_reason_tells_its_counts_in_whole_numbers():
     from console.domain.metrics import Unit
-    from console.services.timeline import _cell_reason
+    from console.services.timeline.evidence import cell_reason
 
-    reason = _cell_reason({"numerator": 702.712, "denominator": 729.153}, 0.9637, Unit.RATIO, 0.05, "higher_is_worse")
+    reason = cell_reason({"numerator": 702.712, "denominator": 729.153}, 0.9637, Unit.RATIO, 0.05, "higher_is_worse")
     assert reason.endswith("(703 of 729)"), reason
 
 
