@@ -227,10 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(sp)
     sp.add_argument("--model", "-m", help="rank for this model's current verdicts")
     sp = playbook.add_parser("validate", help="check playbook files: every problem, as file:line:col (exit 1)",
-                             description="Check playbook files and print every problem as file:line:col: path: "
-                                         "message. Exit 0 when every file is valid, 1 otherwise.")
+                             description="Check playbook files (or --all: every playbook of the configured "
+                                         "directories) and print every problem as file:line:col: path: message. "
+                                         "Exit 0 when every file is valid, 1 otherwise.")
     _common(sp)
-    sp.add_argument("files", nargs="+", metavar="FILE")
+    sp.add_argument("files", nargs="*", metavar="FILE")
+    sp.add_argument("--all", action="store_true", help="every playbook of the configured directories")
+    sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.playbook-validate/1)")
     sp = playbook.add_parser("run", help="run a playbook headless (or resume its unfinished run)",
                              description="Run a playbook step by step, printing each step; choices and "
                                          "confirmations come from --answers (or are typed at a terminal). An "

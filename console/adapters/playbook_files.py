@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,26 @@ from console.domain.playbook_check import CheckContext, Problem
 
 if TYPE_CHECKING:
     from console.config import Config
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """One playbook file, checked.
+
+    Attributes:
+        path: the file.
+        loaded: the playbook it holds, when it reads as one (a duplicate id still gives one).
+        problems: every problem; none when the file is valid.
+    """
+
+    path: Path
+    loaded: LoadedPlaybook | None
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether the file is a valid playbook the library takes."""
+        return self.loaded is not None and not self.problems
 
 
 def check_context(config: Config) -> CheckContext:
@@ -64,23 +85,34 @@ class PlaybookFiles:
             return None, problems
         return LoadedPlaybook(playbook, text), []
 
-    def load(self) -> tuple[list[LoadedPlaybook], list[Problem]]:
-        valid: list[LoadedPlaybook] = []
-        problems: list[Problem] = []
+    def check_files(self, paths: Sequence[Path]) -> list[FileCheck]:
+        """These files, each checked on its own (their ids are not compared)."""
+        checks = []
+        for path in paths:
+            loaded, problems = self.check(path)
+            checks.append(FileCheck(path, loaded, tuple(problems)))
+        return checks
+
+    def check_library(self) -> list[FileCheck]:
+        """Every playbook file, checked; a file reusing an earlier file's id is refused."""
+        checks: list[FileCheck] = []
         seen: dict[str, str] = {}
         for path in self.files():
             loaded, found = self.check(path)
-            problems.extend(found)
-            if loaded is None:
-                continue
-            first = seen.get(loaded.playbook.id)
-            if first is not None:
-                problems.append(Problem(str(path), 0, 0, "id", f"id {loaded.playbook.id!r} is already used by "
-                                                                f"{first}: playbook ids are unique"))
-                continue
-            seen[loaded.playbook.id] = str(path)
-            valid.append(loaded)
-        return valid, problems
+            if loaded is not None:
+                first = seen.get(loaded.playbook.id)
+                if first is not None:
+                    found = [Problem(str(path), 0, 0, "id", f"id {loaded.playbook.id!r} is already used by "
+                                                            f"{first}: playbook ids are unique")]
+                else:
+                    seen[loaded.playbook.id] = str(path)
+            checks.append(FileCheck(path, loaded, tuple(found)))
+        return checks
+
+    def load(self) -> tuple[list[LoadedPlaybook], list[Problem]]:
+        checks = self.check_library()
+        valid = [check.loaded for check in checks if check.ok and check.loaded is not None]
+        return valid, [problem for check in checks for problem in check.problems]
 
     def find(self, playbook_id: str) -> LoadedPlaybook:
         path = Path(playbook_id)

@@ -9,9 +9,10 @@ resumable; it never waits for a prompt nobody can see.
 from __future__ import annotations
 
 import argparse
+import json
 import select
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from console.services.journal import Placement
 from console.services.playbooks import AnswerMissing, ChoiceAnswer, HumanTimeout
 
 if TYPE_CHECKING:
+    from console.adapters.playbook_files import FileCheck
     from console.config import LoadedConfig
     from console.services.actions import ActionFace
     from console.services.playbooks import PlaybookRunner
@@ -55,30 +57,60 @@ def _optional_config(args: argparse.Namespace) -> LoadedConfig | None:
 
 # -- validate and list -----------------------------------------------------------------------------
 
+VALIDATE_SCHEMA = "rewind.playbook-validate/1"
+"""The schema of ``rewind playbook validate --json``: fields are only ever added to it."""
+
+
 def run_validate(args: argparse.Namespace) -> int:
-    """``rewind playbook validate FILE...``: every problem in every file; exit 0 when all are valid."""
+    """``rewind playbook validate FILE...|--all [--json]``: every problem in every file; exit 0 when all are valid."""
     from console.wiring import build_playbook_source
 
+    if bool(args.files) == bool(args.all):
+        raise UsageError("playbook validate: give playbook files, or --all for every playbook of the configured "
+                         "directories" + (", not both" if args.all else ""))
     loaded = _optional_config(args)
     source = build_playbook_source(loaded)
     if loaded is None:
         print("rewind: no config found: metric, endpoint and webhook names are not checked "
               "(pass --config to check them)", file=sys.stderr)
-    bad = 0
-    for name in args.files:
-        checked, problems = source.check(Path(name))
-        for problem in problems[:MAX_PROBLEMS_SHOWN]:
-            print(problem)
-        if len(problems) > MAX_PROBLEMS_SHOWN:
-            print(f"{name}: … and {len(problems) - MAX_PROBLEMS_SHOWN} more problems (fix these first)")
-        if checked is None:
-            bad += 1
-        else:
-            playbook = checked.playbook
-            print(f"{name}: ok ({playbook.id} v{playbook.version}, {len(playbook.steps)} steps)")
+    checks = source.check_library() if args.all else source.check_files([Path(name) for name in args.files])
+    if not checks:
+        raise UsageError(f"playbook validate --all: no playbook files in {source.describe()}")
+    if args.json:
+        _print_validation(checks, names_checked=loaded is not None)
+    else:
+        names = args.files or [str(check.path) for check in checks]
+        for name, check in zip(names, checks, strict=True):
+            for problem in check.problems[:MAX_PROBLEMS_SHOWN]:
+                print(problem)
+            if len(check.problems) > MAX_PROBLEMS_SHOWN:
+                print(f"{name}: … and {len(check.problems) - MAX_PROBLEMS_SHOWN} more problems (fix these first)")
+            if check.ok and check.loaded is not None:
+                playbook = check.loaded.playbook
+                print(f"{name}: ok ({playbook.id} v{playbook.version}, {len(playbook.steps)} steps)")
+    bad = sum(not check.ok for check in checks)
     if bad:
-        print(f"{bad} of {len(args.files)} file(s) invalid", file=sys.stderr)
+        print(f"{bad} of {len(checks)} file(s) invalid", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _print_validation(checks: Sequence[FileCheck], *, names_checked: bool) -> None:
+    """The ``rewind.playbook-validate/1`` document: each file with its id, version, verdict and problems."""
+    files = []
+    for check in checks:
+        playbook = check.loaded.playbook if check.loaded is not None else None
+        files.append({
+            "file": str(check.path),
+            "id": playbook.id if playbook is not None else None,
+            "version": playbook.version if playbook is not None else None,
+            "ok": check.ok,
+            "error_count": len(check.problems),
+            "errors": [problem.as_dict() for problem in check.problems[:MAX_PROBLEMS_SHOWN]],
+        })
+    document = {"schema": VALIDATE_SCHEMA, "ok": all(check.ok for check in checks), "names_checked": names_checked,
+                "files": files}
+    json.dump(document, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
 
 
 def run_list(args: argparse.Namespace) -> int:

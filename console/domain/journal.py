@@ -37,6 +37,7 @@ from json.encoder import encode_basestring
 from pathlib import PurePath
 from typing import Any
 
+from console.domain.credentials import BEARER, URL_CREDENTIALS, is_secret_key
 from console.domain.metrics import MetricSpec, QueryResult, criterion_document
 from console.domain.verdicts import Verdict
 
@@ -490,34 +491,12 @@ def _recorded_seq(incident_id: str, listed: list[Event], event: Event) -> int | 
 
 # --- payload preparation and redaction -----------------------------------------------------
 
-_SECRET_WORDS = frozenset({
-    "token", "password", "passwd", "pwd", "secret", "authorization", "apikey", "cookie",
-    "credential", "credentials", "passphrase", "privatekey", "accesskey", "secretkey",
-})
-_SECRET_SUFFIXES = ("password", "passwd", "token", "secret", "apikey")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_SPLIT = re.compile(r"[^a-z0-9]+")
-
-_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^\s/:@?#]*):([^\s/@?#]*)@")
-_BEARER = re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9\-._~+/=]{8,})")
 _KEY_VALUE = re.compile(
     r"(?i)(\b[\w.\-]*(?:password|passwd|pwd|secret|token|api[_\-]?key|access[_\-]?key|authorization))"
     r"(\"?\s*[=:]\s*)((?:(?:bearer|basic|digest|token)\s+)?)(\"[^\"]*\"|'[^']*'|[^\s&,;\"']+)"
 )
 MIN_KNOWN_SECRET_LENGTH = 6
 """Known secret values shorter than this are not searched for (they would match ordinary text)."""
-
-
-@lru_cache(maxsize=4096)
-def is_secret_key(key: str) -> bool:
-    """Whether a mapping key names a secret (``token``, ``db_password``, ``X-Api-Key``, ``bearerToken``...)."""
-    parts = [p for p in _SPLIT.split(_CAMEL.sub("_", key).lower()) if p]
-    for index, part in enumerate(parts):
-        if part in _SECRET_WORDS or part.endswith(_SECRET_SUFFIXES):
-            return True
-        if index + 1 < len(parts) and part + parts[index + 1] in _SECRET_WORDS:
-            return True
-    return False
 
 
 _KEY_HINTS = ("pass", "pwd", "secret", "token", "key", "authorization")
@@ -529,15 +508,15 @@ def redact_text(text: str, known_secrets: Sequence[str] = ()) -> str:
         if secret in text:
             text = text.replace(secret, REDACTED)
     if "://" in text and "@" in text:
-        text = _URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@", text)
+        text = URL_CREDENTIALS.sub(lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@", text)
     if "=" not in text and ":" not in text and " " not in text and "\t" not in text:
         return text
     lower = text.lower()
     if ("=" in text or ":" in text) and any(hint in lower for hint in _KEY_HINTS):
         text = _KEY_VALUE.sub(_redact_key_value, text)
     if "bearer" in lower:
-        text = _BEARER.sub(lambda m: m.group(0) if m.group(3).startswith(REDACTED)
-                           else f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+        text = BEARER.sub(lambda m: m.group(0) if m.group(3).startswith(REDACTED)
+                          else f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return text
 
 

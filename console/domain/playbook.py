@@ -100,6 +100,17 @@ class Timeout:
     on_timeout: str = "abort"
 
 
+MAX_HUMAN_TIMEOUT_MINUTES = 240
+"""The longest a human step (a choice, a confirmed action) may wait for its answer: four hours. A question
+left longer than that was asked on evidence that is stale by now, to a responder who has since handed over
+or been paged again; the decision belongs to a new run on fresh evidence, so the run ends (or escalates)
+instead. The shipped playbooks wait 5 to 60 minutes."""
+
+DEFAULT_HUMAN_TIMEOUT = Timeout(10.0, "abort")
+"""The timeout of a human step that gives none: ten minutes (a rollback that takes longer than that is
+hope, not a rollback), then the run ends as aborted, having changed nothing."""
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """A version the run resolves when it starts: from an alias, the alias's previous holder, or fixed.

@@ -6,7 +6,10 @@ hands over a tree of :class:`MappingNode`, :class:`SequenceNode` and
 module knows the playbook language (playbooks/README.md) and reports every
 problem it finds, each as a :class:`Problem` that prints as
 ``file:line:col: steps[3].branches.no_data: message``; a malformed shape is a
-problem, never an exception.
+problem, never an exception. A playbook never holds a secret or an address: a
+name's place refuses a URL, and every text refuses a credential, both by their
+shapes in :mod:`console.domain.credentials`; a human step waits at most
+:data:`~console.domain.playbook.MAX_HUMAN_TIMEOUT_MINUTES`.
 
 Step paths count from 0, as in ``steps[0]`` for the first step.
 
@@ -27,12 +30,15 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from console.domain.credentials import address_in, credential_in, is_secret_key
 from console.domain.playbook import (
     BRANCHES,
     CAUSES,
+    DEFAULT_HUMAN_TIMEOUT,
     DEFAULT_OPERATION,
     GATE_BRANCHES,
     GATES,
+    MAX_HUMAN_TIMEOUT_MINUTES,
     OPERATIONS,
     OUTCOMES,
     PROCEDURE_ACTIONS,
@@ -109,6 +115,7 @@ class Problem:
         column: 1-based column, 0 with line 0.
         path: where in the playbook, e.g. ``steps[3].branches.no_data`` ("" for the file itself).
         message: what is wrong, and how to fix it when that is not obvious.
+        step: the id of the step ``path`` is in, when it has a valid one ("" elsewhere).
     """
 
     file: str
@@ -116,15 +123,26 @@ class Problem:
     column: int
     path: str
     message: str
+    step: str = ""
+
+    @property
+    def field(self) -> str:
+        """Where in its step the problem is (``timeout.minutes``), or ``path`` outside a step."""
+        match = _STEP_PATH.match(self.path)
+        return self.path[match.end():].lstrip(".") if match else self.path
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}" if self.line else self.file
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        """The problem as plain JSON-ready values (for ``--json`` output)."""
+        """The problem as plain JSON-ready values (for ``--json`` output); ``step`` is null outside a step."""
         return {"file": self.file, "line": self.line, "column": self.column, "path": self.path,
-                "message": self.message}
+                "step": self.step or None, "field": self.field or None, "message": self.message}
+
+
+_STEP_PATH = re.compile(r"steps\[(\d+)\]")
+"""The step a problem's path is in: ``steps[3]`` of ``steps[3].timeout.minutes``."""
 
 
 @dataclass(frozen=True)
@@ -194,7 +212,7 @@ KIND_KEYS: dict[StepKind, tuple[str, ...]] = {
 KIND_REQUIRED: dict[StepKind, tuple[str, ...]] = {
     StepKind.GUIDANCE: ("text", "next"),
     StepKind.CHECK: ("branches",),  # and a metric or a gate: see step_rules
-    StepKind.CHOICE: ("prompt", "options", "timeout"),
+    StepKind.CHOICE: ("prompt", "options"),
     StepKind.ACTION: ("action", "dry_run", "branches"),
     StepKind.WAIT: ("metrics", "timeout", "branches"),
     StepKind.NOTIFY: ("message", "next"),
@@ -251,7 +269,7 @@ PROSE_STEP_KEYS = frozenset({"title", "text", "prompt", "message"})
 _MISSING_HINTS = {
     "next": "only an end step may stop; say which step comes next",
     "branches": "say where each outcome goes",
-    "timeout": "a human step must say how long it waits: timeout: {minutes: N, on_timeout: abort}",
+    "timeout": "timeout: {minutes: N}",
     "outcome": f"one of {', '.join(OUTCOMES)}",
     "kind": f"one of {', '.join(kind.value for kind in StepKind)}",
     "action": f"one of {', '.join(action.value for action in ActionKind)}",
@@ -374,6 +392,13 @@ class _Checker:
         others = [k.value for k, _ in node.entries if isinstance(k.value, str) and k.value not in found]
         return self.closest(key, others) is not None
 
+    def in_step(self, problem: Problem) -> Problem:
+        """The problem with the id of the step it is in, when that step has a valid one."""
+        match = _STEP_PATH.match(problem.path)
+        index = int(match.group(1)) if match else -1
+        step_id = self.infos[index].id if 0 <= index < len(self.infos) else None
+        return replace(problem, step=step_id) if step_id else problem
+
     def add(self, where: Node | Position, path: str, message: str) -> None:
         position = where if isinstance(where, Position) else where.position
         self.problems.append(Problem(self.source, position.line, position.column, path, message))
@@ -416,14 +441,41 @@ class _Checker:
     # -- scalars -----------------------------------------------------------------------------------
 
     def text(self, node: Node, path: str, *, required: bool = False) -> str | None:
-        """Text (prose or a name). ``required``: it may not be empty."""
+        """Text (prose or a name). ``required``: it may not be empty. Text that holds a credential is refused."""
         if isinstance(node, ScalarNode) and isinstance(node.value, str):
             if required and not node.value.strip():
                 self.add(node, path, "may not be empty")
                 return None
+            if self.holds_credential(node, path, node.value):
+                return None
             return node.value
         self.add(node, path, f"must be text, found {_describe(node)}{_quote_hint(node)}")
         return None
+
+    def holds_credential(self, where: Node, path: str, value: str) -> bool:
+        """Whether ``value`` looks like it holds a secret (reported without the value)."""
+        found = credential_in(value)
+        if found is not None:
+            self.add(where, path, f"looks like {found}: a playbook never holds a secret (the config reads "
+                                  f"credentials from the environment or a file; a webhook or endpoint carries "
+                                  f"its own)")
+        return found is not None
+
+    def name(self, node: Node, path: str, where: str) -> str | None:
+        """A configured name: never an address (which might carry a secret, so it is not echoed) nor empty.
+
+        Args:
+            node: the value.
+            path: where it is, for a problem.
+            where: where such names come from, for the message (``config notify.webhooks``).
+        """
+        if isinstance(node, ScalarNode) and isinstance(node.value, str):
+            address = address_in(node.value)
+            if address is not None:
+                self.add(node, path, f"looks like {address} where a name belongs: a playbook never holds an "
+                                     f"address; name one from {where}")
+                return None
+        return self.text(node, path, required=True)
 
     def prose(self, node: Node, path: str, *, required: bool = False) -> str | None:
         """Text that may hold ``{{ references }}`` (they are checked)."""
@@ -526,7 +578,7 @@ class _Checker:
                                               f"do not define; name one of: {', '.join(self.inputs) or 'none'}")
 
     def metric(self, node: Node, path: str) -> str | None:
-        value = self.text(node, path, required=True)
+        value = self.name(node, path, "the metric catalogue")
         if value is None:
             return None
         known = self.context.metric_names
@@ -816,8 +868,7 @@ class _Checker:
                 required += ACTION_REQUIRED[action]
                 what = f"{_a(action)} action"
         found = self.entries(item, path, allowed, what, ALL_STEP_KEYS)
-        hints = {**_MISSING_HINTS, "timeout": "timeout: {minutes: N}"} if kind is StepKind.WAIT else _MISSING_HINTS
-        self.require(item, path, found, required, what, hints)
+        self.require(item, path, found, required, what)
 
         values: dict[str, Any] = {"kind": kind, "action": action}
         for key, (_, node) in found.items():
@@ -870,7 +921,7 @@ class _Checker:
             case "to":
                 values["to"] = self.view_version(node, path)
             case "view":
-                values["view"] = self.text(node, path, required=True)
+                values["view"] = self.name(node, path, "the model's feature views")
             case "global":
                 values["whole_view"] = self.boolean(node, path)
             case "seconds":
@@ -945,11 +996,12 @@ class _Checker:
             if leave is not None and leave == target:
                 self.add(item, path, f"leave and target are the same input ({leave!r}): a rollback goes from one "
                                      f"version to another")
+        if kind is StepKind.CHOICE and "timeout" not in found:
+            values["timeout"] = DEFAULT_HUMAN_TIMEOUT
         if kind is StepKind.ACTION:
             confirm = values.get("confirm", True if "confirm" not in found else None)
             if confirm and "timeout" not in found:
-                self.add(item, _join(path, "timeout"),
-                         f"a confirmed action needs 'timeout': {_MISSING_HINTS['timeout']}")
+                values["timeout"] = DEFAULT_HUMAN_TIMEOUT
             if confirm is False and action in PROCEDURE_ACTIONS and self.context.require_confirmation:
                 self.add(found["confirm"][1], _join(path, "confirm"),
                          f"confirm: false is refused for {_a(str(action))}"
@@ -1097,6 +1149,12 @@ class _Checker:
         found = self.entries(mapping, path, allowed, what, ("minutes", "on_timeout"))
         self.require(mapping, path, found, required, "timeout")
         minutes = self.positive(found["minutes"][1], _join(path, "minutes")) if "minutes" in found else None
+        if minutes is not None and kind is not StepKind.WAIT and minutes > MAX_HUMAN_TIMEOUT_MINUTES:
+            self.add(found["minutes"][1], _join(path, "minutes"),
+                     f"{_a(kind)} may wait for a human at most {MAX_HUMAN_TIMEOUT_MINUTES} minutes "
+                     f"({MAX_HUMAN_TIMEOUT_MINUTES / 60:g} hours), found {minutes:g}: a decision later than that "
+                     f"rests on stale evidence; end the run or escalate instead")
+            minutes = None
         on_timeout: str | None = "abort"
         if "on_timeout" in found:
             choices = [*TIMEOUT_ENDS, *option_ids]
@@ -1122,7 +1180,7 @@ class _Checker:
         return target
 
     def named(self, node: Node, path: str, known: Collection[str] | None, noun: str, where: str) -> str | None:
-        value = self.text(node, path, required=True)
+        value = self.name(node, path, where)
         if value is None:
             return None
         if known is not None and value not in known:
@@ -1153,6 +1211,8 @@ class _Checker:
         """A JSON-ready copy of ``node`` (references in its texts checked); ``None`` where it is not."""
         if isinstance(node, ScalarNode):
             if isinstance(node.value, str):
+                if self.holds_credential(node, path, node.value):
+                    return None
                 self.references(node, path, node.value)
             elif isinstance(node.value, float) and not math.isfinite(node.value):
                 self.add(node, path, f"{node.raw} cannot be sent as JSON")
@@ -1166,6 +1226,11 @@ class _Checker:
                 continue
             if key_node.value in result:
                 self.add(key_node, _join(path, key_node.value), f"duplicate key {key_node.value!r}")
+                continue
+            if is_secret_key(key_node.value) and not _only_references(value):
+                self.add(key_node, _join(path, key_node.value),
+                         f"{key_node.value!r} names a credential: a playbook never holds a secret; the endpoint "
+                         f"sends its own (config endpoints.NAME.headers_env)")
                 continue
             result[key_node.value] = self.plain(value, _join(path, key_node.value))
         return result
@@ -1226,6 +1291,13 @@ class _Checker:
                     and info.id not in _reachable(of.value, edges):
                 self.add(of, f"{info.path}.of", f"undo of {of.value!r} comes before it: no path from the rollback "
                                                 f"leads to this step")
+
+
+def _only_references(node: Node) -> bool:
+    """Whether a value says nothing of its own: null, empty, or only ``{{ references }}`` (never a secret)."""
+    if not isinstance(node, ScalarNode):
+        return False
+    return node.value is None or (isinstance(node.value, str) and not _REFERENCE.sub("", node.value).strip())
 
 
 def _raw_targets(item: MappingNode) -> Iterable[str]:
@@ -1319,7 +1391,7 @@ def check_playbook(root: Node | None, source: str, content: bytes,
     """
     checker = _Checker(source, context)
     playbook = checker.run(root, content)
-    problems = sorted(checker.problems, key=lambda p: (p.line, p.column))
+    problems = sorted((checker.in_step(p) for p in checker.problems), key=lambda p: (p.line, p.column))
     return (None, problems) if problems else (playbook, [])
 
 

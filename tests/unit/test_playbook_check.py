@@ -22,7 +22,11 @@ from console.adapters.playbook_yaml import (
     load_playbooks,
     read_playbook_text,
 )
+from console.cli import main
+from console.domain.credentials import address_in, credential_in
 from console.domain.playbook import (
+    DEFAULT_HUMAN_TIMEOUT,
+    MAX_HUMAN_TIMEOUT_MINUTES,
     ActionKind,
     EntryCondition,
     InputSpec,
@@ -103,8 +107,10 @@ EXPECTED = {
     "misspelt_branch.yaml": "unknown key 'nodata' in a check step's branches (did you mean 'no_data'?)",
     "action_missing_branches.yaml": "a rollback action needs 'branches'",
     "wait_missing_branches.yaml": "a wait step needs 'branches'",
-    "choice_without_timeout.yaml": "a choice step needs 'timeout'",
-    "confirmed_action_without_timeout.yaml": "a confirmed action needs 'timeout'",
+    "choice_timeout_too_long.yaml": "steps[0].timeout.minutes: a choice may wait for a human at most 240 minutes "
+                                    "(4 hours), found 600",
+    "confirmed_action_timeout_too_long.yaml": "an action may wait for a human at most 240 minutes (4 hours), "
+                                              "found 1440",
     "timeout_zero_minutes.yaml": "must be greater than 0",
     "on_timeout_unknown_option.yaml": "unknown on_timeout 'latr' (did you mean 'later'?)",
     "option_id_abort.yaml": "an option may not be called 'abort'",
@@ -128,7 +134,6 @@ EXPECTED = {
     "fallback_drill_too_long.yaml": "a drill of 3600 s is too long: at most 600 s",
     "fallback_unknown_operation.yaml": "unknown operation 'engag' (did you mean 'engage'?)",
     "promote_without_confirmation.yaml": "confirm: false is refused for a promote",
-    "promote_without_timeout.yaml": "a confirmed action needs 'timeout'",
     "promote_unknown_operation.yaml": "unknown operation 'revrt' (did you mean 'revert'?)",
     "promote_without_dry_run.yaml": "a promote action needs 'dry_run'",
     "unknown_action.yaml": "unknown action 'shaddow' (did you mean 'shadow'?)",
@@ -147,6 +152,17 @@ EXPECTED = {
     "features_undo_with_to.yaml": "'to' applies only to operation rollback, not undo",
     "features_bad_to.yaml": "'latest' is not a feature view version: write it as v2 or 2",
     "features_without_confirmation.yaml": "confirm: false is refused for a features action",
+    # no address where a name belongs, no secret anywhere
+    "webhook_url_as_channel.yaml": "steps[0].channel: looks like a URL where a name belongs: a playbook never "
+                                   "holds an address; name one from config notify.webhooks",
+    "email_as_channel.yaml": "steps[0].channel: looks like an e-mail address where a name belongs",
+    "endpoint_host_port.yaml": "steps[0].endpoint: looks like a host:port address where a name belongs",
+    "bearer_token_in_text.yaml": "steps[0].text: looks like a bearer token: a playbook never holds a secret",
+    "slack_token_in_message.yaml": "steps[0].message.next_update: looks like a Slack token",
+    "password_in_text.yaml": "steps[0].text: looks like a password= value",
+    "credential_in_http_body.yaml": "steps[0].body.api_token: 'api_token' names a credential",
+    "aws_key_in_tag_value.yaml": "steps[0].value: looks like an AWS access key id",
+    "jwt_in_prompt.yaml": "steps[0].prompt: looks like a JSON Web Token",
     # references in text
     "unknown_reference.yaml": "unknown reference {{ modle }}",
     "reference_unknown_step.yaml": "{{ steps.lok.reason }}: no step 'lok' (did you mean 'look'?)",
@@ -500,7 +516,6 @@ def test_every_problem_of_a_file_is_reported_with_its_line_column_and_path():
         (3, 1, "titel", "unknown key 'titel' in a playbook (did you mean 'title'?)"),
         (7, 13, "steps[0].metric", "unknown metric 'eror_rate' (did you mean 'error_rate'?)"),
         (8, 15, "steps[0].branches.no_data", "missing branch 'no_data'"),
-        (9, 5, "steps[1].timeout", "a choice step needs 'timeout'"),
         (11, 13, "steps[1].prompt", "{{ inputs.canddate }}: no input 'canddate' (did you mean 'candidate'?)"),
         (13, 37, "steps[1].options[0].next", "unknown step 'don' (did you mean 'done'?)"),
         (16, 14, "steps[2].outcome", "unknown outcome 'resolvd' (did you mean 'resolved'?)"),
@@ -609,3 +624,163 @@ def test_the_text_a_file_was_checked_from_checks_the_same(tmp_path):
     assert again == playbook
     path.write_bytes(b"title: caf\xe9\n")
     assert load_playbook_with_text(path, CONTEXT)[2] is None
+
+
+# -- no address where a name belongs, no secret anywhere ---------------------------------------------
+
+SECRETS = {
+    "webhook_url_as_channel.yaml": "c3VwZXJzZWNyZXRwYXRo",
+    "bearer_token_in_text.yaml": "9f8KxQ2mZt7LpW3vR5nY1cB6",
+    "slack_token_in_message.yaml": "Zq9vLmT3xR7kPw2sYb4nHc8d",
+    "password_in_text.yaml": "Tr0ub4dor",
+    "credential_in_http_body.yaml": "opensesame",
+    "aws_key_in_tag_value.yaml": "AKIAQX4B7NRT2ZK5WM3D",
+    "jwt_in_prompt.yaml": "eyJhbGciOiJIUzI1NiJ9",
+}
+
+
+@pytest.mark.parametrize(("name", "secret"), SECRETS.items(), ids=list(SECRETS))
+def test_a_refused_secret_is_never_echoed(name, secret):
+    problems, _ = _refused(CORPUS / name)
+    assert secret in (CORPUS / name).read_text()
+    assert len(problems) == 1 and secret not in str(problems[0]) and secret not in str(problems[0].as_dict())
+
+
+@pytest.mark.parametrize(("text", "found"), [
+    ("curl -H 'Authorization: Bearer 9f8KxQ2mZt7LpW3vR5nY1cB6'", "a bearer token"),
+    ("Authorization: s3cr3tT0ken99", "an Authorization header"),
+    ("export TOKEN=abc123def456", "a token= value"),
+    ("xoxp-2048183612-5712946081-Zq9vLmT3xR7k", "a Slack token"),
+    ("ghp_" + "a1B2" * 9, "a GitHub token"),
+    ("key AKIAQX4B7NRT2ZK5WM3D", "an AWS access key id"),
+    ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvbmNhbGwifQ.sig", "a JSON Web Token"),
+    ("postgresql://rewind:hunter22@db:5432/journal", "a URL with a password in it"),
+    ("post to https://hooks.slack.com/services/T0AAAA/B0BBBB/cccc", "a webhook URL (its path is the secret)"),
+    ("seed PanoglMoFfqjKdFkBYuP7ddEaqhBJcSd", "a long random-looking string (a key or a token?)"),
+])
+def test_credentials_are_recognised_by_their_shape(text, found):
+    assert credential_in(text) == found
+
+
+@pytest.mark.parametrize("text", [
+    "Runbook: https://runbooks.example.com/ml/rollback-guide#drain",
+    "https://docs.google.com/document/d/1AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcd/edit",
+    "Bearer tokens come from the vault; use Bearer authentication",
+    "the password: ask the DBA; set token=$PAGER_TOKEN or api_key={{ incident }}",
+    "content e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "AbstractSingletonProxyFactoryBean and ThisIsALongCamelCaseIdentifier2024",
+    "{{ model }}: candidate v{{ inputs.candidate }} aborted before promotion ({{ incident }})",
+])
+def test_prose_and_links_are_not_credentials(text):
+    assert credential_in(text) is None
+
+
+@pytest.mark.parametrize(("name", "found"), [
+    ("https://hooks.example.com/x", "a URL"), ("hooks.example.com/x", "a URL"), ("//pager", "a URL"),
+    ("oncall@example.com", "an e-mail address"), ("pager.example.com:8443", "a host:port address"),
+    ("localhost:9093", "a host:port address"), ("10.0.0.7", "an IP address"), ("/api/ack", "a URL path"),
+    ("oncall", None), ("model-owners", None), ("error_rate", None), ("job:http_errors:rate5m", None),
+])
+def test_addresses_are_told_from_names(name, found):
+    assert address_in(name) == found
+
+
+def test_prose_may_link_a_runbook_and_a_body_may_name_a_token_by_reference():
+    linked = VALID.replace("text: Keep an eye on the matrix;", "text: See https://runbooks.example.com/ml and keep an "
+                                                               "eye on the matrix;") \
+        .replace("tags: [rewind]}", "tags: [rewind], dedup_token: '{{ incident }}'}")
+    playbook = _valid(linked)
+    assert "https://runbooks.example.com/ml" in playbook.step("watch").text
+    assert playbook.step("page").body["dedup_token"] == "{{ incident }}"
+
+
+def test_a_problem_names_its_step_and_field():
+    _, problems = read_playbook_text(VALID.replace("endpoint: pager", "endpoint: https://pager.example.com/ack"),
+                                     "v.yaml", CONTEXT)
+    assert [(p.path, p.step, p.field) for p in problems] == [("steps[6].endpoint", "page", "endpoint")]
+    assert problems[0].as_dict() == {
+        "file": "v.yaml", "line": 58, "column": 15, "path": "steps[6].endpoint", "step": "page", "field": "endpoint",
+        "message": "looks like a URL where a name belongs: a playbook never holds an address; name one from config "
+                   "endpoints"}
+    assert str(problems[0]) == f"v.yaml:58:15: steps[6].endpoint: {problems[0].message}"
+    whole_file = Problem("v.yaml", 0, 0, "", "file not found")
+    assert (whole_file.as_dict()["step"], whole_file.as_dict()["field"]) == (None, None)
+
+
+# -- human timeouts ---------------------------------------------------------------------------------
+
+def test_a_human_step_without_a_timeout_waits_the_default():
+    untimed = VALID.replace("    timeout: {minutes: 10, on_timeout: rollback}\n", "") \
+        .replace("    timeout: {minutes: 5, on_timeout: escalate}\n", "")
+    playbook = _valid(untimed)
+    assert DEFAULT_HUMAN_TIMEOUT == Timeout(10.0, "abort")
+    assert playbook.step("decide").timeout == DEFAULT_HUMAN_TIMEOUT  # a choice
+    assert playbook.step("drain").timeout == DEFAULT_HUMAN_TIMEOUT  # a confirmed rollback
+    assert playbook.step("page").timeout is None  # confirm: false: nobody is asked
+    promote = ("id: p\nversion: 1\nsteps:\n  - {id: go, kind: action, action: promote, dry_run: describe,\n"
+               "     branches: {done: fine, failed: fine}}\n  - {id: fine, kind: end, outcome: resolved}\n")
+    assert _valid(promote).step("go").timeout == DEFAULT_HUMAN_TIMEOUT
+    _, problems = read_playbook_text(untimed.replace("    timeout: {minutes: 15}\n", ""), "v.yaml", CONTEXT)
+    assert [p.message for p in problems] == ["a wait step needs 'timeout': timeout: {minutes: N}"]
+
+
+def test_the_human_maximum_is_inclusive_and_a_wait_is_not_a_human_step():
+    longest = VALID.replace("minutes: 10, on_timeout: rollback", f"minutes: {MAX_HUMAN_TIMEOUT_MINUTES}, "
+                                                                 "on_timeout: rollback")
+    assert _valid(longest).step("decide").timeout == Timeout(float(MAX_HUMAN_TIMEOUT_MINUTES), "rollback")
+    _, problems = read_playbook_text(longest.replace(f"minutes: {MAX_HUMAN_TIMEOUT_MINUTES},", "minutes: 241,"),
+                                     "v.yaml", CONTEXT)
+    assert [(p.step, p.field) for p in problems] == [("decide", "timeout.minutes")]
+    watched = VALID.replace("timeout: {minutes: 15}", "timeout: {minutes: 600}")
+    assert _valid(watched).step("settle").timeout == Timeout(600.0)
+
+
+# -- rewind playbook validate --json -------------------------------------------------------------------
+
+@pytest.fixture
+def no_config(monkeypatch, tmp_path):
+    monkeypatch.delenv("REWIND_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("REWIND_SANDBOX_DIR", str(tmp_path / "sandbox"))
+
+
+def test_validate_json_lists_every_file_with_its_errors(no_config, tmp_path, capsys):
+    import json
+
+    good, bad = tmp_path / "good.yaml", CORPUS / "webhook_url_as_channel.yaml"
+    good.write_text(MINIMAL)
+    assert main(["playbook", "validate", "--json", str(good), str(bad)]) == 1
+    captured = capsys.readouterr()
+    document = json.loads(captured.out)
+    assert document == {
+        "schema": "rewind.playbook-validate/1", "ok": False, "names_checked": False,
+        "files": [
+            {"file": str(good), "id": "minimal", "version": 1, "ok": True, "error_count": 0, "errors": []},
+            {"file": str(bad), "id": None, "version": None, "ok": False, "error_count": 1, "errors": [
+                {"file": str(bad), "line": 7, "column": 14, "path": "steps[0].channel", "step": "tell",
+                 "field": "channel", "message": "looks like a URL where a name belongs: a playbook never holds an "
+                                                "address; name one from config notify.webhooks, or copy"}]},
+        ],
+    }
+    assert SECRETS[bad.name] not in captured.out
+    assert "names are not checked" in captured.err and "1 of 2 file(s) invalid" in captured.err
+
+
+def test_validate_all_json_passes_the_shipped_playbooks_and_usage_errors_exit_2(no_config, capsys):
+    import json
+
+    assert main(["playbook", "validate", "--all", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["schema"] == "rewind.playbook-validate/1" and document["ok"] is True
+    assert {f["id"] for f in document["files"]} >= {"canary-regression", "fallback", "version-outage"}
+    assert all(f["ok"] and f["errors"] == [] and f["version"] >= 1 for f in document["files"])
+    assert main(["playbook", "validate", "--json"]) == 2
+    assert main(["playbook", "validate", "--all", str(CORPUS / "empty.yaml")]) == 2
+    assert "give playbook files, or --all" in capsys.readouterr().err
+
+
+def test_validate_text_output_is_unchanged(no_config, tmp_path, capsys):
+    good = tmp_path / "good.yaml"
+    good.write_text(MINIMAL)
+    assert main(["playbook", "validate", str(good)]) == 0
+    assert capsys.readouterr().out == f"{good}: ok (minimal v1, 2 steps)\n"
