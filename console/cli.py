@@ -255,6 +255,14 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--incident", metavar="ID", help="verify this incident only")
     sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.verify/1)")
 
+    p = command("stats", "speed to rollback from the journal: phases per model and playbook, open incidents, trend",
+                "console.commands.stats:run")
+    p.add_argument("--model", "-m", help="only this model's incidents")
+    p.add_argument("--since", default="90d", metavar="WINDOW",
+                   help="incidents opened in the last WINDOW (default 90d; also 12h, 2w, 1y)")
+    p.add_argument("--drills", action="store_true", help="the drills' figures (kept apart from real incidents)")
+    p.add_argument("--json", action="store_true", help="print the stable JSON document (schema rewind.stats/1)")
+
     p = command("incident", "incidents in the decision journal: open, note, close, list, show, export, import",
                 "console.commands.incident:run")
     incident = p.add_subparsers(dest="incident_command", metavar="ACTION", required=True)

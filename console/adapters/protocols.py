@@ -196,6 +196,10 @@ class Journal(Protocol):
     def read_chain(self, incident_id: str) -> tuple[IncidentHead, list[Event]]:
         """An incident's head and events in sequence order, read from one snapshot; NotFoundError if unknown."""
 
+    def read_chains(self, opened_since: str | None = None) -> list[tuple[IncidentHead, list[Event]]]:
+        """Every incident's head and events (opened at or after ``opened_since`` only, when given), in
+        one snapshot and a few queries, oldest first; events without a head come last with ``seq`` -1."""
+
     def events(self, incident_id: str, kinds: Collection[EventKind] | None = None) -> Iterator[Event]:
         """An incident's events (of ``kinds`` only, when given) in sequence order, streamed."""
 

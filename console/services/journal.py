@@ -303,12 +303,19 @@ class JournalService:
 
     def verify(self, incident_id: str | None = None) -> list[VerifyResult]:
         """Verify one incident's chain, or every incident's."""
-        ids = [incident_id] if incident_id else [h.incident_id for h in self.journal.incidents()]
-        results = []
-        for one in ids:
-            head, events = self.journal.read_chain(one)
-            results.append(verify_chain(one, events, head))
-        return results
+        if incident_id:
+            head, events = self.journal.read_chain(incident_id)
+            return [verify_chain(incident_id, events, head)]
+        return [result for _, result in self.verified_chains()]
+
+    def verified_chains(self, opened_since: str | None = None) -> list[tuple[list[Event], VerifyResult]]:
+        """Every incident's events with its chain's verification, from one read of the journal.
+
+        ``opened_since``: only the incidents opened at or after that time (as :func:`format_ts`
+        writes it), and any events without an incident (only tampering makes them).
+        """
+        return [(events, verify_chain(head.incident_id, events, head))
+                for head, events in self.journal.read_chains(opened_since)]
 
     def import_events(self, events: Sequence[Event]) -> IncidentHead:
         """Import a whole incident exported elsewhere, after checking it, all or nothing.
