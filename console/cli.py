@@ -211,6 +211,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", metavar="TEXT", help="why, for the journal")
     p.add_argument("--read-only", action="store_true", help="a read-only console never approves")
 
+    p = command("drill", "rehearse a playbook on a sandbox or staging setup, journaled as a drill, then put back",
+                "console.commands.drill:run")
+    p.add_argument("playbook", metavar="PLAYBOOK", help="a playbook id or file")
+    p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+    from console.sandbox.names import SCENARIOS  # the one list, in a module of its own: no import cost
+
+    p.add_argument("--scenario", choices=SCENARIOS[1:], help="inject this sandbox fault first, wait for the breach")
+    p.add_argument("--dir", metavar="D", help="the sandbox's state directory (default: the config's own)")
+    p.add_argument("--answers", metavar="FILE", help="the answers to the playbook's choices (YAML, as playbook run)")
+    p.add_argument("--yes", action="store_true", help="confirm the playbook's actions without asking")
+    p.add_argument("--keep", action="store_true", help="leave the fault and the changes in place afterwards")
+    p.add_argument("--detect-timeout", type=positive_seconds, default=300.0, metavar="SECONDS",
+                   help="give up when the judge shows no breach this long after the fault (default 300)")
+
+    p = command("ready", "could each model be rolled back now? every condition measured (exit 0 ready, 1 not, "
+                "2 unknown)", "console.commands.ready:run")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
+    which.add_argument("--all", action="store_true", help="every model the router serves")
+    p.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.readiness/1)")
+    p.add_argument("--waive", metavar="CONDITION", help="journal a waiver of this condition (with --reason, --days)")
+    p.add_argument("--reason", metavar="TEXT", help="why the condition may be waived")
+    p.add_argument("--days", type=float, default=7.0, metavar="N",
+                   help="how long the waiver lasts, in days (default 7, at most 90)")
+
     p = command("recover", "find actions a console left unfinished, read the real state, journal what happened",
                 "console.commands.rollback:run_recover")
 

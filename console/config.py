@@ -555,6 +555,43 @@ class PlaybooksConfig(_Section):
         return tuple(p if p.is_absolute() else base / p for p in (d.expanduser() for d in self.dirs))
 
 
+class OwnerConfig(_Section):
+    """Who owns a model: a named person, how to reach them, the on-call channel, who is paged next.
+
+    Blank values load (a readiness check says what is missing); they never stop the console.
+    """
+
+    name: str = Field("", description="a named person, not a team alias")
+    contact: str = Field("", description="how to reach them: e-mail, phone, chat handle")
+    oncall: str = Field("", description="the notify webhook of the on-call channel (a name under notify.webhooks)")
+    escalation: list[str] = Field(default_factory=list, description="who is paged next, in order")
+
+
+class AlertsConfig(_Section):
+    """Where the alerts go: the Alertmanager that routes Prometheus' alerts to people and to Rewind."""
+
+    alertmanager_url: str | None = Field(None, description="e.g. http://127.0.0.1:9093; readiness checks its routes")
+    timeout_s: float = Field(5.0, gt=0)
+    listen: str = Field("127.0.0.1:9095", description="where `rewind alerts serve` takes Alertmanager's webhook")
+    token_file: Path | None = Field(None, description="a file holding the bearer token Alertmanager must send "
+                                                      "(its credentials_file); unset: no token is asked for")
+    model_label: str = Field("model", description="the alert label that names the model")
+    version_label: str = Field("version", description="the alert label that names the version")
+    segment_label: str = Field("segment", description="the alert label that names the segment")
+
+
+class ReadinessConfig(_Section):
+    """The ``rewind ready`` checks' settings."""
+
+    freshness_series: str | None = Field(
+        None, description='one series every serving version updates in every segment, for its newest sample\'s '
+                          'age, e.g. requests_total{model="$model"}; unset: only the catalogue\'s values are checked')
+    fresh_s: float = Field(30.0, gt=0, description="a series whose newest sample is older is not fresh")
+    drill_max_s: float = Field(600.0, gt=0, description="a drill must reach a verified rollback this fast")
+    drill_max_age_days: float = Field(30.0, gt=0, description="a drill older than this no longer counts")
+    load_timeout_s: float = Field(60.0, gt=0, description="fetching and loading the previous version's artifact")
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -570,6 +607,9 @@ class Config(_Section):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     playbooks: PlaybooksConfig = Field(default_factory=lambda: PlaybooksConfig())
+    alerts: AlertsConfig = AlertsConfig()
+    owners: dict[str, OwnerConfig] = Field(default_factory=dict, description="model name -> its owner")
+    readiness: ReadinessConfig = ReadinessConfig()
     default_model: str | None = None
 
     @field_validator("endpoints")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
+    from console.services.readiness import ReadinessService
     from console.services.rollback import RollbackService
     from console.services.shadow import ShadowService
     from console.services.shadow_gate import ShadowGate
@@ -454,3 +455,27 @@ class ConsoleBackend:
         """Close the journal's connections."""
         if self._rollback is not None:
             self._rollback.journal.close()
+
+
+def build_readiness(loaded: LoadedConfig, environ: Mapping[str, str] | None = None,
+                    rollback: RollbackService | None = None) -> ReadinessService:
+    """The readiness checks over the configured systems, playbooks, owners and journal."""
+    from console.adapters.alertmanager import Alertmanager
+    from console.adapters.prometheus_readiness import PrometheusReadiness
+    from console.domain.readiness import Owner
+    from console.services.readiness import ReadinessService, ReadinessSettings
+
+    config = loaded.config
+    rollback = rollback or build_rollback_service(loaded, environ)
+    metrics = rollback.metrics
+    prometheus = (PrometheusReadiness(metrics, config.readiness.freshness_series)
+                  if isinstance(metrics, PrometheusMetrics) else None)
+    alerts = config.alerts
+    alertmanager = Alertmanager(alerts.alertmanager_url, alerts.timeout_s) if alerts.alertmanager_url else None
+    r = config.readiness
+    settings = ReadinessSettings(
+        owners={model: Owner(o.name, o.contact, o.oncall, tuple(o.escalation)) for model, o in config.owners.items()},
+        webhooks=tuple(config.notify.webhooks), fresh_s=r.fresh_s, drill_max_s=r.drill_max_s,
+        drill_max_age_s=r.drill_max_age_days * 86400, service_tag=config.features.service_tag,
+    )
+    return ReadinessService(rollback, prometheus, alertmanager, build_playbook_source(loaded), settings)

@@ -13,6 +13,8 @@ between the read and the write is closed by the caller's lock (rollback plans).
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -75,6 +77,7 @@ class MlflowRegistry:
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
             os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(max(1, round(self.timeout_s))))
             os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+            os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no bar in a one-line CLI
             import mlflow
             from mlflow.tracking import MlflowClient
 
@@ -174,6 +177,34 @@ class MlflowRegistry:
             f"read the signature of version {version}", model, get_model_info, f"models:/{model}/{version}"
         )
         return info.signature.to_dict() if info.signature is not None else None
+
+    def load(self, model: str, version: str) -> dict[str, object]:
+        """Fetch a version's artifacts and load them as MLflow would serve them, into a scratch directory.
+
+        A registry row outlives artifacts deleted by hand, so listing a version proves nothing about
+        deploying it: this downloads every artifact and loads the model.
+
+        Returns:
+            What was loaded: the flavour's loader module, the artifacts' size in bytes, and the seconds taken.
+
+        Raises:
+            RegistryError: the registry is unreachable, an artifact is missing, or the model does not load.
+        """
+        import mlflow.pyfunc
+
+        self.client  # noqa: B018 - creates the client and points MLflow's helpers at this registry
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory(prefix="rewind-load-") as scratch:
+            try:
+                loaded = mlflow.pyfunc.load_model(f"models:/{model}/{version}", dst_path=scratch)
+            except RegistryError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a model's own loader may raise anything: say what it was
+                detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise RegistryError(f"{self.describe()}: {model} v{version} does not load: {detail[:200]}") from None
+            size = sum(f.stat().st_size for f in Path(scratch).rglob("*") if f.is_file())
+        loader = getattr(loaded.metadata, "flavors", {}).get("python_function", {}).get("loader_module", "")
+        return {"loader": loader, "bytes": size, "seconds": round(time.perf_counter() - started, 2)}
 
     # -- writes -----------------------------------------------------------------------------
     def get_alias(self, model: str, alias: str) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from console.domain.alerting import AlertRouting, AlertRule
 from console.domain.delivery import Delivery
 from console.domain.feature_store import Projection, ServiceInfo, ViewInfo
 from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
@@ -66,6 +67,12 @@ class Registry(Protocol):
 
     def tagged_versions(self, key: str, value: str) -> list[tuple[str, str]]:
         """Every ``(model, version)`` in the registry whose tag ``key`` is ``value``."""
+
+    def load(self, model: str, version: str) -> dict[str, object]:
+        """Fetch a version's artifacts and load the model; what was loaded (``seconds``, ``bytes``...).
+
+        Raises RegistryError when an artifact is missing or the model does not load.
+        """
 
 
 class FeatureStore(Protocol):
@@ -244,6 +251,46 @@ class Endpoints(Protocol):
         body is not JSON, the endpoint is unreachable or silent, or it answers non-2xx;
         ConfigError when its URL or a header value cannot be read.
         """
+
+
+class ReadinessSource(Protocol):
+    """What readiness reads from Prometheus beyond the catalogue."""
+
+    def describe(self) -> str:
+        """Where it is."""
+
+    def newest_samples(self, model: str) -> tuple[float, dict[tuple[str, str], float]] | None:
+        """When it was asked, and the newest sample's time of every (version, segment) of the model
+        (``None``: no freshness series is configured)."""
+
+    def alert_rules(self) -> list[AlertRule]:
+        """Every alerting rule loaded."""
+
+    def alertmanagers(self) -> list[str]:
+        """The Alertmanagers alerts are sent to now."""
+
+
+class AlertRouter(Protocol):
+    """Alertmanager's routing tree and receivers."""
+
+    def describe(self) -> str:
+        """Where it is."""
+
+    def routing(self) -> AlertRouting:
+        """The routes and receivers it runs now (AlertingError when unreachable)."""
+
+
+class FaultInjector(Protocol):
+    """What injects a drill's fault (the sandbox's failure scenarios)."""
+
+    def describe(self) -> str:
+        """Where the faults are injected."""
+
+    def scenarios(self) -> tuple[str, ...]:
+        """The faults it knows, ``healthy`` included."""
+
+    def inject(self, scenario: str) -> None:
+        """Switch to ``scenario`` (``healthy``: no fault)."""
 
 
 class PlaybookSource(Protocol):

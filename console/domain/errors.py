@@ -45,6 +45,10 @@ class FeatureStoreError(ExternalSystemError):
     """The feature store (Feast) could not be read or written."""
 
 
+class AlertingError(ExternalSystemError):
+    """Alertmanager could not be reached or answered something unreadable."""
+
+
 class JournalError(ExternalSystemError):
     """The journal's database failed, is unreachable, or holds something this Rewind cannot read."""
 

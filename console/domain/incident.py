@@ -68,6 +68,8 @@ class IncidentSummary:
     head_hash: str
     closed_at: str | None = None
     resolution: str | None = None
+    drill: bool = False
+    """Opened by ``rewind drill``: kept apart from real incidents, and no real action joins it."""
 
     @property
     def status(self) -> str:
@@ -104,6 +106,7 @@ def summarise(incident_id: str, events: Iterable[Event], count: int, head_hash: 
         closed_at=closed.ts if closed else None,
         resolution=None if closed is None or closed.payload.get("summary") is None
         else str(closed.payload.get("summary")),
+        drill=payload.get("drill") is True,
     )
 
 

@@ -281,9 +281,10 @@ class JournalService:
         raise UsageError(f"no incident {incident_id} in the {self.describe()} (--incident)")
 
     def open_incident_of(self, model: str) -> IncidentSummary | None:
-        """The model's most recently opened incident that is still open, if any."""
+        """The model's most recently opened incident that is still open, if any (a drill's never: what a drill
+        does goes in its own incident, named, and nothing else joins it)."""
         candidates = [(s.opened_at, index, s) for index, s in enumerate(self.incidents())
-                      if s.status == "open" and s.model == model]
+                      if s.status == "open" and s.model == model and not s.drill]
         return max(candidates)[2] if candidates else None
 
     # --- reading ------------------------------------------------------------------------------

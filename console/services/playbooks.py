@@ -317,8 +317,9 @@ class PlaybookRunner:
         return found
 
     def start(self, playbook: Playbook, content: str, model: str, dry_run: bool = False,
-              yes: bool = False, read_only: bool = False) -> Run:
-        """Begin a run: resolve the inputs, place it in the model's open incident (or a new one), journal it.
+              yes: bool = False, read_only: bool = False, incident: str | None = None) -> Run:
+        """Begin a run: resolve the inputs, place it in ``incident``, else the model's open incident (or a new
+        one), and journal it.
 
         Raises:
             UsageError: the playbook is not written for the model, or an input names no version.
@@ -344,7 +345,7 @@ class PlaybookRunner:
         else:
             self._authorise(playbook)
             placement = self.rollback.journal.settle(self.rollback.journal.place(
-                model, str(playbook.severity), f"{playbook.title} ({model})"))
+                model, str(playbook.severity), f"{playbook.title} ({model})", named=incident))
             log = JournalLog(self.rollback, placement.settled_id)
         # The run's lock comes with its first event: one console carries a run out at a time.
         log.record(EventKind.PLAYBOOK_STARTED, started_payload(run_id, playbook, content, model, resolved, dry_run),
