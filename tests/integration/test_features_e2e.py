@@ -1,7 +1,9 @@
-"""Issue 16 end to end on the real sandbox: the diagnosis of each scenario, and the feature rollback.
+"""Issue 16 end to end on the real sandbox: the breaches and diagnosis of each scenario, the feature rollback.
 
 One test, in order, on the shared sandbox (the metric window spans a minute, so each
-scenario's effect must be told apart from the last one's): a regression is the model,
+scenario's effect must be told apart from the last one's): a regression breaches the challenger
+alone in its degraded segments and is the model, drift breaches every version in its segment
+and is the world,
 a feature bug is the features (and a model rollback leaves it), the feature-bug playbook
 run headless rolls the features back and clears it, with alias and weights untouched as
 MLflow and HAProxy report them; the journal's chain verifies; the undo restores the
@@ -19,6 +21,7 @@ import pytest
 from console.adapters.journal_sql import SqlJournal
 from console.config import load_config
 from console.domain.journal import EventKind
+from console.sandbox.scenarios import DRIFT_SEGMENTS, REGRESSION_SEGMENTS
 from console.sandbox.templates import SANDBOX_WEBHOOKS
 from console.wiring import build_status_service
 from tests.fixtures.servers import run_cli, wait_for
@@ -39,6 +42,11 @@ def cause(status) -> str | None:
     return None if diagnosis is None else diagnosis.cause.value
 
 
+def breaching(snapshot, *metrics: str) -> set[tuple[str, str, str]]:
+    """(version, segment, metric) of every breaching cell of these metrics."""
+    return {(c.version, c.segment, c.metric) for c in snapshot.matrix.breaches() if c.metric in metrics}
+
+
 def tags(registry) -> dict[str, str | None]:
     return {v.version: v.tags.get(TAG) for v in registry.list_versions(MODEL)}
 
@@ -56,21 +64,33 @@ def test_diagnoses_and_a_feature_rollback_that_leaves_the_model_alone(sandbox, s
     env = {"REWIND_JOURNAL__URL": f"sqlite:///{tmp_path / 'journal.db'}",
            **{variable: f"{http_receiver.url}/{name}" for name, variable in SANDBOX_WEBHOOKS.items()}}
     router, registry = systems
-    # Regression: the challenger alone breaches, its inputs normal: the model.
+    # Regression: the challenger alone breaches, in its degraded segments, its inputs normal: the model.
     sandbox.set_scenario("regression")
+    wanted = {("3", segment, metric) for segment in REGRESSION_SEGMENTS for metric in ("error_rate", "accuracy")}
 
-    def blames_the_challenger() -> bool:
-        diagnosis = status.snapshot(MODEL).diagnosis
-        return (diagnosis is not None and diagnosis.cause.value == "model"
-                and "3" in diagnosis.versions and "2" not in diagnosis.versions)
+    def blames_the_challenger():
+        snapshot = status.snapshot(MODEL)
+        diagnosis, seen = snapshot.diagnosis, breaching(snapshot, "error_rate", "accuracy")
+        return (wanted <= seen and diagnosis is not None and diagnosis.cause.value == "model"
+                and "3" in diagnosis.versions and "2" not in diagnosis.versions and seen)
 
-    wait_for(blames_the_challenger, 120, "the diagnosis 'model' naming the challenger alone under the regression",
-             interval=1)
+    seen = wait_for(blames_the_challenger, 120, "the challenger's degraded segments to breach, and the "
+                    "diagnosis 'model' to name the challenger alone", interval=1)
+    assert {cell for cell in seen if cell[0] in ("2", "3")} == wanted
 
     # Drift: every version breaches alike in one segment, no feature release lately: the world (once the
     # regression has left the one-minute window; meanwhile it reads "not sure", some breaching alone).
     sandbox.set_scenario("drift")
-    wait_for(lambda: cause(status) == "world", 120, "the diagnosis 'world' under drift", interval=1)
+    drift = {(version, DRIFT_SEGMENTS[0], "accuracy") for version in ("2", "3")}
+
+    def blames_the_world() -> bool:
+        snapshot = status.snapshot(MODEL)
+        diagnosis = snapshot.diagnosis
+        return (drift <= breaching(snapshot, "accuracy") and diagnosis is not None
+                and diagnosis.cause.value == "world")
+
+    wait_for(blames_the_world, 120, "every version to breach in the drifting segment, and the diagnosis 'world'",
+             interval=1)
 
     # Feature bug: every version on the buggy transformation breaches alike, its inputs abnormal.
     sandbox.set_scenario("feature-bug")

@@ -27,7 +27,7 @@ from console.sandbox.templates import SANDBOX_WEBHOOKS, backend_name, shadow_map
 from console.wiring import build_status_service
 from tests.fixtures.servers import run_cli, wait_for
 from tests.integration.conftest import MODEL, START_ALIASES, START_WEIGHTS
-from tests.integration.test_shadow_and_fallback import QUICK, drain_challenger, shadow_status
+from tests.integration.test_shadow_and_fallback import QUICK, drain_challenger, shadow_status, verdicts
 
 SHIPPED = Path(__file__).resolve().parents[2] / "playbooks"
 
@@ -258,37 +258,54 @@ def mirror_router(sandbox, systems):
 
 def test_shadow_promotion_promotes_a_shadow_that_held_its_gate(sandbox, sandbox_config, systems, mirror_router,
                                                                 env, http_receiver):
+    """The shadow's whole life on the real sandbox: started, refused promotion while its gate has not held,
+    the gate holding on every segment, the shipped playbook promoting it, and the promotion reverted."""
     router, registry = systems
     env = {**env, **QUICK}  # the gate holds after 10 s of passing, each evaluation on 30 s of pairs
     started = run_cli("shadow", "start", "--version", "3", "--config", sandbox_config, "--yes",
                       "--reason", "try v3 in shadow", env=env)
     assert started.returncode == 0, started.stderr + started.stdout
-    wait_for(lambda: shadow_status(sandbox_config, env)["gate"]["holds"], 150, "the shadow's gate to hold",
-             interval=3)
+    assert mirror_router.read_mirror(MODEL) == Mirror("3", "2", 100)
+    assert registry.get_aliases(MODEL).version_of("shadow") == "3"
+    # Too early: the gate has not held, and a promotion is refused (nothing changes).
+    early = run_cli("promote", "--config", sandbox_config, "--yes", env=env)
+    assert early.returncode == 1 and "the promotion gate has not held" in early.stderr
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+
+    held = wait_for(lambda: (doc := shadow_status(sandbox_config, env))["gate"]["holds"] and doc, 150,
+                    "the shadow's gate to hold", interval=3)
+    assert set(verdicts(held).values()) == {"pass"} and len(verdicts(held)) == 6
+    assert held["gate"]["held_for_s"] >= 10
 
     completed = run("shadow-promotion", sandbox_config, env, "--yes", timeout=300)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "ended: resolved" in completed.stdout
     # The promotion, as HAProxy and MLflow themselves report it.
     assert router.read_state(MODEL).weights() == {"1": 0, "2": 0, "3": 100}
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=sandbox.load_state()["tracking_uri"])
-    aliases = {a: str(v) for a, v in client.get_registered_model(MODEL).aliases.items()}
-    assert aliases["champion"] == "3" and aliases["shadow"] == "2"
+    assert registry.get_aliases(MODEL).aliases == {"champion": "3", "shadow": "2", "fallback": "4"}
     assert mirror_router.read_mirror(MODEL) == Mirror("2", "3", 100)  # the old champion, warm, in shadow
     assert steps_finished(env) == ["orient", "gate", "promote", "watch", "tell-promoted", "promoted"]
     [gate] = [e for e in journal_events(env, [EventKind.NOTE]) if e.payload.get("step_id") == "gate"]
     assert gate.payload["gate"]["holds"] is True
+    [intent] = [e for e in journal_events(env, [EventKind.ACTION_INTENT]) if e.payload["kind"] == "promote"]
+    chain = [e.kind for e in journal_events(env) if e.payload.get("action_id") == intent.payload["action_id"]]
+    assert EventKind.ACTION_APPLIED in chain and EventKind.ACTION_VERIFIED in chain
     [sent] = posts(http_receiver, "oncall")
     assert "v3 promoted to champion" in sent.json_body["text"]
 
-    # Put everything back for the next tests: the promotion reverted, the shadow stopped.
+    # The revert: champion, traffic and mirror back, the undo naming what it undoes.
     reverted = run_cli("promote", "--revert", "--config", sandbox_config, "--yes", env=env)
     assert reverted.returncode == 0, reverted.stderr + reverted.stdout
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == {**START_ALIASES, "shadow": "3"}
+    assert mirror_router.read_mirror(MODEL) == Mirror("3", "2", 100)
+    undo = [e for e in journal_events(env, [EventKind.ACTION_INTENT]) if e.payload["plan"].get("undoes")]
+    assert [u.payload["plan"]["undoes"] for u in undo] == [intent.payload["action_id"]]
+
     stopped = run_cli("shadow", "stop", "--config", sandbox_config, "--yes", env=env)
     assert stopped.returncode == 0, stopped.stderr + stopped.stdout
     assert mirror_router.read_mirror(MODEL) is None
+    assert registry.get_aliases(MODEL).version_of("shadow") is None
     assert router.read_state(MODEL).weights() == START_WEIGHTS
 
 
