@@ -16,30 +16,24 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from console.commands.journal import journal_service
-from console.domain.incident import format_duration
 from console.domain.journal import format_ts
 from console.domain.recovery import (
     EVERY_VALUE_BELOW,
+    PHASE_MEANING,
     SLOW_RECOVERY_S,
     GroupSummary,
     Phase,
-    PhaseSummary,
     Recovery,
     Status,
     TrendPoint,
+    duration_text,
+    every_value_text,
+    phase_figures,
+    seconds_figure,
 )
 from console.services.recovery import RecoveryReport, RecoveryStats
 
 STATS_SCHEMA = "rewind.stats/1"
-
-PHASE_MEANING = {
-    Phase.DETECT: "impact start (impact_started_at, else detected_at) → first confirmed breach",
-    Phase.ACKNOWLEDGE: "incident opened → first event recorded by a person",
-    Phase.DECIDE: "first confirmed breach → the decision to roll back",
-    Phase.EXECUTE: "rollback's action.intent → action.applied",
-    Phase.VERIFY: "action.applied → action.verified",
-    Phase.TOTAL: "impact start (else opening) → action.verified: the recovery time",
-}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,18 +53,9 @@ def run(args: argparse.Namespace) -> int:
 
 # --- JSON ------------------------------------------------------------------------------------
 
-def _seconds(value: float | None) -> float | None:
-    return None if value is None else round(value, 3)
-
-
-def _phase_document(summary: PhaseSummary) -> dict[str, object]:
-    return {"n": summary.n, "p50": _seconds(summary.p50), "p90": _seconds(summary.p90), "max": _seconds(summary.max),
-            "values": None if summary.values is None else [_seconds(v) for v in summary.values]}
-
-
 def _group_document(group: GroupSummary, key: str) -> dict[str, object]:
     return {key: group.key, "recovered": group.recovered, "open": group.open, "over_10_min": list(group.slow),
-            "phases": {str(s.phase): _phase_document(s) for s in group.phases}}
+            "phases": {str(s.phase): phase_figures(s) for s in group.phases}}
 
 
 def _incident_document(recovery: Recovery, now: float) -> dict[str, object]:
@@ -80,13 +65,13 @@ def _incident_document(recovery: Recovery, now: float) -> dict[str, object]:
         "started_at": format_ts(recovery.started_at), "start_source": recovery.start_source,
         "closed_at": None if recovery.closed_at is None else format_ts(recovery.closed_at),
         "action_id": recovery.action_id,
-        "running_s": _seconds(recovery.running_s(now)) if recovery.status is Status.OPEN else None,
-        "phases": {str(phase): _seconds(recovery.phases[phase]) for phase in Phase if phase in recovery.phases},
+        "running_s": seconds_figure(recovery.running_s(now)) if recovery.status is Status.OPEN else None,
+        "phases": {str(phase): seconds_figure(recovery.phases[phase]) for phase in Phase if phase in recovery.phases},
     }
 
 
 def _trend_document(point: TrendPoint) -> dict[str, object]:
-    return {"month": point.month, "n": point.n, "p50": _seconds(point.p50), "max": _seconds(point.max)}
+    return {"month": point.month, "n": point.n, "p50": seconds_figure(point.p50), "max": seconds_figure(point.max)}
 
 
 def stats_document(report: RecoveryReport) -> dict[str, object]:
@@ -123,28 +108,6 @@ def stats_document(report: RecoveryReport) -> dict[str, object]:
 
 # --- text ------------------------------------------------------------------------------------
 
-def duration_text(seconds: float | None) -> str:
-    """A duration with its unit: ``0.4 s``, ``42.5 s``, ``4 min 10 s``, ``1 h 02 min 05 s``, ``3 d 04 h``; ``-``
-    for none."""
-    if seconds is None:
-        return "-"
-    if seconds < 59.95:
-        return f"{seconds:.1f} s"
-    if seconds >= 86400:
-        days, rest = divmod(int(round(seconds)), 86400)
-        return f"{days} d {rest // 3600:02d} h"
-    return format_duration(seconds)
-
-
-def _every(summary: PhaseSummary) -> str:
-    """The p90 column: the p90, or every value while there are fewer than ten."""
-    if summary.n == 0:
-        return "-"
-    if summary.values is not None:
-        return "every value: " + ", ".join(duration_text(v) for v in summary.values)
-    return duration_text(summary.p90)
-
-
 LISTED = 8
 """How many incident ids a line names before it counts the rest (the JSON lists every one)."""
 
@@ -166,7 +129,7 @@ def _group_lines(title: str, groups: Sequence[GroupSummary]) -> list[str]:
             head += f"; {len(group.slow)} over {SLOW_RECOVERY_S / 60:g} min"
         lines.append(head)
         rows = [("PHASE", "N", "P50", f"P90 (every value while n < {EVERY_VALUE_BELOW})", "MAX")]
-        rows.extend((str(s.phase), str(s.n), duration_text(s.p50), _every(s), duration_text(s.max))
+        rows.extend((str(s.phase), str(s.n), duration_text(s.p50), every_value_text(s), duration_text(s.max))
                     for s in group.phases)
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:

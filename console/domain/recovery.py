@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from console.domain.incident import format_duration
 from console.domain.journal import Actor, Event, EventKind
 
 DRILL_KEY = "drill"
@@ -105,6 +106,17 @@ class Phase(StrEnum):
     EXECUTE = "execute"
     VERIFY = "verify"
     TOTAL = "total"
+
+
+PHASE_MEANING = {
+    Phase.DETECT: "impact start (impact_started_at, else detected_at) → first confirmed breach",
+    Phase.ACKNOWLEDGE: "incident opened → first event recorded by a person",
+    Phase.DECIDE: "first confirmed breach → the decision to roll back",
+    Phase.EXECUTE: "rollback's action.intent → action.applied",
+    Phase.VERIFY: "action.applied → action.verified",
+    Phase.TOTAL: "impact start (else opening) → action.verified: the recovery time",
+}
+"""What each phase measures, in one line (``rewind stats`` and the post-mortems print these)."""
 
 
 class Status(StrEnum):
@@ -487,3 +499,39 @@ def summarise(recoveries: Iterable[Recovery], now: float, since: float | None = 
         by_playbook=tuple(_group(key, members) for key, members in sorted(playbooks.items())),
         trend=monthly_trend(counted, since, now),
     )
+
+
+# --- as the faces show them -----------------------------------------------------------------
+
+def duration_text(seconds: float | None) -> str:
+    """A duration with its unit: ``0.4 s``, ``42.5 s``, ``4 min 10 s``, ``1 h 02 min 05 s``, ``3 d 04 h``; ``-``
+    for none."""
+    if seconds is None:
+        return "-"
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    if seconds >= 86400:
+        days, rest = divmod(int(round(seconds)), 86400)
+        return f"{days} d {rest // 3600:02d} h"
+    return format_duration(seconds)
+
+
+def every_value_text(summary: PhaseSummary) -> str:
+    """The p90, or every value while there are fewer than :data:`EVERY_VALUE_BELOW`; ``-`` for none."""
+    if summary.n == 0:
+        return "-"
+    if summary.values is not None:
+        return "every value: " + ", ".join(duration_text(v) for v in summary.values)
+    return duration_text(summary.p90)
+
+
+def seconds_figure(value: float | None) -> float | None:
+    """A duration as the JSON documents give it: seconds, to the millisecond."""
+    return None if value is None else round(value, 3)
+
+
+def phase_figures(summary: PhaseSummary) -> dict[str, object]:
+    """A phase summary as the JSON documents give it: n, p50, p90, max and every value while n < 10, in seconds."""
+    return {"n": summary.n, "p50": seconds_figure(summary.p50), "p90": seconds_figure(summary.p90),
+            "max": seconds_figure(summary.max),
+            "values": None if summary.values is None else [seconds_figure(v) for v in summary.values]}

@@ -2,14 +2,17 @@
 
 The command line (``rewind incident close|export``) and the console both drive
 these two flows, so an incident closed or exported from either face carries the
-same history, the same fallback note when Prometheus cannot give it, and lands
-on disk the same way (written beside the target, renamed into place).
+same history, the same fallback note when Prometheus cannot give it, the same
+recovery compared with the model's history (its other incidents of the same kind
+in the last 90 days, read from the journal in one pass), and lands on disk the
+same way (written beside the target, renamed into place).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ from console.domain.errors import ChainBrokenError, JournalError, RewindError, U
 from console.domain.journal import Event, EventKind
 from console.services.history import HistoryService, fallback_note, needs_capture
 from console.services.journal import JournalService
+from console.services.recovery import DEFAULT_SINCE, RecoveryStats
 from console.services.timeline import FORMATS, HISTORY_FORMATS, Clock, IncidentView, build_view, export
 
 EXTENSIONS = {"md": "md", "json": "json", "html": "html"}
@@ -50,13 +54,18 @@ class PostMortems:
         history: builds the history service (it needs the metrics source), or ``None`` when
             there is none (no catalogue configured): exports then say the history is missing.
         generator: who wrote the export (``rewind 0.1.0``).
+        clock: the current Unix time: the end of the window the recovery is compared over.
+        compared_over: that window (``90d``).
     """
 
     def __init__(self, journal: JournalService, history: Callable[[], HistoryService] | None,
-                 generator: str = "rewind") -> None:
+                 generator: str = "rewind", clock: Callable[[], float] = time.time,
+                 compared_over: str = DEFAULT_SINCE) -> None:
         self.journal = journal
         self.history = history
         self.generator = generator
+        self.clock = clock
+        self.compared_over = compared_over
 
     def capture(self, incident_id: str, events: Sequence[Event]) -> tuple[bool, str | None]:
         """Journal the incident's metric history: whether events were journaled, and what failed (one line)."""
@@ -82,7 +91,8 @@ class PostMortems:
         return self.journal.close_incident(incident_id, summary), warning
 
     def view(self, incident_id: str, fmt: str) -> tuple[IncidentView, str | None]:
-        """The incident's view for ``fmt``, the history read first when the format needs it."""
+        """The incident's view for ``fmt``: the history read first when the format needs it, and the recovery
+        compared with the model's history."""
         if fmt not in FORMATS:
             raise UsageError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
         head, events = self.journal.chain(incident_id)
@@ -93,7 +103,8 @@ class PostMortems:
                 head, events = self.journal.chain(incident_id)
             if problem is not None:
                 note = fallback_note(problem, events)
-        return build_view(head, events, history_note=note), note
+        comparison = RecoveryStats(self.journal, self.clock).compare(events, self.compared_over)
+        return build_view(head, events, history_note=note, comparison=comparison), note
 
     def export_to(self, incident_id: str, fmt: str, target: Path, clock: Clock | None = None) -> Exported:
         """Write the incident's export to ``target``, atomically.

@@ -8,19 +8,21 @@ counted, one opened inside it is counted whenever it recovered (or is listed as
 open if it has not). Drills and real incidents are summarised apart.
 
 The journal is read once (:meth:`JournalService.verified_chains`): two queries,
-however many incidents.
+however many incidents. A post-mortem's comparison (:meth:`RecoveryStats.compare`) is the
+same read, of the incident's model and kind, without the incident itself.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from console.domain.errors import UsageError
-from console.domain.journal import EventKind, format_ts
+from console.domain.journal import Event, EventKind, format_ts
 from console.domain.metrics import window_seconds
 from console.domain.recovery import Recovery, RecoverySummary, recovery_of, summarise
+from console.domain.recovery_comparison import RecoveryComparison, compare_recovery
 from console.services.journal import JournalService
 
 DEFAULT_SINCE = "90d"
@@ -119,3 +121,20 @@ class RecoveryStats:
         return RecoveryReport(self.journal.describe(), since, since_at, model, drills,
                               summarise(kept, now, since_at), tuple(left_out), apart)
 
+    def compare(self, events: Sequence[Event], since: str = DEFAULT_SINCE) -> RecoveryComparison | None:
+        """One incident's recovery beside its model's history: the incidents of its kind opened in the last
+        ``since``, itself excluded (a drill is compared with drills, a real incident with real incidents).
+
+        ``events`` are the incident's own (already read by the caller); ``None`` without an ``incident.opened``.
+
+        Raises:
+            UsageError: ``since`` is not a duration.
+            JournalError: the journal cannot be read.
+        """
+        incident = recovery_of(events)
+        if incident is None:
+            return None
+        report = self.report(incident.model, since, drills=incident.drill)
+        left_out = sum(item.incident_id != incident.incident_id for item in report.left_out)
+        return compare_recovery(incident, report.summary.recoveries, since, report.since_at, report.now,
+                                left_out=left_out, kept_apart=report.apart)

@@ -74,8 +74,8 @@ def test_only_the_tui_imports_textual():
 
 
 TIMELINE = PACKAGE / "services" / "timeline"
-TIMELINE_ROOMS = ("view", "evidence", "sentences", "chart_model", "charts", "markdown", "json_document", "html",
-                  "formats")
+TIMELINE_ROOMS = ("view", "evidence", "sentences", "recovery_compared", "chart_model", "charts", "markdown",
+                  "json_document", "html", "formats")
 """The timeline export's rooms, in order: each may import only the rooms before it."""
 
 
@@ -99,11 +99,12 @@ def test_the_timeline_rooms_import_downwards_only():
         above = set(TIMELINE_ROOMS[:index])
         imported = timeline_rooms_imported(TIMELINE / f"{room}.py")
         assert imported <= above, f"{room} imports {sorted(imported - above)}"
-    # The charts serve the HTML export alone; the sentences serve every format.
+    # The charts serve the HTML export alone; the sentences (and the recovery's) serve every format.
     users = {room: {r for r in TIMELINE_ROOMS if room in timeline_rooms_imported(TIMELINE / f"{r}.py")}
-             for room in ("charts", "chart_model", "sentences")}
+             for room in ("charts", "chart_model", "sentences", "recovery_compared")}
     assert users["charts"] == {"html"} and users["chart_model"] == {"charts"}
     assert {"markdown", "json_document", "html"} <= users["sentences"]
+    assert users["recovery_compared"] == {"markdown", "json_document", "html"}
 
 
 def test_the_checker_catches_a_violation(tmp_path):

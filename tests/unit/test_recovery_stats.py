@@ -27,7 +27,7 @@ from console.domain.recovery import (
 )
 from console.services.journal import JournalService
 from console.services.recovery import RecoveryStats, window_s
-from tests.fixtures.recovery_data import RESPONDER, Timing, expected_phases, rollback_incident
+from tests.fixtures.recovery_data import RESPONDER, Timing, expected_phases, rollback_incident, tamper
 
 NOW = 1767268800.0  # 2026-01-01T12:00:00Z
 DAY = 86400.0
@@ -264,9 +264,7 @@ def cli_journal(tmp_path):
     records.import_incident(rollback_incident("INC-CLI-3", now - DAY, drill=True, playbook="canary-regression"))
     records.import_incident(rollback_incident("INC-CLI-4", now - DAY))
     records.close()
-    with sqlite3.connect(tmp_path / "journal.db") as conn:
-        conn.executescript("DROP TRIGGER journal_events_no_update;")
-        conn.execute("UPDATE journal_events SET payload = '{}' WHERE incident_id = 'INC-CLI-4' AND seq = 3")
+    tamper(tmp_path / "journal.db", "INC-CLI-4", 3)
     config = tmp_path / "rewind.yaml"
     config.write_text(f"journal:\n  url: {url}\n", encoding="utf-8")
     return str(config)

@@ -10,6 +10,10 @@
   journal's own ``check.evaluated`` events, never from Prometheus at export time)
   with a marker at every decision and action, then the same sections as Markdown.
 
+Each format also says how the incident's recovery compares with its model's history
+(phase by phase, beside the n, p50 and p90 of its other incidents of the same kind), when
+the caller read that history (:meth:`console.services.recovery.RecoveryStats.compare`).
+
 Times are shown in UTC and in a local zone (the exporting machine's, or ``tz``).
 Everything is rendered from one read of the incident; nothing here does I/O
 other than writing to the text stream it is given.
@@ -19,6 +23,7 @@ The rooms, each importing only those above it:
 - :mod:`.view`: the incident analysed once (:class:`IncidentView`), and the :class:`Clock` that dates it;
 - :mod:`.evidence`: what the journaled checks say (values, verdicts, criteria, evidence rows, breaches);
 - :mod:`.sentences`: every sentence of the post-mortem, phrased once for every format;
+- :mod:`.recovery_compared`: the recovery beside the model's history (read by the caller), phrased once;
 - :mod:`.markdown`, :mod:`.json_document`, :mod:`.html`: one format each;
 - :mod:`.chart_model` and :mod:`.charts`: what the HTML's charts show, and their SVG;
 - :mod:`.formats`: the formats' names and :func:`export`, which writes any of them.

@@ -1,7 +1,8 @@
 """The complete incident as JSON (schema ``rewind.incident/1``), and reading it back.
 
 Every event with its hash, so :func:`parse_incident_document` can re-import it and the chain verifies;
-a header carries the incident, its facts (with how they are measured) and the post-mortem's trigger.
+a header carries the incident, its facts (with how they are measured), the post-mortem's trigger, and its
+recovery compared with the model's history (``recovery``: ``null`` when it was not read).
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ from console.domain.journal import (
     Actor,
     Event,
     canonical_json,
+    format_ts,
     parse_kind,
     parse_ts,
 )
-from console.services.timeline import sentences
+from console.domain.recovery import phase_figures, seconds_figure
+from console.domain.recovery_comparison import RecoveryComparison
+from console.services.timeline import recovery_compared, sentences
 from console.services.timeline.view import Clock, IncidentView
 
 INCIDENT_SCHEMA = "rewind.incident/1"
@@ -40,6 +44,42 @@ def _trigger_json(view: IncidentView) -> dict[str, object]:
     found = sentences.diagnosis_at_the_time(view)
     diagnosis = None if found is None else {**found.diagnosis, "event_seq": found.event.seq, "ts": found.event.ts}
     return {"diagnosis": diagnosis, "lines": sentences.trigger_flat(view, Clock(UTC, "UTC"))}
+
+
+def _recovery_json(comparison: RecoveryComparison | None) -> dict[str, object] | None:
+    """The recovery compared with the model's history: this incident's phases, the history's figures, the ranks.
+
+    Every duration in seconds; the same words as the other formats (``lines``, each phase's ``text``).
+    """
+    if comparison is None:
+        return None
+    c, incident = comparison, comparison.incident
+    utc = Clock(UTC, "UTC")
+    return {
+        "unit": "s",
+        "status": str(incident.status),
+        "drill": incident.drill,
+        "action_id": incident.action_id,
+        "start_source": incident.start_source,
+        "history": {
+            "model": incident.model,
+            "population": "drills" if c.drill else "incidents",
+            "window": {"since": c.since, "from": format_ts(c.since_at), "to": format_ts(c.until),
+                       "counted_by": "opened_at"},
+            "excludes": incident.incident_id,
+            "counts": {"recovered": c.recovered, "open": c.open, "not_verified": c.not_verified,
+                       "left_out": c.left_out, "kept_apart": c.kept_apart},
+        },
+        "phases": {str(p.phase): {
+            "value": seconds_figure(p.value),
+            "history": phase_figures(p.history),
+            "rank": None if p.rank is None else {"faster_than": p.rank.faster_than, "same": p.rank.same,
+                                                 "slower_than": p.rank.slower_than, "of": p.rank.of},
+            "text": recovery_compared.where_it_falls(p, incident),
+        } for p in c.phases},
+        "lines": recovery_compared.comparison_lines(c, utc),
+        "definitions": recovery_compared.definitions(),
+    }
 
 
 def render_json(view: IncidentView, out: TextIO, exported_at: datetime, generator: str = "rewind") -> None:
@@ -66,6 +106,7 @@ def render_json(view: IncidentView, out: TextIO, exported_at: datetime, generato
         "verification": {"ok": view.verification.ok,
                          "problem": view.verification.problem.message() if view.verification.problem else None},
         "trigger": _trigger_json(view),
+        "recovery": _recovery_json(view.comparison),
     }
     text = json.dumps(header, indent=2, ensure_ascii=False)
     out.write(text[:-2] + ',\n  "events": [\n')

@@ -1,7 +1,8 @@
 """The incident as the exports see it: one read of its events, analysed once, and the clock that dates it.
 
 :class:`IncidentView` holds what every format shows (summary, facts, timeline rows, decisions, actions,
-the chain's verification, the metrics' history); :class:`Clock` writes its times in UTC and in a local zone.
+the chain's verification, the metrics' history, and the recovery compared with the model's history when the
+caller read it); :class:`Clock` writes its times in UTC and in a local zone.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from console.domain.incident import (
     timeline_rows,
 )
 from console.domain.journal import Event, EventKind, IncidentHead, VerifyResult, parse_ts, verify_chain
+from console.domain.recovery_comparison import RecoveryComparison
 from console.runtime import gc_paused
 from console.services.history import latest_history
 
@@ -33,7 +35,12 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True)
 class IncidentView:
-    """Everything the exports show, computed once from one read of the incident."""
+    """Everything the exports show, computed once from one read of the incident.
+
+    ``comparison`` is the incident's recovery beside its model's history, read from the journal by the
+    caller (:meth:`console.services.recovery.RecoveryStats.compare`); ``None`` when it was not read: the
+    formats then leave the part out (JSON: ``"recovery": null``).
+    """
 
     head: IncidentHead
     events: list[Event]
@@ -45,6 +52,7 @@ class IncidentView:
     verification: VerifyResult
     history: dict[str, Event] = field(default_factory=dict)
     history_note: str | None = None
+    comparison: RecoveryComparison | None = None
     cache: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def once(self, key: str, compute: Callable[[IncidentView], _T]) -> _T:
@@ -58,19 +66,22 @@ class IncidentView:
         return cast(_T, self.cache[key])
 
 
-def build_view(head: IncidentHead, events: list[Event], history_note: str | None = None) -> IncidentView:
+def build_view(head: IncidentHead, events: list[Event], history_note: str | None = None,
+               comparison: RecoveryComparison | None = None) -> IncidentView:
     """Analyse an incident's events for export (verifying its chain on the way).
 
     Args:
         head: the chain head the journal recorded.
         events: the incident's events.
         history_note: why the metrics' history could not be read for this export, shown in the document.
+        comparison: the incident's recovery beside its model's history, when the caller read it.
     """
     with gc_paused():
-        return _build_view(head, events, history_note)
+        return _build_view(head, events, history_note, comparison)
 
 
-def _build_view(head: IncidentHead, events: list[Event], history_note: str | None = None) -> IncidentView:
+def _build_view(head: IncidentHead, events: list[Event], history_note: str | None = None,
+                comparison: RecoveryComparison | None = None) -> IncidentView:
     markers = Markers()
     rows = timeline_rows(events, markers)
     decisions, actions = decisions_and_actions(events, markers)
@@ -86,6 +97,7 @@ def _build_view(head: IncidentHead, events: list[Event], history_note: str | Non
         verification=verify_chain(head.incident_id, events, head),
         history=latest_history(events),
         history_note=history_note,
+        comparison=comparison,
     )
 
 
