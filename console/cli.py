@@ -272,6 +272,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--dry-run", action="store_true", help="change nothing, journal nothing: say per action "
                     "what it would do")
 
+    p = command("alerts", "Alertmanager's webhook: alerts open or join the model's incident, with a playbook "
+                "suggested", "console.commands.alerts:run")
+    alerts = p.add_subparsers(dest="alerts_command", metavar="ACTION", required=True)
+    sp = alerts.add_parser("serve", help="take Alertmanager's webhook (POST /alerts) into the journal, until stopped",
+                           description="Serve Alertmanager's webhook (payload version 4) at POST /alerts: a firing "
+                                       "alert opens or joins its model's incident with a suggested playbook, a "
+                                       "resolved one adds a note; repeats add nothing. Answers 2xx only once "
+                                       "journaled. Stops cleanly on SIGTERM or SIGINT.")
+    _common(sp)
+    sp.add_argument("--listen", metavar="HOST:PORT", help="where to listen (default: alerts.listen, 127.0.0.1:9095)")
+    sp.add_argument("--token-file", metavar="FILE",
+                    help="a file holding the bearer token requests must carry (default: alerts.token_file)")
+    sp = alerts.add_parser("list", help="the alerts journaled in the open incidents, with the playbook and why",
+                           description="The alerts journaled in the open incidents, one line per episode "
+                                       "(fingerprint and start), its latest status, and the suggested playbook "
+                                       "with why.")
+    _common(sp)
+    sp.add_argument("--json", action="store_true", help="print a JSON document (schema rewind.alerts/1)")
+
     p = command("journal", "the decision journal: verify its hash chains", "console.commands.journal:run")
     journal = p.add_subparsers(dest="journal_command", metavar="ACTION", required=True)
     sp = journal.add_parser("verify", help="detect edited, deleted, reordered or inserted events (exit 1)",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from console.adapters.haproxy import HAProxyRouter
@@ -17,6 +17,10 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
     from console.adapters.journal_sql import SqlJournal
     from console.adapters.notify import HttpEndpoints, WebhookNotifier
     from console.adapters.playbook_files import PlaybookFiles
+    from console.domain.alert_events import Alert
+    from console.domain.playbook import Playbook
+    from console.domain.playbook_run import EntryMatch
+    from console.services.alerts import AlertIntake
     from console.services.fallback import FallbackService
     from console.services.features import (
         FeatureActions,
@@ -330,6 +334,48 @@ def build_playbook_runner(loaded: LoadedConfig, environ: Mapping[str, str] | Non
     return PlaybookRunner(rollback, build_playbook_source(loaded), build_notifier(config, environ),
                           build_endpoints(config, environ), is_live=holder_alive, shadow=shadow,
                           features=features, evidence=evidence)
+
+
+def build_alert_intake(loaded: LoadedConfig, environ: Mapping[str, str] | None = None,
+                       extra_secrets: tuple[str, ...] = ()) -> AlertIntake:
+    """Alertmanager's notifications into the journal: the playbook library for suggestions, and the verdict
+    ranking over the configured systems, built (MLflow imported) only when an alert names no playbook.
+
+    ``extra_secrets``: values the journal must redact besides the usual ones (the webhook's bearer token).
+    """
+    from console.adapters.playbook_files import PlaybookFiles, check_context
+    from console.domain.alert_events import AlertLabels
+    from console.domain.journal import usable_secrets
+    from console.services.alerts import AlertIntake
+
+    config = loaded.config
+    settings = JournalSettings(journal=config.journal, metrics_auth=config.metrics.auth, path=loaded.path,
+                               outbound=config.outbound_secrets())
+    journal = build_journal_service(settings, environ)
+    journal.known_secrets = usable_secrets([*journal.known_secrets, *extra_secrets])
+    source = PlaybookFiles(config.playbooks.resolved_dirs(loaded.path), check_context(config), remember=True)
+    runner: list[PlaybookRunner] = []
+
+    def rank(playbooks: Sequence[Playbook], model: str) -> list[tuple[Playbook, EntryMatch]]:
+        if not runner:
+            runner.append(build_playbook_runner(loaded, environ))
+        return runner[0].rank(list(playbooks), model)
+
+    a = config.alerts
+    read_group = None
+    if a.alertmanager_url:
+        import time
+
+        from console.adapters.alertmanager import Alertmanager
+        from console.domain.alert_events import Notification, api_alerts
+
+        alertmanager = Alertmanager(a.alertmanager_url, a.timeout_s)
+
+        def read_group(notification: Notification) -> list[Alert]:
+            return api_alerts(alertmanager.alerts(notification.group_labels, notification.receiver), time.time())
+
+    return AlertIntake(journal, lambda: [item.playbook for item in source.load()[0]],
+                       AlertLabels(a.model_label, a.version_label, a.segment_label), rank, read_group)
 
 
 class ConsoleBackend:

@@ -558,6 +558,23 @@ class SqlJournal:
             for row in conn.execution_options(yield_per=_CHUNK).execute(query):
                 yield _event(row, actors)
 
+    def find_events(self, kinds: Collection[EventKind], containing: str | None = None) -> list[Event]:
+        """Every event of ``kinds`` in every incident (those whose payload's canonical JSON holds ``containing``
+        only, when given), by incident and sequence number.
+
+        One query, however many incidents. ``containing`` narrows the rows with a LIKE (ASCII
+        case-insensitive on SQLite); only exact, case-sensitive matches are kept.
+        """
+        self._ensure_schema()
+        query = select(*_EVENT_COLUMNS).where(events_table.c.kind.in_(sorted(str(k) for k in kinds)))
+        if containing is not None:
+            query = query.where(events_table.c.payload.contains(containing, autoescape=True))
+        query = query.order_by(events_table.c.incident_id, events_table.c.seq)
+        actors: dict[tuple, Actor] = {}
+        with self._errors("searching the events"), self._snapshot() as conn:
+            found = [_event(row, actors) for row in conn.execute(query)]
+        return found if containing is None else [event for event in found if containing in event.payload_json]
+
 
 class _DriverStatement:
     """A Core statement compiled once for the engine's dialect and run as driver SQL.

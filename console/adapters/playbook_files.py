@@ -59,11 +59,16 @@ class PlaybookFiles:
     Args:
         dirs: the directories, in order.
         context: the names playbooks are checked against.
+        remember: keep each file's check while its size, modification time and inode stay the same (a
+            long-running reader such as ``rewind alerts serve`` then reads the library in a few stats, and
+            still sees every edit at once).
     """
 
-    def __init__(self, dirs: Sequence[Path], context: CheckContext) -> None:
+    def __init__(self, dirs: Sequence[Path], context: CheckContext, remember: bool = False) -> None:
         self.dirs = tuple(dirs)
         self.context = context
+        self._remembered: dict[Path, tuple[tuple[int, int, int], tuple[LoadedPlaybook | None, list[Problem]]]] | None
+        self._remembered = {} if remember else None
 
     def describe(self) -> str:
         return ", ".join(str(d) for d in self.dirs) or "no directory"
@@ -80,10 +85,22 @@ class PlaybookFiles:
 
     def check(self, path: Path) -> tuple[LoadedPlaybook | None, list[Problem]]:
         """One file, read and checked."""
+        stamp: tuple[int, int, int] | None = None
+        if self._remembered is not None:
+            try:
+                status = path.stat()
+                stamp = (status.st_size, status.st_mtime_ns, status.st_ino)
+            except OSError:
+                stamp = None
+            kept = self._remembered.get(path)
+            if stamp is not None and kept is not None and kept[0] == stamp:
+                return kept[1][0], list(kept[1][1])
         playbook, problems, text = load_playbook_with_text(path, self.context)
-        if playbook is None or problems or text is None:
-            return None, problems
-        return LoadedPlaybook(playbook, text), []
+        result: tuple[LoadedPlaybook | None, list[Problem]] = (
+            (None, problems) if playbook is None or problems or text is None else (LoadedPlaybook(playbook, text), []))
+        if self._remembered is not None and stamp is not None:
+            self._remembered[path] = (stamp, (result[0], list(result[1])))
+        return result
 
     def check_files(self, paths: Sequence[Path]) -> list[FileCheck]:
         """These files, each checked on its own (their ids are not compared)."""

@@ -210,6 +210,10 @@ class Journal(Protocol):
     def events(self, incident_id: str, kinds: Collection[EventKind] | None = None) -> Iterator[Event]:
         """An incident's events (of ``kinds`` only, when given) in sequence order, streamed."""
 
+    def find_events(self, kinds: Collection[EventKind], containing: str | None = None) -> list[Event]:
+        """Every event of ``kinds`` in every incident (those whose payload's canonical JSON holds ``containing``
+        only, when given: an alert's episode key), by incident and sequence number, in one query."""
+
     def close(self) -> None:
         """Release the connections."""
 

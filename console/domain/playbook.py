@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from console.domain.alerting import Matcher
+
 
 class StepKind(StrEnum):
     """What a step does."""
@@ -272,6 +274,8 @@ class Playbook:
         roles: permissions needed to start it.
         inputs: versions resolved when a run starts, by name.
         when: entry conditions.
+        alerts: label matchers (Alertmanager's text form) that all hold on an alert this playbook answers:
+            an alert whose labels they match suggests it (after an alert that names its playbook).
         start: the first step's id.
         steps: in file order.
         source: the file it came from.
@@ -291,6 +295,7 @@ class Playbook:
     roles: tuple[str, ...] = ("act",)
     inputs: tuple[InputSpec, ...] = (InputSpec("candidate", alias="challenger"), InputSpec("stable", alias="champion"))
     when: tuple[EntryCondition, ...] = ()
+    alerts: tuple[Matcher, ...] = ()
     source: str = ""
     content_hash: str = ""
     structure_hash: str = ""

@@ -30,6 +30,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from console.domain.alerting import Matcher, parse_matcher
 from console.domain.credentials import address_in, credential_in, is_secret_key
 from console.domain.playbook import (
     BRANCHES,
@@ -196,8 +197,10 @@ REFERENCE_ATTRIBUTES = ("outcome", "reason", "summary")
 INPUT_SOURCES = ("alias", "version", "previous")
 """How an input names its version: an alias's, a fixed one, or the one an alias pointed at before."""
 
-TOP_KEYS = ("id", "title", "version", "description", "models", "severity", "roles", "inputs", "when", "start",
-            "steps")
+TOP_KEYS = ("id", "title", "version", "description", "models", "severity", "roles", "inputs", "when", "alerts",
+            "start", "steps")
+MAX_MATCHER_PATTERN = 256
+"""The longest regular expression an ``alerts:`` matcher may hold (it runs on every alert received)."""
 TOP_REQUIRED = ("id", "version", "steps")
 COMMON_STEP_KEYS = ("id", "kind", "title", "text")
 KIND_KEYS: dict[StepKind, tuple[str, ...]] = {
@@ -686,6 +689,9 @@ class _Checker:
         node = value("when")
         if node is not None:
             fields["when"] = self.read_when(node)
+        node = value("alerts")
+        if node is not None:
+            fields["alerts"] = self.read_alert_matchers(node)
         start: str | None = None
         node = value("start")
         if node is not None:
@@ -709,7 +715,7 @@ class _Checker:
             steps=tuple(steps), start=start, description=fields.get("description") or "",
             models=fields.get("models", ("*",)), severity=fields.get("severity", 2),
             roles=fields.get("roles", ("act",)), inputs=inputs, when=fields.get("when", ()),
-            source=self.source, content_hash=hashlib.sha256(content).hexdigest(),
+            alerts=fields.get("alerts") or (), source=self.source, content_hash=hashlib.sha256(content).hexdigest(),
         )
         return replace(playbook, structure_hash=structure_hash(playbook))
 
@@ -793,6 +799,32 @@ class _Checker:
             if version is not None and verdict is not None and metrics is not None:
                 conditions.append(EntryCondition(version, verdict, metrics))
         return tuple(conditions)
+
+    def read_alert_matchers(self, node: Node) -> tuple[Matcher, ...] | None:
+        """``alerts``: label matchers in Alertmanager's text form, all of which an alert's labels must satisfy."""
+        items = self.text_list(node, "alerts", non_empty=True)
+        if items is None:
+            return None
+        matchers = []
+        for index, (item, text) in enumerate(items):
+            path = f"alerts[{index}]"
+            try:
+                matcher = parse_matcher(text)
+            except ValueError:
+                self.add(item, path, f"not a label matcher: {_short(text)!r} (write name=\"value\", name!=\"value\", "
+                                     f"name=~\"regex\" or name!~\"regex\", as Alertmanager does)")
+                continue
+            if matcher.op in ("=~", "!~"):
+                if len(matcher.value) > MAX_MATCHER_PATTERN:
+                    self.add(item, path, f"the regular expression is longer than {MAX_MATCHER_PATTERN} characters")
+                    continue
+                try:
+                    re.compile(matcher.value)
+                except re.error as exc:
+                    self.add(item, path, f"not a regular expression: {exc}")
+                    continue
+            matchers.append(matcher)
+        return tuple(matchers)
 
     def read_diagnosis_condition(self, found: Fields, path: str) -> EntryCondition | None:
         """``{diagnosis: feature}``: the model's breach is blamed on this cause now; it stands alone."""
@@ -1419,7 +1451,7 @@ def _step_structure(step: Step) -> dict[str, object]:
 
 
 def _structure(playbook: Playbook) -> dict[str, Any]:
-    return {
+    found = {
         "id": playbook.id,
         "models": list(playbook.models),
         "severity": playbook.severity,
@@ -1431,6 +1463,9 @@ def _structure(playbook: Playbook) -> dict[str, Any]:
         "start": playbook.start,
         "steps": {step.id: _step_structure(step) for step in playbook.steps},
     }
+    if playbook.alerts:  # added later: a playbook without matchers keeps the structure it had
+        found["alerts"] = [{"name": m.name, "op": m.op, "value": m.value} for m in playbook.alerts]
+    return found
 
 
 def _prose(playbook: Playbook) -> dict[str, Any]:

@@ -290,13 +290,17 @@ class JournalService:
     # --- reading ------------------------------------------------------------------------------
 
     def incidents(self) -> list[IncidentSummary]:
-        """Every incident, oldest first, summarised from its opened and closed events."""
-        summaries = []
-        for head in self.journal.incidents():
-            wanted = [EventKind.INCIDENT_OPENED, EventKind.INCIDENT_CLOSED]
-            summaries.append(summarise(head.incident_id, self.journal.events(head.incident_id, wanted),
-                                       max(head.seq, 0), head.hash))
-        return summaries
+        """Every incident, oldest first, summarised from its opened and closed events (two queries in all).
+
+        The heads are read first: an incident opened in between has no head yet and is not listed, while
+        every head listed has its opened event (both are committed together).
+        """
+        heads = self.journal.incidents()
+        by_incident: dict[str, list[Event]] = {}
+        for event in self.journal.find_events([EventKind.INCIDENT_OPENED, EventKind.INCIDENT_CLOSED]):
+            by_incident.setdefault(event.incident_id, []).append(event)
+        return [summarise(head.incident_id, by_incident.get(head.incident_id, []), max(head.seq, 0), head.hash)
+                for head in heads]
 
     def chain(self, incident_id: str) -> tuple[IncidentHead, list[Event]]:
         """An incident's head and events, from one snapshot; NotFoundError if unknown."""
