@@ -262,6 +262,10 @@ def test_shadow_promotion_promotes_a_shadow_that_held_its_gate(sandbox, sandbox_
     the gate holding on every segment, the shipped playbook promoting it, and the promotion reverted."""
     router, registry = systems
     env = {**env, **QUICK}  # the gate holds after 10 s of passing, each evaluation on 30 s of pairs
+    # The watch after the promotion judges v3's own answers over the last minute: an earlier test's fault
+    # on v3 (an outage, a latency spike) must have left that window first, or the playbook rightly reverts.
+    wait_for_cells(sandbox_config, lambda matrix: not [c for c in matrix.breaches() if c.version == "3"], 90,
+                   "v3 calm in its own metrics before it is shadowed and promoted")
     started = run_cli("shadow", "start", "--version", "3", "--config", sandbox_config, "--yes",
                       "--reason", "try v3 in shadow", env=env)
     assert started.returncode == 0, started.stderr + started.stdout
