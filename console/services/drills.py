@@ -84,6 +84,12 @@ class DrillService:
         detected_after: float | None = None
         if scenario is not None:
             assert self.faults is not None
+            # A fault injected into a model that already breaches (the last drill's, still in the metric
+            # window) would be "detected" at once: the drill starts from a calm baseline.
+            calm_after = self._calm(model, detect_timeout_s)
+            if calm_after > 1:
+                said(f"drill: the model was calm again after {calm_after:.0f}s")
+            started = self.clock()
             self.faults.inject(scenario)
             said(f"drill: fault {scenario!r} injected into {self.faults.describe()}")
         opened = journal.open_incident(
@@ -109,6 +115,20 @@ class DrillService:
         # A drill is not resumed: what it changed is put back, so its incident closes whatever happened.
         journal.close_incident(incident_id, f"drill of {playbook.id} {how}; {took}")
         return DrillOutcome(incident_id, end, detected_after, verified_after, restored)
+
+    def _calm(self, model: str, timeout_s: float) -> float:
+        """Wait until the model's matrix shows no breach; the seconds waited."""
+        began = self.clock()
+        while True:
+            try:
+                if not self.runner.snapshot(model).matrix.breaches():
+                    return self.clock() - began
+            except RewindError:
+                pass
+            if self.clock() - began > timeout_s:
+                raise UsageError(f"{model} still breaches {timeout_s:g}s later: a drill needs a calm model to "
+                                 "inject its fault into")
+            self.sleep(2.0)
 
     def _detect(self, model: str, started: float, timeout_s: float) -> float:
         """Seconds from the fault to the first breach in the model's matrix."""
