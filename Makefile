@@ -1,17 +1,17 @@
 # Rewind — the two set-up commands are `make demo` and `make test`.
 # Both install what they need: a virtualenv in .venv, and the Debian packages
-# haproxy, prometheus, postgresql, sqlite3 and tmux (with apt-get when missing and run as root).
+# haproxy, prometheus, prometheus-alertmanager, postgresql, sqlite3 and tmux (with apt-get when missing and run as root).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := haproxy prometheus postgresql sqlite3 tmux
+DEBIAN_PACKAGES := haproxy prometheus prometheus-alertmanager postgresql sqlite3 tmux
 
 .PHONY: help install system-packages demo test test-unit test-integration bench bench-judge lint clean
 
 help:
-	@echo "make demo    start the sandbox (MLflow, model servers, HAProxy, Prometheus, traffic) and watch it"
+	@echo "make demo    start the sandbox (MLflow, model servers, HAProxy, Prometheus, Alertmanager, traffic) and watch it"
 	@echo "make test    run every test, integration tests included"
 	@echo "make lint    check the code with ruff and mypy (make test runs it first)"
 	@echo "make bench   measure the performance figures (JSON to \$$BENCH_OUT when set)"

@@ -2,9 +2,10 @@
 
 Everything lives under one state directory: ``state.json`` (ports, pids,
 paths), the generated configs, the MLflow database and artifacts, the Feast
-repo (``features/``), Prometheus's storage and one log per process. ``up`` is
-idempotent; ``down`` stops exactly the processes ``state.json`` records (pid
-and start time must both match).
+repo (``features/``), Prometheus's storage and alert rules (``rules.yml``),
+Alertmanager's storage, and one log per process. ``up`` is idempotent;
+``down`` stops exactly the processes ``state.json`` records (pid and start
+time must both match).
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from console.sandbox.scenarios import FEATURE_BUG, SCENARIOS, TARGETS, make_scen
 DEFAULT_MODEL = "fraud-detector"
 DEFAULT_RATE = 80.0
 STATE_SCHEMA = "rewind.sandbox/1"
-BINARIES = {"haproxy": "haproxy", "prometheus": "prometheus"}
+BINARIES = {"haproxy": "haproxy", "prometheus": "prometheus", "prometheus-alertmanager": "prometheus-alertmanager"}
+"""Each server binary the sandbox runs, and the Debian package that installs it."""
 
 
 def free_port() -> int:
@@ -126,7 +128,7 @@ class Sandbox:
         On any failure, every process started so far is stopped again and the
         error names the component and its log.
         """
-        haproxy_bin, prometheus_bin = find_binary("haproxy"), find_binary("prometheus")
+        binaries = {name: find_binary(name) for name in BINARIES}
         features.require_feast()
         with self._lock():
             state = self.load_state()
@@ -142,7 +144,7 @@ class Sandbox:
                 "config": str(self.config_path), "started_at": time.time(), "processes": [],
             }
             try:
-                self._start(state, haproxy_bin, prometheus_bin, say)
+                self._start(state, binaries, say)
             except BaseException:
                 self._stop_all(state)
                 raise
@@ -222,7 +224,8 @@ class Sandbox:
         logs = ", ".join(r.log for r in records)
         raise SandboxError(f"{what} did not become ready within {timeout:.0f}s (see {logs})")
 
-    def _start(self, state: dict, haproxy_bin: str, prometheus_bin: str, say: Callable[[str], None]) -> None:
+    def _start(self, state: dict, binaries: dict[str, str], say: Callable[[str], None]) -> None:
+        haproxy_bin, prometheus_bin = binaries["haproxy"], binaries["prometheus"]
         (self.dir / "logs").mkdir(parents=True, exist_ok=True)
         tracking_uri = f"sqlite:///{self.dir / 'mlflow.db'}"
         env = self._env()
@@ -254,6 +257,8 @@ class Sandbox:
         ports = {
             "frontend": free_port(), "exporter": free_port(), "prometheus": free_port(), "admin": free_port(),
             "models": {v: free_port() for v in versions}, "fallback": free_port(),
+            # Alertmanager, and where it sends alerts: `rewind alerts serve` listens there (nothing else does).
+            "alertmanager": free_port(), "alerts": free_port(),
         }
         state.update(versions=versions, fallback_version=fallback, ports=ports, tracking_uri=tracking_uri)
         if (self.scenario() or {}).get("name", "champion-down") == "champion-down":
@@ -283,16 +288,30 @@ class Sandbox:
         haproxy = self._launch(state, "haproxy", [haproxy_bin, "-db", "-f", str(self.dir / "haproxy.cfg")])
         self._wait("HAProxy's admin socket", sock.exists, [haproxy], 10)
 
+        say("sandbox: starting Alertmanager")
+        (self.dir / "alertmanager.yml").write_text(templates.alertmanager_config(ports["alerts"]))
+        alertmanager_url = f"http://127.0.0.1:{ports['alertmanager']}"
+        alertmanager = self._launch(state, "alertmanager", [
+            binaries["prometheus-alertmanager"], f"--config.file={self.dir / 'alertmanager.yml'}",
+            f"--storage.path={self.dir / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", f"--web.external-url={alertmanager_url}",
+            "--cluster.listen-address=",  # no clustering: it would listen on 0.0.0.0:9094
+        ])
         scraped = {**ports["models"], "fallback": ports["fallback"]}
-        (self.dir / "prometheus.yml").write_text(templates.prometheus_config(scraped, ports["exporter"]))
+        (self.dir / "rules.yml").write_text(templates.sandbox_rules(self.model, ports["prometheus"]))
+        (self.dir / "prometheus.yml").write_text(templates.prometheus_config(
+            scraped, ports["exporter"], self.dir / "rules.yml", ports["alertmanager"]))
         say("sandbox: starting Prometheus")
         prometheus = self._launch(state, "prometheus", [
             prometheus_bin, f"--config.file={self.dir / 'prometheus.yml'}",
             f"--storage.tsdb.path={self.dir / 'prometheus-data'}",
             f"--web.listen-address=127.0.0.1:{ports['prometheus']}",
+            f"--web.external-url=http://127.0.0.1:{ports['prometheus']}",
+            "--web.enable-lifecycle",  # POST /-/reload reads rules.yml again (a readiness drill removes it)
             "--storage.tsdb.retention.time=2d", "--log.level=warn",
         ])
-        self.config_path.write_text(templates.rewind_config(self.dir, self.model, ports["prometheus"]))
+        self.config_path.write_text(templates.rewind_config(self.dir, self.model, ports["prometheus"],
+                                                            ports["alertmanager"], ports["alerts"]))
         self._wait("the model servers", lambda: all(
             _http_ok(f"http://127.0.0.1:{p}/health") for p in scraped.values()), servers, 60)
         from console.adapters.haproxy import HAProxyRouter
@@ -307,6 +326,7 @@ class Sandbox:
         ], env)
         self._wait("Prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready"),
                    [prometheus], 30)
+        self._wait("Alertmanager", lambda: _http_ok(f"{alertmanager_url}/-/ready"), [alertmanager], 30)
         # Ready means the console has numbers to show: a request rate needs two scrapes of traffic.
         query = urllib.parse.urlencode({"query": f'sum(rate(rewind_requests_total{{model="{self.model}"}}[1m])) > 0'})
         self._wait("the first traffic samples in Prometheus", lambda: _http_ok(
@@ -362,6 +382,8 @@ class Sandbox:
                 "router_admin_tcp": f"127.0.0.1:{ports['admin']}" if ports else None,
                 "router_metrics": f"http://127.0.0.1:{ports['exporter']}/metrics" if ports else None,
                 "prometheus": f"http://127.0.0.1:{ports['prometheus']}" if ports else None,
+                "alertmanager": f"http://127.0.0.1:{ports['alertmanager']}" if ports.get("alertmanager") else None,
+                "alerts_webhook": f"http://127.0.0.1:{ports['alerts']}/alerts" if ports.get("alerts") else None,
                 "model_servers": {v: f"http://127.0.0.1:{p}" for v, p in ports.get("models", {}).items()},
                 "fallback_server": f"http://127.0.0.1:{ports['fallback']}" if ports.get("fallback") else None,
             },

@@ -1,15 +1,22 @@
-"""The files the sandbox writes: HAProxy and Prometheus configs, and Rewind's own config.
+"""The files the sandbox writes: HAProxy, Prometheus and Alertmanager configs, alert rules, Rewind's own config.
 
-The Rewind config doubles as the reference example of a metric catalogue.
+The Rewind config doubles as the reference example of a metric catalogue, and
+the alert rules are generated from that catalogue, so the two never disagree.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import NormalDist
+from typing import TYPE_CHECKING
 
 import yaml
 
+from console.domain.metrics import Direction, MetricSpec, Unit, format_delta, format_value, render_query
 from console.sandbox.features import SERVICE_TAG, repo_dir
+
+if TYPE_CHECKING:
+    from console.config import MetricsConfig
 
 WINDOW = "1m"
 MIN_TRAFFIC = 0.5  # requests per second in a cell before a point estimate is trusted
@@ -201,9 +208,11 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
     return "\n".join(lines) + "\n"
 
 
-def prometheus_config(model_ports: dict[str, int], exporter_port: int) -> str:
-    """Prometheus scraping the model servers and HAProxy every second."""
-    config = {
+def prometheus_config(model_ports: dict[str, int], exporter_port: int, rules_path: Path | None = None,
+                      alertmanager_port: int | None = None) -> str:
+    """Prometheus scraping the model servers and HAProxy every second, evaluating ``rules_path`` every second
+    and sending the alerts to the Alertmanager on ``alertmanager_port``."""
+    config: dict = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "scrape_configs": [
             {
@@ -213,7 +222,190 @@ def prometheus_config(model_ports: dict[str, int], exporter_port: int) -> str:
             {"job_name": "haproxy", "static_configs": [{"targets": [f"127.0.0.1:{exporter_port}"]}]},
         ],
     }
+    if rules_path is not None:
+        config["rule_files"] = [str(rules_path)]
+    if alertmanager_port is not None:
+        config["alerting"] = {"alertmanagers": [
+            {"api_version": "v2", "static_configs": [{"targets": [f"127.0.0.1:{alertmanager_port}"]}]}]}
     return yaml.safe_dump(config, sort_keys=False)
+
+
+ALERT_HOLD = "30s"
+"""How long a rule's condition must hold before its alert fires (the rules' ``for``): short, for drills.
+A ratio's condition is a confidence bound on its counts, so chance alone seldom meets it, let alone for 30 s."""
+
+ALERT_SEVERITY = {"error_rate": "page", "latency_p95": "page"}
+"""The severity of each metric's alerts; ``ticket`` for the others. Failed or slow answers hurt the model's
+callers now: someone is paged. Accuracy and score shifts are read from labels that arrive later and do not
+stop a caller: a ticket, for the owner to look at within the day."""
+
+ALERT_PLAYBOOKS = {"error_rate": "version-outage", "latency_p95": "latency-spike",
+                   "accuracy": "canary-regression", "score_mean": "canary-regression"}
+"""The shipped playbook each metric's alerts suggest (annotation ``rewind_playbook``). ``canary-regression``
+compares the versions first and hands a degradation every version shares over to ``data-drift``."""
+
+
+def _score_test(counted: str, total: str, line: str, z: float, worse: bool, per_cell: str = "") -> str:
+    """PromQL: ``counted`` out of ``total`` is beyond the proportion ``line``, ``z`` standard errors away.
+
+    The score test with continuity correction, ``(|k - n·L| - 0.5) / sqrt(n·L·(1-L)) > z``, holds
+    exactly when the whole continuity-corrected Wilson interval of ``k/n`` lies beyond ``L``: what the
+    console asks of a ratio's exact interval (which PromQL cannot compute), in closed form. Without
+    the correction one error in the first three requests after a start breaches a 5 % line. ``line``
+    is a number, or a vector matched to each cell with ``per_cell`` (``on (segment) group_left()``);
+    a line outside (0, 1) makes the square root NaN, and nothing breaches it.
+    """
+    k, n = f"({counted})", f"({total})"
+    excess = f"{k} - {n} * {per_cell}{line}" if worse else f"{n} * {per_cell}{line} - {k}"
+    try:
+        spread = f"{z * (float(line) * (1 - float(line))) ** 0.5:.4g} * sqrt({n})"
+    except ValueError:
+        spread = f"{z:.4g} * sqrt({n} * {per_cell}({line} * (1 - {line})))"
+    return f"{excess} - 0.5 > {spread}"
+
+
+def breach_expression(spec: MetricSpec, model: str, window: str, traffic: MetricSpec | None = None,
+                      version_label: str = "version", segment_label: str = "segment") -> str:
+    """PromQL that returns a metric's value in every (version, segment) cell that breaches its criteria.
+
+    As the console judges: a ratio with counts breaches when its confidence interval lies wholly beyond the
+    threshold, or beyond the stable version's value by more than ``max_delta`` (see :func:`_score_test`);
+    any other metric when its value does, in a cell with at least ``min_traffic`` of the traffic metric.
+    PromQL does not know the aliases: the stable version is taken to be the one that serves most of the
+    segment's traffic (the champion, as a rule), and the busiest version is never worse than itself.
+
+    Raises:
+        ValueError: the metric has no criteria, or a delta on a metric without counts and no traffic metric.
+    """
+    criteria, cell = spec.criteria, f"on ({version_label}, {segment_label})"
+    if not criteria.judges:
+        raise ValueError(f"metric {spec.name!r} has no criteria: nothing to alert on")
+    worse = spec.direction is Direction.HIGHER_IS_WORSE
+    per_segment = f"on ({segment_label}) group_left() "
+    value = render_query(spec.query, model, window)
+    counted = render_query(spec.numerator or "", model, window) if spec.counts else ""
+    total = render_query(spec.denominator or "", model, window) if spec.counts else ""
+    flow = render_query(traffic.query, model, window) if traffic is not None else ""
+    reference = ""
+    if criteria.max_delta is not None:
+        if not spec.counts and not flow:
+            raise ValueError(f"metric {spec.name!r} has a max_delta: its rule needs the catalogue's traffic_metric "
+                             "to tell the stable version (the busiest) from the others")
+        weight, compared = (total, f"({counted}) / ({total})") if spec.counts else (flow, value)
+        busiest = (f"max by ({segment_label}) (({compared}) and {cell} "
+                   f"topk by ({segment_label}) (1, {weight}))")
+        step = criteria.max_delta if worse else -criteria.max_delta
+        reference = (f"({busiest} * {1 + step:g})" if criteria.delta_kind.value == "relative"
+                     else f"({busiest} {'+' if step >= 0 else '-'} {abs(step):g})")
+    conditions = []
+    if spec.counts:
+        z = NormalDist().inv_cdf(1.0 - (1.0 - criteria.confidence) / 2.0)
+        if criteria.threshold is not None:
+            conditions.append(_score_test(counted, total, f"{criteria.threshold:g}", z, worse))
+        if reference:
+            conditions.append(_score_test(counted, total, reference, z, worse, per_segment))
+    else:
+        beyond = ">" if worse else "<"
+        if criteria.threshold is not None:
+            conditions.append(f"({value}) {beyond} {criteria.threshold:g}")
+        if reference:
+            conditions.append(f"({value}) {beyond} {per_segment}{reference}")
+    # A comparison keeps its left side's value: a value metric's conditions return the value itself, a ratio's
+    # return counts, so the ratio is taken where they hold (the alert's $value is always the metric's value).
+    joined = "\n  or\n  ".join(conditions)
+    expression = f"({value})\nand {cell} (\n  {joined}\n)" if spec.counts else f"(\n  {joined}\n)"
+    if not spec.counts and criteria.min_traffic is not None and flow:
+        expression += f"\nand {cell} (({flow}) >= {criteria.min_traffic:g})"
+    return expression
+
+
+def _alert_name(metric: str) -> str:
+    return "Rewind" + "".join(part.capitalize() for part in metric.split("_")) + "Breach"
+
+
+_SHOWN = {Unit.RATIO: "humanizePercentage", Unit.SECONDS: "humanizeDuration"}
+
+
+def _criteria_text(spec: MetricSpec, window: str, hold: str, traffic: MetricSpec | None) -> str:
+    criteria, worse = spec.criteria, spec.direction is Direction.HIGHER_IS_WORSE
+    limits = []
+    if criteria.threshold is not None:
+        limits.append(f"{'above' if worse else 'below'} {format_value(criteria.threshold, spec.unit)}"
+                      + (f" with {criteria.confidence * 100:g}% confidence on its {spec.counted}" if spec.counts
+                         else ""))
+    if criteria.max_delta is not None:
+        delta = format_delta(criteria.max_delta, spec.unit, criteria.delta_kind).lstrip("+")
+        limits.append(f"{delta} {'above' if worse else 'below'} the version with most of the segment's traffic")
+    text = f"For {hold}, over a {window} window: {', or '.join(limits)}"
+    if not spec.counts and criteria.min_traffic is not None and traffic is not None:
+        text += f", with at least {format_value(criteria.min_traffic, traffic.unit)} of {traffic.name}"
+    return text + "."
+
+
+def alert_rules(model: str, metrics: MetricsConfig, hold: str = ALERT_HOLD) -> dict:
+    """Prometheus alerting rules for ``model``: one per judged catalogue metric, one alert per breaching cell.
+
+    Each rule's alerts carry ``model``, ``rewind_metric``, ``severity`` and the cell's version and segment
+    labels, and annotations ``summary``, ``description`` and ``rewind_playbook`` (the shipped playbook that
+    fits, see :data:`ALERT_PLAYBOOKS`; left out for a metric it does not name).
+
+    Returns:
+        The rules file's document (``groups``), for :func:`rules_yaml`.
+    """
+    specs = metrics.specs()
+    traffic = next((s for s in specs if s.name == metrics.traffic_metric), None)
+    version, segment = metrics.version_label, metrics.segment_label
+    rules = []
+    for spec in specs:
+        if not spec.criteria.judges:
+            continue
+        shown, what = _SHOWN.get(spec.unit, 'printf "%.3f"'), spec.name.replace("_", " ")
+        annotations = {
+            "summary": f"{model} v{{{{ $labels.{version} }}}}: {what} {{{{ $value | {shown} }}}} "
+                       f"in {{{{ $labels.{segment} }}}}",
+            "description": _criteria_text(spec, metrics.window, hold, traffic),
+        }
+        if spec.name in ALERT_PLAYBOOKS:
+            annotations["rewind_playbook"] = ALERT_PLAYBOOKS[spec.name]
+        rules.append({
+            "alert": _alert_name(spec.name),
+            "expr": breach_expression(spec, model, metrics.window, traffic, version, segment),
+            "for": hold,
+            "labels": {"model": model, "rewind_metric": spec.name,
+                       "severity": ALERT_SEVERITY.get(spec.name, "ticket")},
+            "annotations": annotations,
+        })
+    return {"groups": [{"name": f"rewind-{model}", "rules": rules}]}
+
+
+class _BlockDumper(yaml.SafeDumper):
+    """YAML with multi-line strings (PromQL) as literal blocks, which a person can read."""
+
+
+_BlockDumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
+def rules_yaml(rules: dict) -> str:
+    """A rules file's text, expressions as readable blocks."""
+    header = "# Written by `rewind sandbox up` from the metric catalogue in rewind.yaml; rewritten on every start.\n"
+    return header + yaml.dump(rules, Dumper=_BlockDumper, sort_keys=False, width=120, allow_unicode=True)
+
+
+ALERT_ROUTE = {"group_by": ["alertname", "model", "version"], "group_wait": "1s", "group_interval": "5s",
+               "repeat_interval": "1m"}
+"""The sandbox's grouping and timings: one notification per alert, model and version, within seconds (drills
+need quick pages; Alertmanager's defaults are 30 s, 5 min and 4 h)."""
+
+
+def alertmanager_config(alerts_port: int) -> str:
+    """Alertmanager sending every alert to Rewind's receiver (``rewind alerts serve``) on ``alerts_port``."""
+    config = {
+        "route": {"receiver": "rewind", **ALERT_ROUTE},
+        "receivers": [{"name": "rewind", "webhook_configs": [
+            {"url": f"http://127.0.0.1:{alerts_port}/alerts", "send_resolved": True, "max_alerts": 0}]}],
+    }
+    return "# Written by `rewind sandbox up`; rewritten on every start.\n" + yaml.safe_dump(config, sort_keys=False)
 
 
 SANDBOX_WEBHOOKS = {
@@ -224,9 +416,37 @@ SANDBOX_WEBHOOKS = {
 """The webhooks the sandbox's config names, and the environment variables that hold their URLs."""
 
 
-def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
-    """The Rewind config that points every other command at this sandbox."""
-    config = {
+SANDBOX_OWNER = {"name": "Maya Lindqvist", "contact": "maya.lindqvist@example.com", "oncall": "oncall",
+                 "escalation": ["Jonas Okafor"]}
+"""The sandbox model's owner; ``oncall`` names one of :data:`SANDBOX_WEBHOOKS`."""
+
+
+def sandbox_metrics(prometheus_port: int) -> dict:
+    """The config's ``metrics`` section: the sandbox's Prometheus and the catalogue."""
+    return {
+        "url": f"http://127.0.0.1:{prometheus_port}",
+        "window": WINDOW,
+        "version_label": "version",
+        "segment_label": "segment",
+        "stable_alias": "champion",
+        "traffic_metric": "request_rate",
+        "judge": JUDGE,
+        "catalogue": CATALOGUE,
+    }
+
+
+def sandbox_rules(model: str, prometheus_port: int) -> str:
+    """The sandbox's ``rules.yml``: :func:`alert_rules` for its catalogue."""
+    from console.config import MetricsConfig
+
+    return rules_yaml(alert_rules(model, MetricsConfig.model_validate(sandbox_metrics(prometheus_port))))
+
+
+def rewind_config(state_dir: Path, model: str, prometheus_port: int, alertmanager_port: int | None = None,
+                  alerts_port: int | None = None) -> str:
+    """The Rewind config that points every other command at this sandbox: with ``alertmanager_port``, its
+    Alertmanager too, and `rewind alerts serve` listening on ``alerts_port``, where that Alertmanager posts."""
+    config: dict = {
         "default_model": model,
         "registry": {"tracking_uri": f"sqlite:///{state_dir / 'mlflow.db'}"},
         "router": {
@@ -237,22 +457,18 @@ def rewind_config(state_dir: Path, model: str, prometheus_port: int) -> str:
             "shadow_map": str(shadow_map_path(state_dir)),
             "static_default": True,
         },
-        "metrics": {
-            "url": f"http://127.0.0.1:{prometheus_port}",
-            "window": WINDOW,
-            "version_label": "version",
-            "segment_label": "segment",
-            "stable_alias": "champion",
-            "traffic_metric": "request_rate",
-            "judge": JUDGE,
-            "catalogue": CATALOGUE,
-        },
+        "metrics": sandbox_metrics(prometheus_port),
         "journal": {"url": f"sqlite:///{state_dir / 'journal.db'}"},
         # The Feast repo the model servers resolve their inputs through, and the registry tag linking them.
         "features": {"repo": str(repo_dir(state_dir)), "service_tag": SERVICE_TAG},
         # The shipped playbooks post to these. A webhook URL is a secret: it is read from the environment
         # when a notify step runs; unset, the step says the message was not posted and shows it.
         "notify": {"webhooks": {name: {"url_env": env} for name, env in SANDBOX_WEBHOOKS.items()}},
+        "owners": {model: SANDBOX_OWNER},
     }
+    if alertmanager_port is not None:
+        config["alerts"] = {"alertmanager_url": f"http://127.0.0.1:{alertmanager_port}"}
+        if alerts_port is not None:
+            config["alerts"]["listen"] = f"127.0.0.1:{alerts_port}"
     header = "# Written by `rewind sandbox up`; rewritten on every start.\n"
     return header + yaml.safe_dump(config, sort_keys=False, width=120)

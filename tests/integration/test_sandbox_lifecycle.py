@@ -26,6 +26,7 @@ def processes_mentioning(text: str) -> list[int]:
 def test_up_twice_status_and_down(tmp_path):
     require_binary("haproxy", "haproxy")
     require_binary("prometheus", "prometheus")
+    require_binary("prometheus-alertmanager", "prometheus-alertmanager")
     state_dir = tmp_path / "box"
     up = run_cli("sandbox", "up", "--dir", str(state_dir), timeout=180)
     try:
@@ -40,12 +41,15 @@ def test_up_twice_status_and_down(tmp_path):
         assert doc["aliases"] == {"champion": "2", "challenger": "3", "fallback": "4"}
         assert doc["weights"] == {"1": 0, "2": 90, "3": 10}
         assert doc["config"] == str(state_dir / "rewind.yaml")
-        assert set(doc["pids"]) == {"model-v1", "model-v2", "model-v3", "fallback", "haproxy", "prometheus", "traffic"}
+        assert set(doc["pids"]) == {"model-v1", "model-v2", "model-v3", "fallback", "haproxy", "prometheus",
+                                    "alertmanager", "traffic"}
         assert http_ok(doc["endpoints"]["prometheus"] + "/-/ready")
+        assert http_ok(doc["endpoints"]["alertmanager"] + "/-/ready")
         assert http_ok(doc["endpoints"]["router_metrics"])
         for url in doc["endpoints"]["model_servers"].values():
             assert http_ok(url + "/health")
-        for endpoint in (doc["endpoints"]["prometheus"], doc["endpoints"]["router_frontend"]):
+        for endpoint in (doc["endpoints"]["prometheus"], doc["endpoints"]["router_frontend"],
+                         doc["endpoints"]["alertmanager"], doc["endpoints"]["alerts_webhook"]):
             assert endpoint.startswith("http://127.0.0.1:")
 
         again = run_cli("sandbox", "up", "--dir", str(state_dir), timeout=60)
