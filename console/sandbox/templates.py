@@ -199,9 +199,11 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
     ]
     for version, port in sorted(servers.items(), key=lambda kv: int(kv[0])):
         # Only the protected server is checked and observed: HAProxy would otherwise take a failing canary
-        # out by itself, and the canary's failures are the responder's to see and act on (the drills).
+        # out by itself, and the canary's failures are the responder's to see and act on (the drills). A
+        # standby (weight 0: the version a rollback of the champion goes back to) is checked, not observed:
+        # it takes no traffic, and its check, a real prediction, tells readiness it would answer.
         guard = (" check inter 1s fastinter 250ms fall 2 rise 2 observe layer7 error-limit 4 on-error mark-down"
-                 if version == protected else "")
+                 if version == protected else " check inter 2s fall 2 rise 2" if not weights.get(version) else "")
         lines.append(f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)}{guard}")
     if fallback_port is not None:
         lines.append(f"    server {FALLBACK_SERVER} 127.0.0.1:{fallback_port} backup check inter 1s fall 2 rise 2")
@@ -465,6 +467,8 @@ def rewind_config(state_dir: Path, model: str, prometheus_port: int, alertmanage
         # when a notify step runs; unset, the step says the message was not posted and shows it.
         "notify": {"webhooks": {name: {"url_env": env} for name, env in SANDBOX_WEBHOOKS.items()}},
         "owners": {model: SANDBOX_OWNER},
+        # Readiness reads each serving version's newest sample per segment from the requests counter.
+        "readiness": {"freshness_series": 'rewind_requests_total{model="$model"}'},
     }
     if alertmanager_port is not None:
         config["alerts"] = {"alertmanager_url": f"http://127.0.0.1:{alertmanager_port}"}

@@ -25,7 +25,7 @@ from console.domain.alerting import covering_rules, receiver_notifies, route_rec
 from console.domain.errors import ExternalSystemError, UsageError
 from console.domain.journal import EventKind
 from console.domain.playbook import ActionKind as StepAction
-from console.domain.playbook import StepKind
+from console.domain.playbook import Playbook, StepKind
 from console.domain.readiness import (
     ALERTS,
     CONDITION_TYPES,
@@ -206,7 +206,8 @@ class ReadinessService:
         found = newest_drill(drills, self.clock(), self.settings.drill_max_s, self.settings.drill_max_age_s)
         if found is None:
             return fails(RUNBOOK, "NoDrill", f"{', '.join(sorted(measured['playbooks']))} never drilled "  # type: ignore[call-overload]
-                         f"to a verified rollback", f"rewind drill {fitting[0].id} --model {model}", **measured)
+                         f"to a verified rollback", f"rewind drill PLAYBOOK --model {model} (one of those, e.g. "
+                         f"{_preferred(fitting)})", **measured)
         return Condition(found.type, found.status, found.reason, found.message, found.remedy,
                          {**measured, **found.measured})
 
@@ -365,6 +366,12 @@ class ReadinessService:
                                        f"{waiver.expires_at}", extra={WAIVER_MARK: waiver.to_dict()})
         journal.close_incident(opened.incident_id, f"waiver recorded: {reason.strip()}")
         return waiver
+
+
+def _preferred(playbooks: Sequence[Playbook]) -> str:
+    """The playbook a drill suggestion names: the canary's own when it applies, else the first."""
+    ids = sorted(p.id for p in playbooks)
+    return "canary-regression" if "canary-regression" in ids else ids[0]
 
 
 def _stamp(moment: datetime) -> str:
