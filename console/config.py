@@ -589,7 +589,6 @@ class ReadinessConfig(_Section):
     fresh_s: float = Field(30.0, gt=0, description="a series whose newest sample is older is not fresh")
     drill_max_s: float = Field(600.0, gt=0, description="a drill must reach a verified rollback this fast")
     drill_max_age_days: float = Field(30.0, gt=0, description="a drill older than this no longer counts")
-    load_timeout_s: float = Field(60.0, gt=0, description="fetching and loading the previous version's artifact")
 
 
 class Config(_Section):
