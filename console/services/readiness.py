@@ -323,14 +323,25 @@ class ReadinessService:
         if problem is not None:
             return unknown(FEATURES, "TelemetryUnreadable", problem, "check Prometheus (metrics.url)", **measured)
         reading = {(b.version, b.feature_service) for b in observed}
-        missing = [f"v{v} ({service})" for v, service in declared.items() if (v, service) not in reading]
+        served = {service for _, service in reading}
+        serving = set(self._serving(model))
+        # A serving version's own servers must read its service; the rollback target may be a standby whose
+        # server is down (PreviousVersionDeployable says so): its bundle is available when any server reads it.
+        missing = [f"v{v} ({service})" for v, service in declared.items()
+                   if v in serving and (v, service) not in reading]
+        unseen = [f"v{v} ({service})" for v, service in declared.items()
+                  if v not in serving and (v, service) not in reading and service not in served]
         measured["observed"] = sorted({f"v{v} {service}" for v, service in reading})
         if missing:
-            return fails(FEATURES, "BundleNotServed", f"no server reports reading its declared features: "
-                         f"{', '.join(missing)}", "apply the feature repository that defines the service, and "
-                         "check the version's server", **measured)
-        return holds(FEATURES, "Pinned", "; ".join(f"v{v} reads {service}" for v, service in declared.items()),
-                     **measured)
+            return fails(FEATURES, "BundleNotServed", f"a serving version's servers do not report reading its "
+                         f"declared features: {', '.join(missing)}", "apply the feature repository that defines the "
+                         "service, and check the version's servers", **measured)
+        if unseen:
+            return unknown(FEATURES, "BundleNotObserved", f"no server reads {', '.join(unseen)}: whether the feature "
+                           "store still holds it is not known from here", "rewind features status reads the feature "
+                           "store itself", **measured)
+        return holds(FEATURES, "Pinned", "each version's declared feature service is read by a live server: "
+                     + "; ".join(f"v{v} {service}" for v, service in declared.items()), **measured)
 
     # -- waivers ---------------------------------------------------------------------------------
     def waivers(self, model: str) -> list[Waiver]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -30,10 +31,8 @@ ANSWERS = {"decide": {"option": "drain", "reason": "drill: v3 breaches in the sa
 @pytest.fixture
 def readiness(sandbox_config, tmp_path):
     """A readiness service on the sandbox, with a journal of the test's own."""
-    loaded = load_config(sandbox_config, environ={})
     journal = f"sqlite:///{tmp_path / 'journal.db'}"
-    loaded.config.journal.url = journal
-    service = build_readiness(loaded)
+    service = build_readiness(load_config(sandbox_config, environ={"REWIND_JOURNAL__URL": journal}))
     yield service, journal
     service.rollback.journal.close()
 
@@ -49,6 +48,21 @@ def only(flipped: str, status: Status = Status.FALSE):
         wanted = {kind: status if kind == flipped else Status.TRUE for kind in now}
         return now if now == wanted else None
     return check
+
+
+def wait_only(service, flipped: str, timeout: float, what: str) -> None:
+    """Poll until only ``flipped`` is false; on timeout, fail naming every condition that is not true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        report = service.check(MODEL)
+        now = {c.type: c.status for c in report.conditions}
+        if now == {kind: Status.FALSE if kind == flipped else Status.TRUE for kind in now}:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}: " + "; ".join(
+                f"{c.type} {c.status.value} {c.reason}: {c.message}" for c in report.conditions
+                if c.status is not Status.TRUE), pytrace=False)
+        time.sleep(1)
 
 
 def reload_prometheus(sandbox) -> None:
@@ -88,18 +102,16 @@ def test_a_drill_makes_the_sandbox_ready_and_each_fault_flips_its_own_condition(
     aside = artifacts.with_name(artifacts.name + ".moved")
     artifacts.rename(aside)
     try:
-        flipped = wait_for(lambda: only(DEPLOYABLE)(service), 30, "only PreviousVersionDeployable false")
+        wait_only(service, DEPLOYABLE, 30, "only PreviousVersionDeployable false")
     finally:
         aside.rename(artifacts)
     [deployable] = [c for c in service.check(MODEL).conditions if c.type == DEPLOYABLE]
     assert deployable.status is Status.TRUE, deployable
-    assert flipped[DEPLOYABLE] is Status.FALSE
 
     # v1's server killed: HAProxy's deep check (a real prediction) fails.
     sandbox.set_scenario("champion-down", version="1")
     try:
-        wait_for(lambda: only(DEPLOYABLE)(service), 30, "only PreviousVersionDeployable false with v1 down",
-                 interval=1)
+        wait_only(service, DEPLOYABLE, 30, "only PreviousVersionDeployable false with v1 down")
         [down] = [c for c in service.check(MODEL).conditions if c.type == DEPLOYABLE]
         assert down.reason == "ServerNotAnswering", down
     finally:
@@ -114,7 +126,7 @@ def test_a_drill_makes_the_sandbox_ready_and_each_fault_flips_its_own_condition(
     prometheus_yml.write_text(_without_target(original, f"127.0.0.1:{v3_port}"))
     reload_prometheus(sandbox)
     try:
-        wait_for(lambda: only(METRICS_FRESH)(service), 60, "only SegmentMetricsFresh false", interval=1)
+        wait_only(service, METRICS_FRESH, 60, "only SegmentMetricsFresh false")
     finally:
         prometheus_yml.write_text(original)
         reload_prometheus(sandbox)
@@ -125,7 +137,7 @@ def test_a_drill_makes_the_sandbox_ready_and_each_fault_flips_its_own_condition(
     shutil.move(rules, rules.with_suffix(".moved"))
     reload_prometheus(sandbox)
     try:
-        wait_for(lambda: only(ALERTS)(service), 30, "only AlertsCoverMetrics false", interval=1)
+        wait_only(service, ALERTS, 30, "only AlertsCoverMetrics false")
     finally:
         shutil.move(rules.with_suffix(".moved"), rules)
         reload_prometheus(sandbox)
@@ -136,9 +148,7 @@ def test_a_drill_makes_the_sandbox_ready_and_each_fault_flips_its_own_condition(
     config["owners"][MODEL]["name"] = ""
     blanked = tmp_path / "blank-owner.yaml"
     blanked.write_text(yaml.safe_dump(config))
-    loaded = load_config(str(blanked), environ={})
-    loaded.config.journal.url = journal
-    no_owner = build_readiness(loaded)
+    no_owner = build_readiness(load_config(str(blanked), environ={"REWIND_JOURNAL__URL": journal}))
     try:
         assert only(OWNER)(no_owner), statuses(no_owner)
     finally:

@@ -393,3 +393,32 @@ def test_no_real_action_joins_a_drill_incident(world):
     assert records.open_incident_of(MODEL) is None  # the drill's incident is open, and kept apart
     assert records.place(MODEL, "2", "a real rollback").how == "new"
     assert [s.drill for s in records.incidents() if s.incident_id == opened.incident_id] == [True]
+
+
+def test_features_pinned_reads_the_servers_reports(world):
+    from console.domain.features import Binding
+    from console.domain.readiness import FEATURES
+
+    registry = world.rollback.registry
+    tags = {"1": "fraud_features", "2": "fraud_features", "3": "fraud_features"}
+    listed = registry.list_versions
+
+    def tagged(model, with_signatures=False):
+        return [replace(v, tags={**v.tags, "feast.feature_service": tags[v.version]}) for v in listed(model)]
+
+    registry.list_versions = tagged
+    reports = [Binding("2", "fraud_features", "txn", "v1", "abc"), Binding("3", "fraud_features", "txn", "v1", "abc")]
+    evidence = type("Evidence", (), {"bindings": lambda self, model: (tuple(reports), None)})()
+    world.rollback.features = type("Features", (), {"evidence": evidence})()
+
+    def features():
+        return next(c for c in world.check(MODEL).conditions if c.type == FEATURES)
+
+    # v1 (the standby, its server possibly down) needs fraud_features, which v2's and v3's servers read: available.
+    assert features().status is Status.TRUE
+    tags["1"] = "fraud_features__pin_v1"  # a bundle only v1 reads, and no server reads it now: not known from here
+    assert (features().status, features().reason) == (Status.UNKNOWN, "BundleNotObserved")
+    reports.pop()  # a serving version's servers stop reporting their features: false
+    assert (features().status, features().reason) == (Status.FALSE, "BundleNotServed")
+    tags["3"] = ""
+    assert features().reason == "VersionsUnpinned"
