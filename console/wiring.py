@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
     from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
     from console.services.readiness import ReadinessService
+    from console.services.recovery import RecoveryStats
     from console.services.rollback import RollbackService
     from console.services.shadow import ShadowService
     from console.services.shadow_gate import ShadowGate
@@ -401,6 +402,7 @@ class ConsoleBackend:
         self._rollback: RollbackService | None = None
         self._playbooks: PlaybookRunner | None = None
         self._shadow: ShadowService | None = None
+        self._readiness: ReadinessService | None = None
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -474,6 +476,20 @@ class ConsoleBackend:
                 self._shadow = ShadowService(rollback, build_shadow_gate(self.config),
                                              ShadowSettings(alias=s.alias, price_per_cpu_second=s.price_per_cpu_second))
             return self._shadow
+
+    def readiness(self) -> ReadinessService:
+        """Rollback readiness over the same rollback use case (registry, router, metrics, journal)."""
+        rollback = self.rollback()
+        with self._lock:
+            if self._readiness is None:
+                self._readiness = build_readiness(self.loaded, self.environ, rollback)
+            return self._readiness
+
+    def recovery_stats(self) -> RecoveryStats:
+        """Speed to rollback, read from the console's journal."""
+        from console.services.recovery import RecoveryStats
+
+        return RecoveryStats(self.rollback().journal)
 
     def fallback(self) -> FallbackService:
         """The fallback's readiness and actions over the same rollback use case (and journal)."""

@@ -141,6 +141,9 @@ class RewindApp(App[int]):
         Binding("v", "shadow", "shadow"),
         Binding("f", "fallback", "fallback"),
         Binding("F,shift+f", "features", "features"),
+        Binding("y", "readiness", "ready"),
+        # Not in the footer (160 columns hold no more): the help lists it, and the readiness view offers it.
+        Binding("S,shift+s", "stats", "stats", show=False),
         # Not in the footer: the diagnosis line says "[d] evidence" whenever there is a diagnosis to open.
         Binding("d", "diagnosis", "evidence", show=False),
     ]
@@ -665,9 +668,12 @@ class RewindApp(App[int]):
             return False  # the walkthrough is on screen already
         if action == "approve":
             return bool(self.journal_state and self.journal_state.pending)
-        overview_only = ("explain", "sort", "filter", "rollback", "gradual", "diagnosis", "features")
+        overview_only = ("explain", "sort", "filter", "rollback", "gradual", "diagnosis", "features", "readiness",
+                         "stats")
         if action == "diagnosis" and getattr(self.top_screen, "OFFERS_DIAGNOSIS", False):
             return True  # the features view offers the same evidence one key away
+        if action == "stats" and getattr(self.top_screen, "OFFERS_STATS", False):
+            return True  # the readiness view offers the speed of the drills it counts on one key away
         if action in overview_only and not isinstance(self.top_screen, OverviewScreen):
             return False
         if action == "next_model":
@@ -695,6 +701,10 @@ class RewindApp(App[int]):
              self.action_features, "features"),
             ("Playbooks", "walk through a playbook ranked on the current verdicts, or resume a run",
              self.action_playbooks, "playbooks"),
+            ("Rollback readiness", "could the model be rolled back now? every condition measured (artifacts loaded)",
+             self.action_readiness, "readiness"),
+            ("Speed to rollback", "recovery phases of real incidents and drills, per playbook, the monthly trend",
+             self.action_stats, "stats"),
             ("Note", "add a note to the model's open incident", self.action_note, "note"),
             ("Open an incident", "for the model, when none is open", self.action_open_incident, "open_incident"),
             ("Close the incident", "its metric history is captured first", self.action_close_incident,
@@ -764,6 +774,20 @@ class RewindApp(App[int]):
 
         if not isinstance(self.top_screen, FeaturesScreen):
             self.push_screen(FeaturesScreen())
+
+    def action_readiness(self) -> None:
+        """The readiness view (its own screen: the check loads artifacts, in a worker of its own)."""
+        from console.tui.screens.readiness import ReadinessScreen
+
+        if not isinstance(self.top_screen, ReadinessScreen):
+            self.push_screen(ReadinessScreen())
+
+    def action_stats(self) -> None:
+        """The speed-to-rollback view (its own screen: it reads the journal in a worker of its own)."""
+        from console.tui.screens.stats import StatsScreen
+
+        if not isinstance(self.top_screen, StatsScreen):
+            self.push_screen(StatsScreen())
 
     def action_explain(self) -> None:
         overview = self._overview()

@@ -19,6 +19,8 @@ if TYPE_CHECKING:  # the services load when the console first uses them, after i
     from console.services.live import LiveStatus
     from console.services.playbooks import PlaybookRunner
     from console.services.postmortem import PostMortems
+    from console.services.readiness import ReadinessService
+    from console.services.recovery import RecoveryStats
     from console.services.rollback import RollbackService
     from console.services.shadow import ShadowService
 
@@ -57,6 +59,13 @@ class Backend(Protocol):
 
     def feature_rollbacks(self) -> FeatureRollbacks:
         """Plans feature rollbacks; :meth:`rollback`'s procedure carries them out."""
+
+    def readiness(self) -> ReadinessService:
+        """Rollback readiness, measured on the real systems: its ``check`` takes seconds (it loads the previous
+        version's artifacts)."""
+
+    def recovery_stats(self) -> RecoveryStats:
+        """Speed to rollback, read from :meth:`rollback`'s journal."""
 
     def close(self) -> None:
         """Release connections."""
@@ -99,6 +108,12 @@ class LoadingBackend:
         raise self._loading()
 
     def feature_rollbacks(self) -> FeatureRollbacks:
+        raise self._loading()
+
+    def readiness(self) -> ReadinessService:
+        raise self._loading()
+
+    def recovery_stats(self) -> RecoveryStats:
         raise self._loading()
 
     def close(self) -> None:

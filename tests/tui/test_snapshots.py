@@ -263,3 +263,68 @@ def test_feature_rollback_confirmation(snap_compare, feature_bug, size):
         await pilot.pause()
 
     assert snap_compare(still(feature_bug), terminal_size=size, run_before=before)
+
+
+# -- rollback readiness and speed to rollback (issue 17) ----------------------------------------------------
+async def readiness_measured(pilot) -> None:
+    from console.tui.screens.readiness import ReadinessScreen
+
+    app = pilot.app
+    await settled(pilot)
+    await pilot.press("y")
+    while not (isinstance(app.screen, ReadinessScreen) and app.screen.measurements > 0):
+        await pilot.pause(0.02)
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_readiness_view(snap_compare, frozen, size):
+    """NOT READY: three conditions true, the runbook never drilled (its fix), the Alertmanager unreachable
+    (unknown), the owner's missing escalation waived; measured at the frozen time, the check taking 3.2 s."""
+    app = still(frozen, clock=lambda: frozen.readiness_check.now)
+    assert snap_compare(app, terminal_size=size, run_before=readiness_measured)
+
+
+def test_readiness_view_of_a_waived_condition(snap_compare, frozen):
+    """At 80x24 the rows are cut; the selected condition (the waived owner) is shown in full below them."""
+    async def before(pilot):
+        await readiness_measured(pilot)
+        await pilot.press("down", "down", "down", "down")
+        await pilot.pause()
+
+    app = still(frozen, clock=lambda: frozen.readiness_check.now)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=before)
+
+
+@pytest.fixture
+def recoveries(frozen):
+    """Four real incidents rolled back in the window (one over ten minutes), one open for 42 minutes, and twelve
+    weekly drills, journaled with known phases."""
+    from tests.tui.world import journal_recoveries
+
+    journal_recoveries(frozen)
+    return frozen
+
+
+async def stats_read(pilot) -> None:
+    from console.tui.screens.stats import StatsScreen
+
+    await view_read(pilot, "S", StatsScreen)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_stats_view(snap_compare, recoveries, size):
+    """Real incidents: every value while n < 10, the open incident's running time, per playbook, the trend."""
+    assert snap_compare(still(recoveries), terminal_size=size, run_before=stats_read)
+
+
+def test_stats_view_of_the_drills(snap_compare, recoveries):
+    """``d``: the twelve drills, a p90 for each phase (n >= 10)."""
+    async def before(pilot):
+        await stats_read(pilot)
+        await pilot.press("d")
+        while (MODEL, True) not in pilot.app.screen.reads_of:
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(still(recoveries), terminal_size=(80, 24), run_before=before)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
@@ -24,6 +25,20 @@ from console.domain.feature_store import Projection, ServiceInfo, ViewInfo, View
 from console.domain.features import EXPECTED_SHARES, PROBABILITY_LADDER, Binding
 from console.domain.journal import Actor
 from console.domain.metrics import CellCounts, Criteria, Direction, MetricKind, MetricSpec, QueryResult, Unit
+from console.domain.readiness import (
+    ALERTS,
+    DEPLOYABLE,
+    FALLBACK,
+    METRICS_FRESH,
+    OWNER,
+    RUNBOOK,
+    Report,
+    Waiver,
+    apply_waivers,
+    fails,
+    holds,
+    unknown,
+)
 from console.domain.shadow import (
     CostEvidence,
     GateClock,
@@ -45,9 +60,11 @@ from console.services.journal import JournalService
 from console.services.live import LiveStatus
 from console.services.playbooks import PlaybookRunner
 from console.services.postmortem import PostMortems
+from console.services.recovery import RecoveryStats
 from console.services.rollback import RollbackService, RollbackSettings
 from console.services.shadow import ShadowService
 from tests.fixtures.fakes import FakeRegistry, FakeRouter
+from tests.fixtures.recovery_data import Timing, rollback_incident
 
 PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"
 WEBHOOKS = ("oncall", "data-owners", "model-owners")
@@ -343,6 +360,89 @@ class FakeTelemetry:
         return cumulative, missing
 
 
+def readiness_report(model: str = MODEL) -> Report:
+    """The model's readiness as the real checks word it: three conditions true, the runbook never drilled, the
+    Alertmanager unreachable (unknown), the owner without an escalation but waived: NOT READY."""
+    owner = fails(OWNER, "NoEscalation", "nobody is paged after Dana Rivera",
+                  "set owners.MODEL in the config: name, contact, oncall (a notify webhook), escalation",
+                  name="Dana Rivera", oncall="oncall", escalation=[])
+    conditions = [
+        holds(DEPLOYABLE, "Deployable", "v1 loads from the registry (0.4s), v1 accepts every input v2 callers "
+              "send, and its server v1 answers predictions", version="1", champion="2", load_seconds=0.4,
+              artifact_bytes=2048, servers={"v1": "UP L7OK"}),
+        fails(RUNBOOK, "NoDrill", "canary-regression, latency-spike, version-outage never drilled to a verified "
+              "rollback", f"rewind drill canary-regression --model {model}",
+              playbooks=["canary-regression", "latency-spike", "version-outage"], invalid=0),
+        holds(METRICS_FRESH, "Fresh", "every metric has a value for v2, v3 in 3 segments; the newest samples are at "
+              "most 4s old", serving=["2", "3"], segments=3, oldest_s=4.0),
+        unknown(ALERTS, "AlertmanagerUnreachable", "Alertmanager at http://127.0.0.1:9093: unreachable "
+                "(connection refused)", "check Alertmanager (alerts.alertmanager_url)"),
+        owner,
+        holds(FALLBACK, "FallbackReady", "a backup server is up, its deep check (a real prediction) passes, and "
+              "the router answers a fixed default when nothing else can", backup_up=True, deep_check=True),
+    ]
+    waiver = Waiver(model, OWNER, "Sam Okafor joins the rotation on Monday", "2026-06-01T09:00:00Z", "alice@host",
+                    "2026-05-27T10:00:00Z")
+    now = datetime.fromtimestamp(FROZEN_AT, UTC)
+    waived, active = apply_waivers(conditions, [waiver], now)
+    return Report(model, waived, active, "2026-05-28T20:26:40Z")
+
+
+class FakeReadiness:
+    """Answers :func:`readiness_report` (nothing measured): ``hold`` keeps a check waiting until it is set again
+    (the view's measuring state), ``error`` makes it raise, and each check takes ``took_s`` on ``now`` (a clock
+    the console's tests may read)."""
+
+    def __init__(self) -> None:
+        self.report = readiness_report()
+        self.error: Exception | None = None
+        self.hold = threading.Event()
+        self.hold.set()
+        self.checks = 0
+        self.now = FROZEN_AT
+        self.took_s = 3.2
+
+    def check(self, model: str) -> Report:
+        self.checks += 1
+        if not self.hold.wait(30):
+            raise ExternalSystemError("fake registry: the artifact download timed out")
+        if self.error is not None:
+            raise self.error
+        self.now += self.took_s
+        return replace(self.report, model=model)
+
+
+DAY = 86400.0
+
+
+def journal_recoveries(world: World) -> None:
+    """Real incidents and drills of the model, journaled as the services journal them, with known phases.
+
+    Four real incidents rolled back and verified in the last 90 days (one over ten minutes, by hand), one open
+    for 42 minutes; twelve weekly drills of canary-regression (n >= 10: a p90).
+    """
+    incidents = [
+        ("INC-20260310-A1B2C3", FROZEN_AT - 79 * DAY, Timing(impact_before=300, breach=42, decide=95, intent=97,
+                                                             applied=98.5, verified=131), "canary-regression"),
+        ("INC-20260402-D4E5F6", FROZEN_AT - 56 * DAY, Timing(impact_before=180, breach=30, decide=240, intent=242,
+                                                             applied=244, verified=300), "latency-spike"),
+        ("INC-20260419-0A1B2C", FROZEN_AT - 39 * DAY, Timing(), "canary-regression"),
+        ("INC-20260512-3D4E5F", FROZEN_AT - 16 * DAY, Timing(impact_before=600, breach=60, decide=400, intent=402,
+                                                             applied=404, verified=460), None),
+        # By hand: a playbook run left open would be offered for resuming.
+        ("INC-20260528-6A7B8C", FROZEN_AT - 2520, Timing(verified=None, closed=None), None),
+    ]
+    for incident_id, opened_at, timing, playbook in incidents:
+        world.journal.import_events(rollback_incident(incident_id, opened_at, timing, MODEL, playbook))
+    for number in range(12):
+        opened_at = FROZEN_AT - (5 + 7 * number) * DAY
+        timing = Timing(impact_before=60, breach=15 + number, decide=40 + 3 * number, intent=42 + 3 * number,
+                        applied=43 + 3 * number, verified=70 + 9 * number)
+        incident_id = f"INC-{datetime.fromtimestamp(opened_at, UTC):%Y%m%d}-DR{number:04d}"
+        world.journal.import_events(rollback_incident(incident_id, opened_at, timing, MODEL, "canary-regression",
+                                                      drill=True))
+
+
 class World:
     """Every fake a console test needs, and a backend over them."""
 
@@ -392,6 +492,7 @@ class World:
         # The fallback's clock moves only when a drill sleeps: a drill of N seconds ends at once.
         self.fallback_now = FROZEN_AT
         self.fallback_service = FallbackService(self.service, clock=lambda: self.fallback_now, sleep=self._sleep)
+        self.readiness_check = FakeReadiness()
 
     # The Backend protocol
     models = (MODEL,)
@@ -439,6 +540,12 @@ class World:
         from console.services import rollback
 
         return FeatureRollbacks(self.feature_catalog(), lambda: rollback.new_action_id())
+
+    def readiness(self) -> FakeReadiness:
+        return self.readiness_check
+
+    def recovery_stats(self) -> RecoveryStats:
+        return RecoveryStats(self.journal, clock=lambda: FROZEN_AT)
 
     def close(self) -> None:
         self.records.close()

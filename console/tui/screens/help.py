@@ -35,6 +35,8 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
     ("F (shift+f)", "features view: each version's binding declared beside observed, input health per version "
                     "and segment, the transformation diff to the rollback target", False),
     ("r u (features)", "roll the model's features back (preview, typed confirmation), undo it", True),
+    ("y", "rollback readiness: conditions ✓ ✗ ?, fixes; R again; waive with rewind ready --waive", False),
+    ("S (shift+s)", "speed to rollback: n, p50, p90, max per phase; open incidents; the trend; d: drills", False),
     ("p", "playbooks: pick one ranked on the current verdicts and walk through it (or resume a stopped run)",
      False),
     ("Enter (walkthrough)", "choose the highlighted option; a reason is required (Tab: the reason field)", False),
