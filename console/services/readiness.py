@@ -301,8 +301,8 @@ class ReadinessService:
     def _features(self, model: str, versions: list[ModelVersion]) -> Condition | None:
         """``None`` when the model's features are not tracked (no version tagged with a feature service).
 
-        The servers' reports say what each version reads now; the feature store itself is not opened (Feast
-        takes seconds to import): a service missing from it leaves its servers unable to report it.
+        The feature store itself is not opened (Feast takes seconds to import): the rollback target's bundle is
+        available when a live server reads it, since a service missing from the store cannot be read.
         """
         tag = self.settings.service_tag
         by_version = {v.version: v for v in versions}
@@ -322,26 +322,18 @@ class ReadinessService:
         observed, problem = self.rollback.features.evidence.bindings(model)
         if problem is not None:
             return unknown(FEATURES, "TelemetryUnreadable", problem, "check Prometheus (metrics.url)", **measured)
-        reading = {(b.version, b.feature_service) for b in observed}
-        served = {service for _, service in reading}
-        serving = set(self._serving(model))
-        # A serving version's own servers must read its service; the rollback target may be a standby whose
-        # server is down (PreviousVersionDeployable says so): its bundle is available when any server reads it.
-        missing = [f"v{v} ({service})" for v, service in declared.items()
-                   if v in serving and (v, service) not in reading]
-        unseen = [f"v{v} ({service})" for v, service in declared.items()
-                  if v not in serving and (v, service) not in reading and service not in served]
-        measured["observed"] = sorted({f"v{v} {service}" for v, service in reading})
-        if missing:
-            return fails(FEATURES, "BundleNotServed", f"a serving version's servers do not report reading its "
-                         f"declared features: {', '.join(missing)}", "apply the feature repository that defines the "
-                         "service, and check the version's servers", **measured)
-        if unseen:
-            return unknown(FEATURES, "BundleNotObserved", f"no server reads {', '.join(unseen)}: whether the feature "
-                           "store still holds it is not known from here", "rewind features status reads the feature "
-                           "store itself", **measured)
-        return holds(FEATURES, "Pinned", "each version's declared feature service is read by a live server: "
-                     + "; ".join(f"v{v} {service}" for v, service in declared.items()), **measured)
+        served = {b.feature_service for b in observed}
+        previous_service = declared.get(previous) if previous else None
+        measured["observed"] = sorted(served)
+        # Pinned: every serving version and the rollback target name their bundle (a model rollback takes its
+        # features along). Available: the target's bundle resolves now, which a live server reading it proves;
+        # the servers' own bindings beside their tags are `rewind features status`'s to judge.
+        if previous_service and previous_service not in served:
+            return unknown(FEATURES, "BundleNotObserved", f"no server reads v{previous}'s {previous_service}: whether "
+                           "the feature store still holds it is not known from here", "rewind features status reads "
+                           "the feature store itself", **measured)
+        return holds(FEATURES, "Pinned", "; ".join(f"v{v} {service}" for v, service in declared.items())
+                     + (f"; v{previous}'s bundle is read by a live server" if previous_service else ""), **measured)
 
     # -- waivers ---------------------------------------------------------------------------------
     def waivers(self, model: str) -> list[Waiver]:

@@ -416,9 +416,9 @@ def test_features_pinned_reads_the_servers_reports(world):
 
     # v1 (the standby, its server possibly down) needs fraud_features, which v2's and v3's servers read: available.
     assert features().status is Status.TRUE
+    reports.pop()  # v3's servers stop reporting (a scrape target gone): the bundle is still read by v2's
+    assert features().status is Status.TRUE
     tags["1"] = "fraud_features__pin_v1"  # a bundle only v1 reads, and no server reads it now: not known from here
     assert (features().status, features().reason) == (Status.UNKNOWN, "BundleNotObserved")
-    reports.pop()  # a serving version's servers stop reporting their features: false
-    assert (features().status, features().reason) == (Status.FALSE, "BundleNotServed")
     tags["3"] = ""
     assert features().reason == "VersionsUnpinned"
