@@ -8,6 +8,7 @@ console on a sandbox of its own) read nothing the window holds.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.parse
@@ -17,10 +18,12 @@ from pathlib import Path
 import yaml
 
 from console.config import load_config
+from console.sandbox.processes import start, stop
 from console.sandbox.scenarios import SEGMENTS
 from console.sandbox.templates import sandbox_rules
 from tests.fixtures.servers import require_binary, wait_for
 from tests.integration.conftest import MODEL, START_ALIASES
+from tests.integration.test_alerts_paging import alert_notes, serve_command, wait_serving
 
 JUDGED = {"error_rate", "latency_p95", "accuracy", "score_mean"}
 
@@ -139,11 +142,41 @@ def test_the_healthy_sandbox_has_one_rule_per_judged_metric_and_pages_nobody(san
     assert listening_addresses([record.pid for record in sandbox.records()]) == {"0100007F"}
 
 
-def test_outage_fires_the_challengers_error_rate_alert_through_alertmanager(sandbox, systems):
+def test_outage_pages_rewind_through_prometheus_and_alertmanager(sandbox, systems, tmp_path):
+    """The outage fires the challenger's error-rate rule; Alertmanager posts it to ``rewind alerts serve``, which
+    opens the incident with version-outage suggested (alert_page_to_playbook_s: the switch to the journal)."""
     prometheus, alertmanager = endpoints(sandbox)
     challenger = START_ALIASES["challenger"]
-    started = time.monotonic()
-    assert sandbox.set_scenario("outage")["target_version"] == challenger
+    port = sandbox.load_state()["ports"]["alerts"]
+    journal = tmp_path / "journal.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REWIND_")}
+    env["REWIND_JOURNAL__URL"] = f"sqlite:///{journal}"  # the shared sandbox's journal stays the other tests'
+    log = tmp_path / "serve.log"
+    server = start("alerts-serve", serve_command(sandbox.config_path, f"127.0.0.1:{port}"), log, tmp_path, env)
+    try:
+        wait_serving(f"http://127.0.0.1:{port}", server, log)
+        started = time.monotonic()
+        assert sandbox.set_scenario("outage")["target_version"] == challenger
+        paged_s = _outage_paged(prometheus, alertmanager, challenger, started)
+
+        def suggested() -> list[dict]:
+            return [n for _, n in alert_notes(journal, MODEL) if n["alert"].get("suggestion", {}).get("playbook")
+                    == "version-outage" and n["alert"]["alertname"] == "RewindErrorRateBreach"]
+
+        notes = wait_for(suggested, 60, "the outage's alert journaled with version-outage suggested", interval=0.5)
+        elapsed = time.monotonic() - started
+    finally:
+        stop(server)
+    alert = notes[0]["alert"]
+    assert alert["model"] == MODEL and alert["version"] == challenger and alert["status"] == "firing"
+    assert alert["suggestion"]["why"] == "the alert's rewind_playbook annotation names version-outage"
+    print(f"outage: in Alertmanager {paged_s:.1f} s after the switch; alert_page_to_playbook_s {elapsed:.1f}")
+    assert elapsed <= 30 + 10 + 15, f"paged {elapsed:.0f}s after the outage began (rule for 30s)"
+
+
+def _outage_paged(prometheus: str, alertmanager: str, challenger: str, started: float) -> float:
+    """Seconds from ``started`` until the challenger's error-rate alert fired in Prometheus and reached
+    Alertmanager, with the right labels, only the challenger paging."""
 
     def firing() -> list[dict]:
         return [a for a in prometheus_alerts(prometheus)
@@ -158,8 +191,7 @@ def test_outage_fires_the_challengers_error_rate_alert_through_alertmanager(sand
     query = urllib.parse.urlencode({"filter": 'alertname="RewindErrorRateBreach"', "active": "true"})
     paged = wait_for(lambda: get(f"{alertmanager}/api/v2/alerts?{query}"), 15,
                      "Alertmanager to hold the alert Prometheus sent", interval=0.2)
-    print(f"outage: firing in Prometheus {fired_s:.1f} s after the switch, in Alertmanager "
-          f"{time.monotonic() - started:.1f} s")
+    print(f"outage: firing in Prometheus {fired_s:.1f} s after the switch")
     for alert in paged:
         assert alert["status"]["state"] == "active" and alert["receivers"] == [{"name": "rewind"}]
         labels = alert["labels"]
@@ -168,3 +200,4 @@ def test_outage_fires_the_challengers_error_rate_alert_through_alertmanager(sand
         assert labels["segment"] in SEGMENTS
         assert alert["annotations"]["rewind_playbook"] == "version-outage"
         assert alert["annotations"]["summary"].startswith(f"{MODEL} v{challenger}: error rate ")
+    return time.monotonic() - started
