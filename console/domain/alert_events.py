@@ -473,6 +473,8 @@ class JournaledAlert:
     ends_at: str | None
     summary: str
     suggestion: Mapping[str, object] | None
+    severity: str | None = None
+    """Its ``severity`` label (``page``, ``ticket``...), when it has one."""
 
     @classmethod
     def read(cls, incident_id: str, seq: int, ts: str, payload: Mapping[str, object]) -> JournaledAlert | None:
@@ -483,6 +485,8 @@ class JournaledAlert:
         annotations = record.get("annotations")
         summary = annotations.get("summary", "") if isinstance(annotations, Mapping) else ""
         suggestion = record.get("suggestion")
+        labels = record.get("labels")
+        severity = labels.get("severity") if isinstance(labels, Mapping) else None
 
         def text(key: str) -> str | None:
             value = record.get(key)
@@ -490,7 +494,8 @@ class JournaledAlert:
 
         return cls(incident_id, seq, ts, str(record["episode"]), text("status") or "?", text("alertname") or "",
                    text("model"), text("version"), text("segment"), text("starts_at") or "", text("ends_at"),
-                   str(summary), suggestion if isinstance(suggestion, Mapping) else None)
+                   str(summary), suggestion if isinstance(suggestion, Mapping) else None,
+                   severity if isinstance(severity, str) and severity else None)
 
 
 def episodes(records: Sequence[JournaledAlert]) -> list[JournaledAlert]:

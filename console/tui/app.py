@@ -24,7 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -38,6 +38,7 @@ from console.tui.matrix_model import Summary, summarise
 from console.tui.messages import (
     ActionDone,
     ActionStep,
+    AlertsRead,
     BackendFailed,
     BackendReady,
     ChoiceAnswered,
@@ -49,6 +50,7 @@ from console.tui.messages import (
     RunProgress,
     RunQuestionWithdrawn,
     SnapshotReady,
+    SuggestionLoaded,
     SystemRead,
     UnfinishedRuns,
 )
@@ -57,6 +59,7 @@ from console.tui.terminal import HangupWatch, terminal_alive
 from console.tui.widgets.matrix import MatrixView
 from console.tui.widgets.status_header import (
     STALE_REFRESHES,
+    alerts_line,
     loading_line,
     model_line,
     systems_line,
@@ -68,6 +71,7 @@ from console.tui.widgets.trend import TrendHistory
 if TYPE_CHECKING:
     # Loaded on first use, after the first frame: the services (and the domain's journal under their
     # protocols), the dialogs, the other screens and the actions' modules are not needed to paint the overview.
+    from console.domain.alert_events import JournaledAlert
     from console.domain.metrics import QueryResult
     from console.domain.playbook import LoadedPlaybook
     from console.domain.playbook_run import RunState
@@ -144,6 +148,8 @@ class RewindApp(App[int]):
         Binding("y", "readiness", "ready"),
         # Not in the footer (160 columns hold no more): the help lists it, and the readiness view offers it.
         Binding("S,shift+s", "stats", "stats", show=False),
+        # Not in the footer: the header's paging line says "press o" whenever an alert fires.
+        Binding("o", "open_page", "open the page", show=False),
         # Not in the footer: the diagnosis line says "[d] evidence" whenever there is a diagnosis to open.
         Binding("d", "diagnosis", "evidence", show=False),
     ]
@@ -191,6 +197,10 @@ class RewindApp(App[int]):
         self.feature_reading: FeatureReading | None = None
         """The diagnosis of the snapshot on screen, with the feature evidence behind it."""
         self.features_polling = False
+        self.firing: list[JournaledAlert] = []
+        """The model's alerts firing now, oldest first (the header's paging line; ``o`` opens the newest's playbook)."""
+        self.alerts_error: str | None = None
+        """Why the alerts could not be read at the last try (the header shows the last read, dimmed)."""
         self._register_themes()
 
     # -- themes ------------------------------------------------------------------------------
@@ -256,13 +266,17 @@ class RewindApp(App[int]):
         self.start_error = message.error
         self.exit(return_code=getattr(message.error, "exit_code", 1))
 
+    def on_resize(self, event: events.Resize) -> None:
+        """The paging line keeps as much as the new width holds."""
+        self.call_after_refresh(self._paint_header)
+
     def _start_polls(self) -> None:
         from console.services.live import SYSTEMS, HealthWatch
 
         self.health = HealthWatch()
         if not self.model:
             self.notify("no model is configured (router.backends)", severity="error", timeout=30)
-        for system in (*SYSTEMS, "journal"):
+        for system in (*SYSTEMS, "journal", "alerts"):
             self._poll(system)
         if self.model:
             self._look_for_unfinished(self.model)
@@ -318,7 +332,7 @@ class RewindApp(App[int]):
         """Read one system in a thread worker; its message's handler schedules the next read."""
         model = self.model
         target = {"registry": self._read_registry, "router": self._read_router, "metrics": self._read_metrics,
-                  "journal": self._read_journal, "features": self._read_features}[system]
+                  "journal": self._read_journal, "features": self._read_features, "alerts": self._read_alerts}[system]
         self.run_worker(lambda: self._guarded(system, model, target), thread=True, exit_on_error=False,
                         group=f"poll-{system}", name=f"poll {system}")
 
@@ -338,6 +352,8 @@ class RewindApp(App[int]):
             message = f"{exc.__class__.__name__}: {exc}" if not isinstance(exc, RewindError) else str(exc)
             if system == "journal":
                 self.post_message(JournalRead(None, [], None, None, error=message))
+            elif system == "alerts":
+                self.post_message(AlertsRead(model, [], error=message))
             elif system == "features":
                 self.post_message(FeaturesRead(model, ((), (), message), None))
             else:
@@ -438,7 +454,31 @@ class RewindApp(App[int]):
         pending = [p for p in pending if approval_refusal(p.requester, service.identity, service.policy) is None]
         self.post_message(JournalRead(incident, events, holder, since, pending))
 
+    def _read_alerts(self, model: str) -> None:
+        """The model's alerts journaled by `rewind alerts serve` in its open incidents, firing, not since resolved."""
+        from console.domain.alert_events import FIRING, episodes
+        from console.services.alerts import journaled_alerts
+
+        records = episodes(journaled_alerts(self.backend.rollback().journal))
+        self.post_message(AlertsRead(model, [r for r in records if r.model == model and r.status == FIRING]))
+
     # -- handlers ------------------------------------------------------------------------------
+    @on(AlertsRead)
+    def _alerts_read(self, message: AlertsRead) -> None:
+        if message.model == self.model:
+            self.alerts_error = message.error
+            if message.error is None:  # a failed read keeps what was last read (dimmed): never "nothing fires"
+                known = {alert.episode for alert in self.firing}
+                new = [alert for alert in message.firing if alert.episode not in known]
+                self.firing = message.firing
+                if new:
+                    playbook = (new[-1].suggestion or {}).get("playbook")
+                    self.notify(f"{new[-1].alertname} fires on {self.model}"
+                                + (f": press o to open {playbook}" if playbook else ""),
+                                title="paged", severity="warning", timeout=10)
+            self._paint_header()
+        self._next_poll("alerts")
+
     @on(SystemRead)
     def _system_read(self, message: SystemRead) -> None:
         reading = message.reading
@@ -579,6 +619,9 @@ class RewindApp(App[int]):
             systems_line(self.readings, journal.error if journal else None),
             self._live_verdicts(),
         ]
+        paging = alerts_line(self.firing, self.size.width - 1, self.alerts_error)
+        if paging is not None:
+            lines.append(paging)
         extra = Text()
         if journal is not None and journal.lock is not None:
             action_id, holder = journal.lock
@@ -669,7 +712,7 @@ class RewindApp(App[int]):
         if action == "approve":
             return bool(self.journal_state and self.journal_state.pending)
         overview_only = ("explain", "sort", "filter", "rollback", "gradual", "diagnosis", "features", "readiness",
-                         "stats")
+                         "stats", "open_page")
         if action == "diagnosis" and getattr(self.top_screen, "OFFERS_DIAGNOSIS", False):
             return True  # the features view offers the same evidence one key away
         if action == "stats" and getattr(self.top_screen, "OFFERS_STATS", False):
@@ -701,6 +744,8 @@ class RewindApp(App[int]):
              self.action_features, "features"),
             ("Playbooks", "walk through a playbook ranked on the current verdicts, or resume a run",
              self.action_playbooks, "playbooks"),
+            ("Open the page", "walk through the playbook the newest firing alert suggests", self.action_open_page,
+             "open_page"),
             ("Rollback readiness", "could the model be rolled back now? every condition measured (artifacts loaded)",
              self.action_readiness, "readiness"),
             ("Speed to rollback", "recovery phases of real incidents and drills, per playbook, the monthly trend",
@@ -828,6 +873,8 @@ class RewindApp(App[int]):
         self._paint_diagnosis()
         self.trend = TrendHistory()
         self.resumable = None
+        self.firing, self.alerts_error = [], None
+        self._poll_soon("alerts")
         matrix = self._matrix()
         if matrix is not None:
             matrix.show(None, f"reading {self.model}…")
@@ -969,6 +1016,57 @@ class RewindApp(App[int]):
         self.picker = PlaybookPicker(self.model, self.read_only)
         self.push_screen(self.picker, self._picked)
         self._rank_playbooks(self.model)
+
+    def action_open_page(self) -> None:
+        """The walkthrough of the playbook the newest firing alert suggests (the picker when it suggests none)."""
+        if self.run_active:
+            self.notify("a playbook run is under way: it is shown instead", severity="warning")
+            self._show_walkthrough()
+            return
+        if not self.firing:
+            said = f"no alert is firing for {self.model}"
+            self.notify(said + (f" as last read (alerts not read now: {self.alerts_error})"
+                                if self.alerts_error else ""), title="paging", timeout=5)
+            return
+        newest = self.firing[-1]
+        suggestion = newest.suggestion or {}
+        playbook = suggestion.get("playbook")
+        if not isinstance(playbook, str) or not playbook:
+            why = suggestion.get("why") or "the alert carries no suggestion"
+            self.notify(f"{newest.alertname}: no playbook suggested ({why}): pick one", title="paging",
+                        severity="warning", timeout=10)
+            self.action_playbooks()
+            return
+        if not self.backend_ready or self.acting:
+            self.action_playbooks()  # it says why nothing opens now
+            return
+        self._load_suggestion(self.model, playbook)
+
+    @work(thread=True, exit_on_error=False, group="playbooks", name="load the suggested playbook")
+    def _load_suggestion(self, model: str, playbook_id: str) -> None:
+        """Read the playbook library for the suggested playbook (edits since the alert count)."""
+        try:
+            library, _ = self.backend.playbooks().library()
+        except Exception as exc:  # noqa: BLE001 - said in a notification, never a crash
+            self.post_message(SuggestionLoaded(model, playbook_id, None, f"the playbooks could not be read: {exc}"))
+            return
+        loaded = next((item for item in library if item.playbook.id == playbook_id), None)
+        why = "" if loaded is not None else f"{playbook_id} is not in the playbook library (or does not validate)"
+        if loaded is not None and not loaded.playbook.applies_to(model):
+            loaded, why = None, f"{playbook_id} does not apply to {model}"
+        self.post_message(SuggestionLoaded(model, playbook_id, loaded, why))
+
+    @on(SuggestionLoaded)
+    def _suggestion_loaded(self, message: SuggestionLoaded) -> None:
+        if message.model != self.model:
+            return
+        if message.loaded is None:
+            self.notify(f"{message.why}: pick one", title="paging", severity="warning", timeout=10)
+            self.action_playbooks()
+            return
+        self.notify(f"the newest alert suggests {message.playbook_id}: each action asks for your confirmation",
+                    title="paging", timeout=6)
+        self._start_run(message.loaded, None)
 
     @work(thread=True, exit_on_error=False, group="playbooks", name="rank playbooks")
     def _rank_playbooks(self, model: str) -> None:

@@ -10,6 +10,7 @@ from textual.message import Message
 if TYPE_CHECKING:  # annotations only: the journal's and the actions' modules load on first use
     from rich.console import RenderableType
 
+    from console.domain.alert_events import JournaledAlert
     from console.domain.incident import IncidentSummary
     from console.domain.journal import Event
     from console.domain.playbook import LoadedPlaybook, Playbook
@@ -90,6 +91,29 @@ class JournalRead(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, JournalRead)
+
+
+@dataclass
+class AlertsRead(Message):
+    """The model's alerts firing now (journaled in its open incidents, not since resolved), oldest first;
+    ``error`` says why they could not be read."""
+
+    model: str
+    firing: list[JournaledAlert]
+    error: str | None = None
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, AlertsRead)
+
+
+@dataclass
+class SuggestionLoaded(Message):
+    """The playbook a firing alert suggests, read from the library for ``o`` (``None``: not there, ``why``)."""
+
+    model: str
+    playbook_id: str
+    loaded: LoadedPlaybook | None
+    why: str = ""
 
 
 @dataclass

@@ -194,6 +194,22 @@ def test_overview_with_the_fallback_serving(snap_compare, frozen, size):
     assert snap_compare(still(frozen), terminal_size=size, run_before=before)
 
 
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_overview_paged(snap_compare, frozen, size):
+    """Two alerts fire (journaled by the receiver): the header's paging line, newest first, its playbook and key."""
+    from tests.tui.test_paging import paged
+
+    paged(frozen, "group_of_two")
+
+    async def before(pilot):
+        await settled(pilot)
+        while not pilot.app.firing:
+            await pilot.pause(0.02)
+        await pilot.pause()
+
+    assert snap_compare(still(frozen), terminal_size=size, run_before=before)
+
+
 # -- the diagnosis and the features view (issue 16) ------------------------------------------------------
 @pytest.fixture
 def feature_bug(tmp_path, frozen):

@@ -39,6 +39,8 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
     ("S (shift+s)", "speed to rollback: n, p50, p90, max per phase; open incidents; the trend; d: drills", False),
     ("p", "playbooks: pick one ranked on the current verdicts and walk through it (or resume a stopped run)",
      False),
+    ("o", "open the page: walk through the playbook the newest firing alert suggests (header: ⚠ firing)",
+     False),
     ("Enter (walkthrough)", "choose the highlighted option; a reason is required (Tab: the reason field)", False),
     ("Esc / q / b (walkthrough)", "back to the overview: the run goes on, p returns to it", False),
     ("c (walkthrough)", "copy the notification's text (OSC 52)", False),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
 from rich.text import Text
 
 from console.domain.verdicts import State
@@ -12,6 +13,7 @@ from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 from console.tui.widgets.line_stack import LineStack
 
 if TYPE_CHECKING:  # the header paints the first frame before the services' and the journal's modules load
+    from console.domain.alert_events import JournaledAlert
     from console.domain.status import StatusSnapshot
     from console.services.live import Reading
     from console.tui.matrix_model import Summary
@@ -158,11 +160,59 @@ def verdict_line(snapshot: StatusSnapshot | None, summary: Summary | None, now: 
     return line
 
 
+def _where(alert: JournaledAlert) -> str:
+    """``v3 mobile``: the version and segment its labels name."""
+    return " ".join(part for part in (f"v{alert.version}" if alert.version else None, alert.segment) if part)
+
+
+def alerts_line(firing: list[JournaledAlert], width: int, error: str | None = None) -> Text | None:
+    """The model's paging: how many alerts fire, the newest, and the playbook ``o`` opens for it.
+
+    The details go first when the line is too narrow (the incident, the other alerts, the start time, the
+    severity), so it is cut between parts and never in the middle of the playbook's name. A failed read is
+    a quiet line: what was last read, dimmed, or ``? alerts not read``; never ``no alerts``.
+
+    Args:
+        firing: the model's firing alerts, oldest first.
+        width: the columns the line may take.
+        error: why the alerts could not be read now.
+
+    Returns:
+        ``None`` when nothing fires and the read worked.
+    """
+    if not firing:
+        return Text(f"? alerts not read: {error}", style="dim") if error else None
+    newest = firing[-1]
+    playbook = (newest.suggestion or {}).get("playbook")
+    loud = "dim" if error else "bold red"
+    # (text, style, drop order: 0 is never dropped, then the highest goes first)
+    parts: list[tuple[str, str, int]] = [
+        (f"⚠ {len(firing)} firing: ", loud, 0),
+        (newest.alertname or "an unnamed alert", loud, 0),
+        (f" {_where(newest)}" if _where(newest) else "", loud, 0),
+        (f" ({newest.severity})" if newest.severity else "", loud, 2),
+        (f" since {newest.starts_at[11:19]}Z" if len(newest.starts_at) >= 19 else "", "dim" if error else "", 3),
+        (f" → {playbook}: press o" if playbook else " → no playbook suggested: o picks one",
+         "dim" if error else "bold", 0),
+    ]
+    if len(firing) > 1:
+        others = ", ".join(f"{a.alertname} {_where(a)}".strip() for a in reversed(firing[:-1]))
+        parts.append((f"  also {others}", "dim" if error else "red", 4))
+    parts.append((f"  in {newest.incident_id}", "dim", 5))
+    if error:
+        parts.append(("  (as last read: alerts not read now)", "dim", 0))
+    for level in (5, 4, 3, 2):
+        if sum(cell_len(text) for text, _, _ in parts) <= width:
+            break
+        parts = [part for part in parts if part[2] != level]
+    return Text.assemble(*((text, style) for text, style, _ in parts if text))
+
+
 class StatusHeader(LineStack):
     """The lines at the top of the overview; each repainted only when its own text changes."""
 
     DEFAULT_CSS = """
-    StatusHeader { height: auto; max-height: 4; background: $panel; }
+    StatusHeader { height: auto; max-height: 5; background: $panel; }
     """
 
     def show(self, lines: list[Text]) -> None:
