@@ -46,8 +46,11 @@ demo: REQUIRE_SYSTEM_PACKAGES = 1
 demo: system-packages $(STAMP)
 	$(BIN)/rewind demo
 
+# The unit and console tests use fakes only: they run on two workers. The integration tests share real
+# servers and a real-time sandbox, so they run in order, in one process, after them.
 test: system-packages $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 tests/unit tests/tui
+	$(BIN)/python -m pytest tests/integration
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
