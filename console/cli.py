@@ -88,8 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch", type=float, metavar="SECONDS", nargs="?", const=2.0,
                    help="refresh every SECONDS (default 2) until Ctrl-C")
 
-    p = command("sandbox", "a real local environment: MLflow, model servers, HAProxy, Prometheus, traffic",
-                "console.commands.sandbox:run")
+    p = command("sandbox", "a real local environment: MLflow, model servers, HAProxy, Prometheus, Alertmanager, "
+                "traffic", "console.commands.sandbox:run")
     sandbox = p.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True)
     for name, text in (("up", "start the sandbox (does nothing if it is running)"),
                        ("down", "stop every process the sandbox started"),

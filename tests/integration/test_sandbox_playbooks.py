@@ -262,10 +262,6 @@ def test_shadow_promotion_promotes_a_shadow_that_held_its_gate(sandbox, sandbox_
     the gate holding on every segment, the shipped playbook promoting it, and the promotion reverted."""
     router, registry = systems
     env = {**env, **QUICK}  # the gate holds after 10 s of passing, each evaluation on 30 s of pairs
-    # The watch after the promotion judges v3's own answers over the last minute: an earlier test's fault
-    # on v3 (an outage, a latency spike) must have left that window first, or the playbook rightly reverts.
-    wait_for_cells(sandbox_config, lambda matrix: not [c for c in matrix.breaches() if c.version == "3"], 90,
-                   "v3 calm in its own metrics before it is shadowed and promoted")
     started = run_cli("shadow", "start", "--version", "3", "--config", sandbox_config, "--yes",
                       "--reason", "try v3 in shadow", env=env)
     assert started.returncode == 0, started.stderr + started.stdout
@@ -276,8 +272,20 @@ def test_shadow_promotion_promotes_a_shadow_that_held_its_gate(sandbox, sandbox_
     assert early.returncode == 1 and "the promotion gate has not held" in early.stderr
     assert router.read_state(MODEL).weights() == START_WEIGHTS
 
-    held = wait_for(lambda: (doc := shadow_status(sandbox_config, env))["gate"]["holds"] and doc, 150,
-                    "the shadow's gate to hold", interval=3)
+    # The watch after the promotion judges v3's own answers over the last minute: an earlier test's fault on
+    # v3 (an outage, a latency spike) must have left that window too, or the playbook rightly reverts. Both
+    # are awaited together, and the playbook runs at once (its gate check reads the gate again).
+    status = build_status_service(load_config(sandbox_config, environ={}).config)
+    try:
+        def ready_to_promote() -> dict | None:
+            doc = shadow_status(sandbox_config, env)
+            calm = not [c for c in status.snapshot(MODEL).matrix.breaches() if c.version == "3"]
+            return doc if doc["gate"]["holds"] and calm else None
+
+        held = wait_for(ready_to_promote, 150, "the shadow's gate to hold, and v3 calm in its own metrics",
+                        interval=3)
+    finally:
+        status.close()
     assert set(verdicts(held).values()) == {"pass"} and len(verdicts(held)) == 6
     assert held["gate"]["held_for_s"] >= 10
 
