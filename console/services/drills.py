@@ -12,6 +12,7 @@ the time from the fault to the verified rollback, which `rewind ready` reads.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,7 +70,8 @@ class DrillService:
 
         Raises:
             UsageError: a fault named without an injector, or one it does not know; the playbook is not for
-                the model; the breach never showed within ``detect_timeout_s`` (the fault is lifted first).
+                the model; the breach never showed within ``detect_timeout_s``. Whatever stops the drill
+                once its incident is open, what it applied is undone, the fault lifted and the incident closed.
         """
         if not playbook.applies_to(model):
             raise UsageError(f"playbook {playbook.id} is written for {', '.join(playbook.models)}, not {model}")
@@ -104,9 +106,20 @@ class DrillService:
                                           f"{scenario!r}")
             run = self.runner.start(playbook, text, model, yes=yes, incident=incident_id)
             end = self.runner.drive(run, face)
-        except BaseException:
-            if scenario is not None and not keep:
-                self._lift(scenario)
+        except BaseException as exc:
+            # A drill that could not finish still puts back what it changed and closes its incident, saying why.
+            put_back: list[str] = []
+            if not keep:
+                try:
+                    put_back = self._restore(incident_id, restore_face, scenario)
+                except RewindError as failed:
+                    put_back = [f"could not put back what the drill changed: {failed}"]
+                    if scenario is not None:
+                        with contextlib.suppress(RewindError):
+                            put_back.append(self._lift(scenario))
+            with contextlib.suppress(RewindError):
+                journal.close_incident(incident_id, f"drill of {playbook.id} stopped: {exc or type(exc).__name__}"
+                                       + (f"; {'; '.join(put_back)}" if put_back else ""))
             raise
         verified_after = self._verified_after(incident_id, started)
         restored = [] if keep else self._restore(incident_id, restore_face, scenario)
