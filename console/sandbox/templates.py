@@ -116,6 +116,9 @@ SHADOW_LUA = Path(__file__).with_name("haproxy_shadow.lua")
 FALLBACK_SERVER = "fallback"
 """The backup server's name in every model backend: it answers when no primary server can."""
 
+OBSERVE_ERROR_LIMIT = 4
+"""Errors in a row that take the protected server out at once (HAProxy's ``observe layer7 error-limit``)."""
+
 CHECK_BODY = '{"segment":"eu-ios","features":{"amount":0.1,"velocity":0.2,"account_age":0.3,"hour":0.4}}'
 """The deep health check's prediction: a real one, so a server whose predictions fail is taken out."""
 
@@ -137,12 +140,12 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
     port, the two ways an operator may reach a real HAProxy. The ``protected``
     version's server (the champion at start) is checked with a real prediction (a
     ``/health`` that stays green while predictions fail would flap it in and out) and
-    observed: four errors in a row take it out at once (callers then see four or five
-    failed answers, those in flight included). When no primary with weight is up the
-    backup ``fallback`` server answers, and when it is out too HAProxy answers a fixed
-    default itself. HAProxy cannot change a server's checks at runtime: after a
-    promotion the protection stays with the server it started on until the sandbox
-    restarts.
+    observed: ``OBSERVE_ERROR_LIMIT`` errors in a row take it out at once (callers then
+    see that many failed answers, and at most one more for each other request already
+    in flight). When no primary with weight is up the backup ``fallback`` server
+    answers, and when it is out too HAProxy answers a fixed default itself. HAProxy
+    cannot change a server's checks at runtime: after a promotion the protection stays
+    with the server it started on until the sandbox restarts.
     """
     backend = backend_name(model)
     shadow_map = shadow_map_path(state_dir)
@@ -180,7 +183,7 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         f"backend {backend}",
         "    balance roundrobin",
         # A dead server refuses at once, so retries come within milliseconds: more of them than the errors
-        # that take a server out (4), each free to go elsewhere, and the last ones reach the fallback.
+        # that take a server out (OBSERVE_ERROR_LIMIT), each free to go elsewhere, the last to the fallback.
         "    retry-on conn-failure empty-response junk-response response-timeout",
         "    retries 12",
         "    option redispatch 1",
@@ -202,7 +205,8 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         # out by itself, and the canary's failures are the responder's to see and act on (the drills). A
         # standby (weight 0: the version a rollback of the champion goes back to) is checked, not observed:
         # it takes no traffic, and its check, a real prediction, tells readiness it would answer.
-        guard = (" check inter 1s fastinter 250ms fall 2 rise 2 observe layer7 error-limit 4 on-error mark-down"
+        guard = (" check inter 1s fastinter 250ms fall 2 rise 2 observe layer7"
+                 f" error-limit {OBSERVE_ERROR_LIMIT} on-error mark-down"
                  if version == protected else " check inter 2s fall 2 rise 2" if not weights.get(version) else "")
         lines.append(f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)}{guard}")
     if fallback_port is not None:

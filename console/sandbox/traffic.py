@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 from console.sandbox.features import amount_cents
 from console.sandbox.scenarios import SEGMENTS, ScenarioWatcher, random_features, true_label
 
+WORKERS = 8  # keep-alive connections, each with at most one request in flight
+
 
 def raw_transaction(features: dict[str, float]) -> dict[str, float | int]:
     """The raw transaction behind standardised features: the amount in cents, the other fields as they are."""
@@ -81,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--url", required=True, help="the router's frontend, on loopback")
     parser.add_argument("--rate", type=float, default=60.0, help="requests per second")
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--max-seconds", type=float, default=6 * 3600)
     args = parser.parse_args(argv)
     target = urlsplit(args.url)

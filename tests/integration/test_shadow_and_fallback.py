@@ -15,7 +15,8 @@ from console.adapters.haproxy import HAProxyRouter
 from console.domain.journal import EventKind
 from console.domain.routing import Mirror
 from console.sandbox.scenarios import SHADOW_DISAGREE_SEGMENTS
-from console.sandbox.templates import backend_name, shadow_map_path
+from console.sandbox.templates import OBSERVE_ERROR_LIMIT, backend_name, shadow_map_path
+from console.sandbox.traffic import WORKERS
 from tests.fixtures.servers import run_cli, wait_for
 from tests.integration.conftest import MODEL, START_WEIGHTS
 from tests.integration.test_rollback import events
@@ -163,10 +164,11 @@ def test_the_fallback_serves_when_the_champion_cannot_and_rewind_journals_it(san
              "the fallback to answer")
     # What callers got, as HAProxy answered them (a request retried on the fallback counts as answered).
     failed = router.fallback(MODEL).failed_answers - before.failed_answers
-    # broken-predictions: the answers that take the champion out (4 in a row, and a few in flight). champion-down:
-    # HAProxy retries what the dead server refused; 0 in most runs, 1 in one of four CI runs (a request already
-    # inside the champion when it was killed: neither refused nor answered empty, so not retried).
-    assert failed <= (5 if scenario == "broken-predictions" else 1), failed
+    # broken-predictions: the errors in a row that take the champion out, and at most one more for each other
+    # worker's request already inside it (4 to 6 seen; without the guard, the checks alone let tens through).
+    # champion-down: HAProxy retries what the dead server refused; 0 in most runs, 1 in one of four CI runs (a
+    # request already inside the champion when it was killed: neither refused nor answered empty, so not retried).
+    assert failed <= (OBSERVE_ERROR_LIMIT + WORKERS - 1 if scenario == "broken-predictions" else 1), failed
     doc = fallback_status(sandbox_config, env)
     assert doc["engaged"] is True and "fallback engaged by the router" in doc["journaled"]
     [note] = [e for e in events(env, [EventKind.NOTE]) if e.payload.get("fallback") == "engaged"]
