@@ -14,8 +14,9 @@ scalars, so ``REWIND_METRICS__TIMEOUT_S=2.5`` is a number.
 
 Secrets never live in this file: the Prometheus token or password, webhook URLs
 (``notify.webhooks.NAME.url_env``/``url_file``) and endpoint headers
-(``endpoints.NAME.headers_env``) are named by the environment variable or file
-that holds them, and read only when they are used.
+(``endpoints.NAME.headers_env``) and secret metrics headers (``metrics.headers_env``,
+``metrics.headers_file``) are named by the environment variable or file that holds
+them, and read only when they are used.
 """
 
 from __future__ import annotations
@@ -212,8 +213,78 @@ class MetricConfig(_Section):
         )
 
 
-class MetricsConfig(_Section):
-    """Where Prometheus is and what to ask it."""
+class MetricsHeaders(_Section):
+    """Extra HTTP headers sent with every query, e.g. the tenant of a multi-tenant store (``X-Scope-OrgID``).
+
+    ``headers`` holds values that are not secret and may live in the file; a value that is a secret
+    is named by the environment variable (``headers_env``) or the file (``headers_file``) holding it.
+    """
+
+    headers: dict[str, str] = Field(default_factory=dict, description="header name -> value (not a secret)")
+    headers_env: dict[str, str] = Field(default_factory=dict,
+                                        description="header name -> environment variable holding its value")
+    headers_file: dict[str, str] = Field(default_factory=dict, description="header name -> file holding its value")
+
+    @field_validator("headers", "headers_env", "headers_file", mode="before")
+    @classmethod
+    def _header_spelling(cls, value: object) -> object:
+        # REWIND_METRICS__HEADERS__X-SCOPE-ORGID arrives lower-cased after the file's "X-Scope-OrgID":
+        # header names are case-insensitive, so keep one entry per header, the later (the override).
+        if not isinstance(value, dict):
+            return value
+        kept: dict[object, object] = {}
+        for header, setting in value.items():
+            for existing in [k for k in kept if str(k).lower() == str(header).lower()]:
+                del kept[existing]
+            kept[header] = setting
+        return kept
+
+    @field_validator("headers", "headers_env", "headers_file")
+    @classmethod
+    def _header_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for header, setting in value.items():
+            if not _HEADER_NAME.match(header):
+                raise ValueError(f"{header!r} is not an HTTP header name")
+            if header.lower() in _RESERVED_HEADERS:
+                raise ValueError(f"{header} is set by Rewind itself")
+            if any(ord(c) < 32 or ord(c) == 127 for c in setting):
+                raise ValueError(f"{header}: the setting holds a control character")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_not_secret(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(header.lower() in _SECRET_HEADERS for header in value):
+            raise ValueError("credentials never live in the config: use headers_env or headers_file "
+                             "(or metrics.auth)")
+        return value
+
+    @field_validator("headers_env")
+    @classmethod
+    def _header_env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for header, env in value.items():
+            if not _ENV_NAME.match(env):
+                raise ValueError(f"{header}: {env!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _header_once(self) -> MetricsHeaders:
+        seen: dict[str, str] = {}
+        for setting in ("headers", "headers_env", "headers_file"):
+            for header in getattr(self, setting):
+                if header.lower() in seen:
+                    raise ValueError(f"header {header} is given by both {seen[header.lower()]} and {setting}")
+                seen[header.lower()] = setting
+        return self
+
+    def header_sources(self) -> tuple[SecretSource, ...]:
+        """Where each secret header value is read from (to read it, or to redact it from the journal)."""
+        return (tuple(SecretSource(f"metrics.headers_env.{h}", env, None) for h, env in self.headers_env.items())
+                + tuple(SecretSource(f"metrics.headers_file.{h}", None, f) for h, f in self.headers_file.items()))
+
+
+class MetricsConfig(MetricsHeaders):
+    """Where Prometheus (or a Prometheus-compatible store) is and what to ask it."""
 
     url: str
     auth: MetricsAuth = MetricsAuth()
@@ -237,6 +308,13 @@ class MetricsConfig(_Section):
     @classmethod
     def _window(cls, value: str) -> str:
         return validate_window(value)
+
+    @model_validator(mode="after")
+    def _authorization_once(self) -> MetricsConfig:
+        given = [h for h in (*self.headers_env, *self.headers_file) if h.lower() == "authorization"]
+        if given and (self.auth.bearer_token_env or self.auth.bearer_token_file or self.auth.username):
+            raise ValueError(f"the {given[0]} header and metrics.auth both set the credentials: keep one")
+        return self
 
     @model_validator(mode="after")
     def _names(self) -> MetricsConfig:
@@ -393,6 +471,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 _RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding", "connection",
                                "idempotency-key"})
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
 
 
 def _http_url(value: str | None) -> str | None:
@@ -618,9 +697,11 @@ class Config(_Section):
         return value
 
     def outbound_secrets(self) -> tuple[SecretSource, ...]:
-        """Where every webhook URL and endpoint credential is read from (to read it, or to redact it)."""
+        """Where every webhook URL, endpoint credential and metrics header secret is read from
+        (to read it, or to redact it)."""
         return self.notify.secret_sources() + tuple(
-            s for name, e in self.endpoints.items() for s in e.secret_sources(f"endpoints.{name}"))
+            s for name, e in self.endpoints.items() for s in e.secret_sources(f"endpoints.{name}")
+        ) + self.metrics.header_sources()
 
     def policy(self) -> Policy:
         """Who may do what; with no ``roles`` section everyone may act (a sandbox, one responder)."""
@@ -834,7 +915,8 @@ def load_journal_settings(explicit: str | None = None, environ: dict[str, str] |
 
 
 def _outbound_sources(merged: dict) -> tuple[SecretSource, ...]:
-    """The secret sources of every valid webhook and endpoint (invalid ones are not the journal's business)."""
+    """The secret sources of every valid webhook, endpoint and metrics header (invalid ones are not the
+    journal's business)."""
     found: list[SecretSource] = []
     try:
         found.extend(NotifyConfig.model_validate(merged.get("notify") or {}).secret_sources())
@@ -844,6 +926,13 @@ def _outbound_sources(merged: dict) -> tuple[SecretSource, ...]:
     for name, data in (endpoints.items() if isinstance(endpoints, dict) else ()):
         try:
             found.extend(EndpointConfig.model_validate(data).secret_sources(f"endpoints.{name}"))
+        except ValidationError:
+            pass
+    metrics = merged.get("metrics")
+    if isinstance(metrics, dict):
+        try:
+            found.extend(MetricsHeaders.model_validate(
+                {k: v for k, v in metrics.items() if k in MetricsHeaders.model_fields}).header_sources())
         except ValidationError:
             pass
     return tuple(found)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.mlflow_registry import MlflowRegistry
-from console.adapters.prometheus import PrometheusMetrics, read_secret
+from console.adapters.prometheus import PrometheusMetrics, read_headers, read_secret
 from console.config import Config, JournalConfig, JournalSettings, LoadedConfig
 from console.domain.errors import ConfigError
 from console.services.status import StatusService
@@ -60,7 +60,7 @@ def build_metrics(config: Config) -> PrometheusMetrics:
     basic = (m.auth.username, password or "") if m.auth.username else None
     return PrometheusMetrics(
         m.url, m.window, m.version_label, m.segment_label, m.timeout_s,
-        bearer_token=token, basic_auth=basic,
+        bearer_token=token, basic_auth=basic, headers=read_headers(m.headers, m.headers_env, m.headers_file),
     )
 
 

@@ -51,6 +51,40 @@ def read_secret(env_name: str | None, file_name: str | None, setting: str) -> st
     return None
 
 
+def read_headers(literal: Mapping[str, str], from_env: Mapping[str, str], from_files: Mapping[str, str],
+                 environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The extra headers every query carries: literal values, and secret ones read now from env or files.
+
+    Raises:
+        ConfigError: a named variable is unset, a file unreadable or empty, or a value is not one
+            header line; the message names the setting and the variable or file, never the value.
+    """
+    environ = os.environ if environ is None else environ
+    headers = dict(literal)
+    for header, env_name in from_env.items():
+        value = environ.get(env_name, "").strip()
+        if not value:
+            raise ConfigError(f"metrics.headers_env.{header} names {env_name}, which is not set")
+        headers[header] = value
+    for header, file_name in from_files.items():
+        setting = f"metrics.headers_file.{header}"
+        try:
+            value = Path(file_name).expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{setting}: {file_name} cannot be read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{setting}: {file_name} is not UTF-8 text") from None
+        if not value:
+            raise ConfigError(f"{setting}: {file_name} is empty")
+        headers[header] = value
+    for header, value in headers.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            where = "metrics.headers" if header in literal else (
+                f"metrics.headers_env.{header}" if header in from_env else f"metrics.headers_file.{header}")
+            raise ConfigError(f"{where}: the value holds a line break or control character")
+    return headers
+
+
 class _SampleText(Mapping):
     """The raw sample text of each cell, read from the answer the first time someone asks.
 
@@ -125,7 +159,8 @@ class PrometheusMetrics:
 
     def __init__(self, url: str, window: str, version_label: str = "version", segment_label: str = "segment",
                  timeout_s: float = 5.0, bearer_token: str | None = None,
-                 basic_auth: tuple[str, str] | None = None, max_parallel: int = 6) -> None:
+                 basic_auth: tuple[str, str] | None = None, max_parallel: int = 6,
+                 headers: Mapping[str, str] | None = None) -> None:
         import requests
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
@@ -136,7 +171,11 @@ class PrometheusMetrics:
         self.segment_label = segment_label
         self.timeout_s = timeout_s
         self.max_parallel = max_parallel
-        self._headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else {}
+        # Extra headers (a multi-tenant store's X-Scope-OrgID, say) go with every request, readiness's too.
+        self._headers = dict(headers or {})
+        self._extra_headers = bool(self._headers)
+        if bearer_token:
+            self._headers["Authorization"] = f"Bearer {bearer_token}"
         self._auth = basic_auth
         # One session of our own, configured by prometheus-api-client (auth, TLS, no retries:
         # an incident console reports a dead Prometheus at once rather than after backoffs).
@@ -147,7 +186,7 @@ class PrometheusMetrics:
         settings = self._session.merge_environment_settings(url, {}, None, None, None)
         self._session.proxies.update(settings["proxies"])
         self._session.verify = settings["verify"]
-        if basic_auth is None and not bearer_token:
+        if basic_auth is None and not any(h.lower() == "authorization" for h in self._headers):
             self._auth = requests.utils.get_netrc_auth(url)
         self._session.trust_env = False
         self._prom = PrometheusConnect(
@@ -207,8 +246,9 @@ class PrometheusMetrics:
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise MetricsError(f"{self.describe()}: the exchange failed ({exc.__class__.__name__})") from None
         if response.status_code in (401, 403):
+            settings = "metrics.auth or metrics.headers" if self._extra_headers else "metrics.auth"
             raise MetricsError(
-                f"{self.describe()}: refused the credentials (HTTP {response.status_code}, metrics.auth)")
+                f"{self.describe()}: refused the credentials (HTTP {response.status_code}, {settings})")
         return response.status_code, content
 
     def _answer_data(self, status: int, content: bytes) -> tuple[dict, str | None]:
