@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEBIAN_PACKAGES := haproxy prometheus prometheus-alertmanager postgresql sqlite3 tmux
+# kubectl for the Gateway API router's fake-server tests: Debian's kubernetes-client, unless a kubectl is
+# already installed (another package's /usr/bin/kubectl would make dpkg refuse to overwrite it).
+DEBIAN_PACKAGES += $(if $(shell command -v kubectl),,kubernetes-client)
 
 .PHONY: help install system-packages demo test test-unit test-integration bench bench-judge lint clean
 

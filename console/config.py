@@ -63,13 +63,45 @@ class RegistryConfig(_Section):
     max_retries: int = Field(1, ge=0, le=10)
 
 
+class GatewayApiConfig(_Section):
+    """How to reach the Kubernetes API for ``router.kind: gateway-api`` (HTTPRoute backend weights).
+
+    Either a kubeconfig file (and context), or the server URL with a bearer token from an environment
+    variable or a file and the cluster's CA file. The token is read at each request, never stored.
+    """
+
+    kubeconfig: str | None = Field(None, description="a kubeconfig file; its current context unless `context`")
+    context: str | None = None
+    server: str | None = Field(None, description="https://host:port of the API server")
+    token_env: str | None = None
+    token_file: str | None = Field(None, description="e.g. /var/run/secrets/kubernetes.io/serviceaccount/token")
+    ca_file: str | None = None
+    namespace: str = Field("default", description="the namespace of routes named without one in router.backends")
+    readback_timeout_s: float = Field(30.0, gt=0, description="how long a write waits for the controller to "
+                                                             "accept the new generation")
+    served_query: str = Field(description="PromQL ($model): each (version, segment)'s cumulative requests; "
+                                          "rollbacks are verified from it, never from the route's spec")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GatewayApiConfig:
+        if bool(self.kubeconfig) == bool(self.server):
+            raise ValueError("give either kubeconfig or server (with token_env or token_file, and ca_file)")
+        if self.token_env and self.token_file:
+            raise ValueError("give token_env or token_file, not both")
+        if "$model" not in self.served_query:
+            raise ValueError("served_query must select the model with $model")
+        return self
+
+
 class RouterConfig(_Section):
     """Which traffic router, how to reach its runtime API, and how models map onto it."""
 
-    kind: Literal["haproxy"] = "haproxy"
-    socket: str = Field(description="admin socket: a unix socket path, or host:port")
-    backends: dict[str, str] = Field(description="model name -> backend name")
-    server_template: str = "v{version}"
+    kind: Literal["haproxy", "gateway-api"] = "haproxy"
+    socket: str | None = Field(None, description="haproxy: admin socket, a unix socket path or host:port")
+    backends: dict[str, str] = Field(description="model name -> backend name (gateway-api: namespace/HTTPRoute)")
+    server_template: str = Field("v{version}", description="a version's server (gateway-api: backendRef name; "
+                                                           "{model} allowed)")
+    gateway_api: GatewayApiConfig | None = None
     timeout_s: float = Field(2.0, gt=0)
     shadow_map: str | None = Field(None, description="the runtime map file of shadow mirrors, as HAProxy names it")
     static_default: bool = Field(False, description="the backends answer a fixed default when no server can")
@@ -79,6 +111,15 @@ class RouterConfig(_Section):
     def _template(cls, value: str) -> str:
         ServerNaming(value)
         return value
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> RouterConfig:
+        if self.kind == "haproxy" and not self.socket:
+            raise ValueError("socket is required for kind haproxy")
+        if self.kind == "gateway-api" and self.gateway_api is None:
+            raise ValueError("gateway_api (the Kubernetes API's address and credentials) is required for kind "
+                             "gateway-api")
+        return self
 
 
 class MetricsAuth(_Section):

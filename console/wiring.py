@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.mlflow_registry import MlflowRegistry
 from console.adapters.prometheus import PrometheusMetrics, read_headers, read_secret
+from console.adapters.protocols import Router
 from console.config import Config, JournalConfig, JournalSettings, LoadedConfig
 from console.domain.errors import ConfigError
 from console.services.status import StatusService
@@ -46,10 +47,22 @@ def build_registry(config: Config) -> MlflowRegistry:
     return MlflowRegistry(r.tracking_uri, r.registry_uri, timeout_s=r.timeout_s, max_retries=r.max_retries)
 
 
-def build_router(config: Config) -> HAProxyRouter:
-    """The traffic router the config names."""
+def build_router(config: Config, metrics: PrometheusMetrics | None = None) -> Router:
+    """The traffic router the config names (``router.kind``).
+
+    A Gateway API route counts no requests: its adapter counts them with ``router.gateway_api.served_query``
+    on ``metrics`` (built from the config when not given), so rollbacks are verified from the metrics.
+    """
     r = config.router
-    return HAProxyRouter(r.socket, r.backends, r.server_template, r.timeout_s, r.shadow_map, r.static_default)
+    if r.kind == "gateway-api" and r.gateway_api is not None:
+        from console.adapters.k8s_gateway import GatewayRouter, explicit_access, kubeconfig_access
+
+        g = r.gateway_api
+        access = (kubeconfig_access(g.kubeconfig, g.context) if g.kubeconfig
+                  else explicit_access(g.server or "", g.token_env, g.token_file, g.ca_file))
+        return GatewayRouter(access, r.backends, g.namespace, r.server_template, r.timeout_s, g.readback_timeout_s,
+                             counters=metrics or build_metrics(config), served_query=g.served_query)
+    return HAProxyRouter(r.socket or "", r.backends, r.server_template, r.timeout_s, r.shadow_map, r.static_default)
 
 
 def build_metrics(config: Config) -> PrometheusMetrics:
@@ -69,7 +82,7 @@ def build_status_service(config: Config) -> StatusService:
     metrics = build_metrics(config)
     return StatusService(
         build_registry(config),
-        build_router(config),
+        build_router(config, metrics),
         metrics,
         config.metrics.specs(),
         config.metrics.traffic_metric,
@@ -250,7 +263,7 @@ def build_rollback_service(loaded: LoadedConfig, environ: Mapping[str, str] | No
     registry, metrics = build_registry(config), build_metrics(config)
     return RollbackService(
         registry,
-        build_router(config),
+        build_router(config, metrics),
         metrics,
         journal,
         SqlActionLock(records),
@@ -426,7 +439,7 @@ class ConsoleBackend:
             if self._live is None:
                 config = self.config
                 metrics = build_metrics(config)
-                self._live = LiveStatus(build_registry(config), build_router(config), metrics,
+                self._live = LiveStatus(build_registry(config), build_router(config, metrics), metrics,
                                         config.metrics.specs(), config.metrics.traffic_metric,
                                         config.metrics.stable_alias,
                                         features=build_feature_evidence(config, metrics))

@@ -883,16 +883,34 @@ class RollbackService:
             return self._verify_servers(incident_id, plan)
         if plan.moves_mirror and not plan.moved_versions:
             return self._verify_mirror(incident_id, plan)
-        served_before = self.router.served(plan.model)
+        # Who was served is counted by the router (HAProxy's counters) or from the per-version metrics (a
+        # Gateway API route counts nothing): never taken from the weights, which may say 0 while traffic flows.
+        uncounted = None
+        try:
+            served_before = self.router.served(plan.model)
+        except RewindError as exc:
+            served_before, uncounted = {}, str(exc)
         passed, evidence = self._watch(plan, self.settings.verify_window_s, self.verify_metrics, until_pass=True)
-        served_after = self.router.served(plan.model)
+        try:
+            served_after = self.router.served(plan.model)
+        except RewindError as exc:
+            served_after, uncounted = {}, str(exc)
+        if uncounted is None and plan.leave not in served_after:
+            uncounted = f"no request count for v{plan.leave}"
         delta = {v: served_after.get(v, 0) - served_before.get(v, 0) for v in served_after}
         total = sum(delta.values())
         share = delta.get(plan.leave, 0) / total if total else 0.0
-        drained = share < DRAINED_SHARE if plan.weights_after.get(plan.leave, 0) == 0 else True
+        must_drain = plan.weights_after.get(plan.leave, 0) == 0
+        if uncounted is None and total == 0 and getattr(self.router, "counts_from_metrics", False):
+            # Metrics lag the traffic by a scrape or more: no request counted proves nothing about a drain.
+            uncounted = (f"no request was counted in {self.settings.verify_window_s:g}s (do the metrics lag more "
+                         "than rollback.verify_window_s?)")
+        drained = (uncounted is None and share < DRAINED_SHARE) if must_drain else True
         weights, aliases = self._state(plan.model)
         evidence.update(weights=weights, aliases=aliases, served_during_window=delta,
                         leave_share=round(share, 4), drained=drained)
+        if uncounted is not None:
+            evidence["uncounted"] = uncounted
         passed = passed and drained
         kind = EventKind.ACTION_VERIFIED if passed else EventKind.ACTION_NOT_VERIFIED
         self.journal.record(incident_id, kind, {
@@ -903,6 +921,10 @@ class RollbackService:
             "evidence": evidence,
         })
         traffic = f"v{plan.leave} got {share:.1%} of {total} requests in {self.settings.verify_window_s:g}s"
+        if must_drain and uncounted is not None:
+            traffic = f"v{plan.leave}'s requests could not be counted, so its drain is unproven: {uncounted}"
+        elif not drained:
+            traffic += f" although the router reads weight {weights.get(plan.leave)} for it"
         if passed:
             message = f"verified: {traffic}; v{plan.target} passes {', '.join(self.verify_metrics)}"
         else:
