@@ -55,12 +55,40 @@ class _Section(BaseModel):
 
 
 class RegistryConfig(_Section):
-    """Where the MLflow Model Registry is."""
+    """Where the model registry is: MLflow (the default), or GTO's git tags (``kind: gto``)."""
 
-    tracking_uri: str = Field(description="sqlite:///path/to/mlflow.db or http(s)://mlflow-server")
+    kind: Literal["mlflow", "gto"] = "mlflow"
+    tracking_uri: str = Field("", description="mlflow: sqlite:///path/to/mlflow.db or http(s)://mlflow-server")
     registry_uri: str | None = None
     timeout_s: float = Field(10.0, gt=0)
     max_retries: int = Field(1, ge=0, le=10)
+    repo: str | None = Field(None, description="gto: the local git repository holding the GTO tags")
+    stages: dict[str, str] = Field(default_factory=dict, description="gto: alias -> GTO stage (else the same name)")
+    push: bool = Field(False, description="gto: push every tag Rewind creates to origin")
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for alias, stage in value.items():
+            if not _GTO_NAME.match(stage):
+                raise ValueError(f"{alias}: {stage!r} is not a GTO stage name (letters, digits, -, _, /)")
+        doubled = sorted({s for s in value.values() if list(value.values()).count(s) > 1})
+        if doubled:
+            raise ValueError(f"stage {doubled[0]!r} is given to more than one alias")
+        return value
+
+    @model_validator(mode="after")
+    def _kind_settings(self) -> RegistryConfig:
+        if self.kind == "mlflow" and not self.tracking_uri:
+            raise ValueError("tracking_uri is required (registry.kind is mlflow)")
+        if self.kind == "gto" and not self.repo:
+            raise ValueError("repo is required: the git repository of the GTO tags (registry.kind is gto)")
+        if self.kind != "gto" and (self.repo or self.stages or self.push):
+            raise ValueError("repo, stages and push are GTO settings: set registry.kind: gto")
+        return self
+
+
+_GTO_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?$")
 
 
 class GatewayApiConfig(_Section):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.mlflow_registry import MlflowRegistry
 from console.adapters.prometheus import PrometheusMetrics, read_headers, read_secret
-from console.adapters.protocols import Router
+from console.adapters.protocols import Registry, Router
 from console.config import Config, JournalConfig, JournalSettings, LoadedConfig
 from console.domain.errors import ConfigError
 from console.services.status import StatusService
@@ -41,9 +41,13 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
     from console.services.shadow_gate import ShadowGate
 
 
-def build_registry(config: Config) -> MlflowRegistry:
+def build_registry(config: Config) -> Registry:
     """The model registry the config names."""
     r = config.registry
+    if r.kind == "gto":  # DVC's GTO: versions and stages are git tags (gto is imported on first use)
+        from console.adapters.gto_registry import GtoRegistry
+
+        return GtoRegistry(r.repo or "", r.stages, push=r.push)
     return MlflowRegistry(r.tracking_uri, r.registry_uri, timeout_s=r.timeout_s, max_retries=r.max_retries)
 
 
@@ -146,7 +150,7 @@ def feature_catalog_of(rollback: RollbackService, loaded: LoadedConfig) -> Featu
                           journal=rollback.journal)
 
 
-def build_feature_actions(loaded: LoadedConfig, registry: MlflowRegistry, metrics: PrometheusMetrics
+def build_feature_actions(loaded: LoadedConfig, registry: Registry, metrics: PrometheusMetrics
                           ) -> FeatureActions:
     """The feature side of the action procedure over the given registry and metrics."""
     from console.services.features import FeatureActions

@@ -6,8 +6,12 @@ an ``mlflow server`` URL; version ids come back as ``int`` from one and ``str``
 from the other and are normalised to strings here.
 
 MLflow keeps no alias history and has no compare-and-set: :meth:`set_alias`
-reads the alias, refuses when it moved, writes, and reads back. The window
+reads the alias, refuses when it moved, writes, and reads back
+(:mod:`console.adapters.registry_cas`, shared with the REST adapter). The window
 between the read and the write is closed by the caller's lock (rollback plans).
+An ``http(s)://`` registry is read and written through
+:mod:`console.adapters.mlflow_rest` instead; this client stays for sqlite and
+file stores and for loading a version's artifacts.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from console.domain.errors import ConflictError, NotFoundError, RegistryError
-from console.domain.versions import AliasMap, ModelVersion, normalise_version, shown_version
+from console.adapters.registry_cas import UnconditionalWrites
+from console.domain.errors import NotFoundError, RegistryError
+from console.domain.versions import AliasMap, ModelVersion, normalise_version
 
 
 def redact_url(url: str) -> str:
@@ -44,7 +49,7 @@ def _quote_name(model: str) -> str:
     raise NotFoundError(f"model name {model!r} mixes both kinds of quote and cannot be searched")
 
 
-class MlflowRegistry:
+class MlflowRegistry(UnconditionalWrites):
     """A :class:`~console.adapters.protocols.Registry` on MLflow."""
 
     def __init__(self, tracking_uri: str, registry_uri: str | None = None,
@@ -226,54 +231,16 @@ class MlflowRegistry:
         except Exception as exc:  # noqa: BLE001 - _call names what it is, or lets it through
             return self._call(f"read alias {alias!r}", model, _raise, exc)
 
-    def set_alias(self, model: str, alias: str, version: str, expected: str | None,
-                  checked: bool = False) -> str | None:
-        """Point ``alias`` at ``version`` if it still points at ``expected`` (``None``: unset).
+    def _write_alias(self, model: str, alias: str, version: str) -> None:
+        self._call(f"set alias {alias!r}", model, self._alias_writer().set_registered_model_alias,
+                   model, alias, version)
 
-        With ``checked``, the caller has just compared ``expected`` with a read
-        made under its action lock, and the alias is not read again before the write.
-
-        Returns:
-            The alias's version as read back after the write.
-
-        Raises:
-            ConflictError: the alias moved since the caller read it.
-            NotFoundError: the model or version does not exist.
-        """
-        version = normalise_version(version)
-        current = expected if checked else self.get_alias(model, alias)
-        if current != expected and current != version:
-            raise ConflictError(
-                f"{self.describe()}: alias {alias!r} of {model!r} points at "
-                f"{shown_version(current)}, expected {shown_version(expected)}"
-            )
-        if current != version:
-            self._call(f"set alias {alias!r}", model, self._alias_writer().set_registered_model_alias,
-                       model, alias, version)
-        after = self.get_alias(model, alias)
-        if after != version:
-            raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} at {shown_version(after)}, "
-                                f"not v{version}")
-        return after
-
-    def delete_alias(self, model: str, alias: str, expected: str | None, checked: bool = False) -> str | None:
-        """Remove ``alias`` if it still points at ``expected``; returns the read-back (``None``).
-
-        ``checked`` as for :meth:`set_alias`.
-        """
-        current = expected if checked else self.get_alias(model, alias)
-        if current is None:
-            return None
-        if current != expected:
-            raise ConflictError(
-                f"{self.describe()}: alias {alias!r} of {model!r} points at {shown_version(current)}, "
-                f"expected {shown_version(expected)}"
-            )
+    def _remove_alias(self, model: str, alias: str) -> None:
         self._call(f"delete alias {alias!r}", model, self._alias_writer().delete_registered_model_alias, model, alias)
-        after = self.get_alias(model, alias)
-        if after is not None:
-            raise RegistryError(f"{self.describe()}: read-back shows alias {alias!r} still at v{after}")
-        return after
+
+    def _remove_version_tag(self, model: str, version: str, key: str) -> None:
+        self._call(f"untag version {version}", model, self.client.delete_model_version_tag,
+                   model, normalise_version(version), key)
 
     def set_version_tag(self, model: str, version: str, key: str, value: str) -> None:
         """Write one tag on one version (MLflow keeps no alias history; tags record it)."""
@@ -288,33 +255,6 @@ class MlflowRegistry:
                            model, normalise_version(version))
         value = (found.tags or {}).get(key)
         return None if value is None else str(value)
-
-    def swap_version_tag(self, model: str, version: str, key: str, value: str | None,
-                         expected: str | None) -> str | None:
-        """Set (or with ``value`` ``None`` delete) a tag if it still is ``expected``; the value read back.
-
-        MLflow has no compare-and-set: the tag is read, compared and written under the
-        caller's action lock, then read back.
-
-        Raises:
-            ConflictError: the tag is neither ``expected`` nor already ``value``.
-            RegistryError: the read-back shows another value.
-        """
-        current = self.get_version_tag(model, version, key)
-        if current != expected and current != value:
-            raise ConflictError(f"{self.describe()}: tag {key!r} of {model!r} v{version} is "
-                                f"{current or 'unset'}, expected {expected or 'unset'}")
-        if current != value:
-            if value is None:
-                self._call(f"untag version {version}", model, self.client.delete_model_version_tag,
-                           model, normalise_version(version), key)
-            else:
-                self.set_version_tag(model, version, key, value)
-        after = self.get_version_tag(model, version, key)
-        if after != value:
-            raise RegistryError(f"{self.describe()}: read-back shows tag {key!r} of v{version} as "
-                                f"{after or 'unset'}, not {value or 'unset'}")
-        return after
 
     def tagged_versions(self, key: str, value: str) -> list[tuple[str, str]]:
         """Every (model, version) whose tag ``key`` is ``value``, across the registry's models."""

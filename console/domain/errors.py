@@ -33,6 +33,10 @@ class RegistryError(ExternalSystemError):
     """The model registry failed, or refused a request."""
 
 
+class RegistryUnsupported(RegistryError):
+    """The configured registry cannot do this at all (GTO has no version tags): a limit, not a failure."""
+
+
 class RouterError(ExternalSystemError):
     """The traffic router failed, or refused a request."""
 
