@@ -1,12 +1,13 @@
 # Rewind — the two set-up commands are `make demo` and `make test`.
 # Both install what they need: a virtualenv in .venv, and the Debian packages
-# haproxy, prometheus, prometheus-alertmanager, postgresql, sqlite3 and tmux (with apt-get when missing and run as root).
+# haproxy, prometheus, prometheus-alertmanager, postgresql, sqlite3, tmux and victoria-metrics (with apt-get when
+# missing and run as root).
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEBIAN_PACKAGES := haproxy prometheus prometheus-alertmanager postgresql sqlite3 tmux
+DEBIAN_PACKAGES := haproxy prometheus prometheus-alertmanager postgresql sqlite3 tmux victoria-metrics
 # kubectl for the Gateway API router's fake-server tests: Debian's kubernetes-client, unless a kubectl is
 # already installed (another package's /usr/bin/kubectl would make dpkg refuse to overwrite it).
 DEBIAN_PACKAGES += $(if $(shell command -v kubectl),,kubernetes-client)

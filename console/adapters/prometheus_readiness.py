@@ -80,6 +80,17 @@ class PrometheusReadiness:
         return rules
 
     def alertmanagers(self) -> list[str]:
-        """The Alertmanagers Prometheus sends its alerts to now (their API URLs)."""
-        data = self._data("alertmanagers", {}, "where it sends alerts")
+        """The Alertmanagers Prometheus sends its alerts to now (their API URLs).
+
+        Raises:
+            MetricsError: unreachable, or a store that does not serve the endpoint (VictoriaMetrics sends
+                no alerts itself: vmalert does, and its notifiers are not on this API), said so.
+        """
+        status, content = self.metrics._get("alertmanagers", {})
+        if status in (400, 404) and not content.lstrip().startswith(b"{"):
+            raise MetricsError(f"{self.describe()}: does not serve /api/v1/alertmanagers, so where it sends "
+                               "alerts cannot be read (VictoriaMetrics: vmalert sends them)")
+        data, error = self.metrics._answer_data(status, content)
+        if error is not None:
+            raise MetricsError(f"{self.describe()}: {error} (where it sends alerts)")
         return [str(a.get("url", "")) for a in data.get("activeAlertmanagers") or []]

@@ -93,9 +93,12 @@ class _Recorder(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         type(self).seen.append({k.lower(): v for k, v in self.headers.items()})
         body = b'{"status":"success","data":{"resultType":"vector","result":[]}}'
+        status = self.status
         if self.path.startswith("/api/v1/rules"):
             body = b'{"status":"success","data":{"groups":[]}}'
-        self.send_response(self.status)
+        if self.path.startswith("/api/v1/alertmanagers"):  # as VictoriaMetrics answers it
+            body, status = b'unsupported path requested: "/api/v1/alertmanagers"\n', 400
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -145,5 +148,14 @@ def test_a_refusal_names_the_headers_too(recorder):
     try:
         with pytest.raises(MetricsError, match=r"credentials \(HTTP 401, metrics.auth or metrics.headers\)"):
             metrics.evaluate((spec,), "m")
+    finally:
+        metrics.close()
+
+
+def test_a_store_without_the_alertmanagers_endpoint_is_said_so(recorder):
+    metrics = PrometheusMetrics(recorder, "1m")
+    try:
+        with pytest.raises(MetricsError, match=r"does not serve /api/v1/alertmanagers.*vmalert sends them"):
+            PrometheusReadiness(metrics).alertmanagers()
     finally:
         metrics.close()
