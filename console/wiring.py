@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from console.adapters.haproxy import HAProxyRouter
-from console.adapters.mlflow_registry import MlflowRegistry
 from console.adapters.prometheus import PrometheusMetrics, read_headers, read_secret
 from console.adapters.protocols import Registry, Router
 from console.config import Config, JournalConfig, JournalSettings, LoadedConfig
@@ -42,12 +41,24 @@ if TYPE_CHECKING:  # the journal's modules (and SQLAlchemy) load only when a jou
 
 
 def build_registry(config: Config) -> Registry:
-    """The model registry the config names."""
+    """The model registry the config names.
+
+    An MLflow server (``http(s)://``) is read and written over its REST API with httpx; any
+    other store (``sqlite:///``, files, a database) through the MLflow client. Either way
+    MLflow itself is imported only when the client adapter first needs it, so ``rewind status``
+    against a server never imports it.
+    """
     r = config.registry
     if r.kind == "gto":  # DVC's GTO: versions and stages are git tags (gto is imported on first use)
         from console.adapters.gto_registry import GtoRegistry
 
         return GtoRegistry(r.repo or "", r.stages, push=r.push)
+    from console.adapters.mlflow_rest import MlflowRestRegistry, is_rest_uri
+
+    if is_rest_uri(r.registry_uri or r.tracking_uri):
+        return MlflowRestRegistry(r.tracking_uri, r.registry_uri, timeout_s=r.timeout_s, max_retries=r.max_retries)
+    from console.adapters.mlflow_registry import MlflowRegistry
+
     return MlflowRegistry(r.tracking_uri, r.registry_uri, timeout_s=r.timeout_s, max_retries=r.max_retries)
 
 
