@@ -17,6 +17,9 @@ from collections.abc import Callable, Sequence
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+DISTRIBUTION = "rewind-console"
+"""The package's name in its metadata (pyproject.toml's ``project.name``): ``--version`` reads it."""
+
 
 def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
     # On subcommands the defaults are suppressed so they do not undo a value given before the subcommand.
@@ -53,6 +56,29 @@ def action_options(p: argparse.ArgumentParser, default_incident: str) -> None:
     p.add_argument("--json", action="store_true", help="print the plan and outcomes as JSON")
 
 
+class _PrintVersion(argparse.Action):
+    """``--version``: the installed package's version, where it runs from, and the Python running it.
+
+    The version comes from the package metadata, read only when asked (``rewind`` itself never pays for it).
+    """
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+        from pathlib import Path
+
+        try:
+            number = version(DISTRIBUTION)
+        except PackageNotFoundError:
+            number = "(not installed: run from a source tree)"
+        where = Path(__file__).resolve().parent
+        print(f"rewind {number} from {where} (Python {sys.version.split()[0]})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every ``rewind`` command."""
     parser = argparse.ArgumentParser(
@@ -60,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Rewind: the incident console for ML model rollbacks.",
     )
     _common(parser, top=True)
+    parser.add_argument("--version", action=_PrintVersion, help="print the version and where it runs from, then exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help_text: str, handler: str) -> argparse.ArgumentParser:

@@ -44,7 +44,7 @@ from console.domain.metrics import (
     window_seconds,
 )
 from console.domain.routing import ServerNaming
-from console.paths import default_sandbox_dir, user_config_file, user_state_dir
+from console.paths import default_sandbox_dir, shipped_dir, user_config_file, user_state_dir
 
 ENV_PREFIX = "REWIND_"
 CONFIG_ENV = "REWIND_CONFIG"
@@ -678,8 +678,8 @@ class EndpointConfig(_UrlSource):
 
 
 def default_playbook_dirs() -> list[Path]:
-    """The repository's ``playbooks/`` directory, then ``$XDG_CONFIG_HOME/rewind/playbooks``."""
-    return [Path(__file__).resolve().parents[1] / "playbooks", user_config_file().parent / "playbooks"]
+    """The shipped playbooks (``shipped_dir``), then ``$XDG_CONFIG_HOME/rewind/playbooks``."""
+    return [shipped_dir("playbooks"), user_config_file().parent / "playbooks"]
 
 
 class PlaybooksConfig(_Section):

@@ -24,3 +24,21 @@ def default_sandbox_dir() -> Path:
     """The sandbox's state directory when ``--dir`` is not given (``REWIND_SANDBOX_DIR`` overrides)."""
     override = os.environ.get("REWIND_SANDBOX_DIR")
     return Path(override).expanduser() if override else user_state_dir() / "sandbox"
+
+
+def shipped_dir(name: str) -> Path:
+    """The shipped ``themes`` or ``playbooks`` directory, in an installed wheel or in a checkout.
+
+    The repository's top-level ``themes/`` and ``playbooks/`` are their only source; the wheel carries them as
+    ``console/shipped/<name>`` (setup.py maps them there). An installed package has that copy; a checkout
+    (editable install, ``python -m console``) has none and reads the top-level directory itself.
+
+    Args:
+        name: ``"themes"`` or ``"playbooks"``.
+
+    Returns:
+        The directory (it may be missing when neither exists).
+    """
+    package = Path(__file__).resolve().parent
+    installed = package / "shipped" / name
+    return installed if installed.is_dir() else package.parent / name

@@ -24,6 +24,8 @@ from textual.color import Color, ColorParseError
 from textual.design import ColorSystem
 from textual.theme import Theme
 
+from console.paths import shipped_dir
+
 APP_VARIABLES: tuple[str, ...] = ("breach", "suspect", "pass", "no-data", "low-traffic", "info", "selected")
 """The app's own theme variables: verdict colours, plus ``selected`` for the cursor cell's background."""
 
@@ -33,8 +35,9 @@ FALLBACK_THEME = "textual-dark"
 
 THEME_ENV = "REWIND_THEME"
 THEMES_DIR_ENV = "REWIND_THEMES_DIR"
-THEMES_DIR = Path(__file__).resolve().parents[2] / "themes"
-"""The repository's ``themes/`` directory; ``themes_dir()`` applies the ``REWIND_THEMES_DIR`` override."""
+THEMES_DIR = shipped_dir("themes")
+"""The shipped themes (the installed package's copy, else the checkout's ``themes/``); ``themes_dir()`` applies
+the ``REWIND_THEMES_DIR`` override."""
 
 _BASE_COLOURS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel", "boost",
                  "warning", "error", "success")
