@@ -50,17 +50,18 @@ demo: REQUIRE_SYSTEM_PACKAGES = 1
 demo: system-packages $(STAMP)
 	$(BIN)/rewind demo
 
-# The unit and console tests use fakes only: they run on two workers. The integration tests share real
-# servers and a real-time sandbox, so they run in order, in one process, after them.
+# The unit and console tests use fakes only: they run on two workers. Then the integration tests, on two
+# workers too: those on a sandbox (real time, shared) in order on one, the others beside them.
+INTEGRATION = $(BIN)/python -m pytest -n 2 --dist loadgroup tests/integration
 test: system-packages $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 tests/unit tests/tui
-	$(BIN)/python -m pytest tests/integration
+	$(INTEGRATION)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 test-integration: system-packages $(STAMP)
-	$(BIN)/python -m pytest tests/integration
+	$(INTEGRATION)
 
 lint: $(STAMP)
 	$(BIN)/ruff check console tests

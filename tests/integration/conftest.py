@@ -12,10 +12,24 @@ START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
 START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 
 
+# Tests that start a whole sandbox of their own: real-time and CPU-heavy, like the shared sandbox's.
+OWN_SANDBOX = {"test_console_e2e.py", "test_sandbox_lifecycle.py"}
+
+
 def pytest_collection_modifyitems(items):
+    """Mark every test here ``integration``; under xdist, keep the real-time ones on one worker, in order.
+
+    The shared sandbox's tests (and those that start a sandbox of their own) run one after another in one
+    process, as they always did: they share a sandbox and judge live traffic against real time. The other
+    tests (journal, registry, router, metrics and notify servers of their own) run beside them on the
+    second worker (``make test``: ``pytest -n 2 --dist loadgroup``).
+    """
     for item in items:
-        if "tests/integration" in str(item.fspath):
-            item.add_marker(pytest.mark.integration)
+        if "tests/integration" not in str(item.fspath):
+            continue
+        item.add_marker(pytest.mark.integration)
+        if "sandbox" in getattr(item, "fixturenames", ()) or item.fspath.basename in OWN_SANDBOX:
+            item.add_marker(pytest.mark.xdist_group("sandbox"))
 
 
 @pytest.fixture
