@@ -16,6 +16,7 @@ START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 OWN_SANDBOX = {"test_console_e2e.py", "test_sandbox_lifecycle.py"}
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist names the groups (its hook has no order of its own)
 def pytest_collection_modifyitems(items):
     """Mark every test here ``integration``; under xdist, keep the real-time ones on one worker, in order.
 
