@@ -10,7 +10,8 @@
   running sandbox whose registry is served by ``mlflow server`` (read over its REST API), with
   HAProxy and Prometheus as the sandbox runs them; the median of 7 after one warm-up run, with
   the minimum and the load average; with a bytecode cache, as an install has one.
-  ``status_rss_mb``: that process's peak RSS (``wait4``'s ``ru_maxrss``), median.
+  ``status_rss_mb``: that process's peak RSS (``wait4``'s ``ru_maxrss``, started from a small
+  launcher so that the benchmark's own size is not counted), median.
 - ``status_sqlite_wall_ms``: the same with the sandbox's own ``sqlite:///`` registry (MLflow client).
 - ``cli_import_ms``: time to import ``console.cli`` in a fresh interpreter (median of 7).
 """
@@ -82,19 +83,32 @@ def _cli_import_ms() -> float:
     return statistics.median(runs)
 
 
+# Starts the command from a small process and reports its wall time, peak RSS and CPU time. A child's
+# ru_maxrss starts at its parent's RSS (fork copies the counters, and exec keeps the high-water mark),
+# so a child of this benchmark process would report at least the benchmark's own size.
+_LAUNCHER = """
+import os, sys, time
+started = time.perf_counter()
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = (time.perf_counter() - started) * 1000
+with open(sys.argv[1], "w") as report:
+    cpu = (usage.ru_utime + usage.ru_stime) * 1000
+    report.write(f"{wall} {usage.ru_maxrss} {cpu} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def _run_status(config: Path, env: dict[str, str]) -> tuple[float, float, float]:
     """One whole ``rewind status --json`` process: its wall time (ms), peak RSS (MB) and CPU time (ms)."""
-    with tempfile.TemporaryFile() as out:
-        started = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "console", "status", "--json", "--config", str(config)],
-                                   stdout=out, stderr=subprocess.STDOUT, env=env)
-        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage, not every child's maximum
-        wall = (time.perf_counter() - started) * 1000
-        process.returncode = os.waitstatus_to_exitcode(status)
-        if process.returncode != 0:
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as report:
+        subprocess.run([sys.executable, "-S", "-c", _LAUNCHER, report.name,
+                        sys.executable, "-m", "console", "status", "--json", "--config", str(config)],
+                       stdout=out, stderr=subprocess.STDOUT, env=env, check=True)
+        wall, rss_kb, cpu, code = report.read().split()
+        if int(code) != 0:
             out.seek(0)
             raise RuntimeError(f"rewind status failed: {out.read().decode()[-500:]}")
-    return wall, usage.ru_maxrss / 1024, (usage.ru_utime + usage.ru_stime) * 1000  # ru_maxrss is in kB
+    return float(wall), int(rss_kb) / 1024, float(cpu)  # Linux reports ru_maxrss in kilobytes
 
 
 def _status_runs(config: Path, cache: Path, runs: int = 7) -> tuple[list[float], list[float], list[float]]:
