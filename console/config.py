@@ -361,6 +361,8 @@ class MetricsConfig(MetricsHeaders):
     timeout_s: float = Field(5.0, gt=0)
     version_label: str = "version"
     segment_label: str = "segment"
+    model_label: str = Field("model", description="the label that names the model in the catalogue's series "
+                                                  "(a fleet refresh groups by it)")
     stable_alias: str = "champion"
     traffic_metric: str | None = None
     judge: JudgeConfig = JudgeConfig()
@@ -396,6 +398,9 @@ class MetricsConfig(MetricsHeaders):
         if self.version_label == self.segment_label:
             raise ValueError(f"version_label and segment_label are both {self.version_label!r}: "
                              "a cell needs two labels")
+        if self.model_label in (self.version_label, self.segment_label):
+            raise ValueError(f"model_label is {self.model_label!r}, as version_label or segment_label: "
+                             "a fleet's series need three labels")
         return self
 
     def specs(self) -> tuple[MetricSpec, ...]:

@@ -89,6 +89,7 @@ def build_metrics(config: Config) -> PrometheusMetrics:
     return PrometheusMetrics(
         m.url, m.window, m.version_label, m.segment_label, m.timeout_s,
         bearer_token=token, basic_auth=basic, headers=read_headers(m.headers, m.headers_env, m.headers_file),
+        model_label=m.model_label,
     )
 
 

@@ -11,7 +11,7 @@ import math
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,7 @@ class PrometheusMetrics:
     def __init__(self, url: str, window: str, version_label: str = "version", segment_label: str = "segment",
                  timeout_s: float = 5.0, bearer_token: str | None = None,
                  basic_auth: tuple[str, str] | None = None, max_parallel: int = 6,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None, model_label: str = "model") -> None:
         import requests
         from prometheus_api_client import PrometheusConnect
         from urllib3.util.retry import Retry
@@ -169,6 +169,7 @@ class PrometheusMetrics:
         self.window = window
         self.version_label = version_label
         self.segment_label = segment_label
+        self.model_label = model_label
         self.timeout_s = timeout_s
         self.max_parallel = max_parallel
         # Extra headers (a multi-tenant store's X-Scope-OrgID, say) go with every request, readiness's too.
@@ -401,16 +402,245 @@ class PrometheusMetrics:
         """
         at = time.time() if at is None else at
         queries = [(spec, refresh_query(spec, model, self.window)) for spec in specs]
-        if len(queries) <= 1 or self.max_parallel <= 1:
-            answers = [self._send(spec, promql, at) for spec, promql in queries]
-        else:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="promql")
-            futures = [self._pool.submit(self._send, spec, promql, at) for spec, promql in queries]
-            answers = [future.result() for future in futures]
+        answers = self._send_all(queries, at)
         return {
             spec.name: self._decode_refresh(spec, promql, at, status, content)
             for (spec, promql), (status, content) in zip(queries, answers, strict=True)
+        }
+
+    def _send_all(self, queries: list[tuple[MetricSpec, str]], at: float) -> list[tuple[int, bytes]]:
+        """Send a refresh's queries side by side; the answers in the same order."""
+        if len(queries) <= 1 or self.max_parallel <= 1:
+            return [self._send(spec, promql, at) for spec, promql in queries]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="promql")
+        futures = [self._pool.submit(self._send, spec, promql, at) for spec, promql in queries]
+        return [future.result() for future in futures]
+
+    def evaluate_fleet(self, specs: tuple[MetricSpec, ...], models: Sequence[str],
+                       at: float | None = None) -> dict[str, dict[str, QueryResult]]:
+        """Evaluate every catalogue metric for every model at once: one query per metric, whatever the fleet's size.
+
+        Each query asks for every model (:func:`~console.domain.fleet.fleet_refresh_query`: the model's
+        matcher over the fleet, ``metrics.model_label`` kept in every grouping), and its answer is split by
+        that label into one result per model, the same result :meth:`evaluate` gives for that model alone.
+
+        Returns:
+            model -> metric -> result, for every model asked for (a model with no series has *no data*);
+            a metric whose template cannot be asked for the whole fleet, or that Prometheus rejects,
+            gives every model a result with an error, not an exception.
+
+        Raises:
+            MetricsError: when Prometheus cannot be reached at all.
+        """
+        from console.domain.fleet import fleet_refresh_query
+
+        at = time.time() if at is None else at
+        fleet = tuple(dict.fromkeys(models))
+        if not fleet:
+            return {}
+        queries: list[tuple[MetricSpec, str]] = []
+        refused: dict[str, str] = {}
+        for spec in specs:
+            try:
+                queries.append((spec, fleet_refresh_query(spec, fleet, self.window, self.model_label)))
+            except ValueError as exc:
+                refused[spec.name] = (f"the query cannot be asked for the whole fleet: {exc} "
+                                      f"(metrics.catalogue[{spec.name}], metrics.model_label)")
+        answers = dict(zip([spec.name for spec, _ in queries], self._send_all(queries, at), strict=True))
+        sent = dict((spec.name, promql) for spec, promql in queries)
+        results: dict[str, dict[str, QueryResult]] = {model: {} for model in fleet}
+        for spec in specs:
+            if spec.name in refused:
+                failed = QueryResult(spec.name, "", at, error=refused[spec.name])
+                split = dict.fromkeys(fleet, failed)
+            else:
+                status, content = answers[spec.name]
+                split = self._decode_fleet(spec, sent[spec.name], at, status, content, fleet)
+            for model in fleet:
+                results[model][spec.name] = split[model]
+        return results
+
+    def _decode_fleet(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
+        """One fleet answer split by model into each model's result (as :meth:`_decode_refresh` would give it)."""
+        import msgspec
+
+        try:
+            if spec.counts:
+                return self._fleet_counts(spec, promql, at, status, content, fleet)
+            if spec.persists:
+                return self._fleet_recent(spec, promql, at, status, content, fleet)
+            return self._fleet_values(spec, promql, at, status, content, fleet)
+        except msgspec.ValidationError:  # an error, another shape, unlabelled series, "+Inf", a cell twice
+            return self._fleet_careful(spec, promql, at, status, content, fleet)
+        except msgspec.DecodeError:
+            raise self._not_json(status) from None
+
+    def _fleet_decoder(self, shape: str) -> Any:
+        """A typed decoder of a fleet answer: ``value`` (instant), ``counts`` (with the part) or ``range``."""
+        decoders = getattr(self, "_fleet_typed", None)
+        if decoders is None:
+            decoders = self._fleet_typed = {}
+        if shape not in decoders:
+            import msgspec
+
+            fields: list[tuple[str, type]] = [("version", str), ("segment", str), ("model", str)]
+            rename = {"version": self.version_label, "segment": self.segment_label, "model": self.model_label}
+            if shape == "counts":
+                fields.append(("part", str))
+                rename["part"] = COUNT_PART_LABEL
+            labels = msgspec.defstruct(f"Fleet{shape}Labels", fields, rename=rename, gc=False)
+            if shape == "range":
+                item = msgspec.defstruct("FleetSeries", [("metric", labels), ("values", list[tuple[float, float]])],
+                                         gc=False)
+            else:
+                item = msgspec.defstruct(f"Fleet{shape}Sample", [("metric", labels), ("value", tuple[float, float])],
+                                         gc=False)
+            data = msgspec.defstruct(f"Fleet{shape}Data", [("resultType", str), ("result", list[item])], gc=False)
+            body = msgspec.defstruct(f"Fleet{shape}Body", [("status", str), ("data", data)], gc=False)
+            decoders[shape] = msgspec.json.Decoder(body, strict=False)
+        return decoders[shape]
+
+    @staticmethod
+    def _placed(groups: Mapping[str, Mapping], expected: int) -> None:
+        """Every series found its own cell; else the careful path explains (several series for one cell)."""
+        import msgspec
+
+        if sum(map(len, groups.values())) != expected:
+            raise msgspec.ValidationError("several series for one cell")
+
+    def _fleet_values(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
+        series = self._typed_vector(self._fleet_decoder("value"), status, content)
+        groups: dict[str, dict[tuple[str, str], float]] = {model: {} for model in fleet}
+        placed = 0
+        for item in series:
+            labels = item.metric
+            cells = groups.get(labels.model)
+            if cells is not None:
+                cells[(labels.version, labels.segment)] = item.value[1]
+                placed += 1
+        self._placed(groups, placed)
+        texts: dict[str, dict] = {}
+
+        def text_of(model: str) -> Callable[[], dict]:
+            def load() -> dict:
+                if not texts:
+                    texts.update(self._fleet_sample_text(content, fleet))
+                return texts.get(model, {})
+            return load
+
+        results = {}
+        for model, cells in groups.items():
+            try:
+                cells = canonical_cells(cells)
+            except ValueError as exc:
+                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
+                continue
+            values = {key: number for key, number in cells.items() if number == number}
+            results[model] = QueryResult(spec.name, promql, at, raw=_SampleText(cells, text_of(model)), values=values)
+        return results
+
+    def _fleet_sample_text(self, content: bytes, fleet: tuple[str, ...]) -> dict[str, dict]:
+        """Each model's cells' sample text exactly as Prometheus sent it, read again from the answer."""
+        import orjson
+
+        texts: dict[str, dict] = {model: {} for model in fleet}
+        for item in orjson.loads(content)["data"]["result"]:
+            labels = item["metric"]
+            cells = texts.get(labels[self.model_label])
+            if cells is not None:
+                cells[(labels[self.version_label], labels[self.segment_label])] = str(item["value"][1])
+        return {model: canonical_cells(cells) for model, cells in texts.items()}
+
+    def _fleet_counts(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
+        series = self._typed_vector(self._fleet_decoder("counts"), status, content)
+        groups: dict[str, dict[str, dict[tuple[str, str], float]]] = {
+            model: {"numerator": {}, "denominator": {}} for model in fleet}
+        placed = 0
+        for item in series:
+            labels = item.metric
+            parts = groups.get(labels.model)
+            if parts is not None:
+                part = parts.get(labels.part)
+                if part is not None:
+                    part[(labels.version, labels.segment)] = item.value[1]
+                    placed += 1
+        self._placed({f"{model}\x00{name}": cells for model, parts in groups.items()
+                      for name, cells in parts.items()}, placed)
+        results = {}
+        for model, parts in groups.items():
+            try:
+                numerators, denominators = canonical_cells(parts["numerator"]), canonical_cells(parts["denominator"])
+            except ValueError as exc:
+                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
+                continue
+            results[model] = self._counts_result(spec, promql, at, numerators, denominators)
+        return results
+
+    def _fleet_recent(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
+        import msgspec
+
+        times = evaluation_times(spec, at)
+        first, step, count = times[0], spec.criteria.step_s, len(times)
+        if status != 200:
+            raise msgspec.ValidationError("not a success")
+        typed = self._fleet_decoder("range").decode(content)
+        if typed.status != "success" or typed.data.resultType != "matrix":
+            raise msgspec.ValidationError("not a matrix")
+        groups: dict[str, dict[tuple[str, str], list]] = {model: {} for model in fleet}
+        placed = 0
+        for item in typed.data.result:
+            labels = item.metric
+            cells = groups.get(labels.model)
+            if cells is not None:
+                cells[(labels.version, labels.segment)] = item.values
+                placed += 1
+        self._placed(groups, placed)
+        results = {}
+        for model, by_cell in groups.items():
+            try:
+                by_cell = canonical_cells(by_cell)
+            except ValueError as exc:
+                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
+                continue
+            results[model] = self._recent_result(spec, promql, at, by_cell, first, step, count)
+        return results
+
+    def _fleet_careful(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                       fleet: tuple[str, ...]) -> dict[str, QueryResult]:
+        """The careful path of a fleet answer: each model's series decoded as :meth:`evaluate` decodes its own.
+
+        An error or an answer of another shape is one result for every model; series without the
+        model label are counted, and when no series has it the whole metric says so.
+        """
+        import orjson
+
+        data, reason = self._answer_data(status, content)
+        if reason or data.get("resultType") not in ("vector", "matrix") or not isinstance(data.get("result"), list):
+            shared = self._decode_refresh(spec, promql, at, status, content)
+            return dict.fromkeys(fleet, shared)
+        groups: dict[str, list] = {model: [] for model in fleet}
+        unlabelled = 0
+        for item in data["result"]:
+            labels = item.get("metric") if isinstance(item, dict) else None
+            model = labels.get(self.model_label) if isinstance(labels, dict) else None
+            if model is None:
+                unlabelled += 1
+            elif model in groups:
+                groups[model].append(item)
+        if unlabelled and not any(groups.values()):
+            failed = QueryResult(spec.name, promql, at, error=(
+                f"{unlabelled} series lack the {self.model_label!r} label that tells the models apart "
+                f"(metrics.model_label, metrics.catalogue[{spec.name}])"))
+            return dict.fromkeys(fleet, failed)
+        return {
+            model: self._decode_refresh(spec, promql, at, status, orjson.dumps(
+                {"status": "success", "data": {"resultType": data["resultType"], "result": items}}))
+            for model, items in groups.items()
         }
 
     def _send(self, spec: MetricSpec, promql: str, at: float) -> tuple[int, bytes]:
@@ -454,6 +684,11 @@ class PrometheusMetrics:
             raise self._not_json(status) from None
         except ValueError as exc:
             return QueryResult(spec.name, promql, at, error=str(exc))
+        return self._counts_result(spec, promql, at, numerators, denominators)
+
+    @staticmethod
+    def _counts_result(spec: MetricSpec, promql: str, at: float, numerators: dict, denominators: dict) -> QueryResult:
+        """A ratio's result from its numerators and denominators by cell, checked (:func:`combine_counts`)."""
         values, counts, problems, error = combine_counts(spec, numerators, denominators)
         if error:
             return QueryResult(spec.name, promql, at, error=error)
@@ -536,6 +771,12 @@ class PrometheusMetrics:
             raise self._not_json(status) from None
         except ValueError as exc:
             return QueryResult(spec.name, promql, at, error=str(exc))
+        return self._recent_result(spec, promql, at, by_cell, first, step, count)
+
+    @staticmethod
+    def _recent_result(spec: MetricSpec, promql: str, at: float, by_cell: Mapping[tuple[str, str], Any],
+                       first: float, step: float, count: int) -> QueryResult:
+        """A persistence result from each cell's points at the evaluation times (the current one last)."""
         recent = _Recent(by_cell, first, step, count)
         values = {}
         for key, points in by_cell.items():

@@ -1,0 +1,150 @@
+"""The fleet use case: every model's state on one screen, for the same number of queries as one model.
+
+:class:`FleetStatus` reads the whole fleet in one refresh: the metrics with one
+query per catalogue metric for every model at once
+(:meth:`~console.adapters.prometheus.PrometheusMetrics.evaluate_fleet`), each
+model's registry versions and router weights side by side, and the journal once
+(every incident, every action lock). Each model is then composed and judged as its
+own overview judges it (:func:`console.services.live.compose`) and summed up in a
+:class:`~console.domain.fleet.FleetRow`, worst first. A system that fails for one
+model greys out that model's row only; Prometheus unreachable greys out every row.
+
+Readiness is not measured here: a measurement loads the previous version's
+artifacts (seconds per model), so the row shows it as not measured and the model's
+readiness view (``y``) measures it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from console.adapters.protocols import FleetMetricsSource
+from console.domain.errors import RewindError
+from console.domain.fleet import FleetRow, fleet_row, open_incidents, worst_first
+from console.domain.incident import IncidentSummary
+from console.domain.metrics import MetricSpec, QueryResult
+from console.domain.routing import RouterState
+from console.domain.versions import ModelVersion
+from console.services.live import compose
+
+if TYPE_CHECKING:
+    from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
+    from console.services.journal import JournalService
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class FleetSnapshot:
+    """One fleet refresh.
+
+    Attributes:
+        rows: one per model, worst first.
+        evaluated_at: the metrics' evaluation time (every model's the same).
+        metrics_error: why the metrics could not be read at all (every row then has no data).
+        journal_error: why the incidents and locks could not be read.
+        took_s: how long the refresh took.
+    """
+
+    rows: tuple[FleetRow, ...]
+    evaluated_at: float
+    metrics_error: str | None = None
+    journal_error: str | None = None
+    took_s: float = 0.0
+
+
+def evaluate_fleet(metrics: MetricsSource, specs: tuple[MetricSpec, ...], models: Sequence[str],
+                   at: float) -> dict[str, dict[str, QueryResult]]:
+    """Every model's results: one query per metric for the whole fleet when the source can (Prometheus can);
+    a source that knows only one model at a time (a test's fake) is asked model by model."""
+    if isinstance(metrics, FleetMetricsSource):
+        return metrics.evaluate_fleet(specs, models, at)
+    return {model: metrics.evaluate(specs, model, at) for model in models}
+
+
+class FleetStatus:
+    """Reads and judges every model of the fleet in one refresh.
+
+    Args:
+        registry, router, metrics: the adapters (protocols).
+        catalogue: the metric catalogue.
+        traffic_metric: the catalogue metric that measures a cell's traffic.
+        stable_alias: the alias deltas are measured against.
+        journal: the journal service (open incidents); ``None``: not shown.
+        lock: the action lock (who is acting); ``None``: not shown.
+        clock: the wall clock (tests freeze it).
+        max_parallel: registry and router reads at once.
+    """
+
+    def __init__(self, registry: Registry, router: Router, metrics: MetricsSource,
+                 catalogue: tuple[MetricSpec, ...], traffic_metric: str | None, stable_alias: str = "champion",
+                 journal: JournalService | None = None, lock: ActionLock | None = None,
+                 clock: Callable[[], float] = time.time, max_parallel: int = 4) -> None:
+        self.registry = registry
+        self.router = router
+        self.metrics = metrics
+        self.catalogue = catalogue
+        self.traffic_metric = traffic_metric
+        self.stable_alias = stable_alias
+        self.journal = journal
+        self.lock = lock
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(max_workers=max(2, max_parallel), thread_name_prefix="fleet")
+
+    def read(self, models: Sequence[str]) -> FleetSnapshot:
+        """Read every system once for the whole fleet and judge each model; never raises for a failing system."""
+        started = time.perf_counter()
+        at = self.clock()
+        metrics = self._pool.submit(evaluate_fleet, self.metrics, self.catalogue, models, at)
+        versions = {model: self._pool.submit(self.registry.list_versions, model) for model in models}
+        routers = {model: self._pool.submit(self.router.read_state, model) for model in models}
+        incidents, holders, journal_error = self._journal()
+        results, metrics_error = _outcome(metrics)
+        rows = []
+        for model in models:
+            model_versions, registry_error = _outcome(versions[model])
+            router_state, router_error = _outcome(routers[model])
+            problems = [f"{system}: {error}" for system, error in (
+                ("metrics", metrics_error), ("registry", registry_error), ("router", router_error)) if error]
+            rows.append(self.row(model, model_versions, router_state, (results or {}).get(model), at,
+                                 incidents.get(model), holders.get(model), problems))
+        return FleetSnapshot(tuple(worst_first(rows)), at, metrics_error, journal_error,
+                             time.perf_counter() - started)
+
+    def row(self, model: str, versions: list[ModelVersion] | None, router: RouterState | None,
+            results: dict[str, QueryResult] | None, at: float, incident: IncidentSummary | None = None,
+            lock_holder: str | None = None, problems: Sequence[str] = ()) -> FleetRow:
+        """One model's row, judged as its overview judges it (:func:`~console.services.live.compose`)."""
+        snapshot = None
+        if results is not None:
+            snapshot = compose(model, versions, router, results, at, self.catalogue, self.traffic_metric,
+                               self.stable_alias)
+        return fleet_row(snapshot, model, incident, lock_holder, problems)
+
+    def _journal(self) -> tuple[dict[str, IncidentSummary], dict[str, str], str | None]:
+        """Every model's open incident and lock holder, from one listing of each."""
+        incidents: dict[str, IncidentSummary] = {}
+        holders: dict[str, str] = {}
+        try:
+            if self.journal is not None:
+                incidents = open_incidents(self.journal.incidents())
+            if self.lock is not None:
+                holders = {model: holder for model, _, holder in self.lock.held()}
+        except RewindError as exc:
+            return incidents, holders, str(exc)
+        return incidents, holders, None
+
+    def close(self) -> None:
+        """Stop the reading threads."""
+        self._pool.shutdown(wait=False)
+
+
+def _outcome(future: Future[T]) -> tuple[T, None] | tuple[None, str]:
+    try:
+        return future.result(), None
+    except RewindError as exc:
+        return None, str(exc)
