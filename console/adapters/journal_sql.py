@@ -11,7 +11,17 @@ Tables (created on first use):
   ``UPDATE`` and ``DELETE`` (and ``TRUNCATE`` on PostgreSQL): events are
   append-only, and anyone who drops the triggers to edit one is caught by
   ``rewind journal verify``.
-- ``journal_meta``: the schema version.
+- ``journal_meta``: the schema version (``schema_version``: the format; a journal newer
+  than this Rewind is refused) and revision (``schema_revision``: additive changes such
+  as indexes and triggers, which older Rewinds ignore safely). A journal at an older
+  revision is brought up to date on first use, under the write lock.
+
+Revision 2 adds the index ``journal_events_kind`` (kind, incident, sequence), which the
+lookups across every incident use (``find_events``: the incidents' opened and closed
+events, the last action, the previous champion), and on PostgreSQL a trigger that
+NOTIFYs ``rewind_journal`` with ``INCIDENT_ID SEQ`` whenever an incident's head moves,
+in the writer's transaction: consoles LISTEN (:class:`PgJournalWatch`) and read only
+the events after the last sequence number they hold.
 
 Appends are serialised per incident: on SQLite by ``BEGIN IMMEDIATE`` (the
 database's write lock, taken before the head is read), on PostgreSQL by
@@ -33,11 +43,13 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Column,
     ForeignKey,
+    Index,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -73,6 +85,7 @@ from console.domain.journal import (
     EventDraft,
     EventKind,
     IncidentHead,
+    JournalNews,
     LockChange,
     format_ts,
     parse_kind,
@@ -81,6 +94,9 @@ from console.domain.journal import (
 from console.runtime import gc_paused
 
 SCHEMA_VERSION = 1
+SCHEMA_REVISION = 2
+NOTIFY_CHANNEL = "rewind_journal"
+"""The PostgreSQL channel every head move is announced on, as ``INCIDENT_ID SEQ``."""
 _SCHEMA_LOCK_KEY = 0x5265776E64  # "Rewnd": the advisory lock that serialises table creation on PostgreSQL
 _CHUNK = 2000
 
@@ -108,6 +124,8 @@ events_table = Table(
     Column("hash", String(64), nullable=False),
     # The primary key is the UNIQUE(incident_id, seq) constraint: a sequence number never repeats.
     PrimaryKeyConstraint("incident_id", "seq", name="journal_events_incident_seq"),
+    # The lookups across every incident select by kind (revision 2).
+    Index("journal_events_kind", "kind", "incident_id", "seq"),
 )
 
 meta_table = Table(
@@ -142,6 +160,14 @@ _APPEND_ONLY = {
     ],
 }
 
+_NOTIFY_HEAD = [
+    "CREATE OR REPLACE FUNCTION journal_incidents_notify() RETURNS trigger LANGUAGE plpgsql AS "
+    f"$$ BEGIN PERFORM pg_notify('{NOTIFY_CHANNEL}', NEW.incident_id || ' ' || NEW.head_seq); RETURN NULL; END $$",
+    "CREATE OR REPLACE TRIGGER journal_incidents_notify AFTER INSERT OR UPDATE OF head_seq ON journal_incidents "
+    "FOR EACH ROW EXECUTE FUNCTION journal_incidents_notify()",
+]
+"""Revision 2 on PostgreSQL: a head move is announced at its commit (a rolled-back one never is)."""
+
 _EVENT_COLUMNS = (
     events_table.c.incident_id, events_table.c.seq, events_table.c.ts, events_table.c.actor_user,
     events_table.c.actor_host, events_table.c.actor_ssh, events_table.c.kind, events_table.c.payload,
@@ -152,6 +178,8 @@ _EVENT_COLUMNS = (
 _HEAD = select(incidents_table.c.head_seq, incidents_table.c.head_hash).where(
     incidents_table.c.incident_id == bindparam("key_incident_id"))
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_EVENTS_AFTER = select(*_EVENT_COLUMNS).where(events_table.c.incident_id == bindparam("key_incident_id")).where(
+    events_table.c.seq > bindparam("after_seq")).order_by(events_table.c.seq)
 _MOVE_HEAD = incidents_table.update().where(incidents_table.c.incident_id == bindparam("key_incident_id")).values(
     head_seq=bindparam("new_seq"), head_hash=bindparam("new_hash"))
 _INSERT_INCIDENT = incidents_table.insert()
@@ -241,6 +269,7 @@ class SqlJournal:
         self._lock_holder_sql = _DriverStatement(_LOCK_HOLDER, dialect)
         self._insert_lock_sql = _DriverStatement(_INSERT_LOCK, dialect)
         self._delete_lock_sql = _DriverStatement(_DELETE_LOCK, dialect)
+        self._events_after_sql = _DriverStatement(_EVENTS_AFTER, dialect)
 
     # --- set-up -----------------------------------------------------------------------------
 
@@ -342,19 +371,46 @@ class SqlJournal:
                         conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
                     existed = inspect(conn).has_table(events_table.name)
                     metadata.create_all(conn)
-                    if not existed:
+                    if not existed:  # a new journal starts at the latest revision
                         for statement in _APPEND_ONLY[self.dialect]:
                             conn.exec_driver_sql(statement)
-                    if conn.execute(select(meta_table.c.value).where(meta_table.c.key == "schema_version")).first() \
-                            is None:
+                        self._add_revision_2(conn)
+                        conn.execute(meta_table.insert(), {"key": "schema_revision", "value": str(SCHEMA_REVISION)})
+                    if _meta(conn, "schema_version") is None:
                         conn.execute(meta_table.insert(), {"key": "schema_version", "value": str(SCHEMA_VERSION)})
             with self._engine.connect() as conn:
-                version = conn.execute(
-                    select(meta_table.c.value).where(meta_table.c.key == "schema_version")).scalar()
+                version, revision = _meta(conn, "schema_version"), _meta(conn, "schema_revision")
         if version is not None and int(version) > SCHEMA_VERSION:
             raise JournalError(f"{self.describe()}: schema version {version} is newer than this Rewind "
                                f"understands ({SCHEMA_VERSION}); upgrade Rewind")
+        if int(revision or 1) < SCHEMA_REVISION:
+            self._upgrade()
         self._ready = True
+
+    def _upgrade(self) -> None:
+        """Bring a journal made by an older Rewind to :data:`SCHEMA_REVISION`, once, under the write lock."""
+        with self._errors("upgrading the journal tables", reraise=DBAPIError), self._write() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK_KEY})
+            recorded = _meta(conn, "schema_revision")
+            revision = int(recorded or 1)
+            if revision >= SCHEMA_REVISION:
+                return  # another console upgraded it meanwhile
+            if revision < 2:
+                self._add_revision_2(conn)
+            if recorded is None:
+                conn.execute(meta_table.insert(), {"key": "schema_revision", "value": str(SCHEMA_REVISION)})
+            else:
+                conn.execute(meta_table.update().where(meta_table.c.key == "schema_revision"),
+                             {"value": str(SCHEMA_REVISION)})
+
+    def _add_revision_2(self, conn: Connection) -> None:
+        """The index for the lookups across every incident; on PostgreSQL, the head-move NOTIFY trigger."""
+        for index in events_table.indexes:
+            index.create(conn, checkfirst=True)
+        if self.dialect == "postgresql":
+            for statement in _NOTIFY_HEAD:
+                conn.exec_driver_sql(statement)
 
     # --- writing -----------------------------------------------------------------------------
 
@@ -558,6 +614,24 @@ class SqlJournal:
             for row in conn.execution_options(yield_per=_CHUNK).execute(query):
                 yield _event(row, actors)
 
+    def events_after(self, incident_id: str, after_seq: int) -> list[Event]:
+        """An incident's events with sequence numbers above ``after_seq``, in order: a follower's catch-up.
+
+        One range read on the primary key, however long the incident already is.
+        """
+        self._ensure_schema()
+        actors: dict[tuple, Actor] = {}
+        with self._errors(f"reading incident {incident_id}"), self._snapshot() as conn:
+            return [_event(row, actors) for row in self._events_after_sql.execute(
+                conn, {"key_incident_id": incident_id, "after_seq": after_seq})]
+
+    def watch(self) -> PgJournalWatch | None:
+        """A LISTEN on every head move (PostgreSQL), or ``None`` on SQLite, which cannot announce them.
+
+        No I/O here: the watch connects when first waited on.
+        """
+        return PgJournalWatch(self) if self.dialect == "postgresql" else None
+
     def find_events(self, kinds: Collection[EventKind], containing: str | None = None) -> list[Event]:
         """Every event of ``kinds`` in every incident (those whose payload's canonical JSON holds ``containing``
         only, when given), by incident and sequence number.
@@ -574,6 +648,96 @@ class SqlJournal:
         with self._errors("searching the events"), self._snapshot() as conn:
             found = [_event(row, actors) for row in conn.execute(query)]
         return found if containing is None else [event for event in found if containing in event.payload_json]
+
+
+class PgJournalWatch:
+    """Hears the head moves of a PostgreSQL journal (LISTEN on :data:`NOTIFY_CHANNEL`), on a connection of its own.
+
+    A dropped connection (server restarted, network cut, backend terminated) is noticed
+    by the next wait, which reports the error; the wait after that reconnects (after a
+    short back-off while it keeps failing) and reports ``resync``, since NOTIFY is never
+    replayed: what was committed in between is read by sequence number. TCP keepalives
+    notice a silent network within about 25 s. One thread waits on a watch and closes it.
+    """
+
+    BACKOFF_S = (0.05, 0.2, 0.5, 1.0, 2.0)
+    """Pauses between failed reconnections, the last one repeated."""
+
+    def __init__(self, journal: SqlJournal, connect_timeout_s: float = 5.0) -> None:
+        self.journal = journal
+        self.connect_timeout_s = connect_timeout_s
+        self._conninfo = journal.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._conn: Any = None
+        self._failures = 0
+        self._retry_at = 0.0
+        self._error: str | None = None
+
+    def wait(self, timeout: float) -> JournalNews:
+        """See :meth:`console.adapters.protocols.JournalWatch.wait`."""
+        import psycopg
+
+        deadline = time.monotonic() + max(0.0, timeout)
+        if self._conn is None:
+            pause = self._retry_at - time.monotonic()
+            if pause > 0:
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                if time.monotonic() < self._retry_at:
+                    return JournalNews(error=self._error)
+            try:
+                self._conn = self._connect()
+            except (psycopg.Error, OSError) as exc:
+                self._failed(exc)
+                return JournalNews(error=self._error)
+            self._failures, self._error = 0, None
+            return JournalNews(resync=True)
+        heads: dict[str, int] = {}
+        try:
+            for note in self._conn.notifies(timeout=max(0.0, deadline - time.monotonic()), stop_after=1):
+                _heard(heads, note.payload)
+            if heads:  # and whatever else is already here, without waiting
+                for note in self._conn.notifies(timeout=0.0):
+                    _heard(heads, note.payload)
+        except (psycopg.Error, OSError) as exc:
+            self._drop()
+            self._error = f"{self.journal.describe()}: listening for new events failed: {self.journal._reason(exc)}"
+            return JournalNews(error=self._error)  # the next wait reconnects at once
+        return JournalNews(heads)
+
+    def _connect(self) -> Any:  # noqa: ANN401 - a psycopg Connection, imported lazily
+        import psycopg
+
+        conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=max(1, int(self.connect_timeout_s)),
+                               application_name="rewind-watch", keepalives=1, keepalives_idle=10,
+                               keepalives_interval=5, keepalives_count=3)
+        try:
+            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _failed(self, exc: BaseException) -> None:
+        self._retry_at = time.monotonic() + self.BACKOFF_S[min(self._failures, len(self.BACKOFF_S) - 1)]
+        self._failures += 1
+        self._error = f"{self.journal.describe()}: cannot listen for new events: {self.journal._reason(exc)}"
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001, S110 - the connection is gone either way
+                pass
+
+    def close(self) -> None:
+        """Stop listening and release the connection."""
+        self._drop()
+
+
+def _heard(heads: dict[str, int], payload: str) -> None:
+    incident_id, _, seq = payload.rpartition(" ")
+    if incident_id and seq.isdigit():
+        heads[incident_id] = max(heads.get(incident_id, 0), int(seq))
 
 
 class _DriverStatement:
@@ -600,6 +764,11 @@ class _DriverStatement:
             conn.exec_driver_sql(self.sql, self._params(rows[0]))
         else:
             conn.exec_driver_sql(self.sql, [self._params(r) for r in rows])
+
+
+def _meta(conn: Connection, key: str) -> str | None:
+    value: str | None = conn.execute(select(meta_table.c.value).where(meta_table.c.key == key)).scalar()
+    return value
 
 
 def _row(event: Event) -> dict:

@@ -7,12 +7,12 @@ so tests can hand them fakes and the CLI and TUI can hand them real systems.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from console.domain.alerting import AlertRouting, AlertRule
 from console.domain.delivery import Delivery
 from console.domain.feature_store import Projection, ServiceInfo, ViewInfo
-from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, LockChange
+from console.domain.journal import Event, EventDraft, EventKind, IncidentHead, JournalNews, LockChange
 from console.domain.metrics import MetricSpec, QueryResult, RangeResult
 from console.domain.routing import FallbackState, Mirror, RouterState
 from console.domain.versions import AliasMap, ModelVersion
@@ -178,15 +178,6 @@ class MetricsSource(Protocol):
         """
 
 
-@runtime_checkable
-class FleetMetricsSource(Protocol):
-    """Evaluates the metric catalogue for many models at once (Prometheus does)."""
-
-    def evaluate_fleet(self, specs: tuple[MetricSpec, ...], models: Sequence[str],
-                       at: float | None = None) -> dict[str, dict[str, QueryResult]]:
-        """One query per metric for every model, split into model -> metric -> result."""
-
-
 class Journal(Protocol):
     """The append-only decision journal: one hash chain of events per incident."""
 
@@ -223,8 +214,30 @@ class Journal(Protocol):
         """Every event of ``kinds`` in every incident (those whose payload's canonical JSON holds ``containing``
         only, when given: an alert's episode key), by incident and sequence number, in one query."""
 
+    def events_after(self, incident_id: str, after_seq: int) -> list[Event]:
+        """An incident's events with sequence numbers above ``after_seq``, in order (a follower's catch-up)."""
+
+    def watch(self) -> JournalWatch | None:
+        """A watch that hears every head move as it is committed, by any process; ``None`` when the
+        database cannot announce them (SQLite: followers read on a timer). Opening it does no I/O."""
+
     def close(self) -> None:
         """Release the connections."""
+
+
+class JournalWatch(Protocol):
+    """Hears the journal's commits as they happen (PostgreSQL LISTEN); used by one thread at a time."""
+
+    def wait(self, timeout: float) -> JournalNews:
+        """Block until some incident's head moves or ``timeout`` seconds pass (empty news).
+
+        (Re)connecting is part of waiting: news with ``resync`` says the watch listens again and
+        may have missed commits; news with ``error`` says it cannot listen now (it retries on the
+        next wait, never faster than a short back-off).
+        """
+
+    def close(self) -> None:
+        """Stop listening and release the connection."""
 
 
 class Notifier(Protocol):

@@ -362,6 +362,21 @@ class IncidentHead:
 
 
 @dataclass(frozen=True)
+class JournalNews:
+    """What a watch on the journal heard while it waited: whose heads moved, or that it may have missed some.
+
+    Nothing here is an event: a follower reads the events themselves by sequence number.
+    """
+
+    heads: Mapping[str, int] = field(default_factory=dict)
+    """Incident id to the highest head sequence number announced."""
+    resync: bool = False
+    """The watch (re)connected: anything may have been written while it was not listening, so catch up."""
+    error: str | None = None
+    """Why the watch cannot listen now (it retries); followers fall back to reading on a timer."""
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     """The outcome of verifying one incident's chain."""
 

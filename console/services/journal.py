@@ -31,6 +31,7 @@ from console.domain.journal import (
     prepare_payload,
     verify_chain,
 )
+from console.services.follow import IncidentFollower
 
 
 def new_incident_id(now: float) -> str:
@@ -301,6 +302,10 @@ class JournalService:
             by_incident.setdefault(event.incident_id, []).append(event)
         return [summarise(head.incident_id, by_incident.get(head.incident_id, []), max(head.seq, 0), head.hash)
                 for head in heads]
+
+    def follower(self, poll_s: float = 1.0) -> IncidentFollower:
+        """A follower of incidents' timelines, live on PostgreSQL (:mod:`console.services.follow`)."""
+        return IncidentFollower(self.journal, poll_s=poll_s)
 
     def chain(self, incident_id: str) -> tuple[IncidentHead, list[Event]]:
         """An incident's head and events, from one snapshot; NotFoundError if unknown."""

@@ -28,7 +28,7 @@ from typing import Any, TypedDict
 from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
 from console.domain.authority import Identity, Permission, Policy, approval_refusal
 from console.domain.errors import ConflictError, LockHeldError, RewindError, UsageError
-from console.domain.journal import EventKind, LockChange
+from console.domain.journal import Event, EventKind, LockChange
 from console.domain.metrics import MetricSpec
 from console.domain.rollback import (
     DEFAULT_GRADUAL_STEPS,
@@ -169,16 +169,11 @@ class RollbackService:
     # -- planning ---------------------------------------------------------------------------
     def previous_champion(self, model: str, versions: list[ModelVersion], champion: str | None) -> str | None:
         """The champion before the current one: the journal's last alias move, else the registry tag."""
-        for incident in reversed(self.journal.incidents()):
-            if incident.model not in (None, model):
-                continue
-            for event in reversed(list(self.journal.journal.events(incident.incident_id,
-                                                                   [EventKind.ACTION_APPLIED]))):
-                moves = event.payload.get("alias_moves") or []
-                for move in moves:
-                    if move.get("alias") == self.settings.stable_alias and move.get("after") == champion:
-                        before: str | None = move.get("before")
-                        return before
+        for event in reversed(self._model_events(model, [EventKind.ACTION_APPLIED])):
+            for move in event.payload.get("alias_moves") or []:
+                if move.get("alias") == self.settings.stable_alias and move.get("after") == champion:
+                    before: str | None = move.get("before")
+                    return before
         by_version = {v.version: v for v in versions}
         if champion and champion in by_version:
             return by_version[champion].tags.get(PREVIOUS_CHAMPION_TAG)
@@ -243,20 +238,27 @@ class RollbackService:
     def last_action(self, model: str) -> Plan | None:
         """The latest action on ``model`` that changed something (a rollback or an undo), from the journal."""
         latest: tuple[str, int, Plan] | None = None
-        for incident in self.journal.incidents():
-            if incident.model not in (None, model):
-                continue
-            plans: dict[str, dict[str, Any]] = {}
-            for event in self.journal.journal.events(incident.incident_id,
-                                                     [EventKind.ACTION_INTENT, EventKind.ACTION_APPLIED]):
-                action_id = str(event.payload.get("action_id"))
-                if event.kind is EventKind.ACTION_INTENT:
-                    plans[action_id] = event.payload["plan"]
-                elif action_id in plans and event.payload.get("changed", True) is not False \
-                        and plans[action_id].get("model") == model \
-                        and (latest is None or (event.ts, event.seq) > latest[:2]):
-                    latest = (event.ts, event.seq, Plan.from_dict(plans[action_id]))
+        plans: dict[tuple[str, str], dict[str, Any]] = {}
+        for event in self._model_events(model, [EventKind.ACTION_INTENT, EventKind.ACTION_APPLIED]):
+            key = (event.incident_id, str(event.payload.get("action_id")))
+            if event.kind is EventKind.ACTION_INTENT:
+                plans[key] = event.payload["plan"]
+            elif key in plans and event.payload.get("changed", True) is not False \
+                    and plans[key].get("model") == model \
+                    and (latest is None or (event.ts, event.seq) > latest[:2]):
+                latest = (event.ts, event.seq, Plan.from_dict(plans[key]))
         return latest[2] if latest else None
+
+    def _model_events(self, model: str, kinds: list[EventKind]) -> list[Event]:
+        """Every event of ``kinds`` in the incidents that may concern ``model``, incidents oldest first.
+
+        One query for all the incidents (the journal's index on the event kind serves it), never one per incident.
+        """
+        order = {incident.incident_id: number for number, incident in enumerate(self.journal.incidents())
+                 if incident.model in (None, model)}
+        found = [event for event in self.journal.journal.find_events(kinds) if event.incident_id in order]
+        found.sort(key=lambda event: (order[event.incident_id], event.seq))
+        return found
 
     def with_signature(self, model: str, version: ModelVersion | None) -> ModelVersion | None:
         """``version`` with its model signature read from the registry (``None`` stays ``None``)."""

@@ -71,12 +71,15 @@ from console.tui.widgets.trend import TrendHistory
 if TYPE_CHECKING:
     # Loaded on first use, after the first frame: the services (and the domain's journal under their
     # protocols), the dialogs, the other screens and the actions' modules are not needed to paint the overview.
+    from textual.timer import Timer
+
     from console.domain.alert_events import JournaledAlert
     from console.domain.metrics import QueryResult
     from console.domain.playbook import LoadedPlaybook
     from console.domain.playbook_run import RunState
     from console.domain.status import StatusSnapshot
     from console.services.features import FeatureRead, FeatureReading
+    from console.services.follow import IncidentFollower
     from console.services.live import HealthWatch, LiveStatus, Reading
     from console.services.rollback import Preview
     from console.tui.dialogs.playbooks import Picked, PlaybookPicker
@@ -173,6 +176,11 @@ class RewindApp(App[int]):
         self.snapshot: StatusSnapshot | None = None
         self.summary: Summary | None = None
         self.journal_state: JournalRead | None = None
+        self.timeline: IncidentFollower | None = None
+        """Follows the model's incident by sequence number (made by the first journal read)."""
+        self._journal_news = False
+        """A commit was heard while a journal read was under way: read again as soon as it ends."""
+        self._poll_timers: dict[str, Timer] = {}
         self.health: HealthWatch | None = None
         self.trend = TrendHistory()
         self.acting = False
@@ -340,7 +348,7 @@ class RewindApp(App[int]):
         # The feature telemetry explains breaches judged over a minute: every 10 s is fresh enough, and it is the
         # heaviest read (a histogram per input, version and segment), which a 2-core host shares with the UI.
         interval = max(self.options.refresh_s, FEATURES_EVERY_S) if system == "features" else self.options.refresh_s
-        self.set_timer(interval, lambda: self._poll(system), name=f"next {system}")
+        self._poll_timers[system] = self.set_timer(interval, lambda: self._poll(system), name=f"next {system}")
 
     def _guarded(self, system: str, model: str, read: Callable[[str], None]) -> None:
         """Run a read; whatever it raises becomes a failing reading, never an exit."""
@@ -443,7 +451,13 @@ class RewindApp(App[int]):
         if incident is None:
             closed = [i for i in journal.incidents() if i.model == model]
             incident = closed[-1] if closed else None
-        events = journal.chain(incident.incident_id)[1] if incident is not None else []
+        # Only the events after the last one held are read (by sequence number), never the whole timeline.
+        timeline = self.timeline
+        if timeline is None:
+            timeline = self.timeline = journal.follower()
+        timeline.follow(incident.incident_id if incident else None, incident.events if incident else None)
+        timeline.catch_up()
+        events = timeline.events
         holder = service.lock.holder(model)
         since = None
         if holder is not None:
@@ -453,6 +467,20 @@ class RewindApp(App[int]):
         # Offered only to a user who may approve them: not the requester, and holding `approve`.
         pending = [p for p in pending if approval_refusal(p.requester, service.identity, service.policy) is None]
         self.post_message(JournalRead(incident, events, holder, since, pending))
+
+    def _follow_journal(self, timeline: IncidentFollower) -> None:
+        """PostgreSQL: wait for commits to the followed incident (LISTEN) and read the journal as soon as one lands."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        try:
+            while not worker.is_cancelled and self.is_running:
+                if timeline.wait(0.5):
+                    self.call_from_thread(self._poll_soon, "journal")
+        except RuntimeError:
+            pass  # the app closed while this thread waited
+        finally:
+            timeline.close()
 
     def _read_alerts(self, model: str) -> None:
         """The model's alerts journaled by `rewind alerts serve` in its open incidents, firing, not since resolved."""
@@ -567,7 +595,15 @@ class RewindApp(App[int]):
             for event in message.events:
                 if event.payload.get("action_id") == self.action_plan_id:
                     self.action_screen.journal_event(event)
-        self._next_poll("journal")
+        if self._journal_news:  # a commit was heard while this read was under way
+            self._journal_news = False
+            self._poll("journal")
+        else:
+            self._next_poll("journal")
+        timeline = self.timeline
+        if timeline is not None and timeline.live and not any(w.group == "journal-follow" for w in self.workers):
+            self.run_worker(lambda: self._follow_journal(timeline), thread=True, exit_on_error=False,
+                            group="journal-follow", name="follow journal")
 
     @on(MatrixView.CursorMoved)
     def _cursor_moved(self, message: MatrixView.CursorMoved) -> None:
@@ -986,7 +1022,12 @@ class RewindApp(App[int]):
         """Read a system now rather than at its next turn (after an action), without overlapping a read."""
         running = [w for w in self.workers if w.group == f"poll-{system}" and not w.is_finished]
         if not running:
+            timer = self._poll_timers.pop(system, None)
+            if timer is not None:  # this read takes the timer's turn: one chain of reads per system, never two
+                timer.stop()
             self._poll(system)
+        elif system == "journal":
+            self._journal_news = True
 
     # -- playbooks -------------------------------------------------------------------------------
     @property

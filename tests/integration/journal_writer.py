@@ -1,6 +1,6 @@
 """A child process that appends notes to a journal, for the concurrency and kill -9 tests (not a test module).
 
-Usage: ``python -m tests.integration.journal_writer URL INCIDENT COUNT [--hold] [--pause]``
+Usage: ``python -m tests.integration.journal_writer URL INCIDENT COUNT [--hold] [--pause] [--every SECONDS]``
 
 Waits for a line on standard input (so several writers start together), then
 appends COUNT notes one by one, each in its own durable transaction, printing
@@ -10,7 +10,8 @@ until some other writer has appended since: SQLite's busy handler backs off
 for up to tens of milliseconds, so a writer that never lets go of the database
 would starve the other one and the two would run one after the other instead
 of side by side (random pauses alone left too few switches now and then).
-With ``--hold`` it waits to be killed after the last append.
+With ``--hold`` it waits to be killed after the last append. With ``--every`` it
+rests that long after each append (a steady writer, for the follow soak).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def main(argv: list[str]) -> int:
     url, incident, count = argv[0], argv[1], int(argv[2])
     hold = "--hold" in argv
     pause = "--pause" in argv
+    every = float(argv[argv.index("--every") + 1]) if "--every" in argv else 0.0
     service = JournalService(SqlJournal(url), Actor(f"writer-{os.getpid()}", "test"))
     service.journal.incidents()  # connect and check the tables before the start signal
     print("ready", flush=True)
@@ -41,6 +43,8 @@ def main(argv: list[str]) -> int:
             time.sleep(random.uniform(0.0, 0.002))
         if pause and number % 10 == 9:
             _wait_for_another_writer(service, incident, event.seq)
+        if every:
+            time.sleep(every)
     if hold:
         while True:
             time.sleep(60)
