@@ -7,7 +7,7 @@ so tests can hand them fakes and the CLI and TUI can hand them real systems.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from console.domain.alerting import AlertRouting, AlertRule
 from console.domain.delivery import Delivery
@@ -176,6 +176,15 @@ class MetricsSource(Protocol):
         One range query per metric. A query Prometheus rejects becomes a result
         with an error; MetricsError when Prometheus cannot be reached at all.
         """
+
+
+@runtime_checkable
+class FleetMetricsSource(Protocol):
+    """Evaluates the metric catalogue for many models at once (Prometheus does)."""
+
+    def evaluate_fleet(self, specs: tuple[MetricSpec, ...], models: Sequence[str],
+                       at: float | None = None) -> dict[str, dict[str, QueryResult]]:
+        """One query per metric for every model, split into model -> metric -> result."""
 
 
 class Journal(Protocol):
