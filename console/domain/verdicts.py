@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from console.domain.metrics import (
     CellCounts,
@@ -27,14 +27,11 @@ from console.domain.metrics import (
     format_value,
     spec_from_document,
 )
-from console.domain.stats import (
-    difference_beyond,
-    difference_interval,
-    exact_interval,
-    interval_tests,
-    lower_bound_above,
-    upper_bound_above,
-)
+from console.domain.stats import difference_interval, exact_interval
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import ArrayLike, NDArray
 
 _first, _second = itemgetter(0), itemgetter(1)
 """A cell key's version and segment."""
@@ -172,32 +169,15 @@ def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, 
     return judge
 
 
-def _beyond_threshold(counts: CellCounts, threshold: float, sign: float, confidence: float, surely: bool) -> bool:
-    """Whether a ratio's cell is beyond the threshold for sure (its whole interval), or possibly (any of it)."""
-    x, n = counts.numerator, counts.denominator
-    if sign > 0:
-        return lower_bound_above(x, n, threshold, confidence) if surely else upper_bound_above(x, n, threshold,
-                                                                                              confidence)
-    return not upper_bound_above(x, n, threshold, confidence) if surely else not lower_bound_above(x, n, threshold,
-                                                                                                   confidence)
+RATIO_STATES = (State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.SUSPECT, State.PASS)
+"""The states a ratio's cell can take, indexed by :func:`judge_ratio_cells`' codes."""
+_NO_DATA, _LOW_TRAFFIC, _BREACH, _SUSPECT, _PASS = range(len(RATIO_STATES))
 
 
-def _beyond_delta(counts: CellCounts, base: CellCounts, limit: float, sign: float, confidence: float,
-                  surely: bool) -> bool:
-    """Whether a ratio's cell is worse than the stable version by more than ``limit``, for sure or possibly."""
-    if sign > 0:  # worse is higher: is p - p_stable above the limit?
-        return difference_beyond(counts.numerator, counts.denominator, base.numerator, base.denominator, limit,
-                                 confidence, surely)
-    # worse is lower: is p_stable - p above the limit?
-    return difference_beyond(base.numerator, base.denominator, counts.numerator, counts.denominator, limit,
-                             confidence, surely)
-
-
-RatioJudge = Callable[[float | None, CellCounts | None, CellCounts | None, bool, float | None], State]
-
-
-def ratio_judge(spec: MetricSpec) -> RatioJudge:
-    """A judge for a ratio's cells on their counts: ``judge(value, counts, baseline_counts, compare, traffic)``.
+def judge_ratio_cells(spec: MetricSpec, value: ArrayLike, successes: ArrayLike, trials: ArrayLike,
+                      compare: ArrayLike, traffic: ArrayLike, segment_of: ArrayLike,
+                      stable_successes: ArrayLike, stable_trials: ArrayLike) -> NDArray[np.int8]:
+    """A ratio's cells judged on their counts, all at once: every ratio cell's judge, a refresh's or a post-mortem's.
 
     - **breach** when the whole confidence interval is over the line: the
       proportion's exact (Clopper-Pearson) interval beyond the threshold, or the
@@ -209,45 +189,122 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
       has the traffic ``min_traffic`` asks for or its interval is within too;
     - **low traffic** when it is within but too few counts to say so with confidence.
 
-    Most cells of a healthy matrix are within their limits with traffic to
-    spare: they are decided without computing an interval.
+    Only the cells over the line, or within it on too little traffic, need an interval,
+    and of it only one tail probability each (:mod:`console.domain.stats`): the stable
+    version's end is computed once per segment, and only for the segments that need it.
+
+    Args:
+        spec: a ratio judged on counts.
+        value: each cell's value (NaN: no data).
+        successes, trials: each cell's counts (NaN: none).
+        compare: whether the cell is compared with the stable version (not the stable version itself).
+        traffic: each cell's traffic (NaN: unknown).
+        segment_of: the index of each cell's segment in ``stable_successes`` and ``stable_trials``.
+        stable_successes, stable_trials: the stable version's counts per segment (NaN: none).
+
+    Returns:
+        One code per cell, an index into :data:`RATIO_STATES`.
     """
+    import numpy as np
+
+    from console.domain.stats import difference_beyond, lower_above, lower_ends, upper_above, upper_ends
+
     criteria = spec.criteria
     threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
-    relative = criteria.delta_kind is DeltaKind.RELATIVE
     confidence = criteria.confidence
+    higher_is_worse = spec.direction is Direction.HIGHER_IS_WORSE
+    sign = 1.0 if higher_is_worse else -1.0
+    level = threshold if threshold is not None else 0.0  # tested only when there is a threshold
+    value_, x, n, flow = (np.asarray(a, dtype=np.float64) for a in (value, successes, trials, traffic))
+    codes = np.full(value_.shape, _PASS, dtype=np.int8)
+    present = ~np.isnan(value_) & ~np.isnan(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        over_threshold = (value_ - threshold) * sign > 0 if threshold is not None else np.zeros_like(present)
+        if max_delta is not None:
+            segment = np.asarray(segment_of, dtype=np.intp)
+            base_x = np.asarray(stable_successes, dtype=np.float64)
+            base_n = np.asarray(stable_trials, dtype=np.float64)
+            cell_base_x, cell_base_n = base_x[segment], base_n[segment]
+            stable = np.asarray(compare, dtype=bool) & (cell_base_n > 0.0)
+            base_value = np.where(stable, cell_base_x / cell_base_n, 0.0)
+            limit = (max_delta or 0.0) * np.abs(base_value) if criteria.delta_kind is DeltaKind.RELATIVE \
+                else np.full(value_.shape, max_delta or 0.0)
+            over_delta = stable & ((value_ - base_value) * sign > limit)
+        else:
+            stable = over_delta = np.zeros_like(present)
+    # The stable version's spread on either side of its proportion, per segment, when first needed.
+    spreads: dict[bool, NDArray[np.float64]] = {}
 
-    def delta_limit(baseline_value: float) -> float:
-        allowed = max_delta or 0.0
-        return allowed * abs(baseline_value) if relative else allowed
+    def beyond_threshold(cells: NDArray[np.bool_], surely: bool) -> NDArray[np.bool_]:
+        """Beyond the threshold for sure (the interval's far end clears it) or possibly (its near end)."""
+        tested = (lower_above if surely == higher_is_worse else upper_above)(x[cells], n[cells], level, confidence)
+        return tested if higher_is_worse else ~tested
+
+    def beyond_delta(cells: NDArray[np.bool_], surely: bool) -> NDArray[np.bool_]:
+        """Worse than the stable version by more than the limit, for sure or possibly (Newcombe's interval)."""
+        upper = surely == higher_is_worse  # which of the stable version's ends bounds the difference
+        known = spreads.get(upper)
+        if known is None:
+            known = spreads[upper] = np.full(base_x.shape, np.nan)
+        wanted = segment[cells]
+        needed = np.zeros(known.shape, dtype=bool)
+        needed[wanted] = True
+        todo = np.flatnonzero(needed & np.isnan(known))
+        if todo.size:
+            bx, bn = base_x[todo], base_n[todo]
+            known[todo] = upper_ends(bx, bn, confidence) - bx / bn if upper else bx / bn - lower_ends(bx, bn,
+                                                                                                    confidence)
+        if higher_is_worse:  # p - p_stable: the stable version is the second term
+            return difference_beyond(x[cells], n[cells], cell_base_x[cells], cell_base_n[cells], limit[cells],
+                                     confidence, surely, spread=known[wanted], spread_of="b")
+        return difference_beyond(cell_base_x[cells], cell_base_n[cells], x[cells], n[cells], limit[cells],
+                                 confidence, surely, spread=known[wanted], spread_of="a")
+
+    over = present & (over_threshold | over_delta)
+    if over.any():
+        breach = np.zeros_like(over)
+        asked = over & over_threshold
+        if asked.any():
+            breach[asked] = beyond_threshold(asked, surely=True)
+        asked = over & over_delta & ~breach
+        if asked.any():
+            breach[asked] = beyond_delta(asked, surely=True)
+        codes[over] = _SUSPECT
+        codes[breach] = _BREACH
+    within = present & ~over
+    if max_delta is not None and threshold is None:  # a delta-only criterion with nothing to compare with
+        codes[within & ~stable] = _NO_DATA
+        within &= stable
+    if min_traffic is not None:
+        # Few requests: a pass only when the counts say so with confidence (either criterion may say no).
+        with np.errstate(invalid="ignore"):
+            few = within & ~(flow >= min_traffic)
+        if few.any():
+            low = np.zeros_like(few)
+            if threshold is not None:
+                low[few] = beyond_threshold(few, surely=False)
+            asked = few & stable & ~low
+            if asked.any():
+                low[asked] = beyond_delta(asked, surely=False)
+            codes[low] = _LOW_TRAFFIC
+    codes[~present] = _NO_DATA
+    return codes
+
+
+RatioJudge = Callable[[float | None, CellCounts | None, CellCounts | None, bool, float | None], State]
+
+
+def ratio_judge(spec: MetricSpec) -> RatioJudge:
+    """:func:`judge_ratio_cells` for one cell: ``judge(value, counts, baseline_counts, compare, traffic)``."""
+    nan = math.nan
 
     def judge(value: float | None, counts: CellCounts | None, base: CellCounts | None, compare: bool,
               traffic: float | None) -> State:
-        if value is None or counts is None:
-            return State.NO_DATA
-        stable = base if max_delta is not None and compare and base is not None and base.denominator > 0 else None
-        base_value = stable.numerator / stable.denominator if stable is not None else 0.0
-
-        over_threshold = threshold is not None and (value - threshold) * sign > 0
-        over_delta = stable is not None and (value - base_value) * sign > delta_limit(base_value)
-        if over_threshold or over_delta:
-            if threshold is not None and over_threshold \
-                    and _beyond_threshold(counts, threshold, sign, confidence, surely=True) \
-                    or stable is not None and over_delta \
-                    and _beyond_delta(counts, stable, delta_limit(base_value), sign, confidence, True):
-                return State.BREACH
-            return State.SUSPECT
-        if max_delta is not None and threshold is None and stable is None:
-            return State.NO_DATA  # a delta-only criterion with nothing to compare with
-        if min_traffic is None or (traffic is not None and traffic >= min_traffic):
-            return State.PASS
-        # Few requests: a pass only when the counts say so with confidence.
-        if threshold is not None and _beyond_threshold(counts, threshold, sign, confidence, surely=False) \
-                or stable is not None and _beyond_delta(counts, stable, delta_limit(base_value), sign, confidence,
-                                                        False):
-            return State.LOW_TRAFFIC
-        return State.PASS
+        x, n = counts if counts is not None else (nan, nan)
+        base_x, base_n = base if base is not None else (nan, nan)
+        code = judge_ratio_cells(spec, [nan if value is None else value], [x], [n], [compare],
+                                 [nan if traffic is None else traffic], [0], [base_x], [base_n])
+        return RATIO_STATES[int(code[0])]
 
     return judge
 
@@ -255,34 +312,7 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
 def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], counts: Mapping[CellKey, CellCounts],
                  baseline_version: str | None, traffic: Mapping[CellKey, float | None],
                  segments: Collection[str] | None = None) -> dict[CellKey, State]:
-    """Every ratio cell of a refresh judged on its counts: :func:`ratio_judge`'s states, cell for cell, faster.
-
-    A refresh judges 8,000 ratio cells (20 versions x 200 segments x 2 ratios), most
-    of them decided at once, so the cost was in the calls around the arithmetic. This
-    is the same judge as ``{key: ratio_judge(spec)(value, counts.get(key), the stable
-    version's counts in the segment, key[0] != baseline_version, traffic.get(key))}``,
-    with:
-
-    - one loop instead of a call per cell, the criteria bound once;
-    - the stable version's counts, proportion and delta limit found once per segment,
-      and its interval's end (when it is the difference's second term: higher is
-      worse) computed once per segment, not once per cell;
-    - the interval tests of :func:`~console.domain.stats.interval_tests`, each in one
-      function body, with the arithmetic of :func:`~console.domain.stats.difference_beyond`
-      written out here in the same order;
-    - higher is better, where the cell is the difference's second term and the readable
-      arithmetic needs the cell's own interval end (a quantile per cell: most of a
-      refresh's cost when the counts are new, as they are at every scrape), the same
-      decision by one tail probability of the cell against a level set by the stable
-      version's end (one per segment), with the cells too close to the boundary to tell
-      the two roundings apart left to the readable arithmetic (see the comment below);
-    - of two criteria over (or near) the line, the exact interval of the threshold is
-      computed only when the delta's test has not already decided the cell: "either
-      criterion" is the same answer whichever is asked first.
-
-    ``tests/unit/test_judge_equivalence.py`` checks that every state equals the
-    readable judge's on many random cells and edge cases, and on cells built to sit on
-    the difference interval's ends.
+    """Every ratio cell of a refresh judged on its counts: :func:`judge_ratio_cells` on the mappings a query gives.
 
     Args:
         spec: a ratio judged on counts.
@@ -292,282 +322,36 @@ def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], count
         traffic: each cell's traffic.
         segments: every segment of ``values`` (more do no harm), when the caller knows them already.
     """
+    if not values:
+        return {}
+    import numpy as np
+
     criteria = spec.criteria
-    threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
-    if not criteria.confidence < 1.0:  # no tail to test (the configuration never allows it): the readable judge
-        judge = ratio_judge(spec)
-        return {key: judge(value, counts.get(key),
-                           counts.get((baseline_version, key[1])) if baseline_version is not None else None,
-                           baseline_version is not None and key[0] != baseline_version, traffic.get(key))
-                for key, value in values.items()}
-    tests = interval_tests(criteria.confidence)
-    higher_is_worse = spec.direction is Direction.HIGHER_IS_WORSE
-    sign = 1.0 if higher_is_worse else -1.0
-    relative = criteria.delta_kind is DeltaKind.RELATIVE
-    allowed = max_delta or 0.0
-    delta_only = max_delta is not None and threshold is None
-    no_data, low, breach, suspect, passed = (
-        State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.SUSPECT, State.PASS
-    )
-    # Beyond the threshold for sure when the interval's far end clears it: the lower bound above a
-    # higher-is-worse threshold, the upper bound not above a higher-is-better one; possibly, its near end.
-    if higher_is_worse:
-        surely_quick, surely_exact, surely_when = tests.lower_above_quick, tests.lower_above_exact, True
-        possibly_quick, possibly_exact, possibly_when = tests.upper_above_quick, tests.upper_above_exact, True
+    keys = list(values)
+    cells = len(keys)
+    nan, missing = math.nan, (math.nan, math.nan)
+    value = np.array(list(values.values()), dtype=np.float64)  # None: NaN
+    cells_counts: list[tuple[float, float] | None] = list(map(counts.get, keys))
+    if None in cells_counts:
+        cells_counts = [missing if c is None else c for c in cells_counts]
+    successes, trials = (np.array(column, dtype=np.float64) for column in zip(*cells_counts, strict=True))
+    flow = (np.array(list(map(traffic.get, keys)), dtype=np.float64) if criteria.min_traffic is not None
+            else np.full(cells, nan))
+    if criteria.max_delta is not None and baseline_version is not None:
+        names = sorted(set(map(_second, keys)))  # the cells' own segments (``segments``: kept for callers)
+        index = {name: i for i, name in enumerate(names)}
+        stable = np.array([missing if c is None else c
+                           for c in (counts.get((baseline_version, name)) for name in names)] + [missing],
+                          dtype=np.float64)
+        segment_of = np.fromiter(map(index.__getitem__, map(_second, keys)), dtype=np.intp, count=cells)
+        compare = np.fromiter(map(baseline_version.__ne__, map(_first, keys)), dtype=bool, count=cells)
     else:
-        surely_quick, surely_exact, surely_when = tests.upper_above_quick, tests.upper_above_exact, False
-        possibly_quick, possibly_exact, possibly_when = tests.lower_above_quick, tests.lower_above_exact, False
-    lower_above, upper_above, lower_end, upper_end = (
-        tests.lower_above, tests.upper_above, tests.lower_end, tests.upper_end
-    )
-    lower_above_quick, upper_above_quick, lower_above_clear, upper_above_clear = (
-        tests.lower_above_quick, tests.upper_above_quick, tests.lower_above_clear, tests.upper_above_clear
-    )
-    lower_end_near, upper_end_near = tests.lower_end_near, tests.upper_end_near
-    # Too close to call (see below): a hundred times the readable quantile's tolerances, in probability and in x.
-    band, reach = 1e-10, 1e-10
-    fast_ends = band <= (1.0 - criteria.confidence) / 20.0  # a tail far wider than the band (not 1 - 1e-9)
-    sqrt = math.sqrt
-    level = threshold if threshold is not None else 0.0  # tested only when there is a threshold
-
-    # Per segment: the stable version's counts, its proportion and the delta limit it sets.
-    stable_of: dict[str, tuple[float, float, float, float]] = {}
-    if max_delta is not None and baseline_version is not None:
-        for segment in set(map(itemgetter(1), values)) if segments is None else segments:
-            base = counts.get((baseline_version, segment))
-            if base is not None and base.denominator > 0:
-                base_value = base.numerator / base.denominator
-                stable_of[segment] = (base.numerator, base.denominator, base_value,
-                                      allowed * abs(base_value) if relative else allowed)
-    # The stable version's interval is per segment. Higher is worse: the difference is p - p_stable, and the
-    # stable version's end is its spread (the second term). Higher is better: p_stable - p, and the stable
-    # version is the first term: see below.
-    stable_upper: dict[str, float] = {}
-    stable_lower: dict[str, float] = {}
-    # Higher is better: the stable version's spread as a bracket, roughly (one evaluation, most often), then,
-    # where a cell needs it, to END_TOLERANCE (None: the readable arithmetic for the segment).
-    spread_below: dict[str, tuple[float, float] | None] = {}
-    spread_above: dict[str, tuple[float, float] | None] = {}
-    fine_below: dict[str, tuple[float, float] | None] = {}
-    fine_above: dict[str, tuple[float, float] | None] = {}
-    unknown = (0.0, 0.0)  # not computed yet (compared by identity)
-
-    # Higher is better, the cell is the difference's second term ("b" in difference_beyond), and the readable
-    # arithmetic needs the cell's exact interval end: a quantile (Newton's method on the incomplete beta
-    # function, some six evaluations) per cell, a thousand or more per refresh when the counts are new. The
-    # same decision is taken here with one tail probability of the cell (often none: the Chernoff test),
-    # against a level set by the stable version's end (per segment), as difference_beyond does for its "a"
-    # side. With s the stable version's spread on the difference's side and t the cell's:
-    # - surely: s = p_stable - l_stable, t = u - p, room = d - limit > 0; the difference's lower bound is
-    #   above the limit, d - sqrt(s^2 + t^2) > limit, exactly when t^2 < room^2 - s^2 = g, that is when
-    #   g > 0 and u < p + sqrt(g): "not upper_above(x, n, p + sqrt(g))" (that test is "u > level");
-    # - possibly: s = u_stable - p_stable, t = p - l, room = limit - d >= 0; the upper bound is above the
-    #   limit, d + sqrt(s^2 + t^2) > limit, exactly when t^2 > g: g < 0, or l < p - sqrt(g), "not lower_above".
-    # The stable version's end is known within a bracket (its first guess and how far it may be, then, for
-    # the segments where a cell needs it, to END_TOLERANCE), so the level is too: a cell is decided when its
-    # end is beyond the whole range of levels, by the Chernoff test at the range's far end, or by the tail
-    # probability at its middle, with the half-width added to the margin.
-    # These are the readable decisions in exact arithmetic, not in floating point. At a tie the two differ
-    # by their comparisons alone: the cell's tail probability equal to the tail makes "u < level" false and
-    # "not u > level" true, and the readable side compares a quantile with a level. Near a tie they may differ
-    # by rounding, within what each end is computed to: the readable quantile stops within 1e-12 of its target
-    # in probability, or with its bracket 1e-12 wide in x (an end pressed against 1, where floats are too
-    # coarse to reach the target: far from it in probability), and its function rounds too (more with more
-    # counts). So no side is chosen at or near a tie: a cell that close is too close to call, and takes the
-    # readable arithmetic, word for word, which gives the reference's answer whichever way the rounding falls
-    # (the tests build cells on the very ends the readable arithmetic computes, and a few ulps either side).
-    # Too close is: the cell's tail probability within ``band`` (plus the rounding) of the tail, or within the
-    # density times ``reach`` (plus the half-width); the stable version's spread within ``reach`` of the room;
-    # a level within ``reach`` of 0 or 1. The Chernoff test decides only cells whose tail probability is far from
-    # the tail (below a fifth of it, measured on a million cells), at a level where that is so for every level
-    # of the range. Cells outside the cases worked out here (at 0 or all of their trials, or beyond) take the
-    # readable arithmetic too: it is cheap there (the cell's end is 0 or 1), or they do not occur (the adapter
-    # clamps counts into range).
-
-    def stable_spread(segment: str, base_x: float, base_n: float, base_value: float, above: bool, fine: bool
-                      ) -> tuple[float, float] | None:
-        """The stable version's spread ``(low, high)``: from its lower end (``above``: upper); kept."""
-        ends = (fine_above if fine else spread_above) if above else (fine_below if fine else spread_below)
-        end: tuple[float, float] | None
-        if not fast_ends:
-            end = None
-        elif above:
-            end = (upper_end_near(base_x, base_n, not fine) if 0.0 <= base_x < base_n
-                   else (1.0, 0.0) if base_x == base_n else None)
-        else:
-            end = lower_end_near(base_x, base_n, not fine) if 0.0 < base_x <= base_n else None
-        if end is None:
-            ends[segment] = None
-            return None
-        centre, radius = end
-        spread = centre - base_value if above else base_value - centre
-        known = ends[segment] = (spread - radius if spread > radius else 0.0, spread + radius)
-        return known
-
-    def better_surely(x: float, n: float, p_b: float, room: float, spread: tuple[float, float]) -> bool | None:
-        """Higher is better, room > 0: whether the difference's lower bound is above the limit (None: too close)."""
-        s_low, s_high = spread
-        if s_low - room > reach:
-            return False  # the stable version's spread alone is wider than the room
-        wide, narrow = room * room - s_high * s_high, room * room - s_low * s_low
-        if narrow <= 0.0:
-            return None
-        top = p_b + sqrt(narrow)  # u below the level: a breach; the level is between bottom and top
-        if wide <= 0.0:
-            return False if upper_above_clear(x, n, top, band, reach) else None
-        bottom = p_b + sqrt(wide)
-        if not bottom < 1.0 - reach:
-            return None  # an end may be 1
-        if upper_above_quick(x, n, bottom) is False:
-            return True
-        half = 0.5 * (top - bottom)
-        decided = upper_above_clear(x, n, bottom + half, band, reach + half)
-        return None if decided is None else not decided
-
-    def better_possibly(x: float, n: float, p_b: float, room: float, spread: tuple[float, float]) -> bool | None:
-        """Higher is better, room >= 0: whether the difference's upper bound is above the limit (None: too close)."""
-        s_low, s_high = spread
-        if s_low - room > reach:
-            return True  # the stable version's spread alone is wider than the room
-        wide, narrow = room * room - s_high * s_high, room * room - s_low * s_low
-        if narrow <= 0.0:
-            return None
-        bottom = p_b - sqrt(narrow)  # l below the level: above the limit; the level is between bottom and top
-        if wide <= 0.0:
-            return True if lower_above_clear(x, n, bottom, band, reach) is False else None
-        top = p_b - sqrt(wide)
-        if lower_above_quick(x, n, top):
-            return False
-        half = 0.5 * (top - bottom)
-        decided = lower_above_clear(x, n, bottom + half, band, reach + half)
-        return None if decided is None else not decided
-
-    def delta_surely(x: float, n: float, segment: str, stable: tuple[float, float, float, float]) -> bool:
-        """``_beyond_delta(..., surely=True)``: ``difference_beyond`` of the worse-is-higher proportion first."""
-        base_x, base_n, base_value, limit = stable  # stable_of[segment]
-        if higher_is_worse:
-            p_a = x / n
-            room = (p_a - base_value) - limit
-            if room <= 0:
-                return False
-            spread = stable_upper.get(segment)
-            if spread is None:
-                spread = stable_upper[segment] = upper_end(base_x, base_n) - base_value
-            if room * room <= spread * spread:
-                return False
-            return lower_above(x, n, p_a - sqrt(room * room - spread * spread))
-        p_b = x / n
-        room = (base_value - p_b) - limit
-        if room <= 0:
-            return False
-        if base_x <= 0.0:
-            return False  # as difference_beyond: the stable version's lower bound is 0, never above a level
-        if 0.0 <= x < n:
-            known = spread_below.get(segment, unknown)
-            if known is unknown:
-                known = stable_spread(segment, base_x, base_n, base_value, False, False)
-            decided = None if known is None else better_surely(x, n, p_b, room, known)
-            if decided is None:
-                known = fine_below.get(segment, unknown)
-                if known is unknown:
-                    known = stable_spread(segment, base_x, base_n, base_value, False, True)
-                if known is not None:
-                    decided = better_surely(x, n, p_b, room, known)
-            if decided is not None:
-                return decided
-        # The readable arithmetic (difference_beyond's), for the cases above.
-        spread = upper_end(x, n) - p_b
-        if room * room <= spread * spread:
-            return False
-        return lower_above(base_x, base_n, base_value - sqrt(room * room - spread * spread))
-
-    def delta_possibly(x: float, n: float, segment: str, stable: tuple[float, float, float, float]) -> bool:
-        """``_beyond_delta(..., surely=False)``: ``difference_beyond`` of the worse-is-higher proportion first."""
-        base_x, base_n, base_value, limit = stable  # stable_of[segment]
-        if higher_is_worse:
-            p_a = x / n
-            room = limit - (p_a - base_value)
-            if room < 0:
-                return True
-            spread = stable_lower.get(segment)
-            if spread is None:
-                spread = stable_lower[segment] = base_value - lower_end(base_x, base_n)
-            if room * room < spread * spread:
-                return True
-            return upper_above(x, n, p_a + sqrt(room * room - spread * spread))
-        p_b = x / n
-        room = limit - (base_value - p_b)
-        if room < 0:
-            return True
-        if 0.0 < x <= n:
-            known = spread_above.get(segment, unknown)
-            if known is unknown:
-                known = stable_spread(segment, base_x, base_n, base_value, True, False)
-            decided = None if known is None else better_possibly(x, n, p_b, room, known)
-            if decided is None:
-                known = fine_above.get(segment, unknown)
-                if known is unknown:
-                    known = stable_spread(segment, base_x, base_n, base_value, True, True)
-                if known is not None:
-                    decided = better_possibly(x, n, p_b, room, known)
-            if decided is not None:
-                return decided
-        # The readable arithmetic (difference_beyond's), for the cases above.
-        spread = p_b - lower_end(x, n)
-        if room * room < spread * spread:
-            return True
-        return upper_above(base_x, base_n, base_value + sqrt(room * room - spread * spread))
-
-    states: dict[CellKey, State] = {}
-    counts_of, traffic_of, stable_in = counts.get, traffic.get, stable_of.get
-    for key, value in values.items():
-        cell = counts_of(key) if value is not None else None
-        if value is None or cell is None:
-            states[key] = no_data
-            continue
-        x, n = cell
-        # Over the threshold with its whole interval: a breach, whatever the delta says.
-        over_threshold = threshold is not None and (value - threshold) * sign > 0
-        decided = None  # the threshold test's answer without the exact interval (None: it alone can tell)
-        if over_threshold:
-            decided = surely_quick(x, n, level)
-            if decided is surely_when:
-                states[key] = breach
-                continue
-        segment = key[1]
-        stable = stable_in(segment) if stable_of and key[0] != baseline_version else None
-        over_delta = stable is not None and (value - stable[2]) * sign > stable[3]
-        if over_threshold or over_delta:
-            if over_delta and stable is not None and delta_surely(x, n, segment, stable) \
-                    or decided is None and over_threshold \
-                    and surely_exact(x, n, level) is surely_when:
-                states[key] = breach
-            else:
-                states[key] = suspect
-            continue
-        if delta_only and stable is None:
-            states[key] = no_data  # a delta-only criterion with nothing to compare with
-            continue
-        if min_traffic is None:
-            states[key] = passed
-            continue
-        flow = traffic_of(key)
-        if flow is not None and flow >= min_traffic:
-            states[key] = passed
-            continue
-        # Few requests: a pass only when the counts say so with confidence (either criterion may say no).
-        if threshold is not None:
-            decided = possibly_quick(x, n, level)
-            if decided is possibly_when:
-                states[key] = low
-                continue
-        if stable is not None and delta_possibly(x, n, segment, stable) \
-                or decided is None and threshold is not None \
-                and possibly_exact(x, n, level) is possibly_when:
-            states[key] = low
-        else:
-            states[key] = passed
-    return states
+        stable = np.array([missing])
+        segment_of = np.zeros(cells, dtype=np.intp)
+        compare = np.zeros(cells, dtype=bool)
+    codes = judge_ratio_cells(spec, value, successes, trials, compare, flow, segment_of, stable[:, 0],
+                              stable[:, 1])
+    return dict(zip(keys, map(RATIO_STATES.__getitem__, codes.tolist()), strict=True))
 
 
 PersistenceJudge = Callable[[tuple[float | None, ...] | None, tuple[float | None, ...] | None, bool, float | None],
@@ -1102,23 +886,35 @@ def history_breaches(payload: Mapping[str, Any], traffic: Mapping[str, Any] | No
 
     found: dict[CellKey, list[int]] = {}
     if spec.counts:
-        judge_counts = ratio_judge(spec)
+        # Every point of every cell judged at once, each against the stable version's counts at that point.
+        nan = math.nan
+        points: list[tuple[CellKey, int]] = []
+        columns: list[tuple[float, float, float, bool, float, float]] = []
         for key, cell in cells.items():
             base = cells.get((stable, key[1])) if stable is not None else None
             compare = stable is not None and key[0] != stable
-            hits = []
             for index, value in enumerate(cell["values"]):
                 num, den = at(cell["numerators"], index), at(cell["denominators"], index)
-                counts = CellCounts(num, den) if num is not None and den else None
-                base_counts = None
+                x, n = (num, den) if num is not None and den else (nan, nan)
+                base_x = base_n = nan
                 if base is not None:
                     b_num, b_den = at(base["numerators"], index), at(base["denominators"], index)
-                    base_counts = CellCounts(b_num, b_den) if b_num is not None and b_den else None
-                state = judge_counts(value, counts, base_counts, compare, None)
-                if state is State.BREACH:
-                    hits.append(index)
-            if hits:
-                found[key] = _with_excursions(spec, hits, cell["values"], base["values"] if base else None, compare)
+                    if b_num is not None and b_den:
+                        base_x, base_n = b_num, b_den
+                points.append((key, index))
+                columns.append((nan if value is None else value, x, n, compare, base_x, base_n))
+        if not points:
+            return found
+        values_, xs, ns, compares, base_xs, base_ns = zip(*columns, strict=True)
+        codes = judge_ratio_cells(spec, values_, xs, ns, compares, [nan] * len(points), range(len(points)),
+                                  base_xs, base_ns)
+        for (key, index), code in zip(points, codes.tolist(), strict=True):
+            if code == _BREACH:
+                found.setdefault(key, []).append(index)
+        for key, hits in found.items():
+            base = cells.get((stable, key[1])) if stable is not None else None
+            compare = stable is not None and key[0] != stable
+            found[key] = _with_excursions(spec, hits, cells[key]["values"], base["values"] if base else None, compare)
         return found
     judge_recent = persistence_judge(spec) if spec.criteria.evaluations > 1 else None
     judge_now = cell_judge(spec)

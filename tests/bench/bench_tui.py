@@ -17,10 +17,9 @@
 - ``tui_refresh_cpu_ms``: the console's CPU for one refresh at 20 x 200 x 6 on
   answers decoded once: the judge (``LiveStatus.compose``) plus the app applying
   the snapshot (``SnapshotReady``) until its screen update is rendered to terminal
-  bytes, headless at 120x40. The two answers alternate so the diff has work, and
-  the judge's cache of interval ends (``stats._beta_quantile``) is emptied before
-  each compose: real counts change at every scrape, so no refresh finds the
-  last one's quantiles. Median of 40 (after 6 to warm). Target 30.
+  bytes, headless at 120x40. The two answers alternate so the diff has work; the
+  judge keeps no cache across refreshes (real counts change at every scrape).
+  Median of 40 (after 6 to warm). Target 10.
 - ``tui_keys_to_rollback``: keys pressed from launch to a confirmed rollback on the
   regression scenario (tests/tui/world.py), the typed model name excluded; the
   fake router's weights must have moved. Target 6.
@@ -528,18 +527,15 @@ def _sandbox_specs(tmp: Path):
 def _refresh_cpu(iterations: int = 40, warm: int = 6) -> dict:
     """``tui_refresh_cpu_ms``: compose plus show, per refresh, on two recorded answers in turn.
 
-    Honest about the judge's caches: the two answers repeat, so ``stats._beta_quantile``'s
-    ``lru_cache`` would hold every interval end they need after the first two refreshes,
-    while a live Prometheus answers new fractional counts (``increase``) at every scrape.
-    Its cache is emptied before each compose, so every refresh pays what one with fresh
-    counts pays. (``stats._normal_quantile`` stays warm: it is keyed by the confidence's
-    tail, not by a cell's counts; the judge keeps no other cache across refreshes.)
+    The two answers repeat, while a live Prometheus answers new fractional counts
+    (``increase``) at every scrape: the judge keeps no cache across refreshes (its interval
+    ends and tail probabilities are computed for each refresh's arrays), so every refresh
+    pays what one with fresh counts pays.
 
     The loop starts with the answer the app is *not* showing (it starts on ``answers[0]``),
     so every snapshot, the first included, changes the screen.
     """
     from console.adapters.prometheus import PrometheusMetrics
-    from console.domain.stats import _beta_quantile
     from console.domain.verdicts import State
     from console.runtime import tune_gc
     from console.services.live import LiveStatus
@@ -604,7 +600,6 @@ def _refresh_cpu(iterations: int = 40, warm: int = 6) -> dict:
                 turn = (i + 1) % 2  # the app shows answers[0] at start-up: begin with the other one
                 results = answers[turn]
                 seen = len(displays)
-                _beta_quantile.cache_clear()  # fresh counts at every scrape: no interval end from the last refresh
                 started = time.process_time()
                 snapshot = live.compose(MODEL, versions, state, results, at + 2 * turn)
                 summary = summarise(snapshot.matrix)  # the worker summarises what it judged, as the app's does

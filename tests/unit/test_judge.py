@@ -6,7 +6,7 @@ away, chance is not called a breach, and every reason says the evidence in words
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import random
 
 import pytest
@@ -27,7 +27,7 @@ from console.domain.metrics import (
     format_count,
     refresh_query,
 )
-from console.domain.stats import difference_interval, exact_interval, regularized_beta
+from console.domain.stats import binomial_tail_at_least, difference_interval, exact_interval
 from console.domain.verdicts import State, build_matrix, overall_state, persistence_judge, ratio_judge
 
 ERRORS = MetricSpec("error_rate", "errors", 'e{model="$model"}', Unit.RATIO, Direction.HIGHER_IS_WORSE,
@@ -53,7 +53,7 @@ def ratio_state(spec, errors, requests, traffic=10.0, base=None):
 
 
 def test_the_exact_interval_matches_the_published_values():
-    assert regularized_beta(2.0, 3.0, 0.4) == pytest.approx(0.5248, abs=1e-4)
+    assert binomial_tail_at_least(2.0, 4.0, 0.4) == pytest.approx(0.5248, abs=1e-4)  # I_0.4(2, 3)
     # Newcombe (1998), table I, method 4 (Clopper-Pearson): 81 of 263 gives 0.2527 to 0.3676.
     assert exact_interval(81, 263, 0.95) == pytest.approx((0.2527, 0.3676), abs=5e-4)
     # 0 of 30: the "rule of three" region, exactly 1 - 0.025 ** (1 / 30).
@@ -333,77 +333,45 @@ def test_the_difference_tests_agree_with_the_interval_they_stand_for():
         x_a, x_b = rng.random() * n_a * rng.random(), rng.random() * n_b * rng.random()
         limit = rng.uniform(-0.2, 0.4)
         low, high = difference_interval(x_a, n_a, x_b, n_b, 0.95)
-        if abs(low - limit) > 1e-6:
-            assert difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=True) is (low > limit)
-        if abs(high - limit) > 1e-6:
-            assert difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=False) is (high > limit)
+        for side in ("a", "b"):  # either side's end computed, the other tested by its tail probability
+            if abs(low - limit) > 1e-6:
+                surely = difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=True, spread_of=side)
+                assert bool(surely[0]) is (low > limit)
+            if abs(high - limit) > 1e-6:
+                possibly = difference_beyond(x_a, n_a, x_b, n_b, limit, 0.95, surely=False, spread_of=side)
+                assert bool(possibly[0]) is (high > limit)
 
 
-def test_the_stable_versions_end_is_near_the_exact_end_as_it_claims():
-    """The refresh's judge takes the stable version's end from a faster solver, with how far from the exact end
-    it may be: its tail probability is within END_TOLERANCE of the target, and it is within that distance of
-    the readable quantile (where that one met its own tolerance); so is its rough answer, from fewer steps."""
-    from console.domain.stats import END_TOLERANCE, _beta_quantile, _beta_quantile_near
+def test_the_interval_ends_are_exact_where_a_closed_form_says_so():
+    """All successes or none: the ends have closed forms, at any count (the old hand-written quantile stopped
+    a 1e-12-wide bracket short of an end pressed against 1, its tail probability off by up to 0.3)."""
+    from console.domain.stats import lower_ends, upper_ends
 
-    rng = random.Random(31)
-    found = roughs = 0
-    for _ in range(3000):
-        n = rng.choice([0.4, 3.0, 20.0, 250.0, 5000.0, 1e5, 1e7]) * rng.uniform(1.0, 2.0)
-        x = n * rng.choice([rng.random(), rng.uniform(0.8, 1.0), rng.random() ** 6, 1.0 - rng.random() ** 6])
-        tail = (1.0 - rng.choice([0.6, 0.9, 0.95, 0.999, 0.99999])) / 2.0
-        for a, b, target in ((x, n - x + 1.0, tail), (x + 1.0, n - x, 1.0 - tail)):
-            if not (a > 0.0 and b > 0.0):
-                continue
-            near = _beta_quantile_near(a, b, target)
-            if near is None:  # pressed against 0 or 1 at tiny counts: the judge takes the readable arrangement
-                continue
-            end, within = near
-            found += 1
-            assert abs(regularized_beta(a, b, end) - target) < END_TOLERANCE
-            exact = _beta_quantile(a, b, target)
-            converged = abs(regularized_beta(a, b, exact) - target) < 1e-12
-            if converged:
-                assert abs(exact - end) <= within, (a, b, target, end, exact, within)
-            rough = _beta_quantile_near(a, b, target, rough=True)  # most often the first guess, and how far off
-            if rough is not None and converged:
-                assert abs(exact - rough[0]) <= rough[1], (a, b, target, rough, exact)
-                roughs += 1
-    assert found > 4000 and roughs > 4000
+    for n in (1.0, 1.6, 7.0, 42.1, 3000.0, 2e6):
+        for confidence in (0.8, 0.95, 0.999):
+            tail = (1.0 - confidence) / 2.0
+            assert lower_ends(n, n, confidence)[0] == pytest.approx(tail ** (1.0 / n), rel=1e-13)
+            assert upper_ends(0.0, n, confidence)[0] == pytest.approx(1.0 - tail ** (1.0 / n), rel=1e-11)
+            assert upper_ends(n, n, confidence)[0] == 1.0 and lower_ends(0.0, n, confidence)[0] == 0.0
 
 
-def test_the_clear_tests_answer_as_the_exact_ones_or_not_at_all():
-    """``*_above_clear`` answer as ``*_above_exact`` whenever they answer, and decline near the tail."""
-    from console.domain.stats import interval_tests
+def test_a_bound_of_no_successes_is_above_a_negative_level():
+    """The lower end with no successes is 0: above any negative level (the old hand-written test said it was
+    not, so a cell could not breach a negative delta limit against a stable version with no successes)."""
+    from console.domain.stats import lower_bound_above
 
-    rng = random.Random(37)
-    tests = interval_tests(0.95)
-    declined = 0
-    for _ in range(6000):
-        n = rng.choice([1.0, 20.0, 300.0, 5000.0, 1e6]) * rng.uniform(1.0, 2.0)
-        x = n * rng.random()
-        level = min(max(x / n + rng.gauss(0.0, 3.0 * math.sqrt(0.25 / n)), 1e-6), 1.0 - 1e-6)
-        band, reach = rng.choice([(1e-10, 1e-10), (1e-6, 1e-9), (0.0, 1e-4)])
-        lower = tests.lower_above_clear(x, n, level, band, reach)
-        upper = tests.upper_above_clear(x, n, level, band, reach)
-        if lower is None:
-            declined += band == 1e-10 and reach == 1e-10
-        else:
-            assert lower is tests.lower_above_exact(x, n, level), (x, n, level)
-        if upper is not None:
-            assert upper is tests.upper_above_exact(x, n, level), (x, n, level)
-    # Right at the tail, or within reach of the end: too close to call.
-    end = exact_interval(30.0, 100.0, 0.95)[0]
-    assert tests.lower_above_clear(30.0, 100.0, end, 1e-10, 1e-10) is None
-    assert tests.lower_above_clear(30.0, 100.0, end - 1e-3, 1e-10, 1e-10) is True
-    assert tests.lower_above_clear(30.0, 100.0, end - 1e-3, 1e-10, 2e-3) is None
-    assert declined < 40  # of about 2,000 asked with the judge's own margins
+    assert lower_bound_above(0.0, 40.0, -0.02, 0.95) is True
+    assert lower_bound_above(0.0, 40.0, 0.0, 0.95) is False
+    spec = dataclasses.replace(ACCURACY, criteria=Criteria(max_delta=-0.02, confidence=0.95))
+    # Stable at 0 of 40, the cell at 0 of 5000: p_stable - p is 0 - 0, its interval's lower end -u_cell > -0.02.
+    state = ratio_judge(spec)(0.0, CellCounts(0.0, 5000.0), CellCounts(0.0, 40.0), True, None)
+    low, _ = difference_interval(0.0, 40.0, 0.0, 5000.0, 0.95)
+    assert low > -0.02 and state is State.BREACH
 
 
 def test_the_refresh_judges_an_accuracy_delta_by_its_difference_interval():
     """Higher is better: the refresh's judge (one tail probability per cell) calls a breach exactly when the
     difference interval is past the limit, and a low-traffic cell a pass only when it is within it."""
-    import dataclasses
-
     from console.domain.verdicts import ratio_states
 
     rng = random.Random(41)
