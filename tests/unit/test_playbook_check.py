@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import random
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,8 +14,6 @@ import pytest
 import yaml
 
 from console.adapters.playbook_yaml import (
-    MAX_DEPTH,
-    MAX_NODES,
     load_playbook,
     load_playbook_with_text,
     load_playbooks,
@@ -45,6 +42,7 @@ from console.domain.playbook_check import (
     prose_changes,
     structure_changes,
 )
+from tests.fixtures.hostile_playbooks import HOSTILE, misspelled_playbook
 
 CORPUS = Path(__file__).parent / "playbook_corpus"
 CONTEXT = CheckContext(
@@ -287,12 +285,10 @@ def _valid(text: str = VALID, context: CheckContext = CONTEXT) -> Playbook:
     return playbook
 
 
-def _refused(path: Path, context: CheckContext = CONTEXT) -> tuple[list[Problem], float]:
-    started = time.perf_counter()
+def _refused(path: Path, context: CheckContext = CONTEXT) -> list[Problem]:
     playbook, problems = load_playbook(path, context)
-    elapsed = time.perf_counter() - started
     assert playbook is None and problems
-    return problems, elapsed
+    return problems
 
 
 # -- the corpus -------------------------------------------------------------------------------------
@@ -305,79 +301,40 @@ def test_the_corpus_is_large_and_every_file_has_an_expectation():
 
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda path: path.name)
 def test_every_corpus_file_is_refused_with_a_clear_first_problem(path):
-    problems, elapsed = _refused(path)
-    first = str(problems[0])
+    first = str(_refused(path)[0])
     assert first.startswith(f"{path}:"), first
     assert EXPECTED[path.name] in first, first
     assert "Traceback" not in first and "\n" not in first
-    assert elapsed < 1.0
 
 
 # -- hostile input made in the test ------------------------------------------------------------------
+# Refused at once: a hang (a FIFO opened for reading, a parser walking 10 MB) fails on the timeout; how
+# fast each refusal is, is measured by make bench (playbook_refusal_ms), not asserted here.
 
-def _ten_megabytes(path: Path) -> Path:
-    path.write_bytes((b"description: padding padding\n" * 400_000)[: 10 * 1024 * 1024])
-    assert path.stat().st_size == 10 * 1024 * 1024
-    return path
-
-
-def _deep(path: Path) -> Path:
-    path.write_text("id: deep\nversion: 1\nsteps: " + "[\n" * 10_000 + "]\n" * 10_000)
-    return path
-
-
-def _long_line(path: Path) -> Path:
-    path.write_text("id: long\nversion: 1\ntitle: " + "a" * 100_000 + "\n")
-    return path
-
-
-def _many_values(path: Path) -> Path:
-    path.write_text("id: many\nversion: 1\nsteps:\n" + "  - a\n" * (MAX_NODES + 10))
-    return path
-
-
-def _fifo(path: Path) -> Path:
-    os.mkfifo(path)  # opening it for reading would block until a writer came
-    return path
-
-
-def _directory(path: Path) -> Path:
-    path.mkdir()
-    return path
-
-
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize(("make", "fragment"), [
-    (_ten_megabytes, "larger than a playbook may be (10,485,760 bytes; the limit is 1 MiB, 1,048,576 bytes)"),
-    (_deep, f"nested more than {MAX_DEPTH} levels deep"),
-    (_long_line, "line 3 is 100007 characters long; the limit is 10000"),
-    (_many_values, f"more than {MAX_NODES} values"),
-    pytest.param(_fifo, "not a regular file", marks=pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX")),
-    (_directory, "is a directory"),
-    (lambda path: path, "file not found"),
-], ids=["10MB", "10000-deep", "100k-line", "too-many-values", "fifo", "directory", "missing"])
+    pytest.param(make, fragment, id=name,
+                 marks=pytest.mark.skipif(name == "fifo" and not hasattr(os, "mkfifo"), reason="POSIX"))
+    for name, make, fragment in HOSTILE
+])
 def test_hostile_files_are_refused_at_once_with_one_line(tmp_path, make, fragment):
     path = make(tmp_path / "hostile.yaml")
-    problems, elapsed = _refused(path)
+    problems = _refused(path)
     assert len(problems) == 1
     assert str(problems[0]).startswith(str(path)) and fragment in str(problems[0])
-    assert elapsed < 1.0
 
 
+@pytest.mark.timeout(30)
 def test_a_ten_megabyte_text_is_refused_without_parsing_it():
     text = "description: padding\n" * 500_000
-    started = time.perf_counter()
     playbook, problems = read_playbook_text(text, "big.yaml")
     assert playbook is None and "larger than a playbook may be" in str(problems[0])
-    assert time.perf_counter() - started < 0.2
 
 
-def test_a_thousand_misspellings_stay_fast():
-    steps = "".join(f"  - id: s{i}\n    kind: guidance\n    text: '{{{{ steps.t{i}.outcome }}}}'\n    next: q{i}\n"
-                    for i in range(1500))
-    started = time.perf_counter()
-    playbook, problems = read_playbook_text(f"id: typos\nversion: 1\nsteps:\n{steps}", "typos.yaml")
+@pytest.mark.timeout(30)
+def test_a_thousand_misspellings_are_each_reported():
+    playbook, problems = read_playbook_text(misspelled_playbook(1500), "typos.yaml")
     assert playbook is None and len(problems) > 3000
-    assert time.perf_counter() - started < 1.0
 
 
 @pytest.mark.parametrize("payload", [
@@ -477,13 +434,6 @@ def test_without_a_config_names_are_not_checked_but_copy_and_confirmation_are():
     assert _valid(unconfirmed, replace(CONTEXT, require_confirmation=False)).step("drain").confirm is False
     _, problems = read_playbook_text(unconfirmed, "v.yaml", CONTEXT)
     assert [p.path for p in problems] == ["steps[2].confirm"]
-
-
-def test_validating_a_playbook_is_quick():
-    started = time.perf_counter()
-    for _ in range(10):
-        _valid()
-    assert (time.perf_counter() - started) / 10 < 0.05
 
 
 # -- every problem, where it is ---------------------------------------------------------------------
@@ -641,7 +591,7 @@ SECRETS = {
 
 @pytest.mark.parametrize(("name", "secret"), SECRETS.items(), ids=list(SECRETS))
 def test_a_refused_secret_is_never_echoed(name, secret):
-    problems, _ = _refused(CORPUS / name)
+    problems = _refused(CORPUS / name)
     assert secret in (CORPUS / name).read_text()
     assert len(problems) == 1 and secret not in str(problems[0]) and secret not in str(problems[0].as_dict())
 
