@@ -31,6 +31,8 @@ def console_backend(loaded: LoadedConfig, model: str | None) -> ConsoleBackend:
     from console.wiring import ConsoleBackend
 
     backend = ConsoleBackend(loaded)
+    if model is None and loaded.config.default_model is None and len(backend.models) > 1:
+        return backend  # a fleet: the console opens on every model at once
     chosen = loaded.config.model_or_default(model)
     if chosen not in backend.models:
         known = ", ".join(backend.models) or "none"

@@ -149,6 +149,8 @@ class RewindApp(App[int]):
         Binding("f", "fallback", "fallback"),
         Binding("F,shift+f", "features", "features"),
         Binding("y", "readiness", "ready"),
+        # Shown only when more than one model is configured: every model on one screen, worst first.
+        Binding("w", "fleet", "fleet"),
         # Not in the footer (160 columns hold no more): the help lists it, and the readiness view offers it.
         Binding("S,shift+s", "stats", "stats", show=False),
         # Not in the footer: the header's paging line says "press o" whenever an alert fires.
@@ -288,6 +290,8 @@ class RewindApp(App[int]):
             self._poll(system)
         if self.model:
             self._look_for_unfinished(self.model)
+        if len(self.models) > 1 and self.options.model is None:
+            self.action_fleet()  # a fleet opens on every model at once; Enter opens one
 
     def _guard_resume(self) -> None:
         """On a hangup the kernel sends SIGCONT too: resume the terminal only while it is still there.
@@ -739,6 +743,10 @@ class RewindApp(App[int]):
 
     # -- bindings ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "fleet":
+            return len(self.models) > 1 and not getattr(self.top_screen, "FLEET", False)
+        if getattr(self.top_screen, "FLEET", False) and action not in ("help", "quit", "pop_screen"):
+            return False  # the fleet view acts on no model: Enter opens one's overview first
         if action in ACTING and self.read_only:
             return False
         if action in ("undo", "next_model") and self.run_active:
@@ -901,7 +909,27 @@ class RewindApp(App[int]):
     def action_next_model(self) -> None:
         if len(self.models) < 2:
             return
-        self.model = self.models[(self.models.index(self.model) + 1) % len(self.models)]
+        self._switch_model(self.models[(self.models.index(self.model) + 1) % len(self.models)])
+
+    def action_fleet(self) -> None:
+        """The fleet view: every model on one screen, worst first (its own screen, with its own poll)."""
+        from console.tui.screens.fleet import FleetScreen
+
+        if len(self.models) > 1 and not isinstance(self.top_screen, FleetScreen):
+            self.push_screen(FleetScreen())
+
+    def open_model(self, model: str) -> None:
+        """The fleet view's Enter: the model's overview (the screens above the overview close)."""
+        if model not in self.models:
+            return
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, OverviewScreen):
+            self.pop_screen()
+        if model != self.model:
+            self._switch_model(model)
+
+    def _switch_model(self, model: str) -> None:
+        """Show ``model`` on the overview: what was read of the previous one is dropped, its polls read this one."""
+        self.model = model
         self.snapshot = None
         self.readings.clear()
         self.feature_read = None
