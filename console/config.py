@@ -91,8 +91,9 @@ class RegistryConfig(_Section):
 _GTO_NAME = re.compile(r"^[a-zA-Z0-9]([a-zA-Z0-9\-/_]*[a-zA-Z0-9])?$")
 
 
-class GatewayApiConfig(_Section):
-    """How to reach the Kubernetes API for ``router.kind: gateway-api`` (HTTPRoute backend weights).
+class KubernetesApiConfig(_Section):
+    """How to reach the Kubernetes API for the Kubernetes routers (``router.gateway_api``, ``router.kserve``,
+    ``router.argo_rollouts``).
 
     Either a kubeconfig file (and context), or the server URL with a bearer token from an environment
     variable or a file and the cluster's CA file. The token is read at each request, never stored.
@@ -104,14 +105,14 @@ class GatewayApiConfig(_Section):
     token_env: str | None = None
     token_file: str | None = Field(None, description="e.g. /var/run/secrets/kubernetes.io/serviceaccount/token")
     ca_file: str | None = None
-    namespace: str = Field("default", description="the namespace of routes named without one in router.backends")
+    namespace: str = Field("default", description="the namespace of objects named without one in router.backends")
     readback_timeout_s: float = Field(30.0, gt=0, description="how long a write waits for the controller to "
-                                                             "accept the new generation")
+                                                             "report on it")
     served_query: str = Field(description="PromQL ($model): each (version, segment)'s cumulative requests; "
-                                          "rollbacks are verified from it, never from the route's spec")
+                                          "rollbacks are verified from it, never from the object's spec")
 
     @model_validator(mode="after")
-    def _one_source(self) -> GatewayApiConfig:
+    def _one_source(self) -> KubernetesApiConfig:
         if bool(self.kubeconfig) == bool(self.server):
             raise ValueError("give either kubeconfig or server (with token_env or token_file, and ca_file)")
         if self.token_env and self.token_file:
@@ -121,15 +122,53 @@ class GatewayApiConfig(_Section):
         return self
 
 
+class GatewayApiConfig(KubernetesApiConfig):
+    """``router.kind: gateway-api``: HTTPRoute backend weights (router.backends: model -> namespace/HTTPRoute)."""
+
+
+_LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                        r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+class _VersionLabelConfig(KubernetesApiConfig):
+    version_label: str = Field("rewind.dev/model-version", description="the label carrying the model version")
+
+    @field_validator("version_label")
+    @classmethod
+    def _label_key(cls, value: str) -> str:
+        if not _LABEL_KEY.match(value) or len(value.rsplit("/", 1)[-1]) > 63:
+            raise ValueError(f"{value!r} is not a Kubernetes label key (prefix/name)")
+        return value
+
+
+class KServeConfig(_VersionLabelConfig):
+    """``router.kind: kserve``: an InferenceService's canaryTrafficPercent (router.backends: model ->
+    namespace/InferenceService); the model version is the Knative Revisions' ``version_label``, set in
+    ``spec.predictor.labels``."""
+
+    readback_timeout_s: float = Field(60.0, gt=0, description="how long a write waits for the traffic status")
+
+
+class ArgoRolloutsConfig(_VersionLabelConfig):
+    """``router.kind: argo-rollouts``: a Rollout's abort (router.backends: model -> namespace/Rollout); the model
+    version is the ReplicaSets' pod-template ``version_label``, set in ``spec.template.metadata.labels``."""
+
+    readback_timeout_s: float = Field(60.0, gt=0, description="how long an abort waits for the controller")
+
+
 class RouterConfig(_Section):
     """Which traffic router, how to reach its runtime API, and how models map onto it."""
 
-    kind: Literal["haproxy", "gateway-api"] = "haproxy"
+    kind: Literal["haproxy", "gateway-api", "kserve", "argo-rollouts"] = "haproxy"
     socket: str | None = Field(None, description="haproxy: admin socket, a unix socket path or host:port")
-    backends: dict[str, str] = Field(description="model name -> backend name (gateway-api: namespace/HTTPRoute)")
+    backends: dict[str, str] = Field(description="model name -> backend name (gateway-api: namespace/HTTPRoute; "
+                                                 "kserve: namespace/InferenceService; argo-rollouts: "
+                                                 "namespace/Rollout)")
     server_template: str = Field("v{version}", description="a version's server (gateway-api: backendRef name; "
                                                            "{model} allowed)")
     gateway_api: GatewayApiConfig | None = None
+    kserve: KServeConfig | None = None
+    argo_rollouts: ArgoRolloutsConfig | None = None
     timeout_s: float = Field(2.0, gt=0)
     shadow_map: str | None = Field(None, description="the runtime map file of shadow mirrors, as HAProxy names it")
     static_default: bool = Field(False, description="the backends answer a fixed default when no server can")
@@ -147,6 +186,10 @@ class RouterConfig(_Section):
         if self.kind == "gateway-api" and self.gateway_api is None:
             raise ValueError("gateway_api (the Kubernetes API's address and credentials) is required for kind "
                              "gateway-api")
+        for kind, section in (("kserve", self.kserve), ("argo-rollouts", self.argo_rollouts)):
+            if self.kind == kind and section is None:
+                raise ValueError(f"{kind.replace('-', '_')} (the Kubernetes API's address and credentials) is "
+                                 f"required for kind {kind}")
         return self
 
 

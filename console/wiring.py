@@ -65,18 +65,34 @@ def build_registry(config: Config) -> Registry:
 def build_router(config: Config, metrics: PrometheusMetrics | None = None) -> Router:
     """The traffic router the config names (``router.kind``).
 
-    A Gateway API route counts no requests: its adapter counts them with ``router.gateway_api.served_query``
-    on ``metrics`` (built from the config when not given), so rollbacks are verified from the metrics.
+    A Kubernetes object (an HTTPRoute, an InferenceService, a Rollout) counts no requests: those adapters
+    count them with their section's ``served_query`` on ``metrics`` (built from the config when not given),
+    so rollbacks are verified from the metrics.
     """
     r = config.router
-    if r.kind == "gateway-api" and r.gateway_api is not None:
-        from console.adapters.k8s_gateway import GatewayRouter, explicit_access, kubeconfig_access
+    kube = {"gateway-api": r.gateway_api, "kserve": r.kserve, "argo-rollouts": r.argo_rollouts}.get(r.kind)
+    if kube is not None:
+        from console.adapters.k8s_api import explicit_access, kubeconfig_access
 
-        g = r.gateway_api
-        access = (kubeconfig_access(g.kubeconfig, g.context) if g.kubeconfig
-                  else explicit_access(g.server or "", g.token_env, g.token_file, g.ca_file))
-        return GatewayRouter(access, r.backends, g.namespace, r.server_template, r.timeout_s, g.readback_timeout_s,
-                             counters=metrics or build_metrics(config), served_query=g.served_query)
+        setting = f"router.{r.kind.replace('-', '_')}"
+        access = (kubeconfig_access(kube.kubeconfig, kube.context, setting) if kube.kubeconfig
+                  else explicit_access(kube.server or "", kube.token_env, kube.token_file, kube.ca_file, setting))
+        counters = metrics or build_metrics(config)
+        if r.kind == "kserve" and r.kserve is not None:
+            from console.adapters.k8s_kserve import KServeRouter
+
+            return KServeRouter(access, r.backends, r.kserve.namespace, r.kserve.version_label, r.timeout_s,
+                                r.kserve.readback_timeout_s, counters=counters, served_query=r.kserve.served_query)
+        if r.kind == "argo-rollouts" and r.argo_rollouts is not None:
+            from console.adapters.k8s_argo import ArgoRolloutsRouter
+
+            a = r.argo_rollouts
+            return ArgoRolloutsRouter(access, r.backends, a.namespace, a.version_label, r.timeout_s,
+                                      a.readback_timeout_s, counters=counters, served_query=a.served_query)
+        from console.adapters.k8s_gateway import GatewayRouter
+
+        return GatewayRouter(access, r.backends, kube.namespace, r.server_template, r.timeout_s,
+                             kube.readback_timeout_s, counters=counters, served_query=kube.served_query)
     return HAProxyRouter(r.socket or "", r.backends, r.server_template, r.timeout_s, r.shadow_map, r.static_default)
 
 

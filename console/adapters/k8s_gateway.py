@@ -22,164 +22,38 @@ rollback's verification judges the traffic from them, never from the spec.
 
 from __future__ import annotations
 
-import base64
 import copy
-import os
-import ssl
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
+from console.adapters.k8s_api import (
+    JSON_PATCH,
+    KubeAccess,
+    KubeClient,
+    explicit_access,
+    kubeconfig_access,
+    served_from_metrics,
+)
 from console.adapters.protocols import MetricsSource
-from console.domain.errors import ConfigError, ConflictError, NotFoundError, RouterError, UsageError
-from console.domain.metrics import Direction, MetricSpec, Unit
+from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
 from console.domain.routing import FallbackState, Mirror, RouterState, ServerNaming, ServerState
 
 GROUP = "gateway.networking.k8s.io"
 API_VERSION = "v1"
 MAX_ROUTE_WEIGHT = 1_000_000
 """The HTTPRoute schema's bound on ``backendRefs[].weight`` (gateway-api v1)."""
-JSON_PATCH = "application/json-patch+json"
+SETTING = "router.gateway_api"
+
+__all__ = ["GatewayRouter", "KubeAccess", "acceptance", "explicit_access", "kubeconfig_access", "route_path"]
 
 
 def route_path(namespace: str, name: str) -> str:
     """The API path of one HTTPRoute."""
     return f"/apis/{GROUP}/{API_VERSION}/namespaces/{namespace}/httproutes/{name}"
-
-
-@dataclass(frozen=True)
-class KubeAccess:
-    """How to reach one Kubernetes API server: its URL, a bearer token and the TLS material.
-
-    Attributes:
-        server: ``https://host:port`` (``http://`` only for a loopback test server).
-        token: reads the bearer token at each request (service-account tokens rotate); ``None``: none.
-        ca_file / ca_data: the cluster's CA certificate (a PEM file, or PEM text); neither: the system's.
-        client_cert: a client certificate and key (PEM files), when the cluster authenticates that way.
-        source: the setting or file these came from, for messages.
-    """
-
-    server: str
-    token: Callable[[], str | None]
-    ca_file: str | None = None
-    ca_data: str | None = None
-    client_cert: tuple[str, str] | None = None
-    source: str = "router.gateway_api"
-
-    def verify(self) -> ssl.SSLContext | bool:
-        """The TLS verification httpx should use."""
-        if not self.server.startswith("https://"):
-            return True
-        if not (self.ca_file or self.ca_data or self.client_cert):
-            return True
-        context = ssl.create_default_context(cafile=self.ca_file, cadata=self.ca_data)
-        if self.client_cert:
-            context.load_cert_chain(*self.client_cert)
-        return context
-
-
-def _token_reader(env_name: str | None, file_name: str | None, setting: str) -> Callable[[], str | None]:
-    """A function reading the bearer token from its env var or file at each call (never cached, never logged)."""
-
-    def read() -> str | None:
-        if env_name:
-            value = os.environ.get(env_name)
-            if not value:
-                raise ConfigError(f"{setting}: environment variable {env_name} is not set")
-            return value.strip()
-        if file_name:
-            try:
-                return Path(file_name).expanduser().read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise ConfigError(f"{setting}: cannot read token file {file_name}: {exc.strerror or exc}") from None
-        return None
-
-    return read
-
-
-def explicit_access(server: str, token_env: str | None, token_file: str | None,
-                    ca_file: str | None) -> KubeAccess:
-    """Access from the config's own settings (``router.gateway_api.server``, ``token_env``...)."""
-    if ca_file and not Path(ca_file).expanduser().is_file():
-        raise ConfigError(f"router.gateway_api.ca_file: {ca_file} does not exist")
-    return KubeAccess(server.rstrip("/"), _token_reader(token_env, token_file, "router.gateway_api.token"),
-                      ca_file=str(Path(ca_file).expanduser()) if ca_file else None)
-
-
-def kubeconfig_access(path: str, context: str | None = None) -> KubeAccess:
-    """Access from a kubeconfig file's context (the current one unless ``context`` is given).
-
-    Reads the cluster's ``server`` and ``certificate-authority(-data)``, and the user's
-    ``token``, ``tokenFile`` or ``client-certificate``/``client-key`` (files or ``-data``).
-    Exec plugins and auth providers are not run: a context that needs one is refused.
-
-    Raises:
-        ConfigError: the file is unreadable, or the context is missing or unsupported.
-    """
-    where = f"kubeconfig {path}"
-    try:
-        doc = yaml.safe_load(Path(path).expanduser().read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{where}: cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
-    base = Path(path).expanduser().resolve().parent
-
-    def named(kind: str, name: str | None) -> dict[str, Any]:
-        for item in doc.get(kind) or []:
-            if isinstance(item, dict) and item.get("name") == name:
-                return dict(item.get(kind[:-1]) or {})
-        raise ConfigError(f"{where}: no {kind[:-1]} named {name!r}")
-
-    context_name = context or doc.get("current-context")
-    if not context_name:
-        raise ConfigError(f"{where}: no current-context (set router.gateway_api.context)")
-    ctx = named("contexts", context_name)
-    cluster, user = named("clusters", ctx.get("cluster")), named("users", ctx.get("user"))
-    if not cluster.get("server"):
-        raise ConfigError(f"{where}: cluster {ctx.get('cluster')!r} has no server")
-    for unsupported in ("exec", "auth-provider"):
-        if unsupported in user:
-            raise ConfigError(f"{where}: user {ctx.get('user')!r} authenticates with {unsupported}, which Rewind "
-                              "does not run; give it a token (or tokenFile) or a client certificate")
-
-    def local(name: str | None) -> str | None:
-        return str(base / Path(name).expanduser()) if name else None
-
-    def pem(data: str | None) -> str | None:
-        return base64.b64decode(data).decode() if data else None
-
-    token = user.get("token")
-    reader = (lambda: token) if token else _token_reader(None, local(user.get("tokenFile")), f"{where} tokenFile")
-    client_cert = None
-    if user.get("client-certificate") or user.get("client-certificate-data"):
-        cert, key = local(user.get("client-certificate")), local(user.get("client-key"))
-        if user.get("client-certificate-data"):  # the ssl module loads files only: private temporary copies
-            cert, key = (_private_copy(pem(user.get("client-certificate-data"))),
-                         _private_copy(pem(user.get("client-key-data"))))
-        if not cert or not key:
-            raise ConfigError(f"{where}: user {ctx.get('user')!r} has a client certificate without its key")
-        client_cert = (cert, key)
-    return KubeAccess(str(cluster["server"]).rstrip("/"), reader, ca_file=local(cluster.get("certificate-authority")),
-                      ca_data=pem(cluster.get("certificate-authority-data")), client_cert=client_cert, source=where)
-
-
-def _private_copy(text: str | None) -> str | None:
-    """Write PEM text to a file only this user can read (deleted when the process exits)."""
-    if text is None:
-        return None
-    handle = tempfile.NamedTemporaryFile("w", prefix="rewind-kube-", suffix=".pem", delete=False)  # noqa: SIM115
-    with handle:
-        os.chmod(handle.name, 0o600)
-        handle.write(text)
-    import atexit
-
-    atexit.register(lambda: Path(handle.name).unlink(missing_ok=True))
-    return handle.name
 
 
 @dataclass(frozen=True)
@@ -264,63 +138,16 @@ class GatewayRouter:
         self.counters = counters
         self.served_query = served_query
         self.poll_interval_s = poll_interval_s
-        self._transport = transport
-        self._client: httpx.Client | None = None
+        self._kube = KubeClient(access, self.describe(), SETTING, timeout_s, transport)
         self.sleep: Callable[[float], None] = time.sleep
 
     def describe(self) -> str:
         """Where the router is, for messages (never with credentials)."""
         return f"Gateway API at {self.access.server}"
 
-    # -- the wire ---------------------------------------------------------------------------
-    def _http(self) -> httpx.Client:
-        if self._client is None:
-            try:
-                verify = self.access.verify()
-            except (OSError, ssl.SSLError) as exc:
-                raise ConfigError(f"{self.access.source}: the TLS certificates cannot be loaded: {exc}") from None
-            self._client = httpx.Client(base_url=self.access.server, timeout=self.timeout_s, verify=verify,
-                                        transport=self._transport)
-        return self._client
-
     def close(self) -> None:
         """Close the connection pool."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def _request(self, method: str, path: str, json_body: object | None = None,
-                 content_type: str | None = None) -> httpx.Response:
-        headers = {"Accept": "application/json"}
-        token = self.access.token()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if content_type:
-            headers["Content-Type"] = content_type
-        try:
-            if json_body is None:
-                return self._http().request(method, path, headers=headers)
-            import json
-
-            return self._http().request(method, path, headers=headers, content=json.dumps(json_body).encode())
-        except httpx.TimeoutException:
-            raise RouterError(f"{self.describe()}: no answer within {self.timeout_s:g}s") from None
-        except httpx.HTTPError as exc:
-            raise RouterError(f"{self.describe()}: {exc or type(exc).__name__} (router.gateway_api.server)") from None
-
-    def _status_message(self, response: httpx.Response) -> str:
-        try:
-            body = response.json()
-            message = body.get("message") or body.get("reason") or ""
-        except ValueError:
-            message = response.text
-        return " ".join(str(message).split())[:200] or f"HTTP {response.status_code}"
-
-    def _refused(self, response: httpx.Response, what: str) -> RouterError:
-        code = response.status_code
-        hint = {401: " (the token is missing, wrong or expired: router.gateway_api.token_env/token_file)",
-                403: " (the token's account may not do this: RBAC)"}.get(code, "")
-        return RouterError(f"{self.describe()}: {what}: HTTP {code}: {self._status_message(response)}{hint}")
+        self._kube.close()
 
     def route(self, model: str) -> tuple[str, str]:
         """The namespace and name of the HTTPRoute that carries ``model``'s traffic.
@@ -347,16 +174,8 @@ class GatewayRouter:
             NotFoundError: the route does not exist. RouterError: the server refused or cannot be reached.
         """
         namespace, name = self.route(model)
-        response = self._request("GET", route_path(namespace, name))
-        if response.status_code == 404:
-            raise NotFoundError(f"{self.describe()}: HTTPRoute {namespace}/{name} (router.backends.{model}) "
-                                "does not exist")
-        if response.status_code != 200:
-            raise self._refused(response, f"reading HTTPRoute {namespace}/{name}")
-        try:
-            return dict(response.json())
-        except ValueError:
-            raise RouterError(f"{self.describe()}: the answer for HTTPRoute {namespace}/{name} is not JSON") from None
+        return self._kube.get_object(route_path(namespace, name), f"HTTPRoute {namespace}/{name}",
+                                     f" (router.backends.{model})")
 
     # -- reads ------------------------------------------------------------------------------
     def _version_refs(self, model: str, route: dict[str, Any]) -> dict[str, list[_Ref]]:
@@ -412,21 +231,7 @@ class GatewayRouter:
         Raises:
             RouterError: no ``served_query`` is configured, or its answer has no data.
         """
-        if self.counters is None or not self.served_query:
-            raise RouterError(f"{self.describe()}: a route keeps no request counters; set "
-                              "router.gateway_api.served_query so rollbacks are verified from the metrics")
-        spec = MetricSpec("served", "requests served", self.served_query, Unit.PER_SECOND, Direction.HIGHER_IS_BETTER)
-        result = self.counters.evaluate((spec,), model)["served"]
-        if result.error:
-            raise RouterError(f"router.gateway_api.served_query: {result.error}")
-        totals: dict[str, float] = {}
-        for (version, _segment), value in result.values.items():
-            if value is not None:
-                totals[version] = totals.get(version, 0.0) + value
-        if not totals:
-            raise RouterError(f"router.gateway_api.served_query: no data for model {model!r} "
-                              f"({self.counters.describe()}): requests per version cannot be counted")
-        return {version: int(round(count)) for version, count in totals.items()}
+        return served_from_metrics(self.counters, self.served_query, model, self.describe(), SETTING)
 
     # -- writes -----------------------------------------------------------------------------
     def weight_patch(self, model: str, route: dict[str, Any], weights: dict[str, int]) -> list[dict[str, Any]]:
@@ -486,24 +291,8 @@ class GatewayRouter:
                 raise ConflictError(f"{self.describe()}: weights changed since they were read: {detail}")
         patch = self.weight_patch(model, route, weights)
         namespace, name = self.route(model)
-        response = self._request("PATCH", route_path(namespace, name), patch, JSON_PATCH)
-        if response.status_code in (409, 422) and not self._invalid_fields(response):
-            raise ConflictError(f"{self.describe()}: HTTPRoute {namespace}/{name} changed between the read and the "
-                                f"write (HTTP {response.status_code}: {self._status_message(response)}); re-plan")
-        if response.status_code != 200:
-            raise self._refused(response, f"patching HTTPRoute {namespace}/{name}")
-        return self._read_back(model, dict(response.json()), weights)
-
-    @staticmethod
-    def _invalid_fields(response: httpx.Response) -> list[str]:
-        """The fields a 422 names as invalid (the schema refused a value: not a moved state)."""
-        if response.status_code != 422:
-            return []
-        try:
-            causes = ((response.json().get("details") or {}).get("causes")) or []
-        except (ValueError, AttributeError):
-            return []
-        return [str(c["field"]) for c in causes if isinstance(c, dict) and c.get("field")]
+        written = self._kube.patch(route_path(namespace, name), patch, f"HTTPRoute {namespace}/{name}", JSON_PATCH)
+        return self._read_back(model, written, weights)
 
     def _read_back(self, model: str, written: dict[str, Any], weights: dict[str, int]) -> RouterState:
         """Poll the route until every parent accepted the written generation; the state then."""
