@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", help="registered model name (default: default_model from the config)")
     p.add_argument("--json", action="store_true", help="print the stable JSON document (schema rewind.status/1)")
     p.add_argument("--explain", action="store_true", help="also print every metric's PromQL and each cell's reason")
+    p.add_argument("--fleet", action="store_true", help="every configured (or discovered) model's state, worst "
+                   "first, as the console's fleet view shows it (with --json: schema rewind.fleet/1)")
     p.add_argument("--watch", type=float, metavar="SECONDS", nargs="?", const=2.0,
                    help="refresh every SECONDS (default 2) until Ctrl-C")
 
@@ -140,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--purge", action="store_true", help="also delete the state directory")
         if name == "up":
             sp.add_argument("--rate", type=float, default=None, help="requests per second of generated traffic")
+            sp.add_argument("--models", type=int, default=None, metavar="N",
+                            help="serve N models (fraud-detector, fraud-detector-2, ...) so the console opens on "
+                                 "the fleet view (default: as the sandbox last ran, else 1); scenarios hit the first")
 
     for name, text, handler in (
         ("rollback", "preview, confirm and apply a rollback across router and registry, then verify it",

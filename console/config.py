@@ -787,6 +787,28 @@ class ReadinessConfig(_Section):
     drill_max_age_days: float = Field(30.0, gt=0, description="a drill older than this no longer counts")
 
 
+class DiscoverConfig(_Section):
+    """Models found by a naming rule: registered models whose names match, and that the router has a backend for."""
+
+    pattern: str = Field(description="shell-style pattern over the registry's model names, such as 'fraud-*'")
+    backend: str = Field("{model}", description="a discovered model's backend on the router: {model} is its name, "
+                                                "{model_id} its name with '_' for every other character than "
+                                                "letters and digits (the sandbox's: be_{model_id})")
+
+    @model_validator(mode="after")
+    def _rule(self) -> DiscoverConfig:
+        from console.domain.fleet import validate_discovery
+
+        validate_discovery(self.pattern, self.backend)
+        return self
+
+
+class FleetConfig(_Section):
+    """Which models make the fleet: those in ``router.backends``, plus with ``discover`` the ones the rule finds."""
+
+    discover: DiscoverConfig | None = None
+
+
 class Config(_Section):
     """The whole configuration."""
 
@@ -805,6 +827,7 @@ class Config(_Section):
     alerts: AlertsConfig = AlertsConfig()
     owners: dict[str, OwnerConfig] = Field(default_factory=dict, description="model name -> its owner")
     readiness: ReadinessConfig = ReadinessConfig()
+    fleet: FleetConfig = FleetConfig()
     default_model: str | None = None
 
     @field_validator("endpoints")
@@ -823,6 +846,13 @@ class Config(_Section):
     def policy(self) -> Policy:
         """Who may do what; with no ``roles`` section everyone may act (a sandbox, one responder)."""
         return self.roles.policy() if self.roles is not None else Policy(enforced=False)
+
+    @model_validator(mode="after")
+    def _discovery_router(self) -> Config:
+        if self.fleet.discover is not None and self.router.kind != "haproxy":
+            raise ValueError(f"fleet.discover needs a router that lists its backends (haproxy); router.kind "
+                             f"{self.router.kind} cannot: list the models in router.backends instead")
+        return self
 
     @model_validator(mode="after")
     def _rollback_metrics(self) -> Config:

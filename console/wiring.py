@@ -424,6 +424,28 @@ def build_alert_intake(loaded: LoadedConfig, environ: Mapping[str, str] | None =
                        AlertLabels(a.model_label, a.version_label, a.segment_label), rank, read_group)
 
 
+def resolve_fleet(loaded: LoadedConfig) -> LoadedConfig:
+    """The config with ``fleet.discover``'s models added to ``router.backends`` (the config itself without it).
+
+    Reads the registry's model names and the router's backends once (MLflow's client adapter loads MLflow).
+
+    Raises:
+        RewindError: one line naming ``fleet.discover`` and what failed.
+    """
+    rule = loaded.config.fleet.discover
+    if rule is None:
+        return loaded
+    from dataclasses import replace
+
+    from console.services.fleet import discover_backends
+
+    config = loaded.config
+    backends = discover_backends(build_registry(config), build_router(config), rule.pattern, rule.backend,
+                                 config.router.backends)
+    router = config.router.model_copy(update={"backends": backends})
+    return replace(loaded, config=config.model_copy(update={"router": router}))
+
+
 class ConsoleBackend:
     """The console's services over the configured systems, each built on first use.
 
@@ -438,6 +460,7 @@ class ConsoleBackend:
     def __init__(self, loaded: LoadedConfig, environ: Mapping[str, str] | None = None) -> None:
         import threading
 
+        loaded = resolve_fleet(loaded)  # fleet.discover: the models its rule finds join the configured ones
         self.loaded = loaded
         self.config = loaded.config
         self.environ = environ

@@ -223,6 +223,13 @@ class GtoRegistry:
             ))
         return sorted(listed, key=lambda v: version_sort_key(v.version))
 
+    def list_models(self) -> list[str]:
+        """Every model with a registered version (``gto show`` of the whole repository), sorted; deprecated ones
+        are left out, as GTO leaves them out."""
+        api = self.api
+        shown = self._call("list the models", "", api.show, str(self.repo)) or {}
+        return sorted(str(name) for name, state in shown.items() if (state or {}).get("registered"))
+
     def get_signature(self, model: str, version: str) -> dict | None:
         """GTO records no model signature: always ``None``."""
         return None

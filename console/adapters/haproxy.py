@@ -128,6 +128,19 @@ class HAProxyRouter:
             ) from None
 
     # -- reads ------------------------------------------------------------------------------
+    def list_backends(self) -> list[str]:
+        """Every backend HAProxy runs (``show backend``), sorted.
+
+        Raises:
+            RouterError: when HAProxy cannot be reached or answers something else than a list of names.
+        """
+        answer = self.command("show backend")
+        lines = [line.strip() for line in answer.splitlines() if line.strip()]
+        if not lines or not lines[0].startswith("#"):
+            text = answer.strip() or "empty answer"
+            raise RouterError(f"{self.describe()}: unexpected answer to show backend: {text[:120]}")
+        return sorted(line for line in lines[1:] if not line.startswith("#"))
+
     def read_state(self, model: str) -> RouterState:
         """Every server of the model's backend, with weight and state.
 

@@ -256,6 +256,18 @@ class MlflowRegistry(UnconditionalWrites):
         value = (found.tags or {}).get(key)
         return None if value is None else str(value)
 
+    def list_models(self) -> list[str]:
+        """Every registered model's name, sorted (every page of the search)."""
+        names: list[str] = []
+        token = None
+        while True:
+            page = self._call("list the registered models", "", self.client.search_registered_models,
+                              max_results=1000, page_token=token)
+            names.extend(model.name for model in page)
+            token = getattr(page, "token", None)
+            if not token:
+                return sorted(names)
+
     def tagged_versions(self, key: str, value: str) -> list[tuple[str, str]]:
         """Every (model, version) whose tag ``key`` is ``value``, across the registry's models."""
         quoted = value.replace("'", "''")

@@ -5,6 +5,7 @@ JSON requests, not the MLflow client (about a second and most of 200 MB to
 import). Endpoints used, all under ``/api/2.0/mlflow/``:
 
 - ``GET registered-models/get?name=`` (the model, with ``aliases[]``);
+- ``GET registered-models/search`` (every model's name, for ``fleet.discover``; paged);
 - ``GET model-versions/search?filter=`` (paged by ``next_page_token``);
 - ``GET model-versions/get?name=&version=``;
 - ``GET registered-models/alias?name=&alias=`` (unset: 400 ``INVALID_PARAMETER_VALUE``);
@@ -231,6 +232,18 @@ class MlflowRestRegistry(UnconditionalWrites):
         found = self._request(f"read version {version}", "GET", "model-versions/get",
                               params={"name": model, "version": normalise_version(version)}) or {}
         return _tags(found.get("model_version") or {}).get(key)
+
+    def list_models(self) -> list[str]:
+        """Every registered model's name, sorted (``GET registered-models/search``, every page)."""
+        names: list[str] = []
+        params = {"max_results": "1000"}
+        while True:
+            page = self._request("list the registered models", "GET", "registered-models/search", params=params) or {}
+            names.extend(str(found.get("name")) for found in page.get("registered_models") or [] if found.get("name"))
+            token = page.get("next_page_token")
+            if not token:
+                return sorted(names)
+            params = {**params, "page_token": str(token)}
 
     def tagged_versions(self, key: str, value: str) -> list[tuple[str, str]]:
         """Every (model, version) whose tag ``key`` is ``value``, across the registry's models."""

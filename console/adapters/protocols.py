@@ -32,6 +32,9 @@ class Registry(Protocol):
     def list_versions(self, model: str, with_signatures: bool = False) -> list[ModelVersion]:
         """Every version of ``model``, each with the aliases pointing at it; NotFoundError for an unknown model."""
 
+    def list_models(self) -> list[str]:
+        """Every registered model's name, sorted (what ``fleet.discover`` matches its pattern against)."""
+
     def get_aliases(self, model: str) -> AliasMap:
         """The model's aliases; raises NotFoundError for an unknown model."""
 
@@ -140,6 +143,14 @@ class Router(Protocol):
 
     def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
         """Put servers in ``maint`` or back to ``ready`` if they still are ``expected``; the state read back."""
+
+
+@runtime_checkable
+class BackendListing(Protocol):
+    """A router that can list its backends by name (HAProxy can; ``fleet.discover`` needs it)."""
+
+    def list_backends(self) -> list[str]:
+        """Every backend's name, sorted."""
 
 
 class ActionLock(Protocol):

@@ -22,7 +22,8 @@ def run(args: argparse.Namespace) -> int:
     sandbox = sandbox_for(args)
     action = args.sandbox_command
     if action == "up":
-        sandbox.up(rate=args.rate, say=lambda line: print(line, file=sys.stderr, flush=True))
+        sandbox.up(rate=args.rate, say=lambda line: print(line, file=sys.stderr, flush=True),
+                   models=getattr(args, "models", None))
         print(sandbox.config_path)
         return 0
     if action == "down":
@@ -54,7 +55,12 @@ def render_status(doc: dict) -> str:
         f"  model     {doc['model']}  versions {', '.join('v' + v for v in doc['versions'])}",
         f"  aliases   {', '.join(f'{a} → v{v}' for a, v in sorted((doc.get('aliases') or {}).items())) or '-'}",
         f"  weights   {', '.join(f'v{v}: {w}' for v, w in sorted((doc.get('weights') or {}).items())) or '-'}",
-        f"  scenario  {(doc.get('scenario') or {}).get('name', 'healthy')}",
+        *(f"  model     {name}  versions {', '.join('v' + v for v in entry['versions'])}  aliases "
+          f"{', '.join(f'{a} → v{v}' for a, v in sorted((entry.get('aliases') or {}).items())) or '-'}  weights "
+          f"{', '.join(f'v{v}: {w}' for v, w in sorted((entry.get('weights') or {}).items())) or '-'}"
+          for name, entry in (doc.get("fleet") or {}).items()),
+        f"  scenario  {(doc.get('scenario') or {}).get('name', 'healthy')}"
+        + ("  (on the first model)" if doc.get("fleet") else ""),
         f"  config    {doc['config']}",
     ]
     for name, url in doc["endpoints"].items():

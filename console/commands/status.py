@@ -177,7 +177,13 @@ def run(args: argparse.Namespace) -> int:
     from console.wiring import build_status_service
 
     loaded = load_config(getattr(args, "config", None))
+    if getattr(args, "fleet", False):
+        return fleet(loaded, args.json)
     model = loaded.config.model_or_default(args.model)
+    if model not in loaded.config.router.backends and loaded.config.fleet.discover is not None:
+        from console.wiring import resolve_fleet
+
+        loaded = resolve_fleet(loaded)  # a model fleet.discover finds
     service = build_status_service(loaded.config)
     try:
         if args.watch:
@@ -191,6 +197,48 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         service.close()
+
+
+def fleet(loaded, as_json: bool) -> int:
+    """``rewind status --fleet``: every model's row of the fleet view, worst first, as text or JSON.
+
+    One read of the whole fleet (one query per catalogue metric for every model), judged as the
+    fleet view judges it; incidents and who is acting are the console's to show (the journal is not read).
+    Exit code 1 when a model breaches.
+    """
+    from console.domain.fleet import fleet_document
+    from console.services.fleet import FleetStatus
+    from console.wiring import build_metrics, build_registry, build_router, resolve_fleet
+
+    config = resolve_fleet(loaded).config
+    models = list(config.router.backends)
+    if config.default_model in models:
+        models = [config.default_model, *(m for m in models if m != config.default_model)]
+    metrics = build_metrics(config)
+    service = FleetStatus(build_registry(config), build_router(config, metrics), metrics, config.metrics.specs(),
+                          config.metrics.traffic_metric, config.metrics.stable_alias)
+    try:
+        snapshot = service.read(models)
+    finally:
+        service.close()
+    doc = fleet_document(snapshot.rows, datetime.fromtimestamp(snapshot.evaluated_at, UTC).isoformat()
+                         .replace("+00:00", "Z"), snapshot.metrics_error, snapshot.journal_error)
+    if as_json:
+        json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for column in ("model", "state", "breaching", "split", "problems"):
+            table.add_column(column, no_wrap=column != "problems")
+        for row in snapshot.rows:
+            table.add_row(row.model, Text(f"{SYMBOL[row.state]} {WORD[row.state]}", style=STATE_STYLE[row.state]),
+                          str(len(row.breaching)),
+                          " ".join(f"v{version} {share * 100:.0f}%" for version, share in row.split) or "-",
+                          "; ".join(row.problems) or "")
+        Console().print(table)
+        if snapshot.metrics_error:
+            Console().print(Text(f"? metrics: {snapshot.metrics_error}", style="yellow"))
+    return 1 if any(row.state is State.BREACH for row in snapshot.rows) else 0
 
 
 def watch(service, model: str, interval: float, hint: str = "") -> int:

@@ -218,6 +218,50 @@ def discover_models(pattern: str, registered: Iterable[str], routed: Iterable[st
     return tuple(sorted(name for name in set(registered) if fnmatchcase(name, pattern) and name in routed_names))
 
 
+BACKEND_FIELDS = ("model", "model_id")
+"""The placeholders of a discovered model's backend name: the name itself, and the name with every character
+but letters and digits as ``_`` (``fraud-detector-2`` -> ``fraud_detector_2``), as HAProxy backends are often named."""
+
+
+def validate_discovery(pattern: str, backend: str) -> None:
+    """Refuse a naming rule that can never work: an empty pattern, a backend name with no placeholder or an unknown one.
+
+    Raises:
+        ValueError: what is wrong, in one line.
+    """
+    if not pattern.strip():
+        raise ValueError("the pattern is empty: give a shell-style pattern over model names, such as 'fraud-*'")
+    fields = re.findall(r"\{([^{}]*)\}", backend)
+    unknown = [name for name in fields if name not in BACKEND_FIELDS]
+    if unknown:
+        raise ValueError(f"backend {backend!r} has an unknown placeholder {{{unknown[0]}}}: use {{model}} or "
+                         "{model_id}")
+    if not fields:
+        raise ValueError(f"backend {backend!r} names no model: put {{model}} or {{model_id}} in it, such as "
+                         "'be_{model_id}'")
+
+
+def discovered_backend(template: str, model: str) -> str:
+    """The backend name a discovery rule gives ``model``."""
+    model_id = "".join(c if c.isalnum() else "_" for c in model)
+    return template.replace("{model_id}", model_id).replace("{model}", model)
+
+
+def discover_fleet(pattern: str, backend: str, registered: Iterable[str], listed: Iterable[str],
+                   configured: dict[str, str]) -> dict[str, str]:
+    """Every model of the fleet and its backend: the configured ones first, then each registered model that
+    matches ``pattern`` and whose backend (``backend`` filled in) the router lists, by name.
+
+    A configured model keeps its configured backend; a matching model without a backend on the router is
+    left out (it is not served through this router).
+    """
+    listed_names = set(listed)
+    candidates = {name: discovered_backend(backend, name) for name in registered}
+    routed = [name for name, named in candidates.items() if named in listed_names] + list(configured)
+    found = {name: candidates[name] for name in discover_models(pattern, candidates, routed) if name not in configured}
+    return {**configured, **found}
+
+
 @dataclass(frozen=True)
 class BreachingCell:
     """One breaching cell of a model: its version, segment and metric."""
@@ -346,3 +390,42 @@ def fleet_row(snapshot: StatusSnapshot | None, model: str, incident: IncidentSum
                     breaching=tuple(cell for *_, cell in sorted(breaching, key=lambda b: b[:3])),
                     split=split, incident=opened, readiness=readiness, acting=acting, problems=tuple(problems),
                     stable_version=snapshot.stable_version, cells=cells, acting_now=lock_holder is not None)
+
+
+FLEET_SCHEMA = "rewind.fleet/1"
+"""The schema of ``rewind status --fleet --json``."""
+
+
+def fleet_document(rows: Sequence[FleetRow], evaluated_at: str, metrics_error: str | None = None,
+                   journal_error: str | None = None) -> dict[str, object]:
+    """The fleet as a stable JSON document: one entry per model, worst first, as the fleet view lists them.
+
+    Args:
+        rows: the fleet's rows, worst first.
+        evaluated_at: when the metrics were evaluated (ISO 8601, UTC).
+        metrics_error, journal_error: why a system could not be read at all.
+    """
+    return {
+        "schema": FLEET_SCHEMA,
+        "evaluated_at": evaluated_at,
+        "errors": {name: error for name, error in (("metrics", metrics_error), ("journal", journal_error)) if error},
+        "models": [
+            {
+                "model": row.model,
+                "state": row.state.value,
+                "stable_version": row.stable_version,
+                "split": {version: round(share, 4) for version, share in row.split},
+                "cells": row.cells,
+                "breaching": [{"version": c.version, "segment": c.segment, "metric": c.metric}
+                              for c in row.breaching],
+                "incident": None if row.incident is None else {
+                    "id": row.incident.incident_id, "severity": row.incident.severity,
+                    "summary": row.incident.summary, "opened_at": row.incident.opened_at,
+                    "opened_by": row.incident.opened_by},
+                "acting": row.acting,
+                "acting_now": row.acting_now,
+                "problems": list(row.problems),
+            }
+            for row in rows
+        ],
+    }

@@ -38,6 +38,19 @@ BINARIES = {"haproxy": "haproxy", "prometheus": "prometheus", "prometheus-alertm
 """Each server binary the sandbox runs, and the Debian package that installs it."""
 
 
+def fleet_models(count: int, first: str = DEFAULT_MODEL) -> list[str]:
+    """The sandbox's models for ``--models N``: ``first``, then ``first-2`` ... ``first-N``."""
+    if count < 1:
+        raise SandboxError(f"--models {count}: the sandbox runs at least one model")
+    return [first, *(f"{first}-{index}" for index in range(2, count + 1))]
+
+
+def fleet_rate(count: int) -> float:
+    """The default request rate for ``count`` models, split across them at random: one model keeps today's
+    rate; each further one adds half of it, so a challenger's cells still carry enough traffic to judge."""
+    return DEFAULT_RATE * (1 + (count - 1) / 2)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
@@ -122,8 +135,13 @@ class Sandbox:
             yield
 
     # -- up ---------------------------------------------------------------------------------
-    def up(self, rate: float | None = None, say: Callable[[str], None] = print) -> dict:
+    def up(self, rate: float | None = None, say: Callable[[str], None] = print, models: int | None = None) -> dict:
         """Start everything, unless it already runs. Returns the state.
+
+        ``models`` (``--models N``, else as the sandbox last ran, else 1) is how many models the
+        sandbox serves: the first exactly as a one-model sandbox, each further one with two versions
+        (champion 90 %, challenger 10 %) in the same registry, its own HAProxy backend, all of them
+        served from one extra process and scraped by the same Prometheus. Scenarios hit the first.
 
         On any failure, every process started so far is stopped again and the
         error names the component and its log.
@@ -138,11 +156,16 @@ class Sandbox:
                     return state
                 say("sandbox was partly running; stopping what is left and starting again")
                 self._stop_all(state)
-            rate = rate or (state or {}).get("rate") or DEFAULT_RATE
+            names = fleet_models(models or len((state or {}).get("models") or [self.model]), self.model)
+            previous_rate = (state or {}).get("rate") if len((state or {}).get("models") or [self.model]) == len(
+                names) else None
+            rate = rate or previous_rate or fleet_rate(len(names))
             state = {
                 "schema": STATE_SCHEMA, "model": self.model, "dir": str(self.dir), "rate": rate,
                 "config": str(self.config_path), "started_at": time.time(), "processes": [],
             }
+            if len(names) > 1:
+                state["models"] = names
             try:
                 self._start(state, binaries, say)
             except BaseException:
@@ -240,7 +263,8 @@ class Sandbox:
             with open(seed_log, "wb") as log:
                 seeded = subprocess.run(
                     [sys.executable, "-m", "console.sandbox.model", "--tracking-uri", tracking_uri,
-                     "--artifacts", str(self.dir / "mlartifacts"), "--model", self.model],
+                     "--artifacts", str(self.dir / "mlartifacts"), "--model", self.model,
+                     *(arg for extra in state.get("models", [])[1:] for arg in ("--extra-model", extra))],
                     stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.dir, timeout=300, check=False,
                 )
         finally:
@@ -260,6 +284,13 @@ class Sandbox:
             # Alertmanager, and where it sends alerts: `rewind alerts serve` listens there (nothing else does).
             "alertmanager": free_port(), "alerts": free_port(),
         }
+        fleet = {name: templates.FleetBackend(
+            {v: free_port() for v in spec["versions"]},
+            {v: {spec["aliases"].get("champion"): 90, spec["aliases"].get("challenger"): 10}.get(v, 0)
+             for v in spec["versions"]}, spec["aliases"].get("champion"))
+            for name, spec in seed.get("fleet", {}).items()}
+        if fleet:
+            ports["fleet"] = {name: backend.servers for name, backend in fleet.items()}
         state.update(versions=versions, fallback_version=fallback, ports=ports, tracking_uri=tracking_uri)
         if (self.scenario() or {}).get("name", "champion-down") == "champion-down":
             write_scenario(self.dir, make_scenario("healthy", None))  # a fresh start has every server up
@@ -272,11 +303,19 @@ class Sandbox:
         # The fallback's simple model does not fail at random: it is what answers when the others do.
         servers.append(self._launch(state, "fallback", [*self._server_argv(state, fallback, ports["fallback"]),
                                                         "--base-error-rate", "0"], env))
+        if fleet:
+            # The further models' versions share one process: one MLflow and one Feast import for all of them.
+            say(f"sandbox: starting {len(fleet)} further models ({', '.join(fleet)}) in one model-server process")
+            servers.append(self._launch(state, "fleet-models", [
+                sys.executable, "-m", "console.sandbox.model_server", "--state-dir", str(self.dir),
+                "--tracking-uri", tracking_uri,
+                *(arg for name, backend in fleet.items() for version, port in backend.servers.items()
+                  for arg in ("--serve", f"{name}={version}@{port}"))], env))
         # The mirror's runtime map starts empty: no version is in shadow until `rewind shadow start`.
         templates.shadow_map_path(self.dir).write_text("")
         (self.dir / "haproxy.cfg").write_text(templates.haproxy_config(
             self.dir, self.model, ports["frontend"], ports["exporter"], ports["admin"], ports["models"], weights,
-            ports["fallback"], protected=aliases.get("champion")))
+            ports["fallback"], protected=aliases.get("champion"), fleet=fleet or None))
         check = subprocess.run([haproxy_bin, "-c", "-q", "-f", str(self.dir / "haproxy.cfg")],
                                capture_output=True, text=True, timeout=30, check=False)
         if check.returncode != 0:
@@ -297,7 +336,8 @@ class Sandbox:
             f"--web.listen-address=127.0.0.1:{ports['alertmanager']}", f"--web.external-url={alertmanager_url}",
             "--cluster.listen-address=",  # no clustering: it would listen on 0.0.0.0:9094
         ])
-        scraped = {**ports["models"], "fallback": ports["fallback"]}
+        scraped = {**ports["models"], "fallback": ports["fallback"],
+                   **{f"{name}/v{v}": p for name, backend in fleet.items() for v, p in backend.servers.items()}}
         (self.dir / "rules.yml").write_text(templates.sandbox_rules(self.model, ports["prometheus"]))
         (self.dir / "prometheus.yml").write_text(templates.prometheus_config(
             scraped, ports["exporter"], self.dir / "rules.yml", ports["alertmanager"]))
@@ -311,24 +351,28 @@ class Sandbox:
             "--storage.tsdb.retention.time=2d", "--log.level=warn",
         ])
         self.config_path.write_text(templates.rewind_config(self.dir, self.model, ports["prometheus"],
-                                                            ports["alertmanager"], ports["alerts"]))
+                                                            ports["alertmanager"], ports["alerts"], list(fleet)))
         self._wait("the model servers", lambda: all(
             _http_ok(f"http://127.0.0.1:{p}/health") for p in scraped.values()), servers, 60)
         from console.adapters.haproxy import HAProxyRouter
 
-        router = HAProxyRouter(str(sock), {self.model: templates.backend_name(self.model)})
+        routed = [self.model, *fleet]
+        router = HAProxyRouter(str(sock), {name: templates.backend_name(name) for name in routed})
         self._wait("HAProxy's health checks of the model servers", lambda: all(
-            s.operational for s in router.read_state(self.model).servers), [haproxy], 20)
+            s.operational for name in routed for s in router.read_state(name).servers), [haproxy], 20)
         say(f"sandbox: model servers ready; sending {state['rate']:g} requests/s through HAProxy")
         self._launch(state, "traffic", [
             sys.executable, "-m", "console.sandbox.traffic", "--state-dir", str(self.dir),
             "--url", f"http://127.0.0.1:{ports['frontend']}", "--rate", str(state["rate"]),
+            *(["--models", ",".join(routed)] if fleet else []),
         ], env)
         self._wait("Prometheus", lambda: _http_ok(f"http://127.0.0.1:{ports['prometheus']}/-/ready"),
                    [prometheus], 30)
         self._wait("Alertmanager", lambda: _http_ok(f"{alertmanager_url}/-/ready"), [alertmanager], 30)
         # Ready means the console has numbers to show: a request rate needs two scrapes of traffic.
-        query = urllib.parse.urlencode({"query": f'sum(rate(rewind_requests_total{{model="{self.model}"}}[1m])) > 0'})
+        first_traffic = (f'sum(rate(rewind_requests_total{{model="{self.model}"}}[1m])) > 0' if not fleet
+                         else f'count(sum by (model) (rate(rewind_requests_total[1m])) > 0) == {len(routed)}')
+        query = urllib.parse.urlencode({"query": first_traffic})
         self._wait("the first traffic samples in Prometheus", lambda: _http_ok(
             f"http://127.0.0.1:{ports['prometheus']}/api/v1/query?{query}", expect='"value"'), [prometheus], 30)
         self._save_state(state)
@@ -371,6 +415,7 @@ class Sandbox:
             "dir": str(self.dir),
             "running": bool(records) and all(r.alive() for r in records),
             "model": state.get("model"),
+            "models": state.get("models") or [state.get("model")],
             "config": state.get("config"),
             "versions": state.get("versions", []),
             "rate": state.get("rate"),
@@ -413,7 +458,31 @@ class Sandbox:
                 doc["weights"] = router.read_state(state["model"]).weights()
             except RewindError as exc:
                 doc["errors"].append(str(exc))
+        if state.get("models"):
+            doc["fleet"] = self._fleet_status(state, doc["running"], doc["errors"])
         return doc
+
+    def _fleet_status(self, state: dict, running: bool, errors: list[str]) -> dict:
+        """The further models of a fleet sandbox: versions, servers, backend, live aliases and weights."""
+        from console.sandbox.templates import backend_name
+
+        fleet = {}
+        for name, servers in state.get("ports", {}).get("fleet", {}).items():
+            entry: dict = {"versions": sorted(servers, key=int), "backend": backend_name(name),
+                           "model_servers": {v: f"http://127.0.0.1:{p}" for v, p in servers.items()},
+                           "aliases": None, "weights": None}
+            if running:
+                from console.adapters.haproxy import HAProxyRouter
+                from console.adapters.mlflow_registry import MlflowRegistry
+
+                try:
+                    entry["aliases"] = MlflowRegistry(state["tracking_uri"]).get_aliases(name).aliases
+                    router = HAProxyRouter(str(self.dir / "haproxy.sock"), {name: backend_name(name)})
+                    entry["weights"] = router.read_state(name).weights()
+                except RewindError as exc:
+                    errors.append(str(exc))
+            fleet[name] = entry
+        return fleet
 
     def scenario(self) -> dict | None:
         """The scenario in force, as written in ``scenario.json``."""

@@ -24,6 +24,8 @@ VERSION_WEIGHTS = (
 FALLBACK_WEIGHTS = ((1.8, 0.0, 0.0, 0.0), -0.4, "fallback: the amount alone, no feature pipeline")
 """The simple model that answers when no primary version can (alias ``fallback``)."""
 FALLBACK_ALIAS = "fallback"
+EXTRA_MODEL_VERSIONS = 2
+"""Versions of each further model of a fleet sandbox (``--models N``): a champion and a challenger."""
 
 
 class LogisticScorer(mlflow.pyfunc.PythonModel):
@@ -50,8 +52,8 @@ def _signature():
     )
 
 
-def seed_registry(tracking_uri: str, artifact_dir: Path, model: str) -> list[str]:
-    """Register the sandbox model's versions with champion and challenger aliases.
+def seed_registry(tracking_uri: str, artifact_dir: Path, model: str, count: int = len(VERSION_WEIGHTS)) -> list[str]:
+    """Register the sandbox model's versions (the newest ``count`` of them) with champion and challenger aliases.
 
     Does nothing when the model already has versions (the registry keeps its
     state across ``down`` and ``up``, like a real one).
@@ -72,11 +74,12 @@ def seed_registry(tracking_uri: str, artifact_dir: Path, model: str) -> list[str
         else client.create_experiment("rewind-sandbox", artifact_location=artifact_dir.as_uri())
     )
     versions = [_register(client, experiment_id, model, f"{model}-train-{index}", weights, bias, note)
-                for index, (weights, bias, note) in enumerate(VERSION_WEIGHTS, start=1)]
+                for index, (weights, bias, note) in enumerate(VERSION_WEIGHTS[-count:], start=1)]
     client.set_registered_model_alias(model, "champion", versions[-2])
     client.set_registered_model_alias(model, "challenger", versions[-1])
-    # The champion was promoted from the version before it: what a regression after promotion reverts to.
-    client.set_model_version_tag(model, versions[-2], "rewind.previous_champion", versions[-3])
+    if len(versions) > 2:
+        # The champion was promoted from the version before it: what a regression after promotion reverts to.
+        client.set_model_version_tag(model, versions[-2], "rewind.previous_champion", versions[-3])
     return versions
 
 
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--artifacts", required=True, type=Path)
     parser.add_argument("--model", required=True)
+    parser.add_argument("--extra-model", action="append", default=[],
+                        help="a further model of the fleet: two versions (champion, challenger), no fallback")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     logging.getLogger("mlflow").setLevel(logging.ERROR)
@@ -152,7 +157,14 @@ def main(argv: list[str] | None = None) -> None:
     model = mlflow.MlflowClient(tracking_uri=args.tracking_uri).get_registered_model(args.model)
     aliases = {alias: str(version) for alias, version in (model.aliases or {}).items()}
     primaries = [v for v in versions if v != fallback]
-    print(json.dumps({"versions": primaries, "aliases": aliases, "fallback": fallback}))
+    fleet = {}
+    for extra in args.extra_model:
+        extra_versions = seed_registry(args.tracking_uri, args.artifacts, extra, count=EXTRA_MODEL_VERSIONS)
+        link_feature_service(args.tracking_uri, extra)
+        registered = mlflow.MlflowClient(tracking_uri=args.tracking_uri).get_registered_model(extra)
+        fleet[extra] = {"versions": extra_versions,
+                        "aliases": {alias: str(version) for alias, version in (registered.aliases or {}).items()}}
+    print(json.dumps({"versions": primaries, "aliases": aliases, "fallback": fallback, "fleet": fleet}))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from console.sandbox.features import (
     repo_dir,
     resolve_service,
 )
-from console.sandbox.scenarios import FEATURES, SEGMENTS, ScenarioWatcher, sigmoid
+from console.sandbox.scenarios import FEATURES, SEGMENTS, Scenario, ScenarioWatcher, sigmoid
 
 BASE_ERROR_RATE = 0.001
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5)
@@ -498,17 +498,76 @@ class Handler(BaseHTTPRequestHandler):
         self._send(200, b'{"compared":true}')
 
 
+class Unaffected:
+    """The scenario source of a fleet's extra model: always healthy (scenarios hit the sandbox's first model)."""
+
+    def get(self) -> Scenario:
+        """The healthy scenario."""
+        return Scenario("healthy")
+
+
+def parse_serve(text: str) -> tuple[str, str, int]:
+    """``MODEL=VERSION@PORT`` as (model, version, port)."""
+    model, _, rest = text.rpartition("=")
+    version, _, port = rest.partition("@")
+    if not model or not version or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected MODEL=VERSION@PORT")
+    return model, version, int(port)
+
+
+def serve_many(state_dir: Path, tracking_uri: str, served: list[tuple[str, str, int]]) -> None:
+    """Serve several (model, version) pairs from one process, each on its own port, all unaffected by scenarios.
+
+    The sandbox's extra fleet models run here: one process (one MLflow and one Feast import) instead of
+    one per version, which a 2-core machine cannot spare. Each pair keeps its own metrics registry and
+    feature binding, so Prometheus sees the same series as from separate servers; only the CPU counter
+    (``rewind_process_cpu_seconds``) is the whole process's.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    servers = []
+    for model, version, port in served:
+        metrics = Metrics(model, version)
+        features = FeatureResolver(state_dir, model, version, metrics)
+        features.start()
+        predictor = fast_scorer(mlflow.pyfunc.load_model(f"models:/{model}/{version}"))
+        features.use_registry(client)
+        server = ModelServer(("127.0.0.1", port), model, version, predictor, state_dir, metrics, features)
+        server.scenario = Unaffected()  # type: ignore[assignment]
+        servers.append(server)
+    for server in servers:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+        print(f"serving {server.model_name} v{server.version} on 127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
 def main(argv: list[str] | None = None) -> None:
     """Load the version from the registry and serve until terminated."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--state-dir", required=True, type=Path)
     parser.add_argument("--tracking-uri", required=True)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--version", required=True)
-    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--model")
+    parser.add_argument("--version")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--serve", action="append", type=parse_serve, default=[], metavar="MODEL=VERSION@PORT",
+                        help="serve these pairs from this one process instead (a fleet's extra models)")
     parser.add_argument("--base-error-rate", type=float, default=BASE_ERROR_RATE,
                         help="share of predictions failing for no reason (the fallback's simple model: 0)")
     args = parser.parse_args(argv)
+    if args.serve:
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        warnings.filterwarnings("ignore")
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        serve_many(args.state_dir, args.tracking_uri, args.serve)
+        return
+    if not (args.model and args.version and args.port):
+        parser.error("--model, --version and --port are required (or --serve)")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     warnings.filterwarnings("ignore")
     logging.getLogger("mlflow").setLevel(logging.ERROR)

@@ -6,6 +6,7 @@ the alert rules are generated from that catalogue, so the two never disagree.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ import yaml
 
 from console.domain.metrics import Direction, MetricSpec, Unit, format_delta, format_value, render_query
 from console.sandbox.features import SERVICE_TAG, repo_dir
+from console.sandbox.traffic import MODEL_HEADER
 
 if TYPE_CHECKING:
     from console.config import MetricsConfig
@@ -131,9 +133,18 @@ def shadow_map_path(state_dir: Path) -> Path:
     return state_dir / "shadow.map"
 
 
+@dataclass(frozen=True)
+class FleetBackend:
+    """A fleet's further model behind HAProxy: its servers' ports and weights by version, and its champion."""
+
+    servers: dict[str, int]
+    weights: dict[str, int]
+    protected: str | None = None
+
+
 def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_port: int, admin_port: int,
                    servers: dict[str, int], weights: dict[str, int], fallback_port: int | None = None,
-                   protected: str | None = None) -> str:
+                   protected: str | None = None, fleet: dict[str, FleetBackend] | None = None) -> str:
     """HAProxy in front of the model servers: weights, deep checks, fallback, mirror, admin sockets, exporter.
 
     The Runtime API listens on a unix socket (the default) and on a loopback TCP
@@ -146,9 +157,11 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
     answers, and when it is out too HAProxy answers a fixed default itself. HAProxy
     cannot change a server's checks at runtime: after a promotion the protection stays
     with the server it started on until the sandbox restarts.
+
+    A ``fleet`` adds one backend per further model, built alike but with no fallback server; the
+    frontend sends a request to it when its ``X-Rewind-Model`` header names the model.
     """
     backend = backend_name(model)
-    shadow_map = shadow_map_path(state_dir)
     lines = [
         "global",
         f"    stats socket {state_dir / 'haproxy.sock'} mode 600 level admin",
@@ -172,6 +185,8 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         "",
         "frontend models",
         f"    bind 127.0.0.1:{frontend_port}",
+        *(f"    use_backend {backend_name(other)} if {{ req.hdr({MODEL_HEADER}) -m str {other} }}"
+          for other in (fleet or {})),
         f"    default_backend {backend}",
         "",
         "frontend exporter",
@@ -180,6 +195,19 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         "    stats enable",
         "    stats uri /stats",
         "",
+        *_backend_lines(state_dir, model, servers, weights, fallback_port, protected),
+    ]
+    for other, spec in (fleet or {}).items():
+        lines += ["", *_backend_lines(state_dir, other, spec.servers, spec.weights, None, spec.protected)]
+    return "\n".join(lines) + "\n"
+
+
+def _backend_lines(state_dir: Path, model: str, servers: dict[str, int], weights: dict[str, int],
+                   fallback_port: int | None, protected: str | None) -> list[str]:
+    """One model's backend: its servers with their weights and checks, the mirror, the fallback and the default."""
+    backend = backend_name(model)
+    shadow_map = shadow_map_path(state_dir)
+    lines = [
         f"backend {backend}",
         "    balance roundrobin",
         # A dead server refuses at once, so retries come within milliseconds: more of them than the errors
@@ -211,7 +239,7 @@ def haproxy_config(state_dir: Path, model: str, frontend_port: int, exporter_por
         lines.append(f"    server v{version} 127.0.0.1:{port} weight {weights.get(version, 0)}{guard}")
     if fallback_port is not None:
         lines.append(f"    server {FALLBACK_SERVER} 127.0.0.1:{fallback_port} backup check inter 1s fall 2 rise 2")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def prometheus_config(model_ports: dict[str, int], exporter_port: int, rules_path: Path | None = None,
@@ -449,16 +477,19 @@ def sandbox_rules(model: str, prometheus_port: int) -> str:
 
 
 def rewind_config(state_dir: Path, model: str, prometheus_port: int, alertmanager_port: int | None = None,
-                  alerts_port: int | None = None) -> str:
+                  alerts_port: int | None = None, fleet: list[str] | None = None) -> str:
     """The Rewind config that points every other command at this sandbox: with ``alertmanager_port``, its
-    Alertmanager too, and `rewind alerts serve` listening on ``alerts_port``, where that Alertmanager posts."""
+    Alertmanager too, and `rewind alerts serve` listening on ``alerts_port``, where that Alertmanager posts.
+    A ``fleet`` (the further models of ``--models N``) is listed in ``router.backends`` after ``model``, so
+    the console opens on the fleet view."""
+    models = [model, *(fleet or [])]
     config: dict = {
         "default_model": model,
         "registry": {"tracking_uri": f"sqlite:///{state_dir / 'mlflow.db'}"},
         "router": {
             "kind": "haproxy",
             "socket": str(state_dir / "haproxy.sock"),
-            "backends": {model: backend_name(model)},
+            "backends": {name: backend_name(name) for name in models},
             "server_template": "v{version}",
             "shadow_map": str(shadow_map_path(state_dir)),
             "static_default": True,
@@ -470,7 +501,7 @@ def rewind_config(state_dir: Path, model: str, prometheus_port: int, alertmanage
         # The shipped playbooks post to these. A webhook URL is a secret: it is read from the environment
         # when a notify step runs; unset, the step says the message was not posted and shows it.
         "notify": {"webhooks": {name: {"url_env": env} for name, env in SANDBOX_WEBHOOKS.items()}},
-        "owners": {model: SANDBOX_OWNER},
+        "owners": {name: SANDBOX_OWNER for name in models},
         # Readiness reads each serving version's newest sample per segment from the requests counter.
         "readiness": {"freshness_series": 'rewind_requests_total{model="$model"}'},
     }

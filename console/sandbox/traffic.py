@@ -53,19 +53,30 @@ class Pacer:
             time.sleep(delay)
 
 
+MODEL_HEADER = "X-Rewind-Model"
+"""The request header HAProxy's frontend routes a fleet's further models by (no header: the first model)."""
+
+
 def worker(host: str, port: int, pacer: Pacer, scenario: ScenarioWatcher, stop: threading.Event,
-           counts: dict[str, int], seed: int) -> None:
-    """Send paced requests on one keep-alive connection until ``stop`` is set."""
+           counts: dict[str, int], seed: int, models: tuple[str, ...] = ()) -> None:
+    """Send paced requests on one keep-alive connection until ``stop`` is set.
+
+    With ``models`` (a fleet), each request goes to one of them at random, named in :data:`MODEL_HEADER`;
+    the scenario's drift reaches the first model's labels only, as every other scenario does.
+    """
     rng = random.Random(seed)
     conn = http.client.HTTPConnection(host, port, timeout=5)
     while not stop.is_set():
         pacer.wait_turn()
         segment = rng.choice(SEGMENTS)
         features = random_features(rng)
-        label = true_label(features, scenario.get().drifting(segment), rng)
+        model = rng.choice(models) if models else None
+        first = model is None or model == models[0]
+        label = true_label(features, first and scenario.get().drifting(segment), rng)
         body = json.dumps({"segment": segment, "transaction": raw_transaction(features), "label": label})
+        headers = {"Content-Type": "application/json", **({MODEL_HEADER: model} if model and not first else {})}
         try:
-            conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+            conn.request("POST", "/predict", body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             counts["ok" if response.status == 200 else "error"] += 1
@@ -85,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=60.0, help="requests per second")
     parser.add_argument("--workers", type=int, default=WORKERS)
     parser.add_argument("--max-seconds", type=float, default=6 * 3600)
+    parser.add_argument("--models", default="", help="a fleet's models, comma-separated, the first one first")
     args = parser.parse_args(argv)
     target = urlsplit(args.url)
     if target.hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -95,7 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     counts = {"ok": 0, "error": 0, "failed": 0}
     threads = [
         threading.Thread(target=worker, daemon=True,
-                         args=(target.hostname, target.port, pacer, scenario, stop, counts, seed))
+                         args=(target.hostname, target.port, pacer, scenario, stop, counts, seed,
+                               tuple(m for m in args.models.split(",") if m)))
         for seed in range(args.workers)
     ]
     for thread in threads:

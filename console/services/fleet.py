@@ -17,14 +17,14 @@ readiness view (``y``) measures it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from console.adapters.protocols import FleetMetricsSource
-from console.domain.errors import RewindError
-from console.domain.fleet import FleetRow, fleet_row, open_incidents, worst_first
+from console.adapters.protocols import BackendListing, FleetMetricsSource
+from console.domain.errors import ConfigError, RewindError
+from console.domain.fleet import FleetRow, discover_fleet, fleet_row, open_incidents, worst_first
 from console.domain.incident import IncidentSummary
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.routing import RouterState
@@ -64,6 +64,30 @@ def evaluate_fleet(metrics: MetricsSource, specs: tuple[MetricSpec, ...], models
     if isinstance(metrics, FleetMetricsSource):
         return metrics.evaluate_fleet(specs, models, at)
     return {model: metrics.evaluate(specs, model, at) for model in models}
+
+
+def discover_backends(registry: Registry, router: Router, pattern: str, backend: str,
+                      configured: Mapping[str, str]) -> dict[str, str]:
+    """The fleet's models and their backends: ``configured``, then the registered models that match ``pattern``
+    and whose backend (``backend`` filled in) the router lists (``fleet.discover``).
+
+    Raises:
+        ConfigError: the router cannot list its backends, or the rule finds no model at all.
+        RewindError: the registry or the router could not be read (their own one-line errors, prefixed).
+    """
+    if not isinstance(router, BackendListing):
+        raise ConfigError(f"fleet.discover: {router.describe()} cannot list its backends; "
+                          "list the models in router.backends instead")
+    try:
+        registered = registry.list_models()
+        listed = router.list_backends()
+    except RewindError as exc:
+        raise type(exc)(f"fleet.discover: {exc}") from None
+    found = discover_fleet(pattern, backend, registered, listed, dict(configured))
+    if not found:
+        raise ConfigError(f"fleet.discover: no model registered in {registry.describe()} matches {pattern!r} "
+                          f"with a backend {backend!r} on {router.describe()}")
+    return found
 
 
 class FleetStatus:

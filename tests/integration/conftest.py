@@ -13,7 +13,7 @@ START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 
 
 # Tests that start a whole sandbox of their own: real-time and CPU-heavy, like the shared sandbox's.
-OWN_SANDBOX = {"test_console_e2e.py", "test_sandbox_lifecycle.py"}
+OWN_SANDBOX = {"test_console_e2e.py", "test_sandbox_lifecycle.py", "test_sandbox_fleet.py"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names the groups (its hook has no order of its own)
