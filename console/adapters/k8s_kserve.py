@@ -8,7 +8,10 @@ the rest. So, as KServe's docs (docs/samples/v1beta1/rollout) and its ksvc recon
 
 - rolling back a canary is ``canaryTrafficPercent: 0`` (the latest revision stays, with no traffic);
 - promoting it is removing ``canaryTrafficPercent`` (100 % to the latest, which becomes the rolled-out one);
-- any other split is ``canaryTrafficPercent: N`` (the latest gets N %, the rolled-out one 100 - N).
+- any other split is ``canaryTrafficPercent: N`` (the latest gets N %, the rolled-out one 100 - N);
+- after a promotion the latest revision *is* the rolled-out one; ``canaryTrafficPercent`` below 100 then
+  sends the rest back to ``previousRolledoutRevision`` (PropagateStatus moves ``latestRolledoutRevision``
+  back to it), so a promoted model can be rolled back too. Rewind shows that revision at 0 % until then.
 
 Traffic is read from ``status.components.predictor.traffic[]`` (``revisionName`` and ``percent``): what the
 controller routes, not what the spec asks.
@@ -73,13 +76,21 @@ class Split:
     Attributes:
         latest: ``latestCreatedRevision`` (the current predictor: the canary while a split is on).
         rolled_out: ``latestRolledoutRevision`` (the last one at 100 %; ``""`` before the first).
+        previous: ``previousRolledoutRevision`` (the one rolled out before it; ``""``: none).
         percent: revision -> percent of traffic, from ``status.components.predictor.traffic``.
         canary_percent: ``spec.predictor.canaryTrafficPercent`` (``None``: not set).
         observed: ``status.observedGeneration``; generation: ``metadata.generation``.
     """
 
+    @property
+    def other(self) -> str:
+        """The revision that takes what the latest does not: the rolled-out one, or after a promotion (the
+        latest is the rolled-out one) the one rolled out before it; ``""``: none."""
+        return self.rolled_out if self.rolled_out != self.latest else self.previous
+
     latest: str
     rolled_out: str
+    previous: str
     percent: dict[str, int]
     canary_percent: int | None
     observed: int
@@ -96,9 +107,11 @@ def read_split(isvc: dict[str, Any]) -> Split:
         if name and target.get("percent") is not None:
             percent[str(name)] = percent.get(str(name), 0) + int(target["percent"])
     canary = ((isvc.get("spec") or {}).get("predictor") or {}).get("canaryTrafficPercent")
-    return Split(str(component.get("latestCreatedRevision") or ""), str(component.get("latestRolledoutRevision") or ""),
-                 percent, None if canary is None else int(canary), int(status.get("observedGeneration") or 0),
-                 int((isvc.get("metadata") or {}).get("generation") or 0))
+    revision = {key: str(component.get(key) or "")
+                for key in ("latestCreatedRevision", "latestRolledoutRevision", "previousRolledoutRevision")}
+    return Split(revision["latestCreatedRevision"], revision["latestRolledoutRevision"],
+                 revision["previousRolledoutRevision"], percent, None if canary is None else int(canary),
+                 int(status.get("observedGeneration") or 0), int((isvc.get("metadata") or {}).get("generation") or 0))
 
 
 class KServeRouter:
@@ -188,7 +201,7 @@ class KServeRouter:
         if not split.percent or not split.latest:
             raise RouterError(f"{self.describe()}: InferenceService {namespace}/{name} reports no predictor traffic "
                               "yet (status.components.predictor.traffic): is it in serverless mode and ready?")
-        revisions = sorted(set(split.percent) | {split.latest} | ({split.rolled_out} if split.rolled_out else set()))
+        revisions = sorted(set(split.percent) | {r for r in (split.latest, split.rolled_out, split.other) if r})
         versions = {revision: self.revision_version(namespace, revision) for revision in revisions}
         seen: dict[str, str] = {}
         for revision in sorted(split.percent):
@@ -202,7 +215,7 @@ class KServeRouter:
             ServerState(server=revision, version=versions[revision], weight=split.percent.get(revision, 0),
                         operational=True, address=revision)
             for revision in sorted(revisions, key=lambda r: int(versions[r]))
-            if revision in split.percent)
+            if revision in split.percent or revision == split.other)
         return split, versions, RouterState(backend=f"{namespace}/{name}", servers=servers)
 
     def read_state(self, model: str) -> RouterState:
@@ -267,13 +280,12 @@ class KServeRouter:
             if changed:
                 detail = ", ".join(f"v{v} is {now} (expected {was})" for v, (was, now) in sorted(changed.items()))
                 raise ConflictError(f"{self.describe()}: traffic changed since it was read: {detail}")
-        latest, rolled = versions[split.latest], versions.get(split.rolled_out)
+        latest, rolled = versions[split.latest], versions.get(split.other)
         pair = [v for v in (rolled, latest) if v is not None]
         unknown = sorted(v for v in weights if v not in pair)
-        if unknown or not split.rolled_out or split.rolled_out == split.latest:
-            between = (f"between v{rolled} (last rolled out, {split.rolled_out}) and v{latest} (latest, "
-                       f"{split.latest})" if split.rolled_out and split.rolled_out != split.latest
-                       else f"only to v{latest} ({split.latest}): nothing is rolled out before it")
+        if unknown or rolled is None:
+            between = (f"between v{rolled} ({split.other}) and v{latest} (latest, {split.latest})" if rolled
+                       else f"only to v{latest} ({split.latest}): nothing was rolled out before it")
             what = f"v{unknown[0]} is not one of them" if unknown else "there is no other revision to move to"
             raise NotFoundError(f"{self.describe()}: InferenceService {namespace}/{name} splits traffic {between}; "
                                 f"{what} (to serve another model, roll it out in spec.predictor)")
@@ -286,7 +298,7 @@ class KServeRouter:
         patch = self.percent_patch(isvc, split, after[latest])
         written = self._kube.patch(isvc_path(namespace, name), patch, f"InferenceService {namespace}/{name}",
                                    JSON_PATCH)
-        return self._read_back(model, written, split, {split.rolled_out: after[rolled], split.latest: after[latest]})
+        return self._read_back(model, written, split, {split.other: after[rolled], split.latest: after[latest]})
 
     def _read_back(self, model: str, written: dict[str, Any], before: Split, percent: dict[str, int]) -> RouterState:
         """Poll until the status observed a generation after the write and shows ``percent`` per revision."""

@@ -155,15 +155,24 @@ def test_kserve_rollback_sets_canary_traffic_percent_0_in_one_patch_and_waits_fo
     assert isvc["status"]["components"]["predictor"]["latestRolledoutRevision"] == "m-predictor-00001"
 
 
-def test_kserve_promotion_removes_canary_traffic_percent_and_the_canary_becomes_the_rolled_out_one(kube):
+def test_kserve_promotion_removes_canary_traffic_percent_and_a_promoted_model_can_be_rolled_back(kube):
     api, url = kube
-    state = kserve_for(url).set_weights(MODEL, {"3": 100, "2": 0}, expected={"3": 10, "2": 90})
-    assert state.weights() == {"3": 100}
+    router = kserve_for(url)
+    state = router.set_weights(MODEL, {"3": 100, "2": 0}, expected={"3": 10, "2": 90})
+    assert state.weights() == {"2": 0, "3": 100}  # v2 is out of the traffic, shown at 0 as the way back
     isvc = api.get(NS, MODEL, ISVC)
     assert "canaryTrafficPercent" not in isvc["spec"]["predictor"]
+    assert traffic(isvc) == {"m-predictor-00002": 100}
     component = isvc["status"]["components"]["predictor"]
     assert (component["latestRolledoutRevision"], component["previousRolledoutRevision"]) == (
         "m-predictor-00002", "m-predictor-00001")
+
+    # The promoted model misbehaves: canaryTrafficPercent 0 sends everything back to the previous rollout.
+    state = router.set_weights(MODEL, {"3": 0, "2": 100}, expected={"3": 100, "2": 0})
+    assert state.weights() == {"2": 100, "3": 0}
+    isvc = api.get(NS, MODEL, ISVC)
+    assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 0
+    assert traffic(isvc) == {"m-predictor-00002": 0, "m-predictor-00001": 100}
 
 
 def test_kserve_a_canary_percent_moved_between_the_read_and_the_patch_fails_the_test_on_the_server(kube):

@@ -63,6 +63,13 @@ def test_kserve_reads_the_split_from_the_traffic_status_and_versions_from_the_re
     split = read_split(ISVC)
     assert (split.latest, split.rolled_out, split.canary_percent, split.observed) == (
         "m-predictor-00002", "m-predictor-00001", 10, 2)
+    assert split.other == "m-predictor-00001"
+    promoted = copy.deepcopy(ISVC)
+    promoted["status"]["components"]["predictor"].update(
+        latestRolledoutRevision="m-predictor-00002", previousRolledoutRevision="m-predictor-00001",
+        traffic=[{"latestRevision": True, "revisionName": "m-predictor-00002", "percent": 100}])
+    assert read_split(promoted).other == "m-predictor-00001"  # after a promotion, the way back
+    assert kserve_answering(isvc=promoted).read_state("m").weights() == {"2": 0, "3": 100}
 
 
 def test_kserve_409_and_a_failed_test_are_a_moved_state_and_a_422_naming_fields_is_a_refusal():
