@@ -152,6 +152,10 @@ class Sandbox:
             state = self.load_state()
             if state and self.records(state):
                 if all(r.alive() for r in self.records(state)):
+                    running = len(state.get("models") or [self.model])
+                    if models is not None and models != running:
+                        raise SandboxError(f"the sandbox in {self.dir} already runs {running} model(s): stop it "
+                                           f"(`rewind sandbox down`) to start it again with --models {models}")
                     say(f"sandbox already running in {self.dir}")
                     return state
                 say("sandbox was partly running; stopping what is left and starting again")

@@ -48,6 +48,9 @@ def test_three_models_registered_routed_scraped_and_judged(tmp_path):
         assert doc["aliases"] == {"champion": "2", "challenger": "3", "fallback": "4"}
         assert doc["weights"] == {"1": 0, "2": 90, "3": 10}
         assert "fleet-models" in doc["pids"] and "model-v1" in doc["pids"]
+        other = run_cli("sandbox", "up", "--dir", str(state_dir), "--models", "2")
+        assert other.returncode != 0 and other.stderr.strip().count("\n") == 0
+        assert "already runs 3 model(s)" in other.stderr and "--models 2" in other.stderr
 
         # As HAProxy and MLflow report them, not as the sandbox remembers them.
         router = HAProxyRouter(str(state_dir / "haproxy.sock"), BACKENDS)
