@@ -51,7 +51,7 @@ demo: system-packages $(STAMP)
 	$(BIN)/rewind demo
 
 # The unit and console tests use fakes only: they run on two workers. Then the integration tests, on two
-# workers too: those on a sandbox (real time, shared) in order on one, the others beside them.
+# workers too: two groups, each in order on a sandbox of its own (tests/integration/conftest.py, GROUPS).
 INTEGRATION = $(BIN)/python -m pytest -n 2 --dist loadgroup tests/integration
 test: system-packages $(STAMP) lint
 	$(BIN)/python -m pytest -n 2 tests/unit tests/tui

@@ -12,25 +12,58 @@ START_WEIGHTS = {"1": 0, "2": 90, "3": 10}
 START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 
 
-# Tests that start a whole sandbox of their own: real-time and CPU-heavy, like the shared sandbox's.
-OWN_SANDBOX = {"test_console_e2e.py", "test_sandbox_lifecycle.py", "test_sandbox_fleet.py"}
+# Under xdist (``make test``: ``pytest -n 2 --dist loadgroup``) each worker runs one of two groups, in
+# order, in one process. Each group has a shared sandbox of its own (the session's ``sandbox``, started by
+# its first test that needs it) and its share of the tests that start their own servers. The groups are
+# balanced by the seconds each file took in CI (in brackets); a file not listed joins group a.
+GROUPS = {
+    "a": {
+        "test_features_e2e.py",       # 165 (regression, drift, a feature bug and its rollback, live)
+        "test_sandbox_playbooks.py",  # 320 (every shipped playbook, headless)
+        "test_readiness.py",          # 100
+        "test_roles.py",              # 20
+        "test_sandbox_features.py",   # 25
+        "test_console_e2e.py",        # 70 (a sandbox of its own, the console in tmux)
+        "test_mlflow_registry.py",    # 40 (an mlflow server, shared with the next)
+        "test_mlflow_rest.py",        # 30
+        "test_k8s_gateway.py",        # 18
+        "test_k8s_kserve_argo.py",    # 15
+        "test_gto_registry.py",       # 13
+        "test_victoriametrics.py",    # 15
+        "test_wheel.py",              # 25
+        "test_notify.py",             # 20
+    },
+    "b": {
+        "test_shadow_and_fallback.py",  # 180
+        "test_rollback.py",             # 180
+        "test_status_scenarios.py",     # 80
+        "test_prometheus_metrics.py",   # 60
+        "test_alert_rules.py",          # 65
+        "test_haproxy_router.py",       # 30
+        "test_bad_input.py",            # 30
+        "test_sandbox_lifecycle.py",    # 56 (sandboxes of its own)
+        "test_sandbox_fleet.py",        # 48 (a three-model sandbox of its own)
+        "test_journal_contract.py",     # 40 (PostgreSQL, shared by the journal files)
+        "test_journal_cli.py",          # 40
+        "test_journal_secrets.py",      # 10
+        "test_journal_follow.py",       # 21
+        "test_journal_soak.py",         # 9
+        "test_journal_restart.py",      # 17
+        "test_alerts_paging.py",        # 20
+        "test_console_hangup.py",       # 20
+    },
+}
+GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist names the groups (its hook has no order of its own)
 def pytest_collection_modifyitems(items):
-    """Mark every test here ``integration``; under xdist, keep the real-time ones on one worker, in order.
-
-    The shared sandbox's tests (and those that start a sandbox of their own) run one after another in one
-    process, as they always did: they share a sandbox and judge live traffic against real time. The other
-    tests (journal, registry, router, metrics and notify servers of their own) run beside them on the
-    second worker (``make test``: ``pytest -n 2 --dist loadgroup``).
-    """
+    """Mark every test here ``integration`` and give it its xdist group (see ``GROUPS``)."""
     for item in items:
         if "tests/integration" not in str(item.fspath):
             continue
         item.add_marker(pytest.mark.integration)
-        if "sandbox" in getattr(item, "fixturenames", ()) or item.fspath.basename in OWN_SANDBOX:
-            item.add_marker(pytest.mark.xdist_group("sandbox"))
+        item.add_marker(pytest.mark.xdist_group(GROUP_OF.get(item.fspath.basename, "a")))
 
 
 @pytest.fixture

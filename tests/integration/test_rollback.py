@@ -301,7 +301,9 @@ def test_a_gradual_rollback_holds_at_a_failing_gate(sandbox, sandbox_config, sys
     # the gate must stop the rollback there. (v1, not the champion: the sandbox's router guards the
     # champion's server and would take it out by itself.)
     sandbox.set_scenario("outage", version="1")
-    env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "10"}
+    # The gate fails at its first breach (5 s here alone); the window only bounds a starved machine (CI saw
+    # 10 s pass with no breach visible yet, v1's few requests at step 1 judged "no data").
+    env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "30"}
     completed = rollback(sandbox_config, env, "--gradual", "--from", "3", "--to", "1")
     assert completed.returncode == 1, completed.stderr
     assert "held at step 1" in completed.stdout

@@ -29,8 +29,8 @@ from tests.fixtures.wheel import (
     shipped_in_wheel,
 )
 
-# One worker for the whole file under xdist (make test's --dist loadgroup): the wheel is built and installed once.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("wheel")]
+# The whole file runs on one worker (its group in tests/integration/conftest.py): the wheel is built once.
+pytestmark = pytest.mark.integration
 
 ESCAPES = re.compile(rb"\x1b\[[0-9;?<>=]*[A-Za-z]|\x1b[()][0-9A-Za-z]|\x1b[=>78]")
 
