@@ -120,10 +120,14 @@ def run_list(args: argparse.Namespace) -> int:
     loaded = _optional_config(args)
     if loaded is None and args.model:
         raise ConfigError("no config found: pass --config FILE (ranking by verdicts needs the systems)")
-    valid, problems = build_playbook_source(loaded).load()
+    source = build_playbook_source(loaded)
+    valid, problems = source.load()
     console = Console()
     for problem in problems:
         console.print(Text(f"skipped (invalid): {problem}", style="yellow"))
+    if not valid and not problems:
+        console.print(f"no playbooks found in {source.describe()}", soft_wrap=True, markup=False)
+        return 0
     if not args.model:
         for playbook in (loaded_playbook.playbook for loaded_playbook in valid):
             models = ", ".join(playbook.models)

@@ -734,3 +734,18 @@ def test_validate_text_output_is_unchanged(no_config, tmp_path, capsys):
     good.write_text(MINIMAL)
     assert main(["playbook", "validate", str(good)]) == 0
     assert capsys.readouterr().out == f"{good}: ok (minimal v1, 2 steps)\n"
+
+
+def test_list_says_where_it_looked_when_no_playbook_is_there(tmp_path, capsys):
+    empty = tmp_path / "playbooks"
+    empty.mkdir()
+    config = tmp_path / "rewind.yaml"
+    config.write_text(yaml.safe_dump({
+        "registry": {"tracking_uri": "sqlite:////tmp/x.db"},
+        "router": {"socket": "/tmp/h.sock", "backends": {"m": "be_m"}},
+        "metrics": {"url": "http://127.0.0.1:9090/", "window": "1m", "traffic_metric": "rate", "catalogue": [
+            {"name": "rate", "title": "req/s", "unit": "per_second", "query": 'x{model="$model"}'}]},
+        "playbooks": {"dirs": [str(empty)]},
+    }))
+    assert main(["playbook", "list", "--config", str(config)]) == 0
+    assert f"no playbooks found in {empty}" in capsys.readouterr().out
