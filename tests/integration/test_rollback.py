@@ -18,6 +18,7 @@ from console.domain.errors import ConflictError, NotFoundError
 from console.domain.journal import EventKind
 from console.domain.verdicts import State
 from console.sandbox.scenarios import REGRESSION_SEGMENTS
+from console.sandbox.templates import backend_name
 from console.wiring import build_rollback_service, build_status_service
 from tests.fixtures.servers import run_cli, wait_for
 from tests.integration.conftest import MODEL, START_ALIASES, START_WEIGHTS
@@ -298,13 +299,18 @@ def test_registry_failure_after_the_router_is_compensated(sandbox, sandbox_confi
 def test_a_gradual_rollback_holds_at_a_failing_gate(sandbox, sandbox_config, systems, journal_env):
     router, registry = systems
     # The version traffic would go to fails its requests, which shows once the first step gives it some:
-    # the gate must stop the rollback there. (v1, not the champion: the sandbox's router guards the
-    # champion's server and would take it out by itself.)
-    sandbox.set_scenario("outage", version="1")
-    # The gate fails at its first breach (5 s here alone); the window only bounds a starved machine (CI saw
-    # 10 s pass with no breach visible yet, v1's few requests at step 1 judged "no data").
-    env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "30"}
-    completed = rollback(sandbox_config, env, "--gradual", "--from", "3", "--to", "1")
+    # the gate must stop the rollback there. The gate is for what the router does not catch by itself, so
+    # v1's health check is paused: the sandbox checks its standby with a real prediction (readiness reads
+    # it), and a check that took v1 out first would leave the gate no request of v1's to judge (CI: v1 out
+    # within 4 s of the outage, before a slow rollback's first step; the gate then saw only "no data").
+    server = f"{backend_name(MODEL)}/v1"
+    router.command(f"disable health {server}")
+    try:
+        sandbox.set_scenario("outage", version="1")
+        env = {**journal_env, "REWIND_ROLLBACK__GATE_WINDOW_S": "10"}
+        completed = rollback(sandbox_config, env, "--gradual", "--from", "3", "--to", "1")
+    finally:
+        router.command(f"enable health {server}")
     assert completed.returncode == 1, completed.stderr
     assert "held at step 1" in completed.stdout
     assert router.read_state(MODEL).weights() == {"1": 5, "2": 90, "3": 5}
