@@ -210,6 +210,12 @@ class RollbackService:
         by_version = {v.version: v for v in versions}
         if target not in by_version:
             raise UsageError(f"v{target} is not a registered version of {model}")
+        server = router.server_for(target)
+        if server is not None and not server.operational:
+            # Traffic sent there would go nowhere, and a gate or a verification would have nothing to judge.
+            raise UsageError(f"v{target} is DOWN at the router ({self.router.describe()}, server {server.server}: "
+                             "its health checks fail): rolling back to it would send traffic nowhere; bring it "
+                             "back up or choose another version (--to)")
         plan = self._plan(model, aliases, weights, leave, target, mode, reason)
         leaving = self.with_signature(model, by_version.get(leave))
         going = self.with_signature(model, by_version.get(target))
@@ -851,7 +857,17 @@ class RollbackService:
         if breaches:
             first = breaches[0]
             evidence["reason"] = f"v{first['version']} {first['segment']} {first['metric']}: {first['reason']}"
-        return not breaches, evidence
+            return False, evidence
+        # No breach is a pass only when there was something to judge: a target that answered nothing (DOWN,
+        # say) has no cells at all, and its absence is not evidence that it is healthy. (A check that asks for
+        # no metric, with an empty catalogue, has nothing to hold on.)
+        judged = not metric_names or any(matrix.state(name, plan.target, segment) is not State.NO_DATA
+                     for name in metric_names for segment in matrix.segments)
+        if not judged:
+            evidence["no_data"] = True
+            evidence["reason"] = (f"no data for v{plan.target} in {', '.join(metric_names)}: nothing shows it "
+                                  "serving, so nothing shows it healthy")
+        return judged, evidence
 
     def _watch(self, plan: Plan, window_s: float, metric_names: tuple[str, ...],
                until_pass: bool) -> tuple[bool, dict[str, object]]:
@@ -908,18 +924,26 @@ class RollbackService:
             uncounted = (f"no request was counted in {self.settings.verify_window_s:g}s (do the metrics lag more "
                          "than rollback.verify_window_s?)")
         drained = (uncounted is None and share < DRAINED_SHARE) if must_drain else True
+        # The target must have answered: metrics that show nothing for it are not a pass (see _check).
+        answered = delta.get(plan.target, 0)
+        unserved = (uncounted is None and plan.weights_after.get(plan.target, 0) > 0 and answered == 0
+                    and (total > 0 or not getattr(self.router, "counts_from_metrics", False)))
         weights, aliases = self._state(plan.model)
         evidence.update(weights=weights, aliases=aliases, served_during_window=delta,
                         leave_share=round(share, 4), drained=drained)
         if uncounted is not None:
             evidence["uncounted"] = uncounted
-        passed = passed and drained
+        if unserved:
+            evidence["reason"] = (f"v{plan.target} answered no request in {self.settings.verify_window_s:g}s "
+                                  f"although the router gives it weight {plan.weights_after.get(plan.target)}")
+        passed = passed and drained and not unserved
         kind = EventKind.ACTION_VERIFIED if passed else EventKind.ACTION_NOT_VERIFIED
         self.journal.record(incident_id, kind, {
             "action_id": plan.action_id,
             "expected": {"leave_share_below": DRAINED_SHARE if plan.weights_after.get(plan.leave, 0) == 0 else None,
                          "target_passes": list(self.verify_metrics), "weights": plan.weights_after},
-            "observed": {"leave_share": round(share, 4), "breaches": evidence["breaches"], "weights": weights},
+            "observed": {"leave_share": round(share, 4), "target_answered": answered, "breaches": evidence["breaches"],
+                         "weights": weights},
             "evidence": evidence,
         })
         traffic = f"v{plan.leave} got {share:.1%} of {total} requests in {self.settings.verify_window_s:g}s"

@@ -319,6 +319,25 @@ def test_a_gradual_rollback_holds_at_a_failing_gate(sandbox, sandbox_config, sys
     assert held.payload["step"] == 1 and held.payload["evidence"]["breaches"]
 
 
+def test_a_rollback_to_a_version_the_router_took_out_is_refused_before_anything_changes(sandbox, sandbox_config,
+                                                                                      systems, journal_env):
+    router, registry = systems
+    # v1 fails every request; HAProxy's health check (a real prediction) takes it out. Without the refusal,
+    # a gradual rollback to it passed its gates and verified on "no data" (no request reached v1).
+    sandbox.set_scenario("outage", version="1")
+    try:
+        wait_for(lambda: not router.read_state(MODEL).server_for("1").operational, 60, "HAProxy to mark v1 DOWN")
+        completed = rollback(sandbox_config, journal_env, "--gradual", "--from", "3", "--to", "1")
+    finally:
+        sandbox.set_scenario("healthy")
+        wait_for(lambda: router.read_state(MODEL).server_for("1").operational, 60, "v1 back up")
+    assert completed.returncode == 2, completed.stdout
+    assert "v1 is DOWN at the router" in completed.stderr and "Traceback" not in completed.stderr
+    assert router.read_state(MODEL).weights() == START_WEIGHTS
+    assert registry.get_aliases(MODEL).aliases == START_ALIASES
+    assert not [e for e in events(journal_env) if e.payload.get("action_id")]
+
+
 def test_read_only_and_unconfirmed_rollbacks_change_nothing(sandbox_config, systems, journal_env):
     router, registry = systems
     refused = rollback(sandbox_config, journal_env, "--read-only")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from console.adapters.journal_sql import SqlActionLock, SqlJournal
@@ -484,3 +486,80 @@ def test_a_read_only_face_is_refused_before_anything_changes(world):
                   ActionOptions(read_only=True))
     assert ("confirm", MODEL) not in face.seen and router.weights == {"1": 0, "2": 90, "3": 10}
     assert kinds(journal, incident)[-1] == "action.failed"
+
+
+def _error_rate_of(target_cells: bool):
+    """Metrics with a healthy error rate for v3, and for v2 only when ``target_cells``."""
+    from console.domain.metrics import CellCounts, QueryResult
+
+    cells = {("3", "eu"): CellCounts(0, 40)} | ({("2", "eu"): CellCounts(0, 40)} if target_cells else {})
+
+    class Metrics(FakeMetrics):
+        def evaluate(self, specs, model, at=None):
+            return {"request_rate": QueryResult("request_rate", "r", 0.0, raw={k: "1" for k in cells},
+                                                values=dict.fromkeys(cells, 1.0)),
+                    "error_rate": QueryResult("error_rate", "e", 0.0, raw={k: "x" for k in cells},
+                                              values={k: c.numerator / c.denominator for k, c in cells.items()},
+                                              counts=cells)}
+
+    return Metrics()
+
+
+def _judged(service):
+    from tests.unit.test_judge import ERRORS, RATE
+
+    service.catalogue, service.traffic_metric = (RATE, ERRORS), "request_rate"
+    service.settings = replace(service.settings, verify_window_s=0.0)
+    service.gate_metrics = service.verify_metrics = ("error_rate",)
+    return service
+
+
+def test_a_rollback_to_a_version_the_router_took_out_is_refused_at_the_preview(world):
+    from console.domain.routing import RouterState, ServerState
+
+    build, registry, router, journal, incident = world
+
+    class DownRouter(FakeRouter):
+        def read_state(self, model):
+            servers = tuple(ServerState(f"v{v}", v, w, v != "2") for v, w in self.weights.items())
+            return RouterState("be", servers)
+
+    service = RollbackService(registry, DownRouter(), FakeMetrics(), journal, SqlActionLock(journal.journal), (),
+                              None, settings=RollbackSettings(gate_window_s=0.0, poll_interval_s=0.0))
+    with pytest.raises(UsageError, match=r"v2 is DOWN at the router \(fake router, server v2"):
+        service.preview(MODEL)
+    assert kinds(journal, incident) == ["incident.opened"]
+
+
+@pytest.mark.parametrize("target_cells", [True, False])
+def test_a_gate_passes_on_the_targets_evidence_never_on_its_absence(world, target_cells):
+    build, registry, router, journal, incident = world
+    service = _judged(build(metrics=_error_rate_of(target_cells)))
+    outcome = service.apply(service.preview(MODEL, mode=Mode.GRADUAL), incident)
+    if target_cells:
+        assert outcome.status == "applied", outcome.message
+    else:
+        assert outcome.status == "held" and "no data for v2 in error_rate" in outcome.message
+        assert router.weights == {"1": 0, "2": 95, "3": 5}
+
+
+def test_verification_needs_the_target_to_have_answered_and_to_have_been_judged(world):
+    build, registry, router, journal, incident = world
+    service = _judged(build(metrics=_error_rate_of(True)))
+    outcome = service.apply(service.preview(MODEL), incident)
+    assert service.verify(incident, outcome_plan(service, outcome)).status == "verified"
+    # The router stops sending v2 anything (its server in maintenance): nothing answered, nothing verified.
+    router.admin["v2"] = "maint"
+    verified = service.verify(incident, outcome_plan(service, outcome))
+    assert verified.status == "not_verified"
+    assert "v2 answered no request in" in verified.message
+    router.admin["v2"] = "ready"
+    # v2 answers, but the metrics have nothing of it: no evidence is not a pass.
+    service.metrics = _error_rate_of(False)
+    verified = service.verify(incident, outcome_plan(service, outcome))
+    assert verified.status == "not_verified" and "no data for v2 in error_rate" in verified.message
+
+
+def outcome_plan(service, outcome):
+    """The plan an outcome carried out, as the journal has it."""
+    return service.find_action(outcome.action_id)[1]
