@@ -64,6 +64,9 @@ class SocketAddress:
 class HAProxyRouter:
     """A model router on HAProxy, one backend per model, one server per version."""
 
+    counts_from_metrics = False
+    """HAProxy counts every request it sends a server (``stot``), at once."""
+
     def __init__(self, address: str, backends: dict[str, str], server_template: str = "v{version}",
                  timeout_s: float = 2.0, shadow_map: str | None = None, static_default: bool = False) -> None:
         self.address = SocketAddress.parse(address)

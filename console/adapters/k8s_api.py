@@ -17,6 +17,7 @@ import json
 import os
 import ssl
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ import yaml
 from console.adapters.protocols import MetricsSource
 from console.domain.errors import ConfigError, ConflictError, NotFoundError, RouterError
 from console.domain.metrics import Direction, MetricSpec, Unit
+from console.domain.routing import FallbackState, Mirror
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -314,3 +316,136 @@ def split_name(target: str, namespace: str) -> tuple[str, str]:
     ns, _, name = target.rpartition("/")
     return ns or namespace, name
 
+
+
+class KubeRouter:
+    """What the Kubernetes routers share: one object per model, the API client, requests counted from the metrics.
+
+    A subclass names its product and object (class attributes below) and reads and writes its own
+    object; the name lookup, the counters and the refusals of what no such object has (a shadow
+    mirror, a backup server, server states) are here, once.
+
+    Args:
+        access: where the API server is and how to authenticate.
+        objects: model -> ``namespace/name`` (or ``name``, in ``namespace``) of its object.
+        namespace: the namespace of objects named without one.
+        timeout_s: one request's timeout.
+        readback_timeout_s: how long a write waits for the controller to reconcile it.
+        counters / served_query: the metrics source and PromQL template (``$model``) counting each version's
+            requests (for :meth:`served`).
+        poll_interval_s: how often a read-back reads the object again.
+        transport: an httpx transport (tests only).
+        version_label: the label that carries the model version, where versions are read from labels.
+    """
+
+    product = ""
+    """The router's name in messages: ``Gateway API at URL``."""
+    setting = ""
+    """Its config section, named in messages."""
+    kind = ""
+    """The object one model has, as ``router.backends`` names it: ``route``, ``Rollout``."""
+    mirrors_on = ""
+    """Where Rewind does not drive mirrors: ``Gateway API routes``."""
+    one_object = ""
+    """One such object, for the refusals: ``a Gateway API route``."""
+
+    counts_from_metrics = True
+    """:meth:`served` counts from the metrics, which lag: verification treats no request counted as unproven."""
+
+    def __init__(self, access: KubeAccess, objects: dict[str, str], namespace: str, timeout_s: float,
+                 readback_timeout_s: float, counters: MetricsSource | None, served_query: str | None,
+                 poll_interval_s: float, transport: httpx.BaseTransport | None, version_label: str = "") -> None:
+        self.access = access
+        self.version_label = version_label
+        self._versions: dict[str, str] = {}  # object path -> the version it runs (labelled_version)
+        self.objects = dict(objects)
+        self.namespace = namespace
+        self.timeout_s = timeout_s
+        self.readback_timeout_s = readback_timeout_s
+        self.counters = counters
+        self.served_query = served_query
+        self.poll_interval_s = poll_interval_s
+        self._kube = KubeClient(access, self.describe(), self.setting, timeout_s, transport)
+        self.sleep: Callable[[float], None] = time.sleep
+
+    def describe(self) -> str:
+        """Where the router is, for messages (never with credentials)."""
+        return f"{self.product} at {self.access.server}"
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._kube.close()
+
+    def object_name(self, model: str) -> tuple[str, str]:
+        """The namespace and name of the model's object (NotFoundError when none is configured)."""
+        try:
+            return split_name(self.objects[model], self.namespace)
+        except KeyError:
+            known = ", ".join(sorted(self.objects)) or "none"
+            raise NotFoundError(f"model {model!r} has no {self.kind} in router.backends "
+                                f"(configured: {known})") from None
+
+    def object_path(self, model: str) -> str:
+        """``namespace/name`` of the model's object, for messages."""
+        return "/".join(self.object_name(model))
+
+    def labelled_version(self, path: str, what: str, labels: Callable[[dict[str, Any]], Any], fix: str) -> str:
+        """The model version an object runs (a Revision, a ReplicaSet), from its ``version_label``.
+
+        Such objects never change what they run, so each is read once. ``labels`` finds the object's labels;
+        ``fix`` ends the error: where the label is set.
+
+        Raises:
+            RouterError: the object has no such label, or it is not a version number.
+        """
+        cached = self._versions.get(path)
+        if cached is not None:
+            return cached
+        value = str((labels(self._kube.get_object(path, what)) or {}).get(self.version_label, "")).strip()
+        version = value[1:] if value[:1] in ("v", "V") else value
+        if not version.isdigit():
+            found = f"{value!r}" if value else "no such label"
+            raise RouterError(f"{self.describe()}: {what} has {found} for {self.version_label} "
+                              f"({self.setting}.version_label){fix}")
+        self._versions[path] = str(int(version))
+        return self._versions[path]
+
+    def served(self, model: str) -> dict[str, int]:
+        """Requests each version has answered so far, from the per-version metrics (the object counts nothing).
+
+        Raises:
+            RouterError: no ``served_query`` is configured, or its answer has no data.
+        """
+        return served_from_metrics(self.counters, self.served_query, model, self.describe(), self.setting)
+
+    # -- what such an object does not have ----------------------------------------------------
+    def read_mirror(self, model: str) -> Mirror | None:
+        """Not supported (RouterError)."""
+        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on {self.mirrors_on}")
+
+    def set_mirror(self, model: str, mirror: Mirror | None, expected: Mirror | None) -> Mirror | None:
+        """Not supported (RouterError)."""
+        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on {self.mirrors_on}")
+
+    def fallback(self, model: str) -> FallbackState:
+        """Not supported (RouterError): no backup servers."""
+        raise RouterError(f"{self.describe()}: {self.one_object} has no backup server to fall back to")
+
+    def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
+        """Not supported (RouterError)."""
+        raise RouterError(f"{self.describe()}: {self.one_object} has no server states to set")
+
+
+DEFAULT_VERSION_LABEL = "rewind.dev/model-version"
+
+
+class LabelledKubeRouter(KubeRouter):
+    """A Kubernetes router whose objects say which model version they run by a label (KServe, Argo Rollouts)."""
+
+    def __init__(self, access: KubeAccess, objects: dict[str, str], namespace: str = "default",
+                 version_label: str = DEFAULT_VERSION_LABEL, timeout_s: float = 5.0,
+                 readback_timeout_s: float = 60.0, counters: MetricsSource | None = None,
+                 served_query: str | None = None, poll_interval_s: float = 0.2,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(access, objects, namespace, timeout_s, readback_timeout_s, counters, served_query,
+                         poll_interval_s, transport, version_label)

@@ -36,20 +36,15 @@ metrics (``router.argo_rollouts.served_query``), never from the Rollout's spec o
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
-import httpx
-
-from console.adapters.k8s_api import JSON_PATCH, KubeAccess, KubeClient, served_from_metrics, split_name
-from console.adapters.protocols import MetricsSource
+from console.adapters.k8s_api import JSON_PATCH, LabelledKubeRouter
 from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
-from console.domain.routing import FallbackState, Mirror, RouterState, ServerState
+from console.domain.routing import RouterState, ServerState
 
 GROUP = "argoproj.io"
 API_VERSION = "v1alpha1"
 SETTING = "router.argo_rollouts"
-DEFAULT_VERSION_LABEL = "rewind.dev/model-version"
 
 
 def rollout_path(namespace: str, name: str) -> str:
@@ -94,84 +89,35 @@ def aborted(rollout: dict[str, Any]) -> tuple[bool, str]:
     return True, str(status.get("message") or "")
 
 
-class ArgoRolloutsRouter:
+class ArgoRolloutsRouter(LabelledKubeRouter):
     """A model router on Argo Rollouts: one Rollout per model; a rollback of a canary is its abort.
 
-    Args:
-        access: where the API server is and how to authenticate.
-        rollouts: model -> ``namespace/name`` (or ``name``, in ``namespace``) of its Rollout.
-        namespace: the namespace of rollouts named without one.
-        version_label: the pod-template label that carries the model version.
-        timeout_s: one request's timeout.
-        readback_timeout_s: how long an abort waits for the controller to reconcile it.
-        counters / served_query: the metrics source and PromQL template (``$model``) counting each version's
-            requests (for :meth:`served`).
-        poll_interval_s: how often the read-back reads the Rollout.
-        transport: an httpx transport (tests only).
+    Args: as :class:`~console.adapters.k8s_api.KubeRouter`'s,
+    with ``rollouts`` (model -> its Rollout) for ``objects``;
+    ``version_label`` is the pod-template label that carries the model version, and ``readback_timeout_s``
+    how long an abort waits for the controller to reconcile it.
     """
 
-    counts_from_metrics = True
-    """:meth:`served` counts from the metrics, which lag: verification treats no request counted as unproven."""
-
-    def __init__(self, access: KubeAccess, rollouts: dict[str, str], namespace: str = "default",
-                 version_label: str = DEFAULT_VERSION_LABEL, timeout_s: float = 5.0,
-                 readback_timeout_s: float = 60.0, counters: MetricsSource | None = None,
-                 served_query: str | None = None, poll_interval_s: float = 0.2,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self.access = access
-        self.rollouts = dict(rollouts)
-        self.namespace = namespace
-        self.version_label = version_label
-        self.readback_timeout_s = readback_timeout_s
-        self.counters = counters
-        self.served_query = served_query
-        self.poll_interval_s = poll_interval_s
-        self._kube = KubeClient(access, self.describe(), SETTING, timeout_s, transport)
-        self._versions: dict[tuple[str, str], str] = {}  # (namespace, ReplicaSet) -> version: templates never change
-        self.sleep: Callable[[float], None] = time.sleep
-
-    def describe(self) -> str:
-        """Where the router is, for messages (never with credentials)."""
-        return f"Argo Rollouts at {self.access.server}"
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._kube.close()
-
-    def rollout(self, model: str) -> tuple[str, str]:
-        """The namespace and name of the model's Rollout (NotFoundError when none is configured)."""
-        try:
-            return split_name(self.rollouts[model], self.namespace)
-        except KeyError:
-            known = ", ".join(sorted(self.rollouts)) or "none"
-            raise NotFoundError(f"model {model!r} has no Rollout in router.backends (configured: {known})") from None
+    product, setting, kind = "Argo Rollouts", SETTING, "Rollout"
+    mirrors_on, one_object = "Argo Rollouts", "a Rollout"
 
     def get_rollout(self, model: str) -> dict[str, Any]:
         """The model's Rollout as the API server has it."""
-        namespace, name = self.rollout(model)
+        namespace, name = self.object_name(model)
         return self._kube.get_object(rollout_path(namespace, name), f"Rollout {namespace}/{name}",
                                      f" (router.backends.{model})")
 
     def replicaset_version(self, namespace: str, replicaset: str) -> str:
         """The model version a ReplicaSet runs, from its pod template's ``version_label``."""
-        cached = self._versions.get((namespace, replicaset))
-        if cached is not None:
-            return cached
-        obj = self._kube.get_object(replicaset_path(namespace, replicaset), f"ReplicaSet {namespace}/{replicaset}")
-        template = ((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}
-        value = str((template.get("labels") or {}).get(self.version_label, "")).strip()
-        version = value[1:] if value[:1] in ("v", "V") else value
-        if not version.isdigit():
-            found = f"{value!r}" if value else "no such label"
-            raise RouterError(f"{self.describe()}: ReplicaSet {namespace}/{replicaset} has {found} for "
-                              f"{self.version_label} ({SETTING}.version_label) in its pod template: set it to the "
-                              "model version in the Rollout's spec.template.metadata.labels")
-        self._versions[(namespace, replicaset)] = str(int(version))
-        return self._versions[(namespace, replicaset)]
+        return self.labelled_version(
+            replicaset_path(namespace, replicaset), f"ReplicaSet {namespace}/{replicaset}",
+            lambda replicaset: (((replicaset.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+                "labels"),
+            " in its pod template: set it to the model version in the Rollout's spec.template.metadata.labels")
 
     def _state(self, model: str, rollout: dict[str, Any]) -> tuple[RouterState, str | None, str | None]:
         """The state, and the canary's and the stable ReplicaSet's versions (canary ``None``: no canary)."""
-        namespace, name = self.rollout(model)
+        namespace, name = self.object_name(model)
         status = rollout.get("status") or {}
         stable_hash, canary_hash = str(status.get("stableRS") or ""), str(status.get("currentPodHash") or "")
         if not stable_hash:
@@ -201,10 +147,6 @@ class ArgoRolloutsRouter:
     def read_state(self, model: str) -> RouterState:
         """The stable and the canary ReplicaSet, as their model versions, with the weights the controller set."""
         return self._state(model, self.get_rollout(model))[0]
-
-    def served(self, model: str) -> dict[str, int]:
-        """Requests each version has answered so far, from the per-version metrics (a Rollout counts nothing)."""
-        return served_from_metrics(self.counters, self.served_query, model, self.describe(), SETTING)
 
     # -- the write: abort -------------------------------------------------------------------
     @staticmethod
@@ -236,7 +178,7 @@ class ArgoRolloutsRouter:
         """
         if checked and (expected is None or set(weights) - set(expected)):
             raise UsageError("set_weights(checked=True) needs an expected weight for every version it sets")
-        namespace, name = self.rollout(model)
+        namespace, name = self.object_name(model)
         rollout = self.get_rollout(model)
         state, canary, stable = self._state(model, rollout)
         if not weights:
@@ -269,7 +211,7 @@ class ArgoRolloutsRouter:
 
     def _read_back(self, model: str, written: dict[str, Any]) -> RouterState:
         """Poll until the controller reconciled the abort; the state then."""
-        namespace, name = self.rollout(model)
+        namespace, name = self.object_name(model)
         deadline = time.monotonic() + self.readback_timeout_s
         rollout = written
         while True:
@@ -284,20 +226,3 @@ class ArgoRolloutsRouter:
                                   f"({SETTING}.readback_timeout_s): {why}")
             self.sleep(min(self.poll_interval_s, max(0.0, deadline - time.monotonic())))
             rollout = self.get_rollout(model)
-
-    # -- what a Rollout does not have -------------------------------------------------------
-    def read_mirror(self, model: str) -> Mirror | None:
-        """Not supported on Argo Rollouts (RouterError)."""
-        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on Argo Rollouts")
-
-    def set_mirror(self, model: str, mirror: Mirror | None, expected: Mirror | None) -> Mirror | None:
-        """Not supported on Argo Rollouts (RouterError)."""
-        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on Argo Rollouts")
-
-    def fallback(self, model: str) -> FallbackState:
-        """Not supported on Argo Rollouts (RouterError)."""
-        raise RouterError(f"{self.describe()}: a Rollout has no backup server to fall back to")
-
-    def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
-        """Not supported on Argo Rollouts (RouterError)."""
-        raise RouterError(f"{self.describe()}: a Rollout has no server states to set")

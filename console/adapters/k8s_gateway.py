@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,14 +32,13 @@ import httpx
 from console.adapters.k8s_api import (
     JSON_PATCH,
     KubeAccess,
-    KubeClient,
+    KubeRouter,
     explicit_access,
     kubeconfig_access,
-    served_from_metrics,
 )
 from console.adapters.protocols import MetricsSource
 from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
-from console.domain.routing import FallbackState, Mirror, RouterState, ServerNaming, ServerState
+from console.domain.routing import RouterState, ServerNaming, ServerState
 
 GROUP = "gateway.networking.k8s.io"
 API_VERSION = "v1"
@@ -104,64 +102,27 @@ def acceptance(route: dict[str, Any]) -> tuple[bool, str]:
     return (not pending), "; ".join(pending)
 
 
-class GatewayRouter:
+class GatewayRouter(KubeRouter):
     """A model router on Gateway API HTTPRoutes: one route per model, one weighted backendRef per version.
 
-    Args:
-        access: where the API server is and how to authenticate.
-        routes: model -> ``namespace/name`` (or ``name``, in ``namespace``) of its HTTPRoute.
-        namespace: the namespace of routes named without one.
-        server_template: the backendRef (Service) name of a version: ``{version}`` once, ``{model}`` optional.
-        timeout_s: one request's timeout.
-        readback_timeout_s: how long a write waits for the controller to accept the new generation.
-        counters: the metrics source that counts each version's requests (for :meth:`served`).
-        served_query: a PromQL template (``$model``) giving each (version, segment)'s cumulative requests.
-        poll_interval_s: how often the read-back reads the route's status.
-        transport: an httpx transport (tests only).
+    Args: as :class:`~console.adapters.k8s_api.KubeRouter`'s,
+    with ``routes`` (model -> its HTTPRoute) for ``objects``;
+    ``server_template`` names a version's backendRef (Service): ``{version}`` once, ``{model}`` optional;
+    ``readback_timeout_s`` is how long a write waits for the controller to accept the new generation.
     """
 
-    counts_from_metrics = True
-    """:meth:`served` counts from the metrics, which lag: verification treats no request counted as unproven."""
+    product, setting, kind = "Gateway API", SETTING, "route"
+    mirrors_on, one_object = "Gateway API routes", "a Gateway API route"
 
     def __init__(self, access: KubeAccess, routes: dict[str, str], namespace: str = "default",
                  server_template: str = "{model}-v{version}", timeout_s: float = 5.0,
                  readback_timeout_s: float = 30.0, counters: MetricsSource | None = None,
                  served_query: str | None = None, poll_interval_s: float = 0.2,
                  transport: httpx.BaseTransport | None = None) -> None:
-        self.access = access
-        self.routes = dict(routes)
-        self.namespace = namespace
         self.server_template = server_template
         ServerNaming(server_template)
-        self.timeout_s = timeout_s
-        self.readback_timeout_s = readback_timeout_s
-        self.counters = counters
-        self.served_query = served_query
-        self.poll_interval_s = poll_interval_s
-        self._kube = KubeClient(access, self.describe(), SETTING, timeout_s, transport)
-        self.sleep: Callable[[float], None] = time.sleep
-
-    def describe(self) -> str:
-        """Where the router is, for messages (never with credentials)."""
-        return f"Gateway API at {self.access.server}"
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._kube.close()
-
-    def route(self, model: str) -> tuple[str, str]:
-        """The namespace and name of the HTTPRoute that carries ``model``'s traffic.
-
-        Raises:
-            NotFoundError: when the config maps no route to the model.
-        """
-        try:
-            target = self.routes[model]
-        except KeyError:
-            known = ", ".join(sorted(self.routes)) or "none"
-            raise NotFoundError(f"model {model!r} has no route in router.backends (configured: {known})") from None
-        namespace, _, name = target.rpartition("/")
-        return namespace or self.namespace, name
+        super().__init__(access, routes, namespace, timeout_s, readback_timeout_s, counters, served_query,
+                         poll_interval_s, transport)
 
     def naming(self, model: str) -> ServerNaming:
         """Version <-> backendRef name for ``model``."""
@@ -173,7 +134,7 @@ class GatewayRouter:
         Raises:
             NotFoundError: the route does not exist. RouterError: the server refused or cannot be reached.
         """
-        namespace, name = self.route(model)
+        namespace, name = self.object_name(model)
         return self._kube.get_object(route_path(namespace, name), f"HTTPRoute {namespace}/{name}",
                                      f" (router.backends.{model})")
 
@@ -194,7 +155,7 @@ class GatewayRouter:
                 if version is not None:
                     found.setdefault(version, []).append(_Ref(r, i, ref))
         if not found:
-            raise RouterError(f"{self.describe()}: HTTPRoute {'/'.join(self.route(model))} has no backendRef "
+            raise RouterError(f"{self.describe()}: HTTPRoute {self.object_path(model)} has no backendRef "
                               f"named like {self.server_template.replace('{model}', model)!r} "
                               "(router.server_template)")
         rules = sorted({ref.rule for refs in found.values() for ref in refs})
@@ -202,13 +163,13 @@ class GatewayRouter:
             weights = {ref.weight for ref in refs}
             if len(weights) > 1 or len(refs) != len(rules):
                 detail = ", ".join(f"rule {ref.rule}: {ref.weight}" for ref in refs)
-                raise RouterError(f"{self.describe()}: HTTPRoute {'/'.join(self.route(model))}: the rules "
+                raise RouterError(f"{self.describe()}: HTTPRoute {self.object_path(model)}: the rules "
                                   f"{rules} split v{version} differently ({detail}); Rewind will not guess which "
                                   "one counts")
         return found
 
     def _state(self, model: str, route: dict[str, Any]) -> RouterState:
-        namespace, name = self.route(model)
+        namespace, name = self.object_name(model)
         refs = self._version_refs(model, route)
         servers = tuple(
             ServerState(server=str(first.ref["name"]), version=version, weight=first.weight, operational=True,
@@ -225,14 +186,6 @@ class GatewayRouter:
         """
         return self._state(model, self.get_route(model))
 
-    def served(self, model: str) -> dict[str, int]:
-        """Requests each version has answered so far, from the per-version metrics (a route counts nothing).
-
-        Raises:
-            RouterError: no ``served_query`` is configured, or its answer has no data.
-        """
-        return served_from_metrics(self.counters, self.served_query, model, self.describe(), SETTING)
-
     # -- writes -----------------------------------------------------------------------------
     def weight_patch(self, model: str, route: dict[str, Any], weights: dict[str, int]) -> list[dict[str, Any]]:
         """The JSON Patch that sets ``weights``: per backendRef, a test of the ref as read, then its weight.
@@ -243,7 +196,7 @@ class GatewayRouter:
         refs = self._version_refs(model, route)
         missing = sorted(v for v in weights if v not in refs)
         if missing:
-            raise NotFoundError(f"{self.describe()}: HTTPRoute {'/'.join(self.route(model))} has no backendRef "
+            raise NotFoundError(f"{self.describe()}: HTTPRoute {self.object_path(model)} has no backendRef "
                                 f"for version {missing[0]} (expected {self.naming(model).server(missing[0])!r})")
         ops: list[dict[str, Any]] = []
         for version, weight in sorted(weights.items()):
@@ -290,7 +243,7 @@ class GatewayRouter:
                 detail = ", ".join(f"v{v} is {now} (expected {was})" for v, (was, now) in sorted(changed.items()))
                 raise ConflictError(f"{self.describe()}: weights changed since they were read: {detail}")
         patch = self.weight_patch(model, route, weights)
-        namespace, name = self.route(model)
+        namespace, name = self.object_name(model)
         written = self._kube.patch(route_path(namespace, name), patch, f"HTTPRoute {namespace}/{name}", JSON_PATCH)
         return self._read_back(model, written, weights)
 
@@ -306,36 +259,18 @@ class GatewayRouter:
                 break
             if time.monotonic() >= deadline:
                 raise RouterError(f"{self.describe()}: generation {generation} of HTTPRoute "
-                                  f"{'/'.join(self.route(model))} not accepted within {self.readback_timeout_s:g}s "
+                                  f"{self.object_path(model)} not accepted within {self.readback_timeout_s:g}s "
                                   f"(router.gateway_api.readback_timeout_s): {why}; the spec reads "
                                   f"{state.weights()}")
             self.sleep(min(self.poll_interval_s, max(0.0, deadline - time.monotonic())))
             route = self.get_route(model)
         if not accepted:
-            raise RouterError(f"{self.describe()}: HTTPRoute {'/'.join(self.route(model))} generation {generation} "
+            raise RouterError(f"{self.describe()}: HTTPRoute {self.object_path(model)} generation {generation} "
                               f"{why}; the spec reads {state.weights()}")
         wrong = {v: state.weights().get(v) for v, w in weights.items() if state.weights().get(v) != w}
         if wrong:
             raise RouterError(f"{self.describe()}: read-back shows weights {wrong}, not {weights}")
         return state
-
-    # -- what a route does not have ---------------------------------------------------------
-    def read_mirror(self, model: str) -> Mirror | None:
-        """Not supported on Gateway API routes yet (RouterError)."""
-        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on Gateway API routes")
-
-    def set_mirror(self, model: str, mirror: Mirror | None, expected: Mirror | None) -> Mirror | None:
-        """Not supported on Gateway API routes yet (RouterError)."""
-        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on Gateway API routes")
-
-    def fallback(self, model: str) -> FallbackState:
-        """Not supported on Gateway API routes (RouterError): a route has no backup servers."""
-        raise RouterError(f"{self.describe()}: a Gateway API route has no backup server to fall back to")
-
-    def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
-        """Not supported on Gateway API routes (RouterError)."""
-        raise RouterError(f"{self.describe()}: a Gateway API route has no server states to set")
-
 
 def _generation(route: dict[str, Any]) -> int:
     return int((route.get("metadata") or {}).get("generation") or 0)

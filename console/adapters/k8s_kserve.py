@@ -42,21 +42,16 @@ Weights set to 0 that kept serving are the reason the rollback is verified from 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
-from console.adapters.k8s_api import JSON_PATCH, KubeAccess, KubeClient, served_from_metrics, split_name
-from console.adapters.protocols import MetricsSource
+from console.adapters.k8s_api import JSON_PATCH, LabelledKubeRouter
 from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
-from console.domain.routing import FallbackState, Mirror, RouterState, ServerState
+from console.domain.routing import RouterState, ServerState
 
 GROUP = "serving.kserve.io"
 API_VERSION = "v1beta1"
 SETTING = "router.kserve"
-DEFAULT_VERSION_LABEL = "rewind.dev/model-version"
 
 
 def isvc_path(namespace: str, name: str) -> str:
@@ -114,62 +109,21 @@ def read_split(isvc: dict[str, Any]) -> Split:
                  int(status.get("observedGeneration") or 0), int((isvc.get("metadata") or {}).get("generation") or 0))
 
 
-class KServeRouter:
+class KServeRouter(LabelledKubeRouter):
     """A model router on KServe InferenceServices: the canary's traffic percent, one service per model.
 
-    Args:
-        access: where the API server is and how to authenticate.
-        services: model -> ``namespace/name`` (or ``name``, in ``namespace``) of its InferenceService.
-        namespace: the namespace of services named without one.
-        version_label: the Revision label that carries the model version (from ``spec.predictor.labels``).
-        timeout_s: one request's timeout.
-        readback_timeout_s: how long a write waits for the status to show the new split.
-        counters / served_query: the metrics source and PromQL template (``$model``) counting each version's
-            requests (for :meth:`served`).
-        poll_interval_s: how often the read-back reads the status.
-        transport: an httpx transport (tests only).
+    Args: as :class:`~console.adapters.k8s_api.KubeRouter`'s,
+    with ``services`` (model -> its InferenceService) for ``objects``;
+    ``version_label`` is the Revision label that carries the model version (from ``spec.predictor.labels``),
+    and ``readback_timeout_s`` how long a write waits for the status to show the new split.
     """
 
-    counts_from_metrics = True
-    """:meth:`served` counts from the metrics, which lag: verification treats no request counted as unproven."""
-
-    def __init__(self, access: KubeAccess, services: dict[str, str], namespace: str = "default",
-                 version_label: str = DEFAULT_VERSION_LABEL, timeout_s: float = 5.0,
-                 readback_timeout_s: float = 60.0, counters: MetricsSource | None = None,
-                 served_query: str | None = None, poll_interval_s: float = 0.2,
-                 transport: httpx.BaseTransport | None = None) -> None:
-        self.access = access
-        self.services = dict(services)
-        self.namespace = namespace
-        self.version_label = version_label
-        self.readback_timeout_s = readback_timeout_s
-        self.counters = counters
-        self.served_query = served_query
-        self.poll_interval_s = poll_interval_s
-        self._kube = KubeClient(access, self.describe(), SETTING, timeout_s, transport)
-        self._versions: dict[tuple[str, str], str] = {}  # (namespace, revision) -> version: revisions are immutable
-        self.sleep: Callable[[float], None] = time.sleep
-
-    def describe(self) -> str:
-        """Where the router is, for messages (never with credentials)."""
-        return f"KServe at {self.access.server}"
-
-    def close(self) -> None:
-        """Close the connection pool."""
-        self._kube.close()
-
-    def service(self, model: str) -> tuple[str, str]:
-        """The namespace and name of the model's InferenceService (NotFoundError when none is configured)."""
-        try:
-            return split_name(self.services[model], self.namespace)
-        except KeyError:
-            known = ", ".join(sorted(self.services)) or "none"
-            raise NotFoundError(f"model {model!r} has no InferenceService in router.backends "
-                                f"(configured: {known})") from None
+    product, setting, kind = "KServe", SETTING, "InferenceService"
+    mirrors_on, one_object = "KServe", "an InferenceService"
 
     def get_isvc(self, model: str) -> dict[str, Any]:
         """The model's InferenceService as the API server has it."""
-        namespace, name = self.service(model)
+        namespace, name = self.object_name(model)
         return self._kube.get_object(isvc_path(namespace, name), f"InferenceService {namespace}/{name}",
                                      f" (router.backends.{model})")
 
@@ -179,24 +133,15 @@ class KServeRouter:
         Raises:
             RouterError: the revision has no such label (or it is not a version number).
         """
-        cached = self._versions.get((namespace, revision))
-        if cached is not None:
-            return cached
-        obj = self._kube.get_object(revision_path(namespace, revision), f"Knative Revision {namespace}/{revision}")
-        value = str(((obj.get("metadata") or {}).get("labels") or {}).get(self.version_label, "")).strip()
-        version = value[1:] if value[:1] in ("v", "V") else value
-        if not version.isdigit():
-            found = f"{value!r}" if value else "no such label"
-            raise RouterError(f"{self.describe()}: Knative Revision {namespace}/{revision} has {found} for "
-                              f"{self.version_label} ({SETTING}.version_label): set it to the model version in the "
-                              "InferenceService's spec.predictor.labels; Rewind will not guess which model a "
-                              "revision serves")
-        self._versions[(namespace, revision)] = str(int(version))
-        return self._versions[(namespace, revision)]
+        return self.labelled_version(
+            revision_path(namespace, revision), f"Knative Revision {namespace}/{revision}",
+            lambda revision: (revision.get("metadata") or {}).get("labels"),
+            ": set it to the model version in the InferenceService's spec.predictor.labels; Rewind will not guess "
+            "which model a revision serves")
 
     def _servers(self, model: str, isvc: dict[str, Any]) -> tuple[Split, dict[str, str], RouterState]:
         """The split, revision -> version, and the state (one server per revision in the traffic)."""
-        namespace, name = self.service(model)
+        namespace, name = self.object_name(model)
         split = read_split(isvc)
         if not split.percent or not split.latest:
             raise RouterError(f"{self.describe()}: InferenceService {namespace}/{name} reports no predictor traffic "
@@ -221,11 +166,6 @@ class KServeRouter:
     def read_state(self, model: str) -> RouterState:
         """Every revision in the predictor's traffic, as its model version, with its percent (the status)."""
         return self._servers(model, self.get_isvc(model))[2]
-
-    def served(self, model: str) -> dict[str, int]:
-        """Requests each version has answered so far, from the per-version metrics (an InferenceService counts
-        nothing)."""
-        return served_from_metrics(self.counters, self.served_query, model, self.describe(), SETTING)
 
     # -- writes -----------------------------------------------------------------------------
     def percent_patch(self, isvc: dict[str, Any], split: Split, canary_percent: int) -> list[dict[str, Any]]:
@@ -269,7 +209,7 @@ class KServeRouter:
                                  "canaryTrafficPercent)")
         if checked and (expected is None or set(weights) - set(expected)):
             raise UsageError("set_weights(checked=True) needs an expected weight for every version it sets")
-        namespace, name = self.service(model)
+        namespace, name = self.object_name(model)
         isvc = self.get_isvc(model)
         split, versions, state = self._servers(model, isvc)
         if not weights:
@@ -302,7 +242,7 @@ class KServeRouter:
 
     def _read_back(self, model: str, written: dict[str, Any], before: Split, percent: dict[str, int]) -> RouterState:
         """Poll until the status observed a generation after the write and shows ``percent`` per revision."""
-        namespace, name = self.service(model)
+        namespace, name = self.object_name(model)
         generation = int((written.get("metadata") or {}).get("generation") or 0)
         deadline = time.monotonic() + self.readback_timeout_s
         isvc = written
@@ -323,20 +263,3 @@ class KServeRouter:
                                   f"{waiting}; canaryTrafficPercent reads {split.canary_percent}")
             self.sleep(min(self.poll_interval_s, max(0.0, deadline - time.monotonic())))
             isvc = self.get_isvc(model)
-
-    # -- what an InferenceService does not have ---------------------------------------------
-    def read_mirror(self, model: str) -> Mirror | None:
-        """Not supported on KServe (RouterError)."""
-        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on KServe")
-
-    def set_mirror(self, model: str, mirror: Mirror | None, expected: Mirror | None) -> Mirror | None:
-        """Not supported on KServe (RouterError)."""
-        raise RouterError(f"{self.describe()}: Rewind does not drive shadow mirrors on KServe")
-
-    def fallback(self, model: str) -> FallbackState:
-        """Not supported on KServe (RouterError): a predictor has no backup servers."""
-        raise RouterError(f"{self.describe()}: an InferenceService has no backup server to fall back to")
-
-    def set_admin_state(self, model: str, servers: dict[str, str], expected: dict[str, str] | None) -> FallbackState:
-        """Not supported on KServe (RouterError)."""
-        raise RouterError(f"{self.describe()}: an InferenceService has no server states to set")

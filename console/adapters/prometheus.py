@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from console.domain.errors import ConfigError, MetricsError
 from console.domain.metrics import (
@@ -30,6 +30,8 @@ from console.domain.metrics import (
     refresh_query,
     render_query,
 )
+
+T = TypeVar("T")
 
 
 def read_secret(env_name: str | None, file_name: str | None, setting: str) -> str | None:
@@ -531,16 +533,11 @@ class PrometheusMetrics:
                 return texts.get(model, {})
             return load
 
-        results = {}
-        for model, cells in groups.items():
-            try:
-                cells = canonical_cells(cells)
-            except ValueError as exc:
-                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
-                continue
+        def result(model: str, cells: dict) -> QueryResult:
             values = {key: number for key, number in cells.items() if number == number}
-            results[model] = QueryResult(spec.name, promql, at, raw=_SampleText(cells, text_of(model)), values=values)
-        return results
+            return QueryResult(spec.name, promql, at, raw=_SampleText(cells, text_of(model)), values=values)
+
+        return _by_model(spec, promql, at, groups, result)
 
     def _fleet_sample_text(self, content: bytes, fleet: tuple[str, ...]) -> dict[str, dict]:
         """Each model's cells' sample text exactly as Prometheus sent it, read again from the answer."""
@@ -600,15 +597,8 @@ class PrometheusMetrics:
                 cells[(labels.version, labels.segment)] = item.values
                 placed += 1
         self._placed(groups, placed)
-        results = {}
-        for model, by_cell in groups.items():
-            try:
-                by_cell = canonical_cells(by_cell)
-            except ValueError as exc:
-                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
-                continue
-            results[model] = self._recent_result(spec, promql, at, by_cell, first, step, count)
-        return results
+        return _by_model(spec, promql, at, groups,
+                         lambda model, by_cell: self._recent_result(spec, promql, at, by_cell, first, step, count))
 
     def _fleet_careful(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
                        fleet: tuple[str, ...]) -> dict[str, QueryResult]:
@@ -863,6 +853,21 @@ class PrometheusMetrics:
             return failed(f"the query returns {placed} series for {len(series)} (version, segment) cells: "
                           "aggregate them, for example with sum by (version, segment)")
         return RangeResult(metric, promql, start, end, step, series=series)
+
+
+def _by_model(spec: MetricSpec, promql: str, at: float, groups: Mapping[str, dict[tuple[str, str], T]],
+              result: Callable[[str, dict[tuple[str, str], T]], QueryResult]) -> dict[str, QueryResult]:
+    """Each model's result from its cells, their versions read as numbers first (:func:`canonical_cells`);
+    a model whose cells collide that way gets an error result."""
+    results = {}
+    for model, cells in groups.items():
+        try:
+            cells = canonical_cells(cells)
+        except ValueError as exc:
+            results[model] = QueryResult(spec.name, promql, at, error=str(exc))
+            continue
+        results[model] = result(model, cells)
+    return results
 
 
 def _counted_history(result: RangeResult) -> RangeResult:

@@ -114,6 +114,10 @@ class FeatureTelemetry(Protocol):
 class Router(Protocol):
     """A traffic router that splits a model's traffic between versions by weight."""
 
+    counts_from_metrics: bool
+    """Whether :meth:`served` counts from the per-version metrics, which lag a scrape or more (a Kubernetes
+    object counts nothing), rather than from the router's own counters: then no request counted proves nothing."""
+
     def describe(self) -> str:
         """Where the router is, for messages."""
 

@@ -919,7 +919,7 @@ class RollbackService:
         total = sum(delta.values())
         share = delta.get(plan.leave, 0) / total if total else 0.0
         must_drain = plan.weights_after.get(plan.leave, 0) == 0
-        if uncounted is None and total == 0 and getattr(self.router, "counts_from_metrics", False):
+        if uncounted is None and total == 0 and self.router.counts_from_metrics:
             # Metrics lag the traffic by a scrape or more: no request counted proves nothing about a drain.
             uncounted = (f"no request was counted in {self.settings.verify_window_s:g}s (do the metrics lag more "
                          "than rollback.verify_window_s?)")
@@ -927,7 +927,7 @@ class RollbackService:
         # The target must have answered: metrics that show nothing for it are not a pass (see _check).
         answered = delta.get(plan.target, 0)
         unserved = (uncounted is None and plan.weights_after.get(plan.target, 0) > 0 and answered == 0
-                    and (total > 0 or not getattr(self.router, "counts_from_metrics", False)))
+                    and (total > 0 or not self.router.counts_from_metrics))
         weights, aliases = self._state(plan.model)
         evidence.update(weights=weights, aliases=aliases, served_during_window=delta,
                         leave_share=round(share, 4), drained=drained)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -73,7 +74,25 @@ def main() -> None:
     # A ratio's counts: errors are 1 % of requests, correct labels 95 % of labels.
     error_counts = recorded_counts(args.versions, args.segments, 0.01)
     label_counts = recorded_counts(args.versions, args.segments, 0.95)
-    count = {"queries": 0}
+    seen = {"queries": 0}
+
+    def answer(path: str, query: dict[str, list[str]]) -> bytes:
+        if path.startswith("/api/v1/query_range"):
+            return recorded_range(args.versions, args.segments, float(query["start"][0]), float(query["step"][0]))
+        if "rewind_part" not in path:
+            return body
+        return label_counts if "label" in path else error_counts
+
+    serve(args.port, answer, seen)
+
+
+def serve(port: int, answer: Callable[[str, dict[str, list[str]]], bytes], seen: dict[str, int],
+          counted: Callable[[str], None] = lambda promql: None) -> None:
+    """Answer Prometheus' query endpoints on loopback with ``answer(path, query)`` until killed.
+
+    Every query counts in ``seen["queries"]`` (``counted`` sees its PromQL); ``/count`` returns ``seen``,
+    ``/reset`` zeroes it. Prints ``ready`` once listening.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -90,26 +109,20 @@ def main() -> None:
             self.wfile.write(payload)
 
         def do_GET(self):  # noqa: N802
-            if self.path.startswith("/api/v1/query_range"):
-                count["queries"] += 1
-                query = parse_qs(urlsplit(self.path).query)
-                self._reply(recorded_range(args.versions, args.segments, float(query["start"][0]),
-                                           float(query["step"][0])))
-            elif self.path.startswith("/api/v1/query"):
-                count["queries"] += 1
-                if "rewind_part" not in self.path:
-                    self._reply(body)
-                else:
-                    self._reply(label_counts if "label" in self.path else error_counts)
+            query = parse_qs(urlsplit(self.path).query)
+            if self.path.startswith("/api/v1/query"):
+                seen["queries"] += 1
+                counted(query.get("query", [""])[0])
+                self._reply(answer(self.path, query))
             elif self.path == "/count":
-                self._reply(json.dumps(count).encode())
+                self._reply(json.dumps(seen).encode())
             elif self.path == "/reset":
-                count["queries"] = 0
+                seen.update(dict.fromkeys(seen, 0))
                 self._reply(b"{}")
             else:
                 self._reply(b"{}")
 
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     print("ready", flush=True)
     server.serve_forever()

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+
+from tests.bench.fake_prometheus import serve
 
 
 def model_names(models: int) -> list[str]:
@@ -73,46 +73,19 @@ def main() -> None:
     label_counts = counts(*shape, 1795321388.279, 0.95)
     seen = {"queries": 0, "queries_naming_one_model": 0}
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True
+    def answer(path: str, query: dict[str, list[str]]) -> bytes:
+        if path.startswith("/api/v1/query_range"):
+            return ranged(*shape, float(query["start"][0]), float(query["step"][0]))
+        promql = query.get("query", [""])[0]
+        if "rewind_part" not in promql:
+            return value_body
+        return label_counts if "label" in promql else error_counts
 
-        def log_message(self, *args):
-            return
+    def counted(promql: str) -> None:
+        if 'model="' in promql:
+            seen["queries_naming_one_model"] += 1
 
-        def _reply(self, payload: bytes) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def do_GET(self):  # noqa: N802
-            query = parse_qs(urlsplit(self.path).query)
-            promql = query.get("query", [""])[0]
-            if self.path.startswith("/api/v1/query"):
-                seen["queries"] += 1
-                if 'model="' in promql:
-                    seen["queries_naming_one_model"] += 1
-            if self.path.startswith("/api/v1/query_range"):
-                self._reply(ranged(*shape, float(query["start"][0]), float(query["step"][0])))
-            elif self.path.startswith("/api/v1/query"):
-                if "rewind_part" not in promql:
-                    self._reply(value_body)
-                else:
-                    self._reply(label_counts if "label" in promql else error_counts)
-            elif self.path == "/count":
-                self._reply(json.dumps(seen).encode())
-            elif self.path == "/reset":
-                seen.update(queries=0, queries_naming_one_model=0)
-                self._reply(b"{}")
-            else:
-                self._reply(b"{}")
-
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
-    server.daemon_threads = True
-    print("ready", flush=True)
-    server.serve_forever()
+    serve(args.port, answer, seen, counted)
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.adapters.k8s_gateway import GatewayRouter, KubeAccess, kubeconfig_access
 from console.domain.errors import ConflictError, NotFoundError, RouterError
 from console.domain.journal import Actor, EventKind
-from console.domain.metrics import QueryResult
 from console.services.journal import JournalService
 from console.services.rollback import RollbackService, RollbackSettings
 from tests.fixtures.fakes import FakeRegistry
 from tests.fixtures.k8s_api import apply_json_patch, fake_kube_api, sample_route, schema_errors
+from tests.fixtures.k8s_plane import DataPlane
 from tests.fixtures.servers import require_binary
 
 pytestmark = pytest.mark.integration
@@ -180,41 +180,10 @@ def test_the_schema_fixture_really_checks_weights():
 
 
 # -- contract: weight 0 that still serves (istio#31745, kgateway#11548) -----------------------------------
-class DataPlane:
-    """The per-version request counters a real data plane would export, behind the fake API server.
-
-    ``follows_spec``: the proxies route by the route's current weights. Otherwise they keep ``stale``
-    weights whatever the spec says (the incidents: weight 0 accepted, traffic still flowing).
-    """
-
-    def __init__(self, api, follows_spec: bool = True, stale: dict[str, int] | None = None,
-                 per_read: int = 200) -> None:
-        self.api, self.follows_spec, self.stale, self.per_read = api, follows_spec, stale or {}, per_read
-        self.counters = {"1": 1000.0, "2": 50_000.0, "3": 4_000.0}
-        self.no_data = False
-
-    def describe(self):
-        return "fake Prometheus"
-
-    def evaluate(self, specs, model, at=None):
-        results = {}
-        for spec in specs:
-            if spec.name != "served":
-                continue
-            if self.no_data:
-                results["served"] = QueryResult("served", spec.query, time.time(), values={})
-                continue
-            weights = self.stale
-            if self.follows_spec:
-                refs = self.api.get(NS, ROUTE)["spec"]["rules"][0]["backendRefs"]
-                weights = {r["name"].rsplit("-v", 1)[1]: r.get("weight", 1) for r in refs}
-            total = sum(weights.values()) or 1
-            for version, weight in weights.items():
-                self.counters[version] += self.per_read * weight / total
-            values = {(v, seg): c / 2 for v, c in self.counters.items() for seg in ("eu", "us")}
-            results["served"] = QueryResult("served", spec.query.replace("$model", model), time.time(),
-                                            values=values)
-        return results
+def spec_weights(api) -> dict[str, int]:
+    """The split the route's spec asks for (a data plane that follows the control plane)."""
+    refs = api.get(NS, ROUTE)["spec"]["rules"][0]["backendRefs"]
+    return {r["name"].rsplit("-v", 1)[1]: r.get("weight", 1) for r in refs}
 
 
 @pytest.fixture
@@ -245,7 +214,7 @@ def roll_back_and_verify(service, incident):
 
 def test_a_rollback_whose_traffic_really_moved_is_verified_from_the_metrics(rollback):
     api, build, records = rollback
-    service, incident = build(DataPlane(api, follows_spec=True))
+    service, incident = build(DataPlane(lambda: spec_weights(api)))
     outcome = roll_back_and_verify(service, incident)
     assert outcome.status == "verified", outcome.message
     assert "v3 got 0.0% of" in outcome.message
@@ -255,7 +224,7 @@ def test_istio_31745_weight_0_accepted_but_still_served_is_not_verified(rollback
     """istio#31745: an HTTPRoute backend at weight 0 still got requests. The spec and the status say
     rolled back; the per-version counters say otherwise, and verification must side with them."""
     api, build, records = rollback
-    service, incident = build(DataPlane(api, follows_spec=False, stale={"1": 0, "2": 90, "3": 10}))
+    service, incident = build(DataPlane(lambda: {"1": 0, "2": 90, "3": 10}))
     outcome = roll_back_and_verify(service, incident)
     route = api.get(NS, ROUTE)
     assert route["spec"]["rules"][0]["backendRefs"][2]["weight"] == 0  # the spec says rolled back
@@ -271,7 +240,7 @@ def test_istio_31745_weight_0_accepted_but_still_served_is_not_verified(rollback
 def test_kgateway_11548_a_lone_backend_at_weight_0_taking_everything_is_not_verified(rollback):
     """kgateway#11548 (and the fix kgateway PR 13833 describes): a backend at weight 0 got all the traffic."""
     api, build, _ = rollback
-    service, incident = build(DataPlane(api, follows_spec=False, stale={"1": 0, "2": 0, "3": 1}))
+    service, incident = build(DataPlane(lambda: {"1": 0, "2": 0, "3": 1}))
     outcome = roll_back_and_verify(service, incident)
     assert outcome.status == "not_verified"
     assert "v3 got 100.0% of" in outcome.message and "weight 0" in outcome.message
@@ -279,7 +248,7 @@ def test_kgateway_11548_a_lone_backend_at_weight_0_taking_everything_is_not_veri
 
 def test_no_counts_from_the_metrics_is_never_a_drain(rollback):
     api, build, _ = rollback
-    plane = DataPlane(api)
+    plane = DataPlane(lambda: spec_weights(api))
     service, incident = build(plane)
     preview = service.preview(MODEL)
     service.apply(preview, incident)

@@ -23,7 +23,6 @@ from console.adapters.k8s_argo import ArgoRolloutsRouter
 from console.adapters.k8s_kserve import KServeRouter
 from console.domain.errors import ConflictError, NotFoundError, RouterError
 from console.domain.journal import Actor, EventKind
-from console.domain.metrics import QueryResult
 from console.services.journal import JournalService
 from console.services.rollback import RollbackService, RollbackSettings
 from tests.fixtures.fakes import FakeRegistry
@@ -35,6 +34,7 @@ from tests.fixtures.k8s_api import (
     sample_rollout,
     schema_errors,
 )
+from tests.fixtures.k8s_plane import DataPlane
 from tests.fixtures.servers import require_binary
 
 pytestmark = pytest.mark.integration
@@ -317,36 +317,6 @@ def test_the_schema_fixtures_really_check_the_fields_rewind_writes(kube):
 
 
 # -- contract: a weight of 0 that still serves; an abort that left the canary's weight -------------------
-class DataPlane:
-    """The per-version request counters a real data plane would export, behind the fake API server.
-
-    ``real``: the traffic split the proxies really apply, version -> weight, read at each scrape. By default
-    what the router's object reports (the data plane follows the control plane); the incidents pass a split
-    the proxies kept whatever the object says.
-    """
-
-    def __init__(self, real, per_read: int = 200) -> None:
-        self.real, self.per_read = real, per_read
-        self.counters = {"1": 1000.0, "2": 50_000.0, "3": 4_000.0}
-
-    def describe(self):
-        return "fake Prometheus"
-
-    def evaluate(self, specs, model, at=None):
-        results = {}
-        for spec in specs:
-            if spec.name != "served":
-                continue
-            weights = self.real()
-            total = sum(weights.values()) or 1
-            for version, weight in weights.items():
-                self.counters[version] += self.per_read * weight / total
-            values = {(v, seg): c / 2 for v, c in self.counters.items() for seg in ("eu", "us")}
-            results["served"] = QueryResult("served", spec.query.replace("$model", model), time.time(),
-                                            values=values)
-        return results
-
-
 @pytest.fixture
 def rollback(kube, tmp_path):
     api, url = kube
