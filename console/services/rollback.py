@@ -875,11 +875,13 @@ class RollbackService:
 
         A gate (``until_pass`` false) fails at the first breach; verification
         (``until_pass`` true) passes once the checks pass at the end of the window.
+        Either fails when the target still has no data at the end of the window
+        (a version just given traffic has none at first: that is not yet a failure).
         """
         deadline = time.monotonic() + window_s
         passed, evidence = self._check(plan, metric_names)
         while time.monotonic() < deadline:
-            if not passed and not until_pass:
+            if not passed and not until_pass and not evidence.get("no_data"):
                 return False, evidence
             self.sleep(min(self.settings.poll_interval_s, max(0.0, deadline - time.monotonic())))
             passed, evidence = self._check(plan, metric_names)

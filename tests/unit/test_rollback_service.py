@@ -563,3 +563,22 @@ def test_verification_needs_the_target_to_have_answered_and_to_have_been_judged(
 def outcome_plan(service, outcome):
     """The plan an outcome carried out, as the journal has it."""
     return service.find_action(outcome.action_id)[1]
+
+
+def test_a_gate_waits_out_the_no_data_of_a_version_just_given_traffic(world):
+    """Right after a step, the target has no cell yet (its first requests are not in the metrics): the gate
+    watches on, and passes once its cells pass. Only no data at the end of the window holds it."""
+    build, registry, router, journal, incident = world
+    empty, judged = _error_rate_of(False), _error_rate_of(True)
+
+    class Arriving(FakeMetrics):
+        calls = 0
+
+        def evaluate(self, specs, model, at=None):
+            self.calls += 1
+            return (empty if self.calls == 1 else judged).evaluate(specs, model, at)
+
+    service = _judged(build(metrics=Arriving()))
+    service.settings = replace(service.settings, gate_window_s=0.2, poll_interval_s=0.01)
+    outcome = service.apply(service.preview(MODEL, mode=Mode.GRADUAL), incident)
+    assert outcome.status == "applied", outcome.message
