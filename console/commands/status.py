@@ -7,16 +7,18 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
-
-from rich import box
-from rich.console import Console, Group
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from console.domain.features import Diagnosis
 from console.domain.metrics import format_value
 from console.domain.status import StatusSnapshot, status_document
 from console.domain.verdicts import SYMBOL, WORD, State
+
+if TYPE_CHECKING:
+    from rich.console import Group
+    from rich.text import Text
+
+# rich is imported by the functions that render text: ``--json`` never needs it (about 30 ms of a status).
 
 STATE_STYLE = {
     State.PASS: "green",
@@ -41,6 +43,11 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
     ``compact`` fits an 80x24 terminal (the live view): one line per version,
     no table titles, and at most two breaches spelled out.
     """
+    from rich import box
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     matrix = snapshot.matrix
     shares = snapshot.router.shares()
     stable = snapshot.stable_version
@@ -152,6 +159,8 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
 
 def render_diagnosis(diagnosis: Diagnosis | None, problem: str | None = None, compact: bool = False) -> list[Text]:
     """The likely cause of the breaches: one line, then (unless compact) its evidence, what is missing, advice."""
+    from rich.text import Text
+
     lines: list[Text] = []
     if diagnosis is None:
         if problem and not compact:
@@ -193,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
             json.dump(status_document(snapshot), sys.stdout, indent=2, ensure_ascii=False)
             sys.stdout.write("\n")
         else:
+            from rich.console import Console
+
             Console().print(render_snapshot(snapshot, explain=args.explain))
         return 0
     finally:
@@ -227,6 +238,11 @@ def fleet(loaded, as_json: bool) -> int:
         json.dump(doc, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     else:
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+        from rich.text import Text
+
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
         for column in ("model", "state", "breaching", "split", "problems"):
             table.add_column(column, no_wrap=column != "problems")
@@ -243,7 +259,9 @@ def fleet(loaded, as_json: bool) -> int:
 
 def watch(service, model: str, interval: float, hint: str = "") -> int:
     """Refresh the status every ``interval`` seconds; a failing system shows as a line, not an exit."""
+    from rich.console import Console, Group
     from rich.live import Live
+    from rich.text import Text
 
     from console.domain.errors import RewindError
 
