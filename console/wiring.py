@@ -446,6 +446,21 @@ def resolve_fleet(loaded: LoadedConfig) -> LoadedConfig:
     return replace(loaded, config=config.model_copy(update={"router": router}))
 
 
+def for_model(loaded: LoadedConfig, model: str | None) -> tuple[LoadedConfig, str]:
+    """The model a command acts on (``--model``, else ``default_model``) and the config that routes it.
+
+    A model ``router.backends`` does not list is looked for by ``fleet.discover`` (the registry and the
+    router are read only then), so that every command reaches the models the fleet view shows.
+
+    Raises:
+        ConfigError: no model given and no ``default_model``; RewindError: discovery failed (:func:`resolve_fleet`).
+    """
+    chosen = loaded.config.model_or_default(model)
+    if chosen not in loaded.config.router.backends and loaded.config.fleet.discover is not None:
+        loaded = resolve_fleet(loaded)
+    return loaded, chosen
+
+
 class ConsoleBackend:
     """The console's services over the configured systems, each built on first use.
 

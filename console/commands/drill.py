@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
     """``rewind drill PLAYBOOK [--model M] [--scenario S] [--answers F] [--yes] [--keep]``."""
     from console.config import load_config
     from console.services.drills import DrillService
+    from console.wiring import for_model
 
-    loaded = load_config(getattr(args, "config", None))
-    model = loaded.config.model_or_default(args.model)
+    loaded, model = for_model(load_config(getattr(args, "config", None)), args.model)
     answers = read_answers(args.answers)
     faults = None
     if args.scenario:

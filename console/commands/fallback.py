@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 def _service(args: argparse.Namespace) -> tuple[FallbackService, str]:
     from console.config import load_config
     from console.services.fallback import FallbackService
-    from console.wiring import build_rollback_service
+    from console.wiring import build_rollback_service, for_model
 
-    loaded = load_config(getattr(args, "config", None))
-    return FallbackService(build_rollback_service(loaded)), loaded.config.model_or_default(args.model)
+    loaded, model = for_model(load_config(getattr(args, "config", None)), args.model)
+    return FallbackService(build_rollback_service(loaded)), model
 
 
 def run(args: argparse.Namespace) -> int:

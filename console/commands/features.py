@@ -29,9 +29,9 @@ if TYPE_CHECKING:
 
 def _loaded(args: argparse.Namespace) -> tuple[LoadedConfig, str]:
     from console.config import load_config
+    from console.wiring import for_model
 
-    loaded = load_config(getattr(args, "config", None))
-    return loaded, loaded.config.model_or_default(args.model)
+    return for_model(load_config(getattr(args, "config", None)), args.model)
 
 
 def run(args: argparse.Namespace) -> int:

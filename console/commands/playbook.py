@@ -308,9 +308,9 @@ class _ActionLines:
 def run_run(args: argparse.Namespace) -> int:
     """``rewind playbook run ID --model M``: start (or resume) a run and carry it out."""
     from console.config import load_config
+    from console.wiring import for_model
 
-    loaded = load_config(getattr(args, "config", None))
-    model = loaded.config.model_or_default(args.model)
+    loaded, model = for_model(load_config(getattr(args, "config", None)), args.model)
     answers = read_answers(args.answers)
     runner = _runner(loaded)
     assert runner.source is not None

@@ -28,14 +28,22 @@ _MARK = {Status.TRUE: ("✓", "green"), Status.FALSE: ("✗", "red"), Status.UNK
 def run(args: argparse.Namespace) -> int:
     """``rewind ready [--model M | --all] [--json]`` and ``rewind ready --waive CONDITION ...``."""
     from console.config import load_config
-    from console.wiring import build_readiness
+    from console.wiring import build_readiness, for_model, resolve_fleet
 
     loaded = load_config(getattr(args, "config", None))
+    model = None
+    if args.waive or not args.all:
+        loaded, model = for_model(loaded, args.model)
+    else:
+        loaded = resolve_fleet(loaded)  # every model, the discovered ones too
     service = build_readiness(loaded)
     try:
-        if args.waive:
-            return _waive(service, loaded.config.model_or_default(args.model), args)
-        models = sorted(loaded.config.router.backends) if args.all else [loaded.config.model_or_default(args.model)]
+        if model is None:
+            models = sorted(loaded.config.router.backends)
+        elif args.waive:
+            return _waive(service, model, args)
+        else:
+            models = [model]
         reports = [service.check(model) for model in models]
     finally:
         service.rollback.journal.close()

@@ -150,10 +150,12 @@ def _finish(plan: Plan, placement: Placement, args: argparse.Namespace, console:
 def _service(args: argparse.Namespace) -> tuple[RollbackService, str | None]:
     """The rollback service, and the model named by ``--model`` or the config's default."""
     from console.config import load_config
-    from console.wiring import build_rollback_service
+    from console.wiring import build_rollback_service, for_model
 
     loaded = load_config(getattr(args, "config", None))
-    model = loaded.config.model_or_default(args.model) if hasattr(args, "model") else None
+    model = None
+    if hasattr(args, "model"):
+        loaded, model = for_model(loaded, args.model)
     return build_rollback_service(loaded), model
 
 

@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 
 def _service(args: argparse.Namespace) -> tuple[ShadowService, str]:
     from console.config import load_config
-    from console.wiring import build_shadow_service
+    from console.wiring import build_shadow_service, for_model
 
-    loaded = load_config(getattr(args, "config", None))
-    return build_shadow_service(loaded), loaded.config.model_or_default(args.model)
+    loaded, model = for_model(load_config(getattr(args, "config", None)), args.model)
+    return build_shadow_service(loaded), model
 
 
 def run(args: argparse.Namespace) -> int:

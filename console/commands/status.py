@@ -183,16 +183,12 @@ def render_diagnosis(diagnosis: Diagnosis | None, problem: str | None = None, co
 def run(args: argparse.Namespace) -> int:
     """Print the status once, or refresh it until Ctrl-C with ``--watch``."""
     from console.config import load_config
-    from console.wiring import build_status_service
+    from console.wiring import build_status_service, for_model
 
     loaded = load_config(getattr(args, "config", None))
     if getattr(args, "fleet", False):
         return fleet(loaded, args.json)
-    model = loaded.config.model_or_default(args.model)
-    if model not in loaded.config.router.backends and loaded.config.fleet.discover is not None:
-        from console.wiring import resolve_fleet
-
-        loaded = resolve_fleet(loaded)  # a model fleet.discover finds
+    loaded, model = for_model(loaded, args.model)  # a model fleet.discover finds, too
     service = build_status_service(loaded.config)
     try:
         if args.watch:

@@ -9,15 +9,8 @@ ends the process. Every wait fails with what the screen showed.
 
 from __future__ import annotations
 
-import os
 import re
-import shlex
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +20,7 @@ from console.config import load_config
 from console.domain.journal import EventKind
 from console.wiring import build_registry, build_router
 from tests.fixtures.servers import require_binary, run_cli
+from tests.fixtures.tmux import EXITED, Tmux, console_in_tmux_session
 
 pytestmark = pytest.mark.integration
 
@@ -36,58 +30,6 @@ START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 # What the rollback's preview plans from that start: v3 (the challenger) drained into v2, its alias removed.
 PLANNED_WEIGHTS = {"1": 0, "2": 100, "3": 0}
 PLANNED_ALIASES = {"champion": "2", "fallback": "4"}
-EXITED = "[rewind exited with status "
-
-
-@dataclass
-class Tmux:
-    """One tmux server of the test's own (its own socket), holding one 120x40 session."""
-
-    socket: str
-    session: str
-
-    def run(self, *args: str) -> str:
-        # os.environ, not the C environment: pytest imports readline, which exports LINES=24 and
-        # COLUMNS=80 to every child, and the console would then draw 80x24 in a 120x40 pane.
-        completed = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True,
-                                   env=dict(os.environ), timeout=10, check=False)
-        if completed.returncode != 0:
-            raise RuntimeError(f"tmux {' '.join(args)}: {completed.stderr.strip()}")
-        return completed.stdout
-
-    def keys(self, *keys: str, literal: bool = False) -> None:
-        self.run("send-keys", "-t", self.session, *(["-l"] if literal else []), *keys)
-
-    def screen(self) -> str:
-        # From the top of the history: tmux's "Pane is dead" line scrolls the last output up into it.
-        return self.run("capture-pane", "-p", "-S", "-", "-t", self.session)
-
-    def pane(self, fmt: str) -> str:
-        return self.run("display-message", "-p", "-t", self.session, fmt).strip()
-
-    def wait(self, condition: Callable[[str], object], timeout: float, what: str) -> str:
-        """Poll the screen until ``condition(screen)`` holds; fail with the screen after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            screen = self.screen()
-            if condition(screen):
-                return screen
-            dead, size = self.pane("#{pane_dead} #{pane_width}x#{pane_height}").split()
-            if dead == "1":
-                # tmux writes its "Pane is dead" line a moment after the pane dies (a fresh clone's run read
-                # the screen in between, empty): look again for a little while before calling it a failure.
-                grace = time.monotonic() + 2.0
-                while time.monotonic() < grace:
-                    screen = self.screen()
-                    if condition(screen):
-                        return screen
-                    time.sleep(0.1)
-                pytest.fail(f"the console's pane died while waiting for {what}; the {size} screen:\n{screen}",
-                            pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}; the {size} screen:\n{screen}",
-                            pytrace=False)
-            time.sleep(0.25)
 
 
 def champion_calm_and_challenger_breaching(screen: str) -> bool:
@@ -138,29 +80,13 @@ def systems(sandbox_config) -> Iterator[tuple]:
 @pytest.fixture
 def console_in_tmux(sandbox_config, tmp_path) -> Iterator[tuple[Tmux, Path, str]]:
     """``rewind tui`` in a tmux session of its own; the tmux, the export directory, the journal URL."""
-    require_binary("tmux", "tmux")
-    rewind = Path(sys.executable).with_name("rewind")
-    assert rewind.exists(), f"{rewind} is missing: run `make install`"
     exports = tmp_path / "exports"
     exports.mkdir()
     journal_url = f"sqlite:///{tmp_path / 'journal.db'}"
     settings = {"REWIND_JOURNAL__URL": journal_url, "REWIND_EXPORT_DIR": str(exports),
                 "REWIND_ROLLBACK__VERIFY_WINDOW_S": "5", "REWIND_ROLLBACK__POLL_INTERVAL_S": "0.5"}
-    console = shlex.join(["env", "-u", "REWIND_CONFIG", "-u", "COLUMNS", "-u", "LINES",
-                          *(f"{name}={value}" for name, value in settings.items()),
-                          str(rewind), "tui", "--config", sandbox_config])
-    # The shell reaps the console and prints how it ended; remain-on-exit keeps that on the pane.
-    command = f'{console}; echo "{EXITED}$?]"'
-    conf = tmp_path / "tmux.conf"
-    conf.write_text("set -g remain-on-exit on\nset -sg escape-time 0\nset -g status off\n")
-    tmux = Tmux(f"rewind-e2e-{os.getpid()}-{uuid.uuid4().hex[:6]}", "console")
-    tmux.run("-f", str(conf), "new-session", "-d", "-s", tmux.session, "-x", "120", "-y", "40", command)
-    socket = Path(tmux.pane("#{socket_path}"))
-    try:
+    with console_in_tmux_session(["tui", "--config", sandbox_config], settings, tmp_path) as tmux:
         yield tmux, exports, journal_url
-    finally:
-        tmux.run("kill-server")
-        socket.unlink(missing_ok=True)  # tmux leaves its socket file behind
 
 
 def test_a_responder_rolls_back_the_regression_in_the_real_console(sandbox_config, systems, console_in_tmux):

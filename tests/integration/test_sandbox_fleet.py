@@ -6,6 +6,7 @@ It starts a sandbox of its own (it runs on the sandbox worker: see OWN_SANDBOX i
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 import urllib.request
 
@@ -14,6 +15,7 @@ import yaml
 from console.adapters.haproxy import HAProxyRouter
 from console.adapters.mlflow_registry import MlflowRegistry
 from tests.fixtures.servers import require_binary, run_cli, wait_for
+from tests.fixtures.tmux import EXITED, console_in_tmux_session
 
 MODELS = ["fraud-detector", "fraud-detector-2", "fraud-detector-3"]
 BACKENDS = {"fraud-detector": "be_fraud_detector", "fraud-detector-2": "be_fraud_detector_2",
@@ -26,6 +28,18 @@ def requests_by_model(prometheus: str) -> dict[str, float]:
     with urllib.request.urlopen(f"{prometheus}/api/v1/query?{query}", timeout=5) as response:  # noqa: S310
         found = json.load(response)["data"]["result"]
     return {series["metric"]["model"]: float(series["value"][1]) for series in found}
+
+
+def fleet_shown(screen: str, width: int) -> bool:
+    """Every model's row with its state judged (not *no data*) and its traffic split as HAProxy has it."""
+    splits = {"fraud-detector": "v2 90 · v3 10", "fraud-detector-2": "v1 90 · v2 10",
+              "fraud-detector-3": "v1 90 · v2 10"}
+    lines = screen.splitlines()
+    for model, split in splits.items():
+        row = [line for line in lines if re.search(rf"(?<![\w-]){re.escape(model)}(?![\w-])", line)]
+        if len(row) != 1 or split not in row[0] or "no data" in row[0] or len(row[0].rstrip()) > width:
+            return False
+    return True
 
 
 def test_three_models_registered_routed_scraped_and_judged(tmp_path):
@@ -78,6 +92,23 @@ def test_three_models_registered_routed_scraped_and_judged(tmp_path):
         assert rows["fraud-detector"]["split"] == {"2": 0.9, "3": 0.1}
         assert rows["fraud-detector-2"]["split"] == {"1": 0.9, "2": 0.1}
 
+        # The console opens on the fleet view: every model on one screen, at 80x24 and at 160x50.
+        settings = {"REWIND_JOURNAL__URL": f"sqlite:///{tmp_path / 'journal.db'}"}
+        with console_in_tmux_session(["tui", "--config", str(config_path)], settings, tmp_path, 80, 24) as tmux:
+            for width, height in ((80, 24), (160, 50)):
+                if width != 80:
+                    tmux.run("resize-window", "-t", tmux.session, "-x", str(width), "-y", str(height))
+                screen = tmux.wait(lambda screen, w=width: fleet_shown(screen, w), 60,
+                                   f"every model judged in the fleet view at {width}x{height}")
+                assert tmux.pane("#{pane_width}x#{pane_height}") == f"{width}x{height}"
+                assert "Fleet  3 models" in screen, screen
+            tmux.keys("Enter")  # the highlighted (worst) model's overview
+            tmux.wait(lambda screen: "router ok" in screen and "Fleet  3 models" not in screen, 30,
+                      "the model's overview")
+            tmux.keys("C-q")
+            ended = tmux.wait(lambda screen: EXITED in screen, 15, "the console to exit on ctrl+q")
+            assert f"{EXITED}0]" in ended, ended
+
         # fleet.discover: one model configured, the others found in MLflow and on HAProxy by the naming rule.
         config["router"]["backends"] = {"fraud-detector": "be_fraud_detector"}
         config["fleet"] = {"discover": {"pattern": "fraud-detector-*", "backend": "be_{model_id}"}}
@@ -86,6 +117,14 @@ def test_three_models_registered_routed_scraped_and_judged(tmp_path):
         found = run_cli("status", "--fleet", "--json", "--config", str(discovering))
         assert found.returncode in (0, 1), found.stderr
         assert {row["model"] for row in json.loads(found.stdout)["models"]} == set(MODELS)
+        # Every command reaches a model the rule finds, as the fleet view does.
+        status = run_cli("status", "--json", "--model", "fraud-detector-3", "--config", str(discovering))
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["model"] == "fraud-detector-3"
+        unconfirmed = run_cli("rollback", "--model", "fraud-detector-2", "--config", str(discovering),
+                              env={"REWIND_JOURNAL__URL": f"sqlite:///{tmp_path / 'journal.db'}"})
+        assert unconfirmed.returncode == 2 and "pass --yes" in unconfirmed.stderr, unconfirmed.stderr
+        assert "fraud-detector-2" in unconfirmed.stdout and "v2 → v1" in unconfirmed.stdout, unconfirmed.stdout
     finally:
         down = run_cli("sandbox", "down", "--dir", str(state_dir))
     assert down.returncode == 0, down.stderr
