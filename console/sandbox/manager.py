@@ -342,7 +342,7 @@ class Sandbox:
         ])
         scraped = {**ports["models"], "fallback": ports["fallback"],
                    **{f"{name}/v{v}": p for name, backend in fleet.items() for v, p in backend.servers.items()}}
-        (self.dir / "rules.yml").write_text(templates.sandbox_rules(self.model, ports["prometheus"]))
+        (self.dir / "rules.yml").write_text(templates.sandbox_rules([self.model, *fleet], ports["prometheus"]))
         (self.dir / "prometheus.yml").write_text(templates.prometheus_config(
             scraped, ports["exporter"], self.dir / "rules.yml", ports["alertmanager"]))
         say("sandbox: starting Prometheus")

@@ -469,11 +469,12 @@ def sandbox_metrics(prometheus_port: int) -> dict:
     }
 
 
-def sandbox_rules(model: str, prometheus_port: int) -> str:
-    """The sandbox's ``rules.yml``: :func:`alert_rules` for its catalogue."""
+def sandbox_rules(models: list[str], prometheus_port: int) -> str:
+    """The sandbox's ``rules.yml``: :func:`alert_rules` for its catalogue, a group for each of its models."""
     from console.config import MetricsConfig
 
-    return rules_yaml(alert_rules(model, MetricsConfig.model_validate(sandbox_metrics(prometheus_port))))
+    metrics = MetricsConfig.model_validate(sandbox_metrics(prometheus_port))
+    return rules_yaml({"groups": [group for model in models for group in alert_rules(model, metrics)["groups"]]})
 
 
 def rewind_config(state_dir: Path, model: str, prometheus_port: int, alertmanager_port: int | None = None,

@@ -80,7 +80,7 @@ def test_the_rules_judge_counts_in_prometheus_own_rule_tests(tmp_path):
     """promtool evaluates the rules on made-up counters: one error in three requests or in a thousand is no
     breach; an outage in a cell of 1.25 requests/s fires after the rule's 30 s, with its labels and annotations."""
     promtool = require_binary("promtool", "prometheus")
-    (tmp_path / "rules.yml").write_text(sandbox_rules(MODEL, 9090))
+    (tmp_path / "rules.yml").write_text(sandbox_rules([MODEL], 9090))
 
     def series(version: str, outcome: str, values: str) -> dict:
         labels = f'model="{MODEL}",version="{version}",segment="eu-ios",outcome="{outcome}"'

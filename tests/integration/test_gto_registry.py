@@ -200,3 +200,18 @@ def test_removing_the_challenger_empties_the_staging_stage(repo):
     # Putting it back (an undo) is an assignment again, read back through gto.
     assert registry.set_alias(MODEL, "challenger", "3", expected=None) == "3"
     assert repo.shown_stages()["staging"] == "v3.0.0"
+
+
+def test_with_registry_push_each_stage_tag_reaches_origin(repo, tmp_path):
+    """``registry.push``: the team's other clones see the rollback, through origin (a bare repository here)."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True, capture_output=True)
+    repo.git("remote", "add", "origin", str(origin))
+    repo.git("push", "-q", "origin", "main", "--tags")
+    before = set(repo.stage_tags("prod"))
+
+    GtoRegistry(repo.path, STAGES, push=True).set_alias(MODEL, "champion", "1", expected="2")
+    [new] = set(repo.stage_tags("prod")) - before
+    on_origin = subprocess.run(["git", "ls-remote", "--tags", str(origin), f"refs/tags/{new}"],
+                               capture_output=True, text=True, check=True).stdout.split()
+    assert on_origin and on_origin[1] == f"refs/tags/{new}"
