@@ -385,7 +385,7 @@ def state_text(state: object) -> str:
     """What the systems were seen (or expected) to be, as a sentence rather than ``key=value`` pairs.
 
     Reads the keys the rollback service writes (``weights``, ``aliases``,
-    ``leave_share``, ``leave_share_below``, ``target_passes``, ``breaches``, the
+    ``leave_share``, ``target_answered``, ``leave_share_below``, ``target_passes``, ``breaches``, the
     ``*_error`` of an unreadable system); a flat ``{version: weight}`` map reads
     as weights; anything else is shown compactly.
     """
@@ -402,6 +402,8 @@ def state_text(state: object) -> str:
             parts.append(f"aliases {aliases_text(value)}")
         elif key == "leave_share" and isinstance(value, (int, float)):
             parts.append(f"the left version got {value:.1%} of the requests")
+        elif key == "target_answered" and isinstance(value, int):
+            parts.append(f"the target answered {value} request{'' if value == 1 else 's'}")
         elif key == "leave_share_below":
             if isinstance(value, (int, float)):
                 parts.append(f"the left version gets under {value:.0%} of the requests")

@@ -215,7 +215,7 @@ class RollbackService:
             # Traffic sent there would go nowhere, and a gate or a verification would have nothing to judge.
             raise UsageError(f"v{target} is DOWN at the router ({self.router.describe()}, server {server.server}: "
                              "its health checks fail): rolling back to it would send traffic nowhere; bring it "
-                             "back up or choose another version (--to)")
+                             "back up, or roll back to another version")
         plan = self._plan(model, aliases, weights, leave, target, mode, reason)
         leaving = self.with_signature(model, by_version.get(leave))
         going = self.with_signature(model, by_version.get(target))
@@ -927,7 +927,7 @@ class RollbackService:
                          "than rollback.verify_window_s?)")
         drained = (uncounted is None and share < DRAINED_SHARE) if must_drain else True
         # The target must have answered: metrics that show nothing for it are not a pass (see _check).
-        answered = delta.get(plan.target, 0)
+        answered = round(delta.get(plan.target, 0))
         unserved = (uncounted is None and plan.weights_after.get(plan.target, 0) > 0 and answered == 0
                     and (total > 0 or not self.router.counts_from_metrics))
         weights, aliases = self._state(plan.model)
@@ -936,8 +936,10 @@ class RollbackService:
         if uncounted is not None:
             evidence["uncounted"] = uncounted
         if unserved:
-            evidence["reason"] = (f"v{plan.target} answered no request in {self.settings.verify_window_s:g}s "
-                                  f"although the router gives it weight {plan.weights_after.get(plan.target)}")
+            silent = (f"v{plan.target} answered no request in {self.settings.verify_window_s:g}s although the "
+                      f"router gives it weight {plan.weights_after.get(plan.target)} (too little traffic for the "
+                      "window? rollback.verify_window_s)")
+            evidence["reason"] = "; ".join(str(part) for part in (silent, evidence.get("reason")) if part)
         passed = passed and drained and not unserved
         kind = EventKind.ACTION_VERIFIED if passed else EventKind.ACTION_NOT_VERIFIED
         self.journal.record(incident_id, kind, {
@@ -954,7 +956,8 @@ class RollbackService:
         elif not drained:
             traffic += f" although the router reads weight {weights.get(plan.leave)} for it"
         if passed:
-            message = f"verified: {traffic}; v{plan.target} passes {', '.join(self.verify_metrics)}"
+            message = (f"verified: {traffic}; v{plan.target} answered {answered} and passes "
+                       f"{', '.join(self.verify_metrics)}")
         else:
             message = f"NOT verified: {traffic}" + (f"; {evidence['reason']}" if evidence.get("reason") else "")
         return Outcome(plan.action_id, "verified" if passed else "not_verified", weights, aliases, message, evidence)

@@ -547,7 +547,8 @@ def test_verification_needs_the_target_to_have_answered_and_to_have_been_judged(
     build, registry, router, journal, incident = world
     service = _judged(build(metrics=_error_rate_of(True)))
     outcome = service.apply(service.preview(MODEL), incident)
-    assert service.verify(incident, outcome_plan(service, outcome)).status == "verified"
+    verified = service.verify(incident, outcome_plan(service, outcome))
+    assert verified.status == "verified" and "v2 answered 100 and passes error_rate" in verified.message
     # The router stops sending v2 anything (its server in maintenance): nothing answered, nothing verified.
     router.admin["v2"] = "maint"
     verified = service.verify(incident, outcome_plan(service, outcome))

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from console.domain.errors import ChainBrokenError, UsageError
-from console.domain.incident import format_duration, incident_facts
+from console.domain.incident import format_duration, incident_facts, state_text
 from console.domain.journal import (
     GENESIS_HASH,
     Actor,
@@ -470,3 +470,10 @@ def test_an_estimated_impact_start_gives_an_estimated_time_to_detect(drill):
     assert (f"Time to detect: {format_duration(facts.ttd_estimate_s)} (estimated: the impact start is the first "
             "breach in the metrics history") in markdown
     assert json.loads(render(drill, "json"))["facts"]["ttd_estimate_s"] == facts.ttd_estimate_s
+
+
+def test_a_verifications_observed_state_reads_as_a_sentence_with_what_the_target_answered():
+    observed = {"leave_share": 0.0, "target_answered": 57, "breaches": [], "weights": {"1": 100, "2": 0}}
+    assert state_text(observed) == ("the left version got 0.0% of the requests; the target answered 57 requests; "
+                                    "no breach; weights v1 100, v2 0")
+    assert "the target answered 1 request;" in state_text({"target_answered": 1, "breaches": []})
