@@ -5,13 +5,15 @@
 - ``refresh_cpu_ms``: the console's CPU time (user + system, all its threads) for
   one refresh at that size — six queries side by side, decoding, indexing and
   judging all 24,000 cells — against recorded responses served by another
-  process; the median of 15 refreshes.
+  process; the median of 15 refreshes. Extra fields: its parts, each measured alone (``exchanges_ms``,
+  ``json_decode_ms``: the floor any reading of the answers pays; ``judge_ms``: ``build_matrix`` alone).
 - ``status_wall_ms`` (issue 18): wall time of the whole ``rewind status --json`` process on a
   running sandbox whose registry is served by ``mlflow server`` (read over its REST API), with
   HAProxy and Prometheus as the sandbox runs them; the median of 7 after one warm-up run, with
   the minimum and the load average; with a bytecode cache, as an install has one.
   ``status_rss_mb``: that process's peak RSS (``wait4``'s ``ru_maxrss``, started from a small
   launcher so that the benchmark's own size is not counted), median.
+  ``imports_ms`` (extra field): a process that only imports the modules the command imports, median of 7.
 - ``status_sqlite_wall_ms``: the same with the sandbox's own ``sqlite:///`` registry (MLflow client).
 - ``cli_import_ms``: time to import ``console.cli`` in a fresh interpreter (median of 7).
 """
@@ -70,11 +72,58 @@ def _refresh_figures():
             started = time.process_time()
             refresh()
             cpu.append((time.process_time() - started) * 1000)
+        parts = _refresh_parts(metrics, specs, versions, config.metrics.traffic_metric)
         metrics.close()
-        return queries, statistics.median(cpu)
+        return queries, statistics.median(cpu), parts
     finally:
         server.kill()
         server.wait()
+
+
+def _refresh_parts(metrics, specs, versions, traffic_metric, runs: int = 15) -> dict[str, float]:  # noqa: ANN001
+    """Where a refresh's CPU goes, each part alone (medians, ms): the six HTTP exchanges, decoding their JSON
+    (msgspec, untyped: what any reading of the answers costs), and the judge (``build_matrix`` on the
+    decoded results). The rest of ``refresh_cpu_ms`` is the adapter turning the answers into cells."""
+    import msgspec
+
+    from console.domain.metrics import refresh_query
+    from console.domain.verdicts import build_matrix
+
+    queries = [(spec, refresh_query(spec, "fraud-detector", metrics.window)) for spec in specs]
+    exchanges, decoding, judging = [], [], []
+    for _ in range(runs):
+        at = time.time()
+        started = time.process_time()
+        answers = metrics._send_all(queries, at)  # noqa: SLF001 - the exchanges alone, as evaluate sends them
+        exchanges.append((time.process_time() - started) * 1000)
+        started = time.process_time()
+        for _, body in answers:
+            msgspec.json.decode(body)
+        decoding.append((time.process_time() - started) * 1000)
+        results = metrics.evaluate(specs, "fraud-detector", at)
+        started = time.process_time()
+        build_matrix(specs, results, versions, "1", traffic_metric)
+        judging.append((time.process_time() - started) * 1000)
+    return {"exchanges_ms": round(statistics.median(exchanges), 1),
+            "json_decode_ms": round(statistics.median(decoding), 1),
+            "judge_ms": round(statistics.median(judging), 1), "judge_min_ms": round(min(judging), 1)}
+
+
+# What ``rewind status`` imports on the way (``python -X importtime``): the config (pydantic), the MLflow REST
+# adapter (httpx), Prometheus's (prometheus-api-client: requests) and the judge's numpy and scipy.special.
+_STATUS_IMPORTS = ("import console.cli, console.commands.status, console.config, console.wiring, "
+                   "console.adapters.mlflow_rest, console.adapters.prometheus, requests, prometheus_api_client, "
+                   "numpy, scipy.special")
+
+
+def _imports_wall_ms(env: dict[str, str], runs: int = 7) -> float:
+    """Wall time of a process that only imports what ``rewind status`` imports (median): the floor of its wall."""
+    walls = []
+    for _ in range(runs + 1):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", _STATUS_IMPORTS], env=env, check=True)
+        walls.append((time.perf_counter() - started) * 1000)
+    return statistics.median(walls[1:])
 
 
 def _cli_import_ms() -> float:
@@ -146,12 +195,13 @@ def _mlflow_server(database: Path, root: Path) -> tuple[subprocess.Popen, str]:
             time.sleep(0.2)
 
 
-def _status_figures() -> tuple[dict[str, tuple[list[float], list[float], list[float]]], float]:
+def _status_figures() -> tuple[dict[str, tuple[list[float], list[float], list[float]]], float, float]:
     """``rewind status`` on a running sandbox: with its sqlite registry, then with an MLflow server in front of it.
 
     Returns:
-        Each registry's wall times (ms), peak RSS (MB) and CPU times (ms), and the load average before
-        the server's runs (the machine is shared: CPU time says what the wall time would be alone).
+        Each registry's wall times (ms), peak RSS (MB) and CPU times (ms), the load average before
+        the server's runs (the machine is shared: CPU time says what the wall time would be alone), and
+        the wall time of importing what the command imports (:func:`_imports_wall_ms`).
     """
     import yaml
 
@@ -170,24 +220,27 @@ def _status_figures() -> tuple[dict[str, tuple[list[float], list[float], list[fl
                 served.write_text(yaml.safe_dump(document))
                 load = os.getloadavg()[0]
                 figures["server"] = _status_runs(served, Path(tmp) / "pycache")
+                cached = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+                imports = _imports_wall_ms(cached | {"PYTHONPYCACHEPREFIX": str(Path(tmp) / "pycache")})
             finally:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(timeout=30)
-            return figures, load
+            return figures, load, imports
         finally:
             box.down()
 
 
 def figures():
     """Yield issue 2's figures."""
-    queries, cpu_ms = _refresh_figures()
+    queries, cpu_ms, parts = _refresh_figures()
     yield "prometheus_queries_per_refresh", queries, "queries"
-    yield "refresh_cpu_ms", round(cpu_ms, 1), "ms"
+    yield "refresh_cpu_ms", round(cpu_ms, 1), "ms", parts
     yield "cli_import_ms", round(_cli_import_ms(), 1), "ms"
-    status, load = _status_figures()
+    status, load, imports = _status_figures()
     walls, rss, cpu = status["server"]
     yield "status_wall_ms", round(statistics.median(walls), 0), "ms", {"min": round(min(walls), 0),
                                                                       "cpu_ms": round(statistics.median(cpu), 0),
+                                                                      "imports_ms": round(imports, 0),
                                                                       "load": round(load, 1),
                                                                       "registry": "mlflow server (REST)"}
     yield "status_rss_mb", round(statistics.median(rss), 1), "MB", {"min": round(min(rss), 1)}
