@@ -927,8 +927,8 @@ class RollbackService:
                          "than rollback.verify_window_s?)")
         drained = (uncounted is None and share < DRAINED_SHARE) if must_drain else True
         # The target must have answered: metrics that show nothing for it are not a pass (see _check).
-        answered = round(delta.get(plan.target, 0))
-        unserved = (uncounted is None and plan.weights_after.get(plan.target, 0) > 0 and answered == 0
+        answered = round(delta.get(plan.target, 0)) if uncounted is None else None  # None: not counted
+        unserved = (answered == 0 and plan.weights_after.get(plan.target, 0) > 0
                     and (total > 0 or not self.router.counts_from_metrics))
         weights, aliases = self._state(plan.model)
         evidence.update(weights=weights, aliases=aliases, served_during_window=delta,
@@ -946,8 +946,9 @@ class RollbackService:
             "action_id": plan.action_id,
             "expected": {"leave_share_below": DRAINED_SHARE if plan.weights_after.get(plan.leave, 0) == 0 else None,
                          "target_passes": list(self.verify_metrics), "weights": plan.weights_after},
-            "observed": {"leave_share": round(share, 4), "target_answered": answered, "breaches": evidence["breaches"],
-                         "weights": weights},
+            "observed": {"leave_share": round(share, 4),
+                         **({} if answered is None else {"target_answered": answered}),
+                         "breaches": evidence["breaches"], "weights": weights},
             "evidence": evidence,
         })
         traffic = f"v{plan.leave} got {share:.1%} of {total} requests in {self.settings.verify_window_s:g}s"
@@ -956,8 +957,8 @@ class RollbackService:
         elif not drained:
             traffic += f" although the router reads weight {weights.get(plan.leave)} for it"
         if passed:
-            message = (f"verified: {traffic}; v{plan.target} answered {answered} and passes "
-                       f"{', '.join(self.verify_metrics)}")
+            answer = "" if answered is None else f"answered {answered} and "
+            message = f"verified: {traffic}; v{plan.target} {answer}passes {', '.join(self.verify_metrics)}"
         else:
             message = f"NOT verified: {traffic}" + (f"; {evidence['reason']}" if evidence.get("reason") else "")
         return Outcome(plan.action_id, "verified" if passed else "not_verified", weights, aliases, message, evidence)
