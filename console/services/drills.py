@@ -131,29 +131,27 @@ class DrillService:
 
     def _calm(self, model: str, timeout_s: float) -> float:
         """Wait until the model's matrix shows no breach; the seconds waited."""
-        began = self.clock()
-        while True:
-            try:
-                if not self.runner.snapshot(model).matrix.breaches():
-                    return self.clock() - began
-            except RewindError:
-                pass
-            if self.clock() - began > timeout_s:
-                raise UsageError(f"{model} still breaches {timeout_s:g}s later: a drill needs a calm model to "
-                                 "inject its fault into")
-            self.sleep(2.0)
+        return self._until(model, False, self.clock(), timeout_s,
+                           f"{model} still breaches {timeout_s:g}s later: a drill needs a calm model to inject its "
+                           "fault into")
 
     def _detect(self, model: str, started: float, timeout_s: float) -> float:
         """Seconds from the fault to the first breach in the model's matrix."""
+        return self._until(model, True, started, timeout_s,
+                           f"the judge showed no breach within {timeout_s:g}s of the fault: the drill stopped "
+                           "before the playbook ran")
+
+    def _until(self, model: str, breaching: bool, since: float, timeout_s: float, failure: str) -> float:
+        """Read the model's matrix every 2 s until it shows a breach (``breaching``) or none; the seconds since
+        ``since``. A metrics hiccup is read past; after ``timeout_s``, UsageError(``failure``)."""
         while True:
             try:
-                if self.runner.snapshot(model).matrix.breaches():
-                    return self.clock() - started
+                if bool(self.runner.snapshot(model).matrix.breaches()) is breaching:
+                    return self.clock() - since
             except RewindError:
-                pass  # a metrics hiccup: the deadline below still holds
-            if self.clock() - started > timeout_s:
-                raise UsageError(f"the judge showed no breach within {timeout_s:g}s of the fault: the drill stopped "
-                                 "before the playbook ran")
+                pass  # the deadline below still holds
+            if self.clock() - since > timeout_s:
+                raise UsageError(failure)
             self.sleep(2.0)
 
     def _verified_after(self, incident_id: str, started: float) -> float | None:

@@ -83,6 +83,14 @@ def test_a_drill_waits_for_a_calm_model_before_its_fault(drill_world):
     assert incident.opened_at > "2027-01-15T08:00:05"
 
 
+def test_a_model_that_never_calms_down_gets_no_fault(drill_world):
+    service, journal, faults, breaches = drill_world
+    breaches.append(["v3 mobile error rate"])  # breaching, and it stays so
+    with pytest.raises(UsageError, match="m still breaches 30s later: a drill needs a calm model"):
+        service.drill(PLAYBOOK, "", MODEL, face=None, restore_face=None, scenario="regression", detect_timeout_s=30)
+    assert faults.injected == []
+
+
 def test_a_scenario_needs_a_fault_injector_and_one_it_knows(drill_world):
     service, journal, faults, _ = drill_world
     with pytest.raises(UsageError, match="no scenario 'outage'"):
