@@ -114,12 +114,18 @@ class ReadinessService:
         versions = self.rollback.registry.list_versions(model)
         if not versions:
             raise UsageError(f"{model} has no registered version in {self.rollback.registry.describe()}")
-        conditions = [self._deployable(model, versions), self._runbook(model), self._fresh(model),
+        previous = self._previous(model, versions)
+        serving: list[str] | ExternalSystemError
+        try:
+            serving = self._serving(model)  # read once, for every condition that asks
+        except ExternalSystemError as exc:
+            serving = exc
+        conditions = [self._deployable(model, versions, previous), self._runbook(model), self._fresh(model, serving),
                       self._alerts(model), owner_condition(self._owner(model), self.settings.webhooks)]
         fallback = self._fallback(model, versions)
         if fallback is not None:
             conditions.append(fallback)
-        features = self._features(model, versions)
+        features = self._features(model, versions, previous, serving)
         if features is not None:
             conditions.append(features)
         now = datetime.fromtimestamp(self.clock(), UTC)
@@ -139,11 +145,10 @@ class ReadinessService:
         return self.rollback.previous_champion(model, versions, champion)
 
     # -- the conditions --------------------------------------------------------------------------
-    def _deployable(self, model: str, versions: list[ModelVersion]) -> Condition:
+    def _deployable(self, model: str, versions: list[ModelVersion], previous: str | None) -> Condition:
         registry, router = self.rollback.registry, self.rollback.router
         stable = self.rollback.settings.stable_alias
         champion = next((v for v in versions if stable in v.aliases), None)
-        previous = self._previous(model, versions)
         by_version = {v.version: v for v in versions}
         if champion is None:
             return fails(DEPLOYABLE, "NoChampion", f"no version holds the {stable!r} alias",
@@ -225,13 +230,11 @@ class ReadinessService:
             found.append((recovery.started_at, recovery.phases.get(Phase.TOTAL)))
         return found
 
-    def _fresh(self, model: str) -> Condition:
+    def _fresh(self, model: str, serving: list[str] | ExternalSystemError) -> Condition:
         if self.prometheus is None:
             return unknown(METRICS_FRESH, "NotConfigured", "no Prometheus to read", "set metrics.url")
-        try:
-            serving = self._serving(model)
-        except ExternalSystemError as exc:
-            return unknown(METRICS_FRESH, "RouterUnreachable", str(exc), "check the router")
+        if isinstance(serving, ExternalSystemError):
+            return unknown(METRICS_FRESH, "RouterUnreachable", str(serving), "check the router")
         try:
             ages = self.prometheus.newest_samples(model)
             at, newest = ages if ages is not None else (self.clock(), None)
@@ -298,7 +301,8 @@ class ReadinessService:
         return fails(FALLBACK, "FallbackNotReady", "; ".join(missing), "rewind fallback status says what to fix",
                      **measured)
 
-    def _features(self, model: str, versions: list[ModelVersion]) -> Condition | None:
+    def _features(self, model: str, versions: list[ModelVersion], previous: str | None,
+                  serving: list[str] | ExternalSystemError) -> Condition | None:
         """``None`` when the model's features are not tracked (no version tagged with a feature service).
 
         The feature store itself is not opened (Feast takes seconds to import): the rollback target's bundle is
@@ -308,11 +312,9 @@ class ReadinessService:
         by_version = {v.version: v for v in versions}
         if self.rollback.features is None or not any(v.tags.get(tag) for v in versions):
             return None
-        previous = self._previous(model, versions)
-        try:
-            wanted = sorted(set(self._serving(model)) | ({previous} if previous else set()), key=lambda v: (len(v), v))
-        except ExternalSystemError as exc:
-            return unknown(FEATURES, "RouterUnreachable", str(exc), "check the router")
+        if isinstance(serving, ExternalSystemError):
+            return unknown(FEATURES, "RouterUnreachable", str(serving), "check the router")
+        wanted = sorted(set(serving) | ({previous} if previous else set()), key=lambda v: (len(v), v))
         declared = {v: by_version[v].tags.get(tag) for v in wanted if v in by_version}
         untagged = [v for v, service in declared.items() if not service]
         measured: dict[str, object] = {"declared": declared, "untagged": untagged}
@@ -384,3 +386,4 @@ def _stamp(moment: datetime) -> str:
 def waiver_lines(waivers: Sequence[Waiver]) -> list[str]:
     """One line per waiver, for people."""
     return [f"waived: {w.condition} until {w.expires_at} by {w.by}: {w.reason}" for w in waivers]
+
