@@ -93,7 +93,7 @@ class ArgoRolloutsRouter(LabelledKubeRouter):
     """A model router on Argo Rollouts: one Rollout per model; a rollback of a canary is its abort.
 
     Args: as :class:`~console.adapters.k8s_api.KubeRouter`'s,
-    with ``rollouts`` (model -> its Rollout) for ``objects``;
+    ``objects`` maps each model to its Rollout;
     ``version_label`` is the pod-template label that carries the model version, and ``readback_timeout_s``
     how long an abort waits for the controller to reconcile it.
     """

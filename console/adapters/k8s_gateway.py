@@ -106,7 +106,7 @@ class GatewayRouter(KubeRouter):
     """A model router on Gateway API HTTPRoutes: one route per model, one weighted backendRef per version.
 
     Args: as :class:`~console.adapters.k8s_api.KubeRouter`'s,
-    with ``routes`` (model -> its HTTPRoute) for ``objects``;
+    ``routes`` (the base's ``objects``) maps each model to its HTTPRoute;
     ``server_template`` names a version's backendRef (Service): ``{version}`` once, ``{model}`` optional;
     ``readback_timeout_s`` is how long a write waits for the controller to accept the new generation.
     """

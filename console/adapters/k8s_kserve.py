@@ -113,7 +113,7 @@ class KServeRouter(LabelledKubeRouter):
     """A model router on KServe InferenceServices: the canary's traffic percent, one service per model.
 
     Args: as :class:`~console.adapters.k8s_api.KubeRouter`'s,
-    with ``services`` (model -> its InferenceService) for ``objects``;
+    ``objects`` maps each model to its InferenceService;
     ``version_label`` is the Revision label that carries the model version (from ``spec.predictor.labels``),
     and ``readback_timeout_s`` how long a write waits for the status to show the new split.
     """
