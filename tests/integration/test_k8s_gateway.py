@@ -15,15 +15,12 @@ import time
 
 import pytest
 
-from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.adapters.k8s_gateway import GatewayRouter, KubeAccess, kubeconfig_access
 from console.domain.errors import ConflictError, NotFoundError, RouterError
-from console.domain.journal import Actor, EventKind
-from console.services.journal import JournalService
-from console.services.rollback import RollbackService, RollbackSettings
-from tests.fixtures.fakes import FakeRegistry
+from console.domain.journal import EventKind
+from console.services.rollback import RollbackService
 from tests.fixtures.k8s_api import apply_json_patch, fake_kube_api, sample_route, schema_errors
-from tests.fixtures.k8s_plane import DataPlane
+from tests.fixtures.k8s_plane import SERVED, DataPlane, contract_rollbacks
 from tests.fixtures.servers import require_binary
 
 pytestmark = pytest.mark.integration
@@ -189,19 +186,11 @@ def spec_weights(api) -> dict[str, int]:
 @pytest.fixture
 def rollback(kube, tmp_path):
     api, url = kube
-    journal = SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}")
-    records = JournalService(journal, Actor("alice", "host"))
+    with contract_rollbacks(tmp_path, MODEL) as (records, service_for):
+        def build(plane: DataPlane) -> tuple[RollbackService, str]:
+            return service_for(router_for(url, counters=plane, served_query=SERVED), plane)
 
-    def build(plane: DataPlane) -> tuple[RollbackService, str]:
-        router = router_for(url, counters=plane,
-                            served_query='sum by (version, segment) (rewind_requests_total{model="$model"})')
-        service = RollbackService(FakeRegistry(), router, plane, records, SqlActionLock(journal), (), None,
-                                  settings=RollbackSettings(gate_window_s=0.0, verify_window_s=0.2,
-                                                            poll_interval_s=0.05))
-        return service, records.open_incident(MODEL, "2", "contract").incident_id
-
-    yield api, build, records
-    journal.close()
+        yield api, build, records
 
 
 def roll_back_and_verify(service, incident):

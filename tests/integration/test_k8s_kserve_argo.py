@@ -17,15 +17,12 @@ import time
 
 import pytest
 
-from console.adapters.journal_sql import SqlActionLock, SqlJournal
 from console.adapters.k8s_api import KubeAccess, kubeconfig_access
 from console.adapters.k8s_argo import ArgoRolloutsRouter
 from console.adapters.k8s_kserve import KServeRouter
 from console.domain.errors import ConflictError, NotFoundError, RouterError
-from console.domain.journal import Actor, EventKind
-from console.services.journal import JournalService
-from console.services.rollback import RollbackService, RollbackSettings
-from tests.fixtures.fakes import FakeRegistry
+from console.domain.journal import EventKind
+from console.services.rollback import RollbackService
 from tests.fixtures.k8s_api import (
     VERSION_LABEL,
     apply_json_patch,
@@ -34,14 +31,13 @@ from tests.fixtures.k8s_api import (
     sample_rollout,
     schema_errors,
 )
-from tests.fixtures.k8s_plane import DataPlane
+from tests.fixtures.k8s_plane import SERVED, DataPlane, contract_rollbacks
 from tests.fixtures.servers import require_binary
 
 pytestmark = pytest.mark.integration
 
 NS, MODEL = "models", "m"
 ISVC, ROLLOUT = "inferenceservices", "rollouts"
-SERVED = 'sum by (version, segment) (rewind_requests_total{model="$model"})'
 
 
 def kserve_for(url: str, **kwargs) -> KServeRouter:
@@ -320,19 +316,12 @@ def test_the_schema_fixtures_really_check_the_fields_rewind_writes(kube):
 @pytest.fixture
 def rollback(kube, tmp_path):
     api, url = kube
-    journal = SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}")
-    records = JournalService(journal, Actor("alice", "host"))
+    with contract_rollbacks(tmp_path, MODEL) as (records, service_for):
+        def build(make_router, real=None) -> tuple[RollbackService, str, DataPlane]:
+            plane = DataPlane(real or (lambda: make_router(url).read_state(MODEL).weights()))
+            return (*service_for(make_router(url, counters=plane, served_query=SERVED), plane), plane)
 
-    def build(make_router, real=None) -> tuple[RollbackService, str, DataPlane]:
-        plane = DataPlane(real or (lambda: make_router(url).read_state(MODEL).weights()))
-        router = make_router(url, counters=plane, served_query=SERVED)
-        service = RollbackService(FakeRegistry(), router, plane, records, SqlActionLock(journal), (), None,
-                                  settings=RollbackSettings(gate_window_s=0.0, verify_window_s=0.2,
-                                                            poll_interval_s=0.05))
-        return service, records.open_incident(MODEL, "2", "contract").incident_id, plane
-
-    yield api, build, records
-    journal.close()
+        yield api, build, records
 
 
 def roll_back_and_verify(service, incident):
