@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypedDict
 
@@ -210,12 +210,7 @@ class RollbackService:
         by_version = {v.version: v for v in versions}
         if target not in by_version:
             raise UsageError(f"v{target} is not a registered version of {model}")
-        server = router.server_for(target)
-        if server is not None and not server.operational:
-            # Traffic sent there would go nowhere, and a gate or a verification would have nothing to judge.
-            raise UsageError(f"v{target} is DOWN at the router ({self.router.describe()}, server {server.server}: "
-                             "its health checks fail): rolling back to it would send traffic nowhere; bring it "
-                             "back up, or roll back to another version")
+        self._refuse_down(router, [target], "rolling back to it", "roll back to another version")
         plan = self._plan(model, aliases, weights, leave, target, mode, reason)
         leaving = self.with_signature(model, by_version.get(leave))
         going = self.with_signature(model, by_version.get(target))
@@ -224,6 +219,21 @@ class RollbackService:
         if already is None and plan.is_noop:
             already = "the router and the registry already show the planned state"
         return Preview(plan, why, leaving, going, signature, router, already)
+
+    def _refuse_down(self, router: RouterState, versions: Iterable[str], doing: str, instead: str) -> None:
+        """Refuse a plan that would send traffic to a version whose server is DOWN at the router.
+
+        Traffic sent there would go nowhere, and a gate or a verification would have nothing to judge.
+
+        Raises:
+            UsageError: naming the first such version, its server and what to do instead.
+        """
+        for version in versions:
+            server = router.server_for(version)
+            if server is not None and not server.operational:
+                raise UsageError(f"v{version} is DOWN at the router ({self.router.describe()}, server "
+                                 f"{server.server}: its health checks fail): {doing} would send traffic nowhere; "
+                                 f"bring it back up, or {instead}")
 
     def _plan(self, model: str, aliases: AliasMap, weights: dict[str, int], leave: str, target: str, mode: Mode,
               reason: str) -> Plan:
@@ -319,6 +329,10 @@ class RollbackService:
             self.refuse(where, undo, f"{plan.model} changed after {action_id}: {'; '.join(changes)}. "
                                            "Undoing would overwrite that change: plan a rollback with --from "
                                            "and --to instead")
+        if already is None:
+            # The undo sends traffic back where it came from: as a rollback's target, that must be able to answer.
+            self._refuse_down(router, [v for v, w in undo.weights_after.items() if w > weights.get(v, 0)],
+                              f"undoing {action_id}", "plan a rollback with --from and --to instead")
         check = SignatureCheck(True, f"back to v{undo.target}, which served before {action_id}")
         return Preview(undo, f"undo of {action_id}", versions.get(undo.leave), versions.get(undo.target),
                        check, router, already), incident_id

@@ -515,20 +515,27 @@ def _judged(service):
 
 
 def test_a_rollback_to_a_version_the_router_took_out_is_refused_at_the_preview(world):
-    from console.domain.routing import RouterState, ServerState
-
     build, registry, router, journal, incident = world
-
-    class DownRouter(FakeRouter):
-        def read_state(self, model):
-            servers = tuple(ServerState(f"v{v}", v, w, v != "2") for v, w in self.weights.items())
-            return RouterState("be", servers)
-
-    service = RollbackService(registry, DownRouter(), FakeMetrics(), journal, SqlActionLock(journal.journal), (),
-                              None, settings=RollbackSettings(gate_window_s=0.0, poll_interval_s=0.0))
-    with pytest.raises(UsageError, match=r"v2 is DOWN at the router \(fake router, server v2"):
+    router.down.add("v2")
+    service = build()
+    with pytest.raises(UsageError, match=r"v2 is DOWN at the router \(fake router, server v2.*rolling back to it"):
         service.preview(MODEL)
     assert kinds(journal, incident) == ["incident.opened"]
+
+
+def test_an_undo_that_would_send_traffic_to_a_version_now_down_is_refused_at_its_preview(world):
+    build, registry, router, journal, incident = world
+    service = build()
+    rollback = service.preview(MODEL)  # v3 drained, v2 takes everything
+    assert service.apply(rollback, incident).status == "applied"
+    router.down.add("v3")  # the drained canary's server fails its health checks since
+    with pytest.raises(UsageError, match=rf"v3 is DOWN at the router .*undoing {rollback.plan.action_id} would send "
+                                         "traffic nowhere"):
+        service.undo_preview(rollback.plan.action_id)
+    assert router.weights == {"1": 0, "2": 100, "3": 0}
+    router.down.clear()  # back up: the undo is planned as before
+    undo, _ = service.undo_preview(rollback.plan.action_id)
+    assert undo.already is None and undo.plan.weights_after == {"1": 0, "2": 90, "3": 10}
 
 
 @pytest.mark.parametrize("target_cells", [True, False])
