@@ -95,11 +95,16 @@ class FallbackService:
         self.sleep = sleep
 
     # -- reading ----------------------------------------------------------------------------
-    def readiness(self, model: str) -> Readiness:
-        """The fallback's readiness as the router reports it, and the journal's last drill."""
+    def readiness(self, model: str, state: FallbackState | None = None,
+                  weights: dict[str, int] | None = None) -> Readiness:
+        """The fallback's readiness as the router reports it, and the journal's last drill.
+
+        ``state`` and ``weights``: the router's servers and weights when the caller read them already
+        (a readiness check reads each once for all its conditions); else read here.
+        """
         router = self.rollback.router
-        state = router.fallback(model)
-        weights = router.read_state(model).weights()
+        state = router.fallback(model) if state is None else state
+        weights = router.read_state(model).weights() if weights is None else weights
         backups = state.backups
         return Readiness(
             model=model,

@@ -52,6 +52,7 @@ from console.domain.readiness import (
 )
 from console.domain.recovery import Phase, recovery_of
 from console.domain.rollback import check_signatures
+from console.domain.routing import FallbackState
 from console.domain.status import FALLBACK_ALIAS
 from console.domain.versions import ModelVersion
 from console.services.fallback import FallbackService
@@ -115,14 +116,24 @@ class ReadinessService:
         if not versions:
             raise UsageError(f"{model} has no registered version in {self.rollback.registry.describe()}")
         previous = self._previous(model, versions)
-        serving: list[str] | ExternalSystemError
+        # The router's weights and its servers' health, each read once for every condition that asks.
+        router = self.rollback.router
+        weights: dict[str, int] | ExternalSystemError
+        health: FallbackState | ExternalSystemError
         try:
-            serving = self._serving(model)  # read once, for every condition that asks
+            weights = router.read_state(model).weights()
         except ExternalSystemError as exc:
-            serving = exc
-        conditions = [self._deployable(model, versions, previous), self._runbook(model), self._fresh(model, serving),
-                      self._alerts(model), owner_condition(self._owner(model), self.settings.webhooks)]
-        fallback = self._fallback(model, versions)
+            weights = exc
+        try:
+            health = router.fallback(model)
+        except ExternalSystemError as exc:
+            health = exc
+        serving = weights if isinstance(weights, ExternalSystemError) else \
+            sorted((v for v, w in weights.items() if w > 0), key=lambda v: (len(v), v))
+        conditions = [self._deployable(model, versions, previous, health), self._runbook(model),
+                      self._fresh(model, serving), self._alerts(model),
+                      owner_condition(self._owner(model), self.settings.webhooks)]
+        fallback = self._fallback(model, versions, health, weights)
         if fallback is not None:
             conditions.append(fallback)
         features = self._features(model, versions, previous, serving)
@@ -136,17 +147,14 @@ class ReadinessService:
         owners = self.settings.owners
         return owners.get(model) or owners.get("*")
 
-    def _serving(self, model: str) -> list[str]:
-        weights = self.rollback.router.read_state(model).weights()
-        return sorted((v for v, w in weights.items() if w > 0), key=lambda v: (len(v), v))
-
     def _previous(self, model: str, versions: list[ModelVersion]) -> str | None:
         champion = next((v.version for v in versions if self.rollback.settings.stable_alias in v.aliases), None)
         return self.rollback.previous_champion(model, versions, champion)
 
     # -- the conditions --------------------------------------------------------------------------
-    def _deployable(self, model: str, versions: list[ModelVersion], previous: str | None) -> Condition:
-        registry, router = self.rollback.registry, self.rollback.router
+    def _deployable(self, model: str, versions: list[ModelVersion], previous: str | None,
+                    health: FallbackState | ExternalSystemError) -> Condition:
+        registry = self.rollback.registry
         stable = self.rollback.settings.stable_alias
         champion = next((v for v in versions if stable in v.aliases), None)
         by_version = {v.version: v for v in versions}
@@ -179,10 +187,9 @@ class ReadinessService:
         if not signature.compatible:
             return fails(DEPLOYABLE, "SignatureIncompatible", f"v{previous} {signature.reason}",
                          "roll back to a version that accepts today's inputs", **measured)
-        try:
-            servers = [s for s in router.fallback(model).servers if s.version == previous and not s.backup]
-        except ExternalSystemError as exc:
-            return unknown(DEPLOYABLE, "RouterUnreachable", str(exc), "check the router", **measured)
+        if isinstance(health, ExternalSystemError):
+            return unknown(DEPLOYABLE, "RouterUnreachable", str(health), "check the router", **measured)
+        servers = [s for s in health.servers if s.version == previous and not s.backup]
         if not servers:
             return fails(DEPLOYABLE, "NoServer", f"the router has no server for v{previous}",
                          f"add a server for v{previous} to the model's backend (weight 0 is enough)", **measured)
@@ -281,13 +288,14 @@ class ReadinessService:
                              if not receiver_notifies(routing.receivers, r)]
         return alerts_condition([], names, unrouted, alertmanagers)
 
-    def _fallback(self, model: str, versions: list[ModelVersion]) -> Condition | None:
+    def _fallback(self, model: str, versions: list[ModelVersion], health: FallbackState | ExternalSystemError,
+                  weights: dict[str, int] | ExternalSystemError) -> Condition | None:
         """``None`` when the model has no fallback (no ``fallback`` alias and no backup server)."""
         has_alias = any(FALLBACK_ALIAS in v.aliases for v in versions)
-        try:
-            readiness = FallbackService(self.rollback, clock=self.clock).readiness(model)
-        except ExternalSystemError as exc:
-            return unknown(FALLBACK, "RouterUnreachable", str(exc), "check the router") if has_alias else None
+        if isinstance(health, ExternalSystemError) or isinstance(weights, ExternalSystemError):
+            failure = health if isinstance(health, ExternalSystemError) else weights
+            return unknown(FALLBACK, "RouterUnreachable", str(failure), "check the router") if has_alias else None
+        readiness = FallbackService(self.rollback, clock=self.clock).readiness(model, health, weights)
         if not has_alias and not readiness.state.backups:
             return None
         measured = {"backup_up": readiness.backup_up, "deep_check": readiness.deep_check,

@@ -197,6 +197,16 @@ def test_everything_measured_true_is_ready(world):
     assert FALLBACK in {c.type for c in report.conditions}  # the fake router has a backup server
 
 
+def test_a_check_reads_the_routers_weights_and_its_servers_once_each(world):
+    router = world.rollback.router
+    reads: list[str] = []
+    read_state, fallback = router.read_state, router.fallback
+    router.read_state = lambda model: reads.append("weights") or read_state(model)
+    router.fallback = lambda model: reads.append("servers") or fallback(model)
+    assert world.check(MODEL).ready
+    assert sorted(reads) == ["servers", "weights"]
+
+
 def test_an_artifact_that_does_not_load_flips_only_deployable(world):
     world.rollback.registry.unloadable.add("1")
     report = world.check(MODEL)
