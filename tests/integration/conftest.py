@@ -66,6 +66,27 @@ def pytest_collection_modifyitems(items):
         item.add_marker(pytest.mark.xdist_group(GROUP_OF.get(item.fspath.basename, "a")))
 
 
+def pytest_terminal_summary(terminalreporter):
+    """The seconds each integration file and each group took (setup, call and teardown), to keep ``GROUPS``
+    balanced: a group runs in order on one worker, so the slower group is the integration tests' wall time."""
+    seconds: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            path = getattr(report, "nodeid", "").split("::")[0]
+            if path.startswith("tests/integration/") and isinstance(getattr(report, "duration", None), float):
+                name = path.rsplit("/", 1)[-1]
+                seconds[name] = seconds.get(name, 0.0) + report.duration
+    if not seconds:
+        return
+    groups: dict[str, float] = {}
+    for name, took in seconds.items():
+        groups[GROUP_OF.get(name, "a")] = groups.get(GROUP_OF.get(name, "a"), 0.0) + took
+    terminalreporter.write_sep("=", "integration seconds by group and file")
+    for group, took in sorted(groups.items()):
+        files = sorted(((t, n) for n, t in seconds.items() if GROUP_OF.get(n, "a") == group), reverse=True)
+        terminalreporter.write_line(f"group {group}: {took:.0f} s: " + ", ".join(f"{n} {t:.0f}" for t, n in files))
+
+
 @pytest.fixture
 def systems(sandbox):
     """The shared sandbox's router and registry, checked as the sandbox starts them and put back after the test.
