@@ -87,6 +87,7 @@ def render_preview(preview: Preview, title: str) -> Group:
         router_parts.append(Text.assemble(("Router server  ", "bold"),
                                           f"{server}: {plan.servers_before.get(server, 'ready')} → ",
                                           (plan.servers_after[server], "bold")))
+    router_parts += [Text(f"⚠ {line}", style="yellow") for line in preview.warnings]
     signature = Text(("✓ " if preview.signature.compatible else "✗ ") + f"signatures: {preview.signature.reason}",
                      style="green" if preview.signature.compatible else "bold red")
     traffic = plan.kind in (ActionKind.ROLLBACK, ActionKind.UNDO, ActionKind.PROMOTE)

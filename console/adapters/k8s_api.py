@@ -5,7 +5,10 @@
 - :class:`KubeClient`: GET an object, PATCH it with a JSON Patch (RFC 6902) or a merge patch, on the main
   resource or a subresource (``status``), with the API server's answers read the same way everywhere:
   409 and a 422 that names no invalid field (a failed ``test``) mean the state moved (ConflictError,
-  "re-plan"); a 422 naming fields is a refusal; 401/403 say what to check.
+  "re-plan"); a 422 naming fields is a refusal; 401/403 say what to check. Every write names Rewind as
+  its field manager (``fieldManager=rewind``), so the object's ``managedFields`` say who moved the weights.
+- :func:`other_writers`: who else last wrote a field (``managedFields``): a controller or a GitOps sync
+  that owns the weights may write them back after a rollback, and the preview says so.
 - :func:`served_from_metrics`: a Kubernetes object counts no requests, so every Kubernetes router counts
   each version's requests from the per-version metrics, and the rollback is verified from those.
 """
@@ -33,6 +36,33 @@ from console.domain.routing import FallbackState, Mirror
 
 JSON_PATCH = "application/json-patch+json"
 MERGE_PATCH = "application/merge-patch+json"
+FIELD_MANAGER = "rewind"
+"""The field manager every write of Rewind's names: the object's ``metadata.managedFields`` then show it."""
+
+
+def other_writers(obj: dict[str, Any], path: tuple[str, ...]) -> tuple[str, ...]:
+    """Who other than Rewind owns the field at ``path`` (or a part of it), by the object's ``managedFields``.
+
+    The API server records, per field manager, the fields its last writes set (``fieldsV1``: ``f:<name>``
+    keys, nested). Whoever wrote the weights last owns them; when that is a controller or a GitOps sync
+    (Argo Rollouts, Argo CD, Flux), it may write them back after Rewind moved them.
+
+    Returns:
+        ``manager (operation, time)`` for each such entry, in the object's order.
+    """
+    found = []
+    for entry in (obj.get("metadata") or {}).get("managedFields") or []:
+        if not isinstance(entry, dict) or entry.get("manager") == FIELD_MANAGER:
+            continue
+        fields: Any = entry.get("fieldsV1") or {}
+        for part in path:
+            if not isinstance(fields, dict) or f"f:{part}" not in fields:
+                break
+            fields = fields[f"f:{part}"]
+        else:
+            found.append(f"{entry.get('manager') or 'an unnamed manager'} "
+                         f"({entry.get('operation') or 'write'}, {entry.get('time') or 'time unknown'})")
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -273,7 +303,7 @@ class KubeClient:
             ConflictError: 409, or a 422 naming no invalid field (a failed ``test``): the state moved, re-plan.
             NotFoundError: 404. RouterError: any other refusal (a 422 naming invalid fields included).
         """
-        response = self.request("PATCH", path, body, content_type)
+        response = self.request("PATCH", f"{path}?fieldManager={FIELD_MANAGER}", body, content_type)
         if response.status_code in (409, 422) and not self.invalid_fields(response):
             raise ConflictError(f"{self.describe}: {what} changed between the read and the write "
                                 f"(HTTP {response.status_code}: {self.status_message(response)}); re-plan")

@@ -35,6 +35,7 @@ from console.adapters.k8s_api import (
     KubeRouter,
     explicit_access,
     kubeconfig_access,
+    other_writers,
 )
 from console.adapters.protocols import MetricsSource
 from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
@@ -176,7 +177,8 @@ class GatewayRouter(KubeRouter):
                         address=f"{first.ref.get('namespace', namespace)}/{first.ref['name']}:{first.ref.get('port')}")
             for version, (first, *_) in sorted(refs.items(), key=lambda item: int(item[0]))
         )
-        return RouterState(backend=f"{namespace}/{name}", servers=servers)
+        return RouterState(backend=f"{namespace}/{name}", servers=servers,
+                           also_written_by=other_writers(route, ("spec", "rules")))
 
     def read_state(self, model: str) -> RouterState:
         """Every version's backendRef in the model's route, with its weight (the spec: what was asked for).

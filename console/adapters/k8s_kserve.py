@@ -45,7 +45,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from console.adapters.k8s_api import JSON_PATCH, LabelledKubeRouter
+from console.adapters.k8s_api import JSON_PATCH, LabelledKubeRouter, other_writers
 from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
 from console.domain.routing import RouterState, ServerState
 
@@ -161,7 +161,8 @@ class KServeRouter(LabelledKubeRouter):
                         operational=True, address=revision)
             for revision in sorted(revisions, key=lambda r: int(versions[r]))
             if revision in split.percent or revision == split.other)
-        return split, versions, RouterState(backend=f"{namespace}/{name}", servers=servers)
+        writers = other_writers(isvc, ("spec", "predictor", "canaryTrafficPercent"))
+        return split, versions, RouterState(backend=f"{namespace}/{name}", servers=servers, also_written_by=writers)
 
     def read_state(self, model: str) -> RouterState:
         """Every revision in the predictor's traffic, as its model version, with its percent (the status)."""

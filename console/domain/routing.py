@@ -26,6 +26,9 @@ class RouterState:
 
     backend: str
     servers: tuple[ServerState, ...]
+    also_written_by: tuple[str, ...] = ()
+    """Who else last wrote the weights, where the router records it (Kubernetes' ``managedFields``): each
+    ``manager (operation, time)``. Empty for a router that keeps no such record (HAProxy)."""
 
     def weights(self) -> dict[str, int]:
         """Version -> weight for the servers that map to a version."""
@@ -52,6 +55,15 @@ class RouterState:
     def server_for(self, version: str) -> ServerState | None:
         """The server that serves ``version``, if any."""
         return next((s for s in self.servers if s.version == version), None)
+
+
+def writers_note(state: RouterState) -> str | None:
+    """The preview's warning when someone other than Rewind last wrote the weights (``None``: nobody else)."""
+    if not state.also_written_by:
+        return None
+    return (f"{state.backend}: its weights were last written by {', '.join(state.also_written_by)}, not Rewind. "
+            "If that is a controller or a GitOps sync, it may write them back after this change; the "
+            "verification reads the traffic actually served")
 
 
 def validate_weight(weight: int) -> int:

@@ -43,7 +43,7 @@ from console.domain.rollback import (
     plan_alias_moves,
     plan_steps,
 )
-from console.domain.routing import Mirror, RouterState, describe_mirror
+from console.domain.routing import Mirror, RouterState, describe_mirror, writers_note
 from console.domain.verdicts import State, build_matrix, overall_state
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 from console.services.features import FeatureActions, FeatureChangeFailed
@@ -86,6 +86,15 @@ class Preview:
     """Set when both systems already show the plan's end state: why, and the plan changes nothing."""
     details: tuple[str, ...] = ()
     """More lines for the responder under the plan (a feature rollback: blast radius, warnings, the diff)."""
+    warnings: tuple[str, ...] = ()
+    """What the responder should weigh before confirming (someone else writes the router's weights); journaled
+    with the intent."""
+
+
+def _router_notes(router: RouterState) -> tuple[str, ...]:
+    """What the responder should know about the router before moving its weights (the preview's details)."""
+    note = writers_note(router)
+    return () if note is None else (note,)
 
 
 @dataclass(frozen=True)
@@ -218,7 +227,7 @@ class RollbackService:
                      else SignatureCheck(True, "not checked: a version is missing from the registry"))
         if already is None and plan.is_noop:
             already = "the router and the registry already show the planned state"
-        return Preview(plan, why, leaving, going, signature, router, already)
+        return Preview(plan, why, leaving, going, signature, router, already, warnings=_router_notes(router))
 
     def _refuse_down(self, router: RouterState, versions: Iterable[str], doing: str, instead: str) -> None:
         """Refuse a plan that would send traffic to a version whose server is DOWN at the router.
@@ -335,7 +344,7 @@ class RollbackService:
                               f"undoing {action_id}", "plan a rollback with --from and --to instead")
         check = SignatureCheck(True, f"back to v{undo.target}, which served before {action_id}")
         return Preview(undo, f"undo of {action_id}", versions.get(undo.leave), versions.get(undo.target),
-                       check, router, already), incident_id
+                       check, router, already, warnings=_router_notes(router)), incident_id
 
     def _undo_features_preview(self, action_id: str, incident_id: str, undo: Plan,
                                placement: Placement | None) -> Preview:
@@ -537,6 +546,7 @@ class RollbackService:
                 "action_id": plan.action_id, "plan": plan.to_dict(), "kind": plan.kind.value,
                 "expected": {"weights": plan.weights_before, "aliases": plan.aliases_before},
                 "versions": _version_facts(preview.leaving, preview.target),
+                **({"warnings": list(preview.warnings)} if preview.warnings else {}),
             }, lock=LockChange(True, plan.model, plan.action_id, self.holder))
         except LockHeldError as held:
             conflict = f"another action on {plan.model} is in progress: {held}"

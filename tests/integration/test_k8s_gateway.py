@@ -18,6 +18,7 @@ import pytest
 from console.adapters.k8s_gateway import GatewayRouter, KubeAccess, kubeconfig_access
 from console.domain.errors import ConflictError, NotFoundError, RouterError
 from console.domain.journal import EventKind
+from console.domain.routing import writers_note
 from console.services.rollback import RollbackService
 from tests.fixtures.k8s_api import apply_json_patch, fake_kube_api, sample_route, schema_errors
 from tests.fixtures.k8s_plane import SERVED, DataPlane, contract_rollbacks
@@ -93,6 +94,33 @@ def test_weights_are_written_in_one_patch_and_read_back_once_the_controller_acce
     assert route["metadata"]["generation"] == 2
     assert all(c["observedGeneration"] == 2 and c["status"] == "True"
                for p in route["status"]["parents"] for c in p["conditions"])
+
+
+def test_whoever_else_wrote_the_weights_is_named_and_rewinds_own_writes_carry_its_name(kube, tmp_path):
+    api, url = kube
+    router = router_for(url)
+    assert router.read_state(MODEL).also_written_by == ()  # created outside any field manager's record
+
+    def sync(route):  # a GitOps sync writes the route's weights, as its field manager
+        route["spec"]["rules"][0]["backendRefs"][2]["weight"] = 20
+
+    api.edit("httproutes", NS, ROUTE, sync, settled=True, manager="argocd-controller")
+    state = router.read_state(MODEL)
+    (writer,) = state.also_written_by
+    assert writer.startswith("argocd-controller (Update, 20")
+    note = writers_note(state)
+    assert note is not None and note.startswith(f"{NS}/{ROUTE}: its weights were last written by argocd-controller")
+    assert "may write them back" in note
+
+    router.set_weights(MODEL, {"3": 0, "2": 100}, expected={"3": 20, "2": 90})
+    assert [path for method, path, _ in api.requests if method == "PATCH"] == [
+        f"/apis/gateway.networking.k8s.io/v1/namespaces/{NS}/httproutes/{ROUTE}?fieldManager=rewind"]
+    assert router.read_state(MODEL).also_written_by == ()  # the weights are Rewind's now
+    shown = kubectl(url, "get", "httproute.gateway.networking.k8s.io", ROUTE, "-n", NS, "-o", "json",
+                    "--show-managed-fields", tmp_path=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    managers = {e["manager"]: e["fieldsV1"] for e in json.loads(shown.stdout)["metadata"]["managedFields"]}
+    assert managers == {"rewind": {"f:spec": {"f:rules": {}}}}  # the sync's only field was taken over
 
 
 def test_a_weight_moved_by_someone_else_is_a_conflict_and_nothing_is_written(kube):

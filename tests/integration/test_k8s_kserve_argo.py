@@ -50,12 +50,14 @@ def argo_for(url: str, **kwargs) -> ArgoRolloutsRouter:
                               **kwargs)
 
 
-def roll_out_canary(api, version: str = "3", percent: int = 10, settled: bool = True) -> dict:
-    """Someone rolls out ``version`` as a canary: a new predictor with canaryTrafficPercent."""
+def roll_out_canary(api, version: str = "3", percent: int = 10, settled: bool = True,
+                    manager: str | None = None) -> dict:
+    """Someone rolls out ``version`` as a canary: a new predictor with canaryTrafficPercent (``manager``: their
+    field manager, for ``managedFields``)."""
     def change(isvc):
         isvc["spec"]["predictor"] = sample_isvc(NS, MODEL, version, percent)["spec"]["predictor"]
 
-    return api.edit(ISVC, NS, MODEL, change, settled=settled)
+    return api.edit(ISVC, NS, MODEL, change, settled=settled, manager=manager)
 
 
 @pytest.fixture
@@ -145,10 +147,25 @@ def test_kserve_rollback_sets_canary_traffic_percent_0_in_one_patch_and_waits_fo
     assert time.monotonic() - started >= 0.25, "the read-back returned before the controller reported"
     assert state.weights() == {"2": 100, "3": 0}
     (patch,) = [r for r in api.requests if r[0] == "PATCH"]
-    assert patch[1].endswith(f"/inferenceservices/{MODEL}") and patch[2] == "application/json-patch+json"
+    assert patch[1].endswith(f"/inferenceservices/{MODEL}?fieldManager=rewind")
+    assert patch[2] == "application/json-patch+json"
     isvc = api.get(NS, MODEL, ISVC)
     assert isvc["spec"]["predictor"]["canaryTrafficPercent"] == 0
     assert isvc["status"]["components"]["predictor"]["latestRolledoutRevision"] == "m-predictor-00001"
+
+
+def test_kserve_names_whoever_else_set_the_canary_percent_until_rewinds_write_takes_it_over(kube):
+    api, url = kube
+    roll_out_canary(api, percent=20, manager="kubectl-client-side-apply")  # a person's kubectl apply
+    router = kserve_for(url)
+    state = router.read_state(MODEL)
+    (writer,) = state.also_written_by
+    assert writer.startswith("kubectl-client-side-apply (Update, 20") and state.weights() == {"2": 80, "3": 20}
+    router.set_weights(MODEL, {"3": 0, "2": 100}, expected={"3": 20, "2": 80})
+    assert router.read_state(MODEL).also_written_by == ()
+    (entry,) = api.get(NS, MODEL, ISVC)["metadata"]["managedFields"][-1:]
+    assert entry["manager"] == "rewind" and entry["fieldsV1"] == {
+        "f:spec": {"f:predictor": {"f:canaryTrafficPercent": {}}}}
 
 
 def test_kserve_promotion_removes_canary_traffic_percent_and_a_promoted_model_can_be_rolled_back(kube):
@@ -234,7 +251,8 @@ def test_argo_abort_patches_the_status_subresource_with_tests_and_waits_for_the_
     assert time.monotonic() - started >= 0.25, "the read-back returned before the controller reconciled the abort"
     assert state.weights() == {"2": 100, "3": 0}
     (patch,) = [r for r in api.requests if r[0] == "PATCH"]
-    assert patch[1].endswith(f"/rollouts/{MODEL}/status") and patch[2] == "application/json-patch+json"
+    assert patch[1].endswith(f"/rollouts/{MODEL}/status?fieldManager=rewind")
+    assert patch[2] == "application/json-patch+json"
     rollout = api.get(NS, MODEL, ROLLOUT)
     assert rollout["metadata"]["generation"] == generation  # an abort changes no spec
     assert (rollout["status"]["abort"], rollout["status"]["phase"]) == (True, "Degraded")

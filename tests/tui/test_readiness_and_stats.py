@@ -165,8 +165,8 @@ async def test_y_is_in_the_overview_footer_and_toggles_the_view(tmp_path):
     app = console(world)
     async with app.run_test(size=(160, 50)) as pilot:
         await wait_until(pilot, lambda: app.backend_ready and app.snapshot is not None, what="the overview")
-        await pilot.pause()
-        assert "y ready" in screen_text(app).splitlines()[-1]
+        # The footer is drawn after the overview's first frame: polled, as a loaded machine draws it later.
+        await wait_until(pilot, lambda: "y ready" in screen_text(app).splitlines()[-1], what="y in the footer")
         await readiness_open(pilot, app, measured=1)
         await pilot.press("y")
         await wait_until(pilot, lambda: isinstance(app.screen, OverviewScreen), what="back to the overview")

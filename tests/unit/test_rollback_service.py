@@ -523,6 +523,30 @@ def test_a_rollback_to_a_version_the_router_took_out_is_refused_at_the_preview(w
     assert kinds(journal, incident) == ["incident.opened"]
 
 
+def test_a_preview_warns_when_someone_other_than_rewind_last_wrote_the_weights(world):
+    from rich.console import Console
+
+    from console.rendering import render_preview
+
+    build, registry, router, journal, incident = world
+    router.also_written_by = ("argocd-controller (Update, 2026-12-07T10:00:00Z)",)
+    service = build()
+    preview = service.preview(MODEL)
+    (note,) = preview.warnings
+    assert note.startswith("be: its weights were last written by argocd-controller (Update, 2026-12-07T10:00:00Z), "
+                           "not Rewind") and "may write them back" in note
+    shown = Console(width=250, record=True, color_system=None)
+    shown.print(render_preview(preview, "Rollback"))
+    assert "⚠ be: its weights were last written by argocd-controller" in shown.export_text()
+    assert service.apply(preview, incident).status == "applied"
+    undo, _ = service.undo_preview(preview.plan.action_id)
+    assert undo.warnings == preview.warnings  # the undo moves the same weights
+    (intent,) = journal.journal.events(incident, [EventKind.ACTION_INTENT])
+    assert intent.payload["warnings"] == [note]  # journaled with the decision to go ahead
+    router.also_written_by = ()
+    assert service.preview(MODEL, leave="2", target="3").warnings == ()
+
+
 def test_an_undo_that_would_send_traffic_to_a_version_now_down_is_refused_at_its_preview(world):
     build, registry, router, journal, incident = world
     service = build()

@@ -402,6 +402,15 @@ def test_a_later_capture_is_the_one_drawn(drill):
     assert verify_chain(events[0].incident_id, events).ok
 
 
+def test_the_previews_warning_is_in_the_actions_account_in_both_formats():
+    warning = "models/m: its weights were last written by argocd-controller (Update, 2026-12-07T10:00:00Z), not Rewind"
+    events = _small([(EventKind.INCIDENT_OPENED, {"model": "m", "severity": "SEV2", "summary": "s"}),
+                     (EventKind.ACTION_INTENT, {"action_id": "act-1", "plan": {"leave": "3"}, "warnings": [warning]}),
+                     (EventKind.ACTION_APPLIED, {"action_id": "act-1"})])
+    for fmt in ("md", "html"):
+        assert "Preview warned" in render(events, fmt) and "last written by argocd-controller" in render(events, fmt)
+
+
 def test_the_fallback_note_shows_in_both_formats():
     events = synthetic_incident(120)
     note = "Metrics history could not be read now (Prometheus at http://127.0.0.1:9: unreachable (metrics.url)); " \

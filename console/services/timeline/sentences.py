@@ -162,6 +162,9 @@ def action_lines(action: ActionRecord, clock: Clock) -> list[tuple[str, str]]:
             lines.append(("Reason given", compact(plan.get("reason"), 1000)))
         if intent.payload.get("expected") is not None:
             lines.append(("Expected state", state_text(intent.payload.get("expected"))))
+        warnings = intent.payload.get("warnings")
+        if isinstance(warnings, list) and warnings:
+            lines.append(("Preview warned", compact("; ".join(map(str, warnings)), 1000)))
     for ev in action.events:
         what = str(ev.kind).split(".", 1)[1].replace("_", " ")
         detail = action_detail(ev)
