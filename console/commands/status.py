@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from console.domain.features import Diagnosis
 from console.domain.metrics import format_value
+from console.domain.routing import writers_note
 from console.domain.status import StatusSnapshot, status_document
 from console.domain.verdicts import SYMBOL, WORD, State
 
@@ -106,6 +107,9 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
             )
 
     parts: list = [header, versions]
+    written = writers_note(snapshot.router)
+    if written and not compact:
+        parts.append(Text(f"⚠ {written}", style="yellow"))
     if matrix.segments:
         parts.append(grid)
     else:

@@ -172,7 +172,8 @@ def status_document(snapshot: StatusSnapshot) -> dict[str, object]:
         "stable_alias": snapshot.stable_alias,
         "stable_version": snapshot.stable_version,
         "aliases": dict(sorted(snapshot.aliases.aliases.items())),
-        "router": {"backend": snapshot.router.backend},
+        # Who else last wrote the weights (Kubernetes' managedFields; empty elsewhere): added in 18.
+        "router": {"backend": snapshot.router.backend, "also_written_by": list(snapshot.router.also_written_by)},
         "versions": versions,
         "segments": list(matrix.segments),
         "shown_versions": list(matrix.versions),

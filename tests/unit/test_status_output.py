@@ -75,3 +75,18 @@ def test_the_text_shows_a_drained_version_as_drained_and_not_breaching():
     text = console.export_text()
     assert "⊘ DRAINED (last: ✗ BREACH)" in text
     assert "1 breaching cell(s)" in text and "✗ v3" not in text, "its cells are not listed as breaching now"
+
+
+def test_who_else_wrote_the_weights_is_in_the_text_and_the_json():
+    from dataclasses import replace
+
+    plain = snapshot()
+    assert status_document(plain)["router"] == {"backend": "be", "also_written_by": []}
+    written = replace(plain, router=replace(plain.router, also_written_by=("argocd-controller (Update, T)",)))
+    assert status_document(written)["router"]["also_written_by"] == ["argocd-controller (Update, T)"]
+    console = Console(width=250, record=True, color_system=None)
+    console.print(render_snapshot(written))
+    assert "⚠ be: its weights were last written by argocd-controller (Update, T), not Rewind" in console.export_text()
+    console = Console(width=250, record=True, color_system=None)
+    console.print(render_snapshot(plain))
+    assert "last written by" not in console.export_text()
