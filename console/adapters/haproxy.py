@@ -65,6 +65,7 @@ class HAProxyRouter:
     """A model router on HAProxy, one backend per model, one server per version."""
 
     counts_from_metrics = False
+    reports_health = True
     """HAProxy counts every request it sends a server (``stot``), at once."""
 
     def __init__(self, address: str, backends: dict[str, str], server_template: str = "v{version}",

@@ -381,6 +381,8 @@ class KubeRouter:
 
     counts_from_metrics = True
     """:meth:`served` counts from the metrics, which lag: verification treats no request counted as unproven."""
+    reports_health = False
+    """No server health to report: the cluster's readiness probes decide which pods get traffic."""
 
     def __init__(self, access: KubeAccess, objects: dict[str, str], namespace: str, timeout_s: float,
                  readback_timeout_s: float, counters: MetricsSource | None, served_query: str | None,

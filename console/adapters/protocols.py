@@ -118,6 +118,10 @@ class Router(Protocol):
     """Whether :meth:`served` counts from the per-version metrics, which lag a scrape or more (a Kubernetes
     object counts nothing), rather than from the router's own counters: then no request counted proves nothing."""
 
+    reports_health: bool
+    """Whether :meth:`fallback` reports each server's health checks (HAProxy); a Kubernetes object reports none
+    (the cluster's readiness probes decide which pods get traffic), and its :meth:`fallback` refuses."""
+
     def describe(self) -> str:
         """Where the router is, for messages."""
 

@@ -52,7 +52,7 @@ from console.domain.readiness import (
 )
 from console.domain.recovery import Phase, recovery_of
 from console.domain.rollback import check_signatures
-from console.domain.routing import FallbackState
+from console.domain.routing import FallbackState, RouterState
 from console.domain.status import FALLBACK_ALIAS
 from console.domain.versions import ModelVersion
 from console.services.fallback import FallbackService
@@ -118,19 +118,21 @@ class ReadinessService:
         previous = self._previous(model, versions)
         # The router's weights and its servers' health, each read once for every condition that asks.
         router = self.rollback.router
-        weights: dict[str, int] | ExternalSystemError
-        health: FallbackState | ExternalSystemError
+        state: RouterState | ExternalSystemError
+        health: FallbackState | ExternalSystemError | None = None  # None: a router that reports no health
         try:
-            weights = router.read_state(model).weights()
+            state = router.read_state(model)
         except ExternalSystemError as exc:
-            weights = exc
-        try:
-            health = router.fallback(model)
-        except ExternalSystemError as exc:
-            health = exc
+            state = exc
+        if router.reports_health:
+            try:
+                health = router.fallback(model)
+            except ExternalSystemError as exc:
+                health = exc
+        weights = state if isinstance(state, ExternalSystemError) else state.weights()
         serving = weights if isinstance(weights, ExternalSystemError) else \
             sorted((v for v, w in weights.items() if w > 0), key=lambda v: (len(v), v))
-        conditions = [self._deployable(model, versions, previous, health), self._runbook(model),
+        conditions = [self._deployable(model, versions, previous, health, state), self._runbook(model),
                       self._fresh(model, serving), self._alerts(model),
                       owner_condition(self._owner(model), self.settings.webhooks)]
         fallback = self._fallback(model, versions, health, weights)
@@ -153,7 +155,8 @@ class ReadinessService:
 
     # -- the conditions --------------------------------------------------------------------------
     def _deployable(self, model: str, versions: list[ModelVersion], previous: str | None,
-                    health: FallbackState | ExternalSystemError) -> Condition:
+                    health: FallbackState | ExternalSystemError | None,
+                    state: RouterState | ExternalSystemError) -> Condition:
         registry = self.rollback.registry
         stable = self.rollback.settings.stable_alias
         champion = next((v for v in versions if stable in v.aliases), None)
@@ -187,6 +190,8 @@ class ReadinessService:
         if not signature.compatible:
             return fails(DEPLOYABLE, "SignatureIncompatible", f"v{previous} {signature.reason}",
                          "roll back to a version that accepts today's inputs", **measured)
+        if health is None:
+            return self._deployable_unchecked(previous, state, loaded, signature.reason, measured)
         if isinstance(health, ExternalSystemError):
             return unknown(DEPLOYABLE, "RouterUnreachable", str(health), "check the router", **measured)
         servers = [s for s in health.servers if s.version == previous and not s.backup]
@@ -202,6 +207,24 @@ class ReadinessService:
                          "prediction", **measured)
         return holds(DEPLOYABLE, "Deployable", f"v{previous} loads from the registry ({loaded.get('seconds')}s), "
                      f"{signature.reason}, and its server {answering[0].server} answers predictions", **measured)
+
+    def _deployable_unchecked(self, previous: str, state: RouterState | ExternalSystemError,
+                              loaded: dict[str, object], signature: str, measured: dict[str, object]) -> Condition:
+        """Deployable on a router that reports no server health (Kubernetes): its backend must be in the route.
+
+        Whether its pods answer is the cluster's readiness probes' to say, and the verification after a
+        rollback reads the traffic really served; the message says what was not checked.
+        """
+        if isinstance(state, ExternalSystemError):
+            return unknown(DEPLOYABLE, "RouterUnreachable", str(state), "check the router", **measured)
+        server = state.server_for(previous)
+        if server is None:
+            return fails(DEPLOYABLE, "NoServer", f"the router has no backend for v{previous}",
+                         f"add a backend for v{previous} to the model's route (weight 0 is enough)", **measured)
+        measured["servers"] = {server.server: "health not reported by the router"}
+        return holds(DEPLOYABLE, "Deployable", f"v{previous} loads from the registry ({loaded.get('seconds')}s), "
+                     f"{signature}, and the router has its backend {server.server} (the router reports no server "
+                     "health: whether its pods answer is the cluster's readiness probes' to say)", **measured)
 
     def _runbook(self, model: str) -> Condition:
         loaded, problems = self.playbooks.load()
@@ -288,10 +311,15 @@ class ReadinessService:
                              if not receiver_notifies(routing.receivers, r)]
         return alerts_condition([], names, unrouted, alertmanagers)
 
-    def _fallback(self, model: str, versions: list[ModelVersion], health: FallbackState | ExternalSystemError,
+    def _fallback(self, model: str, versions: list[ModelVersion],
+                  health: FallbackState | ExternalSystemError | None,
                   weights: dict[str, int] | ExternalSystemError) -> Condition | None:
         """``None`` when the model has no fallback (no ``fallback`` alias and no backup server)."""
         has_alias = any(FALLBACK_ALIAS in v.aliases for v in versions)
+        if health is None:  # a router with no backup servers (Kubernetes)
+            return fails(FALLBACK, "NoBackupServer", f"{self.rollback.router.describe()} has no backup server: "
+                         "Rewind cannot serve the fallback version there", "serve the fallback behind HAProxy, or "
+                         "remove the fallback alias", fallback_alias=True) if has_alias else None
         if isinstance(health, ExternalSystemError) or isinstance(weights, ExternalSystemError):
             failure = health if isinstance(health, ExternalSystemError) else weights
             return unknown(FALLBACK, "RouterUnreachable", str(failure), "check the router") if has_alias else None

@@ -201,6 +201,8 @@ def test_config_and_wiring_for_kserve_and_argo_rollouts(kind, key, router_class)
     assert section.version_label == LABEL and section.readback_timeout_s == 60
     router = build_router(config)
     assert isinstance(router, router_class) and router.describe().endswith("at https://k8s:6443")
+    # No server health, no counters of its own: readiness and verification read the cluster's side otherwise.
+    assert router.reports_health is False and router.counts_from_metrics is True
     with pytest.raises(ConfigError, match=f"{key} .*is required for kind {kind}"):
         load_config_text(CONFIG % (kind, ""))
     with pytest.raises(ConfigError, match="not a Kubernetes label key"):

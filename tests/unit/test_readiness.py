@@ -207,6 +207,31 @@ def test_a_check_reads_the_routers_weights_and_its_servers_once_each(world):
     assert sorted(reads) == ["servers", "weights"]
 
 
+def test_a_router_that_reports_no_server_health_is_checked_for_what_it_has(world):
+    """A Kubernetes router: no backup servers, no health checks, its ``fallback`` refuses."""
+    from console.domain.errors import RouterError
+
+    router = world.rollback.router
+    router.reports_health = False
+
+    def no_fallback(model):
+        raise RouterError("Gateway API at https://k8s: a Gateway API route has no backup server to fall back to")
+
+    router.fallback = no_fallback
+    report = world.check(MODEL)
+    assert report.ready, report.to_dict()
+    [deployable] = [c for c in report.conditions if c.type == DEPLOYABLE]
+    assert deployable.reason == "Deployable" and "the router has its backend v1" in deployable.message
+    assert "reports no server health" in deployable.message
+    assert FALLBACK not in {c.type for c in report.conditions}  # no fallback alias: nothing to serve
+    world.rollback.registry.aliases["fallback"] = "3"
+    [fallback] = [c for c in world.check(MODEL).conditions if c.type == FALLBACK]
+    assert fallback.reason == "NoBackupServer" and "cannot serve the fallback version there" in fallback.message
+    del router.weights["1"]  # the route has no backend for the previous version
+    [deployable] = [c for c in world.check(MODEL).conditions if c.type == DEPLOYABLE]
+    assert deployable.reason == "NoServer" and "no backend for v1" in deployable.message
+
+
 def test_an_artifact_that_does_not_load_flips_only_deployable(world):
     world.rollback.registry.unloadable.add("1")
     report = world.check(MODEL)
