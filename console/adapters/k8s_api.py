@@ -289,12 +289,19 @@ class KubeClient:
         response = self.request("GET", path)
         if response.status_code == 404:
             raise NotFoundError(f"{self.describe}: {what}{missing} does not exist")
-        if response.status_code != 200:
-            raise self.refused(response, f"reading {what}")
-        try:
-            return dict(response.json())
-        except ValueError:
-            raise RouterError(f"{self.describe}: the answer for {what} is not JSON") from None
+        return self._answer(response, f"reading {what}", what)
+
+    def get_readable(self, path: str, what: str) -> dict[str, Any] | None:
+        """The object or list at ``path``, or ``None`` when the account may not read it (401, 403) or the API
+        has no such resource (404): for what Rewind reads in addition, never needs.
+
+        Raises:
+            RouterError: unreachable, another refusal, or not JSON.
+        """
+        response = self.request("GET", path)
+        if response.status_code in (401, 403, 404):
+            return None
+        return self._answer(response, f"reading {what}", what)
 
     def patch(self, path: str, body: object, what: str, content_type: str = JSON_PATCH) -> dict[str, Any]:
         """PATCH ``path`` (a JSON Patch by default) and return the object the server wrote.
@@ -309,8 +316,12 @@ class KubeClient:
                                 f"(HTTP {response.status_code}: {self.status_message(response)}); re-plan")
         if response.status_code == 404:
             raise NotFoundError(f"{self.describe}: {what} does not exist (HTTP 404 on {path})")
+        return self._answer(response, f"patching {what}", what)
+
+    def _answer(self, response: httpx.Response, doing: str, what: str) -> dict[str, Any]:
+        """A 200 answer's JSON object; a refusal (``doing`` what) or an answer that is not JSON is a RouterError."""
         if response.status_code != 200:
-            raise self.refused(response, f"patching {what}")
+            raise self.refused(response, doing)
         try:
             return dict(response.json())
         except ValueError:

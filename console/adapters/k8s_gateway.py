@@ -18,13 +18,18 @@ An accepted route is the control plane's word, not the data plane's: weights set
 counters either, so :meth:`GatewayRouter.served` counts each version's requests
 from the per-version metrics (``router.gateway_api.served_query``), and the
 rollback's verification judges the traffic from them, never from the spec.
+
+A backend's health is its Service's ready endpoints (EndpointSlices, read with the
+route): none ready is DOWN, so a rollback to it is refused; slices the account may
+not list leave the backend as the route alone says.
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+import urllib.parse
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -46,6 +51,8 @@ API_VERSION = "v1"
 MAX_ROUTE_WEIGHT = 1_000_000
 """The HTTPRoute schema's bound on ``backendRefs[].weight`` (gateway-api v1)."""
 SETTING = "router.gateway_api"
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+"""The label that ties an EndpointSlice to its Service."""
 
 __all__ = ["GatewayRouter", "KubeAccess", "acceptance", "explicit_access", "kubeconfig_access", "route_path"]
 
@@ -66,6 +73,27 @@ class _Ref:
     @property
     def weight(self) -> int:
         return int(self.ref.get("weight", 1))  # the schema's default
+
+
+def endpointslices_path(namespace: str, services: list[str]) -> str:
+    """The API path listing the EndpointSlices of ``services`` in ``namespace`` (one label selector for all)."""
+    selector = f"{SERVICE_NAME_LABEL} in ({','.join(sorted(set(services)))})"
+    return (f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices?"
+            + urllib.parse.urlencode({"labelSelector": selector}))
+
+
+def ready_endpoints(listing: dict[str, Any]) -> dict[str, int]:
+    """Ready endpoints per Service in an EndpointSlice list. An endpoint whose ``ready`` is unset counts as ready,
+    as the EndpointSlice API asks of its readers; a Service with no slice is not in the answer."""
+    found: dict[str, int] = {}
+    for item in listing.get("items") or []:
+        service = ((item.get("metadata") or {}).get("labels") or {}).get(SERVICE_NAME_LABEL)
+        if not isinstance(service, str):
+            continue
+        ready = sum(1 for e in item.get("endpoints") or []
+                    if isinstance(e, dict) and (e.get("conditions") or {}).get("ready") is not False)
+        found[service] = found.get(service, 0) + ready
+    return found
 
 
 def _parent_name(parent: dict[str, Any]) -> str:
@@ -181,12 +209,38 @@ class GatewayRouter(KubeRouter):
                            also_written_by=other_writers(route, ("spec", "rules")))
 
     def read_state(self, model: str) -> RouterState:
-        """Every version's backendRef in the model's route, with its weight (the spec: what was asked for).
+        """Every version's backendRef in the model's route, with its weight (the spec: what was asked for), and the
+        ready endpoints behind each backend's Service (its EndpointSlices), where they can be read.
+
+        A Service with no ready endpoint is not operational: traffic sent there goes nowhere, and a rollback
+        to it is refused at its preview. A Service without EndpointSlices, or slices the account may not
+        list (RBAC), leaves its backend as it was: operational, its endpoints not reported.
 
         Raises:
             NotFoundError: the route does not exist. RouterError: unreachable, refused, or ambiguous.
         """
-        return self._state(model, self.get_route(model))
+        state = self._state(model, self.get_route(model))
+        services: dict[str, list[str]] = {}
+        for server in state.servers:
+            namespace, service = self._service_of(server)
+            services.setdefault(namespace, []).append(service)
+        ready: dict[tuple[str, str], int] = {}
+        for namespace, names in services.items():
+            listing = self._kube.get_readable(endpointslices_path(namespace, names),
+                                              f"the EndpointSlices of {', '.join(sorted(names))}")
+            if listing is not None:
+                ready.update(((namespace, name), count) for name, count in ready_endpoints(listing).items())
+        servers = []
+        for server in state.servers:
+            count = ready.get(self._service_of(server))
+            servers.append(server if count is None else replace(server, endpoints=count, operational=count > 0))
+        return replace(state, servers=tuple(servers))
+
+    @staticmethod
+    def _service_of(server: ServerState) -> tuple[str, str]:
+        """The namespace and name of a backend's Service (its address: ``namespace/name:port``)."""
+        namespace, _, rest = (server.address or "").partition("/")
+        return namespace, rest.rsplit(":", 1)[0]
 
     # -- writes -----------------------------------------------------------------------------
     def weight_patch(self, model: str, route: dict[str, Any], weights: dict[str, int]) -> list[dict[str, Any]]:

@@ -18,6 +18,9 @@ class ServerState:
     operational: bool
     admin_state: str = "ready"
     address: str | None = None
+    endpoints: int | None = None
+    """Ready endpoints (pods) behind the server, where the router reports them (a Kubernetes Service's
+    EndpointSlices); ``None``: not reported."""
 
 
 @dataclass(frozen=True)

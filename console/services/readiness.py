@@ -210,10 +210,10 @@ class ReadinessService:
 
     def _deployable_unchecked(self, previous: str, state: RouterState | ExternalSystemError,
                               loaded: dict[str, object], signature: str, measured: dict[str, object]) -> Condition:
-        """Deployable on a router that reports no server health (Kubernetes): its backend must be in the route.
-
-        Whether its pods answer is the cluster's readiness probes' to say, and the verification after a
-        rollback reads the traffic really served; the message says what was not checked.
+        """Deployable on a router without health checks of its own (Kubernetes): its backend must be in the route,
+        with ready endpoints where the router reports them (a Service's EndpointSlices: its pods' readiness
+        probes). Where it reports none, the message says so; the verification after a rollback reads the
+        traffic really served either way.
         """
         if isinstance(state, ExternalSystemError):
             return unknown(DEPLOYABLE, "RouterUnreachable", str(state), "check the router", **measured)
@@ -221,10 +221,19 @@ class ReadinessService:
         if server is None:
             return fails(DEPLOYABLE, "NoServer", f"the router has no backend for v{previous}",
                          f"add a backend for v{previous} to the model's route (weight 0 is enough)", **measured)
-        measured["servers"] = {server.server: "health not reported by the router"}
+        if server.endpoints is None:
+            measured["servers"] = {server.server: "health not reported by the router"}
+            return holds(DEPLOYABLE, "Deployable", f"v{previous} loads from the registry ({loaded.get('seconds')}s), "
+                         f"{signature}, and the router has its backend {server.server} (its ready endpoints are not "
+                         "reported: whether its pods answer is the cluster's readiness probes' to say)", **measured)
+        measured["servers"] = {server.server: f"{server.endpoints} ready endpoint(s)"}
+        if server.endpoints == 0:
+            return fails(DEPLOYABLE, "ServerNotAnswering", f"v{previous}'s backend {server.server} has no ready "
+                         "endpoint: none of its pods passes its readiness probe", f"start v{previous}'s pods (scale "
+                         "its Deployment up); a rollback to it would send traffic nowhere", **measured)
         return holds(DEPLOYABLE, "Deployable", f"v{previous} loads from the registry ({loaded.get('seconds')}s), "
-                     f"{signature}, and the router has its backend {server.server} (the router reports no server "
-                     "health: whether its pods answer is the cluster's readiness probes' to say)", **measured)
+                     f"{signature}, and its backend {server.server} has {server.endpoints} ready endpoint(s)",
+                     **measured)
 
     def _runbook(self, model: str) -> Condition:
         loaded, problems = self.playbooks.load()

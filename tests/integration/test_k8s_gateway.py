@@ -16,11 +16,11 @@ import time
 import pytest
 
 from console.adapters.k8s_gateway import GatewayRouter, KubeAccess, kubeconfig_access
-from console.domain.errors import ConflictError, NotFoundError, RouterError
+from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
 from console.domain.journal import EventKind
 from console.domain.routing import writers_note
 from console.services.rollback import RollbackService
-from tests.fixtures.k8s_api import apply_json_patch, fake_kube_api, sample_route, schema_errors
+from tests.fixtures.k8s_api import apply_json_patch, fake_kube_api, sample_endpoints, sample_route, schema_errors
 from tests.fixtures.k8s_plane import SERVED, DataPlane, contract_rollbacks
 from tests.fixtures.servers import require_binary
 
@@ -227,6 +227,39 @@ def roll_back_and_verify(service, incident):
     applied = service.apply(preview, incident)
     assert applied.status == "applied" and applied.weights["3"] == 0
     return service.verify(incident, preview.plan)
+
+
+def test_each_backends_ready_endpoints_come_from_its_services_endpointslices(kube, tmp_path):
+    api, url = kube
+    router = router_for(url)
+    assert {s.version: s.endpoints for s in router.read_state(MODEL).servers} == {"1": None, "2": None, "3": None}
+    for version, ready, not_ready in (("1", 0, 2), ("2", 2, 1), ("3", 1, 0)):
+        api.create(sample_endpoints(NS, f"{MODEL}-v{version}", ready, not_ready))
+    api.create({**sample_endpoints(NS, "other-service", 5), "metadata": {
+        "name": "other", "namespace": NS, "labels": {"kubernetes.io/service-name": "other-service"}}})
+    before = len(api.requests)
+    state = router.read_state(MODEL)
+    assert {s.version: (s.endpoints, s.operational) for s in state.servers} == {
+        "1": (0, False), "2": (2, True), "3": (1, True)}
+    assert state.shares()["1"] == 0.0
+    listed = [path for method, path, _ in api.requests[before:] if "endpointslices" in path]
+    assert len(listed) == 1 and "labelSelector=kubernetes.io%2Fservice-name+in+%28m-v1%2Cm-v2%2Cm-v3%29" in listed[0]
+    # kubectl lists the same slices with the same selector
+    got = kubectl(url, "get", "endpointslices.discovery.k8s.io", "-n", NS, "-l",
+                  "kubernetes.io/service-name in (m-v1,m-v2)", "-o", "json", tmp_path=tmp_path)
+    assert got.returncode == 0, got.stderr
+    assert sorted(i["metadata"]["name"] for i in json.loads(got.stdout)["items"]) == ["m-v1-abcde", "m-v2-abcde"]
+
+
+def test_a_rollback_to_a_version_whose_pods_are_not_ready_is_refused_at_the_preview(rollback):
+    api, build, records = rollback
+    api.create(sample_endpoints(NS, f"{MODEL}-v2", 0, 3))  # v2's pods all fail their readiness probe
+    service, incident = build(DataPlane(lambda: spec_weights(api)))
+    with pytest.raises(UsageError, match=r"v2 is DOWN at the router \(Gateway API at .*server m-v2"):
+        service.preview(MODEL)
+    api.edit("endpointslices", NS, f"{MODEL}-v2-abcde",
+             lambda s: s["endpoints"][0]["conditions"].update(ready=True))  # one pod passes now
+    assert (service.preview(MODEL).plan.leave, service.preview(MODEL).plan.target) == ("3", "2")
 
 
 def test_a_rollback_whose_traffic_really_moved_is_verified_from_the_metrics(rollback):

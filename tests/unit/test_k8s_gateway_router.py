@@ -108,3 +108,28 @@ def test_kubeconfig_exec_plugins_are_refused_with_the_file_named(tmp_path):
     path.write_text(path.read_text().replace("{exec: {command: aws}}", "{token: abc}"))
     access = kubeconfig_access(str(path))
     assert access.server == "https://k:6443" and access.token() == "abc"
+
+
+@pytest.mark.parametrize("code", [403, 404])
+def test_endpointslices_the_account_may_not_list_leave_the_backends_unreported_not_down(code):
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "endpointslices" in request.url.path:
+            return httpx.Response(code, json=status(code, "Forbidden", "endpointslices is forbidden"))
+        return httpx.Response(200, json=ROUTE)
+
+    router = GatewayRouter(KubeAccess("https://k8s.example:6443", lambda: "t0ken"), {"m": "ns/r"},
+                           transport=httpx.MockTransport(answer))
+    state = router.read_state("m")
+    assert [(s.version, s.operational, s.endpoints) for s in state.servers] == [("2", True, None), ("3", True, None)]
+
+
+def test_an_endpointslice_server_error_is_a_router_error_not_a_guess():
+    def answer(request: httpx.Request) -> httpx.Response:
+        if "endpointslices" in request.url.path:
+            return httpx.Response(500, json=status(500, "InternalError", "etcd timeout"))
+        return httpx.Response(200, json=ROUTE)
+
+    router = GatewayRouter(KubeAccess("https://k8s.example:6443", lambda: "t0ken"), {"m": "ns/r"},
+                           transport=httpx.MockTransport(answer))
+    with pytest.raises(RouterError, match="reading the EndpointSlices of m-v2, m-v3: HTTP 500: etcd timeout"):
+        router.read_state("m")

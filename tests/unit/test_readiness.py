@@ -222,11 +222,27 @@ def test_a_router_that_reports_no_server_health_is_checked_for_what_it_has(world
     assert report.ready, report.to_dict()
     [deployable] = [c for c in report.conditions if c.type == DEPLOYABLE]
     assert deployable.reason == "Deployable" and "the router has its backend v1" in deployable.message
-    assert "reports no server health" in deployable.message
+    assert "its ready endpoints are not reported" in deployable.message
     assert FALLBACK not in {c.type for c in report.conditions}  # no fallback alias: nothing to serve
     world.rollback.registry.aliases["fallback"] = "3"
     [fallback] = [c for c in world.check(MODEL).conditions if c.type == FALLBACK]
     assert fallback.reason == "NoBackupServer" and "cannot serve the fallback version there" in fallback.message
+    # Where the router reports the backends' ready endpoints (a Service's EndpointSlices), they count.
+    read_state = router.read_state
+
+    def with_endpoints(ready):
+        state = read_state(MODEL)
+        return replace(state, servers=tuple(replace(s, endpoints=ready, operational=ready > 0) if s.version == "1"
+                                            else s for s in state.servers))
+
+    router.read_state = lambda model: with_endpoints(2)
+    [deployable] = [c for c in world.check(MODEL).conditions if c.type == DEPLOYABLE]
+    assert deployable.reason == "Deployable" and "its backend v1 has 2 ready endpoint(s)" in deployable.message
+    router.read_state = lambda model: with_endpoints(0)
+    [deployable] = [c for c in world.check(MODEL).conditions if c.type == DEPLOYABLE]
+    assert deployable.reason == "ServerNotAnswering" and "none of its pods passes its readiness probe" in \
+        deployable.message
+    router.read_state = read_state
     del router.weights["1"]  # the route has no backend for the previous version
     [deployable] = [c for c in world.check(MODEL).conditions if c.type == DEPLOYABLE]
     assert deployable.reason == "NoServer" and "no backend for v1" in deployable.message
