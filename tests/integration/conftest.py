@@ -18,39 +18,39 @@ START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 # balanced by the seconds each file took in CI (in brackets); a file not listed joins group a.
 GROUPS = {
     "a": {
-        "test_features_e2e.py",       # 165 (regression, drift, a feature bug and its rollback, live)
-        "test_sandbox_playbooks.py",  # 320 (every shipped playbook, headless)
-        "test_readiness.py",          # 100
+        "test_sandbox_playbooks.py",  # 276 (every shipped playbook, headless)
+        "test_features_e2e.py",       # 205 (regression, drift, a feature bug and its rollback, live)
+        "test_readiness.py",          # 92
+        "test_console_e2e.py",        # 82 (a sandbox of its own, the console in tmux)
         "test_roles.py",              # 20
-        "test_sandbox_features.py",   # 25
-        "test_console_e2e.py",        # 70 (a sandbox of its own, the console in tmux)
-        "test_mlflow_registry.py",    # 40 (an mlflow server, shared with the next)
-        "test_mlflow_rest.py",        # 30
-        "test_k8s_gateway.py",        # 18
-        "test_k8s_kserve_argo.py",    # 15
-        "test_gto_registry.py",       # 13
-        "test_victoriametrics.py",    # 15
-        "test_wheel.py",              # 25
-        "test_notify.py",             # 20
+        "test_k8s_kserve_argo.py",    # 17
+        "test_sandbox_features.py",   # 14
+        "test_gto_registry.py",       # 9
+        "test_wheel.py",              # 9
+        "test_k8s_gateway.py",        # 7
+        "test_notify.py",             # 2
+        "test_victoriametrics.py",    # 1
     },
     "b": {
-        "test_shadow_and_fallback.py",  # 180
-        "test_rollback.py",             # 180
-        "test_status_scenarios.py",     # 80
-        "test_prometheus_metrics.py",   # 60
-        "test_alert_rules.py",          # 65
-        "test_haproxy_router.py",       # 30
-        "test_bad_input.py",            # 30
-        "test_sandbox_lifecycle.py",    # 56 (sandboxes of its own)
-        "test_sandbox_fleet.py",        # 48 (a three-model sandbox of its own)
-        "test_journal_contract.py",     # 40 (PostgreSQL, shared by the journal files)
-        "test_journal_cli.py",          # 40
-        "test_journal_secrets.py",      # 10
-        "test_journal_follow.py",       # 21
-        "test_journal_soak.py",         # 9
-        "test_journal_restart.py",      # 17
-        "test_alerts_paging.py",        # 20
-        "test_console_hangup.py",       # 20
+        "test_shadow_and_fallback.py",  # 159
+        "test_sandbox_fleet.py",        # 108 (a three-model sandbox of its own)
+        "test_rollback.py",             # 107
+        "test_alert_rules.py",          # 71
+        "test_status_scenarios.py",     # 71
+        "test_mlflow_registry.py",      # 54 (an mlflow server, shared with the next)
+        "test_sandbox_lifecycle.py",    # 45 (sandboxes of its own)
+        "test_bad_input.py",            # 37
+        "test_prometheus_metrics.py",   # 24
+        "test_journal_contract.py",     # 13 (PostgreSQL, shared by the journal files)
+        "test_haproxy_router.py",       # 12
+        "test_alerts_paging.py",        # 10
+        "test_mlflow_rest.py",          # 9
+        "test_console_hangup.py",       # 8
+        "test_journal_cli.py",          # 6
+        "test_journal_soak.py",         # 4
+        "test_journal_follow.py",       # 2
+        "test_journal_secrets.py",      # 2
+        "test_journal_restart.py",      # 1
     },
 }
 GROUP_OF = {name: group for group, names in GROUPS.items() for name in names}
