@@ -78,6 +78,7 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
             f"{shares.get(version, 0.0) * 100:.0f}%" if server else "-",
             ("up" if server.operational else "DOWN")
             + ("" if server.admin_state == "ready" else f" ({server.admin_state})")
+            + ("" if server.endpoints is None else f" ({server.endpoints} ready)")
             if server else "no server",
             f"{info.created_at:%Y-%m-%d %H:%M}" if info and info.created_at
             else ("not in registry" if not info else "-"),

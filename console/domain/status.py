@@ -124,6 +124,7 @@ def status_document(snapshot: StatusSnapshot) -> dict[str, object]:
                     "share": round(shares.get(version, 0.0), 6),
                     "operational": server.operational,
                     "admin_state": server.admin_state,
+                    "endpoints": server.endpoints,
                 },
                 "state": matrix.version_state(version).value if version in matrix.versions else None,
                 "drained": version in matrix.drained,

@@ -77,6 +77,21 @@ def test_the_text_shows_a_drained_version_as_drained_and_not_breaching():
     assert "1 breaching cell(s)" in text and "✗ v3" not in text, "its cells are not listed as breaching now"
 
 
+def test_a_backends_ready_endpoints_are_shown_where_the_router_reports_them():
+    from dataclasses import replace
+
+    plain = snapshot()
+    assert {v["version"]: v["router"]["endpoints"] for v in status_document(plain)["versions"]} == {
+        "2": None, "3": None}
+    servers = (ServerState("m-v2", "2", 90, True, endpoints=3), ServerState("m-v3", "3", 10, False, endpoints=0))
+    counted = replace(plain, router=RouterState("models/m", servers))
+    assert {v["version"]: v["router"]["endpoints"] for v in status_document(counted)["versions"]} == {"2": 3, "3": 0}
+    console = Console(width=250, record=True, color_system=None)
+    console.print(render_snapshot(counted))
+    text = console.export_text()
+    assert "up (3 ready)" in text and "DOWN (0 ready)" in text
+
+
 def test_who_else_wrote_the_weights_is_in_the_text_and_the_json():
     from dataclasses import replace
 
