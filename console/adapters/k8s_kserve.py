@@ -42,7 +42,7 @@ Weights set to 0 that kept serving are the reason the rollback is verified from 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from console.adapters.k8s_api import JSON_PATCH, LabelledKubeRouter, other_writers
@@ -165,8 +165,22 @@ class KServeRouter(LabelledKubeRouter):
         return split, versions, RouterState(backend=f"{namespace}/{name}", servers=servers, also_written_by=writers)
 
     def read_state(self, model: str) -> RouterState:
-        """Every revision in the predictor's traffic, as its model version, with its percent (the status)."""
-        return self._servers(model, self.get_isvc(model))[2]
+        """Every revision in the predictor's traffic, as its model version, with its percent (the status).
+
+        A revision whose ``Ready`` condition is ``False`` (its container fails, its image cannot be pulled) is
+        not operational: traffic sent there fails, and a rollback to it is refused at the preview. Scaled to
+        zero is still ``Ready``. Revisions the account may not read leave their state as the traffic says.
+        """
+        state = self._servers(model, self.get_isvc(model))[2]
+        namespace, _ = self.object_name(model)
+        servers = []
+        for server in state.servers:
+            revision = self._kube.get_readable(revision_path(namespace, server.server),
+                                               f"Knative Revision {namespace}/{server.server}")
+            conditions = ((revision or {}).get("status") or {}).get("conditions") or []
+            ready = next((c for c in conditions if isinstance(c, dict) and c.get("type") == "Ready"), None)
+            servers.append(replace(server, operational=False) if ready and ready.get("status") == "False" else server)
+        return replace(state, servers=tuple(servers))
 
     # -- writes -----------------------------------------------------------------------------
     def percent_patch(self, isvc: dict[str, Any], split: Split, canary_percent: int) -> list[dict[str, Any]]:

@@ -221,6 +221,11 @@ class ReadinessService:
         if server is None:
             return fails(DEPLOYABLE, "NoServer", f"the router has no backend for v{previous}",
                          f"add a backend for v{previous} to the model's route (weight 0 is enough)", **measured)
+        if server.endpoints is None and not server.operational:
+            measured["servers"] = {server.server: "DOWN"}
+            return fails(DEPLOYABLE, "ServerNotAnswering", f"v{previous}'s backend {server.server} is DOWN at "
+                         f"{self.rollback.router.describe()}", f"bring v{previous}'s backend up; a rollback to it "
+                         "would send traffic nowhere", **measured)
         if server.endpoints is None:
             measured["servers"] = {server.server: "health not reported by the router"}
             return holds(DEPLOYABLE, "Deployable", f"v{previous} loads from the registry ({loaded.get('seconds')}s), "

@@ -20,7 +20,7 @@ import pytest
 from console.adapters.k8s_api import KubeAccess, kubeconfig_access
 from console.adapters.k8s_argo import ArgoRolloutsRouter
 from console.adapters.k8s_kserve import KServeRouter
-from console.domain.errors import ConflictError, NotFoundError, RouterError
+from console.domain.errors import ConflictError, NotFoundError, RouterError, UsageError
 from console.domain.journal import EventKind
 from console.services.rollback import RollbackService
 from tests.fixtures.k8s_api import (
@@ -358,6 +358,23 @@ def test_a_rollback_whose_traffic_really_moved_is_verified_from_the_metrics(roll
     assert applied.weights == {"2": 100, "3": 0}
     assert outcome.status == "verified", outcome.message
     assert "v3 got 0.0% of" in outcome.message
+
+
+def test_kserve_a_revision_that_is_not_ready_is_down_and_a_rollback_to_it_is_refused(rollback, kube):
+    api, build, _ = rollback
+    _, url = kube
+    rolled_out = api.get(NS, MODEL, ISVC)["status"]["components"]["predictor"]["latestRolledoutRevision"]
+    assert {s.version: s.operational for s in kserve_for(url).read_state(MODEL).servers} == {"2": True, "3": True}
+
+    def failing(revision):  # its pods cannot start: Knative reports the revision not Ready
+        revision["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "ContainerMissing",
+                                             "message": "image gs://models/m/v2 not found"}]
+
+    api.edit("revisions", NS, rolled_out, failing, subresource="status")
+    assert {s.version: s.operational for s in kserve_for(url).read_state(MODEL).servers} == {"2": False, "3": True}
+    service, _, _ = build(kserve_for)
+    with pytest.raises(UsageError, match=rf"v2 is DOWN at the router \(KServe at .*server {rolled_out}"):
+        service.preview(MODEL)
 
 
 def test_kserve_canary_traffic_percent_0_accepted_but_still_served_is_not_verified(rollback):

@@ -242,7 +242,11 @@ def test_a_router_that_reports_no_server_health_is_checked_for_what_it_has(world
     [deployable] = [c for c in world.check(MODEL).conditions if c.type == DEPLOYABLE]
     assert deployable.reason == "ServerNotAnswering" and "none of its pods passes its readiness probe" in \
         deployable.message
+    router.down.add("v1")  # DOWN without endpoints reported (a KServe revision that is not Ready)
     router.read_state = read_state
+    [deployable] = [c for c in world.check(MODEL).conditions if c.type == DEPLOYABLE]
+    assert deployable.reason == "ServerNotAnswering" and "backend v1 is DOWN at fake router" in deployable.message
+    router.down.clear()
     del router.weights["1"]  # the route has no backend for the previous version
     [deployable] = [c for c in world.check(MODEL).conditions if c.type == DEPLOYABLE]
     assert deployable.reason == "NoServer" and "no backend for v1" in deployable.message
