@@ -393,7 +393,9 @@ class KubeRouter:
     counts_from_metrics = True
     """:meth:`served` counts from the metrics, which lag: verification treats no request counted as unproven."""
     reports_health = False
-    """No server health to report: the cluster's readiness probes decide which pods get traffic."""
+    """:meth:`fallback` has no health checks to report (no backup servers). Where the cluster says a backend
+    cannot answer (a Gateway API Service without ready endpoints, a KServe revision not ``Ready``), the
+    router's :meth:`read_state` marks it not operational instead."""
 
     def __init__(self, access: KubeAccess, objects: dict[str, str], namespace: str, timeout_s: float,
                  readback_timeout_s: float, counters: MetricsSource | None, served_query: str | None,
