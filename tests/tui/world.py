@@ -186,17 +186,10 @@ def gate_reading(model: str = MODEL, shadow: str = "3", champion: str = "2", fai
 
 
 class HealthRouter(FakeRouter):
-    """The fake router whose servers can also fail their health checks (``down``): DOWN, not in maintenance."""
+    """The fake router whose servers in ``down`` fail their deep health check (a prediction answered with an
+    error): DOWN, not in maintenance."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.down: set[str] = set()
-
-    def fallback(self, model):  # noqa: ANN001, ANN201 - the protocol's signature
-        state = super().fallback(model)
-        servers = tuple(replace(s, status="DOWN", check="L7STS") if s.server in self.down else s
-                        for s in state.servers)
-        return replace(state, servers=servers)
+    down_check = "L7STS"
 
 
 class FakeGate:

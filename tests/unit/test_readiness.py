@@ -32,7 +32,7 @@ from console.domain.readiness import (
 )
 from console.domain.recovery import DRILL_KEY as DRILL_MARK
 from console.domain.recovery import DRILL_PLAYBOOK_KEY as DRILL_PLAYBOOK
-from console.domain.routing import FallbackState, ServerHealth
+from console.domain.routing import ServerHealth
 from console.services.journal import JournalService
 from console.services.readiness import ReadinessService, ReadinessSettings
 from console.services.rollback import RollbackService, RollbackSettings
@@ -59,18 +59,6 @@ class Registry(FakeRegistry):
         if version in self.unloadable:
             raise RegistryError(f"fake registry: {model} v{version} does not load: No such file or directory")
         return {"loader": "mlflow.pyfunc.model", "bytes": 2048, "seconds": 0.4}
-
-
-class Router(FakeRouter):
-    def __init__(self):
-        super().__init__()
-        self.down: set[str] = set()
-
-    def fallback(self, model):
-        state = super().fallback(model)
-        servers = tuple(replace(s, status="DOWN", check="L4CON") if s.server in self.down else s
-                        for s in state.servers)
-        return FallbackState(state.backend, servers, state.default_answers, state.default_armed)
 
 
 class Metric:
@@ -149,7 +137,7 @@ OWNER_OK = Owner("Dana Rivera", "dana@example.com", "oncall", ("Sam Okafor",))
 def world(tmp_path):
     journal = SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}")
     records = JournalService(journal, Actor("alice", "host"), clock=lambda: NOW - 3600)
-    registry, router, metrics = Registry(), Router(), Metrics()
+    registry, router, metrics = Registry(), FakeRouter(), Metrics()
     rollback = RollbackService(registry, router, metrics, records, SqlActionLock(journal),
                                tuple(Metric(m) for m in JUDGED), None,
                                settings=RollbackSettings(gate_window_s=0.0, poll_interval_s=0.0))
@@ -349,7 +337,7 @@ def test_a_drill_of_a_playbook_that_does_not_roll_back_does_not_count(tmp_path):
     journal = SqlJournal(f"sqlite:///{tmp_path / 'journal.db'}")
     try:
         records = JournalService(journal, Actor("alice", "host"), clock=lambda: NOW - 3600)
-        rollback = RollbackService(Registry(), Router(), Metrics(), records, SqlActionLock(journal), (), None)
+        rollback = RollbackService(Registry(), FakeRouter(), Metrics(), records, SqlActionLock(journal), (), None)
         service = ReadinessService(rollback, None, None, PlaybookFiles(default_playbook_dirs(), CheckContext()),
                                    clock=lambda: NOW)
         drill(records, verified_after_s=60, playbook="data-drift")
