@@ -10,7 +10,8 @@ ends the process. Every wait fails with what the screen showed.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,21 @@ START_ALIASES = {"champion": "2", "challenger": "3", "fallback": "4"}
 # What the rollback's preview plans from that start: v3 (the challenger) drained into v2, its alias removed.
 PLANNED_WEIGHTS = {"1": 0, "2": 100, "3": 0}
 PLANNED_ALIASES = {"champion": "2", "fallback": "4"}
+
+
+def steadily(condition: Callable[[str], bool], seconds: float) -> Callable[[str], bool]:
+    """``condition`` on every screen read for ``seconds`` in a row: a verdict the next read will still give (a
+    cell that has just crossed the line can fall back under it at the next refresh)."""
+    since: list[float] = []
+
+    def check(screen: str) -> bool:
+        if not condition(screen):
+            since.clear()
+            return False
+        since[:] = since or [time.monotonic()]
+        return time.monotonic() - since[0] >= seconds
+
+    return check
 
 
 def champion_calm_and_challenger_breaching(screen: str) -> bool:
@@ -155,7 +171,9 @@ def test_a_responder_walks_the_canary_playbook_in_the_real_console(sandbox_confi
               "the overview to paint with the router read")
     switched = run_cli("sandbox", "scenario", "regression", "--dir", str(Path(sandbox_config).parent))
     assert switched.returncode == 0, switched.stderr
-    tmux.wait(champion_calm_and_challenger_breaching, 90, "v3 to show BREACH in the matrix while v2 does not")
+    # The picker reads the systems afresh: the breach must be one that holds, not one refresh's.
+    tmux.wait(steadily(champion_calm_and_challenger_breaching, 6.0), 90,
+              "v3 to show BREACH in the matrix while v2 does not, for 6 s in a row")
 
     tmux.keys("p")
     picker = tmux.wait(lambda screen: "matches" in screen and "reading the systems" not in screen, 30,
