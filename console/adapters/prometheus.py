@@ -13,9 +13,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar
 
+from console.domain.cells import CellIndex, Columns, LazyCells
 from console.domain.errors import ConfigError, MetricsError
 from console.domain.metrics import (
     COUNT_PART_LABEL,
@@ -32,6 +34,10 @@ from console.domain.metrics import (
 )
 
 T = TypeVar("T")
+
+
+class _Unusual(Exception):
+    """An answer the usual path cannot place (two series on one cell): the careful path reads it."""
 
 
 def read_secret(env_name: str | None, file_name: str | None, setting: str) -> str | None:
@@ -323,17 +329,26 @@ class PrometheusMetrics:
             self._typed = decoders
         return decoders[text]
 
-    def _decode(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
-        """Turn one answer into a result (at scale, most of a refresh's CPU is spent here)."""
+    def _decode(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                index: CellIndex | None = None) -> QueryResult:
+        """Turn one answer into a result (at scale, most of a refresh's CPU is spent here).
+
+        With ``index`` (the refresh's cells), the values are placed as columns over it
+        (:class:`~console.domain.cells.Columns`), and the mappings by cell are made only when read.
+        """
         import msgspec
 
         try:
             series = self._typed_vector(self._typed_decoder(), status, content)
+            if index is not None:
+                return self._value_columns(spec, promql, at, series, content, index)
             cells = {(s.metric.version, s.metric.segment): s.value[1] for s in series}
         except msgspec.ValidationError:  # also a sample lax mode does not read, such as "+Inf"
             return self._decode_unusual(spec, promql, at, status, content)
         except msgspec.DecodeError:
             raise self._not_json(status) from None
+        except _Unusual:  # two series for one cell: the careful path says so
+            return self._decode_unusual(spec, promql, at, status, content)
         if len(cells) != len(series):  # two series for one cell: the careful path says so
             return self._decode_unusual(spec, promql, at, status, content)
         try:
@@ -344,6 +359,23 @@ class PrometheusMetrics:
         values = {key: number for key, number in cells.items() if number == number}
         return QueryResult(spec.name, promql, at, raw=_SampleText(cells, lambda: self._sample_text(content)),
                            values=values)
+
+    def _value_columns(self, spec: MetricSpec, promql: str, at: float, series: list, content: bytes,
+                       index: CellIndex) -> QueryResult:
+        """An instant answer's values as columns over the refresh's cells (raises :class:`_Unusual` for two
+        series on one cell)."""
+        import numpy as np
+
+        numbers = index.place([(s.metric.version, s.metric.segment) for s in series])
+        if Columns.has_duplicates(numbers):
+            raise _Unusual
+        value = np.fromiter((s.value[1] for s in series), np.float64, len(series))
+        known = ~np.isnan(value)  # NaN is no data: not listed, so the cell reads as None
+        columns = Columns(index, numbers[known], value[known])
+        every = Columns(index, numbers, value)
+        return QueryResult(spec.name, promql, at, columns=columns, values=LazyCells(columns.values_by_cell),
+                           raw=_SampleText(LazyCells(lambda: dict.fromkeys(every.keys())),
+                                           lambda: self._sample_text(content)))
 
     def _sample_text(self, content: bytes) -> dict:
         """Each cell's sample text exactly as Prometheus sent it, read again from the answer."""
@@ -405,8 +437,9 @@ class PrometheusMetrics:
         at = time.time() if at is None else at
         queries = [(spec, refresh_query(spec, model, self.window)) for spec in specs]
         answers = self._send_all(queries, at)
+        index = CellIndex()  # the refresh's cells, numbered once for every metric (the judge reads columns)
         return {
-            spec.name: self._decode_refresh(spec, promql, at, status, content)
+            spec.name: self._decode_refresh(spec, promql, at, status, content, index)
             for (spec, promql), (status, content) in zip(queries, answers, strict=True)
         }
 
@@ -640,19 +673,23 @@ class PrometheusMetrics:
             return self._fetch_range(promql, times[0], times[-1], spec.criteria.step_s)
         return self._fetch(promql, at)
 
-    def _decode_refresh(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
+    def _decode_refresh(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                        index: CellIndex | None = None) -> QueryResult:
         if spec.counts:
-            return self._decode_counts(spec, promql, at, status, content)
+            return self._decode_counts(spec, promql, at, status, content, index)
         if spec.persists:
-            return self._decode_recent(spec, promql, at, status, content)
-        return self._decode(spec, promql, at, status, content)
+            return self._decode_recent(spec, promql, at, status, content, index)
+        return self._decode(spec, promql, at, status, content, index)
 
-    def _decode_counts(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
+    def _decode_counts(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                       index: CellIndex | None = None) -> QueryResult:
         """A ratio's counts query: numerator and denominator per cell, told apart by ``rewind_part``."""
         import msgspec
 
         try:
             series = self._typed_vector(self._counts_decoder(), status, content)
+            if index is not None and (usual := self._counts_columns(spec, promql, at, series, index)) is not None:
+                return usual
             parts: dict[str, dict[tuple[str, str], float]] = {"numerator": {}, "denominator": {}}
             placed = 0
             for item in series:
@@ -675,6 +712,37 @@ class PrometheusMetrics:
         except ValueError as exc:
             return QueryResult(spec.name, promql, at, error=str(exc))
         return self._counts_result(spec, promql, at, numerators, denominators)
+
+    @staticmethod
+    def _counts_columns(spec: MetricSpec, promql: str, at: float, series: list, index: CellIndex
+                        ) -> QueryResult | None:
+        """The usual counts answer as columns over the refresh's cells: every cell once in each part, every
+        count usable. ``None`` for anything else, which :func:`combine_counts` checks and explains."""
+        import numpy as np
+
+        parts: dict[str, tuple[list, list]] = {"numerator": ([], []), "denominator": ([], [])}
+        for item in series:
+            part = parts.get(item.metric.part)
+            if part is not None:
+                part[0].append((item.metric.version, item.metric.segment))
+                part[1].append(item.value[1])
+        (num_keys, num_values), (den_keys, den_values) = parts["numerator"], parts["denominator"]
+        if len(num_keys) != len(den_keys):
+            return None
+        num_at, den_at = index.place(num_keys), index.place(den_keys)
+        if Columns.has_duplicates(den_at) or not np.array_equal(np.sort(num_at), np.sort(den_at)):
+            return None
+        trials = np.array(den_values, dtype=np.float64)
+        successes = Columns.spread(np.array(num_values, dtype=np.float64), num_at, len(index))[den_at]
+        with np.errstate(invalid="ignore"):
+            if not ((successes >= 0) & (successes <= trials) & (trials > 0) & (trials < np.inf)).all():
+                return None
+            value = successes / trials
+        columns = Columns(index, den_at, value, successes, trials)
+        values: LazyCells[float] = LazyCells(columns.values_by_cell)
+        return QueryResult(spec.name, promql, at, columns=columns, values=values,
+                           counts=LazyCells(columns.counts_by_cell),
+                           raw=_SampleText(values, lambda: {key: repr(value) for key, value in values.items()}))
 
     @staticmethod
     def _counts_result(spec: MetricSpec, promql: str, at: float, numerators: dict, denominators: dict) -> QueryResult:
@@ -736,7 +804,8 @@ class PrometheusMetrics:
             decoder = self._counts_typed = msgspec.json.Decoder(body, strict=False)
         return decoder
 
-    def _decode_recent(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes) -> QueryResult:
+    def _decode_recent(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
+                       index: CellIndex | None = None) -> QueryResult:
         """A persistence range answer: each cell's values at the last evaluation times, the current one last."""
         import msgspec
 
@@ -748,6 +817,9 @@ class PrometheusMetrics:
             typed = self._range_decoder().decode(content)
             if typed.status != "success" or typed.data.resultType != "matrix":
                 raise msgspec.ValidationError("not a matrix")
+            if index is not None and (usual := self._recent_columns(spec, promql, at, typed.data.result, count,
+                                                                    index)) is not None:
+                return usual
             by_cell = {(s.metric.version, s.metric.segment): s.values for s in typed.data.result}
             if len(by_cell) != len(typed.data.result):
                 raise msgspec.ValidationError("several series for one cell")  # the careful path says so
@@ -762,6 +834,33 @@ class PrometheusMetrics:
         except ValueError as exc:
             return QueryResult(spec.name, promql, at, error=str(exc))
         return self._recent_result(spec, promql, at, by_cell, first, step, count)
+
+    @staticmethod
+    def _recent_columns(spec: MetricSpec, promql: str, at: float, series: list, count: int, index: CellIndex
+                        ) -> QueryResult | None:
+        """The usual range answer as columns over the refresh's cells: one series per cell, each with a point
+        at every evaluation time. ``None`` for anything else (the careful path reads it)."""
+        import numpy as np
+
+        if any(len(s.values) != count for s in series):
+            return None
+        numbers = index.place([(s.metric.version, s.metric.segment) for s in series])
+        if Columns.has_duplicates(numbers):
+            return None
+        points = np.fromiter(chain.from_iterable(chain.from_iterable(s.values for s in series)), np.float64,
+                             len(series) * count * 2)
+        rows = points.reshape(len(series), count, 2)[:, :, 1]
+        now = rows[:, -1]
+        known = ~np.isnan(now)  # no value now is no data: not listed, so the cell reads as None
+        columns = Columns(index, numbers[known], now[known], rows=rows, rows_at=numbers)
+
+        def recent() -> dict:
+            return {key: tuple(None if v != v else v for v in row)
+                    for key, row in zip(columns.keys(numbers), rows.tolist(), strict=True)}
+
+        values: LazyCells[float] = LazyCells(columns.values_by_cell)
+        return QueryResult(spec.name, promql, at, columns=columns, values=values, recent=LazyCells(recent),
+                           raw=_SampleText(values, lambda: {key: repr(value) for key, value in values.items()}))
 
     @staticmethod
     def _recent_result(spec: MetricSpec, promql: str, at: float, by_cell: Mapping[tuple[str, str], Any],

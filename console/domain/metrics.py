@@ -13,7 +13,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, NamedTuple, NotRequired, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict, TypeVar
+
+if TYPE_CHECKING:
+    from console.domain.cells import Columns
 
 _DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 
@@ -388,6 +391,9 @@ class QueryResult:
             evaluation times (oldest first, the last one ``evaluated_at``;
             ``None`` where there was no sample).
         problems: why a cell is *no data* although the query returned something.
+        columns: the same cells as columns over the refresh's cell index, when the
+            adapter decoded them so (the judge reads these; the mappings above
+            may then be made only when read).
     """
 
     metric: str
@@ -395,10 +401,11 @@ class QueryResult:
     evaluated_at: float
     raw: Mapping[CellKey, str] = field(default_factory=dict)
     error: str | None = None
-    values: dict[CellKey, float | None] = None  # type: ignore[assignment]
+    values: Mapping[CellKey, float | None] = None  # type: ignore[assignment]
     counts: Mapping[CellKey, CellCounts] = field(default_factory=dict)
     recent: Mapping[CellKey, tuple[float | None, ...]] = field(default_factory=dict)
     problems: Mapping[CellKey, str] = field(default_factory=dict)
+    columns: Columns | None = None
 
     def __post_init__(self) -> None:
         if self.values is None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
+from console.domain.cells import LazyCells
 from console.domain.metrics import (
     CellCounts,
     CellKey,
@@ -32,6 +34,8 @@ from console.domain.stats import difference_interval, exact_interval
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import ArrayLike, NDArray
+
+    from console.domain.cells import CellIndex, Columns
 
 _first, _second = itemgetter(0), itemgetter(1)
 """A cell key's version and segment."""
@@ -128,50 +132,87 @@ def judge_state(
     return cell_judge(spec)(value, baseline, compare_with_baseline, traffic)
 
 
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def _none_for_nan(value: float) -> float | None:
+    return None if value != value else value
+
+
 def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, float | None], State]:
-    """A judge for one metric's cells, with its criteria bound once.
-
-    A refresh judges every cell of the matrix (24,000 at 20 versions x 200
-    segments x 6 metrics), so the criteria are looked up once per metric, not
-    once per cell, and no strings are built: only the cells someone looks at
-    need their reason (see :func:`explain`).
-    """
-    criteria = spec.criteria
-    threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
-    relative = criteria.delta_kind is DeltaKind.RELATIVE
-    no_data, low, breach, passed, info = (
-        State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.PASS, State.INFO
-    )
-
-    if threshold is None and max_delta is None:
-        return lambda value, baseline, compare, traffic: no_data if value is None else info
-
+    """:func:`judge_value_cells` for one cell: ``judge(value, baseline, compare, traffic)``."""
     def judge(value: float | None, baseline: float | None, compare: bool, traffic: float | None) -> State:
-        if value is None:
-            return no_data
-        if min_traffic is not None and (traffic is None or not traffic >= min_traffic):
-            return low
-        if threshold is not None and (value - threshold) * sign > 0:
-            return breach
-        if max_delta is None:
-            return passed
-        if not compare:
-            # The stable version itself, or no stable version at all.
-            return passed if (threshold is not None or baseline is not None) else no_data
-        if baseline is None:
-            return passed if threshold is not None else no_data
-        worse = (value - baseline) * sign
-        if relative:
-            worse = (math.inf if worse > 0 else 0.0) if baseline == 0 else worse / abs(baseline)
-        return breach if worse > max_delta else passed
+        code = judge_value_cells(spec, [_nan(value)], [_nan(baseline)], [compare], [_nan(traffic)])
+        return CODES[int(code[0])]
 
     return judge
 
 
-RATIO_STATES = (State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.SUSPECT, State.PASS)
-"""The states a ratio's cell can take, indexed by :func:`judge_ratio_cells`' codes."""
-_NO_DATA, _LOW_TRAFFIC, _BREACH, _SUSPECT, _PASS = range(len(RATIO_STATES))
+def _worse(spec: MetricSpec, value: NDArray[np.float64], baseline: NDArray[np.float64]) -> NDArray[np.float64]:
+    """How much worse than the stable version, in the criteria's delta kind (NaN where either is missing).
+
+    Relative to a stable value of 0, anything worse is infinitely worse and anything else not worse at all.
+    """
+    import numpy as np
+
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        worse = (value - baseline) * sign
+        if spec.criteria.delta_kind is DeltaKind.RELATIVE:
+            worse = np.where(baseline == 0, np.where(worse > 0, np.inf, 0.0), worse / np.abs(baseline))
+    return worse
+
+
+def judge_value_cells(spec: MetricSpec, value: ArrayLike, baseline: ArrayLike, compare: ArrayLike,
+                      traffic: ArrayLike) -> NDArray[np.int8]:
+    """Cells judged on their value now, all at once: every judge of a value without counts.
+
+    - **no data** when the cell has no value;
+    - **low traffic** when ``min_traffic`` asks for more traffic than the cell has (or its traffic is unknown);
+    - **breach** when the value is over the threshold, or worse than the stable
+      version's value in the same segment by more than ``max_delta``;
+    - **pass** otherwise, and **no data** when the only criterion is a delta and
+      there is no stable value to measure it against.
+
+    Args:
+        spec: the catalogue metric.
+        value: each cell's value (NaN: no data).
+        baseline: the stable version's value in the cell's segment (NaN: none).
+        compare: whether the delta applies (false for the stable version itself, and with no stable version).
+        traffic: each cell's traffic (NaN: unknown).
+
+    Returns:
+        One code per cell, an index into :data:`CODES`.
+    """
+    import numpy as np
+
+    criteria = spec.criteria
+    threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
+    value_ = np.asarray(value, dtype=np.float64)
+    missing = np.isnan(value_)
+    if not criteria.judges:
+        return np.where(missing, _NO_DATA, _INFO).astype(np.int8)
+    codes = np.full(value_.shape, _PASS, dtype=np.int8)
+    if max_delta is not None:
+        base = np.asarray(baseline, dtype=np.float64)
+        if threshold is None:  # nothing to judge by without a stable value
+            codes[np.isnan(base)] = _NO_DATA
+        codes[np.asarray(compare, dtype=bool) & (_worse(spec, value_, base) > max_delta)] = _BREACH
+    if threshold is not None:
+        sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+        with np.errstate(invalid="ignore"):
+            codes[(value_ - threshold) * sign > 0] = _BREACH
+    if min_traffic is not None:
+        with np.errstate(invalid="ignore"):
+            codes[~(np.asarray(traffic, dtype=np.float64) >= min_traffic)] = _LOW_TRAFFIC
+    codes[missing] = _NO_DATA
+    return codes
+
+
+CODES = (State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.SUSPECT, State.PASS, State.INFO)
+"""The states as the array judges give them: a cell's code is an index into this."""
+_NO_DATA, _LOW_TRAFFIC, _BREACH, _SUSPECT, _PASS, _INFO = range(len(CODES))
 
 
 def judge_ratio_cells(spec: MetricSpec, value: ArrayLike, successes: ArrayLike, trials: ArrayLike,
@@ -203,7 +244,7 @@ def judge_ratio_cells(spec: MetricSpec, value: ArrayLike, successes: ArrayLike, 
         stable_successes, stable_trials: the stable version's counts per segment (NaN: none).
 
     Returns:
-        One code per cell, an index into :data:`RATIO_STATES`.
+        One code per cell, an index into :data:`CODES`.
     """
     import numpy as np
 
@@ -304,206 +345,109 @@ def ratio_judge(spec: MetricSpec) -> RatioJudge:
         base_x, base_n = base if base is not None else (nan, nan)
         code = judge_ratio_cells(spec, [nan if value is None else value], [x], [n], [compare],
                                  [nan if traffic is None else traffic], [0], [base_x], [base_n])
-        return RATIO_STATES[int(code[0])]
+        return CODES[int(code[0])]
 
     return judge
-
-
-def ratio_states(spec: MetricSpec, values: Mapping[CellKey, float | None], counts: Mapping[CellKey, CellCounts],
-                 baseline_version: str | None, traffic: Mapping[CellKey, float | None],
-                 segments: Collection[str] | None = None) -> dict[CellKey, State]:
-    """Every ratio cell of a refresh judged on its counts: :func:`judge_ratio_cells` on the mappings a query gives.
-
-    Args:
-        spec: a ratio judged on counts.
-        values: the cells to judge (``None``: no data).
-        counts: each cell's counts.
-        baseline_version: the stable version, or ``None``.
-        traffic: each cell's traffic.
-        segments: every segment of ``values`` (more do no harm), when the caller knows them already.
-    """
-    if not values:
-        return {}
-    import numpy as np
-
-    criteria = spec.criteria
-    keys = list(values)
-    cells = len(keys)
-    nan, missing = math.nan, (math.nan, math.nan)
-    value = np.array(list(values.values()), dtype=np.float64)  # None: NaN
-    cells_counts: list[tuple[float, float] | None] = list(map(counts.get, keys))
-    if None in cells_counts:
-        cells_counts = [missing if c is None else c for c in cells_counts]
-    successes, trials = (np.array(column, dtype=np.float64) for column in zip(*cells_counts, strict=True))
-    flow = (np.array(list(map(traffic.get, keys)), dtype=np.float64) if criteria.min_traffic is not None
-            else np.full(cells, nan))
-    if criteria.max_delta is not None and baseline_version is not None:
-        names = sorted(set(map(_second, keys)))  # the cells' own segments (``segments``: kept for callers)
-        index = {name: i for i, name in enumerate(names)}
-        stable = np.array([missing if c is None else c
-                           for c in (counts.get((baseline_version, name)) for name in names)] + [missing],
-                          dtype=np.float64)
-        segment_of = np.fromiter(map(index.__getitem__, map(_second, keys)), dtype=np.intp, count=cells)
-        compare = np.fromiter(map(baseline_version.__ne__, map(_first, keys)), dtype=bool, count=cells)
-    else:
-        stable = np.array([missing])
-        segment_of = np.zeros(cells, dtype=np.intp)
-        compare = np.zeros(cells, dtype=bool)
-    codes = judge_ratio_cells(spec, value, successes, trials, compare, flow, segment_of, stable[:, 0],
-                              stable[:, 1])
-    return dict(zip(keys, map(RATIO_STATES.__getitem__, codes.tolist()), strict=True))
 
 
 PersistenceJudge = Callable[[tuple[float | None, ...] | None, tuple[float | None, ...] | None, bool, float | None],
                             State]
 
 
+def _over_line(spec: MetricSpec, rows: NDArray[np.float64], base_rows: NDArray[np.float64] | None,
+               compare: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    """Whether each value of ``rows`` is over the line: the threshold, or the delta to ``base_rows`` (same shape).
+
+    NaN (no value) is never over the line; the delta counts only where ``compare`` (one flag per row) holds.
+    """
+    import numpy as np
+
+    criteria = spec.criteria
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    with np.errstate(invalid="ignore"):
+        over = (rows - criteria.threshold) * sign > 0 if criteria.threshold is not None \
+            else np.zeros(rows.shape, dtype=bool)
+        if criteria.max_delta is not None and base_rows is not None:
+            flags = compare.reshape(compare.shape + (1,) * (rows.ndim - compare.ndim))
+            over |= flags & (_worse(spec, rows, base_rows) > criteria.max_delta)
+    return over
+
+
 def _over_flags(spec: MetricSpec, recent: tuple[float | None, ...], baseline: tuple[float | None, ...] | None,
                 compare: bool) -> list[bool]:
     """Whether each of a cell's recent evaluations is over the line (threshold, or delta at the same time)."""
-    criteria = spec.criteria
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
-    relative = criteria.delta_kind is DeltaKind.RELATIVE
-    flags = []
-    for index, value in enumerate(recent):
-        if value is None:
-            flags.append(False)
-            continue
-        over = criteria.threshold is not None and (value - criteria.threshold) * sign > 0
-        base = baseline[index] if compare and baseline is not None and index < len(baseline) else None
-        if not over and criteria.max_delta is not None and base is not None:
-            worse = (value - base) * sign
-            if relative:
-                worse = (math.inf if worse > 0 else 0.0) if base == 0 else worse / abs(base)
-            over = worse > criteria.max_delta
-        flags.append(over)
+    import numpy as np
+
+    row = np.array([_nan(value) for value in recent], dtype=np.float64)
+    base = None
+    if baseline is not None:
+        base = np.full(row.shape, np.nan)
+        known = [_nan(value) for value in baseline[:len(recent)]]
+        base[:len(known)] = known
+    flags: list[bool] = _over_line(spec, row, base, np.asarray(compare)).tolist()
     return flags
 
 
-def persistence_judge(spec: MetricSpec) -> PersistenceJudge:
-    """A judge for cells without counts: ``judge(recent, baseline_recent, compare, traffic)``.
+def judge_persistence_cells(spec: MetricSpec, value: ArrayLike, baseline: ArrayLike, rows: ArrayLike,
+                            base_rows: ArrayLike | None, compare: ArrayLike, traffic: ArrayLike,
+                            row_lengths: ArrayLike | None = None) -> NDArray[np.int8]:
+    """Cells without counts judged on their recent evaluations, all at once.
 
-    ``recent`` holds the cell's values at the last ``criteria.evaluations``
-    evaluation times, ``step_s`` apart, oldest first. A cell over the line now
-    is a **breach** only when it was over the line in every one of them, else
-    **suspect**; a cell within the line now is judged as an instant value is.
+    A cell is judged on its value now as :func:`judge_value_cells` judges it; a
+    cell that judge calls a **breach** stays one only when it was over the line
+    (the threshold, or the delta to the stable version at the same evaluation) at
+    every one of its last ``criteria.evaluations`` evaluations, and is
+    **suspect** otherwise: a moment over the line may be chance.
+
+    Args:
+        spec: a metric judged on its recent evaluations.
+        value, baseline, compare, traffic: as :func:`judge_value_cells`.
+        rows: each cell's values at the evaluation times, oldest first (NaN: no sample).
+        base_rows: the stable version's rows in each cell's segment (NaN: none), or ``None``.
+        row_lengths: how many evaluations each row holds (the rest is padding); ``None``: every row is whole.
+
+    Returns:
+        One code per cell, an index into :data:`CODES`.
     """
-    instant = cell_judge(spec)
-    evaluations = spec.criteria.evaluations
+    import numpy as np
 
+    codes = judge_value_cells(spec, value, baseline, compare, traffic)
+    breach = codes == _BREACH
+    if not breach.any():
+        return codes
+    cells = np.flatnonzero(breach)
+    rows_ = np.asarray(rows, dtype=np.float64).reshape(len(codes), -1)[cells]
+    base = None if base_rows is None else np.asarray(base_rows, dtype=np.float64).reshape(len(codes), -1)[cells]
+    over = _over_line(spec, rows_, base, np.asarray(compare, dtype=bool)[cells])
+    width = rows_.shape[1]
+    if row_lengths is None:
+        stayed = over.all(axis=1) if width >= spec.criteria.evaluations else np.zeros(len(cells), dtype=bool)
+    else:
+        lengths = np.asarray(row_lengths, dtype=np.intp)[cells]
+        padding = np.arange(width) >= lengths[:, None]  # beyond a short row's end: not asked about
+        stayed = (over | padding).all(axis=1) & (lengths >= spec.criteria.evaluations)
+    codes[cells[~stayed]] = _SUSPECT
+    return codes
+
+
+def persistence_judge(spec: MetricSpec) -> PersistenceJudge:
+    """:func:`judge_persistence_cells` for one cell: ``judge(recent, baseline_recent, compare, traffic)``.
+
+    ``recent`` holds the cell's values at the last evaluation times, oldest first,
+    the last one now; ``baseline_recent`` the stable version's at the same times.
+    """
     def judge(recent: tuple[float | None, ...] | None, baseline: tuple[float | None, ...] | None, compare: bool,
               traffic: float | None) -> State:
-        value = recent[-1] if recent else None
-        base_now = baseline[-1] if baseline else None
-        state = instant(value, base_now, compare, traffic)
-        if state is not State.BREACH:
-            return state
-        flags = _over_flags(spec, recent, baseline, compare)  # type: ignore[arg-type]
-        return State.BREACH if len(flags) >= evaluations and all(flags) else State.SUSPECT
+        row = [_nan(value) for value in recent or ()] or [math.nan]
+        base = [math.nan] * len(row)
+        for index, known in enumerate((baseline or ())[:len(row)]):
+            base[index] = _nan(known)
+        code = judge_persistence_cells(spec, [row[-1]], [_nan(baseline[-1]) if baseline else math.nan], [row],
+                                       [base] if baseline is not None else None, [compare], [_nan(traffic)],
+                                       [len(recent or ())])
+        return CODES[int(code[0])]
 
     return judge
-
-
-def persistence_states(spec: MetricSpec, values: Mapping[CellKey, float | None],
-                       recent: Mapping[CellKey, tuple[float | None, ...]], baseline_version: str | None,
-                       traffic: Mapping[CellKey, float | None], segments: Collection[str] | None = None
-                       ) -> dict[CellKey, State]:
-    """Every cell of a metric judged on its recent evaluations: :func:`persistence_judge`'s states, faster.
-
-    The same judge as :func:`cell_judge` on each cell's value now, then, for the
-    cells it calls a breach, :func:`_over_flags` on their recent evaluations (a
-    breach only when over the line in every one of the last ``evaluations``, else
-    suspect). Here in one loop with the criteria bound once, the stable version's
-    value and recent row found once per segment, and the recent evaluations read
-    only until one is within the line. ``recent`` rows are read only for the cells
-    over the line now (few, usually: the rows may be built when asked for).
-
-    ``tests/unit/test_judge_equivalence.py`` checks that every state equals the
-    readable judges' on many random cells and edge cases. ``segments``: as for
-    :func:`ratio_states`.
-    """
-    criteria = spec.criteria
-    threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
-    evaluations = criteria.evaluations
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
-    relative = criteria.delta_kind is DeltaKind.RELATIVE
-    no_data, low, breach, suspect, passed = (
-        State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.SUSPECT, State.PASS
-    )
-    if not criteria.judges:  # information only, as cell_judge says
-        return {key: no_data if value is None else State.INFO for key, value in values.items()}
-    inf = math.inf
-    stable_version = baseline_version or ""
-    stable_value: dict[str, float | None] = {}
-    stable_recent: dict[str, tuple[float | None, ...] | None] = {}
-    if baseline_version is not None:
-        stable_value = {segment: values.get((stable_version, segment))
-                        for segment in (set(map(itemgetter(1), values)) if segments is None else segments)}
-
-    def stayed_over(row: tuple[float | None, ...], base_row: tuple[float | None, ...] | None) -> bool:
-        """Whether every evaluation of ``row`` is over the line (``_over_flags`` all true), and enough of them."""
-        if len(row) < evaluations:
-            return False
-        for index, value in enumerate(row):
-            if value is None:
-                return False
-            if threshold is not None and (value - threshold) * sign > 0:
-                continue
-            base = base_row[index] if base_row is not None and index < len(base_row) else None
-            if max_delta is None or base is None:
-                return False
-            worse = (value - base) * sign
-            if relative:
-                worse = (inf if worse > 0 else 0.0) if base == 0 else worse / abs(base)
-            if not worse > max_delta:
-                return False
-        return True
-
-    states: dict[CellKey, State] = {}
-    traffic_of = traffic.get
-    for key, value in values.items():
-        if value is None:
-            states[key] = no_data
-            continue
-        if min_traffic is not None:
-            flow = traffic_of(key)
-            if flow is None or not flow >= min_traffic:
-                states[key] = low
-                continue
-        version, segment = key
-        compare = baseline_version is not None and version != baseline_version
-        if threshold is None or not (value - threshold) * sign > 0:
-            if max_delta is None:
-                states[key] = passed
-                continue
-            baseline = stable_value.get(segment)
-            if not compare:
-                # The stable version itself, or no stable version at all.
-                states[key] = passed if (threshold is not None or baseline is not None) else no_data
-                continue
-            if baseline is None:
-                states[key] = passed if threshold is not None else no_data
-                continue
-            worse = (value - baseline) * sign
-            if relative:
-                worse = (inf if worse > 0 else 0.0) if baseline == 0 else worse / abs(baseline)
-            if not worse > max_delta:
-                states[key] = passed
-                continue
-        # Over the line now: a breach only when it was over the line at every recent evaluation.
-        if compare:
-            if segment in stable_recent:
-                base_row = stable_recent[segment]
-            else:
-                base_row = stable_recent[segment] = recent.get((stable_version, segment))
-        else:
-            base_row = None
-        try:  # recent.get(key), without Mapping.get's extra call (the rows may be a lazy Mapping)
-            row = recent[key] or (value,)
-        except KeyError:
-            row = (value,)
-        states[key] = breach if stayed_over(row, base_row) else suspect
-    return states
 
 
 def _share(value: float) -> str:
@@ -649,7 +593,8 @@ def explain(
 class Matrix:
     """Every verdict of one refresh, by metric and (version, segment).
 
-    States are computed for every cell when the matrix is built; a cell's
+    States are computed for every cell when the matrix is built, as arrays over
+    the refresh's cells (:class:`~console.domain.cells.CellIndex`); a cell's
     :class:`Verdict`, with its reason, is made when someone asks for it.
 
     A *drained* version receives no traffic now (the router gives it none), yet its
@@ -662,31 +607,147 @@ class Matrix:
     segments: tuple[str, ...]
     metrics: tuple[MetricSpec, ...]
     results: dict[str, QueryResult]
-    values: dict[str, dict[CellKey, float | None]]
-    states: dict[str, dict[CellKey, State]]
+    index: CellIndex
+    """The refresh's cells: the arrays below hold one entry per cell, in its order."""
+    columns: dict[str, NDArray[np.float64]]
+    """Each metric's value per cell (NaN: no data), the versions not shown left out."""
+    listed: dict[str, NDArray[np.bool_]]
+    """Per metric, the cells its answer lists among the versions shown (with or without a value)."""
+    codes: dict[str, NDArray[np.int8]]
+    """Each judged metric's state per cell, an index into :data:`CODES` (no data where not listed)."""
     baseline_version: str | None
     traffic_metric: str | None
     drained: frozenset[str] = frozenset()
     """Shown versions the router sends no traffic now (see above)."""
+    _lists: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
 
     def spec(self, metric: str) -> MetricSpec:
         """The catalogue entry of a metric."""
         return next(m for m in self.metrics if m.name == metric)
 
+    def _list(self, name: str, array: NDArray[Any]) -> list[Any]:
+        """An array as a list, made once: one cell at a time, a list is read faster than an array."""
+        made = self._lists.get(name)
+        if made is None:
+            made = self._lists[name] = array.tolist()
+        return made
+
+    def value(self, metric: str, version: str, segment: str) -> float | None:
+        """A cell's value, ``None`` for no data."""
+        column = self.columns.get(metric)
+        number = self.index.position.get((version, segment))
+        if column is None or number is None:
+            return None
+        value = self._list("value:" + metric, column)[number]
+        return None if value != value else value
+
     def state(self, metric: str, version: str, segment: str) -> State:
         """The state of one cell."""
-        per_cell = self.states.get(metric)
-        if per_cell is None:  # a metric without criteria is shown for information
-            value = self.values.get(metric, {}).get((version, segment))
-            return State.NO_DATA if value is None else State.INFO
-        return per_cell.get((version, segment), State.NO_DATA)
+        codes = self.codes.get(metric)
+        if codes is None:  # a metric without criteria is shown for information
+            return State.NO_DATA if self.value(metric, version, segment) is None else State.INFO
+        number = self.index.position.get((version, segment))
+        return State.NO_DATA if number is None else CODES[self._list("code:" + metric, codes)[number]]
+
+    @cached_property
+    def values(self) -> dict[str, Mapping[CellKey, float | None]]:
+        """Each metric's listed cells' values by cell (made for a metric when first read)."""
+        return {name: self._by_cell(name, self.columns[name], _none_for_nan) for name in self.columns}
+
+    @cached_property
+    def states(self) -> dict[str, Mapping[CellKey, State]]:
+        """Each judged metric's listed cells' states by cell (made for a metric when first read)."""
+        return {name: self._by_cell(name, self.codes[name], CODES.__getitem__) for name in self.codes}
+
+    def _by_cell(self, name: str, column: NDArray[Any], read: Callable[[Any], Any]) -> LazyCells[Any]:
+        def make() -> dict[CellKey, Any]:
+            import numpy as np
+
+            cells = np.flatnonzero(self.listed[name]).tolist()
+            keys = self.index.keys
+            return {keys[i]: read(v) for i, v in zip(cells, column[cells].tolist(), strict=True)}
+
+        return LazyCells(make)
+
+    def _live_cells(self, versions: Collection[str]) -> NDArray[np.bool_]:
+        """The cells of ``versions`` in the segments shown."""
+        import numpy as np
+
+        version_names, version_of, segment_names, segment_of = self.index.labels()
+        shown = set(self.segments)
+        live_version = np.array([name in versions for name in version_names] + [False], dtype=bool)
+        live_segment = np.array([name in shown for name in segment_names] + [False], dtype=bool)
+        cells: NDArray[np.bool_] = live_version[version_of] & live_segment[segment_of]
+        return cells
+
+    def version_state(self, version: str) -> State:
+        """A version's overall state: breach if any cell breaches, else suspect, else pass (:data:`SEVERITY`)."""
+        import numpy as np
+
+        cells = self._live_cells({version})
+        found = int(cells.sum())
+        states: set[State] = set()
+        for m in self.metrics:
+            codes = self.codes.get(m.name)
+            if codes is None:
+                with_value = int((~np.isnan(self.columns.get(m.name, np.full(cells.shape, np.nan))) & cells).sum())
+                states.update(([State.INFO] if with_value else []) + ([State.NO_DATA] if with_value < found else []))
+            else:
+                states.update(CODES[code] for code in np.unique(codes[cells]).tolist())
+            if found < len(self.segments):
+                states.add(State.NO_DATA)
+        return overall_state(states)
+
+    def counts(self) -> dict[State, int]:
+        """How many shown cells of the versions that take traffic now are in each state."""
+        import numpy as np
+
+        counts = dict.fromkeys(State, 0)
+        live = [version for version in self.versions if version not in self.drained]
+        cells = self._live_cells(set(live))
+        found = int(cells.sum())
+        total = len(live) * len(self.segments)
+        for m in self.metrics:
+            codes = self.codes.get(m.name)
+            if codes is None:
+                column = self.columns.get(m.name)
+                with_value = 0 if column is None else int((~np.isnan(column) & cells).sum())
+                counts[State.INFO] += with_value
+                counts[State.NO_DATA] += total - with_value
+                continue
+            for code, number in enumerate(np.bincount(codes[cells], minlength=len(CODES)).tolist()):
+                counts[CODES[code]] += number
+            counts[State.NO_DATA] += total - found
+        return counts
+
+    def breaches(self) -> list[Verdict]:
+        """Every breaching cell of the versions that take traffic now, explained, in display order."""
+        return self.in_state(State.BREACH)
+
+    def in_state(self, state: State) -> list[Verdict]:
+        """Every judged cell in ``state`` of the versions that take traffic now, explained, in display order."""
+        import numpy as np
+
+        live = [version for version in self.versions if version not in self.drained]
+        cells = self._live_cells(set(live))
+        order = {version: i for i, version in enumerate(live)}
+        code = CODES.index(state)
+        keys = self.index.keys
+        found: list[tuple[int, str, int, str, CellKey]] = []
+        for place, m in enumerate(self.metrics):
+            codes = self.codes.get(m.name)
+            if codes is not None:
+                found.extend((order[keys[i][0]], keys[i][1], place, m.name, keys[i])
+                             for i in np.flatnonzero((codes == code) & cells & self.listed[m.name]).tolist())
+        found.sort(key=lambda hit: hit[:3])
+        return [self.cell(name, version, segment) for _, _, _, name, (version, segment) in found]
 
     def cell(self, metric: str, version: str, segment: str) -> Verdict:
         """The verdict of one cell, with its explanation."""
         spec = self.spec(metric)
         key = (version, segment)
         state = self.state(metric, version, segment)
-        value = self.values[metric].get(key)
+        value = self.value(metric, version, segment)
         result = self.results.get(metric)
         if result is not None and result.error:
             return Verdict(metric, version, segment, state, None, None,
@@ -694,8 +755,8 @@ class Matrix:
         if result is not None and key in result.problems:
             return Verdict(metric, version, segment, state, None, None, result.problems[key])
         base_key = (self.baseline_version or "", segment)
-        baseline = self.values[metric].get(base_key) if self.baseline_version else None
-        traffic = self.values.get(self.traffic_metric or "", {}).get(key)
+        baseline = self.value(metric, *base_key) if self.baseline_version else None
+        traffic = self.value(self.traffic_metric or "", version, segment)
         is_baseline = version == self.baseline_version
         if result is not None and spec.counts:
             counts = result.counts.get(key)
@@ -711,36 +772,6 @@ class Matrix:
         reason = explain(spec, state, value, baseline, self.baseline_version, is_baseline, traffic)
         return Verdict(metric, version, segment, state, value, baseline, reason)
 
-    def version_state(self, version: str) -> State:
-        """A version's overall state: breach if any cell breaches, else suspect, else pass (:data:`SEVERITY`)."""
-        return overall_state({
-            self.state(m.name, version, segment) for m in self.metrics for segment in self.segments
-        })
-
-    def counts(self) -> dict[State, int]:
-        """How many shown cells of the versions that take traffic now are in each state."""
-        counts = dict.fromkeys(State, 0)
-        live = [version for version in self.versions if version not in self.drained]
-        for m in self.metrics:
-            for version in live:
-                for segment in self.segments:
-                    counts[self.state(m.name, version, segment)] += 1
-        return counts
-
-    def breaches(self) -> list[Verdict]:
-        """Every breaching cell of the versions that take traffic now, explained, in display order."""
-        return self.in_state(State.BREACH)
-
-    def in_state(self, state: State) -> list[Verdict]:
-        """Every judged cell in ``state`` of the versions that take traffic now, explained, in display order."""
-        return [
-            self.cell(m.name, version, segment)
-            for version in self.versions if version not in self.drained
-            for segment in self.segments
-            for m in self.metrics
-            if self.states.get(m.name, {}).get((version, segment)) is state
-        ]
-
     def ordered(self) -> list[Verdict]:
         """Every verdict, explained, ordered by version, segment, then catalogue order."""
         return [
@@ -749,6 +780,52 @@ class Matrix:
             for segment in self.segments
             for m in self.metrics
         ]
+
+
+def _columns_of(result: QueryResult, index: CellIndex) -> Columns:
+    """A result's mappings by cell as columns over ``index`` (a result the adapter did not give columns)."""
+    import numpy as np
+
+    from console.domain.cells import Columns
+
+    nan = math.nan
+    values = result.values
+    at = index.place(list(values))
+    value = np.fromiter((nan if v is None else v for v in values.values()), np.float64, len(values))
+    successes = trials = counts_at = rows = rows_at = lengths = None
+    if result.counts:
+        counts_at = index.place(list(result.counts))
+        pairs = np.array(list(result.counts.values()), dtype=np.float64).reshape(-1, 2)
+        successes, trials = pairs[:, 0], pairs[:, 1]
+    if result.recent:
+        recent = dict(result.recent)
+        rows_at = index.place(list(recent))
+        lengths = np.fromiter(map(len, recent.values()), np.intp, len(recent))
+        rows = np.full((len(recent), max(1, int(lengths.max()))), nan)
+        for number, row in enumerate(recent.values()):
+            rows[number, :len(row)] = [nan if v is None else v for v in row]
+    return Columns(index, at, value, successes, trials, rows, lengths,
+                   counts_at=at if counts_at is None else counts_at, rows_at=at if rows_at is None else rows_at)
+
+
+def _refresh_columns(results: Mapping[str, QueryResult]) -> tuple[CellIndex, dict[str, Columns]]:
+    """Every answer as columns over one index: the adapter's own when it gave them, made from the mappings else."""
+    from console.domain.cells import CellIndex
+
+    given = [r.columns for r in results.values() if r.columns is not None and not r.error]
+    shared = given[0].index if given else None
+    index = shared if shared is not None else CellIndex()
+    columns: dict[str, Columns] = {}
+    for name, result in results.items():
+        if result.error:
+            continue
+        if result.columns is not None and result.columns.index is shared:
+            columns[name] = result.columns
+            continue
+        if index is shared:  # the adapter's index stays as it gave it: more cells go into a copy
+            index = index.copy()
+        columns[name] = _columns_of(result, index)
+    return index, columns
 
 
 def build_matrix(
@@ -760,10 +837,9 @@ def build_matrix(
     segments: list[str] | tuple[str, ...] = (),
     drained: frozenset[str] = frozenset(),
 ) -> Matrix:
-    """Judge every cell of every metric.
+    """Judge every cell of every metric, as arrays over the refresh's cells.
 
-    Cells no query returned are *no data* without being stored: :meth:`Matrix.state`
-    answers NO_DATA for any key it does not hold.
+    A cell no answer lists is *no data*; so is a listed cell without a value.
 
     Args:
         metrics: the catalogue, in display order.
@@ -777,53 +853,86 @@ def build_matrix(
     Returns:
         The matrix of verdicts.
     """
+    import numpy as np
+
+    index, columns = _refresh_columns(results)
+    size = len(index)
+    version_names, version_of, segment_names, segment_of = index.labels()
     wanted = set(versions)
-    all_segments = set(segments)
-    values: dict[str, dict[CellKey, float | None]] = {}
-    for name, result in results.items():
-        if result.error:
-            values[name] = {}
-            continue
-        metric_values = result.values
-        # map(itemgetter) builds these sets at C speed: 24,000 keys a refresh at 20 x 200 x 6.
-        if not wanted.issuperset(map(_first, result.raw)):
-            metric_values = {key: v for key, v in metric_values.items() if key[0] in wanted}
-        values[name] = metric_values
-        all_segments.update(map(_second, metric_values))
-    traffic = values.get(traffic_metric, {}) if traffic_metric else {}
-    states: dict[str, dict[CellKey, State]] = {}
+    shown = np.array([name in wanted for name in version_names] + [False], dtype=bool)[version_of]
+    values: dict[str, NDArray[np.float64]] = {}
+    listed: dict[str, NDArray[np.bool_]] = {}
+    listed_any = np.zeros(size, dtype=bool)
+    for name, placed in columns.items():
+        mask = np.zeros(size, dtype=bool)
+        mask[placed.at] = True
+        mask &= shown
+        full = placed.spread(placed.value, placed.at, size)
+        full[~mask] = np.nan
+        values[name], listed[name] = full, mask
+        listed_any |= mask
+    nothing = np.full(size, np.nan)
+    # The stable version's cell in each segment (-1: none), and whether each cell is compared with it.
+    stable_cell = np.full(len(segment_names) + 1, -1, dtype=np.intp)
+    compare = np.zeros(size, dtype=bool)
+    if baseline_version is not None:
+        stable = version_names.index(baseline_version) if baseline_version in version_names else -1
+        compare = version_of != stable
+        if stable >= 0:
+            cells = np.flatnonzero(version_of == stable)
+            stable_cell[segment_of[cells]] = cells
+    stable_of = stable_cell[segment_of]
+
+    def gather(full: NDArray[np.float64], cells: NDArray[np.intp]) -> NDArray[np.float64]:
+        """``full``'s entries at ``cells`` (NaN where a cell is -1: none)."""
+        out = full[cells] if len(full) else np.full(cells.shape + full.shape[1:], np.nan)
+        out[cells < 0] = np.nan
+        return out
+
+    def stable_values(full: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Each cell's stable version's entry of ``full`` (NaN where its segment has none)."""
+        return gather(full, stable_of)
+
+    traffic = values.get(traffic_metric or "", nothing)
+    codes: dict[str, NDArray[np.int8]] = {}
     for spec in metrics:
-        metric_values = values.get(spec.name, {})
         if not spec.criteria.judges:
             continue  # information only: Matrix.state derives INFO / NO_DATA from the value
-        compare_any = baseline_version is not None
-        answer = results.get(spec.name)
-        if answer is not None and spec.counts:
-            # As ratio_judge on every cell (tests/unit/test_judge_equivalence.py), in one loop.
-            states[spec.name] = ratio_states(spec, metric_values, answer.counts, baseline_version, traffic,
-                                             all_segments)
-            continue
-        if answer is not None and spec.persists:
-            # As persistence_judge on every cell (tests/unit/test_judge_equivalence.py): the recent rows are
-            # read only for the cells over the line now (few, usually; their rows are read lazily).
-            states[spec.name] = persistence_states(spec, metric_values, answer.recent, baseline_version, traffic,
-                                                   all_segments)
-            continue
-        judge = cell_judge(spec)
-        baselines = {
-            segment: value for (version, segment), value in metric_values.items() if version == baseline_version
-        }
-        states[spec.name] = {
-            key: judge(value, baselines.get(key[1]), compare_any and key[0] != baseline_version, traffic.get(key))
-            for key, value in metric_values.items()
-        }
+        column = columns.get(spec.name)
+        value = values.get(spec.name, nothing)
+        if column is not None and spec.counts:
+            x = column.spread(column.successes, column.counts_at, size)
+            n = column.spread(column.trials, column.counts_at, size)
+            codes[spec.name] = judge_ratio_cells(spec, value, x, n, compare, traffic, segment_of,
+                                                 gather(x, stable_cell), gather(n, stable_cell))
+        elif column is not None and spec.persists:
+            if column.rows is None:  # no recent evaluations: judged on the value now alone
+                codes[spec.name] = judge_persistence_cells(spec, value, stable_values(value), value, None, compare,
+                                                           traffic)
+                continue
+            rows = column.spread(column.rows, column.rows_at, size)
+            lengths = None
+            if column.row_lengths is not None or not np.array_equal(column.rows_at, column.at):
+                lengths = np.zeros(size, dtype=np.intp)
+                lengths[column.rows_at] = rows.shape[1] if column.row_lengths is None else column.row_lengths
+            own = rows
+            if lengths is not None and (short := listed[spec.name] & (lengths == 0)).any():
+                # A listed cell without recent evaluations is judged on its value now alone.
+                own, lengths = rows.copy(), lengths.copy()
+                own[short, 0], lengths[short] = value[short], 1
+            codes[spec.name] = judge_persistence_cells(spec, value, stable_values(value), own, gather(rows, stable_of),
+                                                       compare, traffic, lengths)
+        else:
+            codes[spec.name] = judge_value_cells(spec, value, stable_values(value), compare, traffic)
     return Matrix(
         versions=tuple(versions),
-        segments=tuple(sorted(all_segments)),
+        segments=tuple(sorted(set(segments) | {segment_names[i] for i in np.unique(segment_of[listed_any]).tolist()})),
         metrics=tuple(metrics),
         results=results,
-        values=values,
-        states=states,
+        index=index,
+        columns=values,
+        listed=listed,
+        codes=codes,
         baseline_version=baseline_version,
         traffic_metric=traffic_metric,
         drained=frozenset(drained) & frozenset(versions),
@@ -916,31 +1025,39 @@ def history_breaches(payload: Mapping[str, Any], traffic: Mapping[str, Any] | No
             compare = stable is not None and key[0] != stable
             found[key] = _with_excursions(spec, hits, cells[key]["values"], base["values"] if base else None, compare)
         return found
-    judge_recent = persistence_judge(spec) if spec.criteria.evaluations > 1 else None
-    judge_now = cell_judge(spec)
+    import numpy as np
+
     stride = max(1, round(spec.criteria.step_s / step))
     back = spec.criteria.evaluations
+    unknown_flow = math.nan if spec.criteria.min_traffic else 0.0  # no traffic history: unknown when it matters
+
+    def column(values: list[float | None] | None, size: int, missing: float = math.nan) -> NDArray[np.float64]:
+        out = np.full(size, missing)
+        if values:
+            out[:min(size, len(values))] = [_nan(v) for v in values[:size]]
+        return out
+
     for key, cell in cells.items():
+        size = len(cell["values"])
+        if not size:
+            continue
         stable_cell = cells.get((stable, key[1])) if stable is not None else None
         stable_values = stable_cell["values"] if stable_cell is not None else None
-        compare = stable is not None and key[0] != stable
-        traffic_values = traffic_by_cell.get(key, [])
-        hits = []
-        for index, value in enumerate(cell["values"]):
-            if value is None:
-                continue
-            flow = at(traffic_values, index) if traffic_values else (None if spec.criteria.min_traffic else 0.0)
-            if judge_recent is None:
-                state = judge_now(value, at(stable_values, index) if stable_values else None, compare, flow)
-            else:
-                picks = [index - (back - 1 - i) * stride for i in range(back)]
-                recent = tuple(at(cell["values"], i) for i in picks)
-                base_recent = tuple(at(stable_values, i) for i in picks) if stable_values else None
-                state = judge_recent(recent, base_recent, compare, flow)
-            if state is State.BREACH:
-                hits.append(index)
+        compared = np.full(size, stable is not None and key[0] != stable)
+        now, stable_line = column(cell["values"], size), column(stable_values, size)
+        flow = column(traffic_by_cell.get(key), size) if traffic_by_cell.get(key) else np.full(size, unknown_flow)
+        if back <= 1:
+            codes = judge_value_cells(spec, now, stable_line, compared, flow)
+        else:
+            # Each point's evaluations: the points stride apart before it, itself last (NaN before the start).
+            picks = np.arange(size)[:, None] - (back - 1 - np.arange(back))[None, :] * stride
+            outside = picks < 0
+            rows = np.where(outside, np.nan, now[np.maximum(picks, 0)])
+            base_rows = np.where(outside, np.nan, stable_line[np.maximum(picks, 0)]) if stable_values else None
+            codes = judge_persistence_cells(spec, now, stable_line, rows, base_rows, compared, flow)
+        hits = np.flatnonzero(codes == _BREACH).tolist()
         if hits:
-            found[key] = _with_excursions(spec, hits, cell["values"], stable_values, compare)
+            found[key] = _with_excursions(spec, hits, cell["values"], stable_values, bool(compared[0]))
     return found
 
 

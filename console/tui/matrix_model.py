@@ -9,7 +9,7 @@ versions x 200 segments x 6 metrics formats a screenful, not 24,000 cells.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import is_, is_not, itemgetter
@@ -198,7 +198,7 @@ class Summary:
     """The versions that take no traffic now: their cells are not in ``counts``."""
 
 
-def _first_breach(per_cell: dict[tuple[str, str], State], order: dict[str, int],
+def _first_breach(per_cell: Mapping[tuple[str, str], State], order: dict[str, int],
                   segments: tuple[str, ...]) -> tuple[int, str]:
     """The first breaching cell of a metric in display order, as ``(version order, segment)``.
 

@@ -372,8 +372,6 @@ def test_a_bound_of_no_successes_is_above_a_negative_level():
 def test_the_refresh_judges_an_accuracy_delta_by_its_difference_interval():
     """Higher is better: the refresh's judge (one tail probability per cell) calls a breach exactly when the
     difference interval is past the limit, and a low-traffic cell a pass only when it is within it."""
-    from console.domain.verdicts import ratio_states
-
     rng = random.Random(41)
     spec = dataclasses.replace(ACCURACY, criteria=Criteria(max_delta=0.08, min_traffic=0.5))
     for _ in range(1500):
@@ -386,7 +384,9 @@ def test_the_refresh_judges_an_accuracy_delta_by_its_difference_interval():
         key, base = ("2", "eu"), ("1", "eu")
         values = {key: cell.numerator / n_b, base: stable.numerator / n_a}
         for flow in (5.0, 0.1):
-            state = ratio_states(spec, values, {key: cell, base: stable}, "1", {key: flow})[key]
+            results = {spec.name: QueryResult(spec.name, "q", 0.0, values=values, counts={key: cell, base: stable}),
+                       "rate": QueryResult("rate", "q", 0.0, values={key: flow})}
+            state = build_matrix((spec,), results, ["1", "2"], "1", "rate").state(spec.name, *key)
             if abs(low - 0.08) > 1e-9 and values[base] - values[key] > 0.08:
                 assert (state is State.BREACH) is (low > 0.08), (stable, cell, low)
             if flow < 0.5 and abs(high - 0.08) > 1e-9 and values[base] - values[key] <= 0.08:

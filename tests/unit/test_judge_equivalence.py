@@ -1,13 +1,16 @@
 """The refresh's judges give exactly the per-cell judges' states, and the ratio judge answers as counting does.
 
 A refresh judges 24,000 cells, so :func:`~console.domain.verdicts.build_matrix`
-judges a ratio's cells as arrays (:func:`~console.domain.verdicts.judge_ratio_cells`,
-on scipy's incomplete beta function) and a persistence metric's in one loop
-(:func:`~console.domain.verdicts.persistence_states`). A responder must see the same
-verdict whichever path computed it, and a post-mortem the same as the console, so
-these tests ask for equality on every cell with the per-cell judges
-(:func:`~console.domain.verdicts.ratio_judge`, :func:`~console.domain.verdicts.cell_judge`,
-``_over_flags``): thousands of random cells (fixed seeds), with fractional counts,
+judges every metric's cells as arrays over the refresh's cells: a ratio's on its
+counts (:func:`~console.domain.verdicts.judge_ratio_cells`, on scipy's incomplete
+beta function), a persistence metric's on its recent evaluations
+(:func:`~console.domain.verdicts.judge_persistence_cells`), any other on its value
+(:func:`~console.domain.verdicts.judge_value_cells`). A responder must see the verdicts
+the judges gave before they worked on arrays, so these tests ask for equality on every
+cell with ``build_matrix``'s loops as they were, on the per-cell judges as they were
+(``cell_judge`` and ``_over_flags``, kept here word for word; the ratio's per-cell
+judge, :func:`~console.domain.verdicts.ratio_judge`, was already one cell of the
+arrays): thousands of random cells (fixed seeds), with fractional counts,
 counts of 0, counts equal, thresholds of 0 and 1, both directions, relative and
 absolute deltas, no ``min_traffic``, no stable version, and stable versions missing
 from segments. And, independently of any incomplete beta function, the bound tests
@@ -20,6 +23,7 @@ import dataclasses
 import math
 import random
 from collections import Counter
+from collections.abc import Callable
 
 from console.domain.metrics import (
     CellCounts,
@@ -33,20 +37,76 @@ from console.domain.metrics import (
     Unit,
 )
 from console.domain.stats import lower_bound_above, upper_bound_above
-from console.domain.verdicts import (
-    Matrix,
-    State,
-    _over_flags,
-    build_matrix,
-    cell_judge,
-    persistence_states,
-    ratio_judge,
-    ratio_states,
-)
+from console.domain.verdicts import Matrix, State, build_matrix, ratio_judge
 from console.tui.matrix_model import Summary, summarise
 
 VERSIONS = ("1", "2", "3", "4", "5")
 SEGMENTS = tuple(f"s{i:02d}" for i in range(24))
+
+
+def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, float | None], State]:
+    """The per-cell judge of a value as it was before the judges worked on arrays, word for word."""
+    criteria = spec.criteria
+    threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    relative = criteria.delta_kind is DeltaKind.RELATIVE
+    no_data, low, breach, passed, info = (
+        State.NO_DATA, State.LOW_TRAFFIC, State.BREACH, State.PASS, State.INFO
+    )
+
+    if threshold is None and max_delta is None:
+        return lambda value, baseline, compare, traffic: no_data if value is None else info
+
+    def judge(value: float | None, baseline: float | None, compare: bool, traffic: float | None) -> State:
+        if value is None:
+            return no_data
+        if min_traffic is not None and (traffic is None or not traffic >= min_traffic):
+            return low
+        if threshold is not None and (value - threshold) * sign > 0:
+            return breach
+        if max_delta is None:
+            return passed
+        if not compare:
+            # The stable version itself, or no stable version at all.
+            return passed if (threshold is not None or baseline is not None) else no_data
+        if baseline is None:
+            return passed if threshold is not None else no_data
+        worse = (value - baseline) * sign
+        if relative:
+            worse = (math.inf if worse > 0 else 0.0) if baseline == 0 else worse / abs(baseline)
+        return breach if worse > max_delta else passed
+
+    return judge
+
+
+def _over_flags(spec: MetricSpec, recent: tuple[float | None, ...], baseline: tuple[float | None, ...] | None,
+                compare: bool) -> list[bool]:
+    """Whether each of a cell's recent evaluations is over the line, as it was decided before, word for word."""
+    criteria = spec.criteria
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    relative = criteria.delta_kind is DeltaKind.RELATIVE
+    flags = []
+    for index, value in enumerate(recent):
+        if value is None:
+            flags.append(False)
+            continue
+        over = criteria.threshold is not None and (value - criteria.threshold) * sign > 0
+        base = baseline[index] if compare and baseline is not None and index < len(baseline) else None
+        if not over and criteria.max_delta is not None and base is not None:
+            worse = (value - base) * sign
+            if relative:
+                worse = (math.inf if worse > 0 else 0.0) if base == 0 else worse / abs(base)
+            over = worse > criteria.max_delta
+        flags.append(over)
+    return flags
+
+
+def matrix_states(spec: MetricSpec, result: QueryResult, baseline_version: str | None,
+           traffic: dict[CellKey, float | None]) -> dict[CellKey, State]:
+    """The states ``build_matrix`` gives one metric's cells, with ``traffic`` as the traffic metric's values."""
+    rate = QueryResult("rate", "q", 0.0, raw={key: "0" for key in traffic}, values=dict(traffic))
+    matrix = build_matrix((spec,), {spec.name: result, "rate": rate}, VERSIONS, baseline_version, "rate")
+    return dict(matrix.states[spec.name])
 
 
 def reference_states(spec: MetricSpec, result: QueryResult, baseline_version: str | None,
@@ -194,8 +254,10 @@ def test_the_ratio_judge_on_arrays_gives_every_cell_the_per_cell_judges_state():
         baseline_version = rng.choice(["1", "1", "3", None, "9"])  # "9": a stable version without any cell
         result, traffic = random_ratio_matrix(rng, spec, baseline_version)
         expected = reference_states(spec, result, baseline_version, traffic)
-        got = ratio_states(spec, result.values, result.counts, baseline_version, traffic)
-        assert list(got) == list(expected)
+        if not criteria.judges:
+            continue  # information only: the matrix shows such a metric's values unjudged
+        got = matrix_states(spec, result, baseline_version, traffic)
+        assert got.keys() == expected.keys()
         for key, state in expected.items():
             assert got[key] is state, (criteria, direction, baseline_version, key, result.counts.get(key),
                                        result.values[key], traffic.get(key))
@@ -269,9 +331,9 @@ def test_higher_is_better_deltas_get_the_per_cell_judges_state():
                                 confidence=rng.choice([0.8, 0.9, 0.95, 0.95, 0.99, 0.999]))
             spec = ratio_spec(criteria, Direction.HIGHER_IS_BETTER)
             result, traffic = random_delta_matrix(rng, spec)
-            got = ratio_states(spec, result.values, result.counts, "1", traffic)
+            got = matrix_states(spec, result, "1", traffic)
             expected = reference_states(spec, result, "1", traffic)
-            assert list(got) == list(expected)
+            assert got.keys() == expected.keys()
             for key, state in expected.items():
                 assert got[key] is state, (criteria, key, result.counts.get(key), result.counts.get(("1", key[1])),
                                            traffic.get(key))
@@ -319,24 +381,26 @@ def random_persistence_matrix(rng: random.Random, spec: MetricSpec, baseline_ver
     return result, traffic
 
 
-def test_the_fast_persistence_judge_gives_every_cell_the_readable_judges_state():
+def test_the_persistence_judge_on_arrays_gives_every_cell_the_readable_judges_state():
     rng = random.Random(11)
     judged = persisted = 0
-    for round_ in range(60):
-        criteria = random_criteria(rng, evaluations=rng.choice([1, 2, 4]))
+    for round_ in range(100):
+        criteria = random_criteria(rng, evaluations=rng.choice([2, 3, 4]))
         direction = Direction.HIGHER_IS_WORSE if round_ % 2 else Direction.HIGHER_IS_BETTER
         spec = MetricSpec("p95", "p95", "q", Unit.SECONDS, direction, criteria, kind=MetricKind.QUANTILE)
         baseline_version = rng.choice(["1", "1", "4", None, "9"])
         result, traffic = random_persistence_matrix(rng, spec, baseline_version)
         expected = reference_states(spec, result, baseline_version, traffic)
-        got = persistence_states(spec, result.values, result.recent, baseline_version, traffic)
-        assert list(got) == list(expected)
+        if not criteria.judges:
+            continue  # information only: the matrix shows such a metric's values unjudged
+        got = matrix_states(spec, result, baseline_version, traffic)
+        assert got.keys() == expected.keys()
         for key, state in expected.items():
             assert got[key] is state, (criteria, direction, baseline_version, key, result.values[key],
                                        result.recent.get(key), traffic.get(key))
         judged += len(expected)
         persisted += sum(state is State.BREACH for state in expected.values())
-    assert judged > 6000 and persisted > 200
+    assert judged > 9000 and persisted > 250
 
 
 def test_build_matrix_judges_as_the_readable_judges():
@@ -411,3 +475,81 @@ def test_the_summary_counts_and_names_the_first_breach_as_before():
         odd = dataclasses.replace(matrix, segments=tuple(reversed(matrix.segments)))
         assert summarise(odd) == reference_summary(odd)
     assert named > 20
+
+
+def reference_history_hits(spec: MetricSpec, payload: dict, traffic: dict) -> dict[CellKey, list[int]]:
+    """The breaching points of a history without counts, as ``history_breaches`` judged them point by point before
+    the judges worked on arrays (before the excursions are added), word for word but for the judges' names."""
+    instant = cell_judge(spec)
+
+    def judge_recent(recent, baseline, compare, flow):  # the readable persistence judge as it was
+        state = instant(recent[-1] if recent else None, baseline[-1] if baseline else None, compare, flow)
+        if state is not State.BREACH:
+            return state
+        flags = _over_flags(spec, recent, baseline, compare)
+        return State.BREACH if len(flags) >= spec.criteria.evaluations and all(flags) else State.SUSPECT
+
+    def at(values, index):
+        return values[index] if 0 <= index < len(values) else None
+
+    cells = {(s["version"], s["segment"]): s["values"] for s in payload["series"]}
+    flows = {(s["version"], s["segment"]): s["values"] for s in traffic["series"]}
+    stride, back, stable = max(1, round(spec.criteria.step_s / payload["step"])), spec.criteria.evaluations, "1"
+    found = {}
+    for key, values in cells.items():
+        stable_values = cells.get((stable, key[1]))
+        compare = key[0] != stable
+        traffic_values = flows.get(key, [])
+        hits = []
+        for index, value in enumerate(values):
+            if value is None:
+                continue
+            flow = at(traffic_values, index) if traffic_values else (None if spec.criteria.min_traffic else 0.0)
+            if back <= 1:
+                state = instant(value, at(stable_values, index) if stable_values else None, compare, flow)
+            else:
+                picks = [index - (back - 1 - i) * stride for i in range(back)]
+                recent = tuple(at(values, i) for i in picks)
+                base_recent = tuple(at(stable_values, i) for i in picks) if stable_values else None
+                state = judge_recent(recent, base_recent, compare, flow)
+            if state is State.BREACH:
+                hits.append(index)
+        if hits:
+            found[key] = hits
+    return found
+
+
+def test_a_history_is_judged_as_the_readable_judges_judged_it_point_by_point():
+    from console.domain.metrics import criterion_document
+    from console.domain.verdicts import _with_excursions, history_breaches
+
+    rng = random.Random(23)
+    breaches = 0
+    for round_ in range(40):
+        criteria = random_criteria(rng, evaluations=rng.choice([1, 2, 4]))
+        criteria = dataclasses.replace(criteria, step_s=rng.choice([5.0, 15.0, 30.0]))
+        direction = Direction.HIGHER_IS_WORSE if round_ % 2 else Direction.HIGHER_IS_BETTER
+        spec = MetricSpec("p95", "p95", "q", Unit.SECONDS, direction, criteria, kind=MetricKind.QUANTILE)
+        centre = criteria.threshold if criteria.threshold is not None else 1.0
+        points = rng.randint(1, 40)
+
+        def line(length: int) -> list[float | None]:
+            return [None if rng.random() < 0.05 else centre * rng.uniform(0.3, 1.9) for _ in range(length)]
+
+        series = [{"version": version, "segment": segment, "values": line(rng.choice([points, points, points - 1]))}
+                  for version in VERSIONS for segment in SEGMENTS[:4] if rng.random() < 0.9]
+        flows = [{"version": s["version"], "segment": s["segment"],
+                  "values": [rng.choice([None, 0.1, 2.0, 2.0]) for _ in range(points)]}
+                 for s in series if rng.random() < 0.7]
+        payload = {"metric": spec.name, "unit": str(spec.unit), "direction": str(spec.direction),
+                   "kind": str(spec.kind), "criterion": criterion_document(spec), "stable_version": "1",
+                   "start": 0.0, "step": 5.0, "series": series}
+        traffic = {"start": 0.0, "step": 5.0, "series": flows}
+        expected = reference_history_hits(spec, payload, traffic)
+        got = history_breaches(payload, traffic)
+        assert got.keys() == expected.keys()
+        lines = {(s["version"], s["segment"]): s["values"] for s in series}
+        for key, hits in expected.items():
+            assert got[key] == _with_excursions(spec, hits, lines[key], lines.get(("1", key[1])), key[0] != "1")
+        breaches += sum(map(len, expected.values()))
+    assert breaches > 300

@@ -5,6 +5,7 @@ The adapter is built without any server: ``_decode`` only reads the bytes it is 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -202,3 +203,68 @@ def test_odd_json_answers_are_a_result_with_a_reason_for_every_query_kind(body):
         result = metrics._decode_refresh(spec, "q", 1000.0, 200, body)
         assert result.error and not result.values, (spec.name, result)
     assert metrics._decode_range("m", "q", 0.0, 10.0, 5.0, 200, body).error
+
+
+VALUE_BODIES = [
+    answer([series("03", "eu-ios", "0.25"), series("2", "eu-ios", "NaN"), series("2", "us-web", "-Inf"),
+            series("2", "us-ios", "1e-05")]),
+    answer([series("3", "eu", "0.25"), series("03", "eu", "0.5")]),  # two series for one cell
+    answer([series("3", "eu", "0.25"), series("3", None, "0.5")]),  # a series without its segment
+    answer([series("3", "eu", "+Inf"), series("4", "eu", "1")]),
+    answer([]),
+]
+COUNT_BODIES = [
+    answer([count("03", "eu", "numerator", "17"), count("3", "eu", "denominator", "29"),
+            count("2", "eu", "numerator", "0"), count("2", "eu", "denominator", "410.5")]),
+    answer([count("3", "eu", "numerator", "+Inf"), count("3", "eu", "denominator", "29"),
+            count("3", "us", "numerator", "1"), count("3", "us", "denominator", "9")]),
+    answer([count("3", "eu", "numerator", "30"), count("3", "eu", "denominator", "29"),
+            count("3", "us", "numerator", "1"), count("3", "us", "denominator", "0")]),
+    answer([count("3", "eu", "numerator", "1"), count("3", "us", "denominator", "9")]),
+    answer([count("3", "eu", "numerator", "1"), count("3", "eu", "numerator", "2"),
+            count("3", "eu", "denominator", "9")]),
+    answer([count("3", "eu", "denominator", "9")]),
+    answer([]),
+]
+RANGE_BODIES = [
+    answer([{"metric": {"version": "03", "segment": "eu"},
+             "values": [[955.0, "0.31"], [970.0, "0.32"], [985.0, "NaN"], [1000.0, "0.30"]]},
+            {"metric": {"version": "2", "segment": "eu"},
+             "values": [[955.0, "0.31"], [970.0, "0.32"], [985.0, "0.4"], [1000.0, "NaN"]]}], result_type="matrix"),
+    answer([{"metric": {"version": "3", "segment": "eu"}, "values": [[970.0, "0.31"], [1000.0, "0.30"]]},
+            {"metric": {"version": "2", "segment": "eu"}, "values": [[985.0, "0.03"]]}], result_type="matrix"),
+    answer([{"metric": {"version": "3", "segment": "eu"}, "values": [[1000.0, "0.3"]] * 4},
+            {"metric": {"version": "03", "segment": "eu"}, "values": [[1000.0, "0.3"]] * 4}], result_type="matrix"),
+]
+
+
+@pytest.mark.parametrize(("spec", "body"), [(SPEC, b) for b in VALUE_BODIES] + [(RATIO, b) for b in COUNT_BODIES]
+                         + [(P95, b) for b in RANGE_BODIES])
+def test_an_answer_placed_in_a_refreshs_cells_reads_as_the_same_result(spec, body):
+    """The refresh's columns (one index for every metric) give every mapping the careful reading gives."""
+    from console.domain.cells import CellIndex
+
+    metrics = PrometheusMetrics("http://127.0.0.1:1", "1m")
+    index = CellIndex()
+    index.place([("1", "other")])  # another metric placed its cells first
+    alone = metrics._decode_refresh(spec, "q", 1000.0, 200, body)
+    placed = metrics._decode_refresh(spec, "q", 1000.0, 200, body, index)
+    assert placed.error == alone.error
+    assert dict(placed.values) == dict(alone.values) and dict(placed.raw) == dict(alone.raw)
+    assert dict(placed.counts) == dict(alone.counts) and dict(placed.problems) == dict(alone.problems)
+    assert dict(placed.recent) == dict(alone.recent)
+    if placed.columns is not None:
+        assert placed.columns.index is index
+        assert placed.columns.values_by_cell() == dict(alone.values)
+
+
+def test_a_refresh_places_every_metric_in_one_index(monkeypatch):
+    """The usual answers are read as columns over one index, which the judge reads without mappings."""
+    metrics = PrometheusMetrics("http://127.0.0.1:1", "1m")
+    bodies = {"share": VALUE_BODIES[0], RATIO.name: COUNT_BODIES[0], P95.name: RANGE_BODIES[0]}
+    specs = (dataclasses.replace(SPEC, name="share"), RATIO, P95)
+    monkeypatch.setattr(metrics, "_send_all", lambda queries, at: [(200, bodies[spec.name]) for spec, _ in queries])
+    results = metrics.evaluate(specs, "m", 1000.0)
+    indexes = {id(result.columns.index) for result in results.values()}
+    assert len(indexes) == 1 and None not in {result.columns for result in results.values()}
+    assert sorted(results["error_rate"].columns.keys()) == [("2", "eu"), ("3", "eu")]

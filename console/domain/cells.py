@@ -1,0 +1,193 @@
+"""A refresh's cells as columns: every (version, segment) numbered once, each metric's numbers as arrays.
+
+A refresh at 20 versions x 200 segments x 6 metrics holds 24,000 cells. Judged one
+Python object at a time they cost more than reading them; numbered once, in a
+:class:`CellIndex` that every metric of the refresh shares, they are judged as
+arrays (:func:`console.domain.verdicts.build_matrix`). The mappings by cell that an
+explanation, the status JSON or a test reads are made from the columns only when
+someone reads them (:class:`LazyCells`).
+
+numpy is imported when columns are first made, never at import time: the console
+draws its first frame before any of it is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from console.domain.metrics import CellCounts, CellKey
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+V = TypeVar("V")
+
+
+def _canonical_version(version: str) -> str:
+    return str(int(version)) if version.isdigit() else version
+
+
+class CellIndex:
+    """The cells of one refresh, numbered in the order they were first placed; a number never changes.
+
+    A version written with leading zeros is the same version (``03`` is ``3``): both
+    keys are placed on one number, so two series for them are two series for one
+    cell (:meth:`Columns.has_duplicates`).
+    """
+
+    __slots__ = ("keys", "position", "_canonical", "_labels")
+
+    def __init__(self) -> None:
+        self.keys: list[CellKey] = []
+        """Each number's cell, canonical versions only."""
+        self.position: dict[CellKey, int] = {}
+        """Each key's number (a key such as ``("03", s)`` maps to ``("3", s)``'s)."""
+        self._canonical: dict[str, str] = {}
+        self._labels: tuple[int, list[str], NDArray[np.intp], list[str], NDArray[np.intp]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def place(self, keys: Sequence[CellKey]) -> NDArray[np.intp]:
+        """Each key's number, numbering the keys not placed before."""
+        import numpy as np
+
+        position = self.position
+        try:  # the usual refresh: every metric returns the cells the first one did
+            return np.fromiter(map(position.__getitem__, keys), np.intp, len(keys))
+        except KeyError:
+            pass
+        canonical, numbered = self._canonical, self.keys
+        for key in keys:
+            if key in position:
+                continue
+            version, segment = key
+            name = canonical.get(version)
+            if name is None:
+                name = canonical[version] = _canonical_version(version)
+            target = (name, segment) if name != version else key
+            number = position.get(target)
+            if number is None:
+                number = position[target] = len(numbered)
+                numbered.append(target)
+            position[key] = number
+        return np.fromiter(map(position.__getitem__, keys), np.intp, len(keys))
+
+    def copy(self) -> CellIndex:
+        """An index with the same numbers, to place more keys in without changing this one."""
+        other = CellIndex()
+        other.keys, other.position, other._canonical = list(self.keys), dict(self.position), dict(self._canonical)
+        return other
+
+    def labels(self) -> tuple[list[str], NDArray[np.intp], list[str], NDArray[np.intp]]:
+        """The distinct versions and segments, and each cell's version and segment as an index into them."""
+        import numpy as np
+
+        known = self._labels
+        if known is not None and known[0] == len(self.keys):
+            return known[1:]
+        versions: dict[str, int] = {}
+        segments: dict[str, int] = {}
+        count = len(self.keys)
+        version_of = np.fromiter((versions.setdefault(v, len(versions)) for v, _ in self.keys), np.intp, count)
+        segment_of = np.fromiter((segments.setdefault(s, len(segments)) for _, s in self.keys), np.intp, count)
+        self._labels = (count, list(versions), version_of, list(segments), segment_of)
+        return self._labels[1:]
+
+
+@dataclass(frozen=True, eq=False)
+class Columns:
+    """One metric's answer as columns over a :class:`CellIndex`.
+
+    Attributes:
+        index: the refresh's cells.
+        at: the number of each cell the answer lists, in the answer's order.
+        value: each of those cells' value (NaN: no data).
+        successes, trials: a ratio's counts (NaN: none), for the cells ``counts_at`` numbers.
+        rows: a persistence metric's values at its evaluation times, for the cells
+            ``rows_at`` numbers: oldest first, the last one now (NaN: no sample).
+        row_lengths: how many evaluations each row holds (the rest of the row is
+            padding); ``None`` when every row is whole.
+        counts_at, rows_at: the cells the counts and the rows are for (default: ``at``).
+    """
+
+    index: CellIndex
+    at: NDArray[np.intp]
+    value: NDArray[np.float64]
+    successes: NDArray[np.float64] | None = None
+    trials: NDArray[np.float64] | None = None
+    rows: NDArray[np.float64] | None = None
+    row_lengths: NDArray[np.intp] | None = None
+    counts_at: NDArray[np.intp] = None  # type: ignore[assignment]
+    rows_at: NDArray[np.intp] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.counts_at is None:
+            object.__setattr__(self, "counts_at", self.at)
+        if self.rows_at is None:
+            object.__setattr__(self, "rows_at", self.at)
+
+    @staticmethod
+    def spread(values: NDArray[np.float64] | None, at: NDArray[np.intp], size: int) -> NDArray[np.float64]:
+        """``values`` (one entry per cell ``at`` numbers) placed in ``size`` cells, NaN elsewhere and if none."""
+        import numpy as np
+
+        if values is None:
+            return np.full(size, np.nan)
+        full = np.full((size, *values.shape[1:]), np.nan)
+        full[at] = values
+        return full
+
+    @staticmethod
+    def has_duplicates(at: NDArray[np.intp]) -> bool:
+        """Whether two of an answer's series fall on one cell."""
+        import numpy as np
+
+        return bool(at.size) and int(np.bincount(at).max()) > 1
+
+    def keys(self, at: NDArray[np.intp] | None = None) -> list[CellKey]:
+        """The cells ``at`` numbers (default: the listed ones), in its order."""
+        keys = self.index.keys
+        return [keys[i] for i in (self.at if at is None else at).tolist()]
+
+    def values_by_cell(self) -> dict[CellKey, float]:
+        """The listed cells with a value (NaN left out: no data), by cell."""
+        return {key: value for key, value in zip(self.keys(), self.value.tolist(), strict=True) if value == value}
+
+    def counts_by_cell(self) -> dict[CellKey, CellCounts]:
+        """A ratio's counts by cell."""
+        if self.successes is None or self.trials is None:
+            return {}
+        return {key: CellCounts(x, n) for key, x, n in zip(self.keys(self.counts_at), self.successes.tolist(),
+                                                              self.trials.tolist(), strict=True)}
+
+
+class LazyCells(Mapping[CellKey, V]):
+    """A mapping by cell made the first time someone reads it (most refreshes never do)."""
+
+    __slots__ = ("_make", "_cells")
+
+    def __init__(self, make: Callable[[], dict[CellKey, V]]) -> None:
+        self._make: Callable[[], dict[CellKey, V]] | None = make
+        self._cells: dict[CellKey, V] | None = None
+
+    def _made(self) -> dict[CellKey, V]:
+        if self._cells is None:
+            assert self._make is not None
+            self._cells, self._make = self._make(), None
+        return self._cells
+
+    def __getitem__(self, key: CellKey) -> V:
+        return self._made()[key]
+
+    def __iter__(self) -> Iterator[CellKey]:
+        return iter(self._made())
+
+    def __len__(self) -> int:
+        return len(self._made())
+
+    def __repr__(self) -> str:
+        return repr(self._made())
