@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import TYPE_CHECKING, TypeVar
 
 from console.domain.metrics import CellCounts, CellKey
@@ -89,12 +90,13 @@ class CellIndex:
         known = self._labels
         if known is not None and known[0] == len(self.keys):
             return known[1:]
-        versions: dict[str, int] = {}
-        segments: dict[str, int] = {}
         count = len(self.keys)
-        version_of = np.fromiter((versions.setdefault(v, len(versions)) for v, _ in self.keys), np.intp, count)
-        segment_of = np.fromiter((segments.setdefault(s, len(segments)) for _, s in self.keys), np.intp, count)
-        self._labels = (count, list(versions), version_of, list(segments), segment_of)
+        found = []
+        for part in (itemgetter(0), itemgetter(1)):  # at C speed: 4,000 cells a refresh at 20 x 200
+            names = list(dict.fromkeys(map(part, self.keys)))
+            number = {name: i for i, name in enumerate(names)}
+            found += [names, np.fromiter(map(number.__getitem__, map(part, self.keys)), np.intp, count)]
+        self._labels = (count, found[0], found[1], found[2], found[3])
         return self._labels[1:]
 
 
