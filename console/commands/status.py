@@ -97,7 +97,7 @@ def render_snapshot(snapshot: StatusSnapshot, explain: bool = False, compact: bo
             cells = []
             for spec in matrix.metrics:
                 state = matrix.state(spec.name, version, segment)
-                value = matrix.values.get(spec.name, {}).get((version, segment))
+                value = matrix.value(spec.name, version, segment)
                 text = "–" if value is None else format_value(value, spec.unit)
                 cells.append(Text(f"{text} {SYMBOL[state]}", style=STATE_STYLE[state]))
             grid.add_row(

@@ -13,10 +13,10 @@ draws its first frame before any of it is needed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from console.domain.metrics import CellCounts, CellKey
 
@@ -91,13 +91,15 @@ class CellIndex:
         if known is not None and known[0] == len(self.keys):
             return known[1:]
         count = len(self.keys)
-        found = []
+        names: list[list[str]] = []
+        codes: list[NDArray[np.intp]] = []
         for part in (itemgetter(0), itemgetter(1)):  # at C speed: 4,000 cells a refresh at 20 x 200
-            names = list(dict.fromkeys(map(part, self.keys)))
-            number = {name: i for i, name in enumerate(names)}
-            found += [names, np.fromiter(map(number.__getitem__, map(part, self.keys)), np.intp, count)]
-        self._labels = (count, found[0], found[1], found[2], found[3])
-        return self._labels[1:]
+            distinct = list(dict.fromkeys(map(part, self.keys)))
+            number = {name: i for i, name in enumerate(distinct)}
+            names.append(distinct)
+            codes.append(np.fromiter(map(number.__getitem__, map(part, self.keys)), np.intp, count))
+        self._labels = (count, names[0], codes[0], names[1], codes[1])
+        return names[0], codes[0], names[1], codes[1]
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,6 +152,13 @@ class Columns:
 
         return bool(at.size) and int(np.bincount(at).max()) > 1
 
+    def versions_above(self, level: float) -> set[str]:
+        """The versions with a listed cell whose value is above ``level``."""
+        import numpy as np
+
+        names, version_of, _, _ = self.index.labels()
+        return {names[i] for i in np.unique(version_of[self.at[self.value > level]]).tolist()}
+
     def keys(self, at: NDArray[np.intp] | None = None) -> list[CellKey]:
         """The cells ``at`` numbers (default: the listed ones), in its order."""
         keys = self.index.keys
@@ -190,6 +199,22 @@ class LazyCells(Mapping[CellKey, V]):
 
     def __len__(self) -> int:
         return len(self._made())
+
+    # The dict's own views and lookups: Mapping's would take a Python-level step per cell.
+    def __contains__(self, key: object) -> bool:
+        return key in self._made()
+
+    def get(self, key: CellKey, default: Any = None) -> Any:
+        return self._made().get(key, default)
+
+    def keys(self) -> KeysView[CellKey]:
+        return self._made().keys()
+
+    def values(self) -> ValuesView[V]:
+        return self._made().values()
+
+    def items(self) -> ItemsView[CellKey, V]:
+        return self._made().items()
 
     def __repr__(self) -> str:
         return repr(self._made())

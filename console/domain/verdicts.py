@@ -720,6 +720,44 @@ class Matrix:
             counts[State.NO_DATA] += total - found
         return counts
 
+    def first_in_state(self, state: State) -> tuple[str, str, MetricSpec] | None:
+        """The first cell in ``state`` of the versions that take traffic now, in display order (version, segment
+        in sorted order, then catalogue order): its version, segment and metric; ``None`` when there is none."""
+        import numpy as np
+
+        live = [version for version in self.versions if version not in self.drained]
+        cells = self._live_cells(set(live))
+        version_names, version_of, _, _ = self.index.labels()
+        rank = {version: i for i, version in enumerate(live)}
+        order = np.array([rank.get(name, len(live)) for name in version_names] + [len(live)], dtype=np.intp)
+        code, keys = CODES.index(state), self.index.keys
+        best: tuple[int, str, int] | None = None
+        for place, m in enumerate(self.metrics):
+            codes = self.codes.get(m.name)
+            if codes is None:
+                continue
+            found = np.flatnonzero((codes == code) & cells & self.listed[m.name])
+            if found.size:
+                orders = order[version_of[found]]
+                first = int(orders.min())
+                segment = min(keys[i][1] for i in found[orders == first].tolist())
+                if best is None or (first, segment, place) < best:
+                    best = (first, segment, place)
+        return None if best is None else (live[best[0]], best[1], self.metrics[best[2]])
+
+    def worst_by_cell(self) -> dict[CellKey, State]:
+        """Each (version, segment)'s most telling judged state over the metrics (:data:`SEVERITY`), for the
+        cells any judged metric lists."""
+        import numpy as np
+
+        rank = np.array([SEVERITY.index(state) for state in CODES], dtype=np.int8)
+        worst = np.full(len(self.index), len(SEVERITY), dtype=np.int8)
+        for name, codes in self.codes.items():
+            np.minimum(worst, np.where(self.listed[name], rank[codes], len(SEVERITY)), out=worst)
+        cells = np.flatnonzero(worst < len(SEVERITY)).tolist()
+        keys = self.index.keys
+        return {keys[i]: SEVERITY[r] for i, r in zip(cells, worst[cells].tolist(), strict=True)}
+
     def breaches(self) -> list[Verdict]:
         """Every breaching cell of the versions that take traffic now, explained, in display order."""
         return self.in_state(State.BREACH)

@@ -191,6 +191,8 @@ def versions_with_traffic(results: dict[str, QueryResult], traffic_metric: str |
     traffic = results.get(traffic_metric) if traffic_metric else None
     if traffic is None or traffic.error:
         return {key[0] for result in results.values() for key in result.raw}
+    if traffic.columns is not None:  # a refresh's columns: no mapping made for it
+        return traffic.columns.versions_above(0.0)
     return {key[0] for key, value in traffic.values.items() if value is not None and value > 0.0}
 
 

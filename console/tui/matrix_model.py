@@ -8,11 +8,8 @@ versions x 200 segments x 6 metrics formats a screenful, not 24,000 cells.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import compress, repeat
-from operator import is_, is_not, itemgetter
 
 from console.domain.metrics import DeltaKind, MetricSpec, format_delta, format_value
 from console.domain.verdicts import SEVERITY, SYMBOL, Matrix, State
@@ -113,13 +110,7 @@ def row_keys(matrix: Matrix, segment_filter: str = "", worst_first: bool = False
 
 def row_ranks(matrix: Matrix) -> dict[tuple[str, str], int]:
     """Each (version, segment)'s worst state as a rank (0: breach), from the judged states only."""
-    ranks: dict[tuple[str, str], int] = {}
-    for per_cell in matrix.states.values():
-        for key, state in per_cell.items():
-            rank = _RANK[state]
-            if rank < ranks.get(key, 99):
-                ranks[key] = rank
-    return ranks
+    return {key: _RANK[state] for key, state in matrix.worst_by_cell().items()}
 
 
 def row_state(matrix: Matrix, key: RowKey) -> State:
@@ -136,7 +127,7 @@ def cell(matrix: Matrix, spec: MetricSpec, key: RowKey, style: str, stale: bool 
     """
     segment, version = key
     state = matrix.state(spec.name, version, segment)
-    value = matrix.values.get(spec.name, {}).get((version, segment))
+    value = matrix.value(spec.name, version, segment)
     shown = "–" if value is None else format_value(value, spec.unit)
     symbol, word = ("?", "unknown") if stale else (SYMBOL[state], SHORT_WORD[state])
     parts = [symbol]
@@ -145,7 +136,7 @@ def cell(matrix: Matrix, spec: MetricSpec, key: RowKey, style: str, stale: bool 
     parts.append(f"{shown:>8}")
     if style != "small":
         baseline_version = matrix.baseline_version
-        baseline = matrix.values.get(spec.name, {}).get((baseline_version or "", segment))
+        baseline = matrix.value(spec.name, baseline_version or "", segment)
         if value is not None and baseline is not None and version != baseline_version:
             parts.append(f"{format_delta(value - baseline, spec.unit, DeltaKind.ABSOLUTE):>8}")
         elif version == baseline_version and value is not None:
@@ -198,59 +189,15 @@ class Summary:
     """The versions that take no traffic now: their cells are not in ``counts``."""
 
 
-def _first_breach(per_cell: Mapping[tuple[str, str], State], order: dict[str, int],
-                  segments: tuple[str, ...]) -> tuple[int, str]:
-    """The first breaching cell of a metric in display order, as ``(version order, segment)``.
-
-    A refresh may have thousands of breaching cells (a whole version misbehaving): the
-    versions with a breach are gathered by iterators that take no Python-level step per
-    cell, and the first of them is then probed segment by segment, in sorted order (the
-    matrix keeps them sorted: sorting them again costs one pass), up to its first breach.
-    ``segments`` lists every segment a cell is in, as :func:`summarise` assumes for its tallies.
-    """
-    breach = State.BREACH
-    breaching_versions = set(compress(map(itemgetter(0), per_cell), map(is_, per_cell.values(), repeat(breach))))
-    first = min(order[version] for version in breaching_versions)
-    version = next(version for version in breaching_versions if order[version] == first)
-    for segment in sorted(segments):
-        if per_cell.get((version, segment)) is breach:
-            return first, segment
-    # Breaches only in segments the matrix does not list (never from build_matrix): searched in full.
-    return first, min(segment for (of, segment), state in per_cell.items() if of == version and state is breach)
-
-
 def summarise(matrix: Matrix) -> Summary:
-    """Count the shown cells by state (from the judged states; unjudged metrics are info or no data).
+    """Count the shown cells by state (from the judged states; unjudged metrics are info or no data), and name
+    the first breach in display order.
 
-    Every judged cell is a shown cell (the matrix judges the shown versions in every segment it
-    found), so the states are tallied as they are, without a lookup per cell. A drained version's
-    cells are left out: they tell what it served before, not what happens now.
+    A drained version's cells are left out: they tell what it served before, not what happens now.
+    Counted on the matrix's arrays (:meth:`~console.domain.verdicts.Matrix.counts`), never cell by cell.
     """
-    counts = dict.fromkeys(State, 0)
-    drained = matrix.drained
-    total = (len(matrix.versions) - len(drained)) * len(matrix.segments)
-    order = {v: i for i, v in enumerate(matrix.versions)}
-    first: tuple[int, str, int] | None = None  # (version order, segment, catalogue index)
-    for index, spec in enumerate(matrix.metrics):
-        per_cell = matrix.states.get(spec.name)
-        values = matrix.values.get(spec.name, {})
-        if drained:
-            values = {key: value for key, value in values.items() if key[0] not in drained}
-            if per_cell is not None:
-                per_cell = {key: state for key, state in per_cell.items() if key[0] not in drained}
-        if per_cell is None:
-            with_value = sum(map(is_not, values.values(), repeat(None)))
-            counts[State.INFO] += with_value
-            counts[State.NO_DATA] += total - with_value
-            continue
-        tally = Counter(per_cell.values())
-        for state, number in tally.items():
-            counts[state] += number
-        counts[State.NO_DATA] += total - len(per_cell)
-        if tally[State.BREACH]:
-            here = _first_breach(per_cell, order, matrix.segments)
-            if first is None or (here[0], here[1], index) < first:
-                first = (here[0], here[1], index)
+    first = matrix.first_in_state(State.BREACH)
+    named = None if first is None else (first[0], first[1], first[2].title)
     failed = tuple(r.metric for r in matrix.results.values() if r.error)
-    named = None if first is None else (matrix.versions[first[0]], first[1], matrix.metrics[first[2]].title)
-    return Summary(counts, named, failed, tuple(v for v in matrix.versions if v in drained))
+    drained = matrix.drained
+    return Summary(matrix.counts(), named, failed, tuple(v for v in matrix.versions if v in drained))

@@ -533,7 +533,7 @@ def test_a_history_is_judged_as_the_readable_judges_judged_it_point_by_point():
         centre = criteria.threshold if criteria.threshold is not None else 1.0
         points = rng.randint(1, 40)
 
-        def line(length: int) -> list[float | None]:
+        def line(length: int, centre: float = centre) -> list[float | None]:
             return [None if rng.random() < 0.05 else centre * rng.uniform(0.3, 1.9) for _ in range(length)]
 
         series = [{"version": version, "segment": segment, "values": line(rng.choice([points, points, points - 1]))}

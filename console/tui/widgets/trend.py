@@ -70,10 +70,9 @@ class TrendHistory:
         if self._since_point < self.every:
             return
         self._since_point = 0
-        values = matrix.values.get(metric, {})
         for version in matrix.versions:
             series = self.series.setdefault(version, deque(maxlen=self.points))
-            series.append(values.get((version, segment)))
+            series.append(matrix.value(metric, version, segment))
         for version in [v for v in self.series if v not in matrix.versions]:
             del self.series[version]
 
@@ -102,7 +101,7 @@ class TrendPanel(LineStack):
         versions = sorted(history.series, key=version_sort_key)[:max_versions]
         for version in versions:
             state = matrix.state(metric, version, segment)
-            current = matrix.values.get(metric, {}).get((version, segment))
+            current = matrix.value(metric, version, segment)
             line = Text(f" v{version:<4}")
             line.append(sparkline(history.series[version], line_width, low, high), style="bold")
             line.append(f" {format_value(current, spec.unit):>8} {SYMBOL[state]}")
