@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from console.domain.cells import CellIndex, Columns, LazyCells
 from console.domain.errors import ConfigError, MetricsError
@@ -32,8 +32,6 @@ from console.domain.metrics import (
     refresh_query,
     render_query,
 )
-
-T = TypeVar("T")
 
 
 class _Unusual(Exception):
@@ -341,7 +339,7 @@ class PrometheusMetrics:
         try:
             series = self._typed_vector(self._typed_decoder(), status, content)
             if index is not None:
-                return self._value_columns(spec, promql, at, series, content, index)
+                return self._value_columns(spec, promql, at, series, lambda: self._sample_text(content), index)
             cells = {(s.metric.version, s.metric.segment): s.value[1] for s in series}
         except msgspec.ValidationError:  # also a sample lax mode does not read, such as "+Inf"
             return self._decode_unusual(spec, promql, at, status, content)
@@ -360,7 +358,8 @@ class PrometheusMetrics:
         return QueryResult(spec.name, promql, at, raw=_SampleText(cells, lambda: self._sample_text(content)),
                            values=values)
 
-    def _value_columns(self, spec: MetricSpec, promql: str, at: float, series: list, content: bytes,
+    @staticmethod
+    def _value_columns(spec: MetricSpec, promql: str, at: float, series: list, text: Callable[[], dict],
                        index: CellIndex) -> QueryResult:
         """An instant answer's values as columns over the refresh's cells (raises :class:`_Unusual` for two
         series on one cell)."""
@@ -374,8 +373,7 @@ class PrometheusMetrics:
         columns = Columns(index, numbers[known], value[known])
         every = Columns(index, numbers, value)
         return QueryResult(spec.name, promql, at, columns=columns, values=LazyCells(columns.values_by_cell),
-                           raw=_SampleText(LazyCells(lambda: dict.fromkeys(every.keys())),
-                                           lambda: self._sample_text(content)))
+                           raw=_SampleText(LazyCells(lambda: dict.fromkeys(every.keys())), text))
 
     def _sample_text(self, content: bytes) -> dict:
         """Each cell's sample text exactly as Prometheus sent it, read again from the answer."""
@@ -485,28 +483,32 @@ class PrometheusMetrics:
         answers = dict(zip([spec.name for spec, _ in queries], self._send_all(queries, at), strict=True))
         sent = dict((spec.name, promql) for spec, promql in queries)
         results: dict[str, dict[str, QueryResult]] = {model: {} for model in fleet}
+        indexes = {model: CellIndex() for model in fleet}  # each model's cells, numbered once for its metrics
         for spec in specs:
             if spec.name in refused:
                 failed = QueryResult(spec.name, "", at, error=refused[spec.name])
                 split = dict.fromkeys(fleet, failed)
             else:
                 status, content = answers[spec.name]
-                split = self._decode_fleet(spec, sent[spec.name], at, status, content, fleet)
+                split = self._decode_fleet(spec, sent[spec.name], at, status, content, fleet, indexes)
             for model in fleet:
                 results[model][spec.name] = split[model]
         return results
 
     def _decode_fleet(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
-        """One fleet answer split by model into each model's result (as :meth:`_decode_refresh` would give it)."""
+                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex] | None = None
+                      ) -> dict[str, QueryResult]:
+        """One fleet answer split by model into each model's result (as :meth:`_decode_refresh` would give it),
+        the usual answers as columns over each model's index."""
         import msgspec
 
+        indexes = indexes if indexes is not None else {model: CellIndex() for model in fleet}
         try:
             if spec.counts:
-                return self._fleet_counts(spec, promql, at, status, content, fleet)
+                return self._fleet_counts(spec, promql, at, status, content, fleet, indexes)
             if spec.persists:
-                return self._fleet_recent(spec, promql, at, status, content, fleet)
-            return self._fleet_values(spec, promql, at, status, content, fleet)
+                return self._fleet_recent(spec, promql, at, status, content, fleet, indexes)
+            return self._fleet_values(spec, promql, at, status, content, fleet, indexes)
         except msgspec.ValidationError:  # an error, another shape, unlabelled series, "+Inf", a cell twice
             return self._fleet_careful(spec, promql, at, status, content, fleet)
         except msgspec.DecodeError:
@@ -538,25 +540,20 @@ class PrometheusMetrics:
         return decoders[shape]
 
     @staticmethod
-    def _placed(groups: Mapping[str, Mapping], expected: int) -> None:
-        """Every series found its own cell; else the careful path explains (several series for one cell)."""
-        import msgspec
-
-        if sum(map(len, groups.values())) != expected:
-            raise msgspec.ValidationError("several series for one cell")
+    def _fleet_groups(series: list, fleet: tuple[str, ...]) -> dict[str, list]:
+        """A fleet answer's series, by model (series of other models left out)."""
+        groups: dict[str, list] = {model: [] for model in fleet}
+        for item in series:
+            items = groups.get(item.metric.model)
+            if items is not None:
+                items.append(item)
+        return groups
 
     def _fleet_values(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
-        series = self._typed_vector(self._fleet_decoder("value"), status, content)
-        groups: dict[str, dict[tuple[str, str], float]] = {model: {} for model in fleet}
-        placed = 0
-        for item in series:
-            labels = item.metric
-            cells = groups.get(labels.model)
-            if cells is not None:
-                cells[(labels.version, labels.segment)] = item.value[1]
-                placed += 1
-        self._placed(groups, placed)
+                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex]) -> dict[str, QueryResult]:
+        import msgspec
+
+        groups = self._fleet_groups(self._typed_vector(self._fleet_decoder("value"), status, content), fleet)
         texts: dict[str, dict] = {}
 
         def text_of(model: str) -> Callable[[], dict]:
@@ -566,11 +563,11 @@ class PrometheusMetrics:
                 return texts.get(model, {})
             return load
 
-        def result(model: str, cells: dict) -> QueryResult:
-            values = {key: number for key, number in cells.items() if number == number}
-            return QueryResult(spec.name, promql, at, raw=_SampleText(cells, text_of(model)), values=values)
-
-        return _by_model(spec, promql, at, groups, result)
+        try:
+            return {model: self._value_columns(spec, promql, at, items, text_of(model), indexes[model])
+                    for model, items in groups.items()}
+        except _Unusual:
+            raise msgspec.ValidationError("several series for one cell") from None
 
     def _fleet_sample_text(self, content: bytes, fleet: tuple[str, ...]) -> dict[str, dict]:
         """Each model's cells' sample text exactly as Prometheus sent it, read again from the answer."""
@@ -585,33 +582,29 @@ class PrometheusMetrics:
         return {model: canonical_cells(cells) for model, cells in texts.items()}
 
     def _fleet_counts(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
-        series = self._typed_vector(self._fleet_decoder("counts"), status, content)
-        groups: dict[str, dict[str, dict[tuple[str, str], float]]] = {
-            model: {"numerator": {}, "denominator": {}} for model in fleet}
-        placed = 0
-        for item in series:
-            labels = item.metric
-            parts = groups.get(labels.model)
-            if parts is not None:
-                part = parts.get(labels.part)
-                if part is not None:
-                    part[(labels.version, labels.segment)] = item.value[1]
-                    placed += 1
-        self._placed({f"{model}\x00{name}": cells for model, parts in groups.items()
-                      for name, cells in parts.items()}, placed)
+                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex]) -> dict[str, QueryResult]:
+        groups = self._fleet_groups(self._typed_vector(self._fleet_decoder("counts"), status, content), fleet)
         results = {}
-        for model, parts in groups.items():
-            try:
-                numerators, denominators = canonical_cells(parts["numerator"]), canonical_cells(parts["denominator"])
-            except ValueError as exc:
-                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
-                continue
-            results[model] = self._counts_result(spec, promql, at, numerators, denominators)
+        for model, items in groups.items():
+            usual = self._counts_columns(spec, promql, at, items, indexes[model])
+            results[model] = usual if usual is not None else self._fleet_counts_careful(spec, promql, at, items)
         return results
 
+    def _fleet_counts_careful(self, spec: MetricSpec, promql: str, at: float, items: list) -> QueryResult:
+        """One model's counts that are not the usual answer, checked and explained (:func:`combine_counts`)."""
+        import msgspec
+
+        parts = self._count_parts(items)
+        if parts is None:
+            raise msgspec.ValidationError("several series for one cell")  # the careful path says so
+        try:
+            numerators, denominators = canonical_cells(parts[0]), canonical_cells(parts[1])
+        except ValueError as exc:
+            return QueryResult(spec.name, promql, at, error=str(exc))
+        return self._counts_result(spec, promql, at, numerators, denominators)
+
     def _fleet_recent(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...]) -> dict[str, QueryResult]:
+                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex]) -> dict[str, QueryResult]:
         import msgspec
 
         times = evaluation_times(spec, at)
@@ -621,17 +614,22 @@ class PrometheusMetrics:
         typed = self._fleet_decoder("range").decode(content)
         if typed.status != "success" or typed.data.resultType != "matrix":
             raise msgspec.ValidationError("not a matrix")
-        groups: dict[str, dict[tuple[str, str], list]] = {model: {} for model in fleet}
-        placed = 0
-        for item in typed.data.result:
-            labels = item.metric
-            cells = groups.get(labels.model)
-            if cells is not None:
-                cells[(labels.version, labels.segment)] = item.values
-                placed += 1
-        self._placed(groups, placed)
-        return _by_model(spec, promql, at, groups,
-                         lambda model, by_cell: self._recent_result(spec, promql, at, by_cell, first, step, count))
+        results = {}
+        for model, items in self._fleet_groups(typed.data.result, fleet).items():
+            usual = self._recent_columns(spec, promql, at, items, count, indexes[model])
+            if usual is not None:
+                results[model] = usual
+                continue
+            by_cell = {(item.metric.version, item.metric.segment): item.values for item in items}
+            if len(by_cell) != len(items):
+                raise msgspec.ValidationError("several series for one cell")  # the careful path says so
+            try:
+                by_cell = canonical_cells(by_cell)
+            except ValueError as exc:
+                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
+                continue
+            results[model] = self._recent_result(spec, promql, at, by_cell, first, step, count)
+        return results
 
     def _fleet_careful(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
                        fleet: tuple[str, ...]) -> dict[str, QueryResult]:
@@ -690,18 +688,12 @@ class PrometheusMetrics:
             series = self._typed_vector(self._counts_decoder(), status, content)
             if index is not None and (usual := self._counts_columns(spec, promql, at, series, index)) is not None:
                 return usual
-            parts: dict[str, dict[tuple[str, str], float]] = {"numerator": {}, "denominator": {}}
-            placed = 0
-            for item in series:
-                part = parts.get(item.metric.part)
-                if part is not None:
-                    part[(item.metric.version, item.metric.segment)] = item.value[1]
-                    placed += 1
-            if placed != len(parts["numerator"]) + len(parts["denominator"]):
+            parts = self._count_parts(series)
+            if parts is None:
                 return QueryResult(spec.name, promql, at, error=(
                     f"the counts return several series for one (version, segment) cell: aggregate them with "
                     f"sum by (version, segment) (metrics.catalogue[{spec.name}].counts)"))
-            numerators, denominators = canonical_cells(parts["numerator"]), canonical_cells(parts["denominator"])
+            numerators, denominators = canonical_cells(parts[0]), canonical_cells(parts[1])
         except msgspec.ValidationError:  # an error, another shape, unlabelled series, or "+Inf"
             careful = self._counts_careful(spec, promql, at, status, content)
             if isinstance(careful, QueryResult):
@@ -712,6 +704,20 @@ class PrometheusMetrics:
         except ValueError as exc:
             return QueryResult(spec.name, promql, at, error=str(exc))
         return self._counts_result(spec, promql, at, numerators, denominators)
+
+    @staticmethod
+    def _count_parts(series: list) -> tuple[dict[tuple[str, str], float], dict[tuple[str, str], float]] | None:
+        """A counts answer's numerators and denominators by cell; ``None`` when a cell has two series of one part."""
+        parts: dict[str, dict[tuple[str, str], float]] = {"numerator": {}, "denominator": {}}
+        placed = 0
+        for item in series:
+            part = parts.get(item.metric.part)
+            if part is not None:
+                part[(item.metric.version, item.metric.segment)] = item.value[1]
+                placed += 1
+        if placed != len(parts["numerator"]) + len(parts["denominator"]):
+            return None
+        return parts["numerator"], parts["denominator"]
 
     @staticmethod
     def _counts_columns(spec: MetricSpec, promql: str, at: float, series: list, index: CellIndex
@@ -952,21 +958,6 @@ class PrometheusMetrics:
             return failed(f"the query returns {placed} series for {len(series)} (version, segment) cells: "
                           "aggregate them, for example with sum by (version, segment)")
         return RangeResult(metric, promql, start, end, step, series=series)
-
-
-def _by_model(spec: MetricSpec, promql: str, at: float, groups: Mapping[str, dict[tuple[str, str], T]],
-              result: Callable[[str, dict[tuple[str, str], T]], QueryResult]) -> dict[str, QueryResult]:
-    """Each model's result from its cells, their versions read as numbers first (:func:`canonical_cells`);
-    a model whose cells collide that way gets an error result."""
-    results = {}
-    for model, cells in groups.items():
-        try:
-            cells = canonical_cells(cells)
-        except ValueError as exc:
-            results[model] = QueryResult(spec.name, promql, at, error=str(exc))
-            continue
-        results[model] = result(model, cells)
-    return results
 
 
 def _counted_history(result: RangeResult) -> RangeResult:

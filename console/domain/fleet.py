@@ -17,7 +17,6 @@ incident, readiness and who is acting. :func:`worst_first` orders the rows.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -361,33 +360,15 @@ def fleet_row(snapshot: StatusSnapshot | None, model: str, incident: IncidentSum
     if snapshot is None:
         return FleetRow(model, State.NO_DATA, incident=opened, readiness=readiness, acting=acting,
                         problems=tuple(problems), acting_now=lock_holder is not None)
-    matrix = snapshot.matrix
-    live = {version for version in matrix.versions if version not in matrix.drained}
-    seen: set[State] = set()
-    judged: list[tuple[tuple[str, str], State]]
-    cells = 0
-    breaching: list[tuple[tuple[int, str], str, int, BreachingCell]] = []
-    for index, spec in enumerate(matrix.metrics):
-        states = matrix.states.get(spec.name, {})
-        if live.issuperset({version for version, _ in states}):  # the usual refresh: counted at C speed
-            tally = Counter(states.values())
-            cells += len(states)
-            seen.update(tally)
-            if not tally[State.BREACH]:
-                continue
-            judged = [(key, state) for key, state in states.items() if state is State.BREACH]
-        else:
-            judged = [(key, state) for key, state in states.items() if key[0] in live]
-            cells += len(judged)
-            seen.update(state for _, state in judged)
-        for (version, segment), state in judged:
-            if state is State.BREACH:
-                cell = BreachingCell(version, segment, spec.name)
-                breaching.append((version_sort_key(version), segment, index, cell))
+    cells, seen, breaching = snapshot.matrix.live_tally()
+    order = {version: version_sort_key(version) for version in {version for version, _, _ in breaching}}
+    breaching.sort(key=lambda cell: (order[cell[0]], cell[1], cell[2]))
+    metrics = snapshot.matrix.metrics
     shares = snapshot.router.shares()
     split = tuple((version, shares[version]) for version in sorted(shares, key=version_sort_key) if shares[version] > 0)
     return FleetRow(model, overall_state(seen) if seen else State.NO_DATA,
-                    breaching=tuple(cell for *_, cell in sorted(breaching, key=lambda b: b[:3])),
+                    breaching=tuple(BreachingCell(version, segment, metrics[index].name)
+                                    for version, segment, index in breaching),
                     split=split, incident=opened, readiness=readiness, acting=acting, problems=tuple(problems),
                     stable_version=snapshot.stable_version, cells=cells, acting_now=lock_holder is not None)
 

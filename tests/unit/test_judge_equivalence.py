@@ -553,3 +553,36 @@ def test_a_history_is_judged_as_the_readable_judges_judged_it_point_by_point():
             assert got[key] == _with_excursions(spec, hits, lines[key], lines.get(("1", key[1])), key[0] != "1")
         breaches += sum(map(len, expected.values()))
     assert breaches > 300
+
+
+def test_matrices_judged_together_are_each_the_matrix_judged_alone():
+    """A fleet judges its models' matrices in one call per metric: each is the matrix ``build_matrix`` gives."""
+    from console.domain.verdicts import MatrixInput, build_matrices
+
+    rng = random.Random(31)
+    ratio = ratio_spec(Criteria(threshold=0.05, max_delta=0.02, min_traffic=0.5), Direction.HIGHER_IS_WORSE)
+    p95 = MetricSpec("p95", "p95", "q", Unit.SECONDS, Direction.HIGHER_IS_WORSE,
+                     Criteria(threshold=0.25, max_delta=0.1, min_traffic=0.5, evaluations=3), kind=MetricKind.QUANTILE)
+    rate = MetricSpec("rate", "req/s", "q", Unit.PER_SECOND, Direction.HIGHER_IS_WORSE, kind=MetricKind.RATE)
+    inputs = []
+    for model in range(12):
+        baseline = rng.choice(["1", "2", None, "9"])
+        ratio_result, traffic = random_ratio_matrix(rng, ratio, baseline)
+        p95_result, _ = random_persistence_matrix(rng, p95, baseline)
+        results = {"ratio": ratio_result, "p95": p95_result,
+                   "rate": QueryResult("rate", "q", 0.0, values=dict(traffic))}
+        if model % 5 == 3:
+            results["p95"] = QueryResult("p95", "q", 0.0, error="bad_data: parse error")
+        if model % 7 == 4:
+            results = {}  # a model no query answered
+        versions = rng.sample(VERSIONS, rng.randint(1, len(VERSIONS)))
+        inputs.append(MatrixInput(results, versions, baseline, ("zz-empty",) if model % 2 else (),
+                                  frozenset(rng.sample(versions, 1)) if model % 3 == 0 else frozenset()))
+    together = build_matrices((ratio, p95, rate), inputs, "rate")
+    for item, matrix in zip(inputs, together, strict=True):
+        alone = build_matrix((ratio, p95, rate), item.results, item.versions, item.baseline_version, "rate",
+                             item.segments, item.drained)
+        assert matrix.segments == alone.segments and matrix.counts() == alone.counts()
+        assert {name: dict(states) for name, states in matrix.states.items()} == \
+            {name: dict(states) for name, states in alone.states.items()}
+        assert summarise(matrix) == summarise(alone)
