@@ -620,7 +620,7 @@ class Matrix:
     traffic_metric: str | None
     drained: frozenset[str] = frozenset()
     """Shown versions the router sends no traffic now (see above)."""
-    _lists: dict[str, list[Any]] = field(default_factory=dict, repr=False, compare=False)
+    _lists: dict[str, list[Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def spec(self, metric: str) -> MetricSpec:
         """The catalogue entry of a metric."""
