@@ -101,14 +101,16 @@ class _SampleText(Mapping):
 
     def __init__(self, cells: Mapping[tuple[str, str], object], load: Callable[[], dict]) -> None:
         self._cells = cells
-        self._load: Callable[[], dict] | None = load
+        self._load = load
         self._text: dict | None = None
 
     def _texts(self) -> dict:
-        if self._text is None:
-            self._text = self._load()
-            self._load = None  # the answer's bytes are no longer held
-        return self._text
+        # Two threads may read it first at once (the console's and a worker): both may decode the text, and
+        # neither finds it half made, so the loader (and the answer's bytes) are kept.
+        text = self._text
+        if text is None:
+            text = self._text = self._load()
+        return text
 
     def __getitem__(self, key: tuple[str, str]) -> str:
         return self._texts()[key]

@@ -182,14 +182,16 @@ class LazyCells(Mapping[CellKey, V]):
     __slots__ = ("_make", "_cells")
 
     def __init__(self, make: Callable[[], dict[CellKey, V]]) -> None:
-        self._make: Callable[[], dict[CellKey, V]] | None = make
+        self._make = make
         self._cells: dict[CellKey, V] | None = None
 
     def _made(self) -> dict[CellKey, V]:
-        if self._cells is None:
-            assert self._make is not None
-            self._cells, self._make = self._make(), None
-        return self._cells
+        # A matrix is read by the console's thread and its workers at once: two first reads may both make the
+        # mapping (the same one), and neither may find it half made, so the maker is kept.
+        cells = self._cells
+        if cells is None:
+            cells = self._cells = self._make()
+        return cells
 
     def __getitem__(self, key: CellKey) -> V:
         return self._made()[key]

@@ -8,6 +8,19 @@ from console.tui.app import ConsoleOptions, RewindApp, create_app
 from tests.tui.world import FROZEN_AT, MODEL, World
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A console test that hangs fails after 300 s with every thread's stack, instead of hanging the run.
+
+    pytest-timeout's default raises from a SIGALRM handler, and when the signal lands while Textual's event
+    loop runs one of its callbacks, asyncio logs the exception and drops it: a snapshot test then waited
+    for good and stopped a CI run. The thread method dumps every thread's stack and ends the worker
+    process, which xdist reports as a failed test and replaces.
+    """
+    for item in items:
+        if item.get_closest_marker("timeout") is None and "tests/tui/" in item.nodeid.replace("\\", "/"):
+            item.add_marker(pytest.mark.timeout(300, method="thread"))
+
+
 @pytest.fixture
 def world(tmp_path):
     made = World(tmp_path)

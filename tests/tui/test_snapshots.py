@@ -15,7 +15,7 @@ from console.tui.dialogs.playbooks import PlaybookPicker
 from console.tui.run_view import ChoiceAsked
 from console.tui.screens.timeline import TimelineScreen
 from console.tui.screens.walkthrough import WalkthroughScreen
-from tests.tui.conftest import console
+from tests.tui.conftest import console, wait_until
 from tests.tui.world import MODEL, World, gate_reading
 
 SIZES = [(80, 24), (160, 50)]
@@ -42,9 +42,9 @@ def still(world: World, **options):
 
 async def settled(pilot) -> None:
     app = pilot.app
-    while (app.snapshot is None or app.journal_state is None or app.trend.focus is None
-           or app.snapshot.stable_version is None or not app.snapshot.router.servers):
-        await pilot.pause(0.02)
+    await wait_until(pilot, lambda: not (
+        app.snapshot is None or app.journal_state is None or app.trend.focus is None
+        or app.snapshot.stable_version is None or not app.snapshot.router.servers), 30, "the first settled snapshot")
     await pilot.pause()
 
 
@@ -68,8 +68,7 @@ def test_rollback_confirmation(snap_compare, frozen, size):
     async def before(pilot):
         await settled(pilot)
         await pilot.press("r")
-        while not isinstance(pilot.app.screen, ConfirmDialog):
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), 30, "the confirmation dialog")
         await pilot.pause()
 
     assert snap_compare(still(frozen), terminal_size=size, run_before=before)
@@ -87,8 +86,8 @@ def test_timeline(snap_compare, frozen, size):
     async def before(pilot):
         await settled(pilot)
         await pilot.press("t")
-        while not (isinstance(pilot.app.screen, TimelineScreen) and pilot.app.screen.shown_seq >= 2):
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TimelineScreen)
+                         and pilot.app.screen.shown_seq >= 2, 30, "the timeline with two events")
         await pilot.pause()
 
     assert snap_compare(still(frozen), terminal_size=size, run_before=before)
@@ -110,12 +109,11 @@ def test_walkthrough_at_the_choice(snap_compare, frozen, size):
         app = pilot.app
         await settled(pilot)
         await pilot.press("p")
-        while not (isinstance(app.screen, PlaybookPicker) and app.screen.ranked is not None):
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(app.screen, PlaybookPicker) and app.screen.ranked is not None,
+                         30, "the ranked playbook picker")
         await pilot.press("enter")
-        while not (isinstance(app.screen, WalkthroughScreen) and app.run_view is not None
-                   and isinstance(app.run_view.question, ChoiceAsked)):
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(app.screen, WalkthroughScreen) and app.run_view is not None
+                         and isinstance(app.run_view.question, ChoiceAsked), 30, "the walkthrough's first choice")
         await pilot.pause(0.1)
         await pilot.pause()
 
@@ -127,8 +125,7 @@ async def view_read(pilot, key: str, view: type) -> None:
     app = pilot.app
     await settled(pilot)
     await pilot.press(key)
-    while not (isinstance(app.screen, view) and app.screen.reads > 0):
-        await pilot.pause(0.02)
+    await wait_until(pilot, lambda: isinstance(app.screen, view) and app.screen.reads > 0, 30, "the view's first read")
     await pilot.pause()
 
 
@@ -187,8 +184,7 @@ def test_overview_with_the_fallback_serving(snap_compare, frozen, size):
     async def before(pilot):
         await settled(pilot)
         line = pilot.app.screen_stack[0].query_one(FallbackLine)
-        while not line.display:
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: line.display, 30, "the line to show")
         await pilot.pause()
 
     assert snap_compare(still(frozen), terminal_size=size, run_before=before)
@@ -203,8 +199,7 @@ def test_overview_paged(snap_compare, frozen, size):
 
     async def before(pilot):
         await settled(pilot)
-        while not pilot.app.firing:
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: pilot.app.firing, 30, "the firing alert")
         await pilot.pause()
 
     assert snap_compare(still(frozen), terminal_size=size, run_before=before)
@@ -232,8 +227,8 @@ def three_versions(world: World) -> World:
 async def diagnosed(pilot) -> None:
     app = pilot.app
     await settled(pilot)
-    while app.feature_reading is None or app.feature_reading.diagnosis is None:
-        await pilot.pause(0.02)
+    await wait_until(pilot, lambda: app.feature_reading is not None and app.feature_reading.diagnosis is not None,
+                     30, "the feature diagnosis")
     await pilot.pause()
 
 
@@ -249,8 +244,7 @@ def test_diagnosis_evidence(snap_compare, feature_bug):
 
         await diagnosed(pilot)
         await pilot.press("d")
-        while not isinstance(pilot.app.screen, DiagnosisDialog):
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, DiagnosisDialog), 30, "the diagnosis dialog")
         await pilot.pause()
 
     assert snap_compare(still(three_versions(feature_bug)), terminal_size=(80, 24), run_before=before)
@@ -274,8 +268,7 @@ def test_feature_rollback_confirmation(snap_compare, feature_bug, size):
     async def before(pilot):
         await features_read(pilot)
         await pilot.press("r")
-        while not isinstance(pilot.app.screen, ConfirmDialog):
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), 30, "the confirmation dialog")
         await pilot.pause()
 
     assert snap_compare(still(feature_bug), terminal_size=size, run_before=before)
@@ -288,8 +281,8 @@ async def readiness_measured(pilot) -> None:
     app = pilot.app
     await settled(pilot)
     await pilot.press("y")
-    while not (isinstance(app.screen, ReadinessScreen) and app.screen.measurements > 0):
-        await pilot.pause(0.02)
+    await wait_until(pilot, lambda: isinstance(app.screen, ReadinessScreen) and app.screen.measurements > 0,
+                     30, "the readiness measurement")
     await pilot.pause()
 
 
@@ -339,8 +332,7 @@ def test_stats_view_of_the_drills(snap_compare, recoveries):
     async def before(pilot):
         await stats_read(pilot)
         await pilot.press("d")
-        while (MODEL, True) not in pilot.app.screen.reads_of:
-            await pilot.pause(0.02)
+        await wait_until(pilot, lambda: (MODEL, True) in pilot.app.screen.reads_of, 30, "the model's read")
         await pilot.pause()
 
     assert snap_compare(still(recoveries), terminal_size=(80, 24), run_before=before)
