@@ -385,11 +385,17 @@ class RewindApp(App[int]):
         if reading.value is None:
             return
         started = time.perf_counter()
-        registry = self.readings.get("registry")
-        router = self.readings.get("router")
-        snapshot = live.compose(model, registry.value if registry else None,  # type: ignore[arg-type]
-                                router.value if router else None, reading.value, reading.at)  # type: ignore[arg-type]
+        # Kept before composing: a registry or router read that lands meanwhile then recomposes these results.
         self.last_results = (model, reading.value, reading.at)
+        while True:
+            registry = self.readings.get("registry")
+            router = self.readings.get("router")
+            snapshot = live.compose(model, registry.value if registry else None,  # type: ignore[arg-type]
+                                    router.value if router else None, reading.value, reading.at)  # type: ignore[arg-type]
+            # A read that landed while composing may have found no results to recompose yet: judge again with it,
+            # or the console would show the matrix without its aliases and weights until the next metrics read.
+            if self.readings.get("registry") is registry and self.readings.get("router") is router:
+                break
         summary = summarise(snapshot.matrix)
         diagnosed = self._diagnose(live, snapshot)
         self.post_message(SnapshotReady(snapshot, summary, (time.perf_counter() - started) * 1000,

@@ -426,3 +426,37 @@ async def test_stale_evidence_reads_as_unknown_with_its_age_never_as_health(worl
         now[0] = FROZEN_AT
         await wait_until(pilot, lambda: "✓ no breaches" in screen_text(app), what="verdicts again")
         assert "last seen" not in screen_text(app)
+
+
+async def test_a_registry_and_router_read_landing_while_the_metrics_are_judged_are_judged_with_them(world):
+    """The first matrix is judged while the registry's and the router's first reads land: it is judged again with
+    them at once, not left without aliases and weights until the next metrics read (an hour away here)."""
+    import threading
+    import time
+
+    composing = threading.Event()
+    compose = world.live_status.compose
+    list_versions, read_state = world.registry.list_versions, world.router.read_state
+    app = console(world, refresh_s=3600.0)
+
+    def first_compose_waits_for_the_reads(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        if not composing.is_set():
+            composing.set()
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not {"registry", "router"} <= set(app.readings):
+                time.sleep(0.01)
+        return compose(*args, **kwargs)
+
+    def after_the_compose_began(read):  # noqa: ANN001, ANN202
+        def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            composing.wait(5)
+            return read(*args, **kwargs)
+        return wrapped
+
+    world.live_status.compose = first_compose_waits_for_the_reads
+    world.registry.list_versions = after_the_compose_began(list_versions)
+    world.router.read_state = after_the_compose_began(read_state)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: app.snapshot is not None and app.snapshot.stable_version is not None
+                         and bool(app.snapshot.router.servers), 10,
+                         "a matrix judged with the registry's aliases and the router's weights")

@@ -42,9 +42,21 @@ def still(world: World, **options):
 
 async def settled(pilot) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: not (
-        app.snapshot is None or app.journal_state is None or app.trend.focus is None
-        or app.snapshot.stable_version is None or not app.snapshot.router.servers), 30, "the first settled snapshot")
+
+    def unsettled() -> str:
+        """What the first settled snapshot still lacks (empty once it has everything)."""
+        lacks = [name for name, missing in (
+            ("a snapshot", app.snapshot is None), ("the journal", app.journal_state is None),
+            ("the trend's focus", app.trend.focus is None),
+            ("a stable version", app.snapshot is not None and app.snapshot.stable_version is None),
+            ("the router's servers", app.snapshot is not None and not app.snapshot.router.servers)) if missing]
+        return ", ".join(lacks)
+
+    try:
+        await wait_until(pilot, lambda: not unsettled(), 30, "the first settled snapshot")
+    except AssertionError:
+        readings = {name: (reading.health, reading.error) for name, reading in app.readings.items()}
+        raise AssertionError(f"no settled snapshot in 30 s: it lacks {unsettled()}; readings {readings}") from None
     await pilot.pause()
 
 
