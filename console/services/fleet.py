@@ -28,9 +28,7 @@ from console.domain.errors import ConfigError, RewindError
 from console.domain.fleet import FleetRow, discover_fleet, fleet_row, open_incidents, worst_first
 from console.domain.incident import IncidentSummary
 from console.domain.metrics import MetricSpec, QueryResult
-from console.domain.routing import RouterState
-from console.domain.versions import ModelVersion
-from console.services.live import compose, compose_all
+from console.services.live import compose_all
 
 if TYPE_CHECKING:
     from console.adapters.protocols import ActionLock, MetricsSource, Registry, Router
@@ -145,16 +143,6 @@ class FleetStatus:
                 for model in models]
         return FleetSnapshot(tuple(worst_first(rows)), at, metrics_error, journal_error,
                              time.perf_counter() - started)
-
-    def row(self, model: str, versions: list[ModelVersion] | None, router: RouterState | None,
-            results: dict[str, QueryResult] | None, at: float, incident: IncidentSummary | None = None,
-            lock_holder: str | None = None, problems: Sequence[str] = ()) -> FleetRow:
-        """One model's row, judged as its overview judges it (:func:`~console.services.live.compose`)."""
-        snapshot = None
-        if results is not None:
-            snapshot = compose(model, versions, router, results, at, self.catalogue, self.traffic_metric,
-                               self.stable_alias)
-        return fleet_row(snapshot, model, incident, lock_holder, problems)
 
     def _journal(self) -> tuple[dict[str, IncidentSummary], dict[str, str], str | None]:
         """Every model's open incident and lock holder, from one listing of each."""
