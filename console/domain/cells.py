@@ -18,17 +18,13 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from console.domain.metrics import CellCounts, CellKey
+from console.domain.metrics import CellCounts, CellKey, _canonical_version
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
 V = TypeVar("V")
-
-
-def _canonical_version(version: str) -> str:
-    return str(int(version)) if version.isdigit() else version
 
 
 class CellIndex:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from itertools import accumulate
-from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from console.domain.cells import Columns, LazyCells
@@ -37,9 +36,6 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
 
     from console.domain.cells import CellIndex
-
-_first, _second = itemgetter(0), itemgetter(1)
-"""A cell key's version and segment."""
 
 
 class State(StrEnum):
