@@ -59,6 +59,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from tests.bench.fake_prometheus import counts_share
+
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = ROOT / ".venv" / "bin" / "rewind"
 COLUMNS, ROWS = 120, 40
@@ -318,7 +320,7 @@ class VaryingPrometheus:
             return body
         variant = self._variant(query.get("time", ["0"])[0])
         if "rewind_part" in promql:
-            share = 0.95 if "label" in promql else 0.01
+            share = counts_share(promql)
             return self._made(("counts", variant, salt, share), lambda: _counts(variant, salt, share))
         return self._made(("instant", variant, salt), lambda: _instant(variant, salt))
 

@@ -33,6 +33,14 @@ def recorded_response(versions: int, segments: int, seed: int = 7) -> bytes:
                       separators=(",", ":")).encode()
 
 
+def counts_share(promql: str) -> float:
+    """The numerator's share a counts query gets: 95 % for the labels (accuracy), 1 % for the requests (errors).
+
+    Told apart by the metric names: every counts query names ``label_replace``, so "label" alone is not enough.
+    """
+    return 0.95 if "rewind_label" in promql else 0.01
+
+
 def recorded_counts(versions: int, segments: int, share: float, seed: int = 11) -> bytes:
     """A counts answer: a numerator and a denominator series per cell, told apart by ``rewind_part``.
 
@@ -72,8 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     body = recorded_response(args.versions, args.segments)
     # A ratio's counts: errors are 1 % of requests, correct labels 95 % of labels.
-    error_counts = recorded_counts(args.versions, args.segments, 0.01)
-    label_counts = recorded_counts(args.versions, args.segments, 0.95)
+    counts_bodies = {share: recorded_counts(args.versions, args.segments, share) for share in (0.01, 0.95)}
     seen = {"queries": 0}
 
     def answer(path: str, query: dict[str, list[str]]) -> bytes:
@@ -81,7 +88,7 @@ def main() -> None:
             return recorded_range(args.versions, args.segments, float(query["start"][0]), float(query["step"][0]))
         if "rewind_part" not in path:
             return body
-        return label_counts if "label" in path else error_counts
+        return counts_bodies[counts_share(path)]
 
     serve(args.port, answer, seen)
 

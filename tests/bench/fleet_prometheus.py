@@ -13,7 +13,7 @@ import argparse
 import json
 import random
 
-from tests.bench.fake_prometheus import serve
+from tests.bench.fake_prometheus import counts_share, serve
 
 
 def model_names(models: int) -> list[str]:
@@ -69,8 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     shape = (args.models, args.versions, args.segments)
     value_body = instant(*shape, 1795321388.279)
-    error_counts = counts(*shape, 1795321388.279, 0.01)
-    label_counts = counts(*shape, 1795321388.279, 0.95)
+    counts_bodies = {share: counts(*shape, 1795321388.279, share) for share in (0.01, 0.95)}
     seen = {"queries": 0, "queries_naming_one_model": 0}
 
     def answer(path: str, query: dict[str, list[str]]) -> bytes:
@@ -79,7 +78,7 @@ def main() -> None:
         promql = query.get("query", [""])[0]
         if "rewind_part" not in promql:
             return value_body
-        return label_counts if "label" in promql else error_counts
+        return counts_bodies[counts_share(promql)]
 
     def counted(promql: str) -> None:
         if 'model="' in promql:
