@@ -94,21 +94,6 @@ class Verdict:
     """For a persistence judgement: in how many of the last evaluations the cell was over the line, of how many."""
 
 
-def _worse_by(spec: MetricSpec, value: float, reference: float) -> float:
-    """How much worse ``value`` is than ``reference`` (positive = worse)."""
-    diff = value - reference
-    return diff if spec.direction is Direction.HIGHER_IS_WORSE else -diff
-
-
-def _delta_worsening(spec: MetricSpec, value: float, baseline: float) -> float:
-    """How much worse than the baseline, in the criteria's delta kind."""
-    if spec.criteria.delta_kind is DeltaKind.RELATIVE:
-        if baseline == 0:
-            return math.inf if _worse_by(spec, value, 0.0) > 0 else 0.0
-        return _worse_by(spec, value, baseline) / abs(baseline)
-    return _worse_by(spec, value, baseline)
-
-
 def judge_state(
     spec: MetricSpec,
     value: float | None,
@@ -161,6 +146,42 @@ def _worse(spec: MetricSpec, value: NDArray[np.float64], baseline: NDArray[np.fl
     return worse
 
 
+def _over_threshold(spec: MetricSpec, value: ArrayLike) -> NDArray[np.bool_]:
+    """Whether each value is over the threshold, on its worse side (NaN never is); all false with no threshold.
+
+    The judges and the explanations ask this one function, so a cell's words never disagree with its state.
+    """
+    import numpy as np
+
+    threshold = spec.criteria.threshold
+    if threshold is None:
+        return np.zeros(np.shape(value), dtype=bool)
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(value, dtype=np.float64) - threshold) * sign > 0
+
+
+def _ratio_limit(spec: MetricSpec, base_value: ArrayLike) -> NDArray[np.float64]:
+    """How far a ratio may move past the stable version's proportion: ``max_delta``, times it when relative."""
+    import numpy as np
+
+    max_delta = spec.criteria.max_delta or 0.0
+    if spec.criteria.delta_kind is DeltaKind.RELATIVE:
+        return max_delta * np.abs(np.asarray(base_value, dtype=np.float64))
+    return np.full(np.shape(base_value), max_delta)
+
+
+def _over_ratio_delta(spec: MetricSpec, value: ArrayLike, base_value: ArrayLike, limit: ArrayLike
+                      ) -> NDArray[np.bool_]:
+    """Whether a ratio's proportion is worse than the stable version's by more than ``limit``."""
+    import numpy as np
+
+    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(value, dtype=np.float64) - np.asarray(base_value, dtype=np.float64)) * sign \
+            > np.asarray(limit, dtype=np.float64)
+
+
 def judge_value_cells(spec: MetricSpec, value: ArrayLike, baseline: ArrayLike, compare: ArrayLike,
                       traffic: ArrayLike) -> NDArray[np.int8]:
     """Cells judged on their value now, all at once: every judge of a value without counts.
@@ -197,9 +218,7 @@ def judge_value_cells(spec: MetricSpec, value: ArrayLike, baseline: ArrayLike, c
             codes[np.isnan(base)] = _NO_DATA
         codes[np.asarray(compare, dtype=bool) & (_worse(spec, value_, base) > max_delta)] = _BREACH
     if threshold is not None:
-        sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
-        with np.errstate(invalid="ignore"):
-            codes[(value_ - threshold) * sign > 0] = _BREACH
+        codes[_over_threshold(spec, value_)] = _BREACH
     if min_traffic is not None:
         with np.errstate(invalid="ignore"):
             codes[~(np.asarray(traffic, dtype=np.float64) >= min_traffic)] = _LOW_TRAFFIC
@@ -251,13 +270,12 @@ def judge_ratio_cells(spec: MetricSpec, value: ArrayLike, successes: ArrayLike, 
     threshold, max_delta, min_traffic = criteria.threshold, criteria.max_delta, criteria.min_traffic
     confidence = criteria.confidence
     higher_is_worse = spec.direction is Direction.HIGHER_IS_WORSE
-    sign = 1.0 if higher_is_worse else -1.0
     level = threshold if threshold is not None else 0.0  # tested only when there is a threshold
     value_, x, n, flow = (np.asarray(a, dtype=np.float64) for a in (value, successes, trials, traffic))
     codes = np.full(value_.shape, _PASS, dtype=np.int8)
     present = ~np.isnan(value_) & ~np.isnan(n)
     with np.errstate(invalid="ignore", divide="ignore"):
-        over_threshold = (value_ - threshold) * sign > 0 if threshold is not None else np.zeros_like(present)
+        over_threshold = _over_threshold(spec, value_)
         if max_delta is not None:
             segment = np.asarray(segment_of, dtype=np.intp)
             base_x = np.asarray(stable_successes, dtype=np.float64)
@@ -265,9 +283,8 @@ def judge_ratio_cells(spec: MetricSpec, value: ArrayLike, successes: ArrayLike, 
             cell_base_x, cell_base_n = base_x[segment], base_n[segment]
             stable = np.asarray(compare, dtype=bool) & (cell_base_n > 0.0)
             base_value = np.where(stable, cell_base_x / cell_base_n, 0.0)
-            limit = (max_delta or 0.0) * np.abs(base_value) if criteria.delta_kind is DeltaKind.RELATIVE \
-                else np.full(value_.shape, max_delta or 0.0)
-            over_delta = stable & ((value_ - base_value) * sign > limit)
+            limit = _ratio_limit(spec, base_value)
+            over_delta = stable & _over_ratio_delta(spec, value_, base_value, limit)
         else:
             stable = over_delta = np.zeros_like(present)
     # The stable version's spread on either side of its proportion, per segment, when first needed.
@@ -360,10 +377,8 @@ def _over_line(spec: MetricSpec, rows: NDArray[np.float64], base_rows: NDArray[n
     import numpy as np
 
     criteria = spec.criteria
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    over = _over_threshold(spec, rows)
     with np.errstate(invalid="ignore"):
-        over = (rows - criteria.threshold) * sign > 0 if criteria.threshold is not None \
-            else np.zeros(rows.shape, dtype=bool)
         if criteria.max_delta is not None and base_rows is not None:
             flags = compare.reshape(compare.shape + (1,) * (rows.ndim - compare.ndim))
             over |= flags & (_worse(spec, rows, base_rows) > criteria.max_delta)
@@ -479,7 +494,7 @@ def explain_ratio(spec: MetricSpec, state: State, value: float | None, counts: C
     low, high = exact_interval(counts.numerator, counts.denominator, confidence)
     reasons: list[str] = []
     if criteria.threshold is not None:
-        over = (value - criteria.threshold) * sign > 0
+        over = bool(_over_threshold(spec, value))
         relation = (">" if sign > 0 else "<") if over else ("≤" if sign > 0 else "≥")
         text = (f"{spec.title} {_share(value)} {relation} {_share(criteria.threshold)} "
                 f"({_interval_text(spec, low, high, False)}, {_counted(counts, spec)})")
@@ -500,9 +515,8 @@ def explain_ratio(spec: MetricSpec, state: State, value: float | None, counts: C
             base_value = base.numerator / base.denominator
             d_low, d_high = difference_interval(counts.numerator, counts.denominator, base.numerator,
                                                 base.denominator, confidence)
-            relative = criteria.delta_kind is DeltaKind.RELATIVE
-            limit = criteria.max_delta * abs(base_value) if relative else criteria.max_delta
-            over = (value - base_value) * sign > limit
+            limit = float(_ratio_limit(spec, base_value))
+            over = bool(_over_ratio_delta(spec, value, base_value, limit))
             allowed = limit * sign
             text = (f"{format_delta(value - base_value, spec.unit, DeltaKind.ABSOLUTE)} vs v{baseline_version} "
                     f"({'beyond' if over else 'within'} {format_delta(allowed, spec.unit, DeltaKind.ABSOLUTE)}; "
@@ -561,7 +575,7 @@ def explain(
     reasons: list[str] = []
     if criteria.threshold is not None:
         limit = format_value(criteria.threshold, spec.unit)
-        worse = _worse_by(spec, value, criteria.threshold) > 0
+        worse = bool(_over_threshold(spec, value))
         higher_worse = spec.direction is Direction.HIGHER_IS_WORSE
         relation = (">" if higher_worse else "<") if worse else ("≤" if higher_worse else "≥")
         reasons.append(f"{shown} {relation} {limit}")
@@ -576,7 +590,9 @@ def explain(
             relative = criteria.delta_kind is DeltaKind.RELATIVE
             delta = (value - baseline) / abs(baseline) if relative and baseline else value - baseline
             allowed = criteria.max_delta if spec.direction is Direction.HIGHER_IS_WORSE else -criteria.max_delta
-            over = _delta_worsening(spec, value, baseline) > criteria.max_delta
+            import numpy as np
+
+            over = bool(_worse(spec, np.array([value]), np.array([baseline]))[0] > criteria.max_delta)
             reasons.append(
                 f"{format_delta(delta, spec.unit, criteria.delta_kind)} vs v{baseline_version} "
                 f"({'beyond' if over else 'within'} {format_delta(allowed, spec.unit, criteria.delta_kind)})"

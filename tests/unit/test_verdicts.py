@@ -87,3 +87,36 @@ def test_a_failed_query_makes_its_cells_no_data_with_the_reason():
     cell = matrix.cell("error_rate", "2", "eu")
     assert cell.state is State.NO_DATA
     assert "parse error" in cell.reason
+
+
+def test_an_explanation_says_over_the_line_exactly_when_the_judge_found_it_over():
+    """The words and the state come from one arithmetic: "> limit", "< limit" and "beyond" appear exactly for
+    the cells the judge put over the line, in both directions, with absolute and relative deltas, at the edges
+    (a value on the threshold, a stable value of 0, a delta exactly at the limit)."""
+    from console.domain.metrics import CellCounts
+    from console.domain.verdicts import explain_ratio, ratio_judge
+
+    values = (0.0, 0.01, 0.04, 0.05, 0.07, 0.5, 0.85, 0.9, 0.93, 1.0)
+    checked = 0
+    for direction in Direction:
+        for kind in DeltaKind:
+            for counts in (False, True):
+                spec = MetricSpec("m", "m", 'q{model="$model"}', Unit.RATIO, direction,
+                                  Criteria(threshold=0.05 if direction is Direction.HIGHER_IS_WORSE else 0.85,
+                                           max_delta=0.03 if kind is DeltaKind.ABSOLUTE else 0.5, delta_kind=kind))
+                over_word = f" {'>' if direction is Direction.HIGHER_IS_WORSE else '<'} "
+                for value in values:
+                    for base in values:
+                        if counts:  # 10,000 trials each: the interval is narrow, yet suspect cells stay
+                            cell, stable = CellCounts(value * 1e4, 1e4), CellCounts(base * 1e4, 1e4)
+                            state = ratio_judge(spec)(value, cell, stable, True, None)
+                            words, _ = explain_ratio(spec, state, value, cell, stable, "1", False, None)
+                            over = state in (State.BREACH, State.SUSPECT)
+                        else:
+                            state = judge_state(spec, value, base, True, None)
+                            words = explain(spec, state, value, base, "1", False, None)
+                            over = state is State.BREACH
+                        said = over_word in words or "(beyond" in words
+                        assert said == over, (direction, kind, counts, value, base, state, words)
+                        checked += 1
+    assert checked == 2 * 2 * 2 * len(values) ** 2
