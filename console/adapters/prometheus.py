@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from console.domain.cells import CellIndex, Columns, LazyCells
+from console.domain.cells import CellIndex, Columns, FleetIndex, LazyCells
 from console.domain.errors import ConfigError, MetricsError
 from console.domain.metrics import (
     COUNT_PART_LABEL,
@@ -32,6 +32,10 @@ from console.domain.metrics import (
     refresh_query,
     render_query,
 )
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 class _Unusual(Exception):
@@ -371,6 +375,14 @@ class PrometheusMetrics:
         if Columns.has_duplicates(numbers):
             raise _Unusual
         value = np.fromiter((s.value[1] for s in series), np.float64, len(series))
+        return PrometheusMetrics._value_result(spec, promql, at, index, numbers, value, text)
+
+    @staticmethod
+    def _value_result(spec: MetricSpec, promql: str, at: float, index: CellIndex, numbers: NDArray[np.intp],
+                      value: NDArray[np.float64], text: Callable[[], dict]) -> QueryResult:
+        """An instant answer's result from its cells' numbers and values (NaN: no data)."""
+        import numpy as np
+
         known = ~np.isnan(value)  # NaN is no data: not listed, so the cell reads as None
         columns = Columns(index, numbers[known], value[known])
         every = Columns(index, numbers, value)
@@ -485,34 +497,32 @@ class PrometheusMetrics:
         answers = dict(zip([spec.name for spec, _ in queries], self._send_all(queries, at), strict=True))
         sent = dict((spec.name, promql) for spec, promql in queries)
         results: dict[str, dict[str, QueryResult]] = {model: {} for model in fleet}
-        indexes = {model: CellIndex() for model in fleet}  # each model's cells, numbered once for its metrics
+        cells = FleetIndex(fleet)  # each model's cells, numbered once for its metrics
         for spec in specs:
             if spec.name in refused:
                 failed = QueryResult(spec.name, "", at, error=refused[spec.name])
                 split = dict.fromkeys(fleet, failed)
             else:
                 status, content = answers[spec.name]
-                split = self._decode_fleet(spec, sent[spec.name], at, status, content, fleet, indexes)
+                split = self._decode_fleet(spec, sent[spec.name], at, status, content, cells)
             for model in fleet:
                 results[model][spec.name] = split[model]
         return results
 
     def _decode_fleet(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex] | None = None
-                      ) -> dict[str, QueryResult]:
+                      cells: FleetIndex) -> dict[str, QueryResult]:
         """One fleet answer split by model into each model's result (as :meth:`_decode_refresh` would give it),
         the usual answers as columns over each model's index."""
         import msgspec
 
-        indexes = indexes if indexes is not None else {model: CellIndex() for model in fleet}
         try:
             if spec.counts:
-                return self._fleet_counts(spec, promql, at, status, content, fleet, indexes)
+                return self._fleet_counts(spec, promql, at, status, content, cells)
             if spec.persists:
-                return self._fleet_recent(spec, promql, at, status, content, fleet, indexes)
-            return self._fleet_values(spec, promql, at, status, content, fleet, indexes)
+                return self._fleet_recent(spec, promql, at, status, content, cells)
+            return self._fleet_values(spec, promql, at, status, content, cells)
         except msgspec.ValidationError:  # an error, another shape, unlabelled series, "+Inf", a cell twice
-            return self._fleet_careful(spec, promql, at, status, content, fleet)
+            return self._fleet_careful(spec, promql, at, status, content, cells.models)
         except msgspec.DecodeError:
             raise self._not_json(status) from None
 
@@ -542,34 +552,31 @@ class PrometheusMetrics:
         return decoders[shape]
 
     @staticmethod
-    def _fleet_groups(series: list, fleet: tuple[str, ...]) -> dict[str, list]:
-        """A fleet answer's series, by model (series of other models left out)."""
-        groups: dict[str, list] = {model: [] for model in fleet}
-        for item in series:
-            items = groups.get(item.metric.model)
-            if items is not None:
-                items.append(item)
-        return groups
+    def _fleet_keys(series: list) -> list[tuple[str, str, str]]:
+        return [(labels.model, labels.version, labels.segment) for labels in (item.metric for item in series)]
 
     def _fleet_values(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex]) -> dict[str, QueryResult]:
+                      fleet: FleetIndex) -> dict[str, QueryResult]:
         import msgspec
+        import numpy as np
 
-        groups = self._fleet_groups(self._typed_vector(self._fleet_decoder("value"), status, content), fleet)
+        series = self._typed_vector(self._fleet_decoder("value"), status, content)
+        cells = fleet.place(self._fleet_keys(series))
+        if cells.with_duplicates():
+            raise msgspec.ValidationError("several series for one cell")
+        value = np.fromiter((item.value[1] for item in series), np.float64, len(series))[cells.order]
         texts: dict[str, dict] = {}
 
         def text_of(model: str) -> Callable[[], dict]:
             def load() -> dict:
                 if not texts:
-                    texts.update(self._fleet_sample_text(content, fleet))
+                    texts.update(self._fleet_sample_text(content, fleet.models))
                 return texts.get(model, {})
             return load
 
-        try:
-            return {model: self._value_columns(spec, promql, at, items, text_of(model), indexes[model])
-                    for model, items in groups.items()}
-        except _Unusual:
-            raise msgspec.ValidationError("several series for one cell") from None
+        return {model: self._value_result(spec, promql, at, fleet.indexes[number], cells.at[part], value[part],
+                                          text_of(model))
+                for number, model in enumerate(fleet.models) for part in (cells.bounds(number),)}
 
     def _fleet_sample_text(self, content: bytes, fleet: tuple[str, ...]) -> dict[str, dict]:
         """Each model's cells' sample text exactly as Prometheus sent it, read again from the answer."""
@@ -584,12 +591,45 @@ class PrometheusMetrics:
         return {model: canonical_cells(cells) for model, cells in texts.items()}
 
     def _fleet_counts(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex]) -> dict[str, QueryResult]:
-        groups = self._fleet_groups(self._typed_vector(self._fleet_decoder("counts"), status, content), fleet)
+                      fleet: FleetIndex) -> dict[str, QueryResult]:
+        """A ratio's fleet answer: the usual models' counts as columns, checked for the whole fleet at once; a
+        model whose counts are not the usual answer (a part missing or twice, an impossible count) is read as
+        :func:`combine_counts` reads it, and explained."""
+        import numpy as np
+
+        series = self._typed_vector(self._fleet_decoder("counts"), status, content)
+        numbered = {"numerator": 0, "denominator": 1}
+        part = np.fromiter((numbered.get(item.metric.part, -1) for item in series), np.intp, len(series))
+        if not (usable := part >= 0).all():  # series of another part are not counts: left out
+            series = [item for item, keep in zip(series, usable.tolist(), strict=True) if keep]
+            part = part[usable]
+        cells = fleet.place(self._fleet_keys(series))
+        count = np.fromiter((item.value[1] for item in series), np.float64, len(series))[cells.order]
+        denominator = part[cells.order] == 1
+        flat, model_of_flat = fleet.flat(cells)
+        size = len(model_of_flat)
+        # Usual: every cell once in each part, every count usable; the models with any other cell are not.
+        per_part = [np.bincount(flat[denominator == is_denominator], minlength=size) for is_denominator in (0, 1)]
+        unusual = set(model_of_flat[(per_part[1] > 1) | (per_part[0] != per_part[1])].tolist())
+        numerators = np.full(size, np.nan)
+        numerators[flat[~denominator]] = count[~denominator]
+        successes, trials = numerators[flat[denominator]], count[denominator]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            usable = (successes >= 0) & (successes <= trials) & (trials > 0) & (trials < np.inf)
+            value = successes / trials
+        model = cells.model[denominator]
+        unusual.update(model[~usable].tolist())
+        at_ = cells.at[denominator]
+        ends = np.cumsum(np.bincount(model, minlength=len(fleet.models))).tolist()
         results = {}
-        for model, items in groups.items():
-            usual = self._counts_columns(spec, promql, at, items, indexes[model])
-            results[model] = usual if usual is not None else self._fleet_counts_careful(spec, promql, at, items)
+        for number, name in enumerate(fleet.models):
+            if number in unusual:
+                items = [series[i] for i in cells.order[cells.bounds(number)].tolist()]
+                results[name] = self._fleet_counts_careful(spec, promql, at, items)
+                continue
+            part_ = slice(ends[number - 1] if number else 0, ends[number])
+            results[name] = self._counts_from_columns(spec, promql, at, fleet.indexes[number], at_[part_],
+                                                      value[part_], successes[part_], trials[part_])
         return results
 
     def _fleet_counts_careful(self, spec: MetricSpec, promql: str, at: float, items: list) -> QueryResult:
@@ -606,8 +646,9 @@ class PrometheusMetrics:
         return self._counts_result(spec, promql, at, numerators, denominators)
 
     def _fleet_recent(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
-                      fleet: tuple[str, ...], indexes: Mapping[str, CellIndex]) -> dict[str, QueryResult]:
+                      fleet: FleetIndex) -> dict[str, QueryResult]:
         import msgspec
+        import numpy as np
 
         times = evaluation_times(spec, at)
         first, step, count = times[0], spec.criteria.step_s, len(times)
@@ -616,21 +657,36 @@ class PrometheusMetrics:
         typed = self._fleet_decoder("range").decode(content)
         if typed.status != "success" or typed.data.resultType != "matrix":
             raise msgspec.ValidationError("not a matrix")
+        series = typed.data.result
+        cells = fleet.place(self._fleet_keys(series))
+        lengths = np.fromiter((len(item.values) for item in series), np.intp, len(series))[cells.order]
+        # Usual: one series per cell, each with a point at every evaluation time; the other models are read
+        # point by point.
+        unusual = set(cells.model[lengths != count].tolist()) | cells.with_duplicates()
+        usual = ~np.isin(cells.model, list(unusual)) if unusual else np.ones(len(cells.order), dtype=bool)
+        ordered, model = cells.order[usual], cells.model[usual]
+        points = np.fromiter(chain.from_iterable(chain.from_iterable(series[i].values for i in ordered.tolist())),
+                             np.float64, len(ordered) * count * 2)
+        rows = points.reshape(len(ordered), count, 2)[:, :, 1]
+        at_ = cells.at[usual]
+        ends = np.cumsum(np.bincount(model, minlength=len(fleet.models))).tolist()
         results = {}
-        for model, items in self._fleet_groups(typed.data.result, fleet).items():
-            usual = self._recent_columns(spec, promql, at, items, count, indexes[model])
-            if usual is not None:
-                results[model] = usual
+        for number, name in enumerate(fleet.models):
+            if number not in unusual:
+                part = slice(ends[number - 1] if number else 0, ends[number])
+                results[name] = self._recent_from_columns(spec, promql, at, fleet.indexes[number], at_[part],
+                                                          rows[part])
                 continue
+            items = [series[i] for i in cells.order[cells.bounds(number)].tolist()]
             by_cell = {(item.metric.version, item.metric.segment): item.values for item in items}
             if len(by_cell) != len(items):
                 raise msgspec.ValidationError("several series for one cell")  # the careful path says so
             try:
                 by_cell = canonical_cells(by_cell)
             except ValueError as exc:
-                results[model] = QueryResult(spec.name, promql, at, error=str(exc))
+                results[name] = QueryResult(spec.name, promql, at, error=str(exc))
                 continue
-            results[model] = self._recent_result(spec, promql, at, by_cell, first, step, count)
+            results[name] = self._recent_result(spec, promql, at, by_cell, first, step, count)
         return results
 
     def _fleet_careful(self, spec: MetricSpec, promql: str, at: float, status: int, content: bytes,
@@ -746,7 +802,14 @@ class PrometheusMetrics:
             if not ((successes >= 0) & (successes <= trials) & (trials > 0) & (trials < np.inf)).all():
                 return None
             value = successes / trials
-        columns = Columns(index, den_at, value, successes, trials)
+        return PrometheusMetrics._counts_from_columns(spec, promql, at, index, den_at, value, successes, trials)
+
+    @staticmethod
+    def _counts_from_columns(spec: MetricSpec, promql: str, at: float, index: CellIndex, numbers: NDArray[np.intp],
+                             value: NDArray[np.float64], successes: NDArray[np.float64],
+                             trials: NDArray[np.float64]) -> QueryResult:
+        """A ratio's result from its usual counts as columns: each cell's proportion, successes and trials."""
+        columns = Columns(index, numbers, value, successes, trials)
         values: LazyCells[float] = LazyCells(columns.values_by_cell)
         return QueryResult(spec.name, promql, at, columns=columns, values=values,
                            counts=LazyCells(columns.counts_by_cell),
@@ -857,7 +920,15 @@ class PrometheusMetrics:
             return None
         points = np.fromiter(chain.from_iterable(chain.from_iterable(s.values for s in series)), np.float64,
                              len(series) * count * 2)
-        rows = points.reshape(len(series), count, 2)[:, :, 1]
+        return PrometheusMetrics._recent_from_columns(spec, promql, at, index, numbers,
+                                                      points.reshape(len(series), count, 2)[:, :, 1])
+
+    @staticmethod
+    def _recent_from_columns(spec: MetricSpec, promql: str, at: float, index: CellIndex, numbers: NDArray[np.intp],
+                             rows: NDArray[np.float64]) -> QueryResult:
+        """A persistence result from each cell's values at the evaluation times as rows (the current one last)."""
+        import numpy as np
+
         now = rows[:, -1]
         known = ~np.isnan(now)  # no value now is no data: not listed, so the cell reads as None
         columns = Columns(index, numbers[known], now[known], rows=rows, rows_at=numbers)

@@ -172,6 +172,96 @@ class Columns:
                                                               self.trials.tolist(), strict=True)}
 
 
+FleetKey = tuple[str, str, str]
+"""A fleet answer's series: (model, version, segment)."""
+
+
+class FleetIndex:
+    """Each model's :class:`CellIndex` for one fleet refresh, and a fleet answer's series placed on them at once.
+
+    A fleet answer lists every model's series together. Placed model by model, 50
+    models x 6 metrics pay numpy's fixed cost 300 times a refresh; here each series'
+    (model, version, segment) is numbered through one dict for the whole fleet and an
+    answer is grouped by model with one sort (:meth:`place`). Each model's cells are
+    numbered in its own index as :meth:`CellIndex.place` numbers them.
+    """
+
+    __slots__ = ("models", "indexes", "_model_number", "_position")
+
+    def __init__(self, models: Sequence[str]) -> None:
+        self.models = tuple(models)
+        self.indexes = tuple(CellIndex() for _ in self.models)
+        self._model_number = {model: number for number, model in enumerate(self.models)}
+        self._position: dict[FleetKey, int] = {}
+        """Each key's model number and cell number packed as ``model << 32 | cell``; -1 for another model."""
+
+    def place(self, keys: Sequence[FleetKey]) -> FleetCells:
+        """The series ``keys`` label, numbered in their models' indexes and grouped by model."""
+        import numpy as np
+
+        position = self._position
+        try:  # the usual refresh: every metric returns the cells the first one did
+            packed = np.fromiter(map(position.__getitem__, keys), np.int64, len(keys))
+        except KeyError:
+            new: dict[int, list[FleetKey]] = {}
+            for key in keys:
+                if key not in position:
+                    model = self._model_number.get(key[0])
+                    if model is None:
+                        position[key] = -1  # another model's series: left out
+                    else:
+                        new.setdefault(model, []).append(key)
+            for model, placed in new.items():
+                numbers = self.indexes[model].place([key[1:] for key in placed])
+                position.update(zip(placed, [model << 32 | number for number in numbers.tolist()], strict=True))
+            packed = np.fromiter(map(position.__getitem__, keys), np.int64, len(keys))
+        ours = np.flatnonzero(packed >= 0)
+        model_of = packed[ours] >> 32
+        order = ours[np.argsort(model_of, kind="stable")]  # by model, in the answer's order within one
+        counts = np.bincount(model_of, minlength=len(self.models))
+        return FleetCells(order, (packed[order] >> 32).astype(np.intp, copy=False),
+                          (packed[order] & 0xFFFFFFFF).astype(np.intp, copy=False), np.cumsum(counts).tolist())
+
+    def flat(self, cells: FleetCells) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+        """Each of ``cells``' series' cell numbered over every model's cells laid end to end; and each of those
+        cells' model."""
+        import numpy as np
+
+        sizes = np.fromiter(map(len, self.indexes), np.intp, len(self.indexes))
+        starts = np.cumsum(sizes) - sizes
+        return starts[cells.model] + cells.at, np.repeat(np.arange(len(sizes)), sizes)
+
+
+@dataclass(frozen=True, eq=False)
+class FleetCells:
+    """A fleet answer's series of the fleet's models, grouped by model (:meth:`FleetIndex.place`).
+
+    Attributes:
+        order: the series' positions in the answer, model by model (the answer's order within one).
+        model: each of those series' model, as its number in :attr:`FleetIndex.models`.
+        at: each of those series' cell, as its number in its model's index.
+        ends: per model, where its series end in ``order`` (they start where the previous model's end).
+    """
+
+    order: NDArray[np.intp]
+    model: NDArray[np.intp]
+    at: NDArray[np.intp]
+    ends: list[int]
+
+    def bounds(self, model: int) -> slice:
+        """Where model number ``model``'s series lie in ``order``, ``model`` and ``at``."""
+        return slice(self.ends[model - 1] if model else 0, self.ends[model])
+
+    def with_duplicates(self, among: NDArray[np.bool_] | None = None) -> set[int]:
+        """The models with two series on one cell (only the series ``among`` selects, if given)."""
+        import numpy as np
+
+        model, at = (self.model, self.at) if among is None else (self.model[among], self.at[among])
+        packed = np.sort(model << 32 | at)
+        repeated = packed[1:][packed[1:] == packed[:-1]]
+        return set((repeated >> 32).tolist())
+
+
 class LazyCells(Mapping[CellKey, V]):
     """A mapping by cell made the first time someone reads it (most refreshes never do)."""
 

@@ -195,3 +195,36 @@ def test_model_names_are_matched_literally():
     assert models_regex(["a.b", "c+d", "e_f"]) == "a\\.b|c\\+d|e_f"
     query = fleet_refresh_query(RATIO, ["m"], "5m", "model")
     assert query.count('model=~"m"') == 2 and "rewind_part" in query
+
+
+def test_a_model_with_unusual_counts_or_points_is_read_carefully_and_the_others_stay_columns(monkeypatch):
+    """fraud-a keeps its impossible count and its missing point; fraud.b's answer is the usual one. Each model
+    still gets what it gets alone, and only fraud-a's results leave the columns."""
+    original = series_for
+
+    def usual_for_b(spec, model):
+        out = original(spec, model)
+        if model != "fraud.b":
+            return out
+        if spec.counts:
+            out[0]["value"] = [AT, "5.0"]
+        elif spec.persists:
+            out[2]["values"] = [[t, "0.8"] for t in evaluation_times(spec, AT)]
+        return out
+
+    monkeypatch.setattr(f"{__name__}.series_for", usual_for_b)
+    metrics = adapter(monkeypatch, RecordedPrometheus())
+    monkeypatch.setattr(metrics, "_fleet_careful", lambda *a: pytest.fail("took the careful path"))
+    fleet = metrics.evaluate_fleet(SPECS, MODELS, AT)
+    monkeypatch.undo()
+    monkeypatch.setattr(f"{__name__}.series_for", usual_for_b)
+    metrics = adapter(monkeypatch, RecordedPrometheus())
+    for model in MODELS:
+        alone = metrics.evaluate(SPECS, model, AT)
+        for spec in SPECS:
+            same(fleet[model][spec.name], alone[spec.name])
+    for spec in (RATIO, PERSISTS):
+        assert fleet["fraud.b"][spec.name].columns is not None, spec.name
+        assert fleet["fraud-a"][spec.name].columns is None, spec.name
+    assert fleet["fraud.b"]["error_rate"].counts[("3", "eu")] == (5.0, 100.0)
+    assert fleet["fraud.b"]["score"].recent[("2", "us")] == (0.8, 0.8, 0.8, 0.8)
