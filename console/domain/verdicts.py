@@ -1011,59 +1011,104 @@ def _place(item: MatrixInput, traffic_metric: str | None) -> _Placed:
                    values.get(traffic_metric or "", np.full(size, np.nan)))
 
 
-def _judge_placed(spec: MetricSpec, placed: Sequence[_Placed]) -> NDArray[np.int8]:
-    """Every cell of every placed matrix judged on ``spec``, in one call of the metric's array judge."""
-    import numpy as np
+@dataclass(frozen=True, eq=False)
+class _Together:
+    """Every placed matrix's cells laid end to end, for one call of each metric's array judge.
 
-    value = np.concatenate([p.value(spec.name) for p in placed])
-    compare = np.concatenate([p.compare for p in placed])
-    traffic = np.concatenate([p.traffic for p in placed])
+    Attributes:
+        placed: the matrices, in order; ``starts`` gives each one's first cell.
+        segment_of: per cell, its segment, numbered over every matrix's segments.
+        stable_cell: per segment, its stable version's cell (-1: none).
+        stable_of: per cell, the stable version's cell in its segment (-1: none).
+        compare, traffic: per cell, as :class:`_Placed` has them.
+    """
+
+    placed: Sequence[_Placed]
+    starts: list[int]
+    size: int
+    segment_of: NDArray[np.intp]
+    stable_cell: NDArray[np.intp]
+    stable_of: NDArray[np.intp]
+    compare: NDArray[np.bool_]
+    traffic: NDArray[np.float64]
+
+    @staticmethod
+    def of(placed: Sequence[_Placed]) -> _Together:
+        import numpy as np
+
+        starts = [end - p.size for end, p in zip(accumulate(p.size for p in placed), placed, strict=True)]
+        segment_starts = [end - len(p.stable_cell)
+                          for end, p in zip(accumulate(len(p.stable_cell) for p in placed), placed, strict=True)]
+        segment_of = np.concatenate([p.segment_of + first for p, first in zip(placed, segment_starts, strict=True)])
+        stable_cell = np.concatenate([np.where(p.stable_cell >= 0, p.stable_cell + start, -1)
+                                      for p, start in zip(placed, starts, strict=True)])
+        return _Together(placed, starts, sum(p.size for p in placed), segment_of, stable_cell,
+                         stable_cell[segment_of] if len(segment_of) else np.zeros(0, dtype=np.intp),
+                         np.concatenate([p.compare for p in placed]), np.concatenate([p.traffic for p in placed]))
+
+    def value(self, name: str) -> NDArray[np.float64]:
+        import numpy as np
+
+        return np.concatenate([p.value(name) for p in self.placed])
+
+    def counts(self, name: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """A ratio's successes and trials per cell (NaN: none)."""
+        import numpy as np
+
+        at, successes, trials = [], [], []
+        for p, start in zip(self.placed, self.starts, strict=True):
+            column = p.columns.get(name)
+            if column is not None and column.successes is not None and column.trials is not None:
+                at.append(column.counts_at + start)
+                successes.append(column.successes)
+                trials.append(column.trials)
+        if not at:
+            return np.full(self.size, np.nan), np.full(self.size, np.nan)
+        cells = np.concatenate(at)
+        return (Columns.spread(np.concatenate(successes), cells, self.size),
+                Columns.spread(np.concatenate(trials), cells, self.size))
+
+    def rows(self, name: str, value: NDArray[np.float64]
+             ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.intp]]:
+        """A persistence metric's rows per cell (oldest first, NaN-padded), the stable version's rows in the
+        cell's segment, and each row's length. A matrix without recent evaluations has each cell judged on its
+        value now alone; so has a listed cell without them."""
+        import numpy as np
+
+        columns = [p.columns.get(name) for p in self.placed]
+        width = max([1] + [c.rows.shape[1] for c in columns if c is not None and c.rows is not None])
+        rows = np.full((self.size, width), np.nan)
+        lengths = np.zeros(self.size, dtype=np.intp)
+        alone = np.zeros(self.size, dtype=bool)
+        listed = np.zeros(self.size, dtype=bool)
+        for p, start, column in zip(self.placed, self.starts, columns, strict=True):
+            if column is None or column.rows is None:
+                alone[start:start + p.size] = True
+                continue
+            cells = column.rows_at + start
+            rows[cells, :column.rows.shape[1]] = column.rows
+            lengths[cells] = column.rows.shape[1] if column.row_lengths is None else column.row_lengths
+            listed[start:start + p.size] = p.listed[name]
+        base = _gather(rows, self.stable_of)
+        base[alone] = np.nan
+        alone |= listed & (lengths == 0)
+        rows[alone, 0], lengths[alone] = value[alone], 1
+        return rows, base, lengths
+
+
+def _judge_placed(spec: MetricSpec, together: _Together) -> NDArray[np.int8]:
+    """Every cell of every placed matrix judged on ``spec``, in one call of the metric's array judge."""
+    value = together.value(spec.name)
+    compare, traffic = together.compare, together.traffic
     if spec.counts:
-        xs, ns, segment_of, stable_x, stable_n = [], [], [], [], []
-        offset = 0
-        for p in placed:
-            column = p.columns.get(spec.name)
-            x = Columns.spread(None if column is None else column.successes,
-                               p.segment_of if column is None else column.counts_at, p.size)
-            n = Columns.spread(None if column is None else column.trials,
-                               p.segment_of if column is None else column.counts_at, p.size)
-            xs.append(x)
-            ns.append(n)
-            segment_of.append(p.segment_of + offset)
-            stable_x.append(_gather(x, p.stable_cell))
-            stable_n.append(_gather(n, p.stable_cell))
-            offset += len(p.stable_cell)
-        return judge_ratio_cells(spec, value, np.concatenate(xs), np.concatenate(ns), compare, traffic,
-                                 np.concatenate(segment_of), np.concatenate(stable_x), np.concatenate(stable_n))
-    stable_value = np.concatenate([_gather(p.value(spec.name), p.stable_of) for p in placed])
+        successes, trials = together.counts(spec.name)
+        return judge_ratio_cells(spec, value, successes, trials, compare, traffic, together.segment_of,
+                                 _gather(successes, together.stable_cell), _gather(trials, together.stable_cell))
+    stable_value = _gather(value, together.stable_of)
     if not spec.persists:
         return judge_value_cells(spec, value, stable_value, compare, traffic)
-    own_rows, base_rows, lengths = [], [], []
-    for p in placed:
-        column, now = p.columns.get(spec.name), p.value(spec.name)
-        if column is None or column.rows is None:  # no recent evaluations: judged on the value now alone
-            own_rows.append(now[:, None])
-            base_rows.append(np.full((p.size, 1), np.nan))
-            lengths.append(np.ones(p.size, dtype=np.intp))
-            continue
-        rows = column.spread(column.rows, column.rows_at, p.size)
-        length = np.zeros(p.size, dtype=np.intp)
-        length[column.rows_at] = rows.shape[1] if column.row_lengths is None else column.row_lengths
-        base_rows.append(_gather(rows, p.stable_of))
-        if (short := p.listed[spec.name] & (length == 0)).any():
-            # A listed cell without recent evaluations is judged on its value now alone.
-            rows = rows.copy()
-            rows[short, 0], length[short] = now[short], 1
-        own_rows.append(rows)
-        lengths.append(length)
-    width = max(rows.shape[1] for rows in own_rows)
-
-    def padded(parts: list[NDArray[np.float64]]) -> NDArray[np.float64]:
-        return np.concatenate([np.pad(part, ((0, 0), (0, width - part.shape[1])), constant_values=np.nan)
-                               if part.shape[1] < width else part for part in parts])
-
-    return judge_persistence_cells(spec, value, stable_value, padded(own_rows), padded(base_rows), compare, traffic,
-                                   np.concatenate(lengths))
+    rows, base_rows, lengths = together.rows(spec.name, value)
+    return judge_persistence_cells(spec, value, stable_value, rows, base_rows, compare, traffic, lengths)
 
 
 def build_matrices(metrics: Sequence[MetricSpec], inputs: Sequence[MatrixInput], traffic_metric: str | None
@@ -1079,12 +1124,13 @@ def build_matrices(metrics: Sequence[MetricSpec], inputs: Sequence[MatrixInput],
     if not inputs:
         return []
     placed = [_place(item, traffic_metric) for item in inputs]
+    together = _Together.of(placed)
     ends = list(accumulate(p.size for p in placed))
     codes: list[dict[str, NDArray[np.int8]]] = [{} for _ in placed]
     for spec in metrics:
         if not spec.criteria.judges:
             continue  # information only: Matrix.state derives INFO / NO_DATA from the value
-        judged = _judge_placed(spec, placed)
+        judged = _judge_placed(spec, together)
         for number, end in enumerate(ends):
             codes[number][spec.name] = judged[end - placed[number].size:end]
             if spec.name not in placed[number].listed:  # no answer (or a failed one): no cell listed
