@@ -952,8 +952,6 @@ class _Placed:
     segment_of: NDArray[np.intp]
     stable_cell: NDArray[np.intp]
     """Per segment of the index, the stable version's cell (-1: none)."""
-    stable_of: NDArray[np.intp]
-    """Per cell, the stable version's cell in its segment (-1: none)."""
     compare: NDArray[np.bool_]
     traffic: NDArray[np.float64]
 
@@ -1007,7 +1005,7 @@ def _place(item: MatrixInput, traffic_metric: str | None) -> _Placed:
             stable_cell[segment_of[cells]] = cells
     found = {segment_names[i] for i in np.unique(segment_of[listed_any]).tolist()}
     return _Placed(index, columns, values, listed, tuple(sorted(set(item.segments) | found)), segment_of,
-                   stable_cell, stable_cell[segment_of] if size else np.zeros(0, dtype=np.intp), compare,
+                   stable_cell, compare,
                    values.get(traffic_metric or "", np.full(size, np.nan)))
 
 
