@@ -21,8 +21,8 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from pathlib import Path
 
 import console
@@ -53,9 +53,26 @@ def fleet_rate(count: int) -> float:
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    with distinct_ports() as take:
+        return take()
+
+
+@contextmanager
+def distinct_ports() -> Iterator[Callable[[], int]]:
+    """Hand out TCP ports on 127.0.0.1 that nothing listens on, each different from the others handed out here.
+
+    Each port is held until the block ends: a port asked for and released at once can be
+    handed out again by the next ask (the sandbox once gave Prometheus and a model server
+    the same port).
+    """
+    with ExitStack() as held:
+        def take() -> int:
+            s = held.enter_context(closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)))
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+            return port
+
+        yield take
 
 
 def find_binary(name: str) -> str:
@@ -282,17 +299,18 @@ class Sandbox:
             weights[aliases["champion"]] = 90
         if aliases.get("challenger"):
             weights[aliases["challenger"]] = 10
-        ports = {
-            "frontend": free_port(), "exporter": free_port(), "prometheus": free_port(), "admin": free_port(),
-            "models": {v: free_port() for v in versions}, "fallback": free_port(),
-            # Alertmanager, and where it sends alerts: `rewind alerts serve` listens there (nothing else does).
-            "alertmanager": free_port(), "alerts": free_port(),
-        }
-        fleet = {name: templates.FleetBackend(
-            {v: free_port() for v in spec["versions"]},
-            {v: {spec["aliases"].get("champion"): 90, spec["aliases"].get("challenger"): 10}.get(v, 0)
-             for v in spec["versions"]}, spec["aliases"].get("champion"))
-            for name, spec in seed.get("fleet", {}).items()}
+        with distinct_ports() as port:
+            ports = {
+                "frontend": port(), "exporter": port(), "prometheus": port(), "admin": port(),
+                "models": {v: port() for v in versions}, "fallback": port(),
+                # Alertmanager, and where it sends alerts: `rewind alerts serve` listens there (nothing else does).
+                "alertmanager": port(), "alerts": port(),
+            }
+            fleet = {name: templates.FleetBackend(
+                {v: port() for v in spec["versions"]},
+                {v: {spec["aliases"].get("champion"): 90, spec["aliases"].get("challenger"): 10}.get(v, 0)
+                 for v in spec["versions"]}, spec["aliases"].get("champion"))
+                for name, spec in seed.get("fleet", {}).items()}
         if fleet:
             ports["fleet"] = {name: backend.servers for name, backend in fleet.items()}
         state.update(versions=versions, fallback_version=fallback, ports=ports, tracking_uri=tracking_uri)

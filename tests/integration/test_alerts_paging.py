@@ -32,7 +32,7 @@ import yaml
 
 from console.adapters.journal_sql import SqlJournal
 from console.domain.journal import EventKind
-from console.sandbox.manager import free_port
+from console.sandbox.manager import distinct_ports, free_port
 from console.sandbox.processes import ProcessRecord, start, stop
 from console.sandbox.templates import rewind_config
 from tests.fixtures.servers import http_ok, require_binary, run_cli, wait_for
@@ -106,9 +106,10 @@ def paging(tmp_path_factory) -> Iterator[Paging]:
     token = directory / "token"
     token.write_text(TOKEN + "\n")
     token.chmod(0o600)
-    serve_port, alertmanager_port = free_port(), free_port()
+    with distinct_ports() as port:
+        serve_port, alertmanager_port, prometheus_port = port(), port(), port()
     alertmanager = f"http://127.0.0.1:{alertmanager_port}"
-    config = yaml.safe_load(rewind_config(directory, MODEL, free_port()))
+    config = yaml.safe_load(rewind_config(directory, MODEL, prometheus_port))
     config["journal"] = {"url": f"sqlite:///{directory / 'journal.db'}"}
     config["playbooks"] = {"dirs": [str(PLAYBOOKS)]}
     config["alerts"] = {"token_file": "token", "alertmanager_url": alertmanager}

@@ -49,3 +49,19 @@ def test_one_process_serves_several_pairs():
     assert parse_serve("fraud-detector-2=1@4242") == ("fraud-detector-2", "1", 4242)
     with pytest.raises(argparse.ArgumentTypeError):
         parse_serve("fraud-detector-2@4242")
+
+
+def test_ports_handed_out_together_are_all_different_and_held_until_the_block_ends():
+    """A fleet sandbox asks for a dozen ports before any server binds one: each must be its own. A port that
+    was released as soon as it was found could be handed out twice (Prometheus and a model server once
+    shared one, and the model server failed to start)."""
+    import socket
+
+    from console.sandbox.manager import distinct_ports
+
+    with distinct_ports() as take:
+        ports = [take() for _ in range(40)]
+        assert len(set(ports)) == len(ports)
+        for port in ports[:5]:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe, pytest.raises(OSError, match="in use"):
+                probe.bind(("127.0.0.1", port))
