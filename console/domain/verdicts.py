@@ -693,6 +693,11 @@ class Matrix:
         cells: NDArray[np.bool_] = live_version[version_of] & live_segment[segment_of]
         return cells
 
+    @cached_property
+    def _live(self) -> NDArray[np.bool_]:
+        """The shown cells of the versions that take traffic now (what the tallies count)."""
+        return self._live_cells({version for version in self.versions if version not in self.drained})
+
     def version_state(self, version: str) -> State:
         """A version's overall state: breach if any cell breaches, else suspect, else pass (:data:`SEVERITY`)."""
         import numpy as np
@@ -716,10 +721,9 @@ class Matrix:
         import numpy as np
 
         counts = dict.fromkeys(State, 0)
-        live = [version for version in self.versions if version not in self.drained]
-        cells = self._live_cells(set(live))
+        cells = self._live
         found = int(cells.sum())
-        total = len(live) * len(self.segments)
+        total = sum(version not in self.drained for version in self.versions) * len(self.segments)
         for m in self.metrics:
             codes = self.codes.get(m.name)
             if codes is None:
@@ -739,7 +743,7 @@ class Matrix:
         import numpy as np
 
         live = [version for version in self.versions if version not in self.drained]
-        cells = self._live_cells(set(live))
+        cells = self._live
         version_names, version_of, _, _ = self.index.labels()
         rank = {version: i for i, version in enumerate(live)}
         order = np.array([rank.get(name, len(live)) for name in version_names] + [len(live)], dtype=np.intp)
@@ -763,7 +767,7 @@ class Matrix:
         ones as (version, segment, catalogue index)."""
         import numpy as np
 
-        cells = self._live_cells({version for version in self.versions if version not in self.drained})
+        cells = self._live
         keys = self.index.keys
         count, seen, breaching = 0, set[State](), list[tuple[str, str, int]]()
         for place, m in enumerate(self.metrics):
@@ -801,7 +805,7 @@ class Matrix:
         import numpy as np
 
         live = [version for version in self.versions if version not in self.drained]
-        cells = self._live_cells(set(live))
+        cells = self._live
         order = {version: i for i, version in enumerate(live)}
         code = CODES.index(state)
         keys = self.index.keys
