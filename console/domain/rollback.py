@@ -299,7 +299,7 @@ def choose_versions(
     if target is not None:
         why = named_by or "named explicitly"
     elif leave == challenger and champion and champion != leave:
-        target, why = champion, f"the current {stable_alias} (v{leave} is the {candidate_alias})"
+        target, why = champion, f"the current {stable_alias}; v{leave} is the {candidate_alias}"
     elif previous_champion and previous_champion != leave:
         target, why = previous_champion, f"the previous {stable_alias}"
     else:
