@@ -600,9 +600,9 @@ class PrometheusMetrics:
         series = self._typed_vector(self._fleet_decoder("counts"), status, content)
         numbered = {"numerator": 0, "denominator": 1}
         part = np.fromiter((numbered.get(item.metric.part, -1) for item in series), np.intp, len(series))
-        if not (usable := part >= 0).all():  # series of another part are not counts: left out
-            series = [item for item, keep in zip(series, usable.tolist(), strict=True) if keep]
-            part = part[usable]
+        if not (known_part := part >= 0).all():  # series of another part are not counts: left out
+            series = [item for item, keep in zip(series, known_part.tolist(), strict=True) if keep]
+            part = part[known_part]
         cells = fleet.place(self._fleet_keys(series))
         count = np.fromiter((item.value[1] for item in series), np.float64, len(series))[cells.order]
         denominator = part[cells.order] == 1

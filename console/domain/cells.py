@@ -252,12 +252,11 @@ class FleetCells:
         """Where model number ``model``'s series lie in ``order``, ``model`` and ``at``."""
         return slice(self.ends[model - 1] if model else 0, self.ends[model])
 
-    def with_duplicates(self, among: NDArray[np.bool_] | None = None) -> set[int]:
-        """The models with two series on one cell (only the series ``among`` selects, if given)."""
+    def with_duplicates(self) -> set[int]:
+        """The models with two series on one cell."""
         import numpy as np
 
-        model, at = (self.model, self.at) if among is None else (self.model[among], self.at[among])
-        packed = np.sort(model << 32 | at)
+        packed = np.sort(self.model << 32 | self.at)
         repeated = packed[1:][packed[1:] == packed[:-1]]
         return set((repeated >> 32).tolist())
 
