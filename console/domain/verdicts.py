@@ -131,6 +131,11 @@ def cell_judge(spec: MetricSpec) -> Callable[[float | None, float | None, bool, 
     return judge
 
 
+def _sign(spec: MetricSpec) -> float:
+    """1 when higher is worse, -1 when lower is: a difference times this is positive when it is worse."""
+    return 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+
+
 def _worse(spec: MetricSpec, value: NDArray[np.float64], baseline: NDArray[np.float64]) -> NDArray[np.float64]:
     """How much worse than the stable version, in the criteria's delta kind (NaN where either is missing).
 
@@ -138,7 +143,7 @@ def _worse(spec: MetricSpec, value: NDArray[np.float64], baseline: NDArray[np.fl
     """
     import numpy as np
 
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    sign = _sign(spec)
     with np.errstate(invalid="ignore", divide="ignore"):
         worse = (value - baseline) * sign
         if spec.criteria.delta_kind is DeltaKind.RELATIVE:
@@ -156,7 +161,7 @@ def _over_threshold(spec: MetricSpec, value: ArrayLike) -> NDArray[np.bool_]:
     threshold = spec.criteria.threshold
     if threshold is None:
         return np.zeros(np.shape(value), dtype=bool)
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    sign = _sign(spec)
     with np.errstate(invalid="ignore"):
         return (np.asarray(value, dtype=np.float64) - threshold) * sign > 0
 
@@ -176,7 +181,7 @@ def _over_ratio_delta(spec: MetricSpec, value: ArrayLike, base_value: ArrayLike,
     """Whether a ratio's proportion is worse than the stable version's by more than ``limit``."""
     import numpy as np
 
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    sign = _sign(spec)
     with np.errstate(invalid="ignore"):
         return (np.asarray(value, dtype=np.float64) - np.asarray(base_value, dtype=np.float64)) * sign \
             > np.asarray(limit, dtype=np.float64)
@@ -490,7 +495,7 @@ def explain_ratio(spec: MetricSpec, state: State, value: float | None, counts: C
         return (f"no data: the counts (metrics.catalogue[{spec.name}].counts) have no sample for this cell "
                 "in the window"), None
     confidence = criteria.confidence
-    sign = 1.0 if spec.direction is Direction.HIGHER_IS_WORSE else -1.0
+    sign = _sign(spec)
     low, high = exact_interval(counts.numerator, counts.denominator, confidence)
     reasons: list[str] = []
     if criteria.threshold is not None:

@@ -127,19 +127,18 @@ class FleetStatus:
         routers = {model: self._pool.submit(self.router.read_state, model) for model in models}
         incidents, holders, journal_error = self._journal()
         results, metrics_error = _outcome(metrics)
-        readings, read = [], {}
+        readings, problems = [], {}
         for model in models:
             model_versions, registry_error = _outcome(versions[model])
             router_state, router_error = _outcome(routers[model])
-            problems = [f"{system}: {error}" for system, error in (
+            problems[model] = [f"{system}: {error}" for system, error in (
                 ("metrics", metrics_error), ("registry", registry_error), ("router", router_error)) if error]
-            read[model] = (model_versions, router_state, problems)
             if results is not None and model in results:
                 readings.append((model, model_versions, router_state, results[model]))
         # Every model's matrix judged together: one judge call per metric for the whole fleet.
         snapshots = {snapshot.model: snapshot for snapshot in compose_all(
             readings, at, self.catalogue, self.traffic_metric, self.stable_alias)}
-        rows = [fleet_row(snapshots.get(model), model, incidents.get(model), holders.get(model), read[model][2])
+        rows = [fleet_row(snapshots.get(model), model, incidents.get(model), holders.get(model), problems[model])
                 for model in models]
         return FleetSnapshot(tuple(worst_first(rows)), at, metrics_error, journal_error,
                              time.perf_counter() - started)

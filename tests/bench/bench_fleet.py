@@ -51,8 +51,6 @@ class _Router:
 
 
 def _figures() -> tuple[int, int, float, float, float, float, float, float]:
-    import msgspec
-
     from console.adapters.prometheus import PrometheusMetrics
     from console.config import load_config
     from console.domain.fleet import fleet_refresh_query, fleet_row
@@ -61,6 +59,7 @@ def _figures() -> tuple[int, int, float, float, float, float, float, float]:
     from console.sandbox.templates import rewind_config
     from console.services.fleet import FleetStatus
     from console.services.live import compose_all
+    from tests.bench.bench_status import reading_parts
     from tests.bench.fleet_prometheus import model_names
 
     port = free_port()
@@ -95,17 +94,9 @@ def _figures() -> tuple[int, int, float, float, float, float, float, float]:
             fleet.read(models)
             cpu.append((time.process_time() - started) * 1000)
             at = time.time()
-            started = time.process_time()
-            answers = metrics._send_all(queries, at)  # noqa: SLF001 - the exchanges alone, as evaluate_fleet sends them
-            exchanges.append((time.process_time() - started) * 1000)
-            started = time.process_time()
-            for _, body in answers:
-                msgspec.json.decode(body)
-            parsing.append((time.process_time() - started) * 1000)
-            started = time.process_time()
-            for decoder, (_, body) in zip(typed, answers, strict=True):
-                decoder.decode(body)
-            typed_parsing.append((time.process_time() - started) * 1000)
+            for times, took in zip((exchanges, parsing, typed_parsing), reading_parts(metrics, queries, typed, at),
+                                   strict=True):
+                times.append(took)
             started = time.process_time()
             results = metrics.evaluate_fleet(specs, models, at)
             decode.append((time.process_time() - started) * 1000)

@@ -87,7 +87,6 @@ def _refresh_parts(metrics, specs, versions, traffic_metric, runs: int = 15) -> 
     (msgspec, untyped: what a general reading of the answers costs; and typed, as the adapter decodes), and
     the judge (``build_matrix`` on the decoded results). The rest of ``refresh_cpu_ms`` is the adapter turning
     the answers into cells."""
-    import msgspec
 
     from console.domain.metrics import refresh_query
     from console.domain.verdicts import build_matrix
@@ -99,17 +98,9 @@ def _refresh_parts(metrics, specs, versions, traffic_metric, runs: int = 15) -> 
     exchanges, decoding, typed_decoding, judging = [], [], [], []
     for _ in range(runs):
         at = time.time()
-        started = time.process_time()
-        answers = metrics._send_all(queries, at)  # noqa: SLF001 - the exchanges alone, as evaluate sends them
-        exchanges.append((time.process_time() - started) * 1000)
-        started = time.process_time()
-        for _, body in answers:
-            msgspec.json.decode(body)
-        decoding.append((time.process_time() - started) * 1000)
-        started = time.process_time()
-        for decoder, (_, body) in zip(typed, answers, strict=True):
-            decoder.decode(body)
-        typed_decoding.append((time.process_time() - started) * 1000)
+        for times, took in zip((exchanges, decoding, typed_decoding), reading_parts(metrics, queries, typed, at),
+                               strict=True):
+            times.append(took)
         results = metrics.evaluate(specs, "fraud-detector", at)
         started = time.process_time()
         build_matrix(specs, results, versions, "1", traffic_metric)
@@ -118,6 +109,25 @@ def _refresh_parts(metrics, specs, versions, traffic_metric, runs: int = 15) -> 
             "json_decode_ms": round(statistics.median(decoding), 1),
             "typed_decode_ms": round(statistics.median(typed_decoding), 1),
             "judge_ms": round(statistics.median(judging), 1), "judge_min_ms": round(min(judging), 1)}
+
+
+def reading_parts(metrics, queries, decoders, at: float) -> tuple[float, float, float]:  # noqa: ANN001
+    """CPU ms of reading a refresh's answers, each part alone: the HTTP exchanges (sent side by side, as a
+    refresh sends them), decoding the bodies untyped (msgspec, as a general reading would), and decoding
+    them with ``decoders`` (the adapter's own typed ones, one per query)."""
+    import msgspec
+
+    started = time.process_time()
+    answers = metrics._send_all(queries, at)  # noqa: SLF001 - the exchanges alone
+    exchanges = (time.process_time() - started) * 1000
+    started = time.process_time()
+    for _, body in answers:
+        msgspec.json.decode(body)
+    untyped = (time.process_time() - started) * 1000
+    started = time.process_time()
+    for decoder, (_, body) in zip(decoders, answers, strict=True):
+        decoder.decode(body)
+    return exchanges, untyped, (time.process_time() - started) * 1000
 
 
 # What ``rewind status`` imports on the way (``python -X importtime``): the config (pydantic), the MLflow REST
